@@ -1,0 +1,284 @@
+/*
+ * JNI glue: one JNI_OnLoad that registers every native of the Java class Native. Each native takes and
+ * returns primitives (ints, longs, addresses of direct buffers), never touches Java objects, never throws:
+ * failures come back as -errno and Java turns them into typed exceptions.
+ *
+ * JNI_OnLoad does not run Java code or initialise any class (that has deadlocked Netty); it only looks the
+ * class up and registers. The class name carries any package prefix a shading tool added, read from this
+ * library's own file name (see cw_native_class_name).
+ */
+#define _GNU_SOURCE
+#include "capwire.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <jni.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "dev_capwire_bindings_Native.h"
+
+#define CW_ABI_VERSION 1
+
+/* Java reads and writes these layouts directly; they must agree with the constants in Native.java. */
+_Static_assert(sizeof(struct iovec) == 16, "Native.IOV_BYTES assumes a 16-byte iovec");
+_Static_assert(dev_capwire_bindings_Native_IOV_BYTES == 16, "Native.IOV_BYTES");
+_Static_assert(dev_capwire_bindings_Native_EVENT_BYTES == sizeof(cw_event), "Native.EVENT_BYTES");
+_Static_assert(dev_capwire_bindings_Native_INTEREST_READ == CW_INTEREST_READ, "Native.INTEREST_READ");
+_Static_assert(dev_capwire_bindings_Native_INTEREST_WRITE == CW_INTEREST_WRITE, "Native.INTEREST_WRITE");
+_Static_assert(dev_capwire_bindings_Native_READY_READ == CW_READY_READ, "Native.READY_READ");
+_Static_assert(dev_capwire_bindings_Native_READY_WRITE == CW_READY_WRITE, "Native.READY_WRITE");
+_Static_assert(dev_capwire_bindings_Native_READY_HANGUP == CW_READY_HANGUP, "Native.READY_HANGUP");
+_Static_assert(dev_capwire_bindings_Native_READY_ERROR == CW_READY_ERROR, "Native.READY_ERROR");
+_Static_assert(dev_capwire_bindings_Native_OPT_SNDBUF == CW_OPT_SNDBUF, "Native.OPT_SNDBUF");
+_Static_assert(dev_capwire_bindings_Native_OPT_RCVBUF == CW_OPT_RCVBUF, "Native.OPT_RCVBUF");
+_Static_assert(dev_capwire_bindings_Native_OPT_TCP_NODELAY == CW_OPT_TCP_NODELAY, "Native.OPT_TCP_NODELAY");
+_Static_assert(dev_capwire_bindings_Native_OPT_REUSEADDR == CW_OPT_REUSEADDR, "Native.OPT_REUSEADDR");
+_Static_assert(dev_capwire_bindings_Native_ADDR_UNIX == CW_ADDR_UNIX, "Native.ADDR_UNIX");
+_Static_assert(dev_capwire_bindings_Native_ADDR_INET4 == CW_ADDR_INET4, "Native.ADDR_INET4");
+_Static_assert(dev_capwire_bindings_Native_ADDR_INET6 == CW_ADDR_INET6, "Native.ADDR_INET6");
+_Static_assert(dev_capwire_bindings_Native_ADDR_MAX_BYTES == CW_ADDR_MAX_BYTES, "Native.ADDR_MAX_BYTES");
+_Static_assert(dev_capwire_bindings_Native_ABI_VERSION == CW_ABI_VERSION, "Native.ABI_VERSION");
+
+#define PTR(address) ((void *)(uintptr_t)(address))
+
+static jint abiVersion(JNIEnv *env, jclass cls) {
+    (void)env, (void)cls;
+    return CW_ABI_VERSION;
+}
+
+static jint errnoSymbol(JNIEnv *env, jclass cls, jint index, jlong name, jint name_len) {
+    (void)env, (void)cls;
+    return cw_errno_symbol(index, PTR(name), (size_t)name_len);
+}
+
+static jlong pollerCreate(JNIEnv *env, jclass cls) {
+    (void)env, (void)cls;
+    cw_poller *poller;
+    int rc = cw_poller_create(&poller);
+    return rc < 0 ? rc : (jlong)(uintptr_t)poller;
+}
+
+static jint pollerAdd(JNIEnv *env, jclass cls, jlong poller, jint fd, jint interest, jlong token) {
+    (void)env, (void)cls;
+    return cw_poller_add(PTR(poller), fd, interest, (uint64_t)token);
+}
+
+static jint pollerModify(JNIEnv *env, jclass cls, jlong poller, jint fd, jint interest, jlong token) {
+    (void)env, (void)cls;
+    return cw_poller_modify(PTR(poller), fd, interest, (uint64_t)token);
+}
+
+static jint pollerRemove(JNIEnv *env, jclass cls, jlong poller, jint fd) {
+    (void)env, (void)cls;
+    return cw_poller_remove(PTR(poller), fd);
+}
+
+static jint pollerWait(JNIEnv *env, jclass cls, jlong poller, jlong events, jint max, jint timeout_ms) {
+    (void)env, (void)cls;
+    return cw_poller_wait(PTR(poller), PTR(events), max, timeout_ms);
+}
+
+static jint pollerWake(JNIEnv *env, jclass cls, jlong poller) {
+    (void)env, (void)cls;
+    return cw_poller_wake(PTR(poller));
+}
+
+static jint pollerClose(JNIEnv *env, jclass cls, jlong poller) {
+    (void)env, (void)cls;
+    return cw_poller_close(PTR(poller));
+}
+
+static jint socketUnix(JNIEnv *env, jclass cls) {
+    (void)env, (void)cls;
+    return cw_socket_unix();
+}
+
+static jint socketTcp(JNIEnv *env, jclass cls, jboolean ipv6) {
+    (void)env, (void)cls;
+    return cw_socket_tcp(ipv6);
+}
+
+static jint socketPair(JNIEnv *env, jclass cls, jlong fds) {
+    (void)env, (void)cls;
+    return cw_socketpair(PTR(fds));
+}
+
+static jint pipeFds(JNIEnv *env, jclass cls, jlong fds) {
+    (void)env, (void)cls;
+    return cw_pipe(PTR(fds));
+}
+
+static jint openFile(JNIEnv *env, jclass cls, jlong path, jint path_len, jboolean write) {
+    (void)env, (void)cls;
+    return cw_open(PTR(path), (size_t)path_len, write);
+}
+
+static jint bindUnix(JNIEnv *env, jclass cls, jint fd, jlong path, jint path_len) {
+    (void)env, (void)cls;
+    return cw_bind_unix(fd, PTR(path), (size_t)path_len);
+}
+
+static jint connectUnix(JNIEnv *env, jclass cls, jint fd, jlong path, jint path_len) {
+    (void)env, (void)cls;
+    return cw_connect_unix(fd, PTR(path), (size_t)path_len);
+}
+
+static jint bindInet(JNIEnv *env, jclass cls, jint fd, jlong addr, jint addr_len, jint port, jint scope) {
+    (void)env, (void)cls;
+    return cw_bind_inet(fd, PTR(addr), addr_len, port, scope);
+}
+
+static jint connectInet(JNIEnv *env, jclass cls, jint fd, jlong addr, jint addr_len, jint port, jint scope) {
+    (void)env, (void)cls;
+    return cw_connect_inet(fd, PTR(addr), addr_len, port, scope);
+}
+
+static jint listenFd(JNIEnv *env, jclass cls, jint fd, jint backlog) {
+    (void)env, (void)cls;
+    return cw_listen(fd, backlog);
+}
+
+static jint acceptFd(JNIEnv *env, jclass cls, jint fd) {
+    (void)env, (void)cls;
+    return cw_accept(fd);
+}
+
+static jint finishConnect(JNIEnv *env, jclass cls, jint fd) {
+    (void)env, (void)cls;
+    return cw_finish_connect(fd);
+}
+
+static jint readFd(JNIEnv *env, jclass cls, jint fd, jlong address, jint length) {
+    (void)env, (void)cls;
+    return (jint)cw_read(fd, PTR(address), (size_t)length);
+}
+
+static jint writeFd(JNIEnv *env, jclass cls, jint fd, jlong address, jint length) {
+    (void)env, (void)cls;
+    return (jint)cw_write(fd, PTR(address), (size_t)length);
+}
+
+static jlong writevFd(JNIEnv *env, jclass cls, jint fd, jlong iov, jint iov_count) {
+    (void)env, (void)cls;
+    return cw_writev(fd, PTR(iov), iov_count);
+}
+
+static jint waitReady(JNIEnv *env, jclass cls, jint fd, jint interest, jint timeout_ms) {
+    (void)env, (void)cls;
+    return cw_wait_ready(fd, interest, timeout_ms);
+}
+
+static jint shutdownFd(JNIEnv *env, jclass cls, jint fd, jboolean read, jboolean write) {
+    (void)env, (void)cls;
+    return cw_shutdown(fd, read, write);
+}
+
+static jint closeFd(JNIEnv *env, jclass cls, jint fd) {
+    (void)env, (void)cls;
+    return cw_close(fd);
+}
+
+static jint setOption(JNIEnv *env, jclass cls, jint fd, jint option, jint value) {
+    (void)env, (void)cls;
+    return cw_set_option(fd, option, value);
+}
+
+static jint getOption(JNIEnv *env, jclass cls, jint fd, jint option) {
+    (void)env, (void)cls;
+    return cw_get_option(fd, option);
+}
+
+static jint localAddress(JNIEnv *env, jclass cls, jint fd, jlong out, jint out_len) {
+    (void)env, (void)cls;
+    return cw_local_address(fd, PTR(out), (size_t)out_len);
+}
+
+static jint remoteAddress(JNIEnv *env, jclass cls, jint fd, jlong out, jint out_len) {
+    (void)env, (void)cls;
+    return cw_remote_address(fd, PTR(out), (size_t)out_len);
+}
+
+static jint fdFlags(JNIEnv *env, jclass cls, jint fd) {
+    (void)env, (void)cls;
+    return cw_fd_flags(fd);
+}
+
+static jint peerCredentials(JNIEnv *env, jclass cls, jint fd, jlong out) {
+    (void)env, (void)cls;
+    return cw_peer_credentials(fd, PTR(out));
+}
+
+static jint sendFds(JNIEnv *env, jclass cls, jint fd, jlong buf, jint len, jlong fds, jint fd_count) {
+    (void)env, (void)cls;
+    return (jint)cw_send_fds(fd, PTR(buf), (size_t)len, PTR(fds), fd_count);
+}
+
+static jint recvFds(JNIEnv *env, jclass cls, jint fd, jlong buf, jint len, jlong fds_out, jint max_fds,
+                    jlong fd_count_out) {
+    (void)env, (void)cls;
+    return (jint)cw_recv_fds(fd, PTR(buf), (size_t)len, PTR(fds_out), max_fds, PTR(fd_count_out));
+}
+
+static const JNINativeMethod methods[] = {
+    {"abiVersion", "()I", (void *)abiVersion},
+    {"errnoSymbol", "(IJI)I", (void *)errnoSymbol},
+    {"pollerCreate", "()J", (void *)pollerCreate},
+    {"pollerAdd", "(JIIJ)I", (void *)pollerAdd},
+    {"pollerModify", "(JIIJ)I", (void *)pollerModify},
+    {"pollerRemove", "(JI)I", (void *)pollerRemove},
+    {"pollerWait", "(JJII)I", (void *)pollerWait},
+    {"pollerWake", "(J)I", (void *)pollerWake},
+    {"pollerClose", "(J)I", (void *)pollerClose},
+    {"socketUnix", "()I", (void *)socketUnix},
+    {"socketTcp", "(Z)I", (void *)socketTcp},
+    {"socketPair", "(J)I", (void *)socketPair},
+    {"pipe", "(J)I", (void *)pipeFds},
+    {"open", "(JIZ)I", (void *)openFile},
+    {"bindUnix", "(IJI)I", (void *)bindUnix},
+    {"connectUnix", "(IJI)I", (void *)connectUnix},
+    {"bindInet", "(IJIII)I", (void *)bindInet},
+    {"connectInet", "(IJIII)I", (void *)connectInet},
+    {"listen", "(II)I", (void *)listenFd},
+    {"accept", "(I)I", (void *)acceptFd},
+    {"finishConnect", "(I)I", (void *)finishConnect},
+    {"read", "(IJI)I", (void *)readFd},
+    {"write", "(IJI)I", (void *)writeFd},
+    {"writev", "(IJI)J", (void *)writevFd},
+    {"waitReady", "(III)I", (void *)waitReady},
+    {"shutdown", "(IZZ)I", (void *)shutdownFd},
+    {"close", "(I)I", (void *)closeFd},
+    {"setOption", "(III)I", (void *)setOption},
+    {"getOption", "(II)I", (void *)getOption},
+    {"localAddress", "(IJI)I", (void *)localAddress},
+    {"remoteAddress", "(IJI)I", (void *)remoteAddress},
+    {"fdFlags", "(I)I", (void *)fdFlags},
+    {"peerCredentials", "(IJ)I", (void *)peerCredentials},
+    {"sendFds", "(IJIJI)I", (void *)sendFds},
+    {"recvFds", "(IJIJIJ)I", (void *)recvFds},
+};
+
+#define DEFAULT_CLASS "dev/capwire/bindings/Native"
+
+static jclass find_native_class(JNIEnv *env) {
+    Dl_info info;
+    char name[512];
+    if (dladdr((void *)find_native_class, &info) != 0 && info.dli_fname != NULL &&
+        cw_native_class_name(info.dli_fname, name, sizeof(name)) > 0) {
+        jclass cls = (*env)->FindClass(env, name);
+        if (cls != NULL) return cls;
+        (*env)->ExceptionClear(env);
+    }
+    return (*env)->FindClass(env, DEFAULT_CLASS);
+}
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
+    (void)reserved;
+    JNIEnv *env;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) return JNI_ERR;
+    jclass cls = find_native_class(env);
+    if (cls == NULL) return JNI_ERR; /* FindClass left a NoClassDefFoundError pending: it names the class */
+    jint count = (jint)(sizeof(methods) / sizeof(methods[0]));
+    if ((*env)->RegisterNatives(env, cls, methods, count) != 0) return JNI_ERR;
+    return JNI_VERSION_1_8;
+}
