@@ -101,6 +101,8 @@ CW_API int cw_local_address(int fd, uint8_t *out, size_t out_len);
 CW_API int cw_remote_address(int fd, uint8_t *out, size_t out_len);
 /* Opens a file close-on-exec: read-only, or write-only created/truncated with mode 0600. */
 CW_API int cw_open(const char *path, size_t path_len, int write);
+/* A close-on-exec duplicate of fd (F_DUPFD_CLOEXEC). */
+CW_API int cw_dup(int fd);
 /* F_GETFD flags of fd (FD_CLOEXEC is 1). */
 CW_API int cw_fd_flags(int fd);
 

@@ -199,6 +199,11 @@ static jint remoteAddress(JNIEnv *env, jclass cls, jint fd, jlong out, jint out_
     return cw_remote_address(fd, PTR(out), (size_t)out_len);
 }
 
+static jint dupFd(JNIEnv *env, jclass cls, jint fd) {
+    (void)env, (void)cls;
+    return cw_dup(fd);
+}
+
 static jint fdFlags(JNIEnv *env, jclass cls, jint fd) {
     (void)env, (void)cls;
     return cw_fd_flags(fd);
@@ -252,6 +257,7 @@ static const JNINativeMethod methods[] = {
     {"getOption", "(II)I", (void *)getOption},
     {"localAddress", "(IJI)I", (void *)localAddress},
     {"remoteAddress", "(IJI)I", (void *)remoteAddress},
+    {"dup", "(I)I", (void *)dupFd},
     {"fdFlags", "(I)I", (void *)fdFlags},
     {"peerCredentials", "(IJ)I", (void *)peerCredentials},
     {"sendFds", "(IJIJI)I", (void *)sendFds},

@@ -263,4 +263,6 @@ int cw_open(const char *path, size_t path_len, int write) {
     return result(open(terminated, flags, 0600));
 }
 
+int cw_dup(int fd) { return result(fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
+
 int cw_fd_flags(int fd) { return result(fcntl(fd, F_GETFD)); }

@@ -123,6 +123,9 @@ public final class Native {
 
     public static native int remoteAddress(int fd, long outAddress, int outLength);
 
+    /** A close-on-exec duplicate of {@code fd}. */
+    public static native int dup(int fd);
+
     public static native int fdFlags(int fd);
 
     /** Writes pid, uid, gid as three native-order longs at {@code outAddress}, -1 where unknown. */

@@ -1,0 +1,146 @@
+package dev.capwire;
+
+import java.util.concurrent.TimeUnit;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.BusySpinIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
+import org.agrona.concurrent.SleepingMillisIdleStrategy;
+import org.agrona.concurrent.YieldingIdleStrategy;
+
+/**
+ * Every {@code capwire.*} system property, each beside its default, read in this one place. Builders take
+ * these as their starting values and may override any of them per server or client.
+ */
+public final class Configuration {
+    /** Number of event-loop threads a transport runs; connections are spread across them. */
+    public static final String EVENT_LOOPS_PROP_NAME = "capwire.eventLoops";
+    public static final int EVENT_LOOPS_DEFAULT = 1;
+
+    /**
+     * What an idle event loop does before it parks in the poller: {@code spin}, {@code yield},
+     * {@code backoff}, {@code sleep}, or the name of a class implementing Agrona's {@link IdleStrategy}.
+     */
+    public static final String IDLE_STRATEGY_PROP_NAME = "capwire.idleStrategy";
+    public static final String IDLE_STRATEGY_DEFAULT = "backoff";
+
+    /**
+     * How long an event loop stays idle under its idle strategy before it parks in the poller's wait. A
+     * parked loop costs a wake-up syscall to the next producer (and about 100 µs of scheduler latency on a
+     * busy host); {@code spin} never parks.
+     */
+    public static final String PARK_AFTER_IDLE_MICROS_PROP_NAME = "capwire.parkAfterIdleMicros";
+    public static final long PARK_AFTER_IDLE_MICROS_DEFAULT = 1000;
+
+    /** Capacity in bytes of each connection's outbound ring (a power of two; Agrona's trailer is added). */
+    public static final String RING_BYTES_PROP_NAME = "capwire.ringBytes";
+    public static final int RING_BYTES_DEFAULT = 1 << 20;
+
+    /** Largest single frame on the wire, header included; larger messages are fragmented. */
+    public static final String MAX_FRAME_BYTES_PROP_NAME = "capwire.maxFrameBytes";
+    public static final int MAX_FRAME_BYTES_DEFAULT = 64 * 1024;
+
+    /** Largest message after reassembling its fragments. */
+    public static final String MAX_MESSAGE_BYTES_PROP_NAME = "capwire.maxMessageBytes";
+    public static final int MAX_MESSAGE_BYTES_DEFAULT = 16 << 20;
+
+    /** Requests awaiting a reply on one connection; past it, new requests fail RESOURCE_EXHAUSTED. */
+    public static final String MAX_IN_FLIGHT_PROP_NAME = "capwire.maxInFlight";
+    public static final int MAX_IN_FLIGHT_DEFAULT = 1024;
+
+    /** Deadline for a request that sets none. */
+    public static final String REQUEST_TIMEOUT_MS_PROP_NAME = "capwire.requestTimeoutMs";
+    public static final long REQUEST_TIMEOUT_MS_DEFAULT = 30_000;
+
+    /** How long a client waits for a connection to be established. */
+    public static final String CONNECT_TIMEOUT_MS_PROP_NAME = "capwire.connectTimeoutMs";
+    public static final long CONNECT_TIMEOUT_MS_DEFAULT = 5_000;
+
+    /** How long a graceful close waits for queued frames to flush before it closes anyway. */
+    public static final String CLOSE_TIMEOUT_MS_PROP_NAME = "capwire.closeTimeoutMs";
+    public static final long CLOSE_TIMEOUT_MS_DEFAULT = 5_000;
+
+    /** Kernel socket buffer sizes (SO_SNDBUF / SO_RCVBUF); 0 keeps the operating system's default. */
+    public static final String SOCKET_SEND_BUFFER_BYTES_PROP_NAME = "capwire.socketSendBufferBytes";
+    public static final int SOCKET_SEND_BUFFER_BYTES_DEFAULT = 0;
+    public static final String SOCKET_RECEIVE_BUFFER_BYTES_PROP_NAME = "capwire.socketReceiveBufferBytes";
+    public static final int SOCKET_RECEIVE_BUFFER_BYTES_DEFAULT = 0;
+
+    private Configuration() {
+    }
+
+    public static int eventLoops() {
+        return Integer.getInteger(EVENT_LOOPS_PROP_NAME, EVENT_LOOPS_DEFAULT);
+    }
+
+    public static String idleStrategy() {
+        return System.getProperty(IDLE_STRATEGY_PROP_NAME, IDLE_STRATEGY_DEFAULT);
+    }
+
+    public static long parkAfterIdleMicros() {
+        return Long.getLong(PARK_AFTER_IDLE_MICROS_PROP_NAME, PARK_AFTER_IDLE_MICROS_DEFAULT);
+    }
+
+    public static int ringBytes() {
+        return Integer.getInteger(RING_BYTES_PROP_NAME, RING_BYTES_DEFAULT);
+    }
+
+    public static int maxFrameBytes() {
+        return Integer.getInteger(MAX_FRAME_BYTES_PROP_NAME, MAX_FRAME_BYTES_DEFAULT);
+    }
+
+    public static int maxMessageBytes() {
+        return Integer.getInteger(MAX_MESSAGE_BYTES_PROP_NAME, MAX_MESSAGE_BYTES_DEFAULT);
+    }
+
+    public static int maxInFlight() {
+        return Integer.getInteger(MAX_IN_FLIGHT_PROP_NAME, MAX_IN_FLIGHT_DEFAULT);
+    }
+
+    public static long requestTimeoutMs() {
+        return Long.getLong(REQUEST_TIMEOUT_MS_PROP_NAME, REQUEST_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static long connectTimeoutMs() {
+        return Long.getLong(CONNECT_TIMEOUT_MS_PROP_NAME, CONNECT_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static long closeTimeoutMs() {
+        return Long.getLong(CLOSE_TIMEOUT_MS_PROP_NAME, CLOSE_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static int socketSendBufferBytes() {
+        return Integer.getInteger(SOCKET_SEND_BUFFER_BYTES_PROP_NAME, SOCKET_SEND_BUFFER_BYTES_DEFAULT);
+    }
+
+    public static int socketReceiveBufferBytes() {
+        return Integer.getInteger(SOCKET_RECEIVE_BUFFER_BYTES_PROP_NAME, SOCKET_RECEIVE_BUFFER_BYTES_DEFAULT);
+    }
+
+    /** Builds the idle strategy a name stands for (see {@link #IDLE_STRATEGY_PROP_NAME}). */
+    public static IdleStrategy idleStrategy(String name) {
+        switch (name) {
+            case "spin":
+                return new BusySpinIdleStrategy();
+            case "yield":
+                return new YieldingIdleStrategy();
+            case "backoff":
+                return new BackoffIdleStrategy(100, 10, TimeUnit.MICROSECONDS.toNanos(1),
+                        TimeUnit.MICROSECONDS.toNanos(100));
+            case "sleep":
+                return new SleepingMillisIdleStrategy(1);
+            default:
+                try {
+                    return (IdleStrategy) Class.forName(name).getDeclaredConstructor().newInstance();
+                } catch (ReflectiveOperationException | ClassCastException e) {
+                    throw new IllegalArgumentException(IDLE_STRATEGY_PROP_NAME + "=" + name
+                            + ": expected spin, yield, backoff, sleep, or the name of a class implementing "
+                            + IdleStrategy.class.getName() + " with a public no-argument constructor", e);
+                }
+        }
+    }
+
+    /** Whether a loop under this strategy ever parks in the poller (a spinning loop never does). */
+    public static boolean parks(String idleStrategyName) {
+        return !"spin".equals(idleStrategyName);
+    }
+}

@@ -1,0 +1,39 @@
+package dev.capwire.transport;
+
+/** Why a connection ended: who ended it, and a human-readable detail (a GOAWAY reason, an errno, ...). */
+public final class CloseReason {
+    /** Who or what ended the connection. */
+    public enum Kind {
+        /** {@link Connection#close()} here: GOAWAY sent, queued frames flushed. */
+        LOCAL_CLOSE,
+        /** {@link Connection#abort()} here, or the transport stopped. */
+        LOCAL_ABORT,
+        /** The peer sent GOAWAY or closed its end. */
+        REMOTE_CLOSE,
+        /** The peer broke the protocol; a GOAWAY naming the violation was sent to it. */
+        PROTOCOL_ERROR,
+        /** A socket call failed (the detail names the call and errno). */
+        IO_ERROR
+    }
+
+    private final Kind kind;
+    private final String detail;
+
+    public CloseReason(Kind kind, String detail) {
+        this.kind = kind;
+        this.detail = detail;
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    public String detail() {
+        return detail;
+    }
+
+    @Override
+    public String toString() {
+        return kind + ": " + detail;
+    }
+}

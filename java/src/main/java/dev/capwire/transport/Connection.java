@@ -1,0 +1,819 @@
+package dev.capwire.transport;
+
+import dev.capwire.bindings.Errno;
+import dev.capwire.bindings.Errors;
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.bindings.Native;
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.NativeSocket;
+import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.wire.FrameDecoder;
+import dev.capwire.wire.FrameHandler;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.StatusCode;
+import dev.capwire.wire.proto.GoAwayReason;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.agrona.BufferUtil;
+import org.agrona.DirectBuffer;
+import org.agrona.MutableDirectBuffer;
+import org.agrona.collections.IntArrayQueue;
+import org.agrona.collections.Long2ObjectHashMap;
+import org.agrona.concurrent.ControlledMessageHandler;
+import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
+import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
+
+/**
+ * One live connection: a socket owned by an event loop, an outbound ring any thread may write frames into,
+ * an in-place inbound decoder, and the table of this side's requests awaiting replies.
+ *
+ * <h2>Outbound</h2>
+ * Senders claim space in a {@link ManyToOneRingBuffer} and write the frame straight into it, lock-free. The
+ * loop drains the ring into a staging buffer and writes many frames with one syscall. A frame that carries
+ * fds goes out alone with its own sendmsg, so its fds arrive with its first byte. A full ring is
+ * backpressure: {@code offer*} methods return false, requests wait for space until their deadline.
+ * Messages larger than one frame are split into fragments (see docs/wire-protocol.md).
+ *
+ * <h2>Inbound</h2>
+ * The loop reads into a direct receive buffer (with recvmsg on Unix sockets, so fds are collected in
+ * arrival order) and decodes frames in place. Each frame claims exactly the number of fds its header
+ * declares; a frame that claims more than have arrived is a protocol error.
+ */
+public final class Connection implements EventLoop.Channel, AutoCloseable {
+    private static final int MSG_FRAME = 1;
+    private static final int MSG_FRAME_WITH_FDS = 2;
+    private static final int OPEN = 0;
+    private static final int CLOSING = 1;
+    private static final int CLOSED = 2;
+    private static final int READS_PER_WAKEUP = 4;
+    private static final VarHandle FLUSH_SCHEDULED;
+
+    static {
+        try {
+            FLUSH_SCHEDULED = MethodHandles.lookup().findVarHandle(Connection.class, "flushScheduled", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private static final AtomicLong IDS = new AtomicLong();
+
+    private final long id = IDS.incrementAndGet();
+    private final EventLoop loop;
+    private final TransportOptions options;
+    private final FrameListener listener;
+    private final Endpoint endpoint;
+    private final boolean unix;
+    private final FileDescriptor socket;
+    private final int fd;
+    private final PeerCredentials peer;
+    private long token;
+
+    // Outbound: producers write the ring; the loop copies it into staging and writes staging to the socket.
+    private final ManyToOneRingBuffer ring;
+    private final int maxFramePayload;
+    @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
+    private volatile int flushScheduled;
+    private final UnsafeBuffer staging;
+    private int stagingStart;
+    private int stagingEnd;
+    private boolean sendBlocked;
+    private boolean writeInterest;
+    private final ControlledMessageHandler stager = this::stage;
+    private final AtomicLong nextCorrelationId = new AtomicLong(1);
+
+    // Inbound.
+    private final UnsafeBuffer receive;
+    private final FrameDecoder decoder;
+    private final IntArrayQueue arrivedFds = new IntArrayQueue();
+    private final UnsafeBuffer fdScratch = new UnsafeBuffer(
+            BufferUtil.allocateDirectAligned((Native.MAX_FDS_PER_MESSAGE + 2) * 4, 64));
+    private final InboundFrame inbound = new InboundFrame();
+
+    // Requests this side sent: registered by the loop from newPending, completed by replies or deadlines.
+    private final Long2ObjectHashMap<PendingRequest> pending = new Long2ObjectHashMap<>();
+    private final ManyToOneConcurrentArrayQueue<PendingRequest> newPending;
+    private final AtomicInteger inFlight = new AtomicInteger();
+
+    private volatile int state = OPEN;
+    private CloseReason closeReason;
+    private long closeTimer = -1;
+    private final CompletableFuture<CloseReason> closed = new CompletableFuture<>();
+
+    Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
+            NativeSocket socket) throws NativeIoException {
+        this.loop = loop;
+        this.options = options;
+        this.listener = listener;
+        this.endpoint = endpoint;
+        this.unix = endpoint.isUnix();
+        this.socket = socket.fd();
+        this.fd = this.socket.acquire(); // held for the connection's life: the number stays ours until close
+        this.peer = unix ? socket.peerCredentials() : null;
+        if (options.socketSendBufferBytes() > 0) {
+            socket.setOption(Native.OPT_SNDBUF, options.socketSendBufferBytes());
+        }
+        if (options.socketReceiveBufferBytes() > 0) {
+            socket.setOption(Native.OPT_RCVBUF, options.socketReceiveBufferBytes());
+        }
+        if (!unix) {
+            socket.setOption(Native.OPT_TCP_NODELAY, 1);
+        }
+        this.ring = new ManyToOneRingBuffer(new UnsafeBuffer(BufferUtil.allocateDirectAligned(
+                options.ringBytes() + RingBufferDescriptor.TRAILER_LENGTH, 64)));
+        this.maxFramePayload = options.maxFrameBytes() - FrameHeader.HEADER_LENGTH;
+        this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
+                Math.max(64 * 1024, ring.maxMsgLength()), 64));
+        this.receive = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
+                Math.max(64 * 1024, 2 * options.maxFrameBytes()), 64));
+        this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), !unix,
+                new InboundHandler());
+        this.newPending = new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight() * 2));
+    }
+
+    /** Registers with the loop (on the loop thread) and tells the listener the connection is open. */
+    void open() throws NativeIoException {
+        token = loop.register(this, fd, Native.INTEREST_READ);
+        listener.onOpen(this);
+    }
+
+    public long id() {
+        return id;
+    }
+
+    /** The endpoint this connection was made to (client) or accepted on (server). */
+    public Endpoint endpoint() {
+        return endpoint;
+    }
+
+    /** The kernel-verified credentials of the peer; null on TCP, where the kernel knows none. */
+    public PeerCredentials peerCredentials() {
+        return peer;
+    }
+
+    public boolean isOpen() {
+        return state == OPEN;
+    }
+
+    /** Completes with the reason once the connection has fully closed. */
+    public CompletableFuture<CloseReason> closeFuture() {
+        return closed;
+    }
+
+    /** Requests awaiting a reply right now. */
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    @Override
+    public long kind() {
+        return EventLoop.KIND_CONNECTION;
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Sending (any thread)
+    // ---------------------------------------------------------------------------------------------------
+
+    /**
+     * Sends a one-way NOTIFY if the outbound ring has room now; false means backpressure (nothing was sent).
+     * The payload must fit one frame ({@code maxFrameBytes} minus the header).
+     */
+    public boolean offerNotify(int capId, int methodId, DirectBuffer payload, int offset, int length) {
+        checkSingleFrame(length, 0);
+        return state == OPEN
+                && tryWriteFrame(FrameType.NOTIFY, 0, capId, methodId, 0, payload, offset, length, null, 0);
+    }
+
+    /**
+     * Sends a one-way NOTIFY, waiting up to {@code timeoutMs} for ring space; larger payloads are fragmented.
+     *
+     * @throws StatusException RESOURCE_EXHAUSTED when the ring stayed full, UNAVAILABLE when closed
+     */
+    public void sendNotify(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs) {
+        // A fragmented notify needs an id to reassemble by; a single-frame one does not.
+        long correlationId = length > maxFramePayload ? nextCorrelationId.getAndIncrement() : 0;
+        sendMessage(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length, null,
+                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+    }
+
+    /** Sends a REQUEST and returns its reply; the default deadline is {@code requestTimeoutMs}. */
+    public CompletableFuture<Response> request(int capId, int methodId, DirectBuffer payload, int offset,
+            int length, FileDescriptor... fds) {
+        return request(capId, methodId, payload, offset, length, options.requestTimeoutMs(), fds);
+    }
+
+    /**
+     * Sends a REQUEST whose reply must arrive within {@code timeoutMs}. The future fails with a
+     * {@link StatusException}: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (too many in flight, or the ring stayed
+     * full), UNAVAILABLE (the connection closed first, naming why), or the status of an ERROR reply.
+     *
+     * <p>The future completes on the event-loop thread; use the {@code *Async} stages for slow work.
+     * The fds are duplicated, so the caller keeps its own.
+     */
+    public CompletableFuture<Response> request(int capId, int methodId, DirectBuffer payload, int offset,
+            int length, long timeoutMs, FileDescriptor... fds) {
+        if (state != OPEN) {
+            return CompletableFuture.failedFuture(unavailable());
+        }
+        if (!tryAcquireInFlight()) {
+            return CompletableFuture.failedFuture(new StatusException(StatusCode.RESOURCE_EXHAUSTED,
+                    options.maxInFlight() + " requests already in flight on " + this + " (capwire.maxInFlight)"));
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        PendingRequest request = new PendingRequest(nextCorrelationId.getAndIncrement(), deadline);
+        while (!newPending.offer(request)) {
+            Thread.onSpinWait(); // bounded by maxInFlight: the loop drains it every duty cycle
+        }
+        try {
+            sendMessage(FrameType.REQUEST, request.correlationId, capId, methodId, payload, offset, length, fds,
+                    deadline);
+        } catch (StatusException e) {
+            request.fail(e); // the loop drops it from the table when it sees it completed
+        }
+        return request.future;
+    }
+
+    /** {@link #request} and wait: returns the reply or throws its {@link StatusException}. */
+    public Response call(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
+            FileDescriptor... fds) {
+        CompletableFuture<Response> reply = request(capId, methodId, payload, offset, length, timeoutMs, fds);
+        try {
+            // The deadline timer completes the future; the extra second only guards against a stuck loop.
+            return reply.get(timeoutMs + 1000, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof StatusException
+                    ? (StatusException) e.getCause()
+                    : new StatusException(StatusCode.INTERNAL, String.valueOf(e.getCause()), e.getCause());
+        } catch (TimeoutException e) {
+            throw new StatusException(StatusCode.DEADLINE_EXCEEDED, "no reply within " + timeoutMs + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StatusException(StatusCode.CANCELLED, "interrupted while waiting for a reply");
+        }
+    }
+
+    /** Replies to a REQUEST received by this side; fds are duplicated (the caller keeps its own). */
+    public void respond(long correlationId, DirectBuffer payload, int offset, int length, FileDescriptor... fds) {
+        sendMessage(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
+                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.requestTimeoutMs()));
+    }
+
+    /** Replies to a REQUEST with an error status. */
+    public void respondError(long correlationId, StatusCode code, String message) {
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[4 + message.length() * 3]);
+        int length = dev.capwire.wire.ErrorPayload.encode(payload, 0, code, message);
+        sendMessage(FrameType.ERROR, correlationId, 0, 0, payload, 0, length, null,
+                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.requestTimeoutMs()));
+    }
+
+    private void checkSingleFrame(int length, int fdCount) {
+        if (length > maxFramePayload) {
+            throw new IllegalArgumentException("payload of " + length + " bytes exceeds one frame ("
+                    + maxFramePayload + "); use the sending methods that fragment");
+        }
+        if (fdCount > Native.MAX_FDS_PER_MESSAGE) {
+            throw new IllegalArgumentException("at most " + Native.MAX_FDS_PER_MESSAGE + " fds per message");
+        }
+    }
+
+    /**
+     * Writes one message as one or more frames, waiting for ring space until {@code deadlineNanos}. Once the
+     * first fragment is in the ring, the rest must follow or the peer would wait forever for them: a
+     * connection whose ring stays full mid-message is aborted.
+     */
+    private void sendMessage(byte type, long correlationId, int capId, int methodId, DirectBuffer payload,
+            int offset, int length, FileDescriptor[] fds, long deadlineNanos) {
+        int fdCount = fds == null ? 0 : fds.length;
+        if (fdCount > 0 && !unix) {
+            throw new IllegalArgumentException("fds can only be passed over Unix-domain sockets");
+        }
+        checkSingleFrame(0, fdCount);
+        if (length > options.maxMessageBytes()) {
+            throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
+                    + " bytes exceeds capwire.maxMessageBytes=" + options.maxMessageBytes());
+        }
+        int[] duplicated = fdCount == 0 ? null : duplicate(fds);
+        int sent = 0;
+        boolean first = true;
+        try {
+            do {
+                int chunk = Math.min(maxFramePayload, length - sent);
+                boolean more = sent + chunk < length;
+                int flags = more ? FrameHeader.FLAG_MORE_FRAGMENTS : 0;
+                int[] frameFds = first ? duplicated : null;
+                int frameFdCount = first ? fdCount : 0;
+                while (!tryWriteFrame(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
+                        frameFds, frameFdCount)) {
+                    if (state != OPEN) {
+                        throw unavailable();
+                    }
+                    if (System.nanoTime() - deadlineNanos >= 0 || loop.inLoop()) {
+                        if (!first) {
+                            abort("outbound ring stayed full in the middle of a fragmented message");
+                        }
+                        throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound ring of " + this
+                                + " stayed full (is the peer reading?)");
+                    }
+                    Thread.yield();
+                }
+                first = false;
+                sent += chunk;
+            } while (sent < length);
+        } finally {
+            if (first && duplicated != null) {
+                for (int number : duplicated) {
+                    Native.close(number); // never handed to the ring
+                }
+            }
+        }
+    }
+
+    private static int[] duplicate(FileDescriptor[] fds) {
+        int[] numbers = new int[fds.length];
+        int done = 0;
+        try {
+            for (; done < fds.length; done++) {
+                int number = fds[done].acquire();
+                try {
+                    numbers[done] = Errors.check(Native.dup(number), "dup", fds[done]);
+                } finally {
+                    fds[done].release();
+                }
+            }
+            return numbers;
+        } catch (NativeIoException e) {
+            for (int i = 0; i < done; i++) {
+                Native.close(numbers[i]);
+            }
+            throw new StatusException(StatusCode.INVALID_ARGUMENT, "cannot pass " + e.getMessage(), e);
+        }
+    }
+
+    /** Claims ring space and writes one frame (plus its fd numbers after it); false when the ring is full. */
+    private boolean tryWriteFrame(byte type, long correlationId, int capId, int methodId, int flags,
+            DirectBuffer payload, int offset, int length, int[] fds, int fdCount) {
+        int frameLength = FrameHeader.HEADER_LENGTH + length;
+        int recordLength = frameLength + fdCount * 4;
+        int index = ring.tryClaim(fdCount == 0 ? MSG_FRAME : MSG_FRAME_WITH_FDS, recordLength);
+        if (index <= 0) {
+            return false;
+        }
+        MutableDirectBuffer buffer = ring.buffer();
+        FrameHeader.write(buffer, index, frameLength, type, flags, correlationId, capId, methodId, fdCount);
+        if (length > 0) {
+            buffer.putBytes(index + FrameHeader.HEADER_LENGTH, payload, offset, length);
+        }
+        for (int i = 0; i < fdCount; i++) {
+            buffer.putInt(index + frameLength + i * 4, fds[i]);
+        }
+        ring.commit(index);
+        if ((int) FLUSH_SCHEDULED.getAcquire(this) == 0 && FLUSH_SCHEDULED.compareAndSet(this, 0, 1)) {
+            loop.scheduleFlush(this);
+        }
+        return true;
+    }
+
+    private boolean tryAcquireInFlight() {
+        for (;;) {
+            int current = inFlight.get();
+            if (current >= options.maxInFlight()) {
+                return false;
+            }
+            if (inFlight.compareAndSet(current, current + 1)) {
+                return true;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // The loop's side
+    // ---------------------------------------------------------------------------------------------------
+
+    @Override
+    public void onReady(int ready) {
+        if (EventLoop.readable(ready) && state != CLOSED) {
+            readIn();
+        }
+        if (EventLoop.writable(ready) && state != CLOSED) {
+            writeOut();
+        }
+    }
+
+    /** Loop: drain the ring into the socket (called when producers scheduled a flush). */
+    void flush() {
+        FLUSH_SCHEDULED.setRelease(this, 0); // cleared first, so a frame written from now on schedules again
+        if (state == CLOSED) {
+            discardRing();
+            return;
+        }
+        writeOut();
+    }
+
+    private void writeOut() {
+        registerNewRequests();
+        for (;;) {
+            if (stagingEnd > stagingStart) {
+                int written = Native.write(fd, staging.addressOffset() + stagingStart, stagingEnd - stagingStart);
+                if (written == -Errno.EAGAIN) {
+                    wantWrite(true);
+                    return;
+                }
+                if (written < 0) {
+                    closeNow(ioError("write", written));
+                    return;
+                }
+                stagingStart += written;
+                if (stagingStart < stagingEnd) {
+                    wantWrite(true);
+                    return;
+                }
+                stagingStart = 0;
+                stagingEnd = 0;
+            }
+            sendBlocked = false;
+            int records = ring.controlledRead(stager);
+            if (state == CLOSED) {
+                return;
+            }
+            if (sendBlocked) {
+                wantWrite(true);
+                return;
+            }
+            if (records == 0 && stagingEnd == 0) {
+                wantWrite(false);
+                if (state == CLOSING) {
+                    finishClose();
+                }
+                return;
+            }
+        }
+    }
+
+    /** Copies ring records into staging; an fd-carrying frame is sent on its own with sendmsg. */
+    private ControlledMessageHandler.Action stage(int msgTypeId, MutableDirectBuffer buffer, int index, int length) {
+        if (msgTypeId == MSG_FRAME) {
+            if (stagingEnd + length > staging.capacity()) {
+                return ControlledMessageHandler.Action.ABORT; // write what is staged first
+            }
+            staging.putBytes(stagingEnd, buffer, index, length);
+            stagingEnd += length;
+            return ControlledMessageHandler.Action.CONTINUE;
+        }
+        if (stagingEnd > 0) {
+            return ControlledMessageHandler.Action.ABORT; // earlier bytes must leave before this frame's fds
+        }
+        int frameLength = FrameHeader.frameLength(buffer, index);
+        int fdCount = (length - frameLength) / 4;
+        int sent = Native.sendFds(fd, buffer.addressOffset() + index, frameLength,
+                buffer.addressOffset() + index + frameLength, fdCount);
+        if (sent == -Errno.EAGAIN) {
+            sendBlocked = true;
+            return ControlledMessageHandler.Action.ABORT;
+        }
+        closeRecordFds(buffer, index + frameLength, fdCount); // the peer has its own references now
+        if (sent < 0) {
+            closeNow(ioError("sendmsg", sent));
+            return ControlledMessageHandler.Action.BREAK;
+        }
+        // The fds went with the first byte; the rest of the frame is ordinary bytes.
+        staging.putBytes(0, buffer, index + sent, frameLength - sent);
+        stagingEnd = frameLength - sent;
+        return ControlledMessageHandler.Action.BREAK;
+    }
+
+    private static void closeRecordFds(DirectBuffer buffer, int at, int count) {
+        for (int i = 0; i < count; i++) {
+            Native.close(buffer.getInt(at + i * 4));
+        }
+    }
+
+    private void discardRing() {
+        ring.read((msgTypeId, buffer, index, length) -> {
+            if (msgTypeId == MSG_FRAME_WITH_FDS) {
+                int frameLength = FrameHeader.frameLength(buffer, index);
+                closeRecordFds(buffer, index + frameLength, (length - frameLength) / 4);
+            }
+        }, Integer.MAX_VALUE);
+    }
+
+    private void wantWrite(boolean want) {
+        if (want == writeInterest || state == CLOSED) {
+            return;
+        }
+        writeInterest = want;
+        try {
+            loop.modify(fd, Native.INTEREST_READ | (want ? Native.INTEREST_WRITE : 0), token);
+        } catch (NativeIoException e) {
+            closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
+        }
+    }
+
+    private void readIn() {
+        for (int reads = 0; reads < READS_PER_WAKEUP && state != CLOSED; reads++) {
+            int space = decoder.writableBytes();
+            long at = receive.addressOffset() + decoder.writeOffset();
+            int received;
+            if (unix) {
+                long fdsAddress = fdScratch.addressOffset();
+                received = Native.recvFds(fd, at, space, fdsAddress, Native.MAX_FDS_PER_MESSAGE,
+                        fdsAddress + Native.MAX_FDS_PER_MESSAGE * 4L);
+                if (received == -Errno.EMSGSIZE) {
+                    protocolError(GoAwayReason.FD_MISMATCH, "more than " + Native.MAX_FDS_PER_MESSAGE
+                            + " fds in one message (the kernel dropped some; all were closed)");
+                    return;
+                }
+                int fdCount = received >= 0 ? fdScratch.getInt(Native.MAX_FDS_PER_MESSAGE * 4) : 0;
+                for (int i = 0; i < fdCount; i++) {
+                    arrivedFds.addInt(fdScratch.getInt(i * 4));
+                }
+            } else {
+                received = Native.read(fd, at, space);
+            }
+            if (received == -Errno.EAGAIN) {
+                return;
+            }
+            if (received < 0) {
+                closeNow(ioError(unix ? "recvmsg" : "read", received));
+                return;
+            }
+            if (received == 0) {
+                closeNow(closeReason != null ? closeReason
+                        : new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer closed the connection"));
+                return;
+            }
+            decoder.onBytesReceived(received);
+            if (received < space) {
+                return; // drained for now; level-triggered polling brings us back when more arrives
+            }
+        }
+    }
+
+    private final class InboundHandler implements FrameHandler {
+        @Override
+        public void onFrame(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength) {
+            int fdCount = header.fdCount();
+            if (fdCount > arrivedFds.size()) {
+                protocolError(GoAwayReason.FD_MISMATCH, "frame declares " + fdCount + " fds but "
+                        + arrivedFds.size() + " arrived");
+                return;
+            }
+            byte type = header.type();
+            if (state == CLOSED) {
+                return;
+            }
+            switch (type) {
+                case FrameType.RESPONSE:
+                case FrameType.ERROR:
+                    completeRequest(type, header.correlationId(), buffer, payloadOffset, payloadLength, fdCount);
+                    return;
+                case FrameType.PING:
+                    tryWriteFrame(FrameType.PONG, header.correlationId(), 0, 0, 0, buffer, payloadOffset,
+                            payloadLength, null, 0);
+                    return;
+                case FrameType.PONG:
+                    return;
+                case FrameType.GOAWAY:
+                    closeReason = new CloseReason(CloseReason.Kind.REMOTE_CLOSE,
+                            "peer sent GOAWAY: " + describeGoAway(buffer, payloadOffset, payloadLength));
+                    closeNow(closeReason);
+                    return;
+                default:
+                    inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer,
+                            payloadOffset, payloadLength, fdCount, arrivedFds);
+                    try {
+                        listener.onFrame(Connection.this, inbound);
+                    } finally {
+                        inbound.closeUntakenFds();
+                    }
+            }
+        }
+
+        @Override
+        public void onError(GoAwayReason reason, String message) {
+            protocolError(reason, message);
+        }
+    }
+
+    private static String describeGoAway(DirectBuffer buffer, int offset, int length) {
+        byte[] bytes = new byte[length];
+        buffer.getBytes(offset, bytes);
+        try {
+            dev.capwire.wire.proto.GoAway goAway = dev.capwire.wire.proto.GoAway.parseFrom(bytes);
+            return goAway.getReason() + (goAway.getMessage().isEmpty() ? "" : " (" + goAway.getMessage() + ")");
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            return "unreadable GOAWAY payload";
+        }
+    }
+
+    private void registerNewRequests() {
+        PendingRequest request;
+        while ((request = newPending.poll()) != null) {
+            if (request.future.isDone()) {
+                inFlight.decrementAndGet();
+                continue;
+            }
+            pending.put(request.correlationId, request);
+            request.timerId = loop.timers().schedule(request.deadlineNanos, request);
+        }
+    }
+
+    private void completeRequest(byte type, long correlationId, DirectBuffer buffer, int offset, int length,
+            int fdCount) {
+        PendingRequest request = pending.remove(correlationId);
+        if (request == null) {
+            registerNewRequests(); // the reply may have overtaken the loop's registration of the request
+            request = pending.remove(correlationId);
+        }
+        FileDescriptor[] fds = new FileDescriptor[fdCount];
+        for (int i = 0; i < fdCount; i++) {
+            fds[i] = FileDescriptor.adopt(arrivedFds.pollInt());
+        }
+        if (request == null) {
+            for (FileDescriptor orphan : fds) {
+                orphan.close(); // a reply after its deadline: nobody is waiting for it
+            }
+            return;
+        }
+        loop.timers().cancel(request.timerId);
+        inFlight.decrementAndGet();
+        if (type == FrameType.RESPONSE) {
+            byte[] payload = new byte[length];
+            buffer.getBytes(offset, payload);
+            request.future.complete(new Response(payload, fds));
+        } else {
+            for (FileDescriptor unused : fds) {
+                unused.close();
+            }
+            request.fail(dev.capwire.wire.ErrorPayload.toException(buffer, offset, length));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Closing
+    // ---------------------------------------------------------------------------------------------------
+
+    /**
+     * Graceful close: sends GOAWAY, flushes what is queued, then closes; waits up to
+     * {@code closeTimeoutMs} (not when called on the event loop). Idempotent.
+     */
+    @Override
+    public void close() {
+        loop.execute(this::startClose);
+        if (!loop.inLoop()) {
+            try {
+                closed.get(options.closeTimeoutMs() + 1000, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException | TimeoutException e) {
+                abort();
+            }
+        }
+    }
+
+    /** Starts a graceful close without waiting for it (see {@link #closeFuture()}). */
+    void loopExecuteClose() {
+        loop.execute(this::startClose);
+    }
+
+    /** Abortive close: drops queued frames and closes the socket at once. Idempotent. */
+    public void abort() {
+        abort("aborted locally");
+    }
+
+    private void abort(String why) {
+        loop.execute(() -> closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, why)));
+    }
+
+    private void startClose() {
+        if (state != OPEN) {
+            return;
+        }
+        closeReason = new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "closed locally");
+        sendGoAway(GoAwayReason.NORMAL_CLOSE, "closing");
+        state = CLOSING;
+        failPending(unavailable());
+        closeTimer = loop.timers().schedule(System.nanoTime()
+                + TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs()), id -> closeNow(new CloseReason(
+                        CloseReason.Kind.LOCAL_ABORT, "close timed out with frames still unsent")));
+        writeOut();
+    }
+
+    private void finishClose() {
+        Native.shutdown(fd, false, true);
+        closeNow(closeReason);
+    }
+
+    private void protocolError(GoAwayReason reason, String message) {
+        if (state == CLOSED) {
+            return;
+        }
+        closeReason = new CloseReason(CloseReason.Kind.PROTOCOL_ERROR, reason + ": " + message);
+        decoder.stop();
+        sendGoAway(reason, message);
+        state = CLOSING;
+        failPending(unavailable());
+        closeTimer = loop.timers().schedule(System.nanoTime()
+                + TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs()), id -> closeNow(closeReason));
+        writeOut();
+    }
+
+    private void sendGoAway(GoAwayReason reason, String message) {
+        byte[] goAway = dev.capwire.wire.proto.GoAway.newBuilder().setReason(reason).setMessage(message)
+                .build().toByteArray();
+        // Best effort: with the ring full the peer learns of the close from the socket alone.
+        tryWriteFrame(FrameType.GOAWAY, 0, 0, 0, 0, new UnsafeBuffer(goAway), 0, goAway.length, null, 0);
+    }
+
+    /** Loop: close the socket now and release everything the connection holds. */
+    private void closeNow(CloseReason reason) {
+        if (state == CLOSED) {
+            return;
+        }
+        state = CLOSED;
+        closeReason = reason;
+        if (closeTimer != -1) {
+            loop.timers().cancel(closeTimer);
+        }
+        loop.deregister(fd, token);
+        socket.close();
+        socket.release(); // the number is closed here, exactly once
+        discardRing();
+        while (!arrivedFds.isEmpty()) {
+            Native.close(arrivedFds.pollInt());
+        }
+        failPending(unavailable());
+        try {
+            listener.onClose(this, reason);
+        } finally {
+            closed.complete(reason);
+        }
+    }
+
+    private void failPending(StatusException cause) {
+        registerNewRequests();
+        for (PendingRequest request : pending.values()) {
+            loop.timers().cancel(request.timerId);
+            request.fail(cause);
+        }
+        inFlight.addAndGet(-pending.size());
+        pending.clear();
+    }
+
+    private StatusException unavailable() {
+        CloseReason reason = closeReason;
+        return new StatusException(StatusCode.UNAVAILABLE, this + " is closed"
+                + (reason != null ? " (" + reason + ")" : ""));
+    }
+
+    private CloseReason ioError(String call, int result) {
+        return new CloseReason(CloseReason.Kind.IO_ERROR, call + " failed: " + Errno.name(-result));
+    }
+
+    @Override
+    public void abort(CloseReason reason) {
+        closeNow(reason);
+    }
+
+    @Override
+    public String toString() {
+        return "connection " + id + " (" + endpoint + ")";
+    }
+
+    /** A request awaiting its reply; it is its own deadline timer task. */
+    private final class PendingRequest implements Timers.Task {
+        final long correlationId;
+        final long deadlineNanos;
+        final CompletableFuture<Response> future = new CompletableFuture<>();
+        long timerId = -1;
+
+        PendingRequest(long correlationId, long deadlineNanos) {
+            this.correlationId = correlationId;
+            this.deadlineNanos = deadlineNanos;
+        }
+
+        void fail(StatusException cause) {
+            future.completeExceptionally(cause);
+        }
+
+        @Override
+        public void onTimer(long firedTimerId) {
+            if (pending.remove(correlationId) != this) {
+                return;
+            }
+            inFlight.decrementAndGet();
+            fail(new StatusException(StatusCode.DEADLINE_EXCEEDED, "no reply to request " + correlationId
+                    + " on " + Connection.this + " before its deadline"));
+            // Tell the peer to stop working on it; best effort, a full ring just means it finishes in vain.
+            tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, receive, 0, 0, null, 0);
+        }
+    }
+}

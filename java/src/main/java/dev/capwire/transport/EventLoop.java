@@ -1,0 +1,267 @@
+package dev.capwire.transport;
+
+import dev.capwire.bindings.Native;
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.Poller;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.agrona.collections.Long2ObjectHashMap;
+import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.IdleStrategy;
+import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
+
+/**
+ * One event-loop thread serving many connections, as an Agrona {@link Agent}. Its duty cycle: run queued
+ * tasks, flush the outbound rings of connections that have frames waiting, poll readiness without blocking
+ * and read what is ready, fire due timers. With nothing to do it idles under its {@link IdleStrategy}, and
+ * after {@code parkAfterIdleNanos} of idleness it parks in the poller's wait.
+ *
+ * <p>Waking a parked loop costs a syscall, so producers only do it when the loop is actually parked: a
+ * producer publishes its work (a queue offer, which is a full fence) and then reads {@link #parked}; the
+ * loop sets {@link #parked} and then re-checks its queues before it waits. One of the two always sees the
+ * other, so no wake-up is lost and a busy loop is never woken.
+ */
+public final class EventLoop implements Agent, AutoCloseable {
+    /** Poller tokens: the low bits say what kind of channel the token names. */
+    static final long KIND_MASK = 0x3;
+    static final long KIND_CONNECTION = 0x1;
+    static final long KIND_LISTENER = 0x2;
+
+    private static final int POLL_BATCH = 256;
+    private static final int FLUSH_BATCH = 1024;
+
+    private final String name;
+    private final Poller poller;
+    private final IdleStrategy idleStrategy;
+    private final boolean parks;
+    private final long parkAfterIdleNanos;
+    private final Long2ObjectHashMap<Channel> channels = new Long2ObjectHashMap<>();
+    private final ManyToOneConcurrentArrayQueue<Connection> flushQueue = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
+    private final ManyToOneConcurrentArrayQueue<Runnable> tasks = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
+    private final Timers timers = new Timers();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final Thread thread;
+    private volatile boolean parked;
+    private volatile boolean running = true;
+    private long nextToken;
+
+    EventLoop(String name, String idleStrategyName, long parkAfterIdleMicros) throws NativeIoException {
+        this.name = name;
+        this.poller = new Poller(POLL_BATCH);
+        this.idleStrategy = dev.capwire.Configuration.idleStrategy(idleStrategyName);
+        this.parks = dev.capwire.Configuration.parks(idleStrategyName);
+        this.parkAfterIdleNanos = TimeUnit.MICROSECONDS.toNanos(parkAfterIdleMicros);
+        this.thread = new Thread(this::run, name);
+        this.thread.setDaemon(true);
+        this.thread.start();
+    }
+
+    @Override
+    public String roleName() {
+        return name;
+    }
+
+    boolean inLoop() {
+        return Thread.currentThread() == thread;
+    }
+
+    Thread thread() {
+        return thread;
+    }
+
+    Timers timers() {
+        return timers;
+    }
+
+    /** Runs a task on the loop thread (at once when called from it). */
+    void execute(Runnable task) {
+        if (inLoop()) {
+            task.run();
+            return;
+        }
+        while (!tasks.offer(task)) {
+            if (!running) {
+                throw new IllegalStateException(name + " is stopped");
+            }
+            Thread.onSpinWait();
+        }
+        wakeIfParked();
+    }
+
+    /** Called by producers after they put frames into {@code connection}'s ring. */
+    void scheduleFlush(Connection connection) {
+        while (!flushQueue.offer(connection)) {
+            Thread.onSpinWait(); // bounded: each connection is queued at most once at a time
+        }
+        wakeIfParked();
+    }
+
+    private void wakeIfParked() {
+        if (parked) {
+            try {
+                poller.wake();
+            } catch (NativeIoException e) {
+                throw new IllegalStateException("cannot wake " + name, e);
+            }
+        }
+    }
+
+    long register(Channel channel, int fd, int interest) throws NativeIoException {
+        long token = ((++nextToken) << 2) | channel.kind();
+        poller.add(fd, interest, token);
+        channels.put(token, channel);
+        return token;
+    }
+
+    void modify(int fd, int interest, long token) throws NativeIoException {
+        poller.modify(fd, interest, token);
+    }
+
+    void deregister(int fd, long token) {
+        if (channels.remove(token) != null) {
+            try {
+                poller.remove(fd);
+            } catch (NativeIoException ignored) {
+                // The fd is about to be closed, which removes it from epoll anyway.
+            }
+        }
+    }
+
+    @Override
+    public int doWork() {
+        int work = runTasks();
+        work += flushConnections();
+        work += pollReadiness(0);
+        work += timers.expire(System.nanoTime());
+        return work;
+    }
+
+    private int runTasks() {
+        return tasks.drain(Runnable::run, FLUSH_BATCH);
+    }
+
+    private int flushConnections() {
+        return flushQueue.drain(Connection::flush, FLUSH_BATCH);
+    }
+
+    private int pollReadiness(int timeoutMs) {
+        int count;
+        try {
+            count = poller.await(timeoutMs);
+        } catch (NativeIoException e) {
+            throw new IllegalStateException(name + ": poller failed", e);
+        }
+        for (int i = 0; i < count; i++) {
+            Channel channel = channels.get(poller.token(i));
+            if (channel != null) {
+                channel.onReady(poller.ready(i));
+            }
+        }
+        return count;
+    }
+
+    private void run() {
+        long idleSince = 0;
+        try {
+            while (running) {
+                int work;
+                try {
+                    work = doWork();
+                } catch (RuntimeException | Error e) {
+                    onError(e);
+                    work = 1;
+                }
+                if (work > 0) {
+                    idleStrategy.reset();
+                    idleSince = 0;
+                    continue;
+                }
+                long now = System.nanoTime();
+                if (idleSince == 0) {
+                    idleSince = now;
+                }
+                if (parks && now - idleSince >= parkAfterIdleNanos) {
+                    park(now);
+                    idleStrategy.reset();
+                    idleSince = 0;
+                } else {
+                    idleStrategy.idle();
+                }
+            }
+        } finally {
+            onClose();
+            stopped.countDown();
+        }
+    }
+
+    private void park(long now) {
+        parked = true;
+        if (!tasks.isEmpty() || !flushQueue.isEmpty() || !running) {
+            parked = false;
+            return;
+        }
+        long untilTimer = timers.nanosToNext(now);
+        int timeoutMs = untilTimer < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, (untilTimer + 999_999) / 1_000_000);
+        try {
+            pollReadiness(timeoutMs);
+        } finally {
+            parked = false;
+        }
+    }
+
+    @Override
+    public void onClose() {
+        Object[] open = channels.values().toArray();
+        for (Object channel : open) {
+            ((Channel) channel).abort(new CloseReason(CloseReason.Kind.LOCAL_ABORT, name + " stopped"));
+        }
+        runTasks();
+        poller.close();
+    }
+
+    private void onError(Throwable error) {
+        System.err.println(name + ": unexpected error in the event loop (the loop keeps running): " + error);
+        error.printStackTrace();
+    }
+
+    /** Stops the loop, aborting every connection still on it, and waits for its thread to end. */
+    @Override
+    public void close() {
+        running = false;
+        if (!inLoop()) {
+            wakeIfParkedForStop();
+            try {
+                if (!stopped.await(10, TimeUnit.SECONDS)) {
+                    throw new IllegalStateException(name + " did not stop within 10 s");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void wakeIfParkedForStop() {
+        try {
+            poller.wake();
+        } catch (NativeIoException ignored) {
+            // Already closed: the loop has stopped.
+        }
+    }
+
+    /** Something registered with the poller: a connection or a listening socket. */
+    interface Channel {
+        long kind();
+
+        void onReady(int readyBits);
+
+        void abort(CloseReason reason);
+    }
+
+    static boolean readable(int ready) {
+        return (ready & (Native.READY_READ | Native.READY_HANGUP | Native.READY_ERROR)) != 0;
+    }
+
+    static boolean writable(int ready) {
+        return (ready & Native.READY_WRITE) != 0;
+    }
+}

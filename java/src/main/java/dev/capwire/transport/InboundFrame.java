@@ -1,0 +1,93 @@
+package dev.capwire.transport;
+
+import dev.capwire.bindings.FileDescriptor;
+import org.agrona.DirectBuffer;
+import org.agrona.collections.IntArrayQueue;
+
+/**
+ * A received frame as the listener sees it: a reused view over the connection's receive buffer, valid only
+ * during {@link FrameListener#onFrame}. The fds that belong to the frame are the listener's once it calls
+ * {@link #takeFds()}; fds not taken are closed when the callback returns.
+ */
+public final class InboundFrame {
+    private byte type;
+    private long correlationId;
+    private int capId;
+    private int methodId;
+    private DirectBuffer buffer;
+    private int payloadOffset;
+    private int payloadLength;
+    private int fdCount;
+    private IntArrayQueue fdQueue;
+
+    void set(byte type, long correlationId, int capId, int methodId, DirectBuffer buffer, int payloadOffset,
+            int payloadLength, int fdCount, IntArrayQueue fdQueue) {
+        this.type = type;
+        this.correlationId = correlationId;
+        this.capId = capId;
+        this.methodId = methodId;
+        this.buffer = buffer;
+        this.payloadOffset = payloadOffset;
+        this.payloadLength = payloadLength;
+        this.fdCount = fdCount;
+        this.fdQueue = fdQueue;
+    }
+
+    /** The frame type (see {@code dev.capwire.wire.FrameType}). */
+    public byte type() {
+        return type;
+    }
+
+    public long correlationId() {
+        return correlationId;
+    }
+
+    public int capId() {
+        return capId;
+    }
+
+    public int methodId() {
+        return methodId;
+    }
+
+    public DirectBuffer buffer() {
+        return buffer;
+    }
+
+    public int payloadOffset() {
+        return payloadOffset;
+    }
+
+    public int payloadLength() {
+        return payloadLength;
+    }
+
+    /** A copy of the payload bytes. */
+    public byte[] payloadBytes() {
+        byte[] bytes = new byte[payloadLength];
+        buffer.getBytes(payloadOffset, bytes);
+        return bytes;
+    }
+
+    public int fdCount() {
+        return fdCount;
+    }
+
+    /** Takes ownership of this frame's fds (the caller must close them); a second call returns none. */
+    public FileDescriptor[] takeFds() {
+        FileDescriptor[] fds = new FileDescriptor[fdCount];
+        for (int i = 0; i < fdCount; i++) {
+            fds[i] = FileDescriptor.adopt(fdQueue.pollInt());
+        }
+        fdCount = 0;
+        return fds;
+    }
+
+    /** Closes the fds the listener did not take. */
+    void closeUntakenFds() {
+        for (int i = 0; i < fdCount; i++) {
+            dev.capwire.bindings.Native.close(fdQueue.pollInt());
+        }
+        fdCount = 0;
+    }
+}

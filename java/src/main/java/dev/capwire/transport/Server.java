@@ -1,0 +1,124 @@
+package dev.capwire.transport;
+
+import dev.capwire.bindings.Native;
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.NativeSocket;
+import dev.capwire.bindings.UnixAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * A listening socket on one event loop; accepted connections are spread over the transport's loops. For a
+ * Unix path, the socket file is removed on close (a stale file would make the next bind fail EADDRINUSE).
+ */
+public final class Server implements EventLoop.Channel, AutoCloseable {
+    private static final int BACKLOG = 1024;
+    private static final int ACCEPTS_PER_WAKEUP = 64;
+
+    private final Transport transport;
+    private final Endpoint endpoint;
+    private final FrameListener listener;
+    private final EventLoop loop;
+    private final NativeSocket socket;
+    private final int fd;
+    private final CompletableFuture<Void> closed = new CompletableFuture<>();
+    private long token;
+    private boolean open = true;
+
+    Server(Transport transport, Endpoint requested, FrameListener listener) throws NativeIoException {
+        this.transport = transport;
+        this.listener = listener;
+        this.loop = transport.nextLoop();
+        this.socket = NativeSocket.listen(requested.socketAddress(), BACKLOG);
+        this.endpoint = requested.isUnix() ? requested : Endpoint.of(socket.localAddress());
+        this.fd = socket.fd().acquire();
+        CompletableFuture<Void> registered = new CompletableFuture<>();
+        loop.execute(() -> {
+            try {
+                token = loop.register(this, fd, Native.INTEREST_READ);
+                registered.complete(null);
+            } catch (NativeIoException e) {
+                registered.completeExceptionally(e);
+            }
+        });
+        try {
+            registered.join();
+        } catch (RuntimeException e) {
+            releaseSocket();
+            throw e;
+        }
+    }
+
+    /** The endpoint actually bound (a TCP port 0 becomes the port the kernel chose). */
+    public Endpoint endpoint() {
+        return endpoint;
+    }
+
+    @Override
+    public long kind() {
+        return EventLoop.KIND_LISTENER;
+    }
+
+    @Override
+    public void onReady(int ready) {
+        for (int i = 0; i < ACCEPTS_PER_WAKEUP && open; i++) {
+            NativeSocket accepted;
+            try {
+                accepted = socket.accept();
+            } catch (NativeIoException e) {
+                // EMFILE and friends: leave the connection in the backlog and try on the next readiness.
+                System.err.println("capwire: accept on " + endpoint + " failed: " + e.getMessage());
+                return;
+            }
+            if (accepted == null) {
+                return;
+            }
+            transport.adopt(transport.nextLoop(), endpoint, accepted, listener);
+        }
+    }
+
+    @Override
+    public void abort(CloseReason reason) {
+        closeOnLoop();
+    }
+
+    private void closeOnLoop() {
+        if (open) {
+            open = false;
+            loop.deregister(fd, token);
+            releaseSocket();
+        }
+        closed.complete(null);
+    }
+
+    private void releaseSocket() {
+        socket.close();
+        socket.fd().release();
+        if (endpoint.socketAddress() instanceof UnixAddress) {
+            UnixAddress address = (UnixAddress) endpoint.socketAddress();
+            if (!address.isAbstract()) {
+                try {
+                    Files.deleteIfExists(Path.of(address.name()));
+                } catch (java.io.IOException ignored) {
+                    // Someone else's file by now, or a read-only directory: nothing more to do.
+                }
+            }
+        }
+    }
+
+    /** Stops accepting; connections already accepted stay open. */
+    @Override
+    public void close() {
+        loop.execute(this::closeOnLoop);
+        if (!loop.inLoop()) {
+            closed.join();
+        }
+        transport.removed(this);
+    }
+
+    @Override
+    public String toString() {
+        return "server on " + endpoint;
+    }
+}

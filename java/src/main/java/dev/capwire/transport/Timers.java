@@ -1,0 +1,59 @@
+package dev.capwire.transport;
+
+import java.util.concurrent.TimeUnit;
+import org.agrona.DeadlineTimerWheel;
+import org.agrona.collections.Long2ObjectHashMap;
+
+/**
+ * An event loop's timers: Agrona's {@link DeadlineTimerWheel} (1 ms ticks) plus the task each timer runs.
+ * Loop thread only.
+ */
+final class Timers {
+    private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    private static final int EXPIRY_LIMIT = 1024;
+
+    /** What a timer does when it fires; it gets its own id so one object can serve many timers. */
+    interface Task {
+        void onTimer(long timerId);
+    }
+
+    private final DeadlineTimerWheel wheel =
+            new DeadlineTimerWheel(TimeUnit.NANOSECONDS, System.nanoTime(), TICK_NANOS, 512);
+    private final Long2ObjectHashMap<Task> tasks = new Long2ObjectHashMap<>();
+    private final DeadlineTimerWheel.TimerHandler fire = this::fire;
+
+    long schedule(long deadlineNanos, Task task) {
+        long id = wheel.scheduleTimer(deadlineNanos);
+        tasks.put(id, task);
+        return id;
+    }
+
+    void cancel(long timerId) {
+        if (tasks.remove(timerId) != null) {
+            wheel.cancelTimer(timerId);
+        }
+    }
+
+    int expire(long nowNanos) {
+        if (tasks.isEmpty()) {
+            return 0;
+        }
+        return wheel.poll(nowNanos, fire, EXPIRY_LIMIT);
+    }
+
+    /** Nanoseconds until the wheel's next tick when any timer is pending, else -1 (nothing to wait for). */
+    long nanosToNext(long nowNanos) {
+        if (tasks.isEmpty()) {
+            return -1;
+        }
+        return Math.max(0, wheel.currentTickTime() - nowNanos);
+    }
+
+    private boolean fire(TimeUnit unit, long now, long timerId) {
+        Task task = tasks.remove(timerId);
+        if (task != null) {
+            task.onTimer(timerId);
+        }
+        return true;
+    }
+}

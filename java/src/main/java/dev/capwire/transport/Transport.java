@@ -1,0 +1,168 @@
+package dev.capwire.transport;
+
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.NativeSocket;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A set of event loops and everything running on them: servers listening for connections and connections
+ * made by {@link #connect}. Closing the transport closes all of them and stops the loop threads.
+ *
+ * <pre>{@code
+ * try (Transport transport = Transport.create(TransportOptions.defaults())) {
+ *     transport.listen(Endpoint.parse("unix:/tmp/echo.sock"), (connection, frame) ->
+ *             connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength()));
+ * }
+ * }</pre>
+ */
+public final class Transport implements AutoCloseable {
+    private static final AtomicInteger TRANSPORTS = new AtomicInteger();
+
+    private final TransportOptions options;
+    private final EventLoop[] loops;
+    private final AtomicInteger nextLoop = new AtomicInteger();
+    private final Set<Server> servers = ConcurrentHashMap.newKeySet();
+    private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+
+    private Transport(TransportOptions options) throws NativeIoException {
+        this.options = options;
+        this.loops = new EventLoop[options.eventLoops()];
+        int number = TRANSPORTS.incrementAndGet();
+        try {
+            for (int i = 0; i < loops.length; i++) {
+                loops[i] = new EventLoop("capwire-" + number + "-loop-" + i, options.idleStrategy(),
+                        options.parkAfterIdleMicros());
+            }
+        } catch (NativeIoException | RuntimeException e) {
+            for (EventLoop loop : loops) {
+                if (loop != null) {
+                    loop.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    public static Transport create(TransportOptions options) throws NativeIoException {
+        return new Transport(options);
+    }
+
+    public TransportOptions options() {
+        return options;
+    }
+
+    EventLoop nextLoop() {
+        return loops[Math.floorMod(nextLoop.getAndIncrement(), loops.length)];
+    }
+
+    /** Listens on the endpoint; each accepted connection reports to {@code listener}. */
+    public Server listen(Endpoint endpoint, FrameListener listener) throws NativeIoException {
+        checkOpen();
+        Server server = new Server(this, endpoint, listener);
+        servers.add(server);
+        return server;
+    }
+
+    /** Connects, waiting at most {@code connectTimeoutMs}; frames the peer sends report to {@code listener}. */
+    public Connection connect(Endpoint endpoint, FrameListener listener) throws NativeIoException {
+        checkOpen();
+        NativeSocket socket = NativeSocket.connect(endpoint.socketAddress(), options.connectTimeoutMs());
+        return adopt(nextLoop(), endpoint, socket, listener).join();
+    }
+
+    /** Hands a connected socket to a loop; completes once it is registered there. */
+    CompletableFuture<Connection> adopt(EventLoop loop, Endpoint endpoint, NativeSocket socket, FrameListener listener) {
+        CompletableFuture<Connection> registered = new CompletableFuture<>();
+        Connection connection;
+        try {
+            connection = new Connection(loop, options, tracking(listener), endpoint, socket);
+        } catch (NativeIoException | RuntimeException e) {
+            socket.close();
+            registered.completeExceptionally(e);
+            return registered;
+        }
+        connections.add(connection);
+        loop.execute(() -> {
+            try {
+                connection.open();
+                registered.complete(connection);
+            } catch (NativeIoException | RuntimeException e) {
+                connection.abort(new CloseReason(CloseReason.Kind.IO_ERROR, "registration failed: " + e));
+                registered.completeExceptionally(e);
+            }
+        });
+        return registered;
+    }
+
+    private FrameListener tracking(FrameListener listener) {
+        return new FrameListener() {
+            @Override
+            public void onOpen(Connection connection) {
+                listener.onOpen(connection);
+            }
+
+            @Override
+            public void onFrame(Connection connection, InboundFrame frame) {
+                listener.onFrame(connection, frame);
+            }
+
+            @Override
+            public void onClose(Connection connection, CloseReason reason) {
+                connections.remove(connection);
+                listener.onClose(connection, reason);
+            }
+        };
+    }
+
+    void removed(Server server) {
+        servers.remove(server);
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("transport is closed");
+        }
+    }
+
+    /** Connections currently open on this transport (both accepted and connected). */
+    public int connectionCount() {
+        return connections.size();
+    }
+
+    /** Closes every server and connection (gracefully, bounded by closeTimeoutMs) and stops the loops. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (Server server : new ArrayList<>(servers)) {
+            server.close();
+        }
+        List<CompletableFuture<CloseReason>> closing = new ArrayList<>();
+        for (Connection connection : new ArrayList<>(connections)) {
+            closing.add(connection.closeFuture());
+            connection.loopExecuteClose();
+        }
+        for (CompletableFuture<CloseReason> future : closing) {
+            try {
+                future.get(options.closeTimeoutMs() + 1000, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+                // The loop's shutdown below aborts whatever did not close in time.
+            }
+        }
+        for (EventLoop loop : loops) {
+            loop.close();
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package dev.capwire.transport;
+
+import dev.capwire.Configuration;
+import dev.capwire.bindings.Native;
+import dev.capwire.wire.FrameHeader;
+import org.agrona.BitUtil;
+
+/**
+ * The settings of a {@link Transport}: each starts at its {@code capwire.*} system property (see
+ * {@link Configuration}) and may be overridden here. Immutable; build with {@link #builder()}.
+ */
+public final class TransportOptions {
+    private final int eventLoops;
+    private final String idleStrategy;
+    private final long parkAfterIdleMicros;
+    private final int ringBytes;
+    private final int maxFrameBytes;
+    private final int maxMessageBytes;
+    private final int maxInFlight;
+    private final long requestTimeoutMs;
+    private final long connectTimeoutMs;
+    private final long closeTimeoutMs;
+    private final int socketSendBufferBytes;
+    private final int socketReceiveBufferBytes;
+
+    private TransportOptions(Builder b) {
+        if (b.eventLoops < 1) {
+            throw new IllegalArgumentException("eventLoops must be at least 1: " + b.eventLoops);
+        }
+        if (!BitUtil.isPowerOfTwo(b.ringBytes) || b.ringBytes < 4096) {
+            throw new IllegalArgumentException("ringBytes must be a power of two of at least 4096: " + b.ringBytes);
+        }
+        if (b.maxFrameBytes <= FrameHeader.HEADER_LENGTH) {
+            throw new IllegalArgumentException("maxFrameBytes must exceed the " + FrameHeader.HEADER_LENGTH
+                    + "-byte header: " + b.maxFrameBytes);
+        }
+        // A ring record holds one whole frame plus the fd numbers it carries; Agrona caps records at 1/8 ring.
+        int maxRecord = b.ringBytes / 8;
+        if (b.maxFrameBytes + Native.MAX_FDS_PER_MESSAGE * 4 > maxRecord) {
+            throw new IllegalArgumentException("maxFrameBytes=" + b.maxFrameBytes + " does not fit a ring record of "
+                    + maxRecord + " bytes (ringBytes/8, less room for fds): raise ringBytes or lower maxFrameBytes");
+        }
+        if (b.maxMessageBytes < b.maxFrameBytes - FrameHeader.HEADER_LENGTH) {
+            throw new IllegalArgumentException("maxMessageBytes must be at least one frame's payload");
+        }
+        if (b.maxInFlight < 1) {
+            throw new IllegalArgumentException("maxInFlight must be at least 1: " + b.maxInFlight);
+        }
+        Configuration.idleStrategy(b.idleStrategy); // fails early on an unknown name
+        this.eventLoops = b.eventLoops;
+        this.idleStrategy = b.idleStrategy;
+        this.parkAfterIdleMicros = b.parkAfterIdleMicros;
+        this.ringBytes = b.ringBytes;
+        this.maxFrameBytes = b.maxFrameBytes;
+        this.maxMessageBytes = b.maxMessageBytes;
+        this.maxInFlight = b.maxInFlight;
+        this.requestTimeoutMs = b.requestTimeoutMs;
+        this.connectTimeoutMs = b.connectTimeoutMs;
+        this.closeTimeoutMs = b.closeTimeoutMs;
+        this.socketSendBufferBytes = b.socketSendBufferBytes;
+        this.socketReceiveBufferBytes = b.socketReceiveBufferBytes;
+    }
+
+    /** The defaults, read from the system properties now. */
+    public static TransportOptions defaults() {
+        return builder().build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public int eventLoops() {
+        return eventLoops;
+    }
+
+    public String idleStrategy() {
+        return idleStrategy;
+    }
+
+    public long parkAfterIdleMicros() {
+        return parkAfterIdleMicros;
+    }
+
+    public int ringBytes() {
+        return ringBytes;
+    }
+
+    public int maxFrameBytes() {
+        return maxFrameBytes;
+    }
+
+    public int maxMessageBytes() {
+        return maxMessageBytes;
+    }
+
+    public int maxInFlight() {
+        return maxInFlight;
+    }
+
+    public long requestTimeoutMs() {
+        return requestTimeoutMs;
+    }
+
+    public long connectTimeoutMs() {
+        return connectTimeoutMs;
+    }
+
+    public long closeTimeoutMs() {
+        return closeTimeoutMs;
+    }
+
+    public int socketSendBufferBytes() {
+        return socketSendBufferBytes;
+    }
+
+    public int socketReceiveBufferBytes() {
+        return socketReceiveBufferBytes;
+    }
+
+    /** Starts from the system properties; every setter overrides one. */
+    public static final class Builder {
+        private int eventLoops = Configuration.eventLoops();
+        private String idleStrategy = Configuration.idleStrategy();
+        private long parkAfterIdleMicros = Configuration.parkAfterIdleMicros();
+        private int ringBytes = Configuration.ringBytes();
+        private int maxFrameBytes = Configuration.maxFrameBytes();
+        private int maxMessageBytes = Configuration.maxMessageBytes();
+        private int maxInFlight = Configuration.maxInFlight();
+        private long requestTimeoutMs = Configuration.requestTimeoutMs();
+        private long connectTimeoutMs = Configuration.connectTimeoutMs();
+        private long closeTimeoutMs = Configuration.closeTimeoutMs();
+        private int socketSendBufferBytes = Configuration.socketSendBufferBytes();
+        private int socketReceiveBufferBytes = Configuration.socketReceiveBufferBytes();
+
+        private Builder() {
+        }
+
+        public Builder eventLoops(int value) {
+            eventLoops = value;
+            return this;
+        }
+
+        public Builder idleStrategy(String value) {
+            idleStrategy = value;
+            return this;
+        }
+
+        public Builder parkAfterIdleMicros(long value) {
+            parkAfterIdleMicros = value;
+            return this;
+        }
+
+        public Builder ringBytes(int value) {
+            ringBytes = value;
+            return this;
+        }
+
+        public Builder maxFrameBytes(int value) {
+            maxFrameBytes = value;
+            return this;
+        }
+
+        public Builder maxMessageBytes(int value) {
+            maxMessageBytes = value;
+            return this;
+        }
+
+        public Builder maxInFlight(int value) {
+            maxInFlight = value;
+            return this;
+        }
+
+        public Builder requestTimeoutMs(long value) {
+            requestTimeoutMs = value;
+            return this;
+        }
+
+        public Builder connectTimeoutMs(long value) {
+            connectTimeoutMs = value;
+            return this;
+        }
+
+        public Builder closeTimeoutMs(long value) {
+            closeTimeoutMs = value;
+            return this;
+        }
+
+        public Builder socketSendBufferBytes(int value) {
+            socketSendBufferBytes = value;
+            return this;
+        }
+
+        public Builder socketReceiveBufferBytes(int value) {
+            socketReceiveBufferBytes = value;
+            return this;
+        }
+
+        public TransportOptions build() {
+            return new TransportOptions(this);
+        }
+    }
+}
