@@ -7,6 +7,8 @@ import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.wire.ClaimedFds;
+import dev.capwire.wire.ErrorPayload;
 import dev.capwire.wire.FrameDecoder;
 import dev.capwire.wire.FrameHandler;
 import dev.capwire.wire.FrameHeader;
@@ -21,6 +23,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntConsumer;
 import org.agrona.BufferUtil;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
@@ -66,6 +69,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     private static final AtomicLong IDS = new AtomicLong();
+    private static final IntConsumer CLOSE_FD = Native::close;
 
     private final long id = IDS.incrementAndGet();
     private final EventLoop loop;
@@ -135,8 +139,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                 Math.max(64 * 1024, ring.maxMsgLength()), 64));
         this.receive = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
                 Math.max(64 * 1024, 2 * options.maxFrameBytes()), 64));
-        this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), !unix,
-                new InboundHandler());
+        this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), unix,
+                arrivedFds, new InboundHandler());
         this.newPending = new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight() * 2));
     }
 
@@ -269,8 +273,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     /** Replies to a REQUEST with an error status. */
     public void respondError(long correlationId, StatusCode code, String message) {
-        UnsafeBuffer payload = new UnsafeBuffer(new byte[4 + message.length() * 3]);
-        int length = dev.capwire.wire.ErrorPayload.encode(payload, 0, code, message);
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[ErrorPayload.encodedLength(message)]);
+        int length = ErrorPayload.encode(payload, 0, code, message);
         sendMessage(FrameType.ERROR, correlationId, 0, 0, payload, 0, length, null,
                 System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.requestTimeoutMs()));
     }
@@ -316,14 +320,24 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                     if (state != OPEN) {
                         throw unavailable();
                     }
-                    if (System.nanoTime() - deadlineNanos >= 0 || loop.inLoop()) {
+                    if (loop.inLoop()) {
+                        // The loop is the ring's consumer: nobody else will make room, so drain it here,
+                        // waiting for the socket if it must (this stalls the loop: send big replies off it).
+                        writeOut();
+                        if (writeInterest && state == OPEN) {
+                            Native.waitReady(fd, Native.INTEREST_WRITE, 1);
+                        }
+                    }
+                    if (System.nanoTime() - deadlineNanos >= 0) {
                         if (!first) {
                             abort("outbound ring stayed full in the middle of a fragmented message");
                         }
                         throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound ring of " + this
                                 + " stayed full (is the peer reading?)");
                     }
-                    Thread.yield();
+                    if (!loop.inLoop()) {
+                        Thread.yield();
+                    }
                 }
                 first = false;
                 sent += chunk;
@@ -559,47 +573,49 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     private final class InboundHandler implements FrameHandler {
         @Override
-        public void onFrame(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength) {
-            int fdCount = header.fdCount();
-            if (fdCount > arrivedFds.size()) {
-                protocolError(GoAwayReason.FD_MISMATCH, "frame declares " + fdCount + " fds but "
-                        + arrivedFds.size() + " arrived");
-                return;
-            }
-            byte type = header.type();
-            if (state == CLOSED) {
-                return;
-            }
-            switch (type) {
-                case FrameType.RESPONSE:
-                case FrameType.ERROR:
-                    completeRequest(type, header.correlationId(), buffer, payloadOffset, payloadLength, fdCount);
-                    return;
-                case FrameType.PING:
-                    tryWriteFrame(FrameType.PONG, header.correlationId(), 0, 0, 0, buffer, payloadOffset,
-                            payloadLength, null, 0);
-                    return;
-                case FrameType.PONG:
-                    return;
-                case FrameType.GOAWAY:
-                    closeReason = new CloseReason(CloseReason.Kind.REMOTE_CLOSE,
-                            "peer sent GOAWAY: " + describeGoAway(buffer, payloadOffset, payloadLength));
-                    closeNow(closeReason);
-                    return;
-                default:
-                    inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer,
-                            payloadOffset, payloadLength, fdCount, arrivedFds);
-                    try {
-                        listener.onFrame(Connection.this, inbound);
-                    } finally {
-                        inbound.closeUntakenFds();
-                    }
+        public void onFrame(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
+                ClaimedFds fds) {
+            try {
+                dispatch(header, buffer, payloadOffset, payloadLength, fds);
+            } finally {
+                fds.releaseAll(CLOSE_FD); // whatever the receiver did not take
             }
         }
 
         @Override
         public void onError(GoAwayReason reason, String message) {
             protocolError(reason, message);
+        }
+    }
+
+    private void dispatch(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
+            ClaimedFds fds) {
+        if (state == CLOSED) {
+            return;
+        }
+        byte type = header.type();
+        switch (type) {
+            case FrameType.RESPONSE:
+            case FrameType.ERROR:
+                completeRequest(type, header.correlationId(), buffer, payloadOffset, payloadLength, fds);
+                return;
+            case FrameType.PING:
+                tryWriteFrame(FrameType.PONG, header.correlationId(), 0, 0, 0, buffer, payloadOffset, payloadLength,
+                        null, 0);
+                return;
+            case FrameType.PONG:
+                return;
+            case FrameType.GOAWAY:
+                closeNow(new CloseReason(CloseReason.Kind.REMOTE_CLOSE,
+                        "peer sent GOAWAY: " + describeGoAway(buffer, payloadOffset, payloadLength)));
+                return;
+            default:
+                if (state != OPEN) {
+                    return; // closing: requests that arrive now would get no reply anyway
+                }
+                inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer, payloadOffset,
+                        payloadLength, fds);
+                listener.onFrame(this, inbound);
         }
     }
 
@@ -627,33 +643,29 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     private void completeRequest(byte type, long correlationId, DirectBuffer buffer, int offset, int length,
-            int fdCount) {
+            ClaimedFds claimed) {
         PendingRequest request = pending.remove(correlationId);
         if (request == null) {
             registerNewRequests(); // the reply may have overtaken the loop's registration of the request
             request = pending.remove(correlationId);
         }
-        FileDescriptor[] fds = new FileDescriptor[fdCount];
-        for (int i = 0; i < fdCount; i++) {
-            fds[i] = FileDescriptor.adopt(arrivedFds.pollInt());
-        }
         if (request == null) {
-            for (FileDescriptor orphan : fds) {
-                orphan.close(); // a reply after its deadline: nobody is waiting for it
-            }
-            return;
+            return; // a reply after its deadline: nobody is waiting for it (its fds are closed by the caller)
         }
         loop.timers().cancel(request.timerId);
         inFlight.decrementAndGet();
         if (type == FrameType.RESPONSE) {
             byte[] payload = new byte[length];
             buffer.getBytes(offset, payload);
+            int[] numbers = claimed.takeAll();
+            FileDescriptor[] fds = new FileDescriptor[numbers.length];
+            for (int i = 0; i < numbers.length; i++) {
+                fds[i] = FileDescriptor.adopt(numbers[i]);
+            }
             request.future.complete(new Response(payload, fds));
         } else {
-            for (FileDescriptor unused : fds) {
-                unused.close();
-            }
-            request.fail(dev.capwire.wire.ErrorPayload.toException(buffer, offset, length));
+            request.fail(new StatusException(ErrorPayload.code(buffer, offset, length),
+                    ErrorPayload.message(buffer, offset, length)));
         }
     }
 
@@ -747,6 +759,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         socket.close();
         socket.release(); // the number is closed here, exactly once
         discardRing();
+        decoder.releaseFds(CLOSE_FD);
         while (!arrivedFds.isEmpty()) {
             Native.close(arrivedFds.pollInt());
         }

@@ -2,7 +2,7 @@ package dev.capwire.transport;
 
 import dev.capwire.bindings.FileDescriptor;
 import org.agrona.DirectBuffer;
-import org.agrona.collections.IntArrayQueue;
+import dev.capwire.wire.ClaimedFds;
 
 /**
  * A received frame as the listener sees it: a reused view over the connection's receive buffer, valid only
@@ -17,11 +17,10 @@ public final class InboundFrame {
     private DirectBuffer buffer;
     private int payloadOffset;
     private int payloadLength;
-    private int fdCount;
-    private IntArrayQueue fdQueue;
+    private ClaimedFds fds;
 
     void set(byte type, long correlationId, int capId, int methodId, DirectBuffer buffer, int payloadOffset,
-            int payloadLength, int fdCount, IntArrayQueue fdQueue) {
+            int payloadLength, ClaimedFds fds) {
         this.type = type;
         this.correlationId = correlationId;
         this.capId = capId;
@@ -29,8 +28,7 @@ public final class InboundFrame {
         this.buffer = buffer;
         this.payloadOffset = payloadOffset;
         this.payloadLength = payloadLength;
-        this.fdCount = fdCount;
-        this.fdQueue = fdQueue;
+        this.fds = fds;
     }
 
     /** The frame type (see {@code dev.capwire.wire.FrameType}). */
@@ -69,25 +67,18 @@ public final class InboundFrame {
         return bytes;
     }
 
+    /** The fds that came with this frame and have not been taken. */
     public int fdCount() {
-        return fdCount;
+        return fds.count();
     }
 
     /** Takes ownership of this frame's fds (the caller must close them); a second call returns none. */
     public FileDescriptor[] takeFds() {
-        FileDescriptor[] fds = new FileDescriptor[fdCount];
-        for (int i = 0; i < fdCount; i++) {
-            fds[i] = FileDescriptor.adopt(fdQueue.pollInt());
+        int[] numbers = fds.takeAll();
+        FileDescriptor[] taken = new FileDescriptor[numbers.length];
+        for (int i = 0; i < numbers.length; i++) {
+            taken[i] = FileDescriptor.adopt(numbers[i]);
         }
-        fdCount = 0;
-        return fds;
-    }
-
-    /** Closes the fds the listener did not take. */
-    void closeUntakenFds() {
-        for (int i = 0; i < fdCount; i++) {
-            dev.capwire.bindings.Native.close(fdQueue.pollInt());
-        }
-        fdCount = 0;
+        return taken;
     }
 }

@@ -5,11 +5,12 @@ import org.agrona.DeadlineTimerWheel;
 import org.agrona.collections.Long2ObjectHashMap;
 
 /**
- * An event loop's timers: Agrona's {@link DeadlineTimerWheel} (1 ms ticks) plus the task each timer runs.
+ * An event loop's timers: Agrona's {@link DeadlineTimerWheel} (ticks of about 1 ms) plus the task each timer runs.
  * Loop thread only.
  */
 final class Timers {
-    private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    /** About a millisecond: the wheel needs a power of two. */
+    private static final long TICK_NANOS = 1 << 20;
     private static final int EXPIRY_LIMIT = 1024;
 
     /** What a timer does when it fires; it gets its own id so one object can serve many timers. */

@@ -1,0 +1,231 @@
+package dev.capwire.wire;
+
+import dev.capwire.wire.proto.GoAwayReason;
+import java.util.function.IntConsumer;
+import org.agrona.DirectBuffer;
+import org.agrona.ExpandableArrayBuffer;
+import org.agrona.collections.IntArrayQueue;
+import org.agrona.collections.Long2ObjectHashMap;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * Incremental, in-place frame decoder over a connection's receive buffer. The caller reads bytes into the
+ * buffer at {@link #writeOffset()} (at most {@link #writableBytes()}), then calls
+ * {@link #onBytesReceived(int)}; every complete frame is handed to the {@link FrameHandler} where it lies,
+ * a partial frame is kept (moved to the front) until the rest arrives.
+ *
+ * <p>Each header is validated as soon as its 24 bytes are in, before any payload is awaited, so a bogus
+ * length is rejected without waiting for (or allocating) the size it claims. The first violation is
+ * reported once through {@link FrameHandler#onError} and decoding stops.
+ *
+ * <p>Fragmented messages are reassembled per (type, correlation id) into a heap buffer; everything else is
+ * decoded without allocating.
+ */
+public final class FrameDecoder {
+    private final UnsafeBuffer buffer;
+    private final int maxFrameBytes;
+    private final int maxMessageBytes;
+    private final boolean fdsAllowed;
+    private final IntArrayQueue arrivedFds;
+    private final FrameHandler handler;
+    private final FrameHeader header = new FrameHeader();
+    private final ClaimedFds frameFds = new ClaimedFds();
+    private final Long2ObjectHashMap<Reassembly> reassemblies = new Long2ObjectHashMap<>();
+    private final UnsafeBuffer reassembledHeader = new UnsafeBuffer(new byte[FrameHeader.HEADER_LENGTH]);
+    private final FrameHeader wholeMessage = new FrameHeader().wrap(reassembledHeader, 0);
+    private int readOffset;
+    private int writeOffset;
+    private boolean stopped;
+
+    /**
+     * @param buffer          the receive buffer; must hold at least one frame of {@code maxFrameBytes}
+     * @param fdsAllowed      false on TCP, where a frame declaring fds is malformed
+     * @param arrivedFds      fd numbers received with the bytes, in arrival order; frames claim from its head
+     */
+    public FrameDecoder(UnsafeBuffer buffer, int maxFrameBytes, int maxMessageBytes, boolean fdsAllowed,
+            IntArrayQueue arrivedFds, FrameHandler handler) {
+        if (buffer.capacity() < maxFrameBytes) {
+            throw new IllegalArgumentException("receive buffer of " + buffer.capacity()
+                    + " bytes cannot hold a frame of maxFrameBytes=" + maxFrameBytes);
+        }
+        this.buffer = buffer;
+        this.maxFrameBytes = maxFrameBytes;
+        this.maxMessageBytes = maxMessageBytes;
+        this.fdsAllowed = fdsAllowed;
+        this.arrivedFds = arrivedFds;
+        this.handler = handler;
+    }
+
+    /** Where the next received bytes go. */
+    public int writeOffset() {
+        return writeOffset;
+    }
+
+    /** How many bytes may be received at {@link #writeOffset()}. */
+    public int writableBytes() {
+        return buffer.capacity() - writeOffset;
+    }
+
+    public boolean isStopped() {
+        return stopped;
+    }
+
+    /** Stops decoding: later bytes are ignored. */
+    public void stop() {
+        stopped = true;
+    }
+
+    /** Decodes what {@code count} newly received bytes complete. */
+    public void onBytesReceived(int count) {
+        writeOffset += count;
+        while (!stopped) {
+            int available = writeOffset - readOffset;
+            if (available < FrameHeader.HEADER_LENGTH) {
+                break;
+            }
+            header.wrap(buffer, readOffset);
+            if (!validate()) {
+                stopped = true;
+                return;
+            }
+            int frameLength = (int) header.frameLength();
+            if (available < frameLength) {
+                break;
+            }
+            deliver(frameLength);
+            readOffset += frameLength;
+        }
+        compact();
+    }
+
+    private void compact() {
+        if (readOffset == writeOffset) {
+            readOffset = 0;
+            writeOffset = 0;
+        } else if (readOffset > 0 && buffer.capacity() - readOffset < maxFrameBytes) {
+            // Only move the partial frame when the rest of it might not fit behind it.
+            buffer.putBytes(0, buffer, readOffset, writeOffset - readOffset);
+            writeOffset -= readOffset;
+            readOffset = 0;
+        }
+    }
+
+    private boolean validate() {
+        long length = header.frameLength();
+        if (length < FrameHeader.HEADER_LENGTH) {
+            return fail(GoAwayReason.MALFORMED_FRAME, "frame length " + length + " is below the "
+                    + FrameHeader.HEADER_LENGTH + "-byte header");
+        }
+        if (length > maxFrameBytes) {
+            return fail(GoAwayReason.FRAME_TOO_LARGE, "frame length " + length + " exceeds maxFrameBytes "
+                    + maxFrameBytes);
+        }
+        if (header.version() != FrameHeader.VERSION) {
+            return fail(GoAwayReason.UNSUPPORTED_VERSION, "frame version " + header.version()
+                    + " (this side speaks " + FrameHeader.VERSION + ")");
+        }
+        if (!FrameType.isKnown(header.type())) {
+            return fail(GoAwayReason.UNKNOWN_FRAME_TYPE, "frame type " + (header.type() & 0xFF));
+        }
+        if ((header.flags() & ~FrameHeader.KNOWN_FLAGS) != 0) {
+            return fail(GoAwayReason.MALFORMED_FRAME, "reserved flag bits set: 0x"
+                    + Integer.toHexString(header.flags()));
+        }
+        int fdCount = header.fdCount();
+        if (fdCount > 0 && !fdsAllowed) {
+            return fail(GoAwayReason.MALFORMED_FRAME, "frame declares " + fdCount + " fds on a TCP connection");
+        }
+        if (fdCount > FrameHeader.MAX_FDS) {
+            return fail(GoAwayReason.MALFORMED_FRAME, "frame declares " + fdCount + " fds (at most "
+                    + FrameHeader.MAX_FDS + ")");
+        }
+        return true;
+    }
+
+    private boolean fail(GoAwayReason reason, String message) {
+        handler.onError(reason, message);
+        return false;
+    }
+
+    private void deliver(int frameLength) {
+        int fdCount = header.fdCount();
+        if (fdCount > arrivedFds.size()) {
+            stopped = true;
+            handler.onError(GoAwayReason.FD_MISMATCH, FrameType.name(header.type()) + " frame declares "
+                    + fdCount + " fds but only " + arrivedFds.size() + " arrived before it");
+            return;
+        }
+        frameFds.claim(arrivedFds, fdCount);
+        int payloadOffset = readOffset + FrameHeader.HEADER_LENGTH;
+        int payloadLength = frameLength - FrameHeader.HEADER_LENGTH;
+        long correlationId = header.correlationId();
+        Reassembly reassembly = reassemblies.get(correlationId);
+        if (reassembly == null && !header.moreFragments()) {
+            handler.onFrame(header, buffer, payloadOffset, payloadLength, frameFds);
+            return;
+        }
+        if (reassembly == null) {
+            reassembly = new Reassembly(header, frameFds);
+            reassemblies.put(correlationId, reassembly);
+        } else if (reassembly.type != header.type()) {
+            stopped = true;
+            handler.onError(GoAwayReason.PROTOCOL_ERROR, FrameType.name(header.type())
+                    + " frame interleaved into a fragmented " + FrameType.name(reassembly.type) + " message "
+                    + "with the same correlation id " + correlationId);
+            return;
+        } else if (fdCount > 0) {
+            stopped = true;
+            handler.onError(GoAwayReason.FD_MISMATCH, "fds on a continuation fragment (correlation id "
+                    + correlationId + "); fds ride only on the first fragment");
+            return;
+        }
+        if ((long) reassembly.length + payloadLength > maxMessageBytes) {
+            stopped = true;
+            handler.onError(GoAwayReason.MESSAGE_TOO_LARGE, "fragmented message with correlation id "
+                    + correlationId + " exceeds maxMessageBytes " + maxMessageBytes);
+            return;
+        }
+        reassembly.append(buffer, payloadOffset, payloadLength);
+        if (header.moreFragments()) {
+            return;
+        }
+        reassemblies.remove(correlationId);
+        FrameHeader.write(reassembledHeader, 0, FrameHeader.HEADER_LENGTH + reassembly.length, reassembly.type, 0,
+                correlationId, reassembly.capId, reassembly.methodId, reassembly.fds.count());
+        handler.onFrame(wholeMessage, reassembly.data, 0, reassembly.length, reassembly.fds);
+    }
+
+    /**
+     * Hands every fd the decoder still holds (the frame that failed, unfinished reassemblies) to
+     * {@code closer}; call when the connection ends.
+     */
+    public void releaseFds(IntConsumer closer) {
+        frameFds.releaseAll(closer);
+        for (Reassembly reassembly : reassemblies.values()) {
+            reassembly.fds.releaseAll(closer);
+        }
+        reassemblies.clear();
+    }
+
+    /** A fragmented message being put back together. */
+    private static final class Reassembly {
+        final byte type;
+        final int capId;
+        final int methodId;
+        final ExpandableArrayBuffer data = new ExpandableArrayBuffer(4096);
+        final ClaimedFds fds = new ClaimedFds();
+        int length;
+
+        Reassembly(FrameHeader first, ClaimedFds firstFds) {
+            this.type = first.type();
+            this.capId = first.capId();
+            this.methodId = first.methodId();
+            fds.moveFrom(firstFds);
+        }
+
+        void append(DirectBuffer source, int offset, int count) {
+            data.putBytes(length, source, offset, count);
+            length += count;
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package dev.capwire.transport;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.StatusCode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Both ends in this JVM, on separate transports: the fast check of the transport's own logic. */
+class InProcessEchoTest {
+    private Path dir;
+    private Transport server;
+    private Transport client;
+
+    @BeforeEach
+    void start() throws Exception {
+        dir = Files.createTempDirectory(Path.of("/tmp"), "cw");
+        server = Transport.create(TransportOptions.defaults());
+        client = Transport.create(TransportOptions.defaults());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        client.close();
+        server.close();
+        Files.deleteIfExists(dir.resolve("s"));
+        Files.deleteIfExists(dir);
+    }
+
+    private static void echo(Connection connection, InboundFrame frame) {
+        if (frame.type() == FrameType.REQUEST) {
+            if (frame.methodId() == 9) {
+                connection.respondError(frame.correlationId(), StatusCode.NOT_FOUND, "no method 9");
+                return;
+            }
+            connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
+        }
+    }
+
+    @Test
+    void echoesSmallAndFragmentedPayloads() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+        server.listen(endpoint, InProcessEchoTest::echo);
+        Connection connection = client.connect(endpoint, (c, f) -> { });
+        Random random = new Random(42);
+        for (int size : new int[] {0, 1, 64, 65_000, 70_000, 1 << 20}) {
+            byte[] bytes = new byte[size];
+            random.nextBytes(bytes);
+            Response reply = connection.call(2, 1, new UnsafeBuffer(bytes), 0, size, 10_000);
+            assertArrayEquals(bytes, reply.payload(), "size " + size);
+        }
+        assertEquals(ProcessHandle.current().pid(), connection.peerCredentials().pid().getAsLong());
+    }
+
+    @Test
+    void errorRepliesAndPipelinedRequests() throws Exception {
+        Endpoint endpoint = Endpoint.tcp("127.0.0.1", 0);
+        Server listening = server.listen(endpoint, InProcessEchoTest::echo);
+        Connection connection = client.connect(listening.endpoint(), (c, f) -> { });
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
+        StatusException error = assertThrows(StatusException.class, () -> connection.call(2, 9, payload, 0, 8, 5000));
+        assertEquals(StatusCode.NOT_FOUND, error.code());
+        CompletableFuture<?>[] replies = new CompletableFuture<?>[1000];
+        for (int i = 0; i < replies.length; i++) {
+            UnsafeBuffer numbered = new UnsafeBuffer(new byte[8]);
+            numbered.putLong(0, i);
+            replies[i] = connection.request(2, 1, numbered, 0, 8);
+        }
+        for (int i = 0; i < replies.length; i++) {
+            Response reply = (Response) replies[i].get(10, TimeUnit.SECONDS);
+            assertEquals(i, new UnsafeBuffer(reply.payload()).getLong(0));
+        }
+        assertTrue(connection.inFlight() == 0);
+    }
+}
