@@ -788,7 +788,13 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     private CloseReason ioError(String call, int result) {
-        return new CloseReason(CloseReason.Kind.IO_ERROR, call + " failed: " + Errno.name(-result));
+        int errno = -result;
+        if (errno == Errno.ECONNRESET || errno == Errno.EPIPE) {
+            // How a peer that died (or closed with unread data) looks from here: its end, not our failure.
+            return new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer reset the connection (" + call + ": "
+                    + Errno.name(errno) + ")");
+        }
+        return new CloseReason(CloseReason.Kind.IO_ERROR, call + " failed: " + Errno.name(errno));
     }
 
     @Override

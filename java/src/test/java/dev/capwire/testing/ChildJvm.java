@@ -1,0 +1,117 @@
+package dev.capwire.testing;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A child JVM running one of the test sources' main classes: the far end of a real socket in a real
+ * process. It talks line by line over stdin/stdout, its stderr is echoed with a prefix, and closing it (or
+ * the test dying) ends it: the children exit when stdin closes, and close() kills what is left.
+ */
+public final class ChildJvm implements AutoCloseable {
+    private final Process process;
+    private final BufferedReader out;
+    private final PrintWriter in;
+
+    private ChildJvm(Process process) {
+        this.process = process;
+        this.out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        this.in = new PrintWriter(new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8), true);
+    }
+
+    /** Starts {@code mainClass} with the test classpath and Capwire's JVM flags, plus {@code jvmArgs}. */
+    public static ChildJvm start(Class<?> mainClass, List<String> jvmArgs, String... args) throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.add("--add-opens");
+        command.add("java.base/jdk.internal.misc=ALL-UNNAMED");
+        command.add("-Xmx256m");
+        command.add("-XX:+UseSerialGC");
+        command.addAll(jvmArgs);
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(mainClass.getName());
+        command.addAll(List.of(args));
+        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        return new ChildJvm(process);
+    }
+
+    public static ChildJvm start(Class<?> mainClass, String... args) throws IOException {
+        return start(mainClass, List.of(), args);
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Process process() {
+        return process;
+    }
+
+    /** Sends one line to the child's stdin. */
+    public void send(String line) {
+        in.println(line);
+    }
+
+    /** Reads the child's next stdout line, failing after {@code timeoutSeconds} or at its end of output. */
+    public String readLine(long timeoutSeconds) throws Exception {
+        CompletableFuture<String> line = CompletableFuture.supplyAsync(() -> {
+            try {
+                return out.readLine();
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        String result = line.get(timeoutSeconds, TimeUnit.SECONDS);
+        if (result == null) {
+            throw new IllegalStateException("child " + pid() + " ended its output (exit "
+                    + (process.isAlive() ? "still running" : process.exitValue()) + ")");
+        }
+        return result;
+    }
+
+    /** Reads lines until one starts with {@code prefix}; returns the rest of that line. */
+    public String expect(String prefix, long timeoutSeconds) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutSeconds);
+        for (;;) {
+            long left = Math.max(1, TimeUnit.NANOSECONDS.toSeconds(deadline - System.nanoTime()));
+            String line = readLine(left);
+            if (line.startsWith(prefix)) {
+                return line.substring(prefix.length()).trim();
+            }
+        }
+    }
+
+    /** SIGKILL, and wait for the process to be gone. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** Waits for a normal exit after stdin closes; returns the exit code. */
+    public int finish(long timeoutSeconds) throws InterruptedException {
+        in.close();
+        if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+            kill();
+            throw new IllegalStateException("child " + pid() + " did not exit within " + timeoutSeconds + " s");
+        }
+        return process.exitValue();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        in.close();
+        if (!process.waitFor(5, TimeUnit.SECONDS)) {
+            kill();
+        }
+    }
+}
