@@ -13,13 +13,17 @@ public final class Leaks {
     private Leaks() {
     }
 
-    /** Open fd numbers mapped to what they point at. */
+    /** Open fd numbers mapped to what they point at (without the directory handles of this very listing). */
     public static TreeMap<Integer, String> openFds() throws IOException {
         TreeMap<Integer, String> fds = new TreeMap<>();
+        String listing = "/proc/" + ProcessHandle.current().pid() + "/fd";
         try (Stream<Path> entries = Files.list(Path.of("/proc/self/fd"))) {
             for (Path entry : (Iterable<Path>) entries::iterator) {
                 try {
-                    fds.put(Integer.parseInt(entry.getFileName().toString()), Files.readSymbolicLink(entry).toString());
+                    String target = Files.readSymbolicLink(entry).toString();
+                    if (!target.equals(listing)) {
+                        fds.put(Integer.parseInt(entry.getFileName().toString()), target);
+                    }
                 } catch (IOException gone) {
                     // The directory's own fd, closed by the time we read it.
                 }

@@ -1,0 +1,172 @@
+package dev.capwire.transport;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.bindings.NativeSocket;
+import dev.capwire.testing.Leaks;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.GoAway;
+import dev.capwire.wire.proto.GoAwayReason;
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Hostile bytes from a raw socket: each must end that connection with a GOAWAY naming the violation, while
+ * a well-behaved client on the same server carries on.
+ */
+class BadInputTest {
+    private Path dir;
+    private Transport transport;
+    private Server server;
+    private Connection goodClient;
+    private TreeMap<Integer, String> fdsBefore;
+
+    @BeforeEach
+    void start() throws Exception {
+        dir = Files.createTempDirectory(Path.of("/tmp"), "cwb"); // first: it opens the JDK's /dev/urandom for good
+        fdsBefore = Leaks.openFds();
+        transport = Transport.create(TransportOptions.defaults());
+        server = transport.listen(Endpoint.unix(dir.resolve("s")), EchoServerMain::echo);
+        goodClient = transport.connect(server.endpoint(), (c, f) -> { });
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        transport.close();
+        Files.deleteIfExists(dir);
+        assertNull(Leaks.fdsLeftOver(fdsBefore), "fds left open");
+    }
+
+    /** Sends the bytes written by {@code attack}, then reads to EOF and returns the GOAWAY the server sent. */
+    private GoAway attack(Consumer<UnsafeBuffer> attack, int length) throws Exception {
+        UnsafeBuffer bytes = new UnsafeBuffer(ByteBuffer.allocateDirect(length));
+        attack.accept(bytes);
+        try (NativeSocket raw = NativeSocket.connect(server.endpoint().socketAddress(), 5000)) {
+            ByteBuffer out = bytes.byteBuffer().duplicate().clear().limit(length);
+            while (out.hasRemaining()) {
+                if (raw.write(out) == 0) {
+                    raw.fd().awaitWritable(1000);
+                }
+            }
+            ByteArrayOutputStream received = new ByteArrayOutputStream();
+            ByteBuffer in = ByteBuffer.allocateDirect(4096);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            for (;;) {
+                assertTrue(System.nanoTime() < deadline, "the server never closed the connection");
+                in.clear();
+                int n = raw.read(in);
+                if (n < 0) {
+                    break;
+                }
+                if (n == 0) {
+                    raw.fd().awaitReadable(1000);
+                    continue;
+                }
+                byte[] chunk = new byte[n];
+                in.flip().get(chunk);
+                received.write(chunk);
+            }
+            UnsafeBuffer reply = new UnsafeBuffer(received.toByteArray());
+            FrameHeader header = new FrameHeader().wrap(reply, 0);
+            assertEquals(FrameType.GOAWAY, header.type(), "the last word before the close is a GOAWAY");
+            byte[] payload = new byte[(int) header.frameLength() - FrameHeader.HEADER_LENGTH];
+            reply.getBytes(FrameHeader.HEADER_LENGTH, payload);
+            return GoAway.parseFrom(payload);
+        } finally {
+            assertGoodClientStillServed();
+        }
+    }
+
+    private void assertGoodClientStillServed() {
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[] {1, 2, 3});
+        assertEquals(3, goodClient.call(2, 1, payload, 0, 3, 5000).payload().length);
+    }
+
+    private static void validHeader(UnsafeBuffer bytes, int length) {
+        FrameHeader.write(bytes, 0, length, FrameType.REQUEST, 0, 1, 2, 1, 0);
+    }
+
+    @Test
+    void anOversizedLengthIsRefusedWithoutWaitingForIt() throws Exception {
+        GoAway goAway = attack(b -> {
+            validHeader(b, 24);
+            b.putInt(0, Integer.MAX_VALUE, FrameHeader.ORDER); // claims 2 GiB; only the header follows
+        }, 24);
+        assertEquals(GoAwayReason.FRAME_TOO_LARGE, goAway.getReason());
+        assertTrue(goAway.getMessage().contains("2147483647"), goAway.getMessage());
+    }
+
+    @Test
+    void aLengthBelowTheHeaderIsMalformed() throws Exception {
+        GoAway goAway = attack(b -> validHeader(b, 3), 24);
+        assertEquals(GoAwayReason.MALFORMED_FRAME, goAway.getReason());
+    }
+
+    @Test
+    void aBadVersionIsRefused() throws Exception {
+        GoAway goAway = attack(b -> {
+            validHeader(b, 24);
+            b.putByte(FrameHeader.VERSION_OFFSET, (byte) 9);
+        }, 24);
+        assertEquals(GoAwayReason.UNSUPPORTED_VERSION, goAway.getReason());
+        assertTrue(goAway.getMessage().contains("9"), goAway.getMessage());
+    }
+
+    @Test
+    void anUnknownFrameTypeIsRefused() throws Exception {
+        GoAway goAway = attack(b -> {
+            validHeader(b, 24);
+            b.putByte(FrameHeader.TYPE_OFFSET, (byte) 200);
+        }, 24);
+        assertEquals(GoAwayReason.UNKNOWN_FRAME_TYPE, goAway.getReason());
+        assertTrue(goAway.getMessage().contains("200"), goAway.getMessage());
+    }
+
+    @Test
+    void reservedFlagBitsAreMalformed() throws Exception {
+        GoAway goAway = attack(b -> {
+            validHeader(b, 24);
+            b.putShort(FrameHeader.FLAGS_OFFSET, (short) 0x8000, FrameHeader.ORDER);
+        }, 24);
+        assertEquals(GoAwayReason.MALFORMED_FRAME, goAway.getReason());
+    }
+
+    @Test
+    void fdsDeclaredButNeverSentAreAnFdMismatch() throws Exception {
+        GoAway goAway = attack(b -> FrameHeader.write(b, 0, 24, FrameType.REQUEST, 0, 1, 2, 1, 2), 24);
+        assertEquals(GoAwayReason.FD_MISMATCH, goAway.getReason());
+    }
+
+    @Test
+    void garbageIsRefused() throws Exception {
+        GoAway goAway = attack(b -> {
+            for (int i = 0; i < 4096; i++) {
+                b.putByte(i, (byte) (i * 31 + 7));
+            }
+        }, 4096);
+        assertTrue(goAway.getReason() != GoAwayReason.NORMAL_CLOSE, goAway.toString());
+    }
+
+    @Test
+    void aFragmentedMessageBeyondTheMaximumIsRefused() throws Exception {
+        int frame = 60_000;
+        int frames = (16 << 20) / (frame - 24) + 2;
+        GoAway goAway = attack(b -> {
+            for (int i = 0; i < frames; i++) {
+                FrameHeader.write(b, i * frame, frame, FrameType.NOTIFY, FrameHeader.FLAG_MORE_FRAGMENTS, 5, 2, 1, 0);
+            }
+        }, frames * frame);
+        assertEquals(GoAwayReason.MESSAGE_TOO_LARGE, goAway.getReason());
+    }
+}
