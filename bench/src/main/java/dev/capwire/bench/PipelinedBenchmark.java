@@ -1,0 +1,78 @@
+package dev.capwire.bench;
+
+import dev.capwire.bench.peers.EchoPeer;
+import dev.capwire.bench.peers.PeerProcess;
+import dev.capwire.bench.peers.Peers;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Pipelined echo with up to {@code window} frames in flight between two JVMs over a Unix socket: one
+ * operation is one 64-byte frame sent (and, within the window, echoed back), so the score is frames per
+ * second. Capwire against Netty in the same run; run with {@code -prof gc} for the allocation per frame.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-opens", "java.base/jdk.internal.misc=ALL-UNNAMED", "-Xmx1g"})
+public class PipelinedBenchmark {
+    @Param({"capwire-backoff", "netty"})
+    public String peer;
+
+    @Param("1024")
+    public int window;
+
+    @Param("64")
+    public int payloadBytes;
+
+    private PeerProcess server;
+    private EchoPeer client;
+    private long sent;
+
+    @Setup(Level.Trial)
+    public void connect() throws Exception {
+        server = PeerProcess.start(Peers.serverKind(peer), Peers.idleStrategy(peer));
+        client = Peers.client(peer, server.socket(), payloadBytes);
+    }
+
+    /** Lets every frame of the iteration come back, so the next starts with an empty pipe. */
+    @TearDown(Level.Iteration)
+    public void drain() {
+        client.flush();
+        while (client.received() < sent) {
+            Thread.onSpinWait();
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void disconnect() throws Exception {
+        client.close();
+        server.close();
+    }
+
+    @Benchmark
+    public void frame() {
+        while (sent - client.received() >= window) {
+            client.flush();
+            Thread.onSpinWait();
+        }
+        while (!client.send()) {
+            Thread.onSpinWait();
+        }
+        sent++;
+    }
+}

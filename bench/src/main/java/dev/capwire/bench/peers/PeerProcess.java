@@ -1,0 +1,53 @@
+package dev.capwire.bench.peers;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** A {@link PeerServer} in a child JVM, so client and server never share a process (or a GC). */
+public final class PeerProcess implements AutoCloseable {
+    private final Process process;
+    private final Path socket;
+    private final Path dir;
+
+    private PeerProcess(Process process, Path dir, Path socket) {
+        this.process = process;
+        this.dir = dir;
+        this.socket = socket;
+    }
+
+    public static PeerProcess start(String kind, String idleStrategy) throws IOException {
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "cwbench");
+        Path socket = dir.resolve(kind + ".sock");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process process = new ProcessBuilder(List.of(java, "--add-opens", "java.base/jdk.internal.misc=ALL-UNNAMED",
+                "-Xmx512m", "-cp", System.getProperty("java.class.path"), PeerServer.class.getName(), kind,
+                socket.toString(), idleStrategy)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        String line = out.readLine();
+        if (!"READY".equals(line)) {
+            process.destroyForcibly();
+            throw new IOException("peer server " + kind + " did not start: " + line);
+        }
+        return new PeerProcess(process, dir, socket);
+    }
+
+    public Path socket() {
+        return socket;
+    }
+
+    @Override
+    public void close() throws Exception {
+        process.getOutputStream().close();
+        if (!process.waitFor(10, TimeUnit.SECONDS)) {
+            process.destroyForcibly().waitFor();
+        }
+        Files.deleteIfExists(socket);
+        Files.deleteIfExists(dir);
+    }
+}

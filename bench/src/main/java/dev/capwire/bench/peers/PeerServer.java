@@ -1,0 +1,160 @@
+package dev.capwire.bench.peers;
+
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.Server;
+import dev.capwire.transport.Transport;
+import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.FrameType;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.epoll.EpollEventLoopGroup;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.channel.unix.DomainSocketChannel;
+import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The server half of every benchmark, run in its own JVM: {@code PeerServer <capwire|jdk|netty> <socket path>
+ * [idle strategy]}. Each kind echoes every frame back as it is. Prints {@code READY} once listening and exits
+ * when its stdin closes.
+ */
+public final class PeerServer {
+    private PeerServer() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        String kind = args[0];
+        Path path = Path.of(args[1]);
+        AutoCloseable server;
+        switch (kind) {
+            case "capwire":
+                server = capwire(path, args.length > 2 ? args[2] : "backoff");
+                break;
+            case "jdk":
+                server = jdk(path);
+                break;
+            case "netty":
+                server = netty(path);
+                break;
+            default:
+                throw new IllegalArgumentException("unknown peer kind " + kind);
+        }
+        System.out.println("READY");
+        System.out.flush();
+        while (System.in.read() >= 0) {
+            // Runs until the benchmark closes our stdin (or dies).
+        }
+        server.close();
+        Files.deleteIfExists(path);
+    }
+
+    private static AutoCloseable capwire(Path path, String idleStrategy) throws Exception {
+        Transport transport = Transport.create(TransportOptions.builder().idleStrategy(idleStrategy).build());
+        Server server = transport.listen(Endpoint.unix(path), (connection, frame) -> {
+            if (frame.type() == FrameType.NOTIFY) {
+                connection.sendNotify(frame.capId(), frame.methodId(), frame.buffer(), frame.payloadOffset(),
+                        frame.payloadLength(), 10_000);
+            }
+        });
+        return () -> {
+            server.close();
+            transport.close();
+        };
+    }
+
+    private static AutoCloseable jdk(Path path) throws IOException {
+        ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        listener.bind(UnixDomainSocketAddress.of(path));
+        Thread acceptor = new Thread(() -> {
+            try {
+                for (;;) {
+                    SocketChannel channel = listener.accept();
+                    Thread echo = new Thread(() -> jdkEcho(channel), "jdk-echo");
+                    echo.setDaemon(true);
+                    echo.start();
+                }
+            } catch (IOException closed) {
+                // Listener closed: stop accepting.
+            }
+        }, "jdk-accept");
+        acceptor.setDaemon(true);
+        acceptor.start();
+        return listener;
+    }
+
+    /** Blocking echo of whole frames: read the header, then the rest, then write it all back. */
+    private static void jdkEcho(SocketChannel channel) {
+        ByteBuffer frame = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+        try (channel) {
+            for (;;) {
+                frame.clear().limit(FrameHeader.HEADER_LENGTH);
+                if (!readFully(channel, frame)) {
+                    return;
+                }
+                frame.limit(frame.getInt(0));
+                if (!readFully(channel, frame)) {
+                    return;
+                }
+                frame.flip();
+                while (frame.hasRemaining()) {
+                    channel.write(frame);
+                }
+            }
+        } catch (IOException gone) {
+            // The client went away.
+        }
+    }
+
+    static boolean readFully(SocketChannel channel, ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) {
+            if (channel.read(buffer) < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static AutoCloseable netty(Path path) throws InterruptedException {
+        EpollEventLoopGroup group = new EpollEventLoopGroup(1);
+        ServerBootstrap bootstrap = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
+                .childHandler(new ChannelInitializer<DomainSocketChannel>() {
+                    @Override
+                    protected void initChannel(DomainSocketChannel channel) {
+                        channel.pipeline().addLast(nettyFrameDecoder(), new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelRead(ChannelHandlerContext ctx, Object frame) {
+                                ctx.write(frame);
+                            }
+
+                            @Override
+                            public void channelReadComplete(ChannelHandlerContext ctx) {
+                                ctx.flush();
+                            }
+                        });
+                    }
+                });
+        io.netty.channel.Channel channel = bootstrap.bind(new DomainSocketAddress(path.toFile())).sync().channel();
+        return () -> {
+            channel.close().sync();
+            group.shutdownGracefully().sync();
+        };
+    }
+
+    /** Netty's idiom for length-prefixed frames, set up for Capwire's header (length counts the header). */
+    static LengthFieldBasedFrameDecoder nettyFrameDecoder() {
+        return new LengthFieldBasedFrameDecoder(ByteOrder.LITTLE_ENDIAN, 1 << 20, FrameHeader.LENGTH_OFFSET, 4,
+                -4, 0, true);
+    }
+}

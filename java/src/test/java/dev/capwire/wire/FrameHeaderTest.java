@@ -1,0 +1,61 @@
+package dev.capwire.wire;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.HexFormat;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.Test;
+
+/** The header's bytes are exactly those of docs/wire-protocol.md's worked examples. */
+class FrameHeaderTest {
+    private static String hex(UnsafeBuffer buffer, int length) {
+        byte[] bytes = new byte[length];
+        buffer.getBytes(0, bytes);
+        return HexFormat.of().formatHex(bytes);
+    }
+
+    @Test
+    void requestExampleMatchesTheDocument() {
+        UnsafeBuffer frame = new UnsafeBuffer(new byte[29]);
+        FrameHeader.write(frame, 0, 29, FrameType.REQUEST, 0, 0x0102030405060708L, 2, 3, 0);
+        frame.putBytes(24, "hello".getBytes());
+        assertEquals("1d00000001030000" + "0807060504030201" + "0200000003000000" + "68656c6c6f", hex(frame, 29));
+
+        FrameHeader header = new FrameHeader().wrap(frame, 0);
+        assertEquals(29, header.frameLength());
+        assertEquals(1, header.version());
+        assertEquals(FrameType.REQUEST, header.type());
+        assertEquals(0x0102030405060708L, header.correlationId());
+        assertEquals(2, header.capId());
+        assertEquals(3, header.methodId());
+        assertEquals(0, header.fdCount());
+    }
+
+    @Test
+    void errorExampleMatchesTheDocument() {
+        UnsafeBuffer frame = new UnsafeBuffer(new byte[34]);
+        int payload = ErrorPayload.encode(frame, 24, StatusCode.NOT_FOUND, "no cap");
+        FrameHeader.write(frame, 0, 24 + payload, FrameType.ERROR, 0, 0x0102030405060708L, 0, 0, 0);
+        assertEquals("2200000001050000" + "0807060504030201" + "0000000000000000" + "050000006e6f20636170",
+                hex(frame, 34));
+        assertEquals(StatusCode.NOT_FOUND, ErrorPayload.code(frame, 24, payload));
+        assertEquals("no cap", ErrorPayload.message(frame, 24, payload));
+    }
+
+    @Test
+    void unsignedFieldsReadAsUnsigned() {
+        UnsafeBuffer frame = new UnsafeBuffer(new byte[24]);
+        FrameHeader.write(frame, 0, -1, FrameType.NOTIFY, 0xFFFF, -1L, -1, 0xFFFF, 0xFFFF);
+        FrameHeader header = new FrameHeader().wrap(frame, 0);
+        assertEquals(0xFFFF_FFFFL, header.frameLength());
+        assertEquals(0xFFFF, header.flags());
+        assertEquals(0xFFFF, header.methodId());
+        assertEquals(0xFFFF, header.fdCount());
+    }
+
+    @Test
+    void unknownStatusNumbersReadAsUnknown() {
+        assertEquals(StatusCode.UNKNOWN, StatusCode.fromWire(999));
+        assertEquals(StatusCode.UNAUTHENTICATED, StatusCode.fromWire(16));
+    }
+}
