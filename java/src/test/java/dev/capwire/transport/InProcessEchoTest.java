@@ -83,4 +83,38 @@ class InProcessEchoTest {
         }
         assertTrue(connection.inFlight() == 0);
     }
+
+    @Test
+    void gracefulCloseDeliversEverythingQueuedThenGoAway() throws Exception {
+        Endpoint endpoint = Endpoint.abstractName("capwire-test-" + ProcessHandle.current().pid());
+        java.util.concurrent.atomic.AtomicInteger notifies = new java.util.concurrent.atomic.AtomicInteger();
+        CompletableFuture<CloseReason> serverSide = new CompletableFuture<>();
+        server.listen(endpoint, new FrameListener() {
+            @Override
+            public void onFrame(Connection connection, InboundFrame frame) {
+                notifies.incrementAndGet();
+            }
+
+            @Override
+            public void onClose(Connection connection, CloseReason reason) {
+                serverSide.complete(reason);
+            }
+        });
+        Connection connection = client.connect(endpoint, (c, f) -> { });
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[512]);
+        for (int i = 0; i < 1000; i++) {
+            connection.sendNotify(2, 1, payload, 0, 512, 5000);
+        }
+        connection.close();
+        assertEquals(CloseReason.Kind.LOCAL_CLOSE, connection.closeFuture().get(5, TimeUnit.SECONDS).kind());
+        CloseReason reason = serverSide.get(5, TimeUnit.SECONDS);
+        assertEquals(1000, notifies.get(), "every frame queued before close() arrived");
+        assertEquals(CloseReason.Kind.REMOTE_CLOSE, reason.kind());
+        assertTrue(reason.detail().contains("NORMAL_CLOSE"), reason.detail());
+        StatusException afterClose = assertThrows(StatusException.class,
+                () -> connection.call(2, 1, payload, 0, 8, 1000));
+        assertEquals(StatusCode.UNAVAILABLE, afterClose.code());
+        connection.close(); // idempotent
+        connection.abort();
+    }
 }
