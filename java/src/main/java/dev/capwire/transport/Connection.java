@@ -296,6 +296,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
      */
     private void sendMessage(byte type, long correlationId, int capId, int methodId, DirectBuffer payload,
             int offset, int length, FileDescriptor[] fds, long deadlineNanos) {
+        if (state != OPEN) {
+            throw unavailable(); // nothing may follow our GOAWAY
+        }
         int fdCount = fds == null ? 0 : fds.length;
         if (fdCount > 0 && !unix) {
             throw new IllegalArgumentException("fds can only be passed over Unix-domain sockets");
@@ -390,10 +393,21 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             buffer.putInt(index + frameLength + i * 4, fds[i]);
         }
         ring.commit(index);
-        if ((int) FLUSH_SCHEDULED.getAcquire(this) == 0 && FLUSH_SCHEDULED.compareAndSet(this, 0, 1)) {
+        scheduleFlushIfIdle();
+        return true;
+    }
+
+    /**
+     * Makes sure the loop will drain the ring. The fence pairs with the volatile clear in {@link #flush()}:
+     * either this side sees the flag cleared and schedules, or the loop's drain sees the frame just committed.
+     * Without it both could read stale values (a store then a load, on each side) and the frame would sit in
+     * the ring until some later send.
+     */
+    private void scheduleFlushIfIdle() {
+        VarHandle.fullFence();
+        if ((int) FLUSH_SCHEDULED.getOpaque(this) == 0 && FLUSH_SCHEDULED.compareAndSet(this, 0, 1)) {
             loop.scheduleFlush(this);
         }
-        return true;
     }
 
     private boolean tryAcquireInFlight() {
@@ -424,7 +438,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     /** Loop: drain the ring into the socket (called when producers scheduled a flush). */
     void flush() {
-        FLUSH_SCHEDULED.setRelease(this, 0); // cleared first, so a frame written from now on schedules again
+        FLUSH_SCHEDULED.setVolatile(this, 0); // cleared first, so a frame written from now on schedules again
         if (state == CLOSED) {
             discardRing();
             return;
@@ -600,6 +614,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                 completeRequest(type, header.correlationId(), buffer, payloadOffset, payloadLength, fds);
                 return;
             case FrameType.PING:
+                if (state != OPEN) {
+                    return;
+                }
                 tryWriteFrame(FrameType.PONG, header.correlationId(), 0, 0, 0, buffer, payloadOffset, payloadLength,
                         null, 0);
                 return;
@@ -832,7 +849,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             fail(new StatusException(StatusCode.DEADLINE_EXCEEDED, "no reply to request " + correlationId
                     + " on " + Connection.this + " before its deadline"));
             // Tell the peer to stop working on it; best effort, a full ring just means it finishes in vain.
-            tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, receive, 0, 0, null, 0);
+            if (state == OPEN) {
+                tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, receive, 0, 0, null, 0);
+            }
         }
     }
 }
