@@ -468,7 +468,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                 stagingEnd = 0;
             }
             sendBlocked = false;
-            int records = ring.controlledRead(stager);
+            long consumedBefore = ring.consumerPosition();
+            ring.controlledRead(stager);
             if (state == CLOSED) {
                 return;
             }
@@ -476,7 +477,10 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                 wantWrite(true);
                 return;
             }
-            if (records == 0 && stagingEnd == 0) {
+            // Progress is the consumer position moving, not the record count: a read that only steps over
+            // the padding at the ring's end returns 0 records, and stopping there would strand every frame
+            // written after the wrap until some later send.
+            if (ring.consumerPosition() == consumedBefore && stagingEnd == 0) {
                 wantWrite(false);
                 if (state == CLOSING) {
                     finishClose();
