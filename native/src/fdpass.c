@@ -75,7 +75,7 @@ ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, in
         close_received(&msg);
         return -EMSGSIZE;
     }
-    int count = 0;
+    int count = 0, too_many = 0;
     for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
         if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
         size_t arrived = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -85,9 +85,17 @@ ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, in
             if (count < max_fds) {
                 fds_out[count++] = received;
             } else {
-                close(received); /* cannot happen without MSG_CTRUNC; closed rather than leaked */
+                too_many = 1;
             }
         }
+    }
+    /*
+     * CMSG_SPACE pads the control buffer to alignment, so with an odd max_fds the kernel can deliver one fd
+     * more than asked without setting MSG_CTRUNC. The caller still cannot take it: same as truncation.
+     */
+    if (too_many) {
+        close_received(&msg);
+        return -EMSGSIZE;
     }
     *fd_count_out = count;
     return n;

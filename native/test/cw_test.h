@@ -1,37 +1,184 @@
-/* A few assertion macros for the C tests: print where and what failed, then exit non-zero. */
+/*
+ * Assertions and small helpers for the C tests of the native layer. A failed check prints where it failed,
+ * the expression and the values involved, then exits non-zero: CTest only needs the exit status, and the
+ * first failure is the useful one. No framework, so the tests build anywhere CMake and a C compiler do.
+ *
+ * Every cw_* call returns -errno on failure, so the checks print negative values with their errno meaning.
+ */
 #ifndef CW_TEST_H
 #define CW_TEST_H
 
+#define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);  \
-            exit(1);                                                                  \
-        }                                                                             \
+#include "capwire.h"
+
+static inline const char *cw_test_describe(long long value) {
+    return value < 0 && value > -4096 ? strerror((int)-value) : "";
+}
+
+static inline void cw_test_fail_values(const char *file, int line, const char *check, long long actual,
+                                       long long expected) {
+    fprintf(stderr, "%s:%d: %s failed: got %lld %s, expected %lld %s\n", file, line, check, actual,
+            cw_test_describe(actual), expected, cw_test_describe(expected));
+    exit(1);
+}
+
+#define CHECK(condition)                                                                                  \
+    do {                                                                                                  \
+        if (!(condition)) {                                                                               \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #condition);                 \
+            exit(1);                                                                                      \
+        }                                                                                                 \
     } while (0)
 
-#define CHECK_EQ(expected, actual)                                                                     \
-    do {                                                                                               \
-        long long cw_e = (long long)(expected), cw_a = (long long)(actual);                            \
-        if (cw_e != cw_a) {                                                                            \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #expected,   \
-                    #actual, cw_e, cw_a);                                                              \
-            exit(1);                                                                                   \
-        }                                                                                              \
+/* Integers of any width; both sides are evaluated exactly once. */
+#define CHECK_EQ(actual, expected)                                                                        \
+    do {                                                                                                  \
+        long long cw_actual_ = (long long)(actual), cw_expected_ = (long long)(expected);                 \
+        if (cw_actual_ != cw_expected_)                                                                   \
+            cw_test_fail_values(__FILE__, __LINE__, "CHECK_EQ(" #actual ", " #expected ")", cw_actual_,   \
+                                cw_expected_);                                                            \
     } while (0)
 
-/* Open fds of this process, to prove a test closed everything it opened. */
-static inline int cw_open_fd_count(void) {
+/* The call failed with exactly this errno (given positive, as in errno.h). */
+#define CHECK_ERRNO(call, errno_value)                                                                    \
+    do {                                                                                                  \
+        long long cw_actual_ = (long long)(call), cw_expected_ = -(long long)(errno_value);               \
+        if (cw_actual_ != cw_expected_)                                                                   \
+            cw_test_fail_values(__FILE__, __LINE__, "CHECK_ERRNO(" #call ", " #errno_value ")",           \
+                                cw_actual_, cw_expected_);                                                \
+    } while (0)
+
+static inline long long cw_test_ok(long long rc, const char *expression, const char *file, int line) {
+    if (rc < 0) {
+        fprintf(stderr, "%s:%d: CHECK_OK(%s) failed: %lld %s\n", file, line, expression, rc,
+                cw_test_describe(rc));
+        exit(1);
+    }
+    return rc;
+}
+
+/* A call that must succeed; yields its (non-negative) result. */
+#define CHECK_OK(call) cw_test_ok((long long)(call), #call, __FILE__, __LINE__)
+
+static inline void cw_test_check_bytes(const void *actual, const void *expected, size_t len, const char *expression,
+                                       const char *file, int line) {
+    if (memcmp(actual, expected, len) == 0) return;
+    fprintf(stderr, "%s:%d: CHECK_BYTES(%s) failed over %zu bytes\n  got:     ", file, line, expression, len);
+    for (size_t i = 0; i < len; i++) fprintf(stderr, "%02x", ((const unsigned char *)actual)[i]);
+    fprintf(stderr, "\n  expected: ");
+    for (size_t i = 0; i < len; i++) fprintf(stderr, "%02x", ((const unsigned char *)expected)[i]);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+#define CHECK_BYTES(actual, expected, len)                                                                \
+    cw_test_check_bytes((actual), (expected), (len), #actual ", " #expected, __FILE__, __LINE__)
+
+#define CHECK_STR(actual, expected)                                                                       \
+    do {                                                                                                  \
+        const char *cw_actual_ = (actual), *cw_expected_ = (expected);                                    \
+        if (strcmp(cw_actual_, cw_expected_) != 0) {                                                      \
+            fprintf(stderr, "%s:%d: CHECK_STR(%s) failed: got \"%s\", expected \"%s\"\n", __FILE__,       \
+                    __LINE__, #actual ", " #expected, cw_actual_, cw_expected_);                          \
+            exit(1);                                                                                      \
+        }                                                                                                 \
+    } while (0)
+
+/* Runs one case and names it, so a failure's output says which case was running. */
+#define RUN(test_case)                                                                                    \
+    do {                                                                                                  \
+        fprintf(stderr, "-- %s\n", #test_case);                                                           \
+        test_case();                                                                                      \
+    } while (0)
+
+/*
+ * A blocking call that hangs is a failure too: every test arms this watchdog, whose default action
+ * (SIGALRM terminates) fails the test well before CTest's own timeout.
+ */
+#define CW_TEST_WATCHDOG_SECONDS 30
+
+static inline void cw_test_arm_watchdog(void) { alarm(CW_TEST_WATCHDOG_SECONDS); }
+
+/* Reads exactly len bytes from a non-blocking fd, waiting for readiness as needed. */
+static inline void cw_test_read_exactly(int fd, void *buf, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = cw_read(fd, (char *)buf + done, len - done);
+        if (n == -EAGAIN) {
+            CHECK_OK(cw_wait_ready(fd, CW_INTEREST_READ, -1));
+            continue;
+        }
+        CHECK(CHECK_OK(n) > 0); /* EOF before len bytes */
+        done += (size_t)n;
+    }
+}
+
+/* Closes both ends of a socketpair or pipe, each exactly once. */
+static inline void cw_test_close_pair(int fds[2]) {
+    CHECK_OK(cw_close(fds[0]));
+    CHECK_OK(cw_close(fds[1]));
+}
+
+/* Writes text into from and proves it comes out of to intact (sockets, pipes, passed fds alike). */
+static inline void cw_test_check_transfer(int from, int to, const char *text) {
+    size_t len = strlen(text);
+    CHECK_EQ(cw_write(from, text, len), len);
+    char received[64];
+    CHECK(len <= sizeof(received));
+    cw_test_read_exactly(to, received, len);
+    CHECK_BYTES(received, text, len);
+}
+
+/* A Linux abstract socket name unique to this process: a leading NUL, no terminator. Returns its length. */
+static inline size_t cw_test_abstract_name(char *out, size_t out_len, const char *label) {
+    int len = snprintf(out + 1, out_len - 1, "capwire-test-%d-%s", (int)getpid(), label);
+    CHECK(len > 0 && (size_t)len + 1 < out_len);
+    out[0] = '\0';
+    return (size_t)len + 1;
+}
+
+/* Proofs that a write raised no SIGPIPE are only worth something if SIGPIPE would end this process. */
+static inline void cw_test_require_default_sigpipe(void) {
+    struct sigaction action;
+    CHECK_EQ(sigaction(SIGPIPE, NULL, &action), 0);
+    CHECK(action.sa_handler == SIG_DFL);
+    sigset_t blocked;
+    CHECK_EQ(sigprocmask(SIG_BLOCK, NULL, &blocked), 0);
+    CHECK(!sigismember(&blocked, SIGPIPE));
+}
+
+/* Waits for a forked child and requires that it exited with status 0 (its checks exit 1). */
+static inline void cw_test_expect_child_success(pid_t child) {
+    int status = 0;
+    pid_t waited;
+    do {
+        waited = waitpid(child, &status, 0);
+    } while (waited < 0 && errno == EINTR);
+    CHECK_EQ(waited, child);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/* Number of open descriptors of this process; the directory's own fd is counted every time alike. */
+static inline int cw_test_count_open_fds(void) {
     DIR *dir = opendir("/proc/self/fd");
+    CHECK(dir != NULL);
     int count = 0;
-    if (dir == NULL) return -1;
-    while (readdir(dir) != NULL) count++;
+    for (struct dirent *entry = readdir(dir); entry != NULL; entry = readdir(dir)) {
+        if (entry->d_name[0] != '.') count++;
+    }
     closedir(dir);
-    return count - 3; /* ".", ".." and the directory's own fd */
+    return count;
 }
 
 #endif
