@@ -114,8 +114,8 @@ CW_API int cw_peer_credentials(int fd, int64_t out[3]);
 CW_API ssize_t cw_send_fds(int fd, const void *buf, size_t len, const int *fds, int fd_count);
 /*
  * Receives up to len bytes and at most max_fds descriptors (close-on-exec). *fd_count_out is set to the
- * number of fds stored in fds_out. If the control message was truncated every fd that did arrive is closed
- * and -EMSGSIZE is returned.
+ * number of fds stored in fds_out. If the control message was truncated, or more than max_fds arrived,
+ * every fd that did arrive is closed and -EMSGSIZE is returned.
  */
 CW_API ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, int *fd_count_out);
 

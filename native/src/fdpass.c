@@ -52,6 +52,16 @@ static void close_received(struct msghdr *msg) {
     }
 }
 
+static size_t count_received(struct msghdr *msg) {
+    size_t total = 0;
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(msg); cmsg != NULL; cmsg = CMSG_NXTHDR(msg, cmsg)) {
+        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+            total += (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        }
+    }
+    return total;
+}
+
 ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, int *fd_count_out) {
     *fd_count_out = 0;
     if (max_fds < 0 || max_fds > CW_MAX_FDS_PER_MESSAGE || len == 0) return -EINVAL;
@@ -71,7 +81,11 @@ ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, in
         if (n >= 0) break;
         if (errno != EINTR) return -errno;
     }
-    if (msg.msg_flags & MSG_CTRUNC) {
+    /*
+     * CMSG_SPACE rounds the room up to 8 bytes, so the kernel can deliver more than max_fds without setting
+     * MSG_CTRUNC (room for 1 holds 2): the same failure, and its fds must not be dropped silently either.
+     */
+    if ((msg.msg_flags & MSG_CTRUNC) || count_received(&msg) > (size_t)max_fds) {
         close_received(&msg);
         return -EMSGSIZE;
     }
@@ -82,11 +96,7 @@ ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, in
         for (size_t i = 0; i < arrived; i++) {
             int received;
             memcpy(&received, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-            if (count < max_fds) {
-                fds_out[count++] = received;
-            } else {
-                close(received); /* cannot happen without MSG_CTRUNC; closed rather than leaked */
-            }
+            fds_out[count++] = received;
         }
     }
     *fd_count_out = count;
