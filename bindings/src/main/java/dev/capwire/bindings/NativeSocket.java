@@ -275,7 +275,8 @@ public final class NativeSocket implements AutoCloseable {
             return UnixAddress.ofRaw(bytes);
         }
         try {
-            java.net.InetAddress ip = kind == Native.ADDR_INET6
+            // Scope 0 is no scope: given explicitly, Inet6Address would print "::1%0", unlike the JDK's sockets.
+            java.net.InetAddress ip = kind == Native.ADDR_INET6 && scope != 0
                     ? Inet6Address.getByAddress(null, bytes, scope)
                     : java.net.InetAddress.getByAddress(bytes);
             return new InetSocketAddress(ip, port);

@@ -34,14 +34,17 @@ public final class Poller implements AutoCloseable {
     }
 
     public void add(int fd, int interest, long token) throws NativeIoException {
+        requireOpen();
         Errors.check(Native.pollerAdd(handle, fd, interest, token), "epoll_ctl(add)", "fd " + fd);
     }
 
     public void modify(int fd, int interest, long token) throws NativeIoException {
+        requireOpen();
         Errors.check(Native.pollerModify(handle, fd, interest, token), "epoll_ctl(modify)", "fd " + fd);
     }
 
     public void remove(int fd) throws NativeIoException {
+        requireOpen();
         Errors.check(Native.pollerRemove(handle, fd), "epoll_ctl(remove)", "fd " + fd);
     }
 
@@ -50,9 +53,20 @@ public final class Poller implements AutoCloseable {
      * events, readable through {@link #token(int)} and {@link #ready(int)} until the next wait.
      */
     public int await(int timeoutMs) throws NativeIoException {
+        requireOpen();
         int result = Native.pollerWait(handle, eventsAddress, capacity, timeoutMs);
         count = Errors.check(result, "epoll_wait", null);
         return count;
+    }
+
+    /**
+     * The owner's calls need no use count (the owner is also the one that closes), but after close the
+     * native poller is freed and must not be handed to C again.
+     */
+    private void requireOpen() {
+        if ((wakersAndClosed.get() & CLOSED) != 0) {
+            throw new IllegalStateException("poller is closed");
+        }
     }
 
     public long token(int index) {

@@ -1,0 +1,106 @@
+package dev.capwire.bindings;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** How the library loads, or says why it cannot, in fresh child JVMs. */
+@ExtendWith(LeakCheck.class)
+class LoaderTest {
+    private static final String NATIVE_RESOURCES = "META-INF/native";
+    private static final String LIBRARY_PATH = "library.capwire.path";
+
+    @TempDir(factory = SocketDirFactory.class)
+    Path dir;
+
+    @Test
+    void withoutTheAddOpensFlagLoadingFailsNamingTheExactFlag() throws Exception {
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class)
+                .jvmFlags(List.of(ChildJvm.NATIVE_ACCESS_FLAG)).start()) {
+            ChildJvm.CommandFailedException failure = assertThrows(ChildJvm.CommandFailedException.class,
+                    () -> child.ask("load"));
+            String message = failure.messageOf(IllegalStateException.class);
+            assertTrue(message.contains(AgronaAccess.REQUIRED_FLAG), message);
+            assertEquals("--add-opens java.base/jdk.internal.misc=ALL-UNNAMED", AgronaAccess.REQUIRED_FLAG);
+        }
+    }
+
+    @Test
+    void withNoLibraryAnywhereTheErrorSaysWhatItTriedAndHowToOverride() throws Exception {
+        Path empty = Files.createDirectory(dir.resolve("empty"));
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpathWithoutNativeResources())
+                .property(LIBRARY_PATH, empty.toString()).start()) {
+            ChildJvm.CommandFailedException failure = assertThrows(ChildJvm.CommandFailedException.class,
+                    () -> child.ask("load"));
+            String message = failure.messageOf(UnsatisfiedLinkError.class);
+            for (String expected : new String[] {
+                "os.name=" + System.getProperty("os.name"),
+                "os.arch=" + System.getProperty("os.arch"),
+                "Tried: " + new File(empty.toFile(), "libcapwire.so") + " (from -D" + LIBRARY_PATH + ")",
+                "java.library.path=",
+                "classpath resource " + NATIVE_RESOURCES + "/",
+                "-D" + LIBRARY_PATH + "=DIR",
+                "noexec",
+            }) {
+                assertTrue(message.contains(expected), "'" + expected + "' missing from: " + message);
+            }
+        }
+    }
+
+    @Test
+    void theLibraryPathPropertyLoadsTheLibraryFromThatDirectory() throws Exception {
+        Path library = Files.createDirectory(dir.resolve("lib"));
+        Files.copy(builtLibrary(), library.resolve("libcapwire.so"));
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpathWithoutNativeResources())
+                .property(LIBRARY_PATH, library.toString()).start()) {
+            assertEquals("loaded", child.ask("load"));
+        }
+    }
+
+    /** The library the build packed into this module's classes. */
+    private static Path builtLibrary() {
+        return classpathEntries().stream()
+                .map(entry -> entry.resolve(NATIVE_RESOURCES).resolve("linux64").resolve("libcapwire.so"))
+                .filter(Files::isRegularFile).findFirst()
+                .orElseThrow(() -> new AssertionError("no built libcapwire.so on the classpath"));
+    }
+
+    /** This JVM's classpath, with every directory that holds the packed library copied without it. */
+    private String classpathWithoutNativeResources() throws IOException {
+        List<String> entries = new ArrayList<>();
+        int copies = 0;
+        for (Path entry : classpathEntries()) {
+            Path nativeResources = entry.resolve(NATIVE_RESOURCES);
+            if (!Files.isDirectory(nativeResources)) {
+                entries.add(entry.toString());
+                continue;
+            }
+            Path copy = dir.resolve("classes-" + copies++);
+            try (Stream<Path> tree = Files.walk(entry)) {
+                for (Path from : tree.filter(path -> !path.startsWith(nativeResources)).collect(Collectors.toList())) {
+                    Files.copy(from, copy.resolve(entry.relativize(from).toString()));
+                }
+            }
+            entries.add(copy.toString());
+        }
+        assertTrue(copies > 0, "no classpath directory holds " + NATIVE_RESOURCES + ": this test would prove nothing");
+        return String.join(File.pathSeparator, entries);
+    }
+
+    private static List<Path> classpathEntries() {
+        return Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
+                .map(Path::of).collect(Collectors.toList());
+    }
+}
