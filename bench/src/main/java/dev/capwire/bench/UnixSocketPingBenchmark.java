@@ -49,9 +49,19 @@ public class UnixSocketPingBenchmark {
         return sockets.ping();
     }
 
+    /** A connected pair of sockets that sends one message from one end and reads it on the other. */
+    interface SocketPair {
+        void open() throws IOException;
+
+        /** Returns the bytes read, after checking the whole message moved. */
+        int ping() throws IOException;
+
+        void close() throws IOException;
+    }
+
     /** Capwire's socket pair, driven the way the transport's event loop drives it: raw fds, -errno results. */
     @State(Scope.Thread)
-    public static class CapwireSockets {
+    public static class CapwireSockets implements SocketPair {
         private final ByteBuffer out = message();
         private final ByteBuffer in = ByteBuffer.allocateDirect(MESSAGE_BYTES);
         private final long outAddress = BufferUtil.address(out);
@@ -61,6 +71,7 @@ public class UnixSocketPingBenchmark {
         private int writeFd;
         private int readFd;
 
+        @Override
         @Setup
         public void open() throws NativeIoException {
             NativeSocket[] pair = NativeSocket.pair();
@@ -74,6 +85,7 @@ public class UnixSocketPingBenchmark {
         }
 
         /** The sockets are non-blocking: a would-block answer is retried at once, never waited on. */
+        @Override
         public int ping() {
             int written;
             while ((written = Native.write(writeFd, outAddress, MESSAGE_BYTES)) == -Errno.EAGAIN) {
@@ -87,6 +99,7 @@ public class UnixSocketPingBenchmark {
             return requireWhole("read", read);
         }
 
+        @Override
         @TearDown
         public void close() {
             writer.fd().release();
@@ -98,7 +111,7 @@ public class UnixSocketPingBenchmark {
 
     /** The JDK's own Unix-domain channels (Java 16+), blocking, with direct buffers so it copies nothing extra. */
     @State(Scope.Thread)
-    public static class JdkSockets {
+    public static class JdkSockets implements SocketPair {
         private final ByteBuffer out = message();
         private final ByteBuffer in = ByteBuffer.allocateDirect(MESSAGE_BYTES);
         private Path directory;
@@ -106,6 +119,7 @@ public class UnixSocketPingBenchmark {
         private SocketChannel writer;
         private SocketChannel reader;
 
+        @Override
         @Setup
         public void open() throws IOException {
             directory = Files.createTempDirectory("capwire-bench");
@@ -117,6 +131,7 @@ public class UnixSocketPingBenchmark {
             requireSameBytes(out, in);
         }
 
+        @Override
         public int ping() throws IOException {
             out.clear();
             requireWhole("write", writer.write(out));
@@ -124,6 +139,7 @@ public class UnixSocketPingBenchmark {
             return requireWhole("read", reader.read(in));
         }
 
+        @Override
         @TearDown
         public void close() throws IOException {
             reader.close();

@@ -4,27 +4,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 class UnixSocketPingBenchmarkTest {
     private static final int PINGS = 1000;
 
-    @Test
-    void capwireSocketsMoveEveryMessageWhole() throws Exception {
-        UnixSocketPingBenchmark.CapwireSockets sockets = new UnixSocketPingBenchmark.CapwireSockets();
-        sockets.open();
-        try {
-            for (int i = 0; i < PINGS; i++) {
-                assertEquals(UnixSocketPingBenchmark.MESSAGE_BYTES, sockets.ping());
-            }
-        } finally {
-            sockets.close();
-        }
+    static Stream<UnixSocketPingBenchmark.SocketPair> bothSides() {
+        return Stream.of(new UnixSocketPingBenchmark.CapwireSockets(), new UnixSocketPingBenchmark.JdkSockets());
     }
 
-    @Test
-    void jdkSocketsMoveEveryMessageWhole() throws Exception {
-        UnixSocketPingBenchmark.JdkSockets sockets = new UnixSocketPingBenchmark.JdkSockets();
+    @ParameterizedTest
+    @MethodSource("bothSides")
+    void everyPingMovesTheWholeMessage(UnixSocketPingBenchmark.SocketPair sockets) throws Exception {
         sockets.open();
         try {
             for (int i = 0; i < PINGS; i++) {
