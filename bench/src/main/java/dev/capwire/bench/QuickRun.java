@@ -3,10 +3,7 @@ package dev.capwire.bench;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.Map;
-import java.util.function.Function;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
 import org.openjdk.jmh.results.Result;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
@@ -24,20 +21,44 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * those settings, e.g. {@code -f 3 -wi 3 -i 5} for the figures in docs/benchmarks.md.
  */
 public final class QuickRun {
-    /** Each benchmark class with its Capwire method and the baseline method it is measured against. */
-    record Comparison(Class<?> benchmark, String capwire, String baseline) {
-        String include() {
-            return "^" + Pattern.quote(benchmark.getName() + ".") + "(" + capwire + "|" + baseline + ")$";
+    /**
+     * A Capwire benchmark and the baseline it is measured against: two methods of one class, or (for the
+     * transport benchmarks) two values of the class's {@code peer} parameter. Latency comparisons use the
+     * median sample (p50); the others the primary score.
+     */
+    record Comparison(Class<?> benchmark, String capwire, String baseline, boolean byPeer, boolean p50) {
+        static Comparison methods(Class<?> benchmark, String capwireMethod, String baselineMethod) {
+            return new Comparison(benchmark, capwireMethod, baselineMethod, false, false);
         }
 
-        String name(String method) {
-            return benchmark.getName() + "." + method;
+        static Comparison peers(Class<?> benchmark, String capwirePeer, String baselinePeer, boolean p50) {
+            return new Comparison(benchmark, capwirePeer, baselinePeer, true, p50);
+        }
+
+        String include() {
+            String prefix = "^" + Pattern.quote(benchmark.getName() + ".");
+            return byPeer ? prefix + ".*$" : prefix + "(" + capwire + "|" + baseline + ")$";
+        }
+
+        boolean matches(RunResult result, String side) {
+            String name = result.getParams().getBenchmark();
+            if (!name.startsWith(benchmark.getName() + ".")) {
+                return false;
+            }
+            return byPeer ? side.equals(result.getParams().getParam("peer")) : name.equals(benchmark.getName() + "." + side);
+        }
+
+        String label() {
+            return benchmark.getSimpleName() + (byPeer ? "[" + capwire + "/" + baseline + (p50 ? ",p50" : "") + "]" : "");
         }
     }
 
     static final List<Comparison> COMPARISONS = List.of(
-            new Comparison(JniCallBenchmark.class, "capwireJniCall", "javaStaticCall"),
-            new Comparison(UnixSocketPingBenchmark.class, "capwireNative", "jdkSocketChannel"));
+            Comparison.methods(JniCallBenchmark.class, "capwireJniCall", "javaStaticCall"),
+            Comparison.methods(UnixSocketPingBenchmark.class, "capwireNative", "jdkSocketChannel"),
+            Comparison.peers(RoundTripBenchmark.class, "capwire-backoff", "jdk", true),
+            Comparison.peers(RoundTripBenchmark.class, "capwire-spin", "netty", true),
+            Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "netty", false));
 
     private QuickRun() {
     }
@@ -58,6 +79,35 @@ public final class QuickRun {
         Collection<RunResult> results = new Runner(options(given)).run();
         System.out.println();
         ratios(results).forEach(System.out::println);
+        socketFloor(results).ifPresent(System.out::println);
+    }
+
+    /**
+     * The spinning transport against the floor for any socket round trip on this host: the C busy-poll
+     * probe (native/bench/pingpong_probe.c, built by the bindings module), run now, right after JMH.
+     */
+    static java.util.Optional<String> socketFloor(Collection<RunResult> results) {
+        java.nio.file.Path probe = java.nio.file.Path.of("bindings/target/cmake/capwire_pingpong_probe");
+        Comparison spin = Comparison.peers(RoundTripBenchmark.class, "capwire-spin", "c-probe", true);
+        RunResult capwire = find(results, spin, spin.capwire());
+        if (capwire == null || !java.nio.file.Files.isExecutable(probe)) {
+            return java.util.Optional.empty();
+        }
+        try {
+            Process run = new ProcessBuilder(probe.toString(), "200000").redirectErrorStream(true).start();
+            String output = new String(run.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+            java.util.regex.Matcher p50 = Pattern.compile("p50_us=([0-9.]+)").matcher(output);
+            if (run.waitFor() != 0 || !p50.find()) {
+                return java.util.Optional.of("socket floor: probe failed: " + output);
+            }
+            double floor = Double.parseDouble(p50.group(1));
+            double spinP50 = capwire.getPrimaryResult().getStatistics().getPercentile(50);
+            return java.util.Optional.of(String.format(
+                    "RoundTripBenchmark[capwire-spin/c-busy-poll-probe,p50]: Capwire/baseline = %.2f (p50 %.3f vs %.3f us; %s)",
+                    spinP50 / floor, spinP50, floor, output));
+        } catch (java.io.IOException | InterruptedException e) {
+            return java.util.Optional.of("socket floor: probe failed: " + e);
+        }
     }
 
     /** The quick settings, each overridden by the same option on the command line. */
@@ -89,12 +139,10 @@ public final class QuickRun {
 
     /** One line per comparison whose two benchmarks both ran. */
     static List<String> ratios(Collection<RunResult> results) {
-        Map<String, RunResult> byName = results.stream()
-                .collect(Collectors.toMap(result -> result.getParams().getBenchmark(), Function.identity()));
         List<String> lines = new ArrayList<>();
         for (Comparison comparison : COMPARISONS) {
-            RunResult capwire = byName.get(comparison.name(comparison.capwire()));
-            RunResult baseline = byName.get(comparison.name(comparison.baseline()));
+            RunResult capwire = find(results, comparison, comparison.capwire());
+            RunResult baseline = find(results, comparison, comparison.baseline());
             if (capwire != null && baseline != null) {
                 lines.add(ratio(comparison, capwire, baseline));
             }
@@ -102,11 +150,23 @@ public final class QuickRun {
         return lines;
     }
 
+    private static RunResult find(Collection<RunResult> results, Comparison comparison, String side) {
+        return results.stream().filter(result -> comparison.matches(result, side)).findFirst().orElse(null);
+    }
+
     private static String ratio(Comparison comparison, RunResult capwire, RunResult baseline) {
         Result<?> capwireScore = capwire.getPrimaryResult();
         Result<?> baselineScore = baseline.getPrimaryResult();
+        if (comparison.p50()) {
+            double capwireP50 = capwireScore.getStatistics().getPercentile(50);
+            double baselineP50 = baselineScore.getStatistics().getPercentile(50);
+            return String.format("%s: Capwire/baseline = %.2f (p50 %.3f vs %.3f %s; p99 %.3f vs %.3f)",
+                    comparison.label(), capwireP50 / baselineP50, capwireP50, baselineP50,
+                    capwireScore.getScoreUnit(), capwireScore.getStatistics().getPercentile(99),
+                    baselineScore.getStatistics().getPercentile(99));
+        }
         String line = String.format("%s: Capwire/baseline = %.2f (%s %s vs %s %s)",
-                comparison.benchmark().getSimpleName(), capwireScore.getScore() / baselineScore.getScore(),
+                comparison.label(), capwireScore.getScore() / baselineScore.getScore(),
                 comparison.capwire(), scoreText(capwireScore), comparison.baseline(), scoreText(baselineScore));
         int forks = capwire.getBenchmarkResults().size();
         if (forks > 1) {

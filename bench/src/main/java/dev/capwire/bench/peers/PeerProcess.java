@@ -25,9 +25,11 @@ public final class PeerProcess implements AutoCloseable {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "cwbench");
         Path socket = dir.resolve(kind + ".sock");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process process = new ProcessBuilder(List.of(java, "--add-opens", "java.base/jdk.internal.misc=ALL-UNNAMED",
-                "-Xmx512m", "-cp", System.getProperty("java.class.path"), PeerServer.class.getName(), kind,
-                socket.toString(), idleStrategy)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        List<String> command = new java.util.ArrayList<>(List.of(java));
+        command.addAll(dev.capwire.bench.JvmFlags.all());
+        command.addAll(List.of("-Xmx512m", "-cp", System.getProperty("java.class.path"), PeerServer.class.getName(),
+                kind, socket.toString(), idleStrategy));
+        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         String line = out.readLine();
         if (!"READY".equals(line)) {
