@@ -14,7 +14,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 /** What Linux says about this process, read from {@code /proc/self}: real ids and open fds. */
-final class ProcSelf {
+public final class ProcSelf {
     private static final Path STATUS = Path.of("/proc/self/status");
     private static final Path FDS = Path.of("/proc/self/fd");
     private static final Pattern SOCKET = Pattern.compile("socket:\\[(\\d+)]");
@@ -38,15 +38,18 @@ final class ProcSelf {
         throw new IllegalStateException("no " + field + " line in " + STATUS);
     }
 
-    /** Open fd numbers and what each points to (readlink), without the directory handle used to list them. */
-    static SortedMap<Integer, String> openFds() throws IOException {
+    /**
+     * Open fd numbers and what each points to (readlink), without the directory handle used to list them
+     * and without the cgroup files the JVM's own container support opens and closes at times of its choosing.
+     */
+    public static SortedMap<Integer, String> openFds() throws IOException {
         String listingHandle = "/proc/" + ProcessHandle.current().pid() + "/fd";
         SortedMap<Integer, String> fds = new TreeMap<>();
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(FDS)) {
             for (Path entry : entries) {
                 try {
                     String target = Files.readSymbolicLink(entry).toString();
-                    if (!target.equals(listingHandle)) {
+                    if (!target.equals(listingHandle) && !target.startsWith("/sys/fs/cgroup/")) {
                         fds.put(Integer.parseInt(entry.getFileName().toString()), target);
                     }
                 } catch (NoSuchFileException closedMeanwhile) {

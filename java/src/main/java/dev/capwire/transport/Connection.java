@@ -250,6 +250,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     public Response call(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             FileDescriptor... fds) {
         CompletableFuture<Response> reply = request(capId, methodId, payload, offset, length, timeoutMs, fds);
+        if (loop.isInvoker() && loop.inLoop()) {
+            loop.runUntil(reply, TimeUnit.MILLISECONDS.toNanos(timeoutMs + 1000)); // nobody else runs the loop
+        }
         try {
             // The deadline timer completes the future; the extra second only guards against a stuck loop.
             return reply.get(timeoutMs + 1000, TimeUnit.MILLISECONDS);
@@ -701,7 +704,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     @Override
     public void close() {
         loop.execute(this::startClose);
-        if (!loop.inLoop()) {
+        if (loop.isInvoker()) {
+            loop.runUntil(closed, TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
+        } else if (!loop.inLoop()) {
             try {
                 closed.get(options.closeTimeoutMs() + 1000, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {

@@ -13,7 +13,7 @@ import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
 /**
  * One event-loop thread serving many connections, as an Agrona {@link Agent}. Its duty cycle: run queued
  * tasks, flush the outbound rings of connections that have frames waiting, poll readiness without blocking
- * and read what is ready, fire due timers. With nothing to do it idles under its {@link IdleStrategy}, and
+ * and read what is ready, flush again (what the reads produced), fire due timers. With nothing to do it idles under its {@link IdleStrategy}, and
  * after {@code parkAfterIdleNanos} of idleness it parks in the poller's wait.
  *
  * <p>Waking a parked loop costs a syscall, so producers only do it when the loop is actually parked: a
@@ -41,19 +41,45 @@ public final class EventLoop implements Agent, AutoCloseable {
     private final Timers timers = new Timers();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
+    private final boolean invoker;
     private volatile boolean parked;
     private volatile boolean running = true;
     private long nextToken;
 
-    EventLoop(String name, String idleStrategyName, long parkAfterIdleMicros) throws NativeIoException {
+    /**
+     * @param ownThread false for invoker mode: no thread is started, and the creating thread is the loop
+     *                  thread, running duty cycles whenever it calls {@link #doWork()}
+     */
+    EventLoop(String name, String idleStrategyName, long parkAfterIdleMicros, boolean ownThread)
+            throws NativeIoException {
         this.name = name;
         this.poller = new Poller(POLL_BATCH);
         this.idleStrategy = dev.capwire.Configuration.idleStrategy(idleStrategyName);
         this.parks = dev.capwire.Configuration.parks(idleStrategyName);
         this.parkAfterIdleNanos = TimeUnit.MICROSECONDS.toNanos(parkAfterIdleMicros);
+        this.invoker = !ownThread;
+        if (invoker) {
+            this.thread = Thread.currentThread();
+            return;
+        }
         this.thread = new Thread(this::run, name);
         this.thread.setDaemon(true);
         this.thread.start();
+    }
+
+    /** Whether the application drives this loop (no thread of its own). */
+    boolean isInvoker() {
+        return invoker;
+    }
+
+    /** Invoker mode: runs duty cycles until {@code done} completes or {@code timeoutNanos} pass. */
+    void runUntil(java.util.concurrent.Future<?> done, long timeoutNanos) {
+        long deadline = System.nanoTime() + timeoutNanos;
+        while (!done.isDone() && System.nanoTime() - deadline < 0) {
+            if (doWork() == 0) {
+                Thread.onSpinWait();
+            }
+        }
     }
 
     @Override
@@ -132,6 +158,8 @@ public final class EventLoop implements Agent, AutoCloseable {
         int work = runTasks();
         work += flushConnections();
         work += pollReadiness(0);
+        // Replies written while reading go out now, not after another trip through the poller.
+        work += flushConnections();
         work += timers.expire(System.nanoTime());
         return work;
     }
@@ -228,6 +256,13 @@ public final class EventLoop implements Agent, AutoCloseable {
     @Override
     public void close() {
         running = false;
+        if (invoker) {
+            if (stopped.getCount() > 0) {
+                onClose();
+                stopped.countDown();
+            }
+            return;
+        }
         if (!inLoop()) {
             wakeIfParkedForStop();
             try {

@@ -33,12 +33,13 @@ public final class Transport implements AutoCloseable {
 
     private Transport(TransportOptions options) throws NativeIoException {
         this.options = options;
-        this.loops = new EventLoop[options.eventLoops()];
+        boolean invoker = options.eventLoops() == 0;
+        this.loops = new EventLoop[invoker ? 1 : options.eventLoops()];
         int number = TRANSPORTS.incrementAndGet();
         try {
             for (int i = 0; i < loops.length; i++) {
                 loops[i] = new EventLoop("capwire-" + number + "-loop-" + i, options.idleStrategy(),
-                        options.parkAfterIdleMicros());
+                        options.parkAfterIdleMicros(), !invoker);
             }
         } catch (NativeIoException | RuntimeException e) {
             for (EventLoop loop : loops) {
@@ -56,6 +57,19 @@ public final class Transport implements AutoCloseable {
 
     public TransportOptions options() {
         return options;
+    }
+
+    /**
+     * Invoker mode ({@code eventLoops = 0}): runs one duty cycle of the transport on the calling thread, which
+     * must be the thread that created it, and returns how much work it did. This is how a latency-critical
+     * application that already spins on a thread of its own drives Capwire without a second busy thread.
+     */
+    public int poll() {
+        EventLoop loop = loops[0];
+        if (!loop.isInvoker() || !loop.inLoop()) {
+            throw new IllegalStateException("poll() is for invoker mode (eventLoops = 0), on the creating thread");
+        }
+        return loop.doWork();
     }
 
     EventLoop nextLoop() {
@@ -145,6 +159,13 @@ public final class Transport implements AutoCloseable {
         closed = true;
         for (Server server : new ArrayList<>(servers)) {
             server.close();
+        }
+        if (loops[0].isInvoker()) {
+            for (Connection connection : new ArrayList<>(connections)) {
+                connection.close(); // drives the loop itself until closed
+            }
+            loops[0].close();
+            return;
         }
         List<CompletableFuture<CloseReason>> closing = new ArrayList<>();
         for (Connection connection : new ArrayList<>(connections)) {

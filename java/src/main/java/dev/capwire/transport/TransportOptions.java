@@ -24,8 +24,8 @@ public final class TransportOptions {
     private final int socketReceiveBufferBytes;
 
     private TransportOptions(Builder b) {
-        if (b.eventLoops < 1) {
-            throw new IllegalArgumentException("eventLoops must be at least 1: " + b.eventLoops);
+        if (b.eventLoops < 0) {
+            throw new IllegalArgumentException("eventLoops must be 0 (invoker mode) or more: " + b.eventLoops);
         }
         if (!BitUtil.isPowerOfTwo(b.ringBytes) || b.ringBytes < 4096) {
             throw new IllegalArgumentException("ringBytes must be a power of two of at least 4096: " + b.ringBytes);

@@ -1,35 +1,19 @@
 package dev.capwire.testing;
 
+import dev.capwire.bindings.ProcSelf;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
 
 /** Snapshots of this process's open fds and live threads, to prove a test left nothing behind. */
 public final class Leaks {
     private Leaks() {
     }
 
-    /** Open fd numbers mapped to what they point at (without the directory handles of this very listing). */
+    /** Open fd numbers mapped to what they point at (the bindings tests' snapshot, shared through the test-jar). */
     public static TreeMap<Integer, String> openFds() throws IOException {
-        TreeMap<Integer, String> fds = new TreeMap<>();
-        String listing = "/proc/" + ProcessHandle.current().pid() + "/fd";
-        try (Stream<Path> entries = Files.list(Path.of("/proc/self/fd"))) {
-            for (Path entry : (Iterable<Path>) entries::iterator) {
-                try {
-                    String target = Files.readSymbolicLink(entry).toString();
-                    if (!target.equals(listing)) {
-                        fds.put(Integer.parseInt(entry.getFileName().toString()), target);
-                    }
-                } catch (IOException gone) {
-                    // The directory's own fd, closed by the time we read it.
-                }
-            }
-        }
-        return fds;
+        return new TreeMap<>(ProcSelf.openFds());
     }
 
     public static Set<String> capwireThreads() {

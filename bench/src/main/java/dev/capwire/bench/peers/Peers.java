@@ -2,7 +2,10 @@ package dev.capwire.bench.peers;
 
 import java.nio.file.Path;
 
-/** Builds the client for a benchmark's {@code peer} parameter: capwire-spin, capwire-backoff, jdk or netty. */
+/**
+ * Builds the client for a benchmark's {@code peer} parameter: {@code capwire-<idle strategy>} (spin, yield,
+ * backoff, sleep), {@code jdk} or {@code netty}.
+ */
 public final class Peers {
     private Peers() {
     }
@@ -12,7 +15,7 @@ public final class Peers {
     }
 
     public static String idleStrategy(String peer) {
-        return peer.endsWith("-spin") ? "spin" : "backoff";
+        return peer.startsWith("capwire-") ? peer.substring("capwire-".length()) : "backoff";
     }
 
     public static EchoPeer client(String peer, Path socket, int payloadBytes) throws Exception {
