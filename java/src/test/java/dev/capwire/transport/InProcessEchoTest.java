@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import dev.capwire.testing.Leaks;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -116,5 +117,34 @@ class InProcessEchoTest {
         assertEquals(StatusCode.UNAVAILABLE, afterClose.code());
         connection.close(); // idempotent
         connection.abort();
+    }
+
+    @Test
+    void invokerModeRunsOnTheCallersThreadOnly() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+        server.listen(endpoint, InProcessEchoTest::echo);
+        java.util.Set<String> threadsBefore = Leaks.capwireThreads();
+        try (Transport invoker = Transport.create(TransportOptions.builder().eventLoops(0).build())) {
+            assertEquals(threadsBefore, Leaks.capwireThreads(), "invoker mode starts no thread");
+            Connection connection = invoker.connect(endpoint, (c, f) -> { });
+            UnsafeBuffer payload = new UnsafeBuffer("ping".getBytes());
+            // call() drives the loop itself while it waits: nothing else would.
+            assertArrayEquals("ping".getBytes(), connection.call(2, 1, payload, 0, 4, 5000).payload());
+            CompletableFuture<Response> pending = connection.request(2, 1, payload, 0, 4);
+            while (!pending.isDone()) {
+                invoker.poll();
+            }
+            assertArrayEquals("ping".getBytes(), pending.get().payload());
+            CompletableFuture<Throwable> fromElsewhere = CompletableFuture.supplyAsync(() -> {
+                try {
+                    invoker.poll();
+                    return null;
+                } catch (IllegalStateException expected) {
+                    return expected;
+                }
+            });
+            assertTrue(fromElsewhere.get(5, TimeUnit.SECONDS) instanceof IllegalStateException,
+                    "poll() from another thread is refused");
+        }
     }
 }
