@@ -6,6 +6,7 @@ missing=()
 command -v cmake >/dev/null || missing+=(cmake)
 command -v gcc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
+command -v objdump >/dev/null || missing+=(binutils)
 command -v mvn >/dev/null || missing+=(maven)
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 # The sanitizer runtimes gcc links against for the C tests.

@@ -4,3 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mvn -B -ntp verify "$@"
+bash ci/check-glibc.sh

@@ -10,10 +10,11 @@
 #define _GNU_SOURCE
 #include "capwire.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <jni.h>
+#include <link.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "dev_capwire_bindings_Native.h"
@@ -266,11 +267,34 @@ static const JNINativeMethod methods[] = {
 
 #define DEFAULT_CLASS "dev/capwire/bindings/Native"
 
+/*
+ * This library's own file name, found by walking the loaded objects for the one that holds this code.
+ * dl_iterate_phdr rather than dladdr: dladdr moved into libc in glibc 2.34 and would make the library
+ * refuse to load on any older system (ci/check-glibc.sh guards the floor).
+ */
+struct self_lookup {
+    uintptr_t address;
+    char file[512];
+};
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct self_lookup *lookup = data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + segment->p_vaddr;
+        if (segment->p_type == PT_LOAD && lookup->address >= start && lookup->address < start + segment->p_memsz) {
+            snprintf(lookup->file, sizeof(lookup->file), "%s", info->dlpi_name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static jclass find_native_class(JNIEnv *env) {
-    Dl_info info;
+    struct self_lookup self = {.address = (uintptr_t)find_self, .file = {0}};
     char name[512];
-    if (dladdr((void *)find_native_class, &info) != 0 && info.dli_fname != NULL &&
-        cw_native_class_name(info.dli_fname, name, sizeof(name)) > 0) {
+    if (dl_iterate_phdr(find_self, &self) == 1 && cw_native_class_name(self.file, name, sizeof(name)) > 0) {
         jclass cls = (*env)->FindClass(env, name);
         if (cls != NULL) return cls;
         (*env)->ExceptionClear(env);
