@@ -22,6 +22,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  * decoded without allocating.
  */
 public final class FrameDecoder {
+    /** Fragmented messages one connection may have in reassembly at once. */
+    public static final int MAX_PARTIAL_MESSAGES = 1024;
+    /** All unfinished reassemblies together may hold this many times maxMessageBytes. */
+    public static final int PARTIAL_BYTES_FACTOR = 4;
+
     private final UnsafeBuffer buffer;
     private final int maxFrameBytes;
     private final int maxMessageBytes;
@@ -33,6 +38,7 @@ public final class FrameDecoder {
     private final Long2ObjectHashMap<Reassembly> reassemblies = new Long2ObjectHashMap<>();
     private final UnsafeBuffer reassembledHeader = new UnsafeBuffer(new byte[FrameHeader.HEADER_LENGTH]);
     private final FrameHeader wholeMessage = new FrameHeader().wrap(reassembledHeader, 0);
+    private long partialBytes;
     private int readOffset;
     private int writeOffset;
     private boolean stopped;
@@ -165,6 +171,12 @@ public final class FrameDecoder {
             return;
         }
         if (reassembly == null) {
+            if (reassemblies.size() >= MAX_PARTIAL_MESSAGES) {
+                stopped = true;
+                handler.onError(GoAwayReason.PROTOCOL_ERROR, "more than " + MAX_PARTIAL_MESSAGES
+                        + " fragmented messages in progress at once");
+                return;
+            }
             reassembly = new Reassembly(header, frameFds);
             reassemblies.put(correlationId, reassembly);
         } else if (reassembly.type != header.type()) {
@@ -185,11 +197,19 @@ public final class FrameDecoder {
                     + correlationId + " exceeds maxMessageBytes " + maxMessageBytes);
             return;
         }
+        if (partialBytes + payloadLength > (long) PARTIAL_BYTES_FACTOR * maxMessageBytes) {
+            stopped = true;
+            handler.onError(GoAwayReason.MESSAGE_TOO_LARGE, "fragmented messages in progress hold more than "
+                    + PARTIAL_BYTES_FACTOR + " x maxMessageBytes " + maxMessageBytes);
+            return;
+        }
         reassembly.append(buffer, payloadOffset, payloadLength);
+        partialBytes += payloadLength;
         if (header.moreFragments()) {
             return;
         }
         reassemblies.remove(correlationId);
+        partialBytes -= reassembly.length;
         FrameHeader.write(reassembledHeader, 0, FrameHeader.HEADER_LENGTH + reassembly.length, reassembly.type, 0,
                 correlationId, reassembly.capId, reassembly.methodId, reassembly.fds.count());
         handler.onFrame(wholeMessage, reassembly.data, 0, reassembly.length, reassembly.fds);

@@ -184,4 +184,35 @@ class FrameDecoderTest {
         crc.update(bytes);
         return crc.getValue();
     }
+
+    @Test
+    void tooManyMessagesInReassemblyAtOnceIsRefused() {
+        Recorder many = new Recorder();
+        UnsafeBuffer buffer = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
+        FrameDecoder decoder = new FrameDecoder(buffer, MAX_FRAME, MAX_MESSAGE, true, new IntArrayQueue(), many);
+        for (int id = 1; id <= FrameDecoder.MAX_PARTIAL_MESSAGES + 1 && many.error == null; id++) {
+            FrameHeader.write(buffer, decoder.writeOffset(), 25, FrameType.NOTIFY, FrameHeader.FLAG_MORE_FRAGMENTS,
+                    id, 2, 1, 0);
+            decoder.onBytesReceived(25);
+        }
+        assertEquals(GoAwayReason.PROTOCOL_ERROR, many.error);
+    }
+
+    @Test
+    void manyLargePartialMessagesTogetherAreBounded() {
+        Recorder big = new Recorder();
+        UnsafeBuffer buffer = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
+        int maxMessage = 3 * MAX_FRAME;
+        FrameDecoder decoder = new FrameDecoder(buffer, MAX_FRAME, maxMessage, true, new IntArrayQueue(), big);
+        // Each message stays under maxMessage, but together they pass the bound on what reassembly may hold.
+        for (int round = 0; round < 2 && big.error == null; round++) {
+            for (int id = 1; id <= 8 && big.error == null; id++) {
+                FrameHeader.write(buffer, decoder.writeOffset(), MAX_FRAME, FrameType.NOTIFY,
+                        FrameHeader.FLAG_MORE_FRAGMENTS, id, 2, 1, 0);
+                decoder.onBytesReceived(MAX_FRAME);
+            }
+        }
+        assertEquals(GoAwayReason.MESSAGE_TOO_LARGE, big.error);
+        assertTrue(big.message.contains("in progress"), big.message);
+    }
 }
