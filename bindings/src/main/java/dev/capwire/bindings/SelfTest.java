@@ -82,7 +82,7 @@ public final class SelfTest {
         try (NativeSocket a = pair[0]; NativeSocket b = pair[1]) {
             PeerCredentials peer = a.peerCredentials();
             long self = ProcessHandle.current().pid();
-            if (peer.pid().orElse(-1) != self) {
+            if (peer.pid().orElse(-1) != self || !peer.equals(b.peerCredentials())) {
                 throw new IllegalStateException("SO_PEERCRED reported " + peer + ", this process is " + self);
             }
             return "SO_PEERCRED: " + peer;
