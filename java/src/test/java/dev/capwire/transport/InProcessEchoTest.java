@@ -147,4 +147,30 @@ class InProcessEchoTest {
                     "poll() from another thread is refused");
         }
     }
+
+    @Test
+    void connectionsAreSpreadOverSeveralLoops() throws Exception {
+        try (Transport twoLoops = Transport.create(TransportOptions.builder().eventLoops(2).build())) {
+            Server listening = twoLoops.listen(Endpoint.tcp("127.0.0.1", 0), new FrameListener() {
+                        @Override
+                        public void onFrame(Connection connection, InboundFrame frame) {
+                            UnsafeBuffer name = new UnsafeBuffer(Thread.currentThread().getName().getBytes());
+                            connection.respond(frame.correlationId(), name, 0, name.capacity());
+                        }
+                    });
+            java.util.Set<String> servedBy = new java.util.HashSet<>();
+            java.util.List<Connection> connections = new java.util.ArrayList<>();
+            UnsafeBuffer payload = new UnsafeBuffer(new byte[1]);
+            for (int i = 0; i < 6; i++) {
+                Connection connection = client.connect(listening.endpoint(), (c, f) -> { });
+                connections.add(connection);
+                servedBy.add(new String(connection.call(2, 1, payload, 0, 1, 5000).payload()));
+            }
+            assertEquals(2, servedBy.size(), "accepted connections land on both loops: " + servedBy);
+            assertEquals(6, twoLoops.connectionCount());
+            for (Connection connection : connections) {
+                connection.close();
+            }
+        }
+    }
 }

@@ -1,0 +1,39 @@
+package dev.capwire.transport;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.Configuration;
+import org.junit.jupiter.api.Test;
+
+class TransportOptionsTest {
+    @Test
+    void systemPropertiesSetTheDefaultsAndBuildersOverrideThem() {
+        System.setProperty(Configuration.MAX_IN_FLIGHT_PROP_NAME, "7");
+        System.setProperty(Configuration.IDLE_STRATEGY_PROP_NAME, "yield");
+        try {
+            assertEquals(7, TransportOptions.defaults().maxInFlight());
+            assertEquals("yield", TransportOptions.defaults().idleStrategy());
+            assertEquals(9, TransportOptions.builder().maxInFlight(9).build().maxInFlight());
+        } finally {
+            System.clearProperty(Configuration.MAX_IN_FLIGHT_PROP_NAME);
+            System.clearProperty(Configuration.IDLE_STRATEGY_PROP_NAME);
+        }
+        assertEquals(Configuration.MAX_IN_FLIGHT_DEFAULT, TransportOptions.defaults().maxInFlight());
+        assertEquals(Configuration.IDLE_STRATEGY_DEFAULT, TransportOptions.defaults().idleStrategy());
+    }
+
+    @Test
+    void inconsistentSettingsAreRefusedWithTheReason() {
+        IllegalArgumentException ring = assertThrows(IllegalArgumentException.class,
+                () -> TransportOptions.builder().ringBytes(100_000).build());
+        assertTrue(ring.getMessage().contains("power of two"), ring.getMessage());
+        IllegalArgumentException frame = assertThrows(IllegalArgumentException.class,
+                () -> TransportOptions.builder().ringBytes(1 << 16).maxFrameBytes(1 << 16).build());
+        assertTrue(frame.getMessage().contains("ring record"), frame.getMessage());
+        IllegalArgumentException idle = assertThrows(IllegalArgumentException.class,
+                () -> TransportOptions.builder().idleStrategy("no.such.Strategy").build());
+        assertTrue(idle.getMessage().contains(Configuration.IDLE_STRATEGY_PROP_NAME), idle.getMessage());
+    }
+}
