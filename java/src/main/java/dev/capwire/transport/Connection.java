@@ -58,6 +58,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private static final int CLOSING = 1;
     private static final int CLOSED = 2;
     private static final int READS_PER_WAKEUP = 4;
+    /** How long a closing connection waits for the peer's end of stream after its GOAWAY went out. */
+    private static final long LINGER_MS = 1000;
     private static final VarHandle FLUSH_SCHEDULED;
 
     static {
@@ -111,6 +113,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private volatile int state = OPEN;
     private CloseReason closeReason;
     private long closeTimer = -1;
+    private boolean lingering;
     private final CompletableFuture<CloseReason> closed = new CompletableFuture<>();
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
@@ -577,7 +580,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                 return;
             }
             if (received < 0) {
-                closeNow(ioError(unix ? "recvmsg" : "read", received));
+                // While closing, a reset is just the peer's way of finishing: keep the reason we closed for.
+                closeNow(state == OPEN ? ioError(unix ? "recvmsg" : "read", received) : closeReason);
                 return;
             }
             if (received == 0) {
@@ -630,7 +634,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             case FrameType.PONG:
                 return;
             case FrameType.GOAWAY:
-                closeNow(new CloseReason(CloseReason.Kind.REMOTE_CLOSE,
+                closeNow(state != OPEN ? closeReason : new CloseReason(CloseReason.Kind.REMOTE_CLOSE,
                         "peer sent GOAWAY: " + describeGoAway(buffer, payloadOffset, payloadLength)));
                 return;
             default:
@@ -745,9 +749,24 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         writeOut();
     }
 
+    /**
+     * Everything up to our GOAWAY is written: shut down our sending side and linger, reading and discarding,
+     * until the peer closes too or the linger time passes. Closing at once while the peer's bytes sit unread
+     * in our receive queue makes the kernel reset the connection, and the peer may then never read the
+     * GOAWAY that says why (seen with a peer flooding a fragmented message).
+     */
     private void finishClose() {
+        if (lingering) {
+            return;
+        }
+        lingering = true;
         Native.shutdown(fd, false, true);
-        closeNow(closeReason);
+        if (closeTimer != -1) {
+            loop.timers().cancel(closeTimer);
+        }
+        closeTimer = loop.timers().schedule(System.nanoTime()
+                + TimeUnit.MILLISECONDS.toNanos(Math.min(LINGER_MS, options.closeTimeoutMs())),
+                id -> closeNow(closeReason));
     }
 
     private void protocolError(GoAwayReason reason, String message) {

@@ -76,13 +76,18 @@ public final class FrameDecoder {
         return stopped;
     }
 
-    /** Stops decoding: later bytes are ignored. */
+    /** Stops decoding: later bytes are discarded as they arrive. */
     public void stop() {
         stopped = true;
     }
 
     /** Decodes what {@code count} newly received bytes complete. */
     public void onBytesReceived(int count) {
+        if (stopped) {
+            readOffset = 0; // after a violation the rest of the stream is read only to be discarded
+            writeOffset = 0;
+            return;
+        }
         writeOffset += count;
         while (!stopped) {
             int available = writeOffset - readOffset;
