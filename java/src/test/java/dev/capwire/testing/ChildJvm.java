@@ -107,11 +107,17 @@ public final class ChildJvm implements AutoCloseable {
         return process.exitValue();
     }
 
+    /** Closes stdin (the children exit on it), and kills the child if it has not gone within 5 s. */
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
         in.close();
-        if (!process.waitFor(5, TimeUnit.SECONDS)) {
-            kill();
+        try {
+            if (!process.waitFor(5, TimeUnit.SECONDS)) {
+                kill();
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
         }
     }
 }
