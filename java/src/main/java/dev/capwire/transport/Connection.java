@@ -818,11 +818,12 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     private void failPending(StatusException cause) {
         registerNewRequests();
+        // The count drops before any future completes, so a caller woken by the failure sees it already.
+        inFlight.addAndGet(-pending.size());
         for (PendingRequest request : pending.values()) {
             loop.timers().cancel(request.timerId);
             request.fail(cause);
         }
-        inFlight.addAndGet(-pending.size());
         pending.clear();
     }
 
