@@ -658,23 +658,46 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
     }
 
+    /** Loop: moves the requests producers have queued into the table and starts their deadline timers. */
     private void registerNewRequests() {
         PendingRequest request;
         while ((request = newPending.poll()) != null) {
-            if (request.future.isDone()) {
-                inFlight.decrementAndGet();
-                continue;
-            }
-            pending.put(request.correlationId, request);
-            request.timerId = loop.timers().schedule(request.deadlineNanos, request);
+            register(request);
         }
+    }
+
+    /**
+     * Loop: registers every queued request, including any whose producer has claimed a queue slot but not
+     * yet stored into it. poll() stops at such a hole, yet a later producer's request (and its reply) can be
+     * past it; without this wait that reply would find no request and be dropped, and its caller would see
+     * DEADLINE_EXCEEDED. The wait is short and bounded: the producer is between two instructions, and no new
+     * producer can join while the loop is here, because only the loop releases in-flight slots.
+     */
+    private void registerAllRequests() {
+        while (!newPending.isEmpty()) {
+            PendingRequest request = newPending.poll();
+            if (request == null) {
+                Thread.onSpinWait();
+            } else {
+                register(request);
+            }
+        }
+    }
+
+    private void register(PendingRequest request) {
+        if (request.future.isDone()) {
+            inFlight.decrementAndGet(); // its send failed; the caller already has the failure
+            return;
+        }
+        pending.put(request.correlationId, request);
+        request.timerId = loop.timers().schedule(request.deadlineNanos, request);
     }
 
     private void completeRequest(byte type, long correlationId, DirectBuffer buffer, int offset, int length,
             ClaimedFds claimed) {
         PendingRequest request = pending.remove(correlationId);
         if (request == null) {
-            registerNewRequests(); // the reply may have overtaken the loop's registration of the request
+            registerAllRequests(); // the reply may have overtaken the loop's registration of the request
             request = pending.remove(correlationId);
         }
         if (request == null) {
@@ -817,7 +840,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     private void failPending(StatusException cause) {
-        registerNewRequests();
+        registerAllRequests();
         // The count drops before any future completes, so a caller woken by the failure sees it already.
         inFlight.addAndGet(-pending.size());
         for (PendingRequest request : pending.values()) {
