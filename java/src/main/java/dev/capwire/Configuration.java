@@ -68,7 +68,84 @@ public final class Configuration {
     public static final String SOCKET_RECEIVE_BUFFER_BYTES_PROP_NAME = "capwire.socketReceiveBufferBytes";
     public static final int SOCKET_RECEIVE_BUFFER_BYTES_DEFAULT = 0;
 
+    /** How long a server waits for a connection's Hello (and a client for the reply) before closing it. */
+    public static final String HANDSHAKE_TIMEOUT_MS_PROP_NAME = "capwire.handshakeTimeoutMs";
+    public static final long HANDSHAKE_TIMEOUT_MS_DEFAULT = 5_000;
+
+    /** Hellos a server accepts per second from one peer (one pid on Unix sockets, one address on TCP). */
+    public static final String HELLO_RATE_LIMIT_PROP_NAME = "capwire.hello.rateLimit";
+    public static final int HELLO_RATE_LIMIT_DEFAULT = 256;
+
+    /**
+     * The keepalive interval a server grants when the client asks for none, and the upper bound of what it
+     * grants; 0 turns keepalive off. Each side PINGs after this long without receiving anything.
+     */
+    public static final String KEEPALIVE_INTERVAL_MS_PROP_NAME = "capwire.keepaliveIntervalMs";
+    public static final long KEEPALIVE_INTERVAL_MS_DEFAULT = 10_000;
+
+    /** The lower bound a server grants for keepalive intervals: pings more often than this are waste. */
+    public static final String KEEPALIVE_MIN_INTERVAL_MS_PROP_NAME = "capwire.keepaliveMinIntervalMs";
+    public static final long KEEPALIVE_MIN_INTERVAL_MS_DEFAULT = 100;
+
+    /** Intervals in a row with nothing received after which a peer is declared dead. */
+    public static final String KEEPALIVE_MAX_MISSED_PROP_NAME = "capwire.keepaliveMaxMissed";
+    public static final int KEEPALIVE_MAX_MISSED_DEFAULT = 3;
+
+    /** Connections one server holds at once (handshaking or negotiated); past it, Hellos are refused. */
+    public static final String MAX_CONNECTIONS_PROP_NAME = "capwire.server.maxConnections";
+    public static final int MAX_CONNECTIONS_DEFAULT = 4096;
+
+    /** Connections one server holds at once from one uid (Unix sockets). */
+    public static final String MAX_CONNECTIONS_PER_UID_PROP_NAME = "capwire.server.maxConnectionsPerUid";
+    public static final int MAX_CONNECTIONS_PER_UID_DEFAULT = 1024;
+
+    /**
+     * Where the 32-byte shared secret comes from, first match wins: a file (32 raw bytes, or 64 hex digits),
+     * the environment variable named by {@code capwire.secret.env}, or {@code capwire.secret} itself (64 hex
+     * digits; visible to anyone who can list the process's arguments, so prefer the other two). Unset: no
+     * secret.
+     */
+    public static final String SECRET_FILE_PROP_NAME = "capwire.secret.file";
+    public static final String SECRET_ENV_PROP_NAME = "capwire.secret.env";
+    public static final String SECRET_PROP_NAME = "capwire.secret";
+
+    /** How long a reconnecting client keeps trying after losing its connection before it gives up. */
+    public static final String RECONNECT_GIVE_UP_MS_PROP_NAME = "capwire.reconnect.giveUpMs";
+    public static final long RECONNECT_GIVE_UP_MS_DEFAULT = 30_000;
+
     private Configuration() {
+    }
+
+    public static long handshakeTimeoutMs() {
+        return Long.getLong(HANDSHAKE_TIMEOUT_MS_PROP_NAME, HANDSHAKE_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static int helloRateLimit() {
+        return Integer.getInteger(HELLO_RATE_LIMIT_PROP_NAME, HELLO_RATE_LIMIT_DEFAULT);
+    }
+
+    public static long keepaliveIntervalMs() {
+        return Long.getLong(KEEPALIVE_INTERVAL_MS_PROP_NAME, KEEPALIVE_INTERVAL_MS_DEFAULT);
+    }
+
+    public static long keepaliveMinIntervalMs() {
+        return Long.getLong(KEEPALIVE_MIN_INTERVAL_MS_PROP_NAME, KEEPALIVE_MIN_INTERVAL_MS_DEFAULT);
+    }
+
+    public static int keepaliveMaxMissed() {
+        return Integer.getInteger(KEEPALIVE_MAX_MISSED_PROP_NAME, KEEPALIVE_MAX_MISSED_DEFAULT);
+    }
+
+    public static int maxConnections() {
+        return Integer.getInteger(MAX_CONNECTIONS_PROP_NAME, MAX_CONNECTIONS_DEFAULT);
+    }
+
+    public static int maxConnectionsPerUid() {
+        return Integer.getInteger(MAX_CONNECTIONS_PER_UID_PROP_NAME, MAX_CONNECTIONS_PER_UID_DEFAULT);
+    }
+
+    public static long reconnectGiveUpMs() {
+        return Long.getLong(RECONNECT_GIVE_UP_MS_PROP_NAME, RECONNECT_GIVE_UP_MS_DEFAULT);
     }
 
     public static int eventLoops() {

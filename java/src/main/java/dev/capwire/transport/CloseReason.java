@@ -13,7 +13,9 @@ public final class CloseReason {
         /** The peer broke the protocol; a GOAWAY naming the violation was sent to it. */
         PROTOCOL_ERROR,
         /** A socket call failed (the detail names the call and errno). */
-        IO_ERROR
+        IO_ERROR,
+        /** Keepalive: nothing arrived from the peer for too long (a stopped or hung process). */
+        PEER_UNRESPONSIVE
     }
 
     private final Kind kind;

@@ -82,11 +82,12 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private final FileDescriptor socket;
     private final int fd;
     private final PeerCredentials peer;
+    private final java.net.SocketAddress remoteAddress;
     private long token;
 
     // Outbound: producers write the ring; the loop copies it into staging and writes staging to the socket.
     private final ManyToOneRingBuffer ring;
-    private final int maxFramePayload;
+    private volatile int maxFramePayload; // lowered once by the handshake, before the application sends
     @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
     private volatile int flushScheduled;
     private final UnsafeBuffer staging;
@@ -111,6 +112,16 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private final AtomicInteger inFlight = new AtomicInteger();
 
     private volatile int state = OPEN;
+    private volatile Object attachment;
+
+    // The handshake gate (see awaitHandshake) and keepalive; loop thread only.
+    private boolean handshakePending;
+    private long handshakeTimer = -1;
+    private long lastReceivedNanos = System.nanoTime();
+    private long keepaliveIntervalNanos;
+    private int keepaliveMaxMissed;
+    private long keepaliveTimer = -1;
+
     private CloseReason closeReason;
     private long closeTimer = -1;
     private boolean lingering;
@@ -126,6 +137,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         this.socket = socket.fd();
         this.fd = this.socket.acquire(); // held for the connection's life: the number stays ours until close
         this.peer = unix ? socket.peerCredentials() : null;
+        this.remoteAddress = unix ? null : socket.remoteAddress();
         if (options.socketSendBufferBytes() > 0) {
             socket.setOption(Native.OPT_SNDBUF, options.socketSendBufferBytes());
         }
@@ -167,8 +179,125 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         return peer;
     }
 
+    /** The peer's address on TCP (for logs, and to tell peers apart where no credentials exist); null on Unix. */
+    public java.net.SocketAddress remoteAddress() {
+        return remoteAddress;
+    }
+
     public boolean isOpen() {
         return state == OPEN;
+    }
+
+    /**
+     * Waits for {@code future} (a reply, a handshake) for at most {@code timeoutMs}. In invoker mode, on the
+     * loop's own thread, this runs the loop meanwhile, since nothing else would.
+     */
+    public <T> T await(CompletableFuture<T> future, long timeoutMs)
+            throws ExecutionException, TimeoutException, InterruptedException {
+        if (loop.isInvoker() && loop.inLoop()) {
+            loop.runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+        }
+        return future.get(timeoutMs, TimeUnit.MILLISECONDS);
+    }
+
+    /** Loop, during the handshake: frames sent from now on are at most {@code maxFrameBytes} (the peer's limit). */
+    public void limitFrameBytes(int maxFrameBytes) {
+        if (maxFrameBytes <= FrameHeader.HEADER_LENGTH) {
+            throw new IllegalArgumentException("maxFrameBytes must exceed the header: " + maxFrameBytes);
+        }
+        maxFramePayload = Math.min(maxFramePayload, maxFrameBytes - FrameHeader.HEADER_LENGTH);
+    }
+
+    /** The object a protocol layer above keeps with this connection (its handshake state, say); null at first. */
+    public Object attachment() {
+        return attachment;
+    }
+
+    public void attach(Object value) {
+        attachment = value;
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Hooks for the handshake layer (package handshake); the raw transport never calls them itself.
+    // ---------------------------------------------------------------------------------------------------
+
+    /**
+     * Loop, from {@link FrameListener#onOpen}: until {@link #handshakeCompleted()}, only HELLO, HELLO_REPLY and
+     * GOAWAY frames are accepted; any other frame ends the connection with a HANDSHAKE_FAILED GOAWAY, and so
+     * does a handshake still unfinished after {@code timeoutMs}.
+     */
+    public void awaitHandshake(long timeoutMs) {
+        handshakePending = true;
+        handshakeTimer = loop.timers().schedule(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs),
+                id -> {
+                    handshakeTimer = -1;
+                    protocolError(GoAwayReason.HANDSHAKE_FAILED, "no handshake within " + timeoutMs + " ms");
+                });
+    }
+
+    /** Loop: the handshake succeeded; every frame type is accepted from now on. */
+    public void handshakeCompleted() {
+        handshakePending = false;
+        if (handshakeTimer != -1) {
+            loop.timers().cancel(handshakeTimer);
+            handshakeTimer = -1;
+        }
+    }
+
+    /** Queues a HELLO or HELLO_REPLY frame carrying {@code message}; false when the ring is full or closed. */
+    public boolean offerHandshakeFrame(byte type, byte[] message) {
+        if (type != FrameType.HELLO && type != FrameType.HELLO_REPLY) {
+            throw new IllegalArgumentException("not a handshake frame type: " + FrameType.name(type));
+        }
+        checkSingleFrame(message.length, 0);
+        return state == OPEN
+                && tryWriteFrame(type, 0, 0, 0, 0, new UnsafeBuffer(message), 0, message.length, null, 0);
+    }
+
+    /**
+     * Ends the connection for a protocol reason: queued frames (a Refused reply, say) are flushed, then a
+     * GOAWAY naming {@code reason} and {@code message}, then the close. Any thread; idempotent.
+     */
+    public void closeWithGoAway(GoAwayReason reason, String message) {
+        loop.execute(() -> protocolError(reason, message));
+    }
+
+    /**
+     * Loop: keepalive. When nothing has arrived for {@code intervalMs}, send a PING; when nothing has arrived
+     * for {@code maxMissed} intervals in a row, the peer is declared dead (a stopped or wedged process keeps
+     * its socket open, so the kernel alone would never tell us): the connection closes with
+     * {@link CloseReason.Kind#PEER_UNRESPONSIVE} and pending requests fail UNAVAILABLE.
+     */
+    public void startKeepalive(long intervalMs, int maxMissed) {
+        if (intervalMs <= 0 || maxMissed < 1) {
+            throw new IllegalArgumentException("keepalive needs a positive interval and maxMissed >= 1");
+        }
+        keepaliveIntervalNanos = TimeUnit.MILLISECONDS.toNanos(intervalMs);
+        keepaliveMaxMissed = maxMissed;
+        lastReceivedNanos = System.nanoTime();
+        scheduleKeepalive();
+    }
+
+    private void scheduleKeepalive() {
+        keepaliveTimer = loop.timers().schedule(System.nanoTime() + keepaliveIntervalNanos, this::keepaliveTick);
+    }
+
+    private void keepaliveTick(long timerId) {
+        keepaliveTimer = -1;
+        if (state != OPEN) {
+            return;
+        }
+        long silentNanos = System.nanoTime() - lastReceivedNanos;
+        if (silentNanos >= keepaliveIntervalNanos * keepaliveMaxMissed) {
+            closeNow(new CloseReason(CloseReason.Kind.PEER_UNRESPONSIVE, "nothing received for "
+                    + TimeUnit.NANOSECONDS.toMillis(silentNanos) + " ms (" + keepaliveMaxMissed
+                    + " keepalive intervals of " + TimeUnit.NANOSECONDS.toMillis(keepaliveIntervalNanos) + " ms)"));
+            return;
+        }
+        if (silentNanos >= keepaliveIntervalNanos) {
+            tryWriteFrame(FrameType.PING, 0, 0, 0, 0, receive, 0, 0, null, 0); // a full ring is itself traffic
+        }
+        scheduleKeepalive();
     }
 
     /** Completes with the reason once the connection has fully closed. */
@@ -253,12 +382,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     public Response call(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             FileDescriptor... fds) {
         CompletableFuture<Response> reply = request(capId, methodId, payload, offset, length, timeoutMs, fds);
-        if (loop.isInvoker() && loop.inLoop()) {
-            loop.runUntil(reply, TimeUnit.MILLISECONDS.toNanos(timeoutMs + 1000)); // nobody else runs the loop
-        }
         try {
             // The deadline timer completes the future; the extra second only guards against a stuck loop.
-            return reply.get(timeoutMs + 1000, TimeUnit.MILLISECONDS);
+            return await(reply, timeoutMs + 1000);
         } catch (ExecutionException e) {
             throw e.getCause() instanceof StatusException
                     ? (StatusException) e.getCause()
@@ -589,6 +715,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                         : new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer closed the connection"));
                 return;
             }
+            lastReceivedNanos = System.nanoTime();
             decoder.onBytesReceived(received);
             if (received < space) {
                 return; // drained for now; level-triggered polling brings us back when more arrives
@@ -619,6 +746,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             return;
         }
         byte type = header.type();
+        if (handshakePending && type != FrameType.HELLO && type != FrameType.HELLO_REPLY
+                && type != FrameType.GOAWAY) {
+            protocolError(GoAwayReason.HANDSHAKE_FAILED, FrameType.name(type) + " before the handshake completed");
+            return;
+        }
         switch (type) {
             case FrameType.RESPONSE:
             case FrameType.ERROR:
@@ -822,6 +954,12 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         closeReason = reason;
         if (closeTimer != -1) {
             loop.timers().cancel(closeTimer);
+        }
+        if (handshakeTimer != -1) {
+            loop.timers().cancel(handshakeTimer);
+        }
+        if (keepaliveTimer != -1) {
+            loop.timers().cancel(keepaliveTimer);
         }
         loop.deregister(fd, token);
         socket.close();

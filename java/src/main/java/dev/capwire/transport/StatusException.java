@@ -3,7 +3,7 @@ package dev.capwire.transport;
 import dev.capwire.wire.StatusCode;
 
 /** A call that ended with a status other than OK: a stable code plus a human-readable reason. */
-public final class StatusException extends RuntimeException {
+public class StatusException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
     private final StatusCode code;

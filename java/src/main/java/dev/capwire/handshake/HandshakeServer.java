@@ -1,0 +1,612 @@
+package dev.capwire.handshake;
+
+import dev.capwire.Configuration;
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.transport.CloseReason;
+import dev.capwire.transport.Connection;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.FrameListener;
+import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.Server;
+import dev.capwire.transport.Transport;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.Challenge;
+import dev.capwire.wire.proto.GoAwayReason;
+import dev.capwire.wire.proto.Hello;
+import dev.capwire.wire.proto.HelloReply;
+import dev.capwire.wire.proto.Negotiated;
+import dev.capwire.wire.proto.Refused;
+import dev.capwire.wire.proto.RefusedCode;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The server side of the Hello handshake: it listens for connections, holds each one behind the handshake
+ * gate until its Hello passes every check, then hands it to the service it asked for.
+ *
+ * <p>The checks run in this order, and the first that fails decides the Refused code (docs/wire-protocol.md,
+ * "Handshake"): protocol range, field shapes, per-peer rate limit, connection limits, service, version
+ * policy, claimed pid, peer policy, shared secret. The cheap checks that need no state come first, so a
+ * flood of bad Hellos costs little; the secret comes last, because it needs a second round trip.
+ *
+ * <pre>{@code
+ * HandshakeServer server = HandshakeServer.builder(transport)
+ *         .service(Service.builder("echo", "1.0.0", echoListener).build())
+ *         .build();
+ * server.listen(Endpoint.parse("unix:/run/app/echo.sock"));
+ * }</pre>
+ */
+public final class HandshakeServer implements AutoCloseable {
+    /** The protocol versions this implementation speaks. */
+    public static final int PROTOCOL_VERSION_MIN = 1;
+    public static final int PROTOCOL_VERSION_MAX = 1;
+    static final int NONCE_LENGTH = 32;
+    static final int MAX_VERSION_BYTES = 128;
+    static final int MAX_LIBRARY_FIELD_BYTES = 64;
+    /** The smallest max frame size a peer may declare: a header and a useful payload. */
+    static final int MIN_FRAME_BYTES = 256;
+
+    private final Transport transport;
+    private final Map<String, Service> services;
+    private final PeerPolicy unixPolicy;
+    private final PeerPolicy tcpPolicy;
+    private final SharedSecret secret;
+    private final boolean allowUnauthenticatedTcp;
+    private final int minProtocol;
+    private final int maxProtocol;
+    private final long capabilities;
+    private final long handshakeTimeoutMs;
+    private final long keepaliveIntervalMs;
+    private final long keepaliveMinIntervalMs;
+    private final int keepaliveMaxMissed;
+    private final int maxConnections;
+    private final int maxConnectionsPerUid;
+    private final HandshakeListener listener;
+    private final int helloRateLimit;
+    private final HelloRateLimiter rateLimiter;
+    private final SecureRandom random = new SecureRandom();
+    private final AtomicInteger connections = new AtomicInteger();
+    private final ConcurrentHashMap<Long, AtomicInteger> connectionsPerUid = new ConcurrentHashMap<>();
+    private final List<Server> servers = new ArrayList<>();
+
+    private HandshakeServer(Builder b) {
+        if (b.services.isEmpty()) {
+            throw new IllegalArgumentException("a server needs at least one service");
+        }
+        if (b.minProtocol < 1 || b.maxProtocol < b.minProtocol) {
+            throw new IllegalArgumentException("protocol range [" + b.minProtocol + ", " + b.maxProtocol + "] is empty");
+        }
+        this.transport = b.transport;
+        this.services = Map.copyOf(b.services);
+        this.unixPolicy = b.policy != null ? b.policy : PeerPolicy.sameUser();
+        this.tcpPolicy = b.policy != null ? b.policy : PeerPolicy.anyone();
+        this.secret = b.secret;
+        this.allowUnauthenticatedTcp = b.allowUnauthenticatedTcp;
+        this.minProtocol = b.minProtocol;
+        this.maxProtocol = b.maxProtocol;
+        this.capabilities = b.capabilities;
+        this.handshakeTimeoutMs = b.handshakeTimeoutMs;
+        this.keepaliveIntervalMs = b.keepaliveIntervalMs;
+        this.keepaliveMinIntervalMs = b.keepaliveMinIntervalMs;
+        this.keepaliveMaxMissed = b.keepaliveMaxMissed;
+        this.maxConnections = b.maxConnections;
+        this.maxConnectionsPerUid = b.maxConnectionsPerUid;
+        this.listener = b.listener;
+        this.helloRateLimit = b.helloRateLimit;
+        this.rateLimiter = new HelloRateLimiter(b.helloRateLimit);
+    }
+
+    public static Builder builder(Transport transport) {
+        return new Builder(transport);
+    }
+
+    /**
+     * Listens on {@code endpoint}. A TCP endpoint needs the shared secret (the kernel vouches for nobody
+     * there) unless {@link Builder#allowUnauthenticatedTcp()} was chosen.
+     */
+    public Server listen(Endpoint endpoint) throws NativeIoException {
+        if (!endpoint.isUnix() && secret == null && !allowUnauthenticatedTcp) {
+            throw new IllegalStateException("refusing to serve " + endpoint + " over TCP without a shared secret:"
+                    + " configure one (capwire.secret.file) or call allowUnauthenticatedTcp()");
+        }
+        Server server = transport.listen(endpoint, new Gate());
+        synchronized (servers) {
+            servers.add(server);
+        }
+        return server;
+    }
+
+    /** Connections this server holds now, handshaking or negotiated. */
+    public int connectionCount() {
+        return connections.get();
+    }
+
+    /** Stops listening; connections already made stay open (close the transport to end them). */
+    @Override
+    public void close() {
+        synchronized (servers) {
+            servers.forEach(Server::close);
+            servers.clear();
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+
+    /** One connection's handshake state; touched only on its loop thread. */
+    private static final class Attempt {
+        final long openedNanos = System.nanoTime();
+        final long uid;
+        Hello firstHello;
+        byte[] serverNonce;
+        Service service;
+        boolean negotiated;
+        boolean reported;
+
+        Attempt(long uid) {
+            this.uid = uid;
+        }
+    }
+
+    /** The listener every accepted connection starts with: the gate in front of the services. */
+    private final class Gate implements FrameListener {
+        @Override
+        public void onOpen(Connection connection) {
+            PeerCredentials credentials = connection.peerCredentials();
+            long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
+            connection.attach(new Attempt(uid));
+            connections.incrementAndGet();
+            if (uid >= 0) {
+                connectionsPerUid.computeIfAbsent(uid, k -> new AtomicInteger()).incrementAndGet();
+            }
+            connection.awaitHandshake(handshakeTimeoutMs);
+        }
+
+        @Override
+        public void onFrame(Connection connection, InboundFrame frame) {
+            Attempt attempt = (Attempt) connection.attachment();
+            if (attempt.negotiated) {
+                if (frame.type() == FrameType.HELLO || frame.type() == FrameType.HELLO_REPLY) {
+                    connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR,
+                            FrameType.name(frame.type()) + " after the handshake completed");
+                    return;
+                }
+                attempt.service.listener().onFrame(connection, frame);
+                return;
+            }
+            if (attempt.reported) {
+                return; // refused; the close is on its way
+            }
+            if (frame.type() != FrameType.HELLO) {
+                fail(connection, attempt, FrameType.name(frame.type()) + " instead of a HELLO");
+                return;
+            }
+            Hello hello;
+            try {
+                hello = Hello.parseFrom(frame.payloadBytes());
+            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                fail(connection, attempt, "the HELLO payload is not a Hello message");
+                return;
+            }
+            try {
+                if (attempt.firstHello == null) {
+                    onHello(connection, attempt, hello);
+                } else {
+                    onProof(connection, attempt, hello);
+                }
+            } catch (RuntimeException e) {
+                // A policy predicate that threw, say: refuse rather than leave the client hanging.
+                refuse(connection, attempt, hello, RefusedCode.INTERNAL, "the server failed while checking the Hello: "
+                        + e.getClass().getSimpleName(), 0, Map.of());
+            }
+        }
+
+        @Override
+        public void onClose(Connection connection, CloseReason reason) {
+            Attempt attempt = (Attempt) connection.attachment();
+            connections.decrementAndGet();
+            if (attempt.uid >= 0) {
+                AtomicInteger count = connectionsPerUid.get(attempt.uid);
+                if (count != null && count.decrementAndGet() == 0) {
+                    connectionsPerUid.remove(attempt.uid, count);
+                }
+            }
+            if (attempt.negotiated) {
+                attempt.service.listener().onClose(connection, reason);
+            } else if (!attempt.reported) {
+                report(connection, attempt, HandshakeOutcome.Result.FAILED, null, "closed before the handshake"
+                        + " completed: " + reason);
+            }
+        }
+    }
+
+    private void onHello(Connection connection, Attempt attempt, Hello hello) {
+        // 1. Protocol ranges overlap.
+        int clientMin = hello.getMinProtocolVersion();
+        int clientMax = hello.getMaxProtocolVersion();
+        if (clientMin < 1 || clientMax < clientMin || clientMax < minProtocol || clientMin > maxProtocol) {
+            refuse(connection, attempt, hello, RefusedCode.VERSION_UNSUPPORTED, "client protocol range [" + clientMin
+                    + ", " + clientMax + "] does not overlap the server's [" + minProtocol + ", " + maxProtocol + "]",
+                    0, Map.of());
+            return;
+        }
+        // 2. Field shapes.
+        String badField = badField(hello);
+        if (badField != null) {
+            int space = badField.indexOf(' ');
+            refuse(connection, attempt, hello, RefusedCode.PEER_REJECTED, badField, 0,
+                    Map.of("field", badField.substring(0, space)));
+            return;
+        }
+        // 3. Rate limit per peer.
+        long retryAfterMs = rateLimiter.tryAcquire(rateKey(connection), System.nanoTime());
+        if (retryAfterMs > 0) {
+            refuse(connection, attempt, hello, RefusedCode.RATE_LIMITED, "more than " + helloRateLimit
+                    + " Hellos per second from this peer", retryAfterMs, Map.of());
+            return;
+        }
+        // 3b. Connection limits (counted from the accept, so silent connections count too).
+        if (connections.get() > maxConnections) {
+            refuse(connection, attempt, hello, RefusedCode.RESOURCE_EXHAUSTED, "the server holds its maximum of "
+                    + maxConnections + " connections", 1000, Map.of("limit", Configuration.MAX_CONNECTIONS_PROP_NAME));
+            return;
+        }
+        AtomicInteger uidCount = attempt.uid >= 0 ? connectionsPerUid.get(attempt.uid) : null;
+        if (uidCount != null && uidCount.get() > maxConnectionsPerUid) {
+            refuse(connection, attempt, hello, RefusedCode.RESOURCE_EXHAUSTED, "uid " + attempt.uid + " holds its"
+                    + " maximum of " + maxConnectionsPerUid + " connections", 1000,
+                    Map.of("limit", Configuration.MAX_CONNECTIONS_PER_UID_PROP_NAME));
+            return;
+        }
+        // 4. Service known, at a version compatible with the one the client was built against.
+        Service service = services.get(hello.getServiceName());
+        if (service == null) {
+            refuse(connection, attempt, hello, RefusedCode.SERVICE_UNKNOWN, "no service named '"
+                    + hello.getServiceName() + "' here", 0, Map.of("services", String.join(",",
+                            new java.util.TreeSet<>(services.keySet()))));
+            return;
+        }
+        if (!hello.getWantedServiceVersion().isEmpty()
+                && !service.version().satisfies(Version.parse(hello.getWantedServiceVersion()))) {
+            refuse(connection, attempt, hello, RefusedCode.SERVICE_UNKNOWN, "service '" + service.name() + "' is at"
+                    + " version " + service.version() + ", not compatible with the wanted "
+                    + hello.getWantedServiceVersion(), 0, Map.of("served_version", service.version().toString()));
+            return;
+        }
+        // 5. Version policy for the client's own version.
+        Version clientVersion = Version.parseOrNull(hello.getClientVersion());
+        String blocked = clientVersion == null ? null : service.versionRefusal(clientVersion);
+        if (blocked != null) {
+            Map<String, String> details = new LinkedHashMap<>();
+            if (service.minimumClientVersion() != null) {
+                details.put("minimum_client_version", service.minimumClientVersion().toString());
+            }
+            details.put("hint", "upgrade the client to a version the server admits, then reconnect");
+            refuse(connection, attempt, hello, RefusedCode.VERSION_BLOCKED, blocked, 0, details);
+            return;
+        }
+        // 6. The claimed pid is the real one, where both are known.
+        PeerCredentials credentials = connection.peerCredentials();
+        if (hello.getClaimedPid() != 0 && credentials != null && credentials.pid().isPresent()
+                && credentials.pid().getAsLong() != hello.getClaimedPid()) {
+            refuse(connection, attempt, hello, RefusedCode.PEER_REJECTED, "claimed pid " + hello.getClaimedPid()
+                    + " is not the connecting process (the kernel says " + credentials.pid().getAsLong() + ")", 0,
+                    Map.of("field", "claimed_pid"));
+            return;
+        }
+        // 7. Peer policy.
+        PeerPolicy policy = connection.endpoint().isUnix() ? unixPolicy : tcpPolicy;
+        String denied = policy.refusal(credentials, hello);
+        if (denied != null) {
+            refuse(connection, attempt, hello, RefusedCode.PERMISSION_DENIED, denied, 0, Map.of());
+            return;
+        }
+        attempt.service = service;
+        attempt.firstHello = hello;
+        // 8. Shared secret: prove it against a fresh nonce (one more round trip), or we are done.
+        if (secret != null) {
+            attempt.serverNonce = new byte[NONCE_LENGTH];
+            random.nextBytes(attempt.serverNonce);
+            send(connection, HelloReply.newBuilder().setChallenge(Challenge.newBuilder()
+                    .setServerNonce(com.google.protobuf.ByteString.copyFrom(attempt.serverNonce))).build());
+            return;
+        }
+        accept(connection, attempt, hello, null);
+    }
+
+    /** The Hello that answers a Challenge: the same Hello, now with the proof. */
+    private void onProof(Connection connection, Attempt attempt, Hello hello) {
+        if (attempt.serverNonce == null) {
+            fail(connection, attempt, "a second HELLO without a Challenge");
+            return;
+        }
+        if (!hello.toBuilder().clearSecretProof().build().equals(attempt.firstHello)) {
+            refuse(connection, attempt, hello, RefusedCode.PEER_REJECTED, "the Hello answering the Challenge differs"
+                    + " from the first Hello in more than secret_proof", 0, Map.of("field", "secret_proof"));
+            return;
+        }
+        byte[] proof = hello.getSecretProof().toByteArray();
+        if (proof.length == 0) {
+            refuse(connection, attempt, hello, RefusedCode.UNAUTHENTICATED, "this server requires the shared secret"
+                    + " and the client proved none", 0, Map.of());
+            return;
+        }
+        byte[] clientNonce = hello.getClientNonce().toByteArray();
+        if (!SharedSecret.sameProof(secret.clientProof(attempt.serverNonce, clientNonce), proof)) {
+            refuse(connection, attempt, hello, RefusedCode.UNAUTHENTICATED, "the shared-secret proof is wrong", 0,
+                    Map.of());
+            return;
+        }
+        accept(connection, attempt, hello, secret.serverProof(attempt.serverNonce, clientNonce));
+    }
+
+    private void accept(Connection connection, Attempt attempt, Hello hello, byte[] serverProof) {
+        List<String> warnings = new ArrayList<>();
+        long keepalive = grantedKeepalive(hello.getKeepaliveIntervalMs(), warnings);
+        int serverMaxFrame = transport.options().maxFrameBytes();
+        int maxFrame = hello.getMaxFrameBytes() == 0 ? serverMaxFrame : Math.min(serverMaxFrame, hello.getMaxFrameBytes());
+        Negotiated.Builder negotiated = Negotiated.newBuilder()
+                .setProtocolVersion(Math.min(maxProtocol, hello.getMaxProtocolVersion()))
+                .setServerVersion(attempt.service.version().toString())
+                .setCapabilities(capabilities & hello.getCapabilities())
+                .setKeepaliveIntervalMs((int) keepalive)
+                .setMaxFrameBytes(maxFrame)
+                .setConnectionId(connection.id())
+                .addAllWarnings(warnings);
+        if (serverProof != null) {
+            negotiated.setServerProof(com.google.protobuf.ByteString.copyFrom(serverProof));
+        }
+        if (!send(connection, HelloReply.newBuilder().setNegotiated(negotiated).build())) {
+            return;
+        }
+        connection.limitFrameBytes(maxFrame);
+        connection.handshakeCompleted();
+        if (keepalive > 0) {
+            connection.startKeepalive(keepalive, keepaliveMaxMissed);
+        }
+        attempt.negotiated = true;
+        report(connection, attempt, HandshakeOutcome.Result.ACCEPTED, null, "negotiated protocol "
+                + negotiated.getProtocolVersion() + " for service " + attempt.service.name());
+        attempt.service.listener().onOpen(connection);
+    }
+
+    private long grantedKeepalive(long wanted, List<String> warnings) {
+        if (keepaliveIntervalMs == 0) {
+            if (wanted != 0) {
+                warnings.add("keepalive is off on this server; asked for " + wanted + " ms");
+            }
+            return 0;
+        }
+        if (wanted == 0) {
+            return keepaliveIntervalMs;
+        }
+        long granted = Math.max(keepaliveMinIntervalMs, Math.min(keepaliveIntervalMs, wanted));
+        if (granted != wanted) {
+            warnings.add("keepalive interval " + wanted + " ms clamped to " + granted + " ms (server allows "
+                    + keepaliveMinIntervalMs + " to " + keepaliveIntervalMs + ")");
+        }
+        return granted;
+    }
+
+    /** Null when every field has a valid shape, else "field_name what is wrong". */
+    private static String badField(Hello hello) {
+        String service = hello.getServiceName();
+        if (!Service.NAME.matcher(service).matches()) {
+            return "service_name must match " + Service.NAME + " (got " + quoted(service, 40) + ")";
+        }
+        if (!hello.getWantedServiceVersion().isEmpty() && (bytes(hello.getWantedServiceVersion()) > MAX_VERSION_BYTES
+                || Version.parseOrNull(hello.getWantedServiceVersion()) == null)) {
+            return "wanted_service_version is not MAJOR.MINOR.PATCH (got " + quoted(hello.getWantedServiceVersion(), 40)
+                    + ")";
+        }
+        if (bytes(hello.getClientVersion()) > MAX_VERSION_BYTES) {
+            return "client_version is longer than " + MAX_VERSION_BYTES + " bytes";
+        }
+        if (!hello.getClientVersion().isEmpty() && Version.parseOrNull(hello.getClientVersion()) == null) {
+            return "client_version is not MAJOR.MINOR.PATCH (got " + quoted(hello.getClientVersion(), 40) + ")";
+        }
+        if (!printable(hello.getLibraryName(), MAX_LIBRARY_FIELD_BYTES)) {
+            return "library_name must be at most " + MAX_LIBRARY_FIELD_BYTES + " printable ASCII bytes";
+        }
+        if (!printable(hello.getLibraryVersion(), MAX_LIBRARY_FIELD_BYTES)) {
+            return "library_version must be at most " + MAX_LIBRARY_FIELD_BYTES + " printable ASCII bytes";
+        }
+        if (hello.getMaxFrameBytes() != 0 && hello.getMaxFrameBytes() < MIN_FRAME_BYTES) {
+            return "max_frame_bytes must be 0 or at least " + MIN_FRAME_BYTES + " (got " + hello.getMaxFrameBytes() + ")";
+        }
+        if (hello.getClientNonce().size() != NONCE_LENGTH) {
+            return "client_nonce must be " + NONCE_LENGTH + " bytes (got " + hello.getClientNonce().size() + ")";
+        }
+        if (!hello.getSecretProof().isEmpty()) {
+            return "secret_proof must be empty in the first Hello";
+        }
+        return null;
+    }
+
+    private static int bytes(String text) {
+        return text.getBytes(StandardCharsets.UTF_8).length;
+    }
+
+    private static boolean printable(String text, int maxBytes) {
+        return text.length() <= maxBytes && text.chars().allMatch(c -> c >= 0x20 && c < 0x7F);
+    }
+
+    private static String quoted(String text, int max) {
+        String shown = text.length() > max ? text.substring(0, max) + "..." : text;
+        return "'" + shown.replaceAll("[^\\x20-\\x7E]", "?") + "'";
+    }
+
+    /** Unix: the kernel-verified uid and pid. TCP: the remote host (its port changes per connection). */
+    private static Object rateKey(Connection connection) {
+        PeerCredentials credentials = connection.peerCredentials();
+        if (credentials != null) {
+            return credentials.uid().orElse(-1) << 32 ^ credentials.pid().orElse(-1);
+        }
+        if (connection.remoteAddress() instanceof InetSocketAddress) {
+            return ((InetSocketAddress) connection.remoteAddress()).getAddress();
+        }
+        return "unknown peer";
+    }
+
+    private void refuse(Connection connection, Attempt attempt, Hello hello, RefusedCode code, String reason,
+            long retryAfterMs, Map<String, String> details) {
+        send(connection, HelloReply.newBuilder().setRefused(Refused.newBuilder()
+                .setCode(code)
+                .setReason(reason)
+                .setServerMinProtocolVersion(minProtocol)
+                .setServerMaxProtocolVersion(maxProtocol)
+                .setRetryAfterMs((int) Math.min(Integer.MAX_VALUE, retryAfterMs))
+                .putAllDetails(details)).build());
+        report(connection, attempt, HandshakeOutcome.Result.REFUSED, code, reason, hello.getServiceName());
+        connection.closeWithGoAway(GoAwayReason.HANDSHAKE_FAILED, code + ": " + reason);
+    }
+
+    /** Garbage or a broken sequence: no reply, just the GOAWAY that says why. */
+    private void fail(Connection connection, Attempt attempt, String reason) {
+        report(connection, attempt, HandshakeOutcome.Result.FAILED, null, reason);
+        connection.closeWithGoAway(GoAwayReason.HANDSHAKE_FAILED, reason);
+    }
+
+    private static boolean send(Connection connection, HelloReply reply) {
+        // The ring is empty this early in a connection's life, so only a closed connection refuses the frame.
+        return connection.offerHandshakeFrame(FrameType.HELLO_REPLY, reply.toByteArray());
+    }
+
+    private void report(Connection connection, Attempt attempt, HandshakeOutcome.Result result, RefusedCode code,
+            String reason) {
+        report(connection, attempt, result, code, reason,
+                attempt.firstHello != null ? attempt.firstHello.getServiceName() : null);
+    }
+
+    private void report(Connection connection, Attempt attempt, HandshakeOutcome.Result result, RefusedCode code,
+            String reason, String service) {
+        attempt.reported = true;
+        HandshakeOutcome outcome = new HandshakeOutcome(result, code, reason, service, connection.peerCredentials(),
+                connection.endpoint(), System.nanoTime() - attempt.openedNanos);
+        try {
+            listener.onHandshake(outcome);
+        } catch (RuntimeException e) {
+            System.err.println("capwire: handshake listener failed on " + outcome + ": " + e);
+        }
+    }
+
+    /** Every setting starts at its {@code capwire.*} property (see {@link Configuration}). */
+    public static final class Builder {
+        private final Transport transport;
+        private final Map<String, Service> services = new LinkedHashMap<>();
+        private PeerPolicy policy;
+        private SharedSecret secret = SharedSecret.fromConfiguration().orElse(null);
+        private boolean allowUnauthenticatedTcp;
+        private int minProtocol = PROTOCOL_VERSION_MIN;
+        private int maxProtocol = PROTOCOL_VERSION_MAX;
+        private long capabilities;
+        private long handshakeTimeoutMs = Configuration.handshakeTimeoutMs();
+        private int helloRateLimit = Configuration.helloRateLimit();
+        private long keepaliveIntervalMs = Configuration.keepaliveIntervalMs();
+        private long keepaliveMinIntervalMs = Configuration.keepaliveMinIntervalMs();
+        private int keepaliveMaxMissed = Configuration.keepaliveMaxMissed();
+        private int maxConnections = Configuration.maxConnections();
+        private int maxConnectionsPerUid = Configuration.maxConnectionsPerUid();
+        private HandshakeListener listener = outcome -> { };
+
+        private Builder(Transport transport) {
+            this.transport = transport;
+        }
+
+        public Builder service(Service service) {
+            if (services.putIfAbsent(service.name(), service) != null) {
+                throw new IllegalArgumentException("service '" + service.name() + "' is already defined");
+            }
+            return this;
+        }
+
+        /** Who may connect; default same user on Unix sockets, anyone (holding the secret) on TCP. */
+        public Builder peerPolicy(PeerPolicy value) {
+            policy = value;
+            return this;
+        }
+
+        /** The shared secret clients must prove; default from the capwire.secret.* properties, else none. */
+        public Builder secret(SharedSecret value) {
+            secret = value;
+            return this;
+        }
+
+        public Builder noSecret() {
+            secret = null;
+            return this;
+        }
+
+        /** Serve TCP without a shared secret: anyone who can reach the port may connect. */
+        public Builder allowUnauthenticatedTcp() {
+            allowUnauthenticatedTcp = true;
+            return this;
+        }
+
+        /** The protocol versions to accept; the default is every version this implementation speaks. */
+        public Builder protocolRange(int min, int max) {
+            minProtocol = min;
+            maxProtocol = max;
+            return this;
+        }
+
+        /** Capability bits this server offers; a connection gets those the client offers too. */
+        public Builder capabilities(long bits) {
+            capabilities = bits;
+            return this;
+        }
+
+        public Builder handshakeTimeoutMs(long value) {
+            handshakeTimeoutMs = value;
+            return this;
+        }
+
+        public Builder helloRateLimit(int perSecond) {
+            helloRateLimit = perSecond;
+            return this;
+        }
+
+        /** The default and largest keepalive interval granted; 0 turns keepalive off. */
+        public Builder keepaliveIntervalMs(long value) {
+            keepaliveIntervalMs = value;
+            return this;
+        }
+
+        public Builder keepaliveMinIntervalMs(long value) {
+            keepaliveMinIntervalMs = value;
+            return this;
+        }
+
+        public Builder keepaliveMaxMissed(int value) {
+            keepaliveMaxMissed = value;
+            return this;
+        }
+
+        public Builder maxConnections(int value) {
+            maxConnections = value;
+            return this;
+        }
+
+        public Builder maxConnectionsPerUid(int value) {
+            maxConnectionsPerUid = value;
+            return this;
+        }
+
+        public Builder listener(HandshakeListener value) {
+            listener = value;
+            return this;
+        }
+
+        public HandshakeServer build() {
+            return new HandshakeServer(this);
+        }
+    }
+}

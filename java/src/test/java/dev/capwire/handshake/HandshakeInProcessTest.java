@@ -1,0 +1,170 @@
+package dev.capwire.handshake;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.testing.Leaks;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.FrameListener;
+import dev.capwire.transport.Response;
+import dev.capwire.transport.Transport;
+import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.RefusedCode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The handshake's rules with both ends in this JVM, for fast feedback on each rule; the cross-process tests
+ * prove the same with real client processes and real credentials.
+ */
+class HandshakeInProcessTest {
+    private static final FrameListener ECHO = (connection, frame) -> {
+        if (frame.type() == FrameType.REQUEST) {
+            connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
+        }
+    };
+    private static final SharedSecret SECRET = SharedSecret.of(new byte[] {
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
+        30, 31, 32});
+    private static TreeMap<Integer, String> fdsBefore;
+    private static Set<String> threadsBefore;
+
+    private Path dir;
+    private Transport transport;
+    private final List<HandshakeOutcome> outcomes = new CopyOnWriteArrayList<>();
+
+    @BeforeAll
+    static void snapshot() throws Exception {
+        warmUpCrypto();
+        fdsBefore = Leaks.openFds();
+        threadsBefore = Leaks.capwireThreads();
+    }
+
+    /**
+     * The JVM opens the random devices, and on this platform a socket, the first time it makes a nonce or an
+     * HMAC, and keeps them for its lifetime: open them before the snapshot so they do not read as leaks.
+     */
+    static void warmUpCrypto() {
+        new java.security.SecureRandom().nextBytes(new byte[32]);
+        SECRET.clientProof(new byte[32], new byte[32]);
+    }
+
+    @AfterAll
+    static void nothingLeaked() throws Exception {
+        assertEquals(null, Leaks.fdsLeftOver(fdsBefore), "fds left open");
+        assertEquals(null, Leaks.threadsLeftOver(threadsBefore), "threads left running");
+    }
+
+    @BeforeEach
+    void start() throws Exception {
+        dir = Files.createTempDirectory(Path.of("/tmp"), "cwh");
+        transport = Transport.create(TransportOptions.defaults());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        transport.close();
+        Files.deleteIfExists(dir.resolve("s"));
+        Files.deleteIfExists(dir);
+    }
+
+    private Endpoint serve(HandshakeServer.Builder server) throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+        server.listener(outcomes::add).build().listen(endpoint);
+        return endpoint;
+    }
+
+    private HandshakeServer.Builder echoServer() {
+        return HandshakeServer.builder(transport).noSecret()
+                .service(Service.builder("echo", "1.4.0", ECHO).minimumClientVersion("2.0.0").build());
+    }
+
+    private static ClientOptions.Builder client() {
+        return ClientOptions.builder("echo").clientVersion("2.1.0").wantedServiceVersion("1.2.0").noSecret();
+    }
+
+    @Test
+    void aGoodHelloIsNegotiatedAndCallsFlow() throws Exception {
+        Endpoint endpoint = serve(echoServer().capabilities(0b1011).keepaliveIntervalMs(2000));
+        try (NegotiatedConnection echo = HandshakeClient.connect(transport, endpoint,
+                client().capabilities(0b0110).keepaliveIntervalMs(50).build(), (c, f) -> { })) {
+            assertEquals(1, echo.protocolVersion());
+            assertEquals("1.4.0", echo.serverVersion());
+            assertEquals(0b0010, echo.capabilities());
+            assertEquals(100, echo.keepaliveIntervalMs(), "clamped to the server's minimum");
+            assertEquals(1, echo.warnings().size(), echo.warnings().toString());
+            UnsafeBuffer payload = new UnsafeBuffer("ping".getBytes());
+            Response reply = echo.connection().call(2, 1, payload, 0, 4, 5000);
+            assertArrayEquals("ping".getBytes(), reply.payload());
+        }
+        assertEquals(1, outcomes.size());
+        assertTrue(outcomes.get(0).accepted(), outcomes.toString());
+        assertEquals(ProcessHandle.current().pid(), outcomes.get(0).credentials().pid().getAsLong());
+    }
+
+    @Test
+    void eachRuleRefusesWithItsCode() throws Exception {
+        Endpoint endpoint = serve(echoServer());
+        assertRefused(endpoint, client().protocolRange(2, 3), RefusedCode.VERSION_UNSUPPORTED);
+        assertRefused(endpoint, ClientOptions.builder("bad name!").noSecret(), RefusedCode.PEER_REJECTED);
+        assertRefused(endpoint, client().clientVersion("x".repeat(129)), RefusedCode.PEER_REJECTED);
+        assertRefused(endpoint, client().library("l".repeat(65), "1"), RefusedCode.PEER_REJECTED);
+        assertRefused(endpoint, ClientOptions.builder("other").noSecret(), RefusedCode.SERVICE_UNKNOWN);
+        assertRefused(endpoint, client().wantedServiceVersion("2.0.0"), RefusedCode.SERVICE_UNKNOWN);
+        assertRefused(endpoint, client().clientVersion("1.9.9"), RefusedCode.VERSION_BLOCKED);
+        assertRefused(endpoint, client().claimedPid(1), RefusedCode.PEER_REJECTED);
+        assertEquals(8, outcomes.size());
+        outcomes.forEach(outcome -> assertEquals(HandshakeOutcome.Result.REFUSED, outcome.result()));
+    }
+
+    @Test
+    void aPolicyThatRefusesGivesPermissionDenied() throws Exception {
+        Endpoint endpoint = serve(echoServer().peerPolicy(PeerPolicy.uidAllowList(123456)));
+        HandshakeRefusedException refused = assertRefused(endpoint, client(), RefusedCode.PERMISSION_DENIED);
+        assertTrue(refused.reason().contains("is not allowed"), refused.reason());
+    }
+
+    @Test
+    void theSecretMustBeProvenAndTheServerProvesItBack() throws Exception {
+        Endpoint endpoint = serve(echoServer().secret(SECRET));
+        try (NegotiatedConnection echo = HandshakeClient.connect(transport, endpoint, client().secret(SECRET).build(),
+                (c, f) -> { })) {
+            assertTrue(echo.connection().isOpen());
+        }
+        byte[] wrong = new byte[32];
+        HandshakeRefusedException refused = assertRefused(endpoint, client().secret(SharedSecret.of(wrong)),
+                RefusedCode.UNAUTHENTICATED);
+        assertFalse(refused.getMessage().contains("0102"), refused.getMessage());
+        assertRefused(endpoint, client(), RefusedCode.UNAUTHENTICATED);
+    }
+
+    @Test
+    void aClientWithASecretRefusesAServerThatCannotProveIt() throws Exception {
+        Endpoint endpoint = serve(echoServer());
+        dev.capwire.transport.StatusException failure = assertThrows(dev.capwire.transport.StatusException.class,
+                () -> HandshakeClient.connect(transport, endpoint, client().secret(SECRET).build(), (c, f) -> { }));
+        assertEquals(dev.capwire.wire.StatusCode.UNAUTHENTICATED, failure.code(), failure.getMessage());
+    }
+
+    private HandshakeRefusedException assertRefused(Endpoint endpoint, ClientOptions.Builder options, RefusedCode code) {
+        HandshakeRefusedException refused = assertThrows(HandshakeRefusedException.class,
+                () -> HandshakeClient.connect(transport, endpoint, options.build(), (c, f) -> { }));
+        assertEquals(code, refused.refusedCode(), refused.getMessage());
+        assertEquals(1, refused.serverMinProtocolVersion());
+        return refused;
+    }
+}
