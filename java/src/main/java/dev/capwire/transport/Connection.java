@@ -60,6 +60,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private static final int READS_PER_WAKEUP = 4;
     /** How long a closing connection waits for the peer's end of stream after its GOAWAY went out. */
     private static final long LINGER_MS = 1000;
+    private static final int PING_PAYLOAD_LENGTH = 8;
     private static final VarHandle FLUSH_SCHEDULED;
 
     static {
@@ -121,6 +122,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private long keepaliveIntervalNanos;
     private int keepaliveMaxMissed;
     private long keepaliveTimer = -1;
+    private final UnsafeBuffer pingPayload = new UnsafeBuffer(new byte[PING_PAYLOAD_LENGTH]);
 
     private CloseReason closeReason;
     private long closeTimer = -1;
@@ -295,7 +297,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             return;
         }
         if (silentNanos >= keepaliveIntervalNanos) {
-            tryWriteFrame(FrameType.PING, 0, 0, 0, 0, receive, 0, 0, null, 0); // a full ring is itself traffic
+            // Best effort: a ring too full for 32 bytes is already a backlog the peer must answer for.
+            pingPayload.putLong(0, System.nanoTime());
+            tryWriteFrame(FrameType.PING, 0, 0, 0, 0, pingPayload, 0, PING_PAYLOAD_LENGTH, null, 0);
         }
         scheduleKeepalive();
     }
