@@ -45,8 +45,16 @@ public final class Service {
         return listener;
     }
 
-    /** Null when a client at {@code clientVersion} may use this service, else why not. */
+    /**
+     * Null when a client at {@code clientVersion} (null: it did not say) may use this service, else why not.
+     * A client that does not say its version cannot pass a policy, or leaving the field empty would bypass it.
+     */
     String versionRefusal(Version clientVersion) {
+        if (clientVersion == null) {
+            return minimumClientVersion == null && allowedClientVersions.isEmpty() ? null
+                    : "the client did not state its version (client_version) and service '" + name
+                            + "' admits only some versions";
+        }
         if (!allowedClientVersions.isEmpty() && !allowedClientVersions.contains(clientVersion.toString())) {
             return "client version " + clientVersion + " is not on the allow list " + new TreeSet<>(allowedClientVersions);
         }

@@ -126,8 +126,9 @@ class HandshakeInProcessTest {
         assertRefused(endpoint, ClientOptions.builder("other").noSecret(), RefusedCode.SERVICE_UNKNOWN);
         assertRefused(endpoint, client().wantedServiceVersion("2.0.0"), RefusedCode.SERVICE_UNKNOWN);
         assertRefused(endpoint, client().clientVersion("1.9.9"), RefusedCode.VERSION_BLOCKED);
+        assertRefused(endpoint, client().clientVersion(""), RefusedCode.VERSION_BLOCKED);
         assertRefused(endpoint, client().claimedPid(1), RefusedCode.PEER_REJECTED);
-        assertEquals(8, outcomes.size());
+        assertEquals(9, outcomes.size());
         outcomes.forEach(outcome -> assertEquals(HandshakeOutcome.Result.REFUSED, outcome.result()));
     }
 
