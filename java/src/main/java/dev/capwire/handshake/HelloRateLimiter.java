@@ -29,6 +29,10 @@ final class HelloRateLimiter {
         return buckets.computeIfAbsent(peer, key -> new Bucket(nowNanos)).tryTake(nowNanos);
     }
 
+    int trackedPeers() {
+        return buckets.size();
+    }
+
     private final class Bucket {
         private double tokens = perSecond;
         private long updatedNanos;
