@@ -42,13 +42,27 @@ final class Timers {
         return wheel.poll(nowNanos, fire, EXPIRY_LIMIT);
     }
 
-    /** Nanoseconds until the wheel's next tick when any timer is pending, else -1 (nothing to wait for). */
+    /**
+     * Nanoseconds until the earliest pending deadline, else -1 (nothing to wait for). A parking loop sleeps
+     * this long: waking at every tick instead would cost an idle loop a thousand wake-ups a second whenever
+     * any timer (a keepalive ten seconds away, say) is pending. The scan is over all timers, but only when
+     * the loop is about to park.
+     */
     long nanosToNext(long nowNanos) {
         if (tasks.isEmpty()) {
             return -1;
         }
-        return Math.max(0, wheel.currentTickTime() - nowNanos);
+        earliest = Long.MAX_VALUE;
+        wheel.forEach(findEarliest);
+        return Math.max(0, earliest - nowNanos);
     }
+
+    private long earliest;
+    private final DeadlineTimerWheel.TimerConsumer findEarliest = (deadline, timerId) -> {
+        if (deadline < earliest) {
+            earliest = deadline;
+        }
+    };
 
     private boolean fire(TimeUnit unit, long now, long timerId) {
         Task task = tasks.remove(timerId);

@@ -116,6 +116,34 @@ class HandshakeInProcessTest {
         assertEquals(ProcessHandle.current().pid(), outcomes.get(0).credentials().pid().getAsLong());
     }
 
+    /**
+     * A negotiated connection always has a keepalive timer pending. The loop must park until that timer is
+     * due, not wake at every tick of the timer wheel: that once cost an idle loop a third of a core.
+     */
+    @Test
+    void anIdleNegotiatedConnectionLetsItsLoopSleep() throws Exception {
+        Endpoint endpoint = serve(echoServer().keepaliveIntervalMs(10_000));
+        try (NegotiatedConnection echo = HandshakeClient.connect(transport, endpoint, client().build(), (c, f) -> { })) {
+            Thread.sleep(200); // past the loop's yield phase (capwire.parkAfterIdleMicros)
+            long before = loopCpuNanos();
+            Thread.sleep(2000);
+            long spentMs = (loopCpuNanos() - before) / 1_000_000;
+            assertTrue(spentMs < 200, "the idle loop used " + spentMs + " ms of CPU in 2 s");
+            assertTrue(echo.connection().isOpen());
+        }
+    }
+
+    private static long loopCpuNanos() {
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long total = 0;
+        for (java.lang.management.ThreadInfo thread : threads.dumpAllThreads(false, false)) {
+            if (thread.getThreadName().startsWith("capwire-")) {
+                total += threads.getThreadCpuTime(thread.getThreadId());
+            }
+        }
+        return total;
+    }
+
     @Test
     void eachRuleRefusesWithItsCode() throws Exception {
         Endpoint endpoint = serve(echoServer());
