@@ -36,7 +36,7 @@ public final class Configuration {
 
     /** Capacity in bytes of each connection's outbound ring (a power of two; Agrona's trailer is added). */
     public static final String RING_BYTES_PROP_NAME = "capwire.ringBytes";
-    public static final int RING_BYTES_DEFAULT = 1 << 20;
+    public static final int RING_BYTES_DEFAULT = 256 * 1024;
 
     /** Largest single frame on the wire, header included; larger messages are fragmented. */
     public static final String MAX_FRAME_BYTES_PROP_NAME = "capwire.maxFrameBytes";

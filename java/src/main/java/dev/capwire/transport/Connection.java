@@ -73,11 +73,15 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     private static final AtomicLong IDS = new AtomicLong();
     private static final IntConsumer CLOSE_FD = Native::close;
+    /** Stands in for pooled buffers after close: any stray use fails its bounds check instead of sharing. */
+    private static final UnsafeBuffer CLOSED_BUFFER = new UnsafeBuffer(new byte[0]);
 
     private final long id = IDS.incrementAndGet();
     private final EventLoop loop;
     private final TransportOptions options;
     private final FrameListener listener;
+    private final BufferPool stagingPool;
+    private final BufferPool receivePool;
     private final Endpoint endpoint;
     private final boolean unix;
     private final FileDescriptor socket;
@@ -91,7 +95,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private volatile int maxFramePayload; // lowered once by the handshake, before the application sends
     @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
     private volatile int flushScheduled;
-    private final UnsafeBuffer staging;
+    private UnsafeBuffer staging; // from the transport's pool; back to it on close
     private int stagingStart;
     private int stagingEnd;
     private boolean sendBlocked;
@@ -100,7 +104,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private final AtomicLong nextCorrelationId = new AtomicLong(1);
 
     // Inbound.
-    private final UnsafeBuffer receive;
+    private UnsafeBuffer receive; // from the transport's pool; back to it on close
     private final FrameDecoder decoder;
     private final IntArrayQueue arrivedFds = new IntArrayQueue();
     private final UnsafeBuffer fdScratch = new UnsafeBuffer(
@@ -130,8 +134,10 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private final CompletableFuture<CloseReason> closed = new CompletableFuture<>();
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
-            NativeSocket socket) throws NativeIoException {
+            NativeSocket socket, BufferPool stagingPool, BufferPool receivePool) throws NativeIoException {
         this.loop = loop;
+        this.stagingPool = stagingPool;
+        this.receivePool = receivePool;
         this.options = options;
         this.listener = listener;
         this.endpoint = endpoint;
@@ -151,11 +157,10 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
         this.ring = new ManyToOneRingBuffer(new UnsafeBuffer(BufferUtil.allocateDirectAligned(
                 options.ringBytes() + RingBufferDescriptor.TRAILER_LENGTH, 64)));
-        this.maxFramePayload = options.maxFrameBytes() - FrameHeader.HEADER_LENGTH;
-        this.staging = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
-                Math.max(64 * 1024, ring.maxMsgLength()), 64));
-        this.receive = new UnsafeBuffer(BufferUtil.allocateDirectAligned(
-                Math.max(64 * 1024, 2 * options.maxFrameBytes()), 64));
+        // A frame must fit one ring record, so the ring also bounds the frames this side sends.
+        this.maxFramePayload = Math.min(options.maxFrameBytes(), ring.maxMsgLength()) - FrameHeader.HEADER_LENGTH;
+        this.staging = stagingPool.take();
+        this.receive = receivePool.take();
         this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), unix,
                 arrivedFds, new InboundHandler());
         this.newPending = new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight() * 2));
@@ -449,7 +454,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         boolean first = true;
         try {
             do {
-                int chunk = Math.min(maxFramePayload, length - sent);
+                // The first fragment's record also carries its fd numbers, 4 bytes each, after the frame.
+                int limit = first && fdCount > 0
+                        ? Math.min(maxFramePayload, ring.maxMsgLength() - FrameHeader.HEADER_LENGTH - fdCount * 4)
+                        : maxFramePayload;
+                int chunk = Math.min(limit, length - sent);
                 boolean more = sent + chunk < length;
                 int flags = more ? FrameHeader.FLAG_MORE_FRAGMENTS : 0;
                 int[] frameFds = first ? duplicated : null;
@@ -583,6 +592,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     private void writeOut() {
+        if (state == CLOSED) {
+            return; // the staging buffer is back in the pool
+        }
         registerNewRequests();
         for (;;) {
             if (stagingEnd > stagingStart) {
@@ -970,6 +982,13 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         socket.release(); // the number is closed here, exactly once
         discardRing();
         decoder.releaseFds(CLOSE_FD);
+        // Nothing reads or writes these after this point (readIn, writeOut and flush all stop at CLOSED).
+        stagingPool.give(staging);
+        receivePool.give(receive);
+        staging = CLOSED_BUFFER;
+        receive = CLOSED_BUFFER;
+        stagingStart = 0;
+        stagingEnd = 0;
         while (!arrivedFds.isEmpty()) {
             Native.close(arrivedFds.pollInt());
         }
@@ -1044,7 +1063,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                     + " on " + Connection.this + " before its deadline"));
             // Tell the peer to stop working on it; best effort, a full ring just means it finishes in vain.
             if (state == OPEN) {
-                tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, receive, 0, 0, null, 0);
+                tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, pingPayload, 0, 0, null, 0);
             }
         }
     }

@@ -23,6 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class Transport implements AutoCloseable {
     private static final AtomicInteger TRANSPORTS = new AtomicInteger();
+    /** Buffers of each kind kept for reuse after connections close (a few MiB at the defaults). */
+    private static final int POOLED_BUFFERS = 32;
 
     private final TransportOptions options;
     private final EventLoop[] loops;
@@ -30,9 +32,14 @@ public final class Transport implements AutoCloseable {
     private final Set<Server> servers = ConcurrentHashMap.newKeySet();
     private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
+    private final BufferPool stagingPool;
+    private final BufferPool receivePool;
 
     private Transport(TransportOptions options) throws NativeIoException {
         this.options = options;
+        // Staging holds at least one ring record; receive holds a whole frame plus the start of the next.
+        this.stagingPool = new BufferPool(Math.max(64 * 1024, options.ringBytes() / 8), POOLED_BUFFERS);
+        this.receivePool = new BufferPool(Math.max(64 * 1024, 2 * options.maxFrameBytes()), POOLED_BUFFERS);
         boolean invoker = options.eventLoops() == 0;
         this.loops = new EventLoop[invoker ? 1 : options.eventLoops()];
         int number = TRANSPORTS.incrementAndGet();
@@ -96,7 +103,7 @@ public final class Transport implements AutoCloseable {
         CompletableFuture<Connection> registered = new CompletableFuture<>();
         Connection connection;
         try {
-            connection = new Connection(loop, options, tracking(listener), endpoint, socket);
+            connection = new Connection(loop, options, tracking(listener), endpoint, socket, stagingPool, receivePool);
         } catch (NativeIoException | RuntimeException e) {
             socket.close();
             registered.completeExceptionally(e);

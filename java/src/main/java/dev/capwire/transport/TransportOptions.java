@@ -10,6 +10,13 @@ import org.agrona.BitUtil;
  * {@link Configuration}) and may be overridden here. Immutable; build with {@link #builder()}.
  */
 public final class TransportOptions {
+    /**
+     * A ring record (at most 1/8 of the ring, Agrona's rule) holds one frame plus the fd numbers it carries;
+     * 16 KiB rings leave room for a header, 253 fds and a useful payload. Frames sent are at most
+     * min(maxFrameBytes, ringBytes / 8); longer messages are fragmented.
+     */
+    static final int MIN_RING_BYTES = 16 * 1024;
+
     private final int eventLoops;
     private final String idleStrategy;
     private final long parkAfterIdleMicros;
@@ -27,18 +34,13 @@ public final class TransportOptions {
         if (b.eventLoops < 0) {
             throw new IllegalArgumentException("eventLoops must be 0 (invoker mode) or more: " + b.eventLoops);
         }
-        if (!BitUtil.isPowerOfTwo(b.ringBytes) || b.ringBytes < 4096) {
-            throw new IllegalArgumentException("ringBytes must be a power of two of at least 4096: " + b.ringBytes);
+        if (!BitUtil.isPowerOfTwo(b.ringBytes) || b.ringBytes < MIN_RING_BYTES) {
+            throw new IllegalArgumentException("ringBytes must be a power of two of at least " + MIN_RING_BYTES + ": "
+                    + b.ringBytes);
         }
         if (b.maxFrameBytes <= FrameHeader.HEADER_LENGTH) {
             throw new IllegalArgumentException("maxFrameBytes must exceed the " + FrameHeader.HEADER_LENGTH
                     + "-byte header: " + b.maxFrameBytes);
-        }
-        // A ring record holds one whole frame plus the fd numbers it carries; Agrona caps records at 1/8 ring.
-        int maxRecord = b.ringBytes / 8;
-        if (b.maxFrameBytes + Native.MAX_FDS_PER_MESSAGE * 4 > maxRecord) {
-            throw new IllegalArgumentException("maxFrameBytes=" + b.maxFrameBytes + " does not fit a ring record of "
-                    + maxRecord + " bytes (ringBytes/8, less room for fds): raise ringBytes or lower maxFrameBytes");
         }
         if (b.maxMessageBytes < b.maxFrameBytes - FrameHeader.HEADER_LENGTH) {
             throw new IllegalArgumentException("maxMessageBytes must be at least one frame's payload");

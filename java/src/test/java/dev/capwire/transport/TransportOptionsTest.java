@@ -29,9 +29,9 @@ class TransportOptionsTest {
         IllegalArgumentException ring = assertThrows(IllegalArgumentException.class,
                 () -> TransportOptions.builder().ringBytes(100_000).build());
         assertTrue(ring.getMessage().contains("power of two"), ring.getMessage());
-        IllegalArgumentException frame = assertThrows(IllegalArgumentException.class,
-                () -> TransportOptions.builder().ringBytes(1 << 16).maxFrameBytes(1 << 16).build());
-        assertTrue(frame.getMessage().contains("ring record"), frame.getMessage());
+        IllegalArgumentException small = assertThrows(IllegalArgumentException.class,
+                () -> TransportOptions.builder().ringBytes(8192).build());
+        assertTrue(small.getMessage().contains("at least 16384"), small.getMessage());
         IllegalArgumentException idle = assertThrows(IllegalArgumentException.class,
                 () -> TransportOptions.builder().idleStrategy("no.such.Strategy").build());
         assertTrue(idle.getMessage().contains(Configuration.IDLE_STRATEGY_PROP_NAME), idle.getMessage());
