@@ -237,8 +237,10 @@ public final class ReconnectingClient implements AutoCloseable {
         } catch (StatusException | NativeIoException e) {
             retryLater(e, 0);
             return;
-        } catch (IllegalStateException e) {
-            giveUp(e, "the transport is closed"); // Transport.connect's only refusal of its own
+        } catch (RuntimeException e) {
+            // A closed transport, say: left uncaught it would vanish into the executor, and the client would
+            // report "reconnecting" for ever.
+            giveUp(e, "connecting failed in a way retrying cannot fix");
             return;
         }
         synchronized (lock) {
@@ -282,7 +284,8 @@ public final class ReconnectingClient implements AutoCloseable {
         long now = System.nanoTime();
         long leftMs = TimeUnit.NANOSECONDS.toMillis(giveUpAtNanos - now);
         if (leftMs <= 0) {
-            giveUp(error, "gave up after " + TimeUnit.NANOSECONDS.toMillis(now - lostAtNanos) + " ms");
+            giveUp(error, "no connection for " + TimeUnit.NANOSECONDS.toMillis(now - lostAtNanos)
+                    + " ms, past the give-up time of " + giveUpMs + " ms");
             return;
         }
         if (serverAskedMs > leftMs) {
@@ -362,14 +365,19 @@ public final class ReconnectingClient implements AutoCloseable {
             current = null;
             lock.notifyAll();
         }
-        reconnectThread.shutdownNow(); // interrupts an attempt waiting for its handshake
+        boolean fromListener = Thread.currentThread().getName().equals(reconnectThreadName);
+        if (fromListener) {
+            reconnectThread.shutdown(); // no attempt can be in progress; do not interrupt the caller itself
+        } else {
+            reconnectThread.shutdownNow(); // interrupts an attempt waiting for its handshake
+        }
         if (connection != null) {
             connection.close();
         }
-        if (!Thread.currentThread().getName().equals(reconnectThreadName)) {
+        if (!fromListener) {
             try {
-                reconnectThread.awaitTermination(options.handshakeTimeoutMs() + Configuration.connectTimeoutMs()
-                        + 1000, TimeUnit.MILLISECONDS);
+                reconnectThread.awaitTermination(options.handshakeTimeoutMs()
+                        + transport.options().connectTimeoutMs() + 1000, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -32,6 +32,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -243,6 +244,41 @@ class ReconnectingClientTest {
             assertArrayEquals(PING, echo(client).payload());
             assertEquals("2 1", hellos(server));
         }
+    }
+
+    @Test
+    void closeWhileReconnectingStopsAtOnceWithoutGivingUp() throws Exception {
+        ReconnectingClient client = client(ReconnectServerMain.SERVICE).giveUpAfterMs(60_000).build();
+        events.next(Events.Kind.ATTEMPT_FAILED);
+        events.next(Events.Kind.ATTEMPT_FAILED);
+        client.close();
+        assertReconnectThreadGone();
+        assertNull(events.poll(), "closing is not giving up");
+        assertEquals(StatusCode.UNAVAILABLE, assertThrows(StatusException.class,
+                () -> client.awaitConnected(1000)).code());
+    }
+
+    @Test
+    void aListenerMayCloseTheClientFromItsCallback() throws Exception {
+        AtomicReference<ReconnectingClient> self = new AtomicReference<>();
+        CompletableFuture<Boolean> interrupted = new CompletableFuture<>();
+        ReconnectingClient client = ReconnectingClient.builder(transport, endpoint,
+                ClientOptions.builder(ReconnectServerMain.SERVICE).noSecret().build(), (connection, frame) -> { })
+                .giveUpAfterMs(60_000)
+                .listener(new ReconnectingClient.Listener() {
+                    @Override
+                    public void attemptFailed(Exception error, long retryInMs) {
+                        while (self.get() == null) {
+                            Thread.onSpinWait();
+                        }
+                        self.get().close();
+                        interrupted.complete(Thread.currentThread().isInterrupted());
+                    }
+                }).build();
+        self.set(client);
+        assertEquals(false, interrupted.get(WAIT_SECONDS, TimeUnit.SECONDS), "close() must not interrupt its caller");
+        assertReconnectThreadGone();
+        client.close();
     }
 
     /** Records what the client reports, in order. */
