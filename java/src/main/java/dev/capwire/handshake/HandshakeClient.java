@@ -2,7 +2,9 @@ package dev.capwire.handshake;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.NativeSocket;
 import dev.capwire.transport.CloseReason;
 import dev.capwire.transport.Connection;
 import dev.capwire.transport.Endpoint;
@@ -10,21 +12,28 @@ import dev.capwire.transport.FrameListener;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.StatusException;
 import dev.capwire.transport.Transport;
+import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
+import dev.capwire.wire.proto.GoAway;
 import dev.capwire.wire.proto.GoAwayReason;
 import dev.capwire.wire.proto.Hello;
 import dev.capwire.wire.proto.HelloReply;
 import dev.capwire.wire.proto.Negotiated;
+import java.nio.ByteBuffer;
 import java.security.SecureRandom;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeoutException;
+import java.util.concurrent.TimeUnit;
+import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * The client side of the Hello handshake. {@link #connect} returns only a negotiated connection: until the
- * server's Negotiated reply arrives, the connection accepts nothing but handshake frames, and the
- * application's listener hears nothing.
+ * The client side of the Hello handshake. {@link #connect} returns only a negotiated connection, or throws
+ * why there is none.
+ *
+ * <p>The handshake runs on the calling thread, on the bare socket, before any event loop sees it: the
+ * caller blocks anyway until the reply comes, and handing each step to a loop thread and back would cost a
+ * thread wake-up per step. It reads exactly the bytes of each reply (header first, then the payload it
+ * declares), so frames the server sends right after its Negotiated reply stay in the socket for the loop.
+ * Only the negotiated socket is handed to the transport.
  *
  * <pre>{@code
  * try (NegotiatedConnection echo = HandshakeClient.connect(transport, Endpoint.parse("unix:/run/app/echo.sock"),
@@ -35,64 +44,57 @@ import java.util.concurrent.TimeoutException;
  */
 public final class HandshakeClient {
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** The largest HELLO_REPLY this client reads; replies are a few hundred bytes. */
+    private static final int MAX_REPLY_BYTES = 64 * 1024;
 
     private HandshakeClient() {
     }
 
     /**
-     * Connects and runs the handshake, waiting at most the connect timeout plus the handshake timeout.
+     * Connects and runs the handshake, waiting at most the connect timeout, then the handshake timeout.
      *
      * @throws HandshakeRefusedException the server refused: its code, reason and retry hint
-     * @throws StatusException UNAVAILABLE when the connection failed during the handshake, UNAUTHENTICATED when
-     *     the server could not prove the shared secret, DEADLINE_EXCEEDED when no reply came in time
-     * @throws NativeIoException the socket could not connect (ENOENT, ECONNREFUSED, ...)
+     * @throws StatusException UNAVAILABLE when the server broke off or broke the protocol, UNAUTHENTICATED when it
+     *     could not prove the shared secret, DEADLINE_EXCEEDED when no reply came in time
+     * @throws NativeIoException the socket could not connect (ENOENT, ECONNREFUSED, ...) or failed
      */
     public static NegotiatedConnection connect(Transport transport, Endpoint endpoint, ClientOptions options,
             FrameListener listener) throws NativeIoException {
-        ClientSide side = new ClientSide(options, listener, transport.options().maxFrameBytes());
-        Connection connection = transport.connect(endpoint, side);
+        NativeSocket socket = NativeSocket.connect(endpoint.socketAddress(), transport.options().connectTimeoutMs());
+        Negotiated negotiated;
         try {
-            // The connection's own handshake timer fails the attempt first; the extra second guards a stuck loop.
-            return connection.await(side.result, options.handshakeTimeoutMs() + 1000);
-        } catch (ExecutionException e) {
-            connection.abort();
-            throw e.getCause() instanceof StatusException
-                    ? (StatusException) e.getCause()
-                    : new StatusException(StatusCode.INTERNAL, "handshake failed: " + e.getCause(), e.getCause());
-        } catch (TimeoutException e) {
-            connection.abort();
-            throw new StatusException(StatusCode.DEADLINE_EXCEEDED, "no handshake reply from " + endpoint + " within "
-                    + options.handshakeTimeoutMs() + " ms");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            connection.abort();
-            throw new StatusException(StatusCode.CANCELLED, "interrupted during the handshake with " + endpoint);
+            negotiated = new Exchange(transport, endpoint, socket, options).run();
+        } catch (NativeIoException | RuntimeException e) {
+            socket.close();
+            throw e;
         }
+        Connection connection = transport.adopt(endpoint, socket, new AfterHandshake(negotiated, options, listener));
+        return new NegotiatedConnection(connection, negotiated);
     }
 
-    /** The handshake's client half, then the gate in front of the application's listener. */
-    private static final class ClientSide implements FrameListener {
-        final CompletableFuture<NegotiatedConnection> result = new CompletableFuture<>();
+    /** The Hello exchange on the bare socket. */
+    private static final class Exchange {
+        private final Transport transport;
+        private final Endpoint endpoint;
+        private final NativeSocket socket;
         private final ClientOptions options;
-        private final FrameListener listener;
-        private final int maxFrameBytes;
+        private final long deadlineNanos;
         private final byte[] clientNonce = new byte[HandshakeServer.NONCE_LENGTH];
-        private Hello hello;
-        private byte[] serverNonce;
-        private boolean negotiated;
+        private final ByteBuffer header = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH);
 
-        ClientSide(ClientOptions options, FrameListener listener, int transportMaxFrameBytes) {
+        Exchange(Transport transport, Endpoint endpoint, NativeSocket socket, ClientOptions options) {
+            this.transport = transport;
+            this.endpoint = endpoint;
+            this.socket = socket;
             this.options = options;
-            this.listener = listener;
-            this.maxFrameBytes = options.maxFrameBytes() == 0 ? transportMaxFrameBytes
-                    : Math.min(options.maxFrameBytes(), transportMaxFrameBytes);
+            this.deadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.handshakeTimeoutMs());
             RANDOM.nextBytes(clientNonce);
         }
 
-        @Override
-        public void onOpen(Connection connection) {
-            connection.awaitHandshake(options.handshakeTimeoutMs());
-            hello = Hello.newBuilder()
+        Negotiated run() throws NativeIoException {
+            int maxFrameBytes = options.maxFrameBytes() == 0 ? transport.options().maxFrameBytes()
+                    : Math.min(options.maxFrameBytes(), transport.options().maxFrameBytes());
+            Hello hello = Hello.newBuilder()
                     .setMinProtocolVersion(options.minProtocol())
                     .setMaxProtocolVersion(options.maxProtocol())
                     .setServiceName(options.serviceName())
@@ -106,100 +108,195 @@ public final class HandshakeClient {
                     .setMaxFrameBytes(maxFrameBytes)
                     .setClientNonce(ByteString.copyFrom(clientNonce))
                     .build();
-            connection.offerHandshakeFrame(FrameType.HELLO, hello.toByteArray());
+            send(FrameType.HELLO, hello.toByteArray());
+            HelloReply reply = receiveReply();
+            byte[] serverNonce = null;
+            if (reply.hasChallenge()) {
+                serverNonce = reply.getChallenge().getServerNonce().toByteArray();
+                Hello.Builder answer = hello.toBuilder();
+                // Without a secret the client still answers (with no proof), so the server's refusal says why.
+                if (options.secret() != null) {
+                    answer.setSecretProof(ByteString.copyFrom(options.secret().clientProof(serverNonce, clientNonce)));
+                }
+                send(FrameType.HELLO, answer.build().toByteArray());
+                reply = receiveReply();
+                if (reply.hasChallenge()) {
+                    throw broken("the server sent a second Challenge");
+                }
+            }
+            if (reply.hasRefused()) {
+                throw new HandshakeRefusedException(reply.getRefused());
+            }
+            if (!reply.hasNegotiated()) {
+                throw broken("the HelloReply holds no outcome this client knows");
+            }
+            Negotiated negotiated = reply.getNegotiated();
+            if (options.secret() != null && (serverNonce == null || !SharedSecret.sameProof(
+                    options.secret().serverProof(serverNonce, clientNonce), negotiated.getServerProof().toByteArray()))) {
+                // Mutual: a server that never challenged, or cannot prove the secret, is not the one we trust.
+                sendGoAway("the server did not prove the shared secret");
+                throw new StatusException(StatusCode.UNAUTHENTICATED, "handshake with " + endpoint
+                        + " failed: the server did not prove the shared secret");
+            }
+            if (negotiated.getMaxFrameBytes() < HandshakeServer.MIN_FRAME_BYTES
+                    || negotiated.getMaxFrameBytes() > maxFrameBytes) {
+                throw broken("the server negotiated an unusable max frame size of " + negotiated.getMaxFrameBytes());
+            }
+            return negotiated;
+        }
+
+        private StatusException broken(String reason) {
+            sendGoAway(reason);
+            return new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint + " failed: " + reason);
+        }
+
+        /** Best effort, one write that never waits: tell the server why before the socket closes. */
+        private void sendGoAway(String reason) {
+            try {
+                socket.write(frame(FrameType.GOAWAY, GoAway.newBuilder().setReason(GoAwayReason.HANDSHAKE_FAILED)
+                        .setMessage(reason).build().toByteArray()));
+            } catch (NativeIoException ignored) {
+                // The server is gone; the close says enough.
+            }
+        }
+
+        private void send(byte type, byte[] payload) throws NativeIoException {
+            ByteBuffer frame = frame(type, payload);
+            while (frame.hasRemaining()) {
+                if (socket.write(frame) == 0) {
+                    await(Native.INTEREST_WRITE);
+                }
+            }
+        }
+
+        private static ByteBuffer frame(byte type, byte[] payload) {
+            ByteBuffer frame = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH + payload.length);
+            FrameHeader.write(new UnsafeBuffer(frame), 0, frame.capacity(), type, 0, 0, 0, 0, 0);
+            frame.position(FrameHeader.HEADER_LENGTH);
+            return frame.put(payload).flip();
+        }
+
+        private HelloReply receiveReply() throws NativeIoException {
+            header.clear();
+            readFully(header);
+            UnsafeBuffer view = new UnsafeBuffer(header);
+            int length = view.getInt(FrameHeader.LENGTH_OFFSET, FrameHeader.ORDER);
+            byte type = view.getByte(FrameHeader.TYPE_OFFSET);
+            if (view.getByte(FrameHeader.VERSION_OFFSET) != FrameHeader.VERSION || length < FrameHeader.HEADER_LENGTH
+                    || length > MAX_REPLY_BYTES || view.getShort(FrameHeader.FD_COUNT_OFFSET, FrameHeader.ORDER) != 0
+                    || view.getShort(FrameHeader.FLAGS_OFFSET, FrameHeader.ORDER) != 0) {
+                throw broken("malformed frame header in reply to the Hello (type " + FrameType.name(type)
+                        + ", length " + length + ")");
+            }
+            ByteBuffer payload = ByteBuffer.allocateDirect(length - FrameHeader.HEADER_LENGTH);
+            readFully(payload);
+            byte[] bytes = new byte[payload.capacity()];
+            payload.flip().get(bytes);
+            if (type == FrameType.GOAWAY) {
+                throw new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint + " failed: the server"
+                        + " sent GOAWAY " + describeGoAway(bytes));
+            }
+            if (type != FrameType.HELLO_REPLY) {
+                throw broken("the server sent " + FrameType.name(type) + " instead of a HELLO_REPLY");
+            }
+            try {
+                return HelloReply.parseFrom(bytes);
+            } catch (InvalidProtocolBufferException e) {
+                throw broken("the HELLO_REPLY payload is not a HelloReply message");
+            }
+        }
+
+        private static String describeGoAway(byte[] bytes) {
+            try {
+                GoAway goAway = GoAway.parseFrom(bytes);
+                return goAway.getReason() + ": " + goAway.getMessage();
+            } catch (InvalidProtocolBufferException e) {
+                return "(unreadable)";
+            }
+        }
+
+        /** Reads until {@code buffer} is full: exactly its size, never into the next frame. */
+        private void readFully(ByteBuffer buffer) throws NativeIoException {
+            while (buffer.hasRemaining()) {
+                int read = socket.read(buffer);
+                if (read < 0) {
+                    throw new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint
+                            + " failed: the server closed the connection");
+                }
+                if (read == 0) {
+                    await(Native.INTEREST_READ);
+                }
+            }
+        }
+
+        /**
+         * Waits for the socket until the handshake's deadline. In invoker mode, on the loop's own thread, the
+         * loop is run meanwhile in short slices: the server may be on this very transport.
+         */
+        private void await(int interest) throws NativeIoException {
+            boolean driveLoop = transport.isDrivenByCurrentThread();
+            for (;;) {
+                long leftNanos = deadlineNanos - System.nanoTime();
+                if (leftNanos <= 0) {
+                    sendGoAway("no handshake reply within " + options.handshakeTimeoutMs() + " ms");
+                    throw new StatusException(StatusCode.DEADLINE_EXCEEDED, "no handshake reply from " + endpoint
+                            + " within " + options.handshakeTimeoutMs() + " ms");
+                }
+                if (driveLoop) {
+                    transport.poll();
+                }
+                int timeoutMs = driveLoop ? 0 : (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(leftNanos));
+                int number = socket.fd().acquire();
+                int ready;
+                try {
+                    ready = Native.waitReady(number, interest, timeoutMs);
+                } finally {
+                    socket.fd().release();
+                }
+                if (ready < 0) {
+                    throw dev.capwire.bindings.Errors.exception("poll", -ready, endpoint);
+                }
+                if (ready != 0) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /** The negotiated connection's first listener: applies what was agreed, then steps aside. */
+    private static final class AfterHandshake implements FrameListener {
+        private final Negotiated agreed;
+        private final ClientOptions options;
+        private final FrameListener listener;
+
+        AfterHandshake(Negotiated agreed, ClientOptions options, FrameListener listener) {
+            this.agreed = agreed;
+            this.options = options;
+            this.listener = listener;
+        }
+
+        @Override
+        public void onOpen(Connection connection) {
+            connection.limitFrameBytes(agreed.getMaxFrameBytes());
+            if (agreed.getKeepaliveIntervalMs() > 0) {
+                connection.startKeepalive(agreed.getKeepaliveIntervalMs(), options.keepaliveMaxMissed());
+            }
+            listener.onOpen(connection);
         }
 
         @Override
         public void onFrame(Connection connection, InboundFrame frame) {
-            if (negotiated) {
-                if (frame.type() == FrameType.HELLO || frame.type() == FrameType.HELLO_REPLY) {
-                    connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR,
-                            FrameType.name(frame.type()) + " after the handshake completed");
-                    return;
-                }
-                listener.onFrame(connection, frame);
+            if (frame.type() == FrameType.HELLO || frame.type() == FrameType.HELLO_REPLY) {
+                connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR,
+                        FrameType.name(frame.type()) + " after the handshake completed");
                 return;
             }
-            if (frame.type() != FrameType.HELLO_REPLY) {
-                fail(connection, StatusCode.UNAVAILABLE, "the server sent " + FrameType.name(frame.type())
-                        + " instead of a HELLO_REPLY");
-                return;
-            }
-            HelloReply reply;
-            try {
-                reply = HelloReply.parseFrom(frame.payloadBytes());
-            } catch (InvalidProtocolBufferException e) {
-                fail(connection, StatusCode.UNAVAILABLE, "the HELLO_REPLY payload is not a HelloReply message");
-                return;
-            }
-            switch (reply.getOutcomeCase()) {
-                case CHALLENGE:
-                    onChallenge(connection, reply.getChallenge().getServerNonce().toByteArray());
-                    return;
-                case REFUSED:
-                    result.completeExceptionally(new HandshakeRefusedException(reply.getRefused()));
-                    connection.abort(); // the server closes too; nothing more will come
-                    return;
-                case NEGOTIATED:
-                    onNegotiated(connection, reply.getNegotiated());
-                    return;
-                default:
-                    fail(connection, StatusCode.UNAVAILABLE, "the HelloReply holds no outcome this client knows");
-            }
-        }
-
-        private void onChallenge(Connection connection, byte[] nonce) {
-            if (serverNonce != null) {
-                fail(connection, StatusCode.UNAVAILABLE, "the server sent a second Challenge");
-                return;
-            }
-            serverNonce = nonce;
-            Hello.Builder answer = hello.toBuilder();
-            // Without a secret the client still answers (with no proof), so the server's refusal says why.
-            if (options.secret() != null) {
-                answer.setSecretProof(ByteString.copyFrom(options.secret().clientProof(serverNonce, clientNonce)));
-            }
-            connection.offerHandshakeFrame(FrameType.HELLO, answer.build().toByteArray());
-        }
-
-        private void onNegotiated(Connection connection, Negotiated reply) {
-            if (options.secret() != null) {
-                // Mutual: a server that never challenged, or cannot prove the secret, is not the one we trust.
-                if (serverNonce == null || !SharedSecret.sameProof(
-                        options.secret().serverProof(serverNonce, clientNonce), reply.getServerProof().toByteArray())) {
-                    fail(connection, StatusCode.UNAUTHENTICATED, "the server did not prove the shared secret");
-                    return;
-                }
-            }
-            if (reply.getMaxFrameBytes() < HandshakeServer.MIN_FRAME_BYTES) {
-                fail(connection, StatusCode.UNAVAILABLE, "the server negotiated an unusable max frame size of "
-                        + reply.getMaxFrameBytes() + " bytes");
-                return;
-            }
-            connection.limitFrameBytes(reply.getMaxFrameBytes());
-            connection.handshakeCompleted();
-            if (reply.getKeepaliveIntervalMs() > 0) {
-                connection.startKeepalive(reply.getKeepaliveIntervalMs(), options.keepaliveMaxMissed());
-            }
-            negotiated = true;
-            listener.onOpen(connection);
-            result.complete(new NegotiatedConnection(connection, reply));
-        }
-
-        private void fail(Connection connection, StatusCode code, String reason) {
-            result.completeExceptionally(new StatusException(code, "handshake with " + connection.endpoint()
-                    + " failed: " + reason));
-            connection.closeWithGoAway(GoAwayReason.HANDSHAKE_FAILED, reason);
+            listener.onFrame(connection, frame);
         }
 
         @Override
         public void onClose(Connection connection, CloseReason reason) {
-            if (negotiated) {
-                listener.onClose(connection, reason);
-            } else {
-                result.completeExceptionally(new StatusException(StatusCode.UNAVAILABLE, "connection to "
-                        + connection.endpoint() + " closed during the handshake: " + reason));
-            }
+            listener.onClose(connection, reason);
         }
     }
 }

@@ -98,6 +98,23 @@ public final class Transport implements AutoCloseable {
         return adopt(nextLoop(), endpoint, socket, listener).join();
     }
 
+    /**
+     * Takes over a socket connected elsewhere (a handshake run on it first, say) as a connection on one of
+     * this transport's loops; returns once it is registered, with {@code listener}'s onOpen already run.
+     */
+    public Connection adopt(Endpoint endpoint, NativeSocket socket, FrameListener listener) {
+        checkOpen();
+        return adopt(nextLoop(), endpoint, socket, listener).join();
+    }
+
+    /**
+     * Whether the calling thread runs this transport's loop itself (invoker mode, on the creating thread):
+     * code that waits on this thread must then call {@link #poll()} meanwhile, or nothing would move.
+     */
+    public boolean isDrivenByCurrentThread() {
+        return loops[0].isInvoker() && loops[0].inLoop();
+    }
+
     /** Hands a connected socket to a loop; completes once it is registered there. */
     CompletableFuture<Connection> adopt(EventLoop loop, Endpoint endpoint, NativeSocket socket, FrameListener listener) {
         CompletableFuture<Connection> registered = new CompletableFuture<>();

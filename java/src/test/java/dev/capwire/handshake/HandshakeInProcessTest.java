@@ -116,6 +116,21 @@ class HandshakeInProcessTest {
         assertEquals(ProcessHandle.current().pid(), outcomes.get(0).credentials().pid().getAsLong());
     }
 
+    /** Invoker mode: one thread runs the loop, the server and the client; the handshake must drive the loop. */
+    @Test
+    void theHandshakeWorksInInvokerModeWithBothEndsOnTheCallingThread() throws Exception {
+        try (Transport invoker = Transport.create(TransportOptions.builder().eventLoops(0).build())) {
+            Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+            HandshakeServer.builder(invoker).secret(SECRET)
+                    .service(Service.builder("echo", "1.4.0", ECHO).build()).build().listen(endpoint);
+            try (NegotiatedConnection echo = HandshakeClient.connect(invoker, endpoint, client().secret(SECRET).build(),
+                    (c, f) -> { })) {
+                Response reply = echo.connection().call(2, 1, new UnsafeBuffer("in".getBytes()), 0, 2, 5000);
+                assertArrayEquals("in".getBytes(), reply.payload());
+            }
+        }
+    }
+
     /**
      * A negotiated connection always has a keepalive timer pending. The loop must park until that timer is
      * due, not wake at every tick of the timer wheel: that once cost an idle loop a third of a core.
