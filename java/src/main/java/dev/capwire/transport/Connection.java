@@ -713,7 +713,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                 }
                 int fdCount = received >= 0 ? fdScratch.getInt(Native.MAX_FDS_PER_MESSAGE * 4) : 0;
                 for (int i = 0; i < fdCount; i++) {
-                    arrivedFds.addInt(fdScratch.getInt(i * 4));
+                    if (decoder.isStopped()) {
+                        Native.close(fdScratch.getInt(i * 4)); // nobody will claim them any more
+                    } else {
+                        arrivedFds.addInt(fdScratch.getInt(i * 4));
+                    }
                 }
             } else {
                 received = Native.read(fd, at, space);
@@ -733,6 +737,17 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             }
             lastReceivedNanos = System.nanoTime();
             decoder.onBytesReceived(received);
+            if (arrivedFds.size() > Native.MAX_FDS_PER_MESSAGE && state != CLOSED) {
+                // Only the frame whose header is still incomplete may have fds waiting, at most 253 of them;
+                // more are fds sent with frames that declared none, and keeping them would let a peer use up
+                // this process's fd table.
+                int unclaimed = arrivedFds.size();
+                while (!arrivedFds.isEmpty()) {
+                    Native.close(arrivedFds.pollInt());
+                }
+                protocolError(GoAwayReason.FD_MISMATCH, unclaimed + " fds arrived that no frame declared");
+                return;
+            }
             if (received < space) {
                 return; // drained for now; level-triggered polling brings us back when more arrives
             }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.testing.Leaks;
 import dev.capwire.wire.FrameHeader;
@@ -59,33 +60,43 @@ class BadInputTest {
                     raw.fd().awaitWritable(1000);
                 }
             }
-            ByteArrayOutputStream received = new ByteArrayOutputStream();
-            ByteBuffer in = ByteBuffer.allocateDirect(4096);
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            for (;;) {
-                assertTrue(System.nanoTime() < deadline, "the server never closed the connection");
-                in.clear();
-                int n = raw.read(in);
-                if (n < 0) {
-                    break;
-                }
-                if (n == 0) {
-                    raw.fd().awaitReadable(1000);
-                    continue;
-                }
-                byte[] chunk = new byte[n];
-                in.flip().get(chunk);
-                received.write(chunk);
-            }
-            UnsafeBuffer reply = new UnsafeBuffer(received.toByteArray());
-            FrameHeader header = new FrameHeader().wrap(reply, 0);
-            assertEquals(FrameType.GOAWAY, header.type(), "the last word before the close is a GOAWAY");
-            byte[] payload = new byte[(int) header.frameLength() - FrameHeader.HEADER_LENGTH];
-            reply.getBytes(FrameHeader.HEADER_LENGTH, payload);
-            return GoAway.parseFrom(payload);
+            return readGoAway(raw);
         } finally {
             assertGoodClientStillServed();
         }
+    }
+
+    /** Reads to EOF and returns the GOAWAY that ends what the server sent. */
+    private static GoAway readGoAway(NativeSocket raw) throws Exception {
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        ByteBuffer in = ByteBuffer.allocateDirect(4096);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        for (;;) {
+            assertTrue(System.nanoTime() < deadline, "the server never closed the connection");
+            in.clear();
+            int n = raw.read(in);
+            if (n < 0) {
+                break;
+            }
+            if (n == 0) {
+                raw.fd().awaitReadable(1000);
+                continue;
+            }
+            byte[] chunk = new byte[n];
+            in.flip().get(chunk);
+            received.write(chunk);
+        }
+        UnsafeBuffer reply = new UnsafeBuffer(received.toByteArray());
+        FrameHeader header = new FrameHeader();
+        int at = 0;
+        // Replies to frames the server accepted before the violation may come first.
+        for (header.wrap(reply, at); at + header.frameLength() < reply.capacity(); header.wrap(reply, at)) {
+            at += (int) header.frameLength();
+        }
+        assertEquals(FrameType.GOAWAY, header.type(), "the last word before the close is a GOAWAY");
+        byte[] payload = new byte[(int) header.frameLength() - FrameHeader.HEADER_LENGTH];
+        reply.getBytes(at + FrameHeader.HEADER_LENGTH, payload);
+        return GoAway.parseFrom(payload);
     }
 
     private void assertGoodClientStillServed() {
@@ -146,6 +157,29 @@ class BadInputTest {
     void fdsDeclaredButNeverSentAreAnFdMismatch() throws Exception {
         GoAway goAway = attack(b -> FrameHeader.write(b, 0, 24, FrameType.REQUEST, 0, 1, 2, 1, 2), 24);
         assertEquals(GoAwayReason.FD_MISMATCH, goAway.getReason());
+    }
+
+    /** fds sent with frames that declare none must not pile up: that would exhaust the server's fd table. */
+    @Test
+    void fdsThatNoFrameDeclaresAreAnFdMismatchAndAllAreClosed() throws Exception {
+        try (NativeSocket raw = NativeSocket.connect(server.endpoint().socketAddress(), 5000);
+                FileDescriptor devNull = FileDescriptor.openRead(Path.of("/dev/null"))) {
+            FileDescriptor[] fds = new FileDescriptor[200];
+            java.util.Arrays.fill(fds, devNull);
+            ByteBuffer frame = ByteBuffer.allocateDirect(24);
+            FrameHeader.write(new UnsafeBuffer(frame), 0, 24, FrameType.NOTIFY, 0, 0, 2, 1, 0); // declares 0 fds
+            for (int i = 0; i < 2; i++) {
+                frame.clear();
+                while (raw.send(frame, fds) == 0) {
+                    raw.fd().awaitWritable(1000);
+                }
+            }
+            GoAway goAway = readGoAway(raw);
+            assertEquals(GoAwayReason.FD_MISMATCH, goAway.getReason());
+            assertTrue(goAway.getMessage().contains("400 fds"), goAway.getMessage());
+        } finally {
+            assertGoodClientStillServed();
+        }
     }
 
     @Test
