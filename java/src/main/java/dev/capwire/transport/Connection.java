@@ -229,12 +229,13 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     // ---------------------------------------------------------------------------------------------------
 
     /**
-     * Loop, from {@link FrameListener#onOpen}: until {@link #handshakeCompleted()}, only HELLO, HELLO_REPLY and
-     * GOAWAY frames are accepted; any other frame ends the connection with a HANDSHAKE_FAILED GOAWAY, and so
-     * does a handshake still unfinished after {@code timeoutMs}.
+     * Loop, from {@link FrameListener#onOpen}: until {@link #handshakeCompleted()}, only unfragmented HELLO,
+     * HELLO_REPLY and GOAWAY frames are accepted; any other frame ends the connection with a HANDSHAKE_FAILED
+     * GOAWAY, and so does a handshake still unfinished after {@code timeoutMs}.
      */
     public void awaitHandshake(long timeoutMs) {
         handshakePending = true;
+        decoder.refuseFragments(GoAwayReason.HANDSHAKE_FAILED, "before the handshake completed");
         handshakeTimer = loop.timers().schedule(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs),
                 id -> {
                     handshakeTimer = -1;
@@ -245,6 +246,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     /** Loop: the handshake succeeded; every frame type is accepted from now on. */
     public void handshakeCompleted() {
         handshakePending = false;
+        decoder.allowFragments();
         if (handshakeTimer != -1) {
             loop.timers().cancel(handshakeTimer);
             handshakeTimer = -1;

@@ -39,6 +39,8 @@ public final class FrameDecoder {
     private final UnsafeBuffer reassembledHeader = new UnsafeBuffer(new byte[FrameHeader.HEADER_LENGTH]);
     private final FrameHeader wholeMessage = new FrameHeader().wrap(reassembledHeader, 0);
     private long partialBytes;
+    private GoAwayReason fragmentsRefusedFor;
+    private String fragmentsRefusedWhy;
     private int readOffset;
     private int writeOffset;
     private boolean stopped;
@@ -74,6 +76,20 @@ public final class FrameDecoder {
 
     public boolean isStopped() {
         return stopped;
+    }
+
+    /**
+     * Refuses fragmented frames until {@link #allowFragments()}, with a {@code reason} GOAWAY naming
+     * {@code why}: before a handshake completes, reassembly would let an unauthenticated peer make this side
+     * hold up to 4 x maxMessageBytes.
+     */
+    public void refuseFragments(GoAwayReason reason, String why) {
+        fragmentsRefusedFor = reason;
+        fragmentsRefusedWhy = why;
+    }
+
+    public void allowFragments() {
+        fragmentsRefusedFor = null;
     }
 
     /** Stops decoding: later bytes are discarded as they arrive. */
@@ -173,6 +189,12 @@ public final class FrameDecoder {
         Reassembly reassembly = reassemblies.get(correlationId);
         if (reassembly == null && !header.moreFragments()) {
             handler.onFrame(header, buffer, payloadOffset, payloadLength, frameFds);
+            return;
+        }
+        if (fragmentsRefusedFor != null) {
+            stopped = true;
+            handler.onError(fragmentsRefusedFor, "fragmented " + FrameType.name(header.type()) + " frame "
+                    + fragmentsRefusedWhy);
             return;
         }
         if (reassembly == null) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.testing.Leaks;
+import dev.capwire.testing.RawFrames;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.FrameListener;
 import dev.capwire.transport.Response;
@@ -173,6 +174,28 @@ class HandshakeInProcessTest {
         assertRefused(endpoint, client().claimedPid(1), RefusedCode.PEER_REJECTED);
         assertEquals(9, outcomes.size());
         outcomes.forEach(outcome -> assertEquals(HandshakeOutcome.Result.REFUSED, outcome.result()));
+    }
+
+    /** Reassembly before the handshake would let an unknown peer make the server hold megabytes. */
+    @Test
+    void aFragmentedHelloIsRefusedAtOnce() throws Exception {
+        Endpoint endpoint = serve(echoServer());
+        try (dev.capwire.bindings.NativeSocket raw = dev.capwire.bindings.NativeSocket.connect(
+                endpoint.socketAddress(), 5000)) {
+            java.nio.ByteBuffer frame = java.nio.ByteBuffer.allocateDirect(64);
+            dev.capwire.wire.FrameHeader.write(new UnsafeBuffer(frame), 0, 64, FrameType.HELLO,
+                    dev.capwire.wire.FrameHeader.FLAG_MORE_FRAGMENTS, 1, 0, 0, 0);
+            RawFrames.writeFully(raw, frame);
+            dev.capwire.wire.proto.GoAway goAway = RawFrames.readGoAway(raw);
+            assertEquals(dev.capwire.wire.proto.GoAwayReason.HANDSHAKE_FAILED, goAway.getReason());
+            assertTrue(goAway.getMessage().contains("fragmented HELLO"), goAway.getMessage());
+        }
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (outcomes.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(10); // reported when the server's side of the connection has closed
+        }
+        assertEquals(HandshakeOutcome.Result.FAILED, outcomes.get(0).result(), outcomes.toString());
+        assertTrue(outcomes.get(0).reason().contains("fragmented HELLO"), outcomes.toString());
     }
 
     @Test

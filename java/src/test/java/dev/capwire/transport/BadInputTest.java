@@ -7,11 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.testing.Leaks;
+import dev.capwire.testing.RawFrames;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.proto.GoAway;
 import dev.capwire.wire.proto.GoAwayReason;
-import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,49 +54,11 @@ class BadInputTest {
         UnsafeBuffer bytes = new UnsafeBuffer(ByteBuffer.allocateDirect(length));
         attack.accept(bytes);
         try (NativeSocket raw = NativeSocket.connect(server.endpoint().socketAddress(), 5000)) {
-            ByteBuffer out = bytes.byteBuffer().duplicate().clear().limit(length);
-            while (out.hasRemaining()) {
-                if (raw.write(out) == 0) {
-                    raw.fd().awaitWritable(1000);
-                }
-            }
-            return readGoAway(raw);
+            RawFrames.writeFully(raw, bytes.byteBuffer().duplicate().clear().limit(length));
+            return RawFrames.readGoAway(raw);
         } finally {
             assertGoodClientStillServed();
         }
-    }
-
-    /** Reads to EOF and returns the GOAWAY that ends what the server sent. */
-    private static GoAway readGoAway(NativeSocket raw) throws Exception {
-        ByteArrayOutputStream received = new ByteArrayOutputStream();
-        ByteBuffer in = ByteBuffer.allocateDirect(4096);
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        for (;;) {
-            assertTrue(System.nanoTime() < deadline, "the server never closed the connection");
-            in.clear();
-            int n = raw.read(in);
-            if (n < 0) {
-                break;
-            }
-            if (n == 0) {
-                raw.fd().awaitReadable(1000);
-                continue;
-            }
-            byte[] chunk = new byte[n];
-            in.flip().get(chunk);
-            received.write(chunk);
-        }
-        UnsafeBuffer reply = new UnsafeBuffer(received.toByteArray());
-        FrameHeader header = new FrameHeader();
-        int at = 0;
-        // Replies to frames the server accepted before the violation may come first.
-        for (header.wrap(reply, at); at + header.frameLength() < reply.capacity(); header.wrap(reply, at)) {
-            at += (int) header.frameLength();
-        }
-        assertEquals(FrameType.GOAWAY, header.type(), "the last word before the close is a GOAWAY");
-        byte[] payload = new byte[(int) header.frameLength() - FrameHeader.HEADER_LENGTH];
-        reply.getBytes(at + FrameHeader.HEADER_LENGTH, payload);
-        return GoAway.parseFrom(payload);
     }
 
     private void assertGoodClientStillServed() {
@@ -174,7 +136,7 @@ class BadInputTest {
                     raw.fd().awaitWritable(1000);
                 }
             }
-            GoAway goAway = readGoAway(raw);
+            GoAway goAway = RawFrames.readGoAway(raw);
             assertEquals(GoAwayReason.FD_MISMATCH, goAway.getReason());
             assertTrue(goAway.getMessage().contains("400 fds"), goAway.getMessage());
         } finally {

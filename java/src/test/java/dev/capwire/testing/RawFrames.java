@@ -1,0 +1,60 @@
+package dev.capwire.testing;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.bindings.NativeSocket;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.GoAway;
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/** A raw socket's view of a Capwire peer, for tests that send what no well-behaved peer would. */
+public final class RawFrames {
+    private RawFrames() {
+    }
+
+    /** Writes all of {@code bytes}, waiting for the socket as needed. */
+    public static void writeFully(NativeSocket raw, ByteBuffer bytes) throws Exception {
+        while (bytes.hasRemaining()) {
+            if (raw.write(bytes) == 0) {
+                raw.fd().awaitWritable(1000);
+            }
+        }
+    }
+
+    /** Reads to EOF and returns the GOAWAY that ends what the server sent. */
+    public static GoAway readGoAway(NativeSocket raw) throws Exception {
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        ByteBuffer in = ByteBuffer.allocateDirect(4096);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        for (;;) {
+            assertTrue(System.nanoTime() < deadline, "the server never closed the connection");
+            in.clear();
+            int n = raw.read(in);
+            if (n < 0) {
+                break;
+            }
+            if (n == 0) {
+                raw.fd().awaitReadable(1000);
+                continue;
+            }
+            byte[] chunk = new byte[n];
+            in.flip().get(chunk);
+            received.write(chunk);
+        }
+        UnsafeBuffer reply = new UnsafeBuffer(received.toByteArray());
+        FrameHeader header = new FrameHeader();
+        int at = 0;
+        // Replies to frames the server accepted before the violation may come first.
+        for (header.wrap(reply, at); at + header.frameLength() < reply.capacity(); header.wrap(reply, at)) {
+            at += (int) header.frameLength();
+        }
+        assertEquals(FrameType.GOAWAY, header.type(), "the last word before the close is a GOAWAY");
+        byte[] payload = new byte[(int) header.frameLength() - FrameHeader.HEADER_LENGTH];
+        reply.getBytes(at + FrameHeader.HEADER_LENGTH, payload);
+        return GoAway.parseFrom(payload);
+    }
+}
