@@ -197,7 +197,9 @@ public final class HandshakeClient {
             if (negotiated) {
                 listener.onClose(connection, reason);
             } else {
-                result.completeExceptionally(new StatusException(StatusCode.UNAVAILABLE, "connection to "
+                // The handshake timer's close must read as the timeout it is, not as a peer that went away.
+                StatusCode code = connection.handshakeTimedOut() ? StatusCode.DEADLINE_EXCEEDED : StatusCode.UNAVAILABLE;
+                result.completeExceptionally(new StatusException(code, "connection to "
                         + connection.endpoint() + " closed during the handshake: " + reason));
             }
         }

@@ -116,6 +116,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     // The handshake gate (see awaitHandshake) and keepalive; loop thread only.
     private boolean handshakePending;
+    private boolean handshakeTimedOut;
     private long handshakeTimer = -1;
     private long lastReceivedNanos = System.nanoTime();
     private long keepaliveIntervalNanos;
@@ -231,8 +232,14 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         handshakeTimer = loop.timers().schedule(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs),
                 id -> {
                     handshakeTimer = -1;
+                    handshakeTimedOut = true;
                     protocolError(GoAwayReason.HANDSHAKE_FAILED, "no handshake within " + timeoutMs + " ms");
                 });
+    }
+
+    /** Loop: whether the timer of {@link #awaitHandshake} ended this connection (as opposed to the peer or an error). */
+    public boolean handshakeTimedOut() {
+        return handshakeTimedOut;
     }
 
     /** Loop: the handshake succeeded; every frame type is accepted from now on. */
