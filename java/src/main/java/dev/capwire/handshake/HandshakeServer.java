@@ -283,7 +283,7 @@ public final class HandshakeServer implements AutoCloseable {
         }
         // 5. Version policy for the client's own version.
         Version clientVersion = Version.parseOrNull(hello.getClientVersion());
-        String blocked = clientVersion == null ? null : service.versionRefusal(clientVersion);
+        String blocked = service.versionRefusal(clientVersion);
         if (blocked != null) {
             Map<String, String> details = new LinkedHashMap<>();
             if (service.minimumClientVersion() != null) {

@@ -45,8 +45,13 @@ public final class Service {
         return listener;
     }
 
-    /** Null when a client at {@code clientVersion} may use this service, else why not. */
+    /** Null when a client at {@code clientVersion} (null: it did not say) may use this service, else why not. */
     String versionRefusal(Version clientVersion) {
+        if (clientVersion == null) {
+            // A policy nobody can be shown to meet fails closed, like a peer policy without credentials.
+            return allowedClientVersions.isEmpty() && minimumClientVersion == null ? null
+                    : "the client did not state its version (client_version), and this service has a version policy";
+        }
         if (!allowedClientVersions.isEmpty() && !allowedClientVersions.contains(clientVersion.toString())) {
             return "client version " + clientVersion + " is not on the allow list " + new TreeSet<>(allowedClientVersions);
         }
