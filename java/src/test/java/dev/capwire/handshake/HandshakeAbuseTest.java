@@ -184,6 +184,30 @@ class HandshakeAbuseTest {
         assertTimeoutGoAway(frames.get(1));
     }
 
+    /**
+     * The other way round: a server that takes the Hello and then says nothing, keeping the socket open. The
+     * client gives up after its handshake timeout with DEADLINE_EXCEEDED, as HandshakeClient.connect documents.
+     */
+    @Test
+    void aServerThatNeverRepliesFailsTheClientWithDeadlineExceeded() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory(java.nio.file.Path.of("/tmp"), "cwm");
+        Endpoint mute = Endpoint.unix(dir.resolve("mute"));
+        try (NativeSocket listener = NativeSocket.listen(mute.socketAddress(), 4)) {
+            // Several rounds: before the fix, one in eight or so came out UNAVAILABLE, depending on which of two
+            // equally long timers fired first.
+            for (int i = 0; i < 5; i++) {
+                bystander.jvm().send("CONNECT " + mute + " timeoutMs=100");
+                try (NativeSocket peer = listener.accept(10_000)) {
+                    Outcome outcome = Outcome.parse(bystander.jvm().readLine(30));
+                    assertEquals("FAILED DEADLINE_EXCEEDED", outcome.kind() + " " + outcome.code(), outcome.line());
+                }
+            }
+        } finally {
+            java.nio.file.Files.deleteIfExists(dir.resolve("mute"));
+            java.nio.file.Files.delete(dir);
+        }
+    }
+
     private void assertTimeoutGoAway(Frame frame) throws Exception {
         assertEquals(FrameType.GOAWAY, frame.type());
         GoAway goAway = GoAway.parseFrom(frame.payload());

@@ -189,6 +189,20 @@ class HandshakeAcrossProcessesTest {
         expectNegotiated(allowList, "clientVersion=2.2.0");
     }
 
+    /** A version policy cannot be met by saying nothing: it fails closed. */
+    @Test
+    void aClientThatDoesNotSayItsVersionIsBlockedWhereAVersionPolicyApplies() throws Exception {
+        Endpoint minimum = servers.listen("minimum", servers.server()
+                .service(servers.echo("echo", "1.4.0").minimumClientVersion("2.0.0").build()));
+        Outcome outcome = expectRefused(minimum, RefusedCode.VERSION_BLOCKED);
+        assertEquals("2.0.0", outcome.field("detail.minimum_client_version"), outcome.line());
+        Endpoint allowList = servers.listen("allow", servers.server()
+                .service(servers.echo("echo", "1.4.0").allowClientVersions("2.1.0").build()));
+        expectRefused(allowList, RefusedCode.VERSION_BLOCKED);
+        Endpoint noPolicy = servers.listen("nopolicy", servers.echoServer());
+        expectNegotiated(noPolicy);
+    }
+
     @Test
     void thePeerPolicyRefusesWithPermissionDenied() throws Exception {
         Endpoint otherUid = servers.listen("uid", servers.echoServer()

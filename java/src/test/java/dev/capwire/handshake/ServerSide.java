@@ -66,9 +66,14 @@ final class ServerSide implements AutoCloseable {
 
     /** Builds {@code builder} and listens on a socket called {@code name}. */
     Endpoint listen(String name, HandshakeServer.Builder builder) throws Exception {
+        return listen(Endpoint.unix(dir.resolve(name)), builder);
+    }
+
+    /** Builds {@code builder} and listens on {@code endpoint}; returns the endpoint bound (a TCP port 0 resolved). */
+    Endpoint listen(Endpoint endpoint, HandshakeServer.Builder builder) throws Exception {
         HandshakeServer server = builder.build();
         servers.add(server);
-        return server.listen(Endpoint.unix(dir.resolve(name))).endpoint();
+        return server.listen(endpoint).endpoint();
     }
 
     HandshakeServer lastServer() {
