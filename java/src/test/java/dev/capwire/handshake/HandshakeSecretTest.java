@@ -212,6 +212,39 @@ class HandshakeSecretTest {
         assertUnauthenticated(client, otherSecret, "proof is wrong");
     }
 
+    /** Over TCP the kernel vouches for nobody: the secret is the check, unless the server opts out. */
+    @Test
+    void tcpNeedsTheSecretUnlessUnauthenticatedTcpIsAllowed() throws Exception {
+        Endpoint anyPort = Endpoint.tcp("127.0.0.1", 0);
+        IllegalStateException noSecret = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> servers.listen(anyPort, servers.echoServer()));
+        assertTrue(noSecret.getMessage().contains("allowUnauthenticatedTcp"), noSecret.getMessage());
+
+        ClientProcess client = clientWithSecretFile(secretHex);
+        Endpoint withSecret = servers.listen(anyPort, servers.echoServer().secret(SharedSecret.fromFile(secretRaw)));
+        assertTrue(client.connect(withSecret).negotiated());
+        assertEquals("OK", client.call());
+        HandshakeOutcome heard = servers.nextOutcome();
+        assertTrue(heard.accepted(), heard.toString());
+        assertEquals(null, heard.credentials(), "no peer credentials over TCP");
+        Outcome missing = client.connect(withSecret, "secret=none");
+        assertEquals("REFUSED UNAUTHENTICATED", missing.kind() + " " + missing.code(), missing.line());
+        assertEquals(RefusedCode.UNAUTHENTICATED, servers.nextOutcome().code());
+
+        // A policy that needs credentials fails closed where there are none, even with the secret proven.
+        Endpoint sameUser = servers.listen(anyPort, servers.echoServer().secret(SharedSecret.fromFile(secretRaw))
+                .peerPolicy(PeerPolicy.sameUser()));
+        Outcome denied = client.connect(sameUser);
+        assertEquals("REFUSED PERMISSION_DENIED", denied.kind() + " " + denied.code(), denied.line());
+        assertTrue(denied.message().contains("fail closed"), denied.line());
+        servers.nextOutcome();
+
+        Endpoint open = servers.listen(anyPort, servers.echoServer().allowUnauthenticatedTcp());
+        assertTrue(client.connect(open, "secret=none").negotiated());
+        assertEquals("OK", client.call());
+        assertTrue(servers.nextOutcome().accepted());
+    }
+
     /**
      * A fake server on a raw socket records what a real client process sends, answering its Hello with a
      * Challenge: neither Hello may hold the secret in any form, and the proof must not be the secret either.
