@@ -162,6 +162,57 @@ class HandshakeAbuseTest {
         }
     }
 
+    /** Hellos no real client sends: each gets its Refused reply, and then the GOAWAY. */
+    @Test
+    void handMadeHellosThatBreakTheSequenceAreRefused() throws Exception {
+        Endpoint plain = server("handmade", servers.echoServer().handshakeTimeoutMs(60_000));
+        Endpoint secret = servers.listen("handmade-secret", servers.echoServer().handshakeTimeoutMs(60_000)
+                .secret(SharedSecret.of(new byte[SharedSecret.LENGTH])));
+        ByteString proof = ByteString.copyFrom(new byte[32]);
+        assertRefusedField(exchange(plain, frame(FrameType.HELLO, hello().toBuilder().setSecretProof(proof).build()
+                .toByteArray()), () -> { }), 0, "secret_proof");
+        assertRefusedField(exchange(plain, frame(FrameType.HELLO, hello().toBuilder()
+                .setClientNonce(ByteString.copyFrom(new byte[8])).build().toByteArray()), () -> { }), 0, "client_nonce");
+        assertRefusedField(exchange(plain, frame(FrameType.HELLO, hello().toBuilder().setMaxFrameBytes(100).build()
+                .toByteArray()), () -> { }), 0, "max_frame_bytes");
+        // Answering the Challenge with a different Hello (another service) is not an answer.
+        byte[] first = frame(FrameType.HELLO, hello().toByteArray());
+        byte[] changed = frame(FrameType.HELLO, hello().toBuilder().setServiceName("other").setSecretProof(proof)
+                .build().toByteArray());
+        List<Frame> frames = exchange(secret, concat(first, changed), () -> { });
+        assertTrue(HelloReply.parseFrom(frames.get(0).payload()).hasChallenge(), frames.toString());
+        assertRefusedField(frames, 1, "secret_proof");
+
+        // A second Hello after a negotiated one is a protocol error on a live connection.
+        frames = exchange(plain, concat(first, first), () -> { });
+        assertEquals(2, frames.size(), frames.toString());
+        assertTrue(HelloReply.parseFrom(frames.get(0).payload()).hasNegotiated(), frames.toString());
+        assertEquals(GoAwayReason.PROTOCOL_ERROR, GoAway.parseFrom(frames.get(1).payload()).getReason());
+        assertTrue(servers.nextOutcome().accepted());
+        ServerSide.await(() -> !servers.serviceCloses.isEmpty(), "the service to hear the close");
+        assertTrue(servers.serviceCloses.get(0).detail().contains("HELLO after the handshake completed"),
+                servers.serviceCloses.toString());
+        assertBystanderServed();
+    }
+
+    /** Frame {@code index} is a Refused PEER_REJECTED naming {@code field}, and the last is the GOAWAY. */
+    private void assertRefusedField(List<Frame> frames, int index, String field) throws Exception {
+        assertEquals(index + 2, frames.size(), frames.toString());
+        HelloReply reply = HelloReply.parseFrom(frames.get(index).payload());
+        assertEquals(RefusedCode.PEER_REJECTED, reply.getRefused().getCode(), reply.toString());
+        assertEquals(field, reply.getRefused().getDetailsMap().get("field"), reply.toString());
+        GoAway goAway = GoAway.parseFrom(frames.get(index + 1).payload());
+        assertEquals(GoAwayReason.HANDSHAKE_FAILED, goAway.getReason(), goAway.toString());
+        HandshakeOutcome heard = servers.nextOutcome();
+        assertEquals(RefusedCode.PEER_REJECTED, heard.code(), heard.toString());
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] both = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, both, a.length, b.length);
+        return both;
+    }
+
     @Test
     void silenceIsClosedAfterTheHandshakeTimeout() throws Exception {
         Endpoint endpoint = server("silence", servers.echoServer().handshakeTimeoutMs(400));
