@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.handshake.ClientProcess.Outcome;
 import dev.capwire.transport.Endpoint;
@@ -16,7 +17,11 @@ import dev.capwire.wire.proto.HelloReply;
 import dev.capwire.wire.proto.RefusedCode;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -145,7 +150,7 @@ class HandshakeAbuseTest {
             assertFailureHeard(FrameType.name(type));
             assertBystanderServed();
         }
-        assertEquals(java.util.Collections.nCopies(5, FrameType.REQUEST), servers.serviceFrames,
+        assertEquals(Collections.nCopies(5, FrameType.REQUEST), servers.serviceFrames,
                 "only the bystander's five calls reached the service, none of the frames sent before a Hello");
     }
 
@@ -208,7 +213,7 @@ class HandshakeAbuseTest {
     }
 
     private static byte[] concat(byte[] a, byte[] b) {
-        byte[] both = java.util.Arrays.copyOf(a, a.length + b.length);
+        byte[] both = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, both, a.length, b.length);
         return both;
     }
@@ -241,7 +246,7 @@ class HandshakeAbuseTest {
      */
     @Test
     void aServerThatNeverRepliesFailsTheClientWithDeadlineExceeded() throws Exception {
-        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory(java.nio.file.Path.of("/tmp"), "cwm");
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "cwm");
         Endpoint mute = Endpoint.unix(dir.resolve("mute"));
         try (NativeSocket listener = NativeSocket.listen(mute.socketAddress(), 4)) {
             // Several rounds: before the fix, one in eight or so came out UNAVAILABLE, depending on which of two
@@ -254,8 +259,8 @@ class HandshakeAbuseTest {
                 }
             }
         } finally {
-            java.nio.file.Files.deleteIfExists(dir.resolve("mute"));
-            java.nio.file.Files.delete(dir);
+            Files.deleteIfExists(dir.resolve("mute"));
+            Files.delete(dir);
         }
     }
 
@@ -332,7 +337,7 @@ class HandshakeAbuseTest {
                 int n;
                 try {
                     n = raw.read(in);
-                } catch (dev.capwire.bindings.NativeIoException e) {
+                } catch (NativeIoException e) {
                     break; // a reset after the GOAWAY: the server had unread garbage from us when it closed
                 }
                 if (n < 0) {

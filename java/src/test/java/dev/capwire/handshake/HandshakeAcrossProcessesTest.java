@@ -10,6 +10,7 @@ import dev.capwire.transport.Endpoint;
 import dev.capwire.wire.proto.RefusedCode;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -110,7 +111,7 @@ class HandshakeAcrossProcessesTest {
     @Test
     void malformedFieldsArePeerRejectedNamingTheField() throws Exception {
         Endpoint endpoint = servers.listen("shapes", servers.echoServer());
-        Map<String, String[]> cases = new java.util.LinkedHashMap<>();
+        Map<String, String[]> cases = new LinkedHashMap<>();
         cases.put("service_name", new String[] {"service=bad/name", "service=9lives", "service=e" + "x".repeat(128)});
         cases.put("wanted_service_version", new String[] {"wanted=1.2", "wanted=v1.2.0", "wanted=01.2.0"});
         cases.put("client_version", new String[] {"clientVersion=1.x.0",

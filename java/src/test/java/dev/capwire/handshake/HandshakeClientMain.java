@@ -1,11 +1,12 @@
 package dev.capwire.handshake;
 
-import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.EchoServerMain;
+import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.Response;
 import dev.capwire.transport.StatusException;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.proto.RefusedCode;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.net.URLEncoder;
@@ -155,7 +156,7 @@ public final class HandshakeClientMain {
                 key = "NEGOTIATED";
             } catch (HandshakeRefusedException e) {
                 key = e.refusedCode().toString();
-                if (e.refusedCode() == dev.capwire.wire.proto.RefusedCode.RATE_LIMITED) {
+                if (e.refusedCode() == RefusedCode.RATE_LIMITED) {
                     minRetry = Math.min(minRetry, e.retryAfterMs());
                     maxRetry = Math.max(maxRetry, e.retryAfterMs());
                 }

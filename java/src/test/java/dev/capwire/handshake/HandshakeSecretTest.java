@@ -2,8 +2,10 @@ package dev.capwire.handshake;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.protobuf.ByteString;
 import dev.capwire.Configuration;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.handshake.ClientProcess.Outcome;
@@ -16,6 +18,8 @@ import dev.capwire.wire.proto.Hello;
 import dev.capwire.wire.proto.HelloReply;
 import dev.capwire.wire.proto.RefusedCode;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -216,7 +220,7 @@ class HandshakeSecretTest {
     @Test
     void tcpNeedsTheSecretUnlessUnauthenticatedTcpIsAllowed() throws Exception {
         Endpoint anyPort = Endpoint.tcp("127.0.0.1", 0);
-        IllegalStateException noSecret = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+        IllegalStateException noSecret = assertThrows(IllegalStateException.class,
                 () -> servers.listen(anyPort, servers.echoServer()));
         assertTrue(noSecret.getMessage().contains("allowUnauthenticatedTcp"), noSecret.getMessage());
 
@@ -260,7 +264,7 @@ class HandshakeSecretTest {
                 Hello first = Hello.parseFrom(readFrame(peer, FrameType.HELLO, wire));
                 assertTrue(first.getSecretProof().isEmpty(), "no proof before the Challenge");
                 byte[] challenge = HelloReply.newBuilder().setChallenge(Challenge.newBuilder()
-                        .setServerNonce(com.google.protobuf.ByteString.copyFrom(new byte[32]))).build().toByteArray();
+                        .setServerNonce(ByteString.copyFrom(new byte[32]))).build().toByteArray();
                 writeFrame(peer, FrameType.HELLO_REPLY, challenge);
                 Hello second = Hello.parseFrom(readFrame(peer, FrameType.HELLO, wire));
                 assertEquals(32, second.getSecretProof().size(), "an HMAC-SHA256 proof");
@@ -317,23 +321,23 @@ class HandshakeSecretTest {
     }
 
     /** Copies this process's stderr into a buffer the test searches, while still showing it. */
-    private static final class TeeStream extends java.io.OutputStream {
-        private final java.io.OutputStream first;
-        private final java.io.OutputStream second;
+    private static final class TeeStream extends OutputStream {
+        private final OutputStream first;
+        private final OutputStream second;
 
-        TeeStream(java.io.OutputStream first, java.io.OutputStream second) {
+        TeeStream(OutputStream first, OutputStream second) {
             this.first = first;
             this.second = second;
         }
 
         @Override
-        public synchronized void write(int b) throws java.io.IOException {
+        public synchronized void write(int b) throws IOException {
             first.write(b);
             second.write(b);
         }
 
         @Override
-        public synchronized void write(byte[] b, int off, int len) throws java.io.IOException {
+        public synchronized void write(byte[] b, int off, int len) throws IOException {
             first.write(b, off, len);
             second.write(b, off, len);
         }

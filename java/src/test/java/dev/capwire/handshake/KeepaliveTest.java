@@ -14,8 +14,10 @@ import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.Response;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.StatusCode;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -56,7 +58,7 @@ class KeepaliveTest {
 
         /** Continues the child first if a test stopped it: a stopped process cannot read its stdin closing. */
         @Override
-        public void close() throws java.io.IOException {
+        public void close() throws IOException {
             try {
                 signal(jvm.pid(), "CONT");
             } catch (InterruptedException e) {
@@ -76,7 +78,7 @@ class KeepaliveTest {
         return connection;
     }
 
-    private static void signal(long pid, String signal) throws java.io.IOException, InterruptedException {
+    private static void signal(long pid, String signal) throws IOException, InterruptedException {
         Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).inheritIO().start();
         assertTrue(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0, "kill -" + signal + " " + pid);
     }
@@ -138,7 +140,7 @@ class KeepaliveTest {
             Thread.sleep(3000);
             assertFalse(toChild.connection().closeFuture().isDone(), () -> "closed: "
                     + toChild.connection().closeFuture().join());
-            assertEquals(java.util.List.of(), servers.serviceCloses, "the server kept the idle child client");
+            assertEquals(List.of(), servers.serviceCloses, "the server kept the idle child client");
             assertEquals(4, toChild.connection().call(2, 1, PAYLOAD, 0, 4, 10_000).payload().length);
             assertEquals("OK", client.call());
             toChild.close();

@@ -10,6 +10,7 @@ import dev.capwire.transport.FrameListener;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -100,7 +101,7 @@ final class ServerSide implements AutoCloseable {
     }
 
     @Override
-    public void close() throws java.io.IOException {
+    public void close() throws IOException {
         servers.forEach(HandshakeServer::close);
         transport.close();
         try (var files = Files.list(dir)) {
