@@ -253,9 +253,12 @@ class HandshakeAbuseTest {
             // equally long timers fired first.
             for (int i = 0; i < 5; i++) {
                 bystander.jvm().send("CONNECT " + mute + " timeoutMs=100");
-                try (NativeSocket peer = listener.accept(10_000)) {
+                NativeSocket peer = listener.accept(10_000); // held open, and silent, until the client gives up
+                try {
                     Outcome outcome = Outcome.parse(bystander.jvm().readLine(30));
                     assertEquals("FAILED DEADLINE_EXCEEDED", outcome.kind() + " " + outcome.code(), outcome.line());
+                } finally {
+                    peer.close();
                 }
             }
         } finally {

@@ -151,8 +151,8 @@ public final class HandshakeClientMain {
         long maxRetry = 0;
         for (int i = 0; i < count; i++) {
             String key;
-            try (NegotiatedConnection connection = HandshakeClient.connect(transport, endpoint, options,
-                    (c, f) -> { })) {
+            try {
+                HandshakeClient.connect(transport, endpoint, options, (c, f) -> { }).close();
                 key = "NEGOTIATED";
             } catch (HandshakeRefusedException e) {
                 key = e.refusedCode().toString();
