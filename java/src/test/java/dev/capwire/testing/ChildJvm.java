@@ -9,7 +9,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -21,6 +23,7 @@ public final class ChildJvm implements AutoCloseable {
     private final Process process;
     private final BufferedReader out;
     private final PrintWriter in;
+    private final List<String> transcript = new CopyOnWriteArrayList<>();
 
     private ChildJvm(Process process) {
         this.process = process;
@@ -30,6 +33,15 @@ public final class ChildJvm implements AutoCloseable {
 
     /** Starts {@code mainClass} with the test classpath and Capwire's JVM flags, plus {@code jvmArgs}. */
     public static ChildJvm start(Class<?> mainClass, List<String> jvmArgs, String... args) throws IOException {
+        return start(mainClass, jvmArgs, Map.of(), null, args);
+    }
+
+    /**
+     * Like {@link #start(Class, List, String...)}, with extra environment variables, and stderr written to
+     * {@code stderrFile} (when not null) so a test can inspect everything the child logged.
+     */
+    public static ChildJvm start(Class<?> mainClass, List<String> jvmArgs, Map<String, String> environment,
+            Path stderrFile, String... args) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.add("--add-opens");
@@ -41,7 +53,10 @@ public final class ChildJvm implements AutoCloseable {
         command.add(System.getProperty("java.class.path"));
         command.add(mainClass.getName());
         command.addAll(List.of(args));
-        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectError(stderrFile == null
+                ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.to(stderrFile.toFile()));
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         return new ChildJvm(process);
     }
 
@@ -76,7 +91,13 @@ public final class ChildJvm implements AutoCloseable {
             throw new IllegalStateException("child " + pid() + " ended its output (exit "
                     + (process.isAlive() ? "still running" : process.exitValue()) + ")");
         }
+        transcript.add(result);
         return result;
+    }
+
+    /** Every stdout line read so far, in order. */
+    public List<String> transcript() {
+        return List.copyOf(transcript);
     }
 
     /** Reads lines until one starts with {@code prefix}; returns the rest of that line. */

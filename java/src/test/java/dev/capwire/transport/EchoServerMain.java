@@ -32,7 +32,8 @@ public final class EchoServerMain {
         }
     }
 
-    static void echo(Connection connection, InboundFrame frame) {
+    /** The echo behaviour as a listener body, for other tests' servers (the handshake's services, say). */
+    public static void echo(Connection connection, InboundFrame frame) {
         if (frame.type() == FrameType.NOTIFY) {
             connection.sendNotify(frame.capId(), frame.methodId(), frame.buffer(), frame.payloadOffset(),
                     frame.payloadLength(), 30_000);
