@@ -75,7 +75,9 @@ public final class HandshakeServer implements AutoCloseable {
     private final HelloRateLimiter rateLimiter;
     private final SecureRandom random = new SecureRandom();
     private final AtomicInteger connections = new AtomicInteger();
-    private final ConcurrentHashMap<Long, AtomicInteger> connectionsPerUid = new ConcurrentHashMap<>();
+    // Counts change with compute/merge, atomic per key: connections of one uid may open and close on
+    // different loops at once, and a separate get-then-remove could drop a count another loop just raised.
+    private final ConcurrentHashMap<Long, Integer> connectionsPerUid = new ConcurrentHashMap<>();
     private final List<Server> servers = new ArrayList<>();
 
     private HandshakeServer(Builder b) {
@@ -165,7 +167,7 @@ public final class HandshakeServer implements AutoCloseable {
             connection.attach(new Attempt(uid));
             connections.incrementAndGet();
             if (uid >= 0) {
-                connectionsPerUid.computeIfAbsent(uid, k -> new AtomicInteger()).incrementAndGet();
+                connectionsPerUid.merge(uid, 1, Integer::sum);
             }
             connection.awaitHandshake(handshakeTimeoutMs);
         }
@@ -214,10 +216,7 @@ public final class HandshakeServer implements AutoCloseable {
             Attempt attempt = (Attempt) connection.attachment();
             connections.decrementAndGet();
             if (attempt.uid >= 0) {
-                AtomicInteger count = connectionsPerUid.get(attempt.uid);
-                if (count != null && count.decrementAndGet() == 0) {
-                    connectionsPerUid.remove(attempt.uid, count);
-                }
+                connectionsPerUid.computeIfPresent(attempt.uid, (uid, count) -> count == 1 ? null : count - 1);
             }
             if (attempt.negotiated) {
                 attempt.service.listener().onClose(connection, reason);
@@ -259,8 +258,7 @@ public final class HandshakeServer implements AutoCloseable {
                     + maxConnections + " connections", 1000, Map.of("limit", Configuration.MAX_CONNECTIONS_PROP_NAME));
             return;
         }
-        AtomicInteger uidCount = attempt.uid >= 0 ? connectionsPerUid.get(attempt.uid) : null;
-        if (uidCount != null && uidCount.get() > maxConnectionsPerUid) {
+        if (attempt.uid >= 0 && connectionsPerUid.getOrDefault(attempt.uid, 0) > maxConnectionsPerUid) {
             refuse(connection, attempt, hello, RefusedCode.RESOURCE_EXHAUSTED, "uid " + attempt.uid + " holds its"
                     + " maximum of " + maxConnectionsPerUid + " connections", 1000,
                     Map.of("limit", Configuration.MAX_CONNECTIONS_PER_UID_PROP_NAME));
