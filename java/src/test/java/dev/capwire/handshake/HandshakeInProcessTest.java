@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.capwire.testing.Leaks;
 import dev.capwire.testing.RawFrames;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.FrameListener;
@@ -18,20 +17,18 @@ import dev.capwire.wire.proto.RefusedCode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The handshake's rules with both ends in this JVM, for fast feedback on each rule; the cross-process tests
  * prove the same with real client processes and real credentials.
  */
+@ExtendWith(NoLeaks.class)
 class HandshakeInProcessTest {
     private static final FrameListener ECHO = (connection, frame) -> {
         if (frame.type() == FrameType.REQUEST) {
@@ -41,34 +38,10 @@ class HandshakeInProcessTest {
     private static final SharedSecret SECRET = SharedSecret.of(new byte[] {
         1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
         30, 31, 32});
-    private static TreeMap<Integer, String> fdsBefore;
-    private static Set<String> threadsBefore;
 
     private Path dir;
     private Transport transport;
     private final List<HandshakeOutcome> outcomes = new CopyOnWriteArrayList<>();
-
-    @BeforeAll
-    static void snapshot() throws Exception {
-        warmUpCrypto();
-        fdsBefore = Leaks.openFds();
-        threadsBefore = Leaks.capwireThreads();
-    }
-
-    /**
-     * The JVM opens the random devices, and on this platform a socket, the first time it makes a nonce or an
-     * HMAC, and keeps them for its lifetime: open them before the snapshot so they do not read as leaks.
-     */
-    static void warmUpCrypto() {
-        new java.security.SecureRandom().nextBytes(new byte[32]);
-        SECRET.clientProof(new byte[32], new byte[32]);
-    }
-
-    @AfterAll
-    static void nothingLeaked() throws Exception {
-        assertEquals(null, Leaks.fdsLeftOver(fdsBefore), "fds left open");
-        assertEquals(null, Leaks.threadsLeftOver(threadsBefore), "threads left running");
-    }
 
     @BeforeEach
     void start() throws Exception {

@@ -25,8 +25,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -34,38 +32,23 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** The reconnecting client against real server processes that are killed, restarted, or never come back. */
+@ExtendWith(NoLeaks.class)
 class ReconnectingClientTest {
     private static final long WAIT_SECONDS = 20;
     private static final byte[] PING = "ping".getBytes(StandardCharsets.US_ASCII);
 
-    private static TreeMap<Integer, String> fdsBefore;
-    private static Set<String> threadsBefore;
 
     private Path dir;
     private Endpoint endpoint;
     private Transport transport;
     private final List<ChildJvm> children = new ArrayList<>();
     private final Events events = new Events();
-
-    @BeforeAll
-    static void snapshot() throws Exception {
-        HandshakeInProcessTest.warmUpCrypto();
-        fdsBefore = Leaks.openFds();
-        threadsBefore = Leaks.capwireThreads();
-    }
-
-    @AfterAll
-    static void nothingLeaked() throws Exception {
-        assertNull(Leaks.fdsLeftOver(fdsBefore), "fds left open");
-        assertNull(Leaks.threadsLeftOver(threadsBefore), "threads left running");
-    }
 
     @BeforeEach
     void start() throws Exception {
