@@ -43,6 +43,13 @@ public final class PeerProcess implements AutoCloseable {
         return socket;
     }
 
+    /** File descriptors the server holds open now (Linux), so a benchmark can prove its closes finished. */
+    public int openFds() throws IOException {
+        try (java.util.stream.Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(process.pid()), "fd"))) {
+            return (int) fds.count();
+        }
+    }
+
     @Override
     public void close() throws Exception {
         process.getOutputStream().close();
