@@ -204,9 +204,11 @@ public final class QuickRun {
             // The mean over all iterations can be dragged by one noisy fork; the median fork cannot.
             double capwireMedian = medianForkScore(capwire);
             double baselineMedian = medianForkScore(baseline);
-            line += String.format("; median of %d forks: %.2f (%.3f vs %.3f %s)", forks,
+            line += String.format("; median of %d forks: %.2f (%.3f vs %.3f %s%s)", forks,
                     comparison.ratio(capwireMedian, baselineMedian), capwireMedian, baselineMedian,
-                    capwireScore.getScoreUnit());
+                    capwireScore.getScoreUnit(), comparison.metric() != Metric.TIME_PER_OP ? "" : String.format(
+                            " = %.2f vs %.2f us/op", 1e6 / opsPerSecond(capwireMedian, capwireScore.getScoreUnit()),
+                            1e6 / opsPerSecond(baselineMedian, capwireScore.getScoreUnit())));
         }
         return line;
     }
@@ -216,22 +218,21 @@ public final class QuickRun {
         String error = Double.isNaN(score.getScoreError()) ? "" : String.format(" ± %.3f", score.getScoreError());
         String text = String.format("%.3f%s %s", score.getScore(), error, score.getScoreUnit());
         if (comparison.metric() == Metric.TIME_PER_OP) {
-            text += String.format(" = %.2f us/op", 1e6 / opsPerSecond(score));
+            text += String.format(" = %.2f us/op", 1e6 / opsPerSecond(score.getScore(), score.getScoreUnit()));
         }
         return text;
     }
 
-    private static double opsPerSecond(Result<?> score) {
-        double perSecond = switch (score.getScoreUnit()) {
+    private static double opsPerSecond(double score, String unit) {
+        double perSecond = switch (unit) {
             case "ops/s" -> 1;
             case "ops/ms" -> 1e3;
             case "ops/us" -> 1e6;
             case "ops/ns" -> 1e9;
             case "ops/min" -> 1 / 60.0;
-            default -> throw new IllegalStateException("a time/op comparison needs a throughput score, got "
-                    + score.getScoreUnit());
+            default -> throw new IllegalStateException("a time/op comparison needs a throughput score, got " + unit);
         };
-        return score.getScore() * perSecond;
+        return score * perSecond;
     }
 
     static double medianForkScore(RunResult result) {
