@@ -22,17 +22,38 @@ import org.openjdk.jmh.runner.options.TimeValue;
  */
 public final class QuickRun {
     /**
-     * A Capwire benchmark and the baseline it is measured against: two methods of one class, or (for the
-     * transport benchmarks) two values of the class's {@code peer} parameter. Latency comparisons use the
-     * median sample (p50); the others the primary score.
+     * What a comparison divides. Every ratio is Capwire over its baseline, so for {@code SCORE} its direction
+     * follows the benchmark's mode (time per op: lower is better; ops per second: higher is better); the
+     * other two are always times, lower is better.
      */
-    record Comparison(Class<?> benchmark, String capwire, String baseline, boolean byPeer, boolean p50) {
+    enum Metric {
+        /** JMH's primary score. */
+        SCORE,
+        /** The median sample of a sample-mode (latency) benchmark. */
+        P50,
+        /** A throughput benchmark's score turned into time per operation, for targets stated as costs. */
+        TIME_PER_OP
+    }
+
+    /**
+     * A Capwire benchmark and the baseline it is measured against: two methods of one class, or (for the
+     * transport benchmarks) two values of the class's {@code peer} parameter.
+     */
+    record Comparison(Class<?> benchmark, String capwire, String baseline, boolean byPeer, Metric metric) {
         static Comparison methods(Class<?> benchmark, String capwireMethod, String baselineMethod) {
-            return new Comparison(benchmark, capwireMethod, baselineMethod, false, false);
+            return new Comparison(benchmark, capwireMethod, baselineMethod, false, Metric.SCORE);
         }
 
         static Comparison peers(Class<?> benchmark, String capwirePeer, String baselinePeer, boolean p50) {
-            return new Comparison(benchmark, capwirePeer, baselinePeer, true, p50);
+            return peers(benchmark, capwirePeer, baselinePeer, p50 ? Metric.P50 : Metric.SCORE);
+        }
+
+        static Comparison peers(Class<?> benchmark, String capwirePeer, String baselinePeer, Metric metric) {
+            return new Comparison(benchmark, capwirePeer, baselinePeer, true, metric);
+        }
+
+        boolean p50() {
+            return metric == Metric.P50;
         }
 
         String include() {
@@ -49,7 +70,14 @@ public final class QuickRun {
         }
 
         String label() {
-            return benchmark.getSimpleName() + (byPeer ? "[" + capwire + "/" + baseline + (p50 ? ",p50" : "") + "]" : "");
+            String suffix = metric == Metric.P50 ? ",p50" : metric == Metric.TIME_PER_OP ? ",time/op" : "";
+            return benchmark.getSimpleName() + (byPeer ? "[" + capwire + "/" + baseline + suffix + "]" : "");
+        }
+
+        /** Capwire over baseline in this comparison's metric, from two scores in the benchmark's own unit. */
+        double ratio(double capwireScore, double baselineScore) {
+            // Time per op is the reciprocal of ops per time, so the time ratio is the inverse score ratio.
+            return metric == Metric.TIME_PER_OP ? baselineScore / capwireScore : capwireScore / baselineScore;
         }
     }
 
@@ -58,7 +86,9 @@ public final class QuickRun {
             Comparison.methods(UnixSocketPingBenchmark.class, "capwireNative", "jdkSocketChannel"),
             Comparison.peers(RoundTripBenchmark.class, "capwire-backoff", "jdk", true),
             Comparison.peers(RoundTripBenchmark.class, "capwire-spin", "netty", true),
-            Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "netty", false));
+            Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "netty", false),
+            Comparison.peers(HandshakeBenchmark.class, "capwire", "jdk", Metric.TIME_PER_OP),
+            Comparison.peers(HandshakeBenchmark.class, "capwire-secret", "jdk", Metric.TIME_PER_OP));
 
     private QuickRun() {
     }
@@ -166,23 +196,43 @@ public final class QuickRun {
                     baselineScore.getStatistics().getPercentile(99));
         }
         String line = String.format("%s: Capwire/baseline = %.2f (%s %s vs %s %s)",
-                comparison.label(), capwireScore.getScore() / baselineScore.getScore(),
-                comparison.capwire(), scoreText(capwireScore), comparison.baseline(), scoreText(baselineScore));
+                comparison.label(), comparison.ratio(capwireScore.getScore(), baselineScore.getScore()),
+                comparison.capwire(), scoreText(comparison, capwireScore), comparison.baseline(),
+                scoreText(comparison, baselineScore));
         int forks = capwire.getBenchmarkResults().size();
         if (forks > 1) {
             // The mean over all iterations can be dragged by one noisy fork; the median fork cannot.
             double capwireMedian = medianForkScore(capwire);
             double baselineMedian = medianForkScore(baseline);
-            line += String.format("; median of %d forks: %.2f (%.3f vs %.3f %s)", forks,
-                    capwireMedian / baselineMedian, capwireMedian, baselineMedian, capwireScore.getScoreUnit());
+            line += String.format("; median of %d forks: %.2f (%.3f vs %.3f %s%s)", forks,
+                    comparison.ratio(capwireMedian, baselineMedian), capwireMedian, baselineMedian,
+                    capwireScore.getScoreUnit(), comparison.metric() != Metric.TIME_PER_OP ? "" : String.format(
+                            " = %.2f vs %.2f us/op", 1e6 / opsPerSecond(capwireMedian, capwireScore.getScoreUnit()),
+                            1e6 / opsPerSecond(baselineMedian, capwireScore.getScoreUnit())));
         }
         return line;
     }
 
-    private static String scoreText(Result<?> score) {
+    private static String scoreText(Comparison comparison, Result<?> score) {
         // JMH has no error estimate for a single iteration.
         String error = Double.isNaN(score.getScoreError()) ? "" : String.format(" ± %.3f", score.getScoreError());
-        return String.format("%.3f%s %s", score.getScore(), error, score.getScoreUnit());
+        String text = String.format("%.3f%s %s", score.getScore(), error, score.getScoreUnit());
+        if (comparison.metric() == Metric.TIME_PER_OP) {
+            text += String.format(" = %.2f us/op", 1e6 / opsPerSecond(score.getScore(), score.getScoreUnit()));
+        }
+        return text;
+    }
+
+    private static double opsPerSecond(double score, String unit) {
+        double perSecond = switch (unit) {
+            case "ops/s" -> 1;
+            case "ops/ms" -> 1e3;
+            case "ops/us" -> 1e6;
+            case "ops/ns" -> 1e9;
+            case "ops/min" -> 1 / 60.0;
+            default -> throw new IllegalStateException("a time/op comparison needs a throughput score, got " + unit);
+        };
+        return score * perSecond;
     }
 
     static double medianForkScore(RunResult result) {

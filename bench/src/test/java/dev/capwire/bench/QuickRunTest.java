@@ -15,11 +15,15 @@ import org.openjdk.jmh.runner.options.CommandLineOptions;
 class QuickRunTest {
     private static final Pattern RATIO = Pattern.compile("^(\\S+): Capwire/baseline = (\\d+\\.\\d+) ");
 
-    /** Runs every comparison for real, in this JVM and briefly: each must produce a finite, positive ratio. */
+    /**
+     * Runs every comparison for real, in this JVM and briefly: each must produce a finite, positive ratio. The
+     * short warm-up iteration takes each trial's cold first operation (a fresh server JVM loading its classes:
+     * one Netty echo took 329 ms), which would otherwise be the only sample and round the ratio to 0.00.
+     */
     @Test
     void everyComparisonRunsAndYieldsARatio() throws Exception {
         Collection<RunResult> results = new Runner(QuickRun.options(new CommandLineOptions(
-                "-f", "0", "-wi", "0", "-i", "1", "-r", "100ms"))).run();
+                "-f", "0", "-wi", "1", "-w", "100ms", "-i", "1", "-r", "100ms"))).run();
 
         List<String> lines = QuickRun.ratios(results);
 

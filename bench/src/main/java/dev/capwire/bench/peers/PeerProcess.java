@@ -27,6 +27,9 @@ public final class PeerProcess implements AutoCloseable {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> command = new java.util.ArrayList<>(List.of(java));
         command.addAll(dev.capwire.bench.JvmFlags.all());
+        // Both ends run with the same capwire.* settings, so one -D on the benchmark's JVM tunes the pair.
+        System.getProperties().stringPropertyNames().stream().filter(name -> name.startsWith("capwire.")).sorted()
+                .forEach(name -> command.add("-D" + name + "=" + System.getProperty(name)));
         command.addAll(List.of("-Xmx512m", "-cp", System.getProperty("java.class.path"), PeerServer.class.getName(),
                 kind, socket.toString(), idleStrategy));
         Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
@@ -41,6 +44,13 @@ public final class PeerProcess implements AutoCloseable {
 
     public Path socket() {
         return socket;
+    }
+
+    /** File descriptors the server holds open now (Linux), so a benchmark can prove its closes finished. */
+    public int openFds() throws IOException {
+        try (java.util.stream.Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(process.pid()), "fd"))) {
+            return (int) fds.count();
+        }
     }
 
     @Override

@@ -1,5 +1,8 @@
 package dev.capwire.bench.peers;
 
+import dev.capwire.handshake.HandshakeServer;
+import dev.capwire.handshake.Service;
+import dev.capwire.handshake.SharedSecret;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.Server;
 import dev.capwire.transport.Transport;
@@ -26,11 +29,22 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * The server half of every benchmark, run in its own JVM: {@code PeerServer <capwire|jdk|netty> <socket path>
- * [idle strategy]}. Each kind echoes every frame back as it is. Prints {@code READY} once listening and exits
- * when its stdin closes.
+ * The server half of every benchmark, run in its own JVM: {@code PeerServer <kind> <socket path> [idle
+ * strategy]}. The echo kinds ({@code capwire}, {@code jdk}, {@code netty}) echo every frame back as it is; the
+ * connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}) serve connect-and-close
+ * clients. Prints {@code READY} once listening and exits when its stdin closes.
  */
 public final class PeerServer {
+    /**
+     * The secret both JVMs of the handshake benchmark know (they share the classpath). A benchmark constant, so
+     * no secret is handled here; only the cost of proving one is measured.
+     */
+    public static final SharedSecret BENCHMARK_SECRET = SharedSecret.of(new byte[] {
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
+        30, 31, 32});
+    /** The service the handshake clients ask for. */
+    public static final String HANDSHAKE_SERVICE = "echo";
+
     private PeerServer() {
     }
 
@@ -47,6 +61,15 @@ public final class PeerServer {
                 break;
             case "netty":
                 server = netty(path);
+                break;
+            case "handshake":
+                server = handshake(path, null);
+                break;
+            case "handshake-secret":
+                server = handshake(path, BENCHMARK_SECRET);
+                break;
+            case "jdk-accept":
+                server = jdkAccept(path);
                 break;
             default:
                 throw new IllegalArgumentException("unknown peer kind " + kind);
@@ -72,6 +95,41 @@ public final class PeerServer {
             server.close();
             transport.close();
         };
+    }
+
+    /**
+     * A Capwire handshake server with the default checks and settings but one: a benchmark is a flood of Hellos
+     * from one pid, which the default rate limit (256 a second per pid) would refuse, so the limit is lifted
+     * (the check itself still runs on every Hello).
+     */
+    private static AutoCloseable handshake(Path path, SharedSecret secret) throws Exception {
+        Transport transport = Transport.create(TransportOptions.defaults());
+        HandshakeServer.Builder builder = HandshakeServer.builder(transport).helloRateLimit(Integer.MAX_VALUE)
+                .service(Service.builder(HANDSHAKE_SERVICE, "1.0.0", (connection, frame) -> { }).build());
+        HandshakeServer server = (secret == null ? builder.noSecret() : builder.secret(secret)).build();
+        server.listen(Endpoint.unix(path));
+        return () -> {
+            server.close();
+            transport.close();
+        };
+    }
+
+    /** The baseline for connection set-up: accept, then close at once; no thread or buffer per connection. */
+    private static AutoCloseable jdkAccept(Path path) throws IOException {
+        ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        listener.bind(UnixDomainSocketAddress.of(path));
+        Thread acceptor = new Thread(() -> {
+            try {
+                for (;;) {
+                    listener.accept().close();
+                }
+            } catch (IOException closed) {
+                // Listener closed: stop accepting.
+            }
+        }, "jdk-accept");
+        acceptor.setDaemon(true);
+        acceptor.start();
+        return listener;
     }
 
     private static AutoCloseable jdk(Path path) throws IOException {
