@@ -89,6 +89,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private final PeerCredentials peer;
     private final java.net.SocketAddress remoteAddress;
     private long token;
+    private boolean registered; // loop thread only
 
     // Outbound: producers write the ring; the loop copies it into staging and writes staging to the socket.
     private final ManyToOneRingBuffer ring;
@@ -163,13 +164,16 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         this.receive = receivePool.take();
         this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), unix,
                 arrivedFds, new InboundHandler());
-        this.newPending = new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight() * 2));
+        // A request is queued only after taking an in-flight slot, so maxInFlight entries always suffice.
+        this.newPending = new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight()));
     }
 
     /** Registers with the loop (on the loop thread) and tells the listener the connection is open. */
     void open() throws NativeIoException {
         token = loop.register(this, fd, Native.INTEREST_READ);
+        registered = true;
         listener.onOpen(this);
+        writeOut(); // frames queued before registration (their flushes waited for it)
     }
 
     public long id() {
@@ -590,7 +594,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             discardRing();
             return;
         }
-        writeOut();
+        if (registered) {
+            writeOut(); // else open() writes out once registered: write interest needs the registration
+        }
     }
 
     private void writeOut() {
@@ -930,7 +936,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         closeReason = new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "closed locally");
         sendGoAway(GoAwayReason.NORMAL_CLOSE, "closing");
         state = CLOSING;
-        failPending(unavailable());
+        failPending();
         closeTimer = loop.timers().schedule(System.nanoTime()
                 + TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs()), id -> closeNow(new CloseReason(
                         CloseReason.Kind.LOCAL_ABORT, "close timed out with frames still unsent")));
@@ -965,7 +971,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         decoder.stop();
         sendGoAway(reason, message);
         state = CLOSING;
-        failPending(unavailable());
+        failPending();
         closeTimer = loop.timers().schedule(System.nanoTime()
                 + TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs()), id -> closeNow(closeReason));
         writeOut();
@@ -1009,7 +1015,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         while (!arrivedFds.isEmpty()) {
             Native.close(arrivedFds.pollInt());
         }
-        failPending(unavailable());
+        failPending();
         try {
             listener.onClose(this, reason);
         } finally {
@@ -1017,8 +1023,13 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
     }
 
-    private void failPending(StatusException cause) {
+    /** Fails every request in flight with UNAVAILABLE naming the close reason. */
+    private void failPending() {
         registerAllRequests();
+        if (pending.isEmpty()) {
+            return; // the usual case at close: no exception (and its stack trace) built for nobody
+        }
+        StatusException cause = unavailable();
         // The count drops before any future completes, so a caller woken by the failure sees it already.
         inFlight.addAndGet(-pending.size());
         for (PendingRequest request : pending.values()) {

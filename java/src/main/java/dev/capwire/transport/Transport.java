@@ -100,11 +100,15 @@ public final class Transport implements AutoCloseable {
 
     /**
      * Takes over a socket connected elsewhere (a handshake run on it first, say) as a connection on one of
-     * this transport's loops; returns once it is registered, with {@code listener}'s onOpen already run.
+     * this transport's loops. Returns at once: the loop registers it next, runs {@code listener}'s onOpen, and
+     * only then sends what was queued meanwhile, so the caller need not wait for that hand-off.
      */
-    public Connection adopt(Endpoint endpoint, NativeSocket socket, FrameListener listener) {
+    public Connection adopt(Endpoint endpoint, NativeSocket socket, FrameListener listener) throws NativeIoException {
         checkOpen();
-        return adopt(nextLoop(), endpoint, socket, listener).join();
+        EventLoop loop = nextLoop();
+        Connection connection = create(loop, endpoint, socket, listener);
+        register(loop, connection);
+        return connection;
     }
 
     /**
@@ -117,16 +121,31 @@ public final class Transport implements AutoCloseable {
 
     /** Hands a connected socket to a loop; completes once it is registered there. */
     CompletableFuture<Connection> adopt(EventLoop loop, Endpoint endpoint, NativeSocket socket, FrameListener listener) {
-        CompletableFuture<Connection> registered = new CompletableFuture<>();
+        Connection connection;
+        try {
+            connection = create(loop, endpoint, socket, listener);
+        } catch (NativeIoException | RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return register(loop, connection);
+    }
+
+    /** A connection for the socket (closed if that fails), tracked by this transport. */
+    private Connection create(EventLoop loop, Endpoint endpoint, NativeSocket socket, FrameListener listener)
+            throws NativeIoException {
         Connection connection;
         try {
             connection = new Connection(loop, options, tracking(listener), endpoint, socket, stagingPool, receivePool);
         } catch (NativeIoException | RuntimeException e) {
             socket.close();
-            registered.completeExceptionally(e);
-            return registered;
+            throw e;
         }
         connections.add(connection);
+        return connection;
+    }
+
+    private CompletableFuture<Connection> register(EventLoop loop, Connection connection) {
+        CompletableFuture<Connection> registered = new CompletableFuture<>();
         loop.execute(() -> {
             try {
                 connection.open();
