@@ -10,6 +10,7 @@ import dev.capwire.transport.FrameListener;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.TimeUnit;
@@ -32,7 +33,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * operation is, for {@code capwire}, connect + Hello + Negotiated + graceful close (GOAWAY, and the server's
  * close seen); for {@code capwire-secret} the same with the shared-secret challenge (a second round trip and
  * four HMACs); for {@code jdk}, the baseline, a bare {@code SocketChannel.open(address)} + close against a
- * server that accepts and closes.
+ * server that accepts and closes; for {@code jdk-roundtrip}, the same plus one byte there and back, so the JDK
+ * side also waits for its server once (a handshake cannot do with less).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -45,11 +47,13 @@ public class HandshakeBenchmark {
     private static final int FD_SLACK = 8;
     private static final FrameListener IGNORE = (connection, frame) -> { };
 
-    @Param({"capwire", "capwire-secret", "jdk"})
+    @Param({"capwire", "capwire-secret", "jdk", "jdk-roundtrip"})
     public String peer;
 
     private PeerProcess server;
     private boolean jdk;
+    private boolean jdkRoundTrip;
+    private final ByteBuffer oneByte = ByteBuffer.allocateDirect(1);
     private UnixDomainSocketAddress address;
     private Endpoint endpoint;
     private ClientOptions options;
@@ -59,9 +63,10 @@ public class HandshakeBenchmark {
 
     @Setup(Level.Trial)
     public void start() throws Exception {
-        jdk = "jdk".equals(peer);
-        server = PeerProcess.start(jdk ? "jdk-accept" : "capwire".equals(peer) ? "handshake" : "handshake-secret",
-                "backoff");
+        jdk = peer.startsWith("jdk");
+        jdkRoundTrip = "jdk-roundtrip".equals(peer);
+        server = PeerProcess.start(jdkRoundTrip ? "jdk-accept-echo" : jdk ? "jdk-accept"
+                : "capwire".equals(peer) ? "handshake" : "handshake-secret", "backoff");
         address = UnixDomainSocketAddress.of(server.socket());
         if (!jdk) {
             endpoint = Endpoint.unix(server.socket());
@@ -100,6 +105,10 @@ public class HandshakeBenchmark {
     public long connectAndClose() throws IOException {
         if (jdk) {
             try (SocketChannel channel = SocketChannel.open(address)) {
+                if (jdkRoundTrip) {
+                    channel.write(oneByte.clear());
+                    return channel.read(oneByte.clear()); // 1: the server's answer came
+                }
                 return channel.isConnected() ? 1 : 0;
             }
         }

@@ -30,6 +30,8 @@ public final class SharedSecret {
 
     private final SecretKeySpec key;
     private final String source;
+    // Mac.getInstance looks the provider up on every call; a Mac per thread, keyed once, is reused instead.
+    private final ThreadLocal<Mac> macs = ThreadLocal.withInitial(this::newMac);
 
     private SharedSecret(byte[] bytes, String source) {
         if (bytes.length != LENGTH) {
@@ -121,13 +123,18 @@ public final class SharedSecret {
     }
 
     private byte[] hmac(byte[] label, byte[] serverNonce, byte[] clientNonce) {
+        Mac mac = macs.get();
+        mac.update(label);
+        mac.update(serverNonce);
+        mac.update(clientNonce);
+        return mac.doFinal(); // also resets it for the next use
+    }
+
+    private Mac newMac() {
         try {
             Mac mac = Mac.getInstance(ALGORITHM);
             mac.init(key);
-            mac.update(label);
-            mac.update(serverNonce);
-            mac.update(clientNonce);
-            return mac.doFinal();
+            return mac;
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("HMAC-SHA256 is unavailable in this JVM", e);
         }

@@ -31,7 +31,8 @@ import java.nio.file.Path;
 /**
  * The server half of every benchmark, run in its own JVM: {@code PeerServer <kind> <socket path> [idle
  * strategy]}. The echo kinds ({@code capwire}, {@code jdk}, {@code netty}) echo every frame back as it is; the
- * connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}) serve connect-and-close
+ * connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
+ * serve connect-and-close
  * clients. Prints {@code READY} once listening and exits when its stdin closes.
  */
 public final class PeerServer {
@@ -69,7 +70,10 @@ public final class PeerServer {
                 server = handshake(path, BENCHMARK_SECRET);
                 break;
             case "jdk-accept":
-                server = jdkAccept(path);
+                server = jdkAccept(path, false);
+                break;
+            case "jdk-accept-echo":
+                server = jdkAccept(path, true);
                 break;
             default:
                 throw new IllegalArgumentException("unknown peer kind " + kind);
@@ -114,14 +118,27 @@ public final class PeerServer {
         };
     }
 
-    /** The baseline for connection set-up: accept, then close at once; no thread or buffer per connection. */
-    private static AutoCloseable jdkAccept(Path path) throws IOException {
+    /**
+     * The baselines for connection set-up: accept, then close at once; with {@code echoOneByte}, first read one
+     * byte and send it back, so the client's connect includes one round trip, as a handshake does. No thread
+     * or buffer per connection.
+     */
+    private static AutoCloseable jdkAccept(Path path, boolean echoOneByte) throws IOException {
         ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         listener.bind(UnixDomainSocketAddress.of(path));
+        ByteBuffer oneByte = ByteBuffer.allocateDirect(1);
         Thread acceptor = new Thread(() -> {
             try {
                 for (;;) {
-                    listener.accept().close();
+                    try (SocketChannel channel = listener.accept()) {
+                        if (echoOneByte && channel.read(oneByte.clear()) == 1) {
+                            channel.write(oneByte.flip());
+                        }
+                    } catch (IOException peerGone) {
+                        if (!listener.isOpen()) {
+                            throw peerGone;
+                        }
+                    }
                 }
             } catch (IOException closed) {
                 // Listener closed: stop accepting.
