@@ -127,6 +127,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private long keepaliveIntervalNanos;
     private int keepaliveMaxMissed;
     private long keepaliveTimer = -1;
+    private long bytesReceived; // loop thread only
     private final UnsafeBuffer pingPayload = new UnsafeBuffer(new byte[PING_PAYLOAD_LENGTH]);
 
     private CloseReason closeReason;
@@ -705,6 +706,16 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
     }
 
+    /** Loop, busy-polling: reads whatever has arrived, without the poller; 1 if anything happened, else 0. */
+    int readNow() {
+        if (state == CLOSED) {
+            return 0;
+        }
+        long before = bytesReceived;
+        readIn();
+        return bytesReceived != before || state == CLOSED ? 1 : 0;
+    }
+
     private void readIn() {
         for (int reads = 0; reads < READS_PER_WAKEUP && state != CLOSED; reads++) {
             int space = decoder.writableBytes();
@@ -744,6 +755,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                 return;
             }
             lastReceivedNanos = System.nanoTime();
+            bytesReceived += received;
             decoder.onBytesReceived(received);
             if (arrivedFds.size() > Native.MAX_FDS_PER_MESSAGE && state != CLOSED) {
                 // Only the frame whose header is still incomplete may have fds waiting, at most 253 of them;

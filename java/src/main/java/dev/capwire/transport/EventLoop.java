@@ -29,6 +29,15 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     private static final int POLL_BATCH = 256;
     private static final int FLUSH_BATCH = 1024;
+    /**
+     * A loop that never parks (spin) and serves at most this many connections reads them directly each duty
+     * cycle instead of asking the poller first: one system call per connection instead of epoll_wait plus the
+     * read, which is most of a busy-polled round trip. Aeron's media driver polls its transports the same way
+     * below a threshold. More connections than this go through the poller as usual.
+     */
+    static final int BUSY_POLL_MAX_CONNECTIONS = 4;
+    /** A busy-polling loop still asks the poller every this many cycles: for accepts and writability. */
+    private static final int POLLER_EVERY_CYCLES = 64;
 
     private final String name;
     private final Poller poller;
@@ -36,6 +45,9 @@ public final class EventLoop implements Agent, AutoCloseable {
     private final boolean parks;
     private final long parkAfterIdleNanos;
     private final Long2ObjectHashMap<Channel> channels = new Long2ObjectHashMap<>();
+    private final java.util.ArrayList<Connection> connections = new java.util.ArrayList<>();
+    private final boolean busyPoll;
+    private int cycle;
     private final ManyToOneConcurrentArrayQueue<Connection> flushQueue = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     private final ManyToOneConcurrentArrayQueue<Runnable> tasks = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     private final Timers timers = new Timers();
@@ -56,6 +68,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         this.poller = new Poller(POLL_BATCH);
         this.idleStrategy = dev.capwire.Configuration.idleStrategy(idleStrategyName);
         this.parks = dev.capwire.Configuration.parks(idleStrategyName);
+        this.busyPoll = !parks;
         this.parkAfterIdleNanos = TimeUnit.MICROSECONDS.toNanos(parkAfterIdleMicros);
         this.invoker = !ownThread;
         if (invoker) {
@@ -136,6 +149,9 @@ public final class EventLoop implements Agent, AutoCloseable {
         long token = ((++nextToken) << 2) | channel.kind();
         poller.add(fd, interest, token);
         channels.put(token, channel);
+        if (channel instanceof Connection) {
+            connections.add((Connection) channel);
+        }
         return token;
     }
 
@@ -144,7 +160,11 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     void deregister(int fd, long token) {
-        if (channels.remove(token) != null) {
+        Channel channel = channels.remove(token);
+        if (channel != null) {
+            if (channel instanceof Connection) {
+                connections.remove(channel);
+            }
             try {
                 poller.remove(fd);
             } catch (NativeIoException ignored) {
@@ -157,7 +177,11 @@ public final class EventLoop implements Agent, AutoCloseable {
     public int doWork() {
         int work = runTasks();
         work += flushConnections();
-        work += pollReadiness(0);
+        if (busyPoll && connections.size() <= BUSY_POLL_MAX_CONNECTIONS && ++cycle % POLLER_EVERY_CYCLES != 0) {
+            work += readConnectionsDirectly();
+        } else {
+            work += pollReadiness(0);
+        }
         // Replies written while reading go out now, not after another trip through the poller.
         work += flushConnections();
         work += timers.expire(System.nanoTime());
@@ -170,6 +194,17 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     private int flushConnections() {
         return flushQueue.drain(Connection::flush, FLUSH_BATCH);
+    }
+
+    private int readConnectionsDirectly() {
+        int work = 0;
+        // Backwards: a connection that closes while being read leaves the list, shifting only those already read.
+        for (int i = connections.size() - 1; i >= 0; i--) {
+            if (i < connections.size()) {
+                work += connections.get(i).readNow();
+            }
+        }
+        return work;
     }
 
     private int pollReadiness(int timeoutMs) {

@@ -64,6 +64,40 @@ class InProcessEchoTest {
         assertEquals(ProcessHandle.current().pid(), connection.peerCredentials().pid().getAsLong());
     }
 
+    /**
+     * Spinning loops with few connections read them directly instead of asking the poller: accepts, big
+     * fragmented replies (socket full, write interest), more connections than direct reading serves, and
+     * closes seen as end of stream must all still work.
+     */
+    @Test
+    void spinningLoopsServeFewAndManyConnections() throws Exception {
+        TransportOptions spin = TransportOptions.builder().idleStrategy("spin").build();
+        try (Transport spinningServer = Transport.create(spin); Transport spinningClient = Transport.create(spin)) {
+            Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+            spinningServer.listen(endpoint, InProcessEchoTest::echo);
+            java.util.List<Connection> connections = new java.util.ArrayList<>();
+            byte[] big = new byte[3 << 20];
+            new Random(7).nextBytes(big);
+            for (int count = 1; count <= EventLoop.BUSY_POLL_MAX_CONNECTIONS + 2; count++) {
+                connections.add(spinningClient.connect(endpoint, (c, f) -> { }));
+                for (Connection connection : connections) {
+                    Response reply = connection.call(2, 1, new UnsafeBuffer(big), 0, big.length, 10_000);
+                    assertArrayEquals(big, reply.payload(), count + " connections");
+                }
+            }
+            for (int i = 0; i < 3; i++) {
+                connections.remove(0).close();
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (spinningServer.connectionCount() != connections.size() && System.nanoTime() < deadline) {
+                Thread.sleep(5); // the server learns of each close from its end of stream
+            }
+            assertEquals(connections.size(), spinningServer.connectionCount());
+            Response reply = connections.get(0).call(2, 1, new UnsafeBuffer(new byte[] {5}), 0, 1, 10_000);
+            assertArrayEquals(new byte[] {5}, reply.payload());
+        }
+    }
+
     @Test
     void errorRepliesAndPipelinedRequests() throws Exception {
         Endpoint endpoint = Endpoint.tcp("127.0.0.1", 0);
