@@ -100,6 +100,14 @@ public final class Configuration {
     public static final int MAX_CONNECTIONS_PER_UID_DEFAULT = 1024;
 
     /**
+     * Connections one server lets wait for their handshake at once. Each holds buffers until its Hello arrives
+     * or the handshake timeout passes, so this bounds what silent connections can pin; past it a new
+     * connection is closed at once, before its Hello, as a full listen backlog would refuse it.
+     */
+    public static final String MAX_HANDSHAKING_PROP_NAME = "capwire.server.maxHandshaking";
+    public static final int MAX_HANDSHAKING_DEFAULT = 256;
+
+    /**
      * Where the 32-byte shared secret comes from, first match wins: a file (32 raw bytes, or 64 hex digits),
      * the environment variable named by {@code capwire.secret.env}, or {@code capwire.secret} itself (64 hex
      * digits; visible to anyone who can list the process's arguments, so prefer the other two). Unset: no
@@ -142,6 +150,10 @@ public final class Configuration {
 
     public static int maxConnectionsPerUid() {
         return Integer.getInteger(MAX_CONNECTIONS_PER_UID_PROP_NAME, MAX_CONNECTIONS_PER_UID_DEFAULT);
+    }
+
+    public static int maxHandshaking() {
+        return Integer.getInteger(MAX_HANDSHAKING_PROP_NAME, MAX_HANDSHAKING_DEFAULT);
     }
 
     public static long reconnectGiveUpMs() {

@@ -162,11 +162,21 @@ public final class HandshakeClient {
 
         private void send(byte type, byte[] payload) throws NativeIoException {
             ByteBuffer frame = frame(type, payload);
-            while (frame.hasRemaining()) {
-                if (socket.write(frame) == 0) {
-                    await(Native.INTEREST_WRITE);
+            try {
+                while (frame.hasRemaining()) {
+                    if (socket.write(frame) == 0) {
+                        await(Native.INTEREST_WRITE);
+                    }
                 }
+            } catch (NativeIoException.PeerGoneException e) {
+                throw serverGone(e);
             }
+        }
+
+        /** A reset or broken pipe mid-handshake: the server closed on us (a full server does, before any Hello). */
+        private StatusException serverGone(NativeIoException e) {
+            return new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint
+                    + " failed: the server closed the connection (" + e.getMessage() + ")", e);
         }
 
         private static ByteBuffer frame(byte type, byte[] payload) {
@@ -218,7 +228,12 @@ public final class HandshakeClient {
         /** Reads until {@code buffer} is full: exactly its size, never into the next frame. */
         private void readFully(ByteBuffer buffer) throws NativeIoException {
             while (buffer.hasRemaining()) {
-                int read = socket.read(buffer);
+                int read;
+                try {
+                    read = socket.read(buffer);
+                } catch (NativeIoException.PeerGoneException e) {
+                    throw serverGone(e);
+                }
                 if (read < 0) {
                     throw new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint
                             + " failed: the server closed the connection");

@@ -70,6 +70,8 @@ public final class HandshakeServer implements AutoCloseable {
     private final int keepaliveMaxMissed;
     private final int maxConnections;
     private final int maxConnectionsPerUid;
+    private final int maxHandshaking;
+    private final AtomicInteger handshaking = new AtomicInteger();
     private final HandshakeListener listener;
     private final int helloRateLimit;
     private final HelloRateLimiter rateLimiter;
@@ -102,6 +104,7 @@ public final class HandshakeServer implements AutoCloseable {
         this.keepaliveMaxMissed = b.keepaliveMaxMissed;
         this.maxConnections = b.maxConnections;
         this.maxConnectionsPerUid = b.maxConnectionsPerUid;
+        this.maxHandshaking = b.maxHandshaking;
         this.listener = b.listener;
         this.helloRateLimit = b.helloRateLimit;
         this.rateLimiter = new HelloRateLimiter(b.helloRateLimit);
@@ -152,6 +155,7 @@ public final class HandshakeServer implements AutoCloseable {
         Service service;
         boolean negotiated;
         boolean reported;
+        boolean holdsHandshakeSlot;
 
         Attempt(long uid) {
             this.uid = uid;
@@ -164,10 +168,20 @@ public final class HandshakeServer implements AutoCloseable {
         public void onOpen(Connection connection) {
             PeerCredentials credentials = connection.peerCredentials();
             long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
-            connection.attach(new Attempt(uid));
+            Attempt attempt = new Attempt(uid);
+            connection.attach(attempt);
             connections.incrementAndGet();
             if (uid >= 0) {
                 connectionsPerUid.merge(uid, 1, Integer::sum);
+            }
+            attempt.holdsHandshakeSlot = true;
+            if (handshaking.incrementAndGet() > maxHandshaking) {
+                // No Hello has come yet to answer, so no Refused: closed like a full listen backlog.
+                report(connection, attempt, HandshakeOutcome.Result.FAILED, null, "closed at once: "
+                        + maxHandshaking + " handshakes already in progress (" + Configuration.MAX_HANDSHAKING_PROP_NAME
+                        + ")");
+                connection.abort();
+                return;
             }
             connection.awaitHandshake(handshakeTimeoutMs);
         }
@@ -214,6 +228,7 @@ public final class HandshakeServer implements AutoCloseable {
         @Override
         public void onClose(Connection connection, CloseReason reason) {
             Attempt attempt = (Attempt) connection.attachment();
+            releaseHandshakeSlot(attempt);
             connections.decrementAndGet();
             if (attempt.uid >= 0) {
                 connectionsPerUid.computeIfPresent(attempt.uid, (uid, count) -> count == 1 ? null : count - 1);
@@ -371,9 +386,17 @@ public final class HandshakeServer implements AutoCloseable {
             connection.startKeepalive(keepalive, keepaliveMaxMissed);
         }
         attempt.negotiated = true;
+        releaseHandshakeSlot(attempt);
         report(connection, attempt, HandshakeOutcome.Result.ACCEPTED, null, "negotiated protocol "
                 + negotiated.getProtocolVersion() + " for service " + attempt.service.name());
         attempt.service.listener().onOpen(connection);
+    }
+
+    private void releaseHandshakeSlot(Attempt attempt) {
+        if (attempt.holdsHandshakeSlot) {
+            attempt.holdsHandshakeSlot = false;
+            handshaking.decrementAndGet();
+        }
     }
 
     private long grantedKeepalive(long wanted, List<String> warnings) {
@@ -513,6 +536,7 @@ public final class HandshakeServer implements AutoCloseable {
         private int keepaliveMaxMissed = Configuration.keepaliveMaxMissed();
         private int maxConnections = Configuration.maxConnections();
         private int maxConnectionsPerUid = Configuration.maxConnectionsPerUid();
+        private int maxHandshaking = Configuration.maxHandshaking();
         private HandshakeListener listener = outcome -> { };
 
         private Builder(Transport transport) {
@@ -595,6 +619,12 @@ public final class HandshakeServer implements AutoCloseable {
 
         public Builder maxConnectionsPerUid(int value) {
             maxConnectionsPerUid = value;
+            return this;
+        }
+
+        /** Connections waiting for their handshake at once; past it new ones are closed at the accept. */
+        public Builder maxHandshaking(int value) {
+            maxHandshaking = value;
             return this;
         }
 

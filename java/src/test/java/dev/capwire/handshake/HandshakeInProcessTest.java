@@ -171,6 +171,34 @@ class HandshakeInProcessTest {
         assertTrue(outcomes.get(0).reason().contains("fragmented HELLO"), outcomes.toString());
     }
 
+    /** Silent connections pin buffers until the handshake timeout; only so many may wait at once. */
+    @Test
+    void onlySoManyConnectionsMayWaitForTheirHandshake() throws Exception {
+        Endpoint endpoint = serve(echoServer().maxHandshaking(2));
+        try (dev.capwire.bindings.NativeSocket silent1 = dev.capwire.bindings.NativeSocket.connect(
+                        endpoint.socketAddress(), 5000);
+                dev.capwire.bindings.NativeSocket silent2 = dev.capwire.bindings.NativeSocket.connect(
+                        endpoint.socketAddress(), 5000)) {
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (transport.connectionCount() < 2 && System.nanoTime() < deadline) {
+                Thread.sleep(5); // both accepted and waiting for a Hello
+            }
+            dev.capwire.transport.StatusException full = assertThrows(dev.capwire.transport.StatusException.class,
+                    () -> HandshakeClient.connect(transport, endpoint, client().build(), (c, f) -> { }));
+            assertEquals(dev.capwire.wire.StatusCode.UNAVAILABLE, full.code(), full.getMessage());
+            assertTrue(outcomes.stream().anyMatch(o -> o.reason().contains("2 handshakes already in progress")),
+                    outcomes.toString());
+        }
+        // The silent ones gone, their slots are free again.
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (transport.connectionCount() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        try (NegotiatedConnection echo = HandshakeClient.connect(transport, endpoint, client().build(), (c, f) -> { })) {
+            assertTrue(echo.connection().isOpen());
+        }
+    }
+
     @Test
     void aPolicyThatRefusesGivesPermissionDenied() throws Exception {
         Endpoint endpoint = serve(echoServer().peerPolicy(PeerPolicy.uidAllowList(123456)));
