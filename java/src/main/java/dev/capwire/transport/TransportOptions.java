@@ -1,7 +1,6 @@
 package dev.capwire.transport;
 
 import dev.capwire.Configuration;
-import dev.capwire.bindings.Native;
 import dev.capwire.wire.FrameHeader;
 import org.agrona.BitUtil;
 
