@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
-import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.handshake.ClientProcess.Outcome;
+import dev.capwire.testing.RawFrames;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
@@ -15,7 +15,6 @@ import dev.capwire.wire.proto.GoAwayReason;
 import dev.capwire.wire.proto.Hello;
 import dev.capwire.wire.proto.HelloReply;
 import dev.capwire.wire.proto.RefusedCode;
-import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -323,40 +322,14 @@ class HandshakeAbuseTest {
      * (failing after 10 s) and returns the frames it sent.
      */
     private static List<Frame> exchange(Endpoint endpoint, byte[] bytes, Runnable meanwhile) throws Exception {
-        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        byte[] received;
         try (NativeSocket raw = NativeSocket.connect(endpoint.socketAddress(), 5000)) {
-            ByteBuffer out = ByteBuffer.allocateDirect(Math.max(1, bytes.length)).put(bytes).flip();
-            while (out.hasRemaining()) {
-                if (raw.write(out) == 0) {
-                    raw.fd().awaitWritable(1000);
-                }
-            }
+            RawFrames.writeFully(raw, ByteBuffer.allocateDirect(Math.max(1, bytes.length)).put(bytes).flip());
             meanwhile.run();
-            ByteBuffer in = ByteBuffer.allocateDirect(4096);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            for (;;) {
-                assertTrue(System.nanoTime() < deadline, "the server did not close the connection within 10 s");
-                in.clear();
-                int n;
-                try {
-                    n = raw.read(in);
-                } catch (NativeIoException e) {
-                    break; // a reset after the GOAWAY: the server had unread garbage from us when it closed
-                }
-                if (n < 0) {
-                    break;
-                }
-                if (n == 0) {
-                    raw.fd().awaitReadable(1000);
-                    continue;
-                }
-                byte[] chunk = new byte[n];
-                in.flip().get(chunk);
-                received.write(chunk);
-            }
+            received = RawFrames.readToEnd(raw);
         }
         List<Frame> frames = new ArrayList<>();
-        UnsafeBuffer buffer = new UnsafeBuffer(received.toByteArray());
+        UnsafeBuffer buffer = new UnsafeBuffer(received);
         FrameHeader header = new FrameHeader();
         for (int at = 0; at < buffer.capacity(); ) {
             header.wrap(buffer, at);

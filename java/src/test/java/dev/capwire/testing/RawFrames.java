@@ -3,6 +3,7 @@ package dev.capwire.testing;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
@@ -25,15 +26,23 @@ public final class RawFrames {
         }
     }
 
-    /** Reads to EOF and returns the GOAWAY that ends what the server sent. */
-    public static GoAway readGoAway(NativeSocket raw) throws Exception {
+    /**
+     * Reads until the server closes (failing after 10 s) and returns every byte it sent. A reset counts as the
+     * close: a server that closes with our unread bytes in its queue resets the connection after its GOAWAY.
+     */
+    public static byte[] readToEnd(NativeSocket raw) throws Exception {
         ByteArrayOutputStream received = new ByteArrayOutputStream();
         ByteBuffer in = ByteBuffer.allocateDirect(4096);
         long deadline = System.nanoTime() + 10_000_000_000L;
         for (;;) {
-            assertTrue(System.nanoTime() < deadline, "the server never closed the connection");
+            assertTrue(System.nanoTime() < deadline, "the server did not close the connection within 10 s");
             in.clear();
-            int n = raw.read(in);
+            int n;
+            try {
+                n = raw.read(in);
+            } catch (NativeIoException.PeerGoneException reset) {
+                break;
+            }
             if (n < 0) {
                 break;
             }
@@ -45,7 +54,12 @@ public final class RawFrames {
             in.flip().get(chunk);
             received.write(chunk);
         }
-        UnsafeBuffer reply = new UnsafeBuffer(received.toByteArray());
+        return received.toByteArray();
+    }
+
+    /** Reads to the end and returns the GOAWAY that ends what the server sent. */
+    public static GoAway readGoAway(NativeSocket raw) throws Exception {
+        UnsafeBuffer reply = new UnsafeBuffer(readToEnd(raw));
         FrameHeader header = new FrameHeader();
         int at = 0;
         // Replies to frames the server accepted before the violation may come first.
