@@ -2,6 +2,7 @@ package dev.capwire.handshake;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
@@ -10,6 +11,7 @@ import dev.capwire.transport.Connection;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.FrameListener;
 import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.SpinThenBlock;
 import dev.capwire.transport.StatusException;
 import dev.capwire.transport.Transport;
 import dev.capwire.wire.FrameHeader;
@@ -46,6 +48,8 @@ public final class HandshakeClient {
     private static final SecureRandom RANDOM = new SecureRandom();
     /** The largest HELLO_REPLY this client reads; replies are a few hundred bytes. */
     private static final int MAX_REPLY_BYTES = 64 * 1024;
+    /** Each connecting thread's buffer for the Hello exchange: a direct buffer per frame costs more than the frame. */
+    private static final ThreadLocal<ByteBuffer> SCRATCH = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(4096));
 
     private HandshakeClient() {
     }
@@ -80,7 +84,9 @@ public final class HandshakeClient {
         private final ClientOptions options;
         private final long deadlineNanos;
         private final byte[] clientNonce = new byte[HandshakeServer.NONCE_LENGTH];
-        private final ByteBuffer header = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH);
+        private final long spinNanos;
+        /** Frames out and replies in; a reply larger than this gets a buffer of its own. */
+        private final ByteBuffer scratch = SCRATCH.get();
 
         Exchange(Transport transport, Endpoint endpoint, NativeSocket socket, ClientOptions options) {
             this.transport = transport;
@@ -88,6 +94,9 @@ public final class HandshakeClient {
             this.socket = socket;
             this.options = options;
             this.deadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.handshakeTimeoutMs());
+            // In invoker mode the wait must drive the loop (the server may be on it), so it never just spins.
+            this.spinNanos = transport.isDrivenByCurrentThread() ? 0
+                    : TimeUnit.MICROSECONDS.toNanos(transport.options().parkAfterIdleMicros());
             RANDOM.nextBytes(clientNonce);
         }
 
@@ -154,14 +163,14 @@ public final class HandshakeClient {
         private void sendGoAway(String reason) {
             try {
                 socket.write(frame(FrameType.GOAWAY, GoAway.newBuilder().setReason(GoAwayReason.HANDSHAKE_FAILED)
-                        .setMessage(reason).build().toByteArray()));
+                        .setMessage(reason).build().toByteArray(), scratch));
             } catch (NativeIoException ignored) {
                 // The server is gone; the close says enough.
             }
         }
 
         private void send(byte type, byte[] payload) throws NativeIoException {
-            ByteBuffer frame = frame(type, payload);
+            ByteBuffer frame = frame(type, payload, scratch);
             try {
                 while (frame.hasRemaining()) {
                     if (socket.write(frame) == 0) {
@@ -179,15 +188,17 @@ public final class HandshakeClient {
                     + " failed: the server closed the connection (" + e.getMessage() + ")", e);
         }
 
-        private static ByteBuffer frame(byte type, byte[] payload) {
-            ByteBuffer frame = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH + payload.length);
-            FrameHeader.write(new UnsafeBuffer(frame), 0, frame.capacity(), type, 0, 0, 0, 0, 0);
+        /** The frame in {@code scratch} if it fits, else in a buffer of its own. */
+        private static ByteBuffer frame(byte type, byte[] payload, ByteBuffer scratch) {
+            int length = FrameHeader.HEADER_LENGTH + payload.length;
+            ByteBuffer frame = length <= scratch.capacity() ? scratch.clear() : ByteBuffer.allocateDirect(length);
+            FrameHeader.write(new UnsafeBuffer(frame), 0, length, type, 0, 0, 0, 0, 0);
             frame.position(FrameHeader.HEADER_LENGTH);
             return frame.put(payload).flip();
         }
 
         private HelloReply receiveReply() throws NativeIoException {
-            header.clear();
+            ByteBuffer header = scratch.clear().limit(FrameHeader.HEADER_LENGTH);
             readFully(header);
             UnsafeBuffer view = new UnsafeBuffer(header);
             int length = view.getInt(FrameHeader.LENGTH_OFFSET, FrameHeader.ORDER);
@@ -198,10 +209,11 @@ public final class HandshakeClient {
                 throw broken("malformed frame header in reply to the Hello (type " + FrameType.name(type)
                         + ", length " + length + ")");
             }
-            ByteBuffer payload = ByteBuffer.allocateDirect(length - FrameHeader.HEADER_LENGTH);
+            ByteBuffer payload = length <= scratch.capacity() ? scratch.clear().position(FrameHeader.HEADER_LENGTH)
+                    .limit(length) : ByteBuffer.allocateDirect(length).position(FrameHeader.HEADER_LENGTH);
             readFully(payload);
-            byte[] bytes = new byte[payload.capacity()];
-            payload.flip().get(bytes);
+            byte[] bytes = new byte[length - FrameHeader.HEADER_LENGTH];
+            payload.position(FrameHeader.HEADER_LENGTH).get(bytes);
             if (type == FrameType.GOAWAY) {
                 throw new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint + " failed: the server"
                         + " sent GOAWAY " + describeGoAway(bytes));
@@ -238,9 +250,26 @@ public final class HandshakeClient {
                     throw new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint
                             + " failed: the server closed the connection");
                 }
-                if (read == 0) {
+                if (read == 0 && !SpinThenBlock.spin(this::readable, spinNanos)) {
                     await(Native.INTEREST_READ);
                 }
+            }
+        }
+
+        /** Whether a read would find bytes (or the end of stream) now; a poll that never waits. */
+        private boolean readable() {
+            if (System.nanoTime() - deadlineNanos >= 0) {
+                return true; // the read finds nothing and the wait that follows reports the deadline
+            }
+            try {
+                int number = socket.fd().acquire();
+                try {
+                    return Native.waitReady(number, Native.INTEREST_READ, 0) != 0;
+                } finally {
+                    socket.fd().release();
+                }
+            } catch (FileDescriptor.ClosedException e) {
+                return true; // the read that follows reports it
             }
         }
 

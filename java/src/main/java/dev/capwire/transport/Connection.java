@@ -41,7 +41,11 @@ import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
  *
  * <h2>Outbound</h2>
  * Senders claim space in a {@link ManyToOneRingBuffer} and write the frame straight into it, lock-free. The
- * loop drains the ring into a staging buffer and writes many frames with one syscall. A frame that carries
+ * loop drains the ring into a staging buffer and writes many frames with one syscall. Frames sent on the
+ * loop thread itself (replies from a listener, control frames, an invoker-mode application) skip the ring
+ * and go straight into staging while the ring is empty: nothing else could go before them. The ring is
+ * allocated on the first send from another thread, so a connection that never has one (a handshake that is
+ * refused, a server that only replies) never pays for its memory. A frame that carries
  * fds goes out alone with its own sendmsg, so its fds arrive with its first byte. A full ring is
  * backpressure: {@code offer*} methods return false, requests wait for space until their deadline.
  * Messages larger than one frame are split into fragments (see docs/wire-protocol.md).
@@ -61,11 +65,15 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     /** How long a closing connection waits for the peer's end of stream after its GOAWAY went out. */
     private static final long LINGER_MS = 1000;
     private static final int PING_PAYLOAD_LENGTH = 8;
+    /** Agrona's ManyToOneRingBuffer takes records of at most an eighth of its capacity. */
+    private static final int RING_CAPACITY_PER_RECORD = 8;
     private static final VarHandle FLUSH_SCHEDULED;
+    private static final VarHandle RING;
 
     static {
         try {
             FLUSH_SCHEDULED = MethodHandles.lookup().findVarHandle(Connection.class, "flushScheduled", int.class);
+            RING = MethodHandles.lookup().findVarHandle(Connection.class, "ring", ManyToOneRingBuffer.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -92,7 +100,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private boolean registered; // loop thread only
 
     // Outbound: producers write the ring; the loop copies it into staging and writes staging to the socket.
-    private final ManyToOneRingBuffer ring;
+    private volatile ManyToOneRingBuffer ring; // null until the first send from a thread other than the loop
+    private final int maxRecordLength; // the ring's largest record, known before the ring exists
     private volatile int maxFramePayload; // lowered once by the handshake, before the application sends
     @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
     private volatile int flushScheduled;
@@ -108,8 +117,6 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private UnsafeBuffer receive; // from the transport's pool; back to it on close
     private final FrameDecoder decoder;
     private final IntArrayQueue arrivedFds = new IntArrayQueue();
-    private final UnsafeBuffer fdScratch = new UnsafeBuffer(
-            BufferUtil.allocateDirectAligned((Native.MAX_FDS_PER_MESSAGE + 2) * 4, 64));
     private final InboundFrame inbound = new InboundFrame();
 
     // Requests this side sent: registered by the loop from newPending, completed by replies or deadlines.
@@ -134,6 +141,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private long closeTimer = -1;
     private boolean lingering;
     private final CompletableFuture<CloseReason> closed = new CompletableFuture<>();
+    /** Completes once our GOAWAY (and all before it) is handed to the kernel and our sending side is shut. */
+    private final CompletableFuture<Void> sendingDone = new CompletableFuture<>();
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
             NativeSocket socket, BufferPool stagingPool, BufferPool receivePool) throws NativeIoException {
@@ -157,10 +166,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         if (!unix) {
             socket.setOption(Native.OPT_TCP_NODELAY, 1);
         }
-        this.ring = new ManyToOneRingBuffer(new UnsafeBuffer(BufferUtil.allocateDirectAligned(
-                options.ringBytes() + RingBufferDescriptor.TRAILER_LENGTH, 64)));
+        this.maxRecordLength = options.ringBytes() / RING_CAPACITY_PER_RECORD;
         // A frame must fit one ring record, so the ring also bounds the frames this side sends.
-        this.maxFramePayload = Math.min(options.maxFrameBytes(), ring.maxMsgLength()) - FrameHeader.HEADER_LENGTH;
+        this.maxFramePayload = Math.min(options.maxFrameBytes(), maxRecordLength) - FrameHeader.HEADER_LENGTH;
         this.staging = stagingPool.take();
         this.receive = receivePool.take();
         this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), unix,
@@ -463,7 +471,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             do {
                 // The first fragment's record also carries its fd numbers, 4 bytes each, after the frame.
                 int limit = first && fdCount > 0
-                        ? Math.min(maxFramePayload, ring.maxMsgLength() - FrameHeader.HEADER_LENGTH - fdCount * 4)
+                        ? Math.min(maxFramePayload, maxRecordLength - FrameHeader.HEADER_LENGTH - fdCount * 4)
                         : maxFramePayload;
                 int chunk = Math.min(limit, length - sent);
                 boolean more = sent + chunk < length;
@@ -527,10 +535,18 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
     }
 
-    /** Claims ring space and writes one frame (plus its fd numbers after it); false when the ring is full. */
+    /**
+     * Writes one frame (plus its fd numbers after it) into the ring, or on the loop thread straight into
+     * staging when it can; false when there is no room.
+     */
     private boolean tryWriteFrame(byte type, long correlationId, int capId, int methodId, int flags,
             DirectBuffer payload, int offset, int length, int[] fds, int fdCount) {
         int frameLength = FrameHeader.HEADER_LENGTH + length;
+        if (fdCount == 0 && loop.inLoop()
+                && tryStage(type, correlationId, capId, methodId, flags, payload, offset, length, frameLength)) {
+            return true;
+        }
+        ManyToOneRingBuffer ring = ring();
         int recordLength = frameLength + fdCount * 4;
         int index = ring.tryClaim(fdCount == 0 ? MSG_FRAME : MSG_FRAME_WITH_FDS, recordLength);
         if (index <= 0) {
@@ -547,6 +563,40 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         ring.commit(index);
         scheduleFlushIfIdle();
         return true;
+    }
+
+    /**
+     * Loop thread: puts the frame straight into staging, after whatever is staged already. Only while the ring
+     * is empty, since frames waiting there were sent first; fd-carrying frames never come here (they leave
+     * alone, through the ring).
+     */
+    private boolean tryStage(byte type, long correlationId, int capId, int methodId, int flags,
+            DirectBuffer payload, int offset, int length, int frameLength) {
+        ManyToOneRingBuffer queued = ring;
+        if (queued != null && queued.producerPosition() != queued.consumerPosition()) {
+            return false;
+        }
+        if (stagingEnd + frameLength > staging.capacity()) {
+            return false; // CLOSED_BUFFER has no room at all
+        }
+        FrameHeader.write(staging, stagingEnd, frameLength, type, flags, correlationId, capId, methodId, 0);
+        if (length > 0) {
+            staging.putBytes(stagingEnd + FrameHeader.HEADER_LENGTH, payload, offset, length);
+        }
+        stagingEnd += frameLength;
+        scheduleFlushIfIdle();
+        return true;
+    }
+
+    /** The outbound ring, allocated by whichever thread first needs it. */
+    private ManyToOneRingBuffer ring() {
+        ManyToOneRingBuffer existing = ring;
+        if (existing != null) {
+            return existing;
+        }
+        ManyToOneRingBuffer created = new ManyToOneRingBuffer(new UnsafeBuffer(BufferUtil.allocateDirectAligned(
+                options.ringBytes() + RingBufferDescriptor.TRAILER_LENGTH, 64)));
+        return RING.compareAndSet(this, null, created) ? created : ring;
     }
 
     /**
@@ -625,8 +675,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                 stagingEnd = 0;
             }
             sendBlocked = false;
-            long consumedBefore = ring.consumerPosition();
-            ring.controlledRead(stager);
+            ManyToOneRingBuffer queued = ring;
+            long consumedBefore = queued == null ? 0 : queued.consumerPosition();
+            if (queued != null) {
+                queued.controlledRead(stager);
+            }
             if (state == CLOSED) {
                 return;
             }
@@ -637,7 +690,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             // Progress is the consumer position moving, not the record count: a read that only steps over
             // the padding at the ring's end returns 0 records, and stopping there would strand every frame
             // written after the wrap until some later send.
-            if (ring.consumerPosition() == consumedBefore && stagingEnd == 0) {
+            if ((queued == null || queued.consumerPosition() == consumedBefore) && stagingEnd == 0) {
                 wantWrite(false);
                 if (state == CLOSING) {
                     finishClose();
@@ -686,7 +739,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     private void discardRing() {
-        ring.read((msgTypeId, buffer, index, length) -> {
+        ManyToOneRingBuffer queued = ring;
+        if (queued == null) {
+            return;
+        }
+        queued.read((msgTypeId, buffer, index, length) -> {
             if (msgTypeId == MSG_FRAME_WITH_FDS) {
                 int frameLength = FrameHeader.frameLength(buffer, index);
                 closeRecordFds(buffer, index + frameLength, (length - frameLength) / 4);
@@ -722,6 +779,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             long at = receive.addressOffset() + decoder.writeOffset();
             int received;
             if (unix) {
+                UnsafeBuffer fdScratch = loop.fdScratch();
                 long fdsAddress = fdScratch.addressOffset();
                 received = Native.recvFds(fd, at, space, fdsAddress, Native.MAX_FDS_PER_MESSAGE,
                         fdsAddress + Native.MAX_FDS_PER_MESSAGE * 4L);
@@ -908,8 +966,12 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     // ---------------------------------------------------------------------------------------------------
 
     /**
-     * Graceful close: sends GOAWAY, flushes what is queued, then closes; waits up to
-     * {@code closeTimeoutMs} (not when called on the event loop). Idempotent.
+     * Graceful close: fails pending requests, sends GOAWAY after what is queued, and returns once all of it
+     * is handed to the kernel and our sending side is shut (at most {@code closeTimeoutMs}; at once when
+     * called on the event loop), which is what a socket's own close promises. The loop then keeps the socket
+     * until the peer closes its side too (at most a second), so that a peer still sending gets no reset;
+     * {@link #closeFuture()} completes then. In invoker mode nothing else runs the loop, so close() runs it
+     * until then. Idempotent.
      */
     @Override
     public void close() {
@@ -918,7 +980,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             loop.runUntil(closed, TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
         } else if (!loop.inLoop()) {
             try {
-                closed.get(options.closeTimeoutMs() + 1000, TimeUnit.MILLISECONDS);
+                SpinThenBlock.spin(sendingDone::isDone, TimeUnit.MICROSECONDS.toNanos(options.parkAfterIdleMicros()));
+                sendingDone.get(options.closeTimeoutMs() + 1000, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } catch (ExecutionException | TimeoutException e) {
@@ -967,6 +1030,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
         lingering = true;
         Native.shutdown(fd, false, true);
+        sendingDone.complete(null);
         if (closeTimer != -1) {
             loop.timers().cancel(closeTimer);
         }
@@ -1031,6 +1095,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         try {
             listener.onClose(this, reason);
         } finally {
+            sendingDone.complete(null);
             closed.complete(reason);
         }
     }

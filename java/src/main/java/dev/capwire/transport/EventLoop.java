@@ -5,10 +5,12 @@ import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.Poller;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.agrona.BufferUtil;
 import org.agrona.collections.Long2ObjectHashMap;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
+import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * One event-loop thread serving many connections, as an Agrona {@link Agent}. Its duty cycle: run queued
@@ -51,6 +53,9 @@ public final class EventLoop implements Agent, AutoCloseable {
     private final ManyToOneConcurrentArrayQueue<Connection> flushQueue = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     private final ManyToOneConcurrentArrayQueue<Runnable> tasks = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     private final Timers timers = new Timers();
+    /** Where a connection's recvmsg puts the fds that arrive; every read is on this thread, so one suffices. */
+    private final UnsafeBuffer fdScratch = new UnsafeBuffer(
+            BufferUtil.allocateDirectAligned((Native.MAX_FDS_PER_MESSAGE + 2) * 4, 64));
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
     private final boolean invoker;
@@ -110,6 +115,10 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     Timers timers() {
         return timers;
+    }
+
+    UnsafeBuffer fdScratch() {
+        return fdScratch;
     }
 
     /** Runs a task on the loop thread (at once when called from it). */
