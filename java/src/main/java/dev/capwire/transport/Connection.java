@@ -183,6 +183,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         registered = true;
         listener.onOpen(this);
         writeOut(); // frames queued before registration (their flushes waited for it)
+        // Bytes often come with the connection (a client's Hello is sent before the server even accepts):
+        // read them now rather than after another trip through the poller.
+        readIn();
     }
 
     public long id() {
