@@ -760,20 +760,36 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
         writeInterest = want;
         try {
-            loop.modify(fd, Native.INTEREST_READ | (want ? Native.INTEREST_WRITE : 0), token);
+            loop.modify(fd, interest(), token);
         } catch (NativeIoException e) {
             closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
         }
     }
 
-    /** Loop, busy-polling: reads whatever has arrived, without the poller; 1 if anything happened, else 0. */
-    int readNow() {
+    /**
+     * Loop, busy-polling: reads whatever has arrived and, while the socket was full, writes what waits, all
+     * without the poller; 1 if anything happened, else 0.
+     */
+    int pollDirectly() {
         if (state == CLOSED) {
             return 0;
         }
         long before = bytesReceived;
         readIn();
-        return bytesReceived != before || state == CLOSED ? 1 : 0;
+        int work = bytesReceived != before || state == CLOSED ? 1 : 0;
+        if (writeInterest && state != CLOSED) {
+            writeOut();
+        }
+        return work;
+    }
+
+    int fd() {
+        return fd;
+    }
+
+    /** What this connection wants the poller to report: always reads, writes while the socket is full. */
+    int interest() {
+        return Native.INTEREST_READ | (writeInterest ? Native.INTEREST_WRITE : 0);
     }
 
     private void readIn() {
@@ -815,7 +831,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
                         : new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer closed the connection"));
                 return;
             }
-            lastReceivedNanos = System.nanoTime();
+            if (keepaliveIntervalNanos != 0) {
+                lastReceivedNanos = System.nanoTime(); // only keepalive asks, and a clock read is ~20 ns a read
+            }
             bytesReceived += received;
             decoder.onBytesReceived(received);
             if (arrivedFds.size() > Native.MAX_FDS_PER_MESSAGE && state != CLOSED) {

@@ -35,7 +35,9 @@ public final class EventLoop implements Agent, AutoCloseable {
      * A loop that never parks (spin) and serves at most this many connections reads them directly each duty
      * cycle instead of asking the poller first: one system call per connection instead of epoll_wait plus the
      * read, which is most of a busy-polled round trip. Aeron's media driver polls its transports the same way
-     * below a threshold. More connections than this go through the poller as usual.
+     * below a threshold. Such connections are not even registered with the poller: a registered socket makes
+     * every write into it run the poller's callback too, about 0.1 us per side of a round trip on our hosts.
+     * Once a loop has more connections than this, all of its connections go through the poller.
      */
     static final int BUSY_POLL_MAX_CONNECTIONS = 4;
     /** A busy-polling loop still asks the poller every this many cycles: for accepts and writability. */
@@ -49,6 +51,8 @@ public final class EventLoop implements Agent, AutoCloseable {
     private final Long2ObjectHashMap<Channel> channels = new Long2ObjectHashMap<>();
     private final java.util.ArrayList<Connection> connections = new java.util.ArrayList<>();
     private final boolean busyPoll;
+    /** Whether connection fds are registered with the poller; a busy-polling loop starts without, see above. */
+    private boolean pollingConnections;
     private int cycle;
     private final ManyToOneConcurrentArrayQueue<Connection> flushQueue = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     private final ManyToOneConcurrentArrayQueue<Runnable> tasks = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
@@ -74,6 +78,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         this.idleStrategy = dev.capwire.Configuration.idleStrategy(idleStrategyName);
         this.parks = dev.capwire.Configuration.parks(idleStrategyName);
         this.busyPoll = !parks;
+        this.pollingConnections = !busyPoll;
         this.parkAfterIdleNanos = TimeUnit.MICROSECONDS.toNanos(parkAfterIdleMicros);
         this.invoker = !ownThread;
         if (invoker) {
@@ -156,16 +161,40 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     long register(Channel channel, int fd, int interest) throws NativeIoException {
         long token = ((++nextToken) << 2) | channel.kind();
-        poller.add(fd, interest, token);
+        if (!(channel instanceof Connection)) {
+            poller.add(fd, interest, token);
+            channels.put(token, channel);
+            return token;
+        }
+        Connection connection = (Connection) channel;
+        if (pollingConnections) {
+            poller.add(fd, interest, token);
+        }
         channels.put(token, channel);
-        if (channel instanceof Connection) {
-            connections.add((Connection) channel);
+        connections.add(connection);
+        if (!pollingConnections && connections.size() > BUSY_POLL_MAX_CONNECTIONS) {
+            startPollingConnections();
         }
         return token;
     }
 
+    /** Too many connections to read each one every cycle: register them all with the poller, for good. */
+    private void startPollingConnections() throws NativeIoException {
+        pollingConnections = true;
+        for (Long2ObjectHashMap<Channel>.EntryIterator entries = channels.entrySet().iterator(); entries.hasNext();) {
+            entries.next();
+            if (entries.getValue() instanceof Connection) {
+                Connection connection = (Connection) entries.getValue();
+                poller.add(connection.fd(), connection.interest(), entries.getLongKey());
+            }
+        }
+    }
+
     void modify(int fd, int interest, long token) throws NativeIoException {
-        poller.modify(fd, interest, token);
+        if (pollingConnections || (token & KIND_MASK) != KIND_CONNECTION) {
+            poller.modify(fd, interest, token);
+        }
+        // Else the connection is read (and, while it wants to, written) directly every cycle.
     }
 
     void deregister(int fd, long token) {
@@ -173,6 +202,9 @@ public final class EventLoop implements Agent, AutoCloseable {
         if (channel != null) {
             if (channel instanceof Connection) {
                 connections.remove(channel);
+                if (!pollingConnections) {
+                    return; // never registered
+                }
             }
             try {
                 poller.remove(fd);
@@ -193,7 +225,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         }
         // Replies written while reading go out now, not after another trip through the poller.
         work += flushConnections();
-        work += timers.expire(System.nanoTime());
+        work += timers.expireDue();
         return work;
     }
 
@@ -210,7 +242,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         // Backwards: a connection that closes while being read leaves the list, shifting only those already read.
         for (int i = connections.size() - 1; i >= 0; i--) {
             if (i < connections.size()) {
-                work += connections.get(i).readNow();
+                work += connections.get(i).pollDirectly();
             }
         }
         return work;
@@ -248,11 +280,15 @@ public final class EventLoop implements Agent, AutoCloseable {
                     idleSince = 0;
                     continue;
                 }
+                if (!parks) {
+                    idleStrategy.idle(); // a spinning loop never parks, so it has no idle time to measure
+                    continue;
+                }
                 long now = System.nanoTime();
                 if (idleSince == 0) {
                     idleSince = now;
                 }
-                if (parks && now - idleSince >= parkAfterIdleNanos) {
+                if (now - idleSince >= parkAfterIdleNanos) {
                     park(now);
                     idleStrategy.reset();
                     idleSince = 0;

@@ -35,11 +35,12 @@ final class Timers {
         }
     }
 
-    int expire(long nowNanos) {
+    /** Fires the timers that are due; reads the clock only when there are timers at all. */
+    int expireDue() {
         if (tasks.isEmpty()) {
             return 0;
         }
-        return wheel.poll(nowNanos, fire, EXPIRY_LIMIT);
+        return wheel.poll(System.nanoTime(), fire, EXPIRY_LIMIT);
     }
 
     /**
