@@ -48,6 +48,8 @@ public final class HandshakeClient {
     private static final SecureRandom RANDOM = new SecureRandom();
     /** The largest HELLO_REPLY this client reads; replies are a few hundred bytes. */
     private static final int MAX_REPLY_BYTES = 64 * 1024;
+    /** The longest a handshake waits in the kernel before it checks whether it was interrupted. */
+    private static final long INTERRUPT_CHECK_MS = 50;
     /** Each connecting thread's buffer for the Hello exchange: a direct buffer per frame costs more than the frame. */
     private static final ThreadLocal<ByteBuffer> SCRATCH = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(4096));
 
@@ -275,11 +277,17 @@ public final class HandshakeClient {
 
         /**
          * Waits for the socket until the handshake's deadline. In invoker mode, on the loop's own thread, the
-         * loop is run meanwhile in short slices: the server may be on this very transport.
+         * loop is run meanwhile in short slices: the server may be on this very transport. A poll(2) does not
+         * notice a Java interrupt, so the wait is cut into slices of {@link #INTERRUPT_CHECK_MS} and an
+         * interrupted caller (a {@link ReconnectingClient} being closed, say) gets CANCELLED within one.
          */
         private void await(int interest) throws NativeIoException {
             boolean driveLoop = transport.isDrivenByCurrentThread();
             for (;;) {
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new StatusException(StatusCode.CANCELLED, "interrupted during the handshake with "
+                            + endpoint);
+                }
                 long leftNanos = deadlineNanos - System.nanoTime();
                 if (leftNanos <= 0) {
                     sendGoAway("no handshake reply within " + options.handshakeTimeoutMs() + " ms");
@@ -289,7 +297,8 @@ public final class HandshakeClient {
                 if (driveLoop) {
                     transport.poll();
                 }
-                int timeoutMs = driveLoop ? 0 : (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(leftNanos));
+                int timeoutMs = driveLoop ? 0
+                        : (int) Math.max(1, Math.min(INTERRUPT_CHECK_MS, TimeUnit.NANOSECONDS.toMillis(leftNanos)));
                 int number = socket.fd().acquire();
                 int ready;
                 try {

@@ -109,6 +109,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private int stagingStart;
     private int stagingEnd;
     private boolean sendBlocked;
+    private boolean stagedFlushQueued; // loop thread only: on the loop's list of connections to write out
     private boolean writeInterest;
     private final ControlledMessageHandler stager = this::stage;
     private final AtomicLong nextCorrelationId = new AtomicLong(1);
@@ -587,7 +588,10 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             staging.putBytes(stagingEnd + FrameHeader.HEADER_LENGTH, payload, offset, length);
         }
         stagingEnd += frameLength;
-        scheduleFlushIfIdle();
+        if (!stagedFlushQueued) {
+            stagedFlushQueued = true; // the loop's own list: no fence, no CAS, no concurrent queue
+            loop.flushStagedLater(this);
+        }
         return true;
     }
 
@@ -642,6 +646,14 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     /** Loop: drain the ring into the socket (called when producers scheduled a flush). */
+    /** Loop: write out what {@link #tryStage} put into staging. */
+    void flushStaged() {
+        stagedFlushQueued = false;
+        if (registered && state != CLOSED) {
+            writeOut();
+        }
+    }
+
     void flush() {
         FLUSH_SCHEDULED.setVolatile(this, 0); // cleared first, so a frame written from now on schedules again
         if (state == CLOSED) {

@@ -55,6 +55,8 @@ public final class EventLoop implements Agent, AutoCloseable {
     private boolean pollingConnections;
     private int cycle;
     private final ManyToOneConcurrentArrayQueue<Connection> flushQueue = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
+    /** Connections the loop itself staged frames into; only this thread touches it. */
+    private final java.util.ArrayList<Connection> stagedFlushes = new java.util.ArrayList<>();
     private final ManyToOneConcurrentArrayQueue<Runnable> tasks = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     private final Timers timers = new Timers();
     /** Where a connection's recvmsg puts the fds that arrive; every read is on this thread, so one suffices. */
@@ -234,7 +236,20 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     private int flushConnections() {
-        return flushQueue.drain(Connection::flush, FLUSH_BATCH);
+        int work = flushQueue.drain(Connection::flush, FLUSH_BATCH);
+        // By index against the growing size: a close found while writing runs listeners, which may stage
+        // frames on other connections; those are written in this same pass.
+        int staged = 0;
+        for (; staged < stagedFlushes.size(); staged++) {
+            stagedFlushes.get(staged).flushStaged();
+        }
+        stagedFlushes.clear();
+        return work + staged;
+    }
+
+    /** Loop thread: {@code connection} has frames in staging to write this duty cycle. */
+    void flushStagedLater(Connection connection) {
+        stagedFlushes.add(connection);
     }
 
     private int readConnectionsDirectly() {
@@ -304,7 +319,7 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     private void park(long now) {
         parked = true;
-        if (!tasks.isEmpty() || !flushQueue.isEmpty() || !running) {
+        if (!tasks.isEmpty() || !flushQueue.isEmpty() || !stagedFlushes.isEmpty() || !running) {
             parked = false;
             return;
         }

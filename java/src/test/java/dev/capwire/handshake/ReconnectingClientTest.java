@@ -241,6 +241,29 @@ class ReconnectingClientTest {
                 () -> client.awaitConnected(1000)).code());
     }
 
+    /**
+     * A server that takes the connection (into its backlog) but never answers the Hello. close() must not wait
+     * out the 60 s handshake timeout: it interrupts the attempt, whose wait notices within one slice.
+     */
+    @Test
+    void closeDuringAHandshakeThatNeverEndsDoesNotWaitOutItsTimeout() throws Exception {
+        try (dev.capwire.bindings.NativeSocket silent = dev.capwire.bindings.NativeSocket.listen(
+                endpoint.socketAddress(), 8)) {
+            ReconnectingClient client = ReconnectingClient.builder(transport, endpoint,
+                    ClientOptions.builder(ReconnectServerMain.SERVICE).noSecret().handshakeTimeoutMs(60_000).build(),
+                    (connection, frame) -> { }).listener(events).giveUpAfterMs(120_000).build();
+            Thread.sleep(300); // the first attempt is connected and waiting for the reply by now
+            long started = System.nanoTime();
+            client.close();
+            long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+            assertTrue(tookMs < 30_000, "close() waited " + tookMs + " ms, as if for the handshake timeout");
+            assertReconnectThreadGone();
+            assertNull(events.poll(), "closing is neither a failed attempt to report nor giving up");
+        } finally {
+            Files.deleteIfExists(dir.resolve("s"));
+        }
+    }
+
     @Test
     void aListenerMayCloseTheClientFromItsCallback() throws Exception {
         AtomicReference<ReconnectingClient> self = new AtomicReference<>();
