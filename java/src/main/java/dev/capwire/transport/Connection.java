@@ -97,7 +97,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private final PeerCredentials peer;
     private final java.net.SocketAddress remoteAddress;
     private long token;
-    private boolean registered; // loop thread only
+    private boolean opened; // loop thread only: open() has run, so flushes may write
 
     // Outbound: producers write the ring; the loop copies it into staging and writes staging to the socket.
     private volatile ManyToOneRingBuffer ring; // null until the first send from a thread other than the loop
@@ -180,13 +180,17 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     /** Registers with the loop (on the loop thread) and tells the listener the connection is open. */
     void open() throws NativeIoException {
-        token = loop.register(this, fd, Native.INTEREST_READ);
-        registered = true;
+        opened = true;
         listener.onOpen(this);
-        writeOut(); // frames queued before registration (their flushes waited for it)
         // Bytes often come with the connection (a client's Hello is sent before the server even accepts):
-        // read them now rather than after another trip through the poller.
+        // read them now rather than after a trip through the poller, send what answering them (and onOpen)
+        // queued, and only then register, so the answer is not held up by the poller's system call either.
+        // Registering after reading loses nothing: a level-triggered poller reports bytes already waiting.
         readIn();
+        writeOut();
+        if (state != CLOSED) {
+            token = loop.register(this, fd, interest());
+        }
     }
 
     public long id() {
@@ -649,7 +653,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     /** Loop: write out what {@link #tryStage} put into staging. */
     void flushStaged() {
         stagedFlushQueued = false;
-        if (registered && state != CLOSED) {
+        if (opened && state != CLOSED) {
             writeOut();
         }
     }
@@ -660,8 +664,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             discardRing();
             return;
         }
-        if (registered) {
-            writeOut(); // else open() writes out once registered: write interest needs the registration
+        if (opened) {
+            writeOut(); // else open() writes out, once the listener has heard onOpen
         }
     }
 
@@ -771,6 +775,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             return;
         }
         writeInterest = want;
+        if (token == 0) {
+            return; // not registered yet: open() registers with interest()
+        }
         try {
             loop.modify(fd, interest(), token);
         } catch (NativeIoException e) {
