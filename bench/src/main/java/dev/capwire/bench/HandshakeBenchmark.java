@@ -30,11 +30,18 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Connections set up and torn down per second between two JVMs over a Unix socket, one after another. One
- * operation is, for {@code capwire}, connect + Hello + Negotiated + graceful close (until the GOAWAY is sent
- * and the sending side shut; each iteration ends by checking that every socket was released on both ends); for {@code capwire-secret} the same with the shared-secret challenge (a second round trip and
- * four HMACs); for {@code jdk}, the baseline, a bare {@code SocketChannel.open(address)} + close against a
- * server that accepts and closes; for {@code jdk-roundtrip}, the same plus one byte there and back, so the JDK
- * side also waits for its server once (a handshake cannot do with less).
+ * operation is:
+ * <ul>
+ * <li>{@code capwire}: connect + Hello + Negotiated + graceful close (until the GOAWAY is sent and the sending
+ *     side shut; each iteration ends by checking that every socket was released on both ends);
+ * <li>{@code capwire-secret}: the same with the shared-secret challenge (a second round trip and four HMACs);
+ * <li>{@code capwire-invoker}: the same as {@code capwire} with the client's transport in invoker mode (no loop
+ *     thread: the benchmark thread runs the loop, and its close also waits for the server's close);
+ * <li>{@code jdk}, the baseline: a bare {@code SocketChannel.open(address)} + close against a server that
+ *     accepts and closes;
+ * <li>{@code jdk-roundtrip}: the same plus one byte there and back, so the JDK side also waits for its server
+ *     once (a handshake cannot do with less).
+ * </ul>
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -47,7 +54,7 @@ public class HandshakeBenchmark {
     private static final int FD_SLACK = 8;
     private static final FrameListener IGNORE = (connection, frame) -> { };
 
-    @Param({"capwire", "capwire-secret", "jdk", "jdk-roundtrip"})
+    @Param({"capwire", "capwire-secret", "capwire-invoker", "jdk", "jdk-roundtrip"})
     public String peer;
 
     private PeerProcess server;
@@ -66,14 +73,17 @@ public class HandshakeBenchmark {
         jdk = peer.startsWith("jdk");
         jdkRoundTrip = "jdk-roundtrip".equals(peer);
         server = PeerProcess.start(jdkRoundTrip ? "jdk-accept-echo" : jdk ? "jdk-accept"
-                : "capwire".equals(peer) ? "handshake" : "handshake-secret", "backoff");
+                : "capwire-secret".equals(peer) ? "handshake-secret" : "handshake", "backoff");
         address = UnixDomainSocketAddress.of(server.socket());
         if (!jdk) {
             endpoint = Endpoint.unix(server.socket());
             ClientOptions.Builder builder = ClientOptions.builder(PeerServer.HANDSHAKE_SERVICE);
-            options = ("capwire".equals(peer) ? builder.noSecret() : builder.secret(PeerServer.BENCHMARK_SECRET))
+            options = ("capwire-secret".equals(peer) ? builder.secret(PeerServer.BENCHMARK_SECRET) : builder.noSecret())
                     .build();
-            transport = Transport.create(TransportOptions.defaults());
+            // Invoker mode: this thread (JMH runs a thread-scoped trial setup on the benchmark's own thread)
+            // drives the client's loop itself, so nothing is handed to a loop thread and back.
+            transport = Transport.create("capwire-invoker".equals(peer)
+                    ? TransportOptions.builder().eventLoops(0).build() : TransportOptions.defaults());
         }
         // The first connection opens what the server keeps for its lifetime; count its fds after that.
         connectAndClose();

@@ -89,6 +89,8 @@ public final class QuickRun {
             Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "netty", false),
             Comparison.peers(HandshakeBenchmark.class, "capwire", "jdk", Metric.TIME_PER_OP),
             Comparison.peers(HandshakeBenchmark.class, "capwire-secret", "jdk", Metric.TIME_PER_OP),
+            // A client that runs its own loop (invoker mode): no hand-offs to a loop thread.
+            Comparison.peers(HandshakeBenchmark.class, "capwire-invoker", "jdk", Metric.TIME_PER_OP),
             // Not the target; like for like: the JDK connect here also waits one round trip.
             Comparison.peers(HandshakeBenchmark.class, "capwire", "jdk-roundtrip", Metric.TIME_PER_OP));
 
