@@ -65,6 +65,66 @@ class InProcessEchoTest {
     }
 
     /**
+     * Frames a loop sends itself skip the ring while it is empty and go through it behind frames that other
+     * threads queued, so each sender's frames must still arrive in the order it sent them. The server's loop
+     * answers each notify from the client with a numbered notify (method 1) while a thread of the server sends
+     * its own numbered notifies (method 2) on the same connection, so the ring fills and drains under the loop.
+     */
+    @Test
+    void framesFromTheLoopAndFromAnotherThreadEachKeepTheirOrder() throws Exception {
+        int count = 20_000;
+        int payloadBytes = 1024;
+        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+        CompletableFuture<Connection> accepted = new CompletableFuture<>();
+        UnsafeBuffer loopPayload = new UnsafeBuffer(new byte[payloadBytes]);
+        server.listen(endpoint, new FrameListener() {
+            private long answered;
+
+            @Override
+            public void onOpen(Connection connection) {
+                accepted.complete(connection);
+            }
+
+            @Override
+            public void onFrame(Connection connection, InboundFrame frame) {
+                loopPayload.putLong(0, answered++);
+                connection.sendNotify(2, 1, loopPayload, 0, payloadBytes, 10_000);
+            }
+        });
+        java.util.concurrent.atomic.AtomicLongArray next = new java.util.concurrent.atomic.AtomicLongArray(3);
+        java.util.List<String> outOfOrder = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Connection connection = client.connect(endpoint, (c, frame) -> {
+            int sender = frame.methodId();
+            long number = frame.buffer().getLong(frame.payloadOffset());
+            if (number != next.get(sender)) {
+                outOfOrder.add("method " + sender + ": " + number + " after " + (next.get(sender) - 1));
+            }
+            next.set(sender, number + 1);
+        });
+        Connection serverSide = accepted.get(10, TimeUnit.SECONDS);
+        Thread producer = new Thread(() -> {
+            UnsafeBuffer payload = new UnsafeBuffer(new byte[payloadBytes]);
+            for (long i = 0; i < count; i++) {
+                payload.putLong(0, i);
+                serverSide.sendNotify(2, 2, payload, 0, payloadBytes, 10_000);
+            }
+        });
+        producer.start();
+        UnsafeBuffer trigger = new UnsafeBuffer(new byte[8]);
+        for (int i = 0; i < count; i++) {
+            connection.sendNotify(2, 0, trigger, 0, 8, 10_000);
+        }
+        producer.join();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while ((next.get(1) < count || next.get(2) < count) && outOfOrder.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertEquals(java.util.List.of(), outOfOrder);
+        assertEquals(count, next.get(1), "notifies the server's loop sent");
+        assertEquals(count, next.get(2), "notifies the server's other thread sent");
+    }
+
+    /**
      * Spinning loops with few connections read them directly instead of asking the poller: accepts, big
      * fragmented replies (socket full, write interest), more connections than direct reading serves, and
      * closes seen as end of stream must all still work.
