@@ -599,6 +599,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         return true;
     }
 
+    /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
+    boolean ringAllocated() {
+        return ring != null;
+    }
+
     /** The outbound ring, allocated by whichever thread first needs it. */
     private ManyToOneRingBuffer ring() {
         ManyToOneRingBuffer existing = ring;

@@ -2,6 +2,7 @@ package dev.capwire.transport;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -62,6 +63,31 @@ class InProcessEchoTest {
             assertArrayEquals(bytes, reply.payload(), "size " + size);
         }
         assertEquals(ProcessHandle.current().pid(), connection.peerCredentials().pid().getAsLong());
+    }
+
+    /** The ring's 256 KiB are allocated on the first send from a thread other than the connection's loop. */
+    @Test
+    void aConnectionOnlyItsLoopWritesToNeverAllocatesARing() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+        CompletableFuture<Connection> accepted = new CompletableFuture<>();
+        server.listen(endpoint, new FrameListener() {
+            @Override
+            public void onOpen(Connection connection) {
+                accepted.complete(connection);
+            }
+
+            @Override
+            public void onFrame(Connection connection, InboundFrame frame) {
+                echo(connection, frame);
+            }
+        });
+        Connection connection = client.connect(endpoint, (c, f) -> { });
+        assertFalse(connection.ringAllocated(), "nothing sent yet");
+        for (int i = 0; i < 100; i++) {
+            connection.call(2, 1, new UnsafeBuffer(new byte[100]), 0, 100, 10_000);
+        }
+        assertTrue(connection.ringAllocated(), "the requests came from this thread, through the ring");
+        assertFalse(accepted.get(10, TimeUnit.SECONDS).ringAllocated(), "the replies came from the server's loop");
     }
 
     /**
