@@ -3,6 +3,7 @@ package dev.capwire.transport;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -63,6 +64,34 @@ class InProcessEchoTest {
             assertArrayEquals(bytes, reply.payload(), "size " + size);
         }
         assertEquals(ProcessHandle.current().pid(), connection.peerCredentials().pid().getAsLong());
+    }
+
+    /**
+     * close() returns once the GOAWAY is sent and the sending side shut; the loop then keeps the socket, reading,
+     * until the peer closes too or the linger (a second) runs out, and only then completes closeFuture() and
+     * releases the fd. Against a raw peer that reads everything but never closes, the linger decides.
+     */
+    @Test
+    void closeReturnsOnceTheGoAwayIsSentAndTheSocketIsReleasedAfterThePeersClose() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("raw"));
+        java.util.TreeMap<Integer, String> fdsBefore = Leaks.openFds();
+        try (dev.capwire.bindings.NativeSocket listening = dev.capwire.bindings.NativeSocket.listen(
+                endpoint.socketAddress(), 8)) {
+            Connection connection = client.connect(endpoint, (c, f) -> { });
+            try (dev.capwire.bindings.NativeSocket peer = listening.accept(10_000)) {
+                connection.close();
+                assertFalse(connection.isOpen());
+                assertFalse(connection.closeFuture().isDone(), "released before the peer closed or the linger ran out");
+                // The peer sees the GOAWAY, then the end of stream: close() shut our sending side.
+                assertEquals(dev.capwire.wire.proto.GoAwayReason.NORMAL_CLOSE,
+                        dev.capwire.testing.RawFrames.readGoAway(peer).getReason());
+                CloseReason reason = connection.closeFuture().get(10, TimeUnit.SECONDS);
+                assertEquals(CloseReason.Kind.LOCAL_CLOSE, reason.kind());
+            }
+        } finally {
+            Files.deleteIfExists(dir.resolve("raw"));
+        }
+        assertNull(Leaks.fdsLeftOver(fdsBefore));
     }
 
     /** The ring's 256 KiB are allocated on the first send from a thread other than the connection's loop. */
