@@ -178,7 +178,10 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         this.newPending = new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight()));
     }
 
-    /** Registers with the loop (on the loop thread) and tells the listener the connection is open. */
+    /**
+     * Loop: tells the listener the connection is open, handles what has already arrived, then registers with
+     * the poller.
+     */
     void open() throws NativeIoException {
         opened = true;
         listener.onOpen(this);
@@ -654,7 +657,6 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
     }
 
-    /** Loop: drain the ring into the socket (called when producers scheduled a flush). */
     /** Loop: write out what {@link #tryStage} put into staging. */
     void flushStaged() {
         stagedFlushQueued = false;
@@ -663,6 +665,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
     }
 
+    /** Loop: drain the ring into the socket (called when producers scheduled a flush). */
     void flush() {
         FLUSH_SCHEDULED.setVolatile(this, 0); // cleared first, so a frame written from now on schedules again
         if (state == CLOSED) {
