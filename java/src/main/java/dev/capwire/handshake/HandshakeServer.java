@@ -145,7 +145,7 @@ public final class HandshakeServer implements AutoCloseable {
 
     // ---------------------------------------------------------------------------------------------------
 
-    /** One connection's handshake state; touched only on its loop thread. */
+    /** One connection's handshake state; touched only as its loop's work. */
     private static final class Attempt {
         final long openedNanos = System.nanoTime();
         final long uid;

@@ -41,8 +41,8 @@ import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
  *
  * <h2>Outbound</h2>
  * Senders claim space in a {@link ManyToOneRingBuffer} and write the frame straight into it, lock-free. The
- * loop drains the ring into a staging buffer and writes many frames with one syscall. Frames sent on the
- * loop thread itself (replies from a listener, control frames, an invoker-mode application) skip the ring
+ * loop drains the ring into a staging buffer and writes many frames with one syscall. Frames sent as
+ * loop work (replies from a listener, control frames, an invoker-mode application) skip the ring
  * and go straight into staging while the ring is empty: nothing else could go before them. The ring is
  * allocated on the first send from another thread, so a connection that never has one (a handshake that is
  * refused, a server that only replies) never pays for its memory. A frame that carries
@@ -97,7 +97,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private final PeerCredentials peer;
     private final java.net.SocketAddress remoteAddress;
     private long token;
-    private boolean opened; // loop thread only: open() has run, so flushes may write
+    private boolean opened; // loop work only: open() has run, so flushes may write
 
     // Outbound: producers write the ring; the loop copies it into staging and writes staging to the socket.
     private volatile ManyToOneRingBuffer ring; // null until the first send from a thread other than the loop
@@ -109,7 +109,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private int stagingStart;
     private int stagingEnd;
     private boolean sendBlocked;
-    private boolean stagedFlushQueued; // loop thread only: on the loop's list of connections to write out
+    private boolean stagedFlushQueued; // loop work only: on the loop's list of connections to write out
     private boolean writeInterest;
     private final ControlledMessageHandler stager = this::stage;
     private final AtomicLong nextCorrelationId = new AtomicLong(1);
@@ -128,14 +128,14 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private volatile int state = OPEN;
     private volatile Object attachment;
 
-    // The handshake gate (see awaitHandshake) and keepalive; loop thread only.
+    // The handshake gate (see awaitHandshake) and keepalive; loop work only.
     private boolean handshakePending;
     private long handshakeTimer = -1;
     private long lastReceivedNanos = System.nanoTime();
     private long keepaliveIntervalNanos;
     private int keepaliveMaxMissed;
     private long keepaliveTimer = -1;
-    private long bytesReceived; // loop thread only
+    private long bytesReceived; // loop work only
     private final UnsafeBuffer pingPayload = new UnsafeBuffer(new byte[PING_PAYLOAD_LENGTH]);
 
     private CloseReason closeReason;
@@ -387,8 +387,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
      * {@link StatusException}: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (too many in flight, or the ring stayed
      * full), UNAVAILABLE (the connection closed first, naming why), or the status of an ERROR reply.
      *
-     * <p>The future completes on the event-loop thread; use the {@code *Async} stages for slow work.
-     * The fds are duplicated, so the caller keeps its own.
+     * <p>The future completes as loop work (see {@link FrameListener}); use the {@code *Async} stages for slow
+     * work. The fds are duplicated, so the caller keeps its own.
      */
     public CompletableFuture<Response> request(int capId, int methodId, DirectBuffer payload, int offset,
             int length, long timeoutMs, FileDescriptor... fds) {
@@ -547,7 +547,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     /**
-     * Writes one frame (plus its fd numbers after it) into the ring, or on the loop thread straight into
+     * Writes one frame (plus its fd numbers after it) into the ring, or as loop work straight into
      * staging when it can; false when there is no room.
      */
     private boolean tryWriteFrame(byte type, long correlationId, int capId, int methodId, int flags,
@@ -577,7 +577,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     /**
-     * Loop thread: puts the frame straight into staging, after whatever is staged already. Only while the ring
+     * Loop work: puts the frame straight into staging, after whatever is staged already. Only while the ring
      * is empty, since frames waiting there were sent first; fd-carrying frames never come here (they leave
      * alone, through the ring).
      */

@@ -22,6 +22,16 @@ import org.agrona.concurrent.UnsafeBuffer;
  * producer publishes its work (a queue offer, which is a full fence) and then reads {@link #parked}; the
  * loop sets {@link #parked} and then re-checks its queues before it waits. One of the two always sees the
  * other, so no wake-up is lost and a busy loop is never woken.
+ *
+ * <p>Loop work runs under ownership, not on one fixed thread. The loop's thread owns the loop while it runs
+ * a duty cycle and lets go while it idles or parks; a caller that hands the loop a task ({@link #execute})
+ * while nobody owns it takes ownership and runs the task itself, as Aeron's client conductor lets callers
+ * do its work under its lock. A parked or yielding loop thread would otherwise need tens of microseconds of
+ * scheduler latency on our hosts to run a task of one or two system calls (a close, a connection's
+ * registration), and the caller would wait for that. Everything loop-only (connections' staging and
+ * receive state, timers, the channel table) is touched only by the owner; the ownership hand-over (a CAS to
+ * take, a release store to give back) orders it between threads. A spinning loop never lets go: it is
+ * always on a core, so handing it the task costs less than contending for it.
  */
 public final class EventLoop implements Agent, AutoCloseable {
     /** Poller tokens: the low bits say what kind of channel the token names. */
@@ -40,6 +50,8 @@ public final class EventLoop implements Agent, AutoCloseable {
      * Once a loop has more connections than this, all of its connections go through the poller.
      */
     static final int BUSY_POLL_MAX_CONNECTIONS = 4;
+    /** The longest a parked loop waits before it looks at its timers again, due or not; see {@link #park}. */
+    private static final long MAX_PARK_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** A busy-polling loop still asks the poller every this many cycles: for accepts and writability. */
     private static final int POLLER_EVERY_CYCLES = 64;
 
@@ -65,6 +77,18 @@ public final class EventLoop implements Agent, AutoCloseable {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
     private final boolean invoker;
+    /** The thread running loop work right now, null while the loop idles; see the class comment. */
+    private volatile Thread owner;
+    private static final java.lang.invoke.VarHandle OWNER;
+    static {
+        try {
+            OWNER = java.lang.invoke.MethodHandles.lookup().findVarHandle(EventLoop.class, "owner", Thread.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+    /** When a parked loop's wait ends by itself (Long.MAX_VALUE: never); written before {@link #parked}. */
+    private long parkDeadlineNanos;
     private volatile boolean parked;
     private volatile boolean running = true;
     private long nextToken;
@@ -85,9 +109,10 @@ public final class EventLoop implements Agent, AutoCloseable {
         this.invoker = !ownThread;
         if (invoker) {
             this.thread = Thread.currentThread();
+            this.owner = thread; // for good: an invoker-mode loop is run by its creating thread alone
             return;
         }
-        this.thread = new Thread(this::run, name);
+        this.thread = new LoopThread(this::run, name);
         this.thread.setDaemon(true);
         this.thread.start();
     }
@@ -112,12 +137,30 @@ public final class EventLoop implements Agent, AutoCloseable {
         return name;
     }
 
-    boolean inLoop() {
-        return Thread.currentThread() == thread;
+    /** Whether the loop's thread waits in the poller now (for tests of what callers do meanwhile). */
+    boolean isParked() {
+        return parked;
     }
 
-    Thread thread() {
-        return thread;
+    /** Whether the calling thread owns the loop now: the loop's thread in a duty cycle, or a caller running a task. */
+    boolean inLoop() {
+        return owner == Thread.currentThread();
+    }
+
+    private boolean tryOwn() {
+        return OWNER.compareAndSet(this, null, Thread.currentThread());
+    }
+
+    /** The release store hands everything this thread did to the next owner (whose CAS reads it). */
+    private void release() {
+        OWNER.setRelease(this, null);
+    }
+
+    /** The loop's thread takes its loop back from a caller running a task on it; such tasks are short. */
+    private void ownFromLoopThread() {
+        while (!tryOwn()) {
+            idleStrategy.idle();
+        }
     }
 
     Timers timers() {
@@ -128,10 +171,23 @@ public final class EventLoop implements Agent, AutoCloseable {
         return fdScratch;
     }
 
-    /** Runs a task on the loop thread (at once when called from it). */
+    /**
+     * Runs a task as loop work: at once when the caller owns the loop already or can take it (the loop is
+     * idle), else queued for the loop's thread. A task run by the caller may throw to the caller.
+     */
     void execute(Runnable task) {
         if (inLoop()) {
             task.run();
+            return;
+        }
+        // Another loop's thread queues instead: its own connections wait while it works, and spreading
+        // connections over loops would mean little if the accepting loop ran their first reads itself.
+        if (!invoker && !(Thread.currentThread() instanceof LoopThread) && tryOwn()) {
+            try {
+                task.run();
+            } finally {
+                handBack();
+            }
             return;
         }
         while (!tasks.offer(task)) {
@@ -141,6 +197,21 @@ public final class EventLoop implements Agent, AutoCloseable {
             Thread.onSpinWait();
         }
         wakeIfParked();
+    }
+
+    /**
+     * A caller ends its task: frames it staged go out now (a parked loop would not flush them until something
+     * woke it), and a parked loop is woken if the task set a timer due before the loop's wait would end.
+     */
+    private void handBack() {
+        try {
+            flushStaged();
+            if (parked && timers.earliestScheduledSinceReset() < parkDeadlineNanos) {
+                wakeIfParked();
+            }
+        } finally {
+            release();
+        }
     }
 
     /** Called by producers after they put frames into {@code connection}'s ring. */
@@ -236,7 +307,10 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     private int flushConnections() {
-        int work = flushQueue.drain(Connection::flush, FLUSH_BATCH);
+        return flushQueue.drain(Connection::flush, FLUSH_BATCH) + flushStaged();
+    }
+
+    private int flushStaged() {
         // By index against the growing size: a close found while writing runs listeners, which may stage
         // frames on other connections; those are written in this same pass.
         int staged = 0;
@@ -244,10 +318,10 @@ public final class EventLoop implements Agent, AutoCloseable {
             stagedFlushes.get(staged).flushStaged();
         }
         stagedFlushes.clear();
-        return work + staged;
+        return staged;
     }
 
-    /** Loop thread: {@code connection} has frames in staging to write this duty cycle. */
+    /** Loop work: {@code connection} has frames in staging to write this duty cycle (or as the caller hands back). */
     void flushStagedLater(Connection connection) {
         stagedFlushes.add(connection);
     }
@@ -264,12 +338,20 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     private int pollReadiness(int timeoutMs) {
-        int count;
+        return dispatch(awaitReadiness(timeoutMs));
+    }
+
+    /** Waits for readiness; the events land in the poller's buffer, which only the loop's thread touches. */
+    private int awaitReadiness(int timeoutMs) {
         try {
-            count = poller.await(timeoutMs);
+            return poller.await(timeoutMs);
         } catch (NativeIoException e) {
             throw new IllegalStateException(name + ": poller failed", e);
         }
+    }
+
+    /** Owner: hands each ready channel its events (a token whose channel has closed meanwhile finds nothing). */
+    private int dispatch(int count) {
         for (int i = 0; i < count; i++) {
             Channel channel = channels.get(poller.token(i));
             if (channel != null) {
@@ -281,6 +363,7 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     private void run() {
         long idleSince = 0;
+        ownFromLoopThread();
         try {
             while (running) {
                 int work;
@@ -308,28 +391,43 @@ public final class EventLoop implements Agent, AutoCloseable {
                     idleStrategy.reset();
                     idleSince = 0;
                 } else {
+                    release(); // idle: a caller may run its task meanwhile
                     idleStrategy.idle();
+                    ownFromLoopThread();
                 }
             }
         } finally {
             onClose();
-            stopped.countDown();
+            stopped.countDown(); // still owning, for good: a stopped loop's tasks are queued, never run by callers
         }
     }
 
+    /**
+     * Waits in the poller, not owning the loop, until the next timer is due or {@link #MAX_PARK_NANOS} pass.
+     * A caller that takes the loop meanwhile and sets a timer due earlier than that wakes it (see
+     * {@link #handBack}); the cap spares it the wake-up for timers further away (a keepalive ten seconds out,
+     * a close's linger), which each new connection sets.
+     */
     private void park(long now) {
+        long untilTimer = timers.nanosToNext(now);
+        long waitNanos = untilTimer < 0 ? MAX_PARK_NANOS : Math.min(untilTimer, MAX_PARK_NANOS);
+        timers.resetEarliestScheduled();
+        parkDeadlineNanos = now + waitNanos;
         parked = true;
         if (!tasks.isEmpty() || !flushQueue.isEmpty() || !stagedFlushes.isEmpty() || !running) {
             parked = false;
             return;
         }
-        long untilTimer = timers.nanosToNext(now);
-        int timeoutMs = untilTimer < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, (untilTimer + 999_999) / 1_000_000);
+        int timeoutMs = (int) ((waitNanos + 999_999) / 1_000_000);
+        int count;
+        release();
         try {
-            pollReadiness(timeoutMs);
+            count = awaitReadiness(timeoutMs);
         } finally {
             parked = false;
+            ownFromLoopThread();
         }
+        dispatch(count);
     }
 
     @Override
@@ -375,6 +473,13 @@ public final class EventLoop implements Agent, AutoCloseable {
             poller.wake();
         } catch (NativeIoException ignored) {
             // Already closed: the loop has stopped.
+        }
+    }
+
+    /** The thread of a loop that is not in invoker mode. */
+    private static final class LoopThread extends Thread {
+        LoopThread(Runnable run, String name) {
+            super(run, name);
         }
     }
 

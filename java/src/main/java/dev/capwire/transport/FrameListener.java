@@ -1,9 +1,10 @@
 package dev.capwire.transport;
 
 /**
- * Callbacks for one connection's life, run on its event-loop thread: keep them short and never block in
- * them (hand slow work to another thread and reply from there; {@link Connection}'s send methods are safe
- * from any thread).
+ * Callbacks for one connection's life, run as its event loop's work: on the loop's thread, or on an
+ * application thread that opened or closed the connection while the loop was idle (see {@link EventLoop}),
+ * never two at once for one loop. Keep them short and never block in them (hand slow work to another thread
+ * and reply from there; {@link Connection}'s send methods are safe from any thread).
  */
 public interface FrameListener {
     /** The connection is registered and ready; frames may be sent. */

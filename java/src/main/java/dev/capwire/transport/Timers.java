@@ -6,7 +6,7 @@ import org.agrona.collections.Long2ObjectHashMap;
 
 /**
  * An event loop's timers: Agrona's {@link DeadlineTimerWheel} (ticks of about 1 ms) plus the task each timer runs.
- * Loop thread only.
+ * Touched only by the thread that owns the loop.
  */
 final class Timers {
     /** About a millisecond: the wheel needs a power of two. */
@@ -24,6 +24,7 @@ final class Timers {
     private final DeadlineTimerWheel.TimerHandler fire = this::fire;
 
     long schedule(long deadlineNanos, Task task) {
+        earliestScheduled = Math.min(earliestScheduled, deadlineNanos);
         long id = wheel.scheduleTimer(deadlineNanos);
         tasks.put(id, task);
         return id;
@@ -58,6 +59,16 @@ final class Timers {
         return Math.max(0, earliest - nowNanos);
     }
 
+    /** The earliest deadline scheduled since {@link #resetEarliestScheduled()}: whether a parked loop must wake. */
+    long earliestScheduledSinceReset() {
+        return earliestScheduled;
+    }
+
+    void resetEarliestScheduled() {
+        earliestScheduled = Long.MAX_VALUE;
+    }
+
+    private long earliestScheduled = Long.MAX_VALUE;
     private long earliest;
     private final DeadlineTimerWheel.TimerConsumer findEarliest = (deadline, timerId) -> {
         if (deadline < earliest) {

@@ -7,17 +7,27 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.bindings.NativeSocket;
+import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import dev.capwire.testing.Leaks;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 
 /** Both ends in this JVM, on separate transports: the fast check of the transport's own logic. */
@@ -320,6 +330,203 @@ class InProcessEchoTest {
             for (Connection connection : connections) {
                 connection.close();
             }
+        }
+    }
+
+    /**
+     * Loop work that a caller runs itself when it finds the loop idle (see {@link EventLoop}): that it happens,
+     * that a timer it sets still fires on time although the loop's thread was asleep, and that callers and the
+     * loop's thread never run loop work at the same moment.
+     */
+    @Nested
+    class CallersRunningLoopWork {
+        /**
+         * Waits until the loop has just gone to sleep in the poller: awake first, then parked. Its sleep then lasts
+         * until its next timer or a second, so whatever the test does next finds it asleep for that long.
+         */
+        private static void awaitFreshlyParked(EventLoop loop) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            boolean sawAwake = false;
+            while (System.nanoTime() < deadline) {
+                boolean parked = loop.isParked();
+                if (!parked) {
+                    sawAwake = true;
+                } else if (sawAwake) {
+                    Thread.sleep(5); // the flag goes up an instant before the loop lets go of its work
+                    return;
+                }
+                Thread.onSpinWait();
+            }
+            throw new AssertionError("the loop did not go to sleep within 10 s");
+        }
+
+        @Test
+        void anAbortOnAnIdleLoopIsRunByTheCaller() throws Exception {
+            Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+            server.listen(endpoint, InProcessEchoTest::echo);
+            EventLoop loop = client.nextLoop();
+            UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
+            // The loop wakes once a second to look at its timers; an abort in that instant is queued for it instead,
+            // so a few tries allow for that. Without callers running loop work, every try ends on the loop's thread.
+            List<String> closedOn = new ArrayList<>();
+            for (int attempt = 0; attempt < 5; attempt++) {
+                CompletableFuture<Thread> onCloseThread = new CompletableFuture<>();
+                Connection connection = client.connect(endpoint, new FrameListener() {
+                    @Override
+                    public void onFrame(Connection c, InboundFrame frame) {
+                    }
+
+                    @Override
+                    public void onClose(Connection c, CloseReason reason) {
+                        onCloseThread.complete(Thread.currentThread());
+                    }
+                });
+                connection.call(2, 1, payload, 0, 8, 10_000);
+                awaitFreshlyParked(loop);
+                connection.abort();
+                Thread closer = onCloseThread.get(10, TimeUnit.SECONDS);
+                closedOn.add(closer.getName());
+                if (closer == Thread.currentThread()) {
+                    assertEquals(CloseReason.Kind.LOCAL_ABORT, connection.closeFuture().getNow(null).kind());
+                    return;
+                }
+            }
+            throw new AssertionError("every abort ran on the loop's thread: " + closedOn);
+        }
+
+        /**
+         * A caller that opens a connection on a sleeping loop runs its onOpen, which here starts a 100 ms keepalive.
+         * The loop's thread, asleep until its next timer or a second from now, must be woken for the new, earlier
+         * timer: the first PING is due after 100 ms, not when the loop happens to wake.
+         */
+        @Test
+        void aTimerSetByACallerWakesTheSleepingLoopInTime() throws Exception {
+            Endpoint endpoint = Endpoint.unix(dir.resolve("raw"));
+            try (NativeSocket listening = NativeSocket.listen(endpoint.socketAddress(), 8)) {
+                awaitFreshlyParked(client.nextLoop());
+                long connectedAt = System.nanoTime();
+                Connection connection = client.connect(endpoint, new FrameListener() {
+                    @Override
+                    public void onOpen(Connection c) {
+                        c.startKeepalive(100, 1000);
+                    }
+
+                    @Override
+                    public void onFrame(Connection c, InboundFrame frame) {
+                    }
+                });
+                try (NativeSocket peer = listening.accept(10_000)) {
+                    byte type = readFrameType(peer);
+                    long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - connectedAt);
+                    assertEquals(FrameType.PING, type);
+                    // 100 ms expected; a loop left asleep would send it only when its second is up.
+                    assertTrue(elapsedMs < 700, "the first PING came " + elapsedMs + " ms after the connect");
+                    connection.abort();
+                }
+            } finally {
+                Files.deleteIfExists(dir.resolve("raw"));
+            }
+        }
+
+        /** The type of the next frame the raw peer reads (its payload is skipped). */
+        private static byte readFrameType(NativeSocket peer) throws Exception {
+            ByteBuffer header = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (header.hasRemaining()) {
+                assertTrue(System.nanoTime() < deadline, "no frame within 10 s");
+                if (peer.read(header) == 0) {
+                    peer.fd().awaitReadable(100);
+                }
+            }
+            return new UnsafeBuffer(header).getByte(FrameHeader.TYPE_OFFSET);
+        }
+
+        /**
+         * Threads open, call over and close (or abort) connections on one client loop while the loop's thread
+         * serves the replies and the closes, so loop work is taken by callers and by the loop's thread in every
+         * interleaving. The listener's callbacks must never overlap (only one thread does a loop's work at a time),
+         * every call must be answered, and every connection and fd must be gone at the end.
+         */
+        @Test
+        void callersAndTheLoopThreadNeverWorkTheLoopAtOnce() throws Exception {
+            Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+            server.listen(endpoint, InProcessEchoTest::echo);
+            java.util.TreeMap<Integer, String> fdsBefore = Leaks.openFds();
+            AtomicInteger inside = new AtomicInteger();
+            AtomicInteger overlaps = new AtomicInteger();
+            AtomicInteger opened = new AtomicInteger();
+            AtomicInteger closed = new AtomicInteger();
+            FrameListener watching = new FrameListener() {
+                private void enter() {
+                    if (inside.incrementAndGet() != 1) {
+                        overlaps.incrementAndGet();
+                    }
+                    for (int i = 0; i < 200; i++) {
+                        Thread.onSpinWait(); // widens the window another thread would have to hit
+                    }
+                    inside.decrementAndGet();
+                }
+
+                @Override
+                public void onOpen(Connection connection) {
+                    enter();
+                    opened.incrementAndGet();
+                }
+
+                @Override
+                public void onFrame(Connection connection, InboundFrame frame) {
+                    enter();
+                }
+
+                @Override
+                public void onClose(Connection connection, CloseReason reason) {
+                    enter();
+                    closed.incrementAndGet();
+                }
+            };
+            int threads = 6;
+            int rounds = 150;
+            ExecutorService pool = Executors.newFixedThreadPool(threads);
+            try {
+                List<Future<?>> done = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    int thread = t;
+                    done.add(pool.submit(() -> {
+                        UnsafeBuffer payload = new UnsafeBuffer(new byte[16]);
+                        for (int round = 0; round < rounds; round++) {
+                            Connection connection = client.connect(endpoint, watching);
+                            payload.putInt(0, thread);
+                            payload.putInt(4, round);
+                            Response reply = connection.call(2, 1, payload, 0, 16, 10_000);
+                            assertEquals(round, new UnsafeBuffer(reply.payload()).getInt(4));
+                            if (round % 3 == 0) {
+                                connection.abort();
+                            } else {
+                                connection.close();
+                            }
+                            if (round % 10 == 0) {
+                                Thread.sleep(2); // long enough for the loop to go idle, now and then
+                            }
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> future : done) {
+                    future.get(120, TimeUnit.SECONDS);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while ((client.connectionCount() != 0 || server.connectionCount() != 0) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(0, overlaps.get(), "callbacks of one loop ran at the same time");
+            assertEquals(threads * rounds, opened.get());
+            assertEquals(threads * rounds, closed.get());
+            assertEquals(0, client.connectionCount());
+            assertEquals(0, server.connectionCount());
+            assertNull(Leaks.fdsLeftOver(fdsBefore));
         }
     }
 }
