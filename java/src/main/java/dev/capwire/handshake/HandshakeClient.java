@@ -2,7 +2,6 @@ package dev.capwire.handshake;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
-import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
@@ -89,6 +88,10 @@ public final class HandshakeClient {
         private final long spinNanos;
         /** Frames out and replies in; a reply larger than this gets a buffer of its own. */
         private final ByteBuffer scratch = SCRATCH.get();
+        private final java.util.function.BooleanSupplier tryRead = this::tryRead;
+        private ByteBuffer readInto;
+        private int lastRead;
+        private NativeIoException readFailure;
 
         Exchange(Transport transport, Endpoint endpoint, NativeSocket socket, ClientOptions options) {
             this.transport = transport;
@@ -241,38 +244,43 @@ public final class HandshakeClient {
 
         /** Reads until {@code buffer} is full: exactly its size, never into the next frame. */
         private void readFully(ByteBuffer buffer) throws NativeIoException {
+            readInto = buffer;
             while (buffer.hasRemaining()) {
-                int read;
-                try {
-                    read = socket.read(buffer);
-                } catch (NativeIoException.PeerGoneException e) {
-                    throw serverGone(e);
+                // Yield-spin on the read itself, then wait in poll: a read that finds bytes needs no poll first.
+                if (!SpinThenBlock.spin(tryRead, spinNanos)) {
+                    await(Native.INTEREST_READ);
+                    continue;
                 }
-                if (read < 0) {
+                if (readFailure != null) {
+                    NativeIoException failure = readFailure;
+                    readFailure = null;
+                    if (failure instanceof NativeIoException.PeerGoneException) {
+                        throw serverGone((NativeIoException.PeerGoneException) failure);
+                    }
+                    throw failure;
+                }
+                if (lastRead < 0) {
                     throw new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint
                             + " failed: the server closed the connection");
                 }
-                if (read == 0 && !SpinThenBlock.spin(this::readable, spinNanos)) {
-                    await(Native.INTEREST_READ);
+                if (lastRead == 0) {
+                    await(Native.INTEREST_READ); // the deadline passed: this reports it
                 }
             }
         }
 
-        /** Whether a read would find bytes (or the end of stream) now; a poll that never waits. */
-        private boolean readable() {
-            if (System.nanoTime() - deadlineNanos >= 0) {
-                return true; // the read finds nothing and the wait that follows reports the deadline
-            }
+        /**
+         * One read into {@link #readInto}; whether it ended the wait: bytes, the end of stream, a failure (kept
+         * in {@link #lastRead} and {@link #readFailure}), or the deadline, which the wait that follows reports.
+         */
+        private boolean tryRead() {
             try {
-                int number = socket.fd().acquire();
-                try {
-                    return Native.waitReady(number, Native.INTEREST_READ, 0) != 0;
-                } finally {
-                    socket.fd().release();
-                }
-            } catch (FileDescriptor.ClosedException e) {
-                return true; // the read that follows reports it
+                lastRead = socket.read(readInto);
+            } catch (NativeIoException e) {
+                readFailure = e;
+                return true;
             }
+            return lastRead != 0 || System.nanoTime() - deadlineNanos >= 0;
         }
 
         /**

@@ -69,11 +69,14 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private static final int RING_CAPACITY_PER_RECORD = 8;
     private static final VarHandle FLUSH_SCHEDULED;
     private static final VarHandle RING;
+    private static final VarHandle NEW_PENDING;
 
     static {
         try {
             FLUSH_SCHEDULED = MethodHandles.lookup().findVarHandle(Connection.class, "flushScheduled", int.class);
             RING = MethodHandles.lookup().findVarHandle(Connection.class, "ring", ManyToOneRingBuffer.class);
+            NEW_PENDING = MethodHandles.lookup().findVarHandle(Connection.class, "newPending",
+                    ManyToOneConcurrentArrayQueue.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -122,7 +125,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     // Requests this side sent: registered by the loop from newPending, completed by replies or deadlines.
     private final Long2ObjectHashMap<PendingRequest> pending = new Long2ObjectHashMap<>();
-    private final ManyToOneConcurrentArrayQueue<PendingRequest> newPending;
+    // Null until the first request: its maxInFlight slots cost a connection that never calls (a handshake-only
+    // one, a server's) more to allocate and zero than the rest of its state.
+    private volatile ManyToOneConcurrentArrayQueue<PendingRequest> newPending;
     private final AtomicInteger inFlight = new AtomicInteger();
 
     private volatile int state = OPEN;
@@ -174,22 +179,24 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         this.receive = receivePool.take();
         this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), unix,
                 arrivedFds, new InboundHandler());
-        // A request is queued only after taking an in-flight slot, so maxInFlight entries always suffice.
-        this.newPending = new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight()));
     }
 
     /**
-     * Loop: tells the listener the connection is open, handles what has already arrived, then registers with
-     * the poller.
+     * Loop: tells the listener the connection is open, handles what has already arrived if {@code readFirst},
+     * then registers with the poller.
      */
-    void open() throws NativeIoException {
+    void open(boolean readFirst) throws NativeIoException {
         opened = true;
         listener.onOpen(this);
-        // Bytes often come with the connection (a client's Hello is sent before the server even accepts):
-        // read them now rather than after a trip through the poller, send what answering them (and onOpen)
-        // queued, and only then register, so the answer is not held up by the poller's system call either.
-        // Registering after reading loses nothing: a level-triggered poller reports bytes already waiting.
-        readIn();
+        // An accepted connection's bytes often come with it (a client's Hello is sent before the server even
+        // accepts): read them now rather than after a trip through the poller, send what answering them (and
+        // onOpen) queued, and only then register, so the answer is not held up by the poller's system call
+        // either. A connection we made ourselves would mostly read nothing, so it skips the read. Either way
+        // nothing is lost: a level-triggered poller reports bytes already waiting, and a busy-polling loop
+        // reads every connection each cycle.
+        if (readFirst) {
+            readIn();
+        }
         writeOut();
         if (state != CLOSED) {
             token = loop.register(this, fd, interest());
@@ -401,7 +408,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
         PendingRequest request = new PendingRequest(nextCorrelationId.getAndIncrement(), deadline);
-        while (!newPending.offer(request)) {
+        ManyToOneConcurrentArrayQueue<PendingRequest> queue = newPending();
+        while (!queue.offer(request)) {
             Thread.onSpinWait(); // bounded by maxInFlight: the loop drains it every duty cycle
         }
         try {
@@ -949,10 +957,25 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     /** Loop: moves the requests producers have queued into the table and starts their deadline timers. */
     private void registerNewRequests() {
+        ManyToOneConcurrentArrayQueue<PendingRequest> queue = newPending;
         PendingRequest request;
-        while ((request = newPending.poll()) != null) {
+        while (queue != null && (request = queue.poll()) != null) {
             register(request);
         }
+    }
+
+    /** The queue of requests the loop has not registered yet, allocated by whichever thread first calls. */
+    @SuppressWarnings("unchecked")
+    private ManyToOneConcurrentArrayQueue<PendingRequest> newPending() {
+        ManyToOneConcurrentArrayQueue<PendingRequest> existing = newPending;
+        if (existing != null) {
+            return existing;
+        }
+        // A request is queued only after taking an in-flight slot, so maxInFlight entries always suffice.
+        ManyToOneConcurrentArrayQueue<PendingRequest> created =
+                new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight()));
+        return NEW_PENDING.compareAndSet(this, null, created) ? created
+                : (ManyToOneConcurrentArrayQueue<PendingRequest>) newPending;
     }
 
     /**
@@ -963,8 +986,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
      * producer can join while the loop is here, because only the loop releases in-flight slots.
      */
     private void registerAllRequests() {
-        while (!newPending.isEmpty()) {
-            PendingRequest request = newPending.poll();
+        ManyToOneConcurrentArrayQueue<PendingRequest> queue = newPending;
+        while (queue != null && !queue.isEmpty()) {
+            PendingRequest request = queue.poll();
             if (request == null) {
                 Thread.onSpinWait();
             } else {
@@ -1124,9 +1148,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         if (keepaliveTimer != -1) {
             loop.timers().cancel(keepaliveTimer);
         }
-        loop.deregister(fd, token);
         socket.close();
         socket.release(); // the number is closed here, exactly once
+        loop.forgetClosed(this, token);
         discardRing();
         decoder.releaseFds(CLOSE_FD);
         // Nothing reads or writes these after this point (readIn, writeOut and flush all stop at CLOSED).

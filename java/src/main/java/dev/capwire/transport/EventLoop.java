@@ -270,6 +270,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         // Else the connection is read (and, while it wants to, written) directly every cycle.
     }
 
+    /** Removes a channel whose fd is still open, the poller's registration with it. */
     void deregister(int fd, long token) {
         Channel channel = channels.remove(token);
         if (channel != null) {
@@ -284,6 +285,19 @@ public final class EventLoop implements Agent, AutoCloseable {
             } catch (NativeIoException ignored) {
                 // The fd is about to be closed, which removes it from epoll anyway.
             }
+        }
+    }
+
+    /**
+     * Forgets a connection whose fd is already closed. Closing the last fd of a socket removes it from epoll
+     * by itself, so the removal would be a system call spent for nothing (Netty skips it the same way). Should
+     * the socket outlive the fd a little (a child process between fork and exec holds it, or another thread's
+     * call finishes on the number first), the poller may still report its old token meanwhile; it names no
+     * channel any more and is skipped.
+     */
+    void forgetClosed(Connection connection, long token) {
+        if (channels.remove(token) != null) {
+            connections.remove(connection);
         }
     }
 

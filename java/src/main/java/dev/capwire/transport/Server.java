@@ -74,7 +74,7 @@ public final class Server implements EventLoop.Channel, AutoCloseable {
             if (accepted == null) {
                 return;
             }
-            transport.adopt(transport.nextLoop(), endpoint, accepted, listener);
+            transport.adopt(transport.nextLoop(), endpoint, accepted, listener, true);
         }
     }
 

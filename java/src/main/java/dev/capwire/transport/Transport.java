@@ -95,7 +95,7 @@ public final class Transport implements AutoCloseable {
     public Connection connect(Endpoint endpoint, FrameListener listener) throws NativeIoException {
         checkOpen();
         NativeSocket socket = NativeSocket.connect(endpoint.socketAddress(), options.connectTimeoutMs());
-        return adopt(nextLoop(), endpoint, socket, listener).join();
+        return adopt(nextLoop(), endpoint, socket, listener, false).join();
     }
 
     /**
@@ -107,7 +107,7 @@ public final class Transport implements AutoCloseable {
         checkOpen();
         EventLoop loop = nextLoop();
         Connection connection = create(loop, endpoint, socket, listener);
-        register(loop, connection);
+        register(loop, connection, false);
         return connection;
     }
 
@@ -119,15 +119,19 @@ public final class Transport implements AutoCloseable {
         return loops[0].isInvoker() && loops[0].inLoop();
     }
 
-    /** Hands a connected socket to a loop; completes once it is registered there. */
-    CompletableFuture<Connection> adopt(EventLoop loop, Endpoint endpoint, NativeSocket socket, FrameListener listener) {
+    /**
+     * Hands a connected socket to a loop; completes once it is registered there. {@code readFirst} for an
+     * accepted socket, whose peer usually spoke first (see {@link Connection#open}).
+     */
+    CompletableFuture<Connection> adopt(EventLoop loop, Endpoint endpoint, NativeSocket socket, FrameListener listener,
+            boolean readFirst) {
         Connection connection;
         try {
             connection = create(loop, endpoint, socket, listener);
         } catch (NativeIoException | RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
-        return register(loop, connection);
+        return register(loop, connection, readFirst);
     }
 
     /** A connection for the socket (closed if that fails), tracked by this transport. */
@@ -144,11 +148,11 @@ public final class Transport implements AutoCloseable {
         return connection;
     }
 
-    private CompletableFuture<Connection> register(EventLoop loop, Connection connection) {
+    private CompletableFuture<Connection> register(EventLoop loop, Connection connection, boolean readFirst) {
         CompletableFuture<Connection> registered = new CompletableFuture<>();
         loop.execute(() -> {
             try {
-                connection.open();
+                connection.open(readFirst);
                 registered.complete(connection);
             } catch (NativeIoException | RuntimeException e) {
                 connection.abort(new CloseReason(CloseReason.Kind.IO_ERROR, "registration failed: " + e));
