@@ -84,6 +84,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
 
     private static final AtomicLong IDS = new AtomicLong();
     private static final IntConsumer CLOSE_FD = Native::close;
+    /** Every graceful close says the same, so it is encoded once. */
+    private static final UnsafeBuffer NORMAL_CLOSE_GOAWAY = new UnsafeBuffer(goAwayPayload(GoAwayReason.NORMAL_CLOSE,
+            "closing"));
     /** Stands in for pooled buffers after close: any stray use fails its bounds check instead of sharing. */
     private static final UnsafeBuffer CLOSED_BUFFER = new UnsafeBuffer(new byte[0]);
 
@@ -96,8 +99,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private final Endpoint endpoint;
     private final boolean unix;
     private final FileDescriptor socket;
+    private final NativeSocket nativeSocket; // the same socket, for what is asked of it outside the loop
     private final int fd;
-    private final PeerCredentials peer;
+    private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
     private final java.net.SocketAddress remoteAddress;
     private long token;
     private boolean opened; // loop work only: open() has run, so flushes may write
@@ -160,8 +164,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         this.endpoint = endpoint;
         this.unix = endpoint.isUnix();
         this.socket = socket.fd();
+        this.nativeSocket = socket;
         this.fd = this.socket.acquire(); // held for the connection's life: the number stays ours until close
-        this.peer = unix ? socket.peerCredentials() : null;
         this.remoteAddress = unix ? null : socket.remoteAddress();
         if (options.socketSendBufferBytes() > 0) {
             socket.setOption(Native.OPT_SNDBUF, options.socketSendBufferBytes());
@@ -212,9 +216,23 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         return endpoint;
     }
 
-    /** The kernel-verified credentials of the peer; null on TCP, where the kernel knows none. */
+    /**
+     * The kernel-verified credentials of the peer; null on TCP, where the kernel knows none. They are asked of
+     * the kernel when first wanted (a server's policy asks at once; most clients never do), so a connection
+     * asked for the first time after it has closed has none to give either: null.
+     */
     public PeerCredentials peerCredentials() {
-        return peer;
+        PeerCredentials known = peer;
+        if (known != null || !unix) {
+            return known;
+        }
+        try {
+            known = nativeSocket.peerCredentials();
+        } catch (NativeIoException e) {
+            return null; // closed (FileDescriptor.ClosedException): the socket and what the kernel knew are gone
+        }
+        peer = known;
+        return known;
     }
 
     /** The peer's address on TCP (for logs, and to tell peers apart where no credentials exist); null on Unix. */
@@ -1081,7 +1099,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
             return;
         }
         closeReason = new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "closed locally");
-        sendGoAway(GoAwayReason.NORMAL_CLOSE, "closing");
+        sendGoAway(NORMAL_CLOSE_GOAWAY);
         state = CLOSING;
         failPending();
         closeTimer = loop.timers().schedule(System.nanoTime()
@@ -1126,10 +1144,16 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     private void sendGoAway(GoAwayReason reason, String message) {
-        byte[] goAway = dev.capwire.wire.proto.GoAway.newBuilder().setReason(reason).setMessage(message)
-                .build().toByteArray();
+        sendGoAway(new UnsafeBuffer(goAwayPayload(reason, message)));
+    }
+
+    private void sendGoAway(UnsafeBuffer payload) {
         // Best effort: with the ring full the peer learns of the close from the socket alone.
-        tryWriteFrame(FrameType.GOAWAY, 0, 0, 0, 0, new UnsafeBuffer(goAway), 0, goAway.length, null, 0);
+        tryWriteFrame(FrameType.GOAWAY, 0, 0, 0, 0, payload, 0, payload.capacity(), null, 0);
+    }
+
+    private static byte[] goAwayPayload(GoAwayReason reason, String message) {
+        return dev.capwire.wire.proto.GoAway.newBuilder().setReason(reason).setMessage(message).build().toByteArray();
     }
 
     /** Loop: close the socket now and release everything the connection holds. */

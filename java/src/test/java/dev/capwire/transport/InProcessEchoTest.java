@@ -77,6 +77,26 @@ class InProcessEchoTest {
     }
 
     /**
+     * Peer credentials are asked of the kernel when first wanted: kept once asked, even after the close; a
+     * connection asked for the first time after its socket is gone has none (null), never made-up values.
+     */
+    @Test
+    void peerCredentialsAreFetchedWhenFirstAskedForAndKeptAfterTheClose() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+        server.listen(endpoint, InProcessEchoTest::echo);
+        Connection asked = client.connect(endpoint, (c, f) -> { });
+        Connection neverAsked = client.connect(endpoint, (c, f) -> { });
+        long pid = ProcessHandle.current().pid();
+        assertEquals(pid, asked.peerCredentials().pid().getAsLong());
+        asked.close();
+        neverAsked.close();
+        asked.closeFuture().get(10, TimeUnit.SECONDS);
+        neverAsked.closeFuture().get(10, TimeUnit.SECONDS);
+        assertEquals(pid, asked.peerCredentials().pid().getAsLong(), "kept after the close");
+        assertNull(neverAsked.peerCredentials(), "first asked after the close: nothing to ask any more");
+    }
+
+    /**
      * close() returns once the GOAWAY is sent and the sending side shut; the loop then keeps the socket, reading,
      * until the peer closes too or the linger (a second) runs out, and only then completes closeFuture() and
      * releases the fd. Against a raw peer that reads everything but never closes, the linger decides.
