@@ -32,11 +32,12 @@ import org.openjdk.jmh.annotations.Warmup;
  * Connections set up and torn down per second between two JVMs over a Unix socket, one after another. One
  * operation is:
  * <ul>
- * <li>{@code capwire}: connect + Hello + Negotiated + graceful close (until the GOAWAY is sent and the sending
- *     side shut; each iteration ends by checking that every socket was released on both ends);
+ * <li>{@code capwire}: connect + Hello + Negotiated + graceful close (until the GOAWAY is sent; on this Unix
+ *     socket, with nothing left unread, the socket is closed right after it; each iteration ends by checking
+ *     that every socket was released on both ends);
  * <li>{@code capwire-secret}: the same with the shared-secret challenge (a second round trip and four HMACs);
  * <li>{@code capwire-invoker}: the same as {@code capwire} with the client's transport in invoker mode (no loop
- *     thread: the benchmark thread runs the loop, and its close also waits for the server's close);
+ *     thread: the benchmark thread runs the loop itself);
  * <li>{@code jdk}, the baseline: a bare {@code SocketChannel.open(address)} + close against a server that
  *     accepts and closes;
  * <li>{@code jdk-roundtrip}: the same plus one byte there and back, so the JDK side also waits for its server
@@ -93,7 +94,7 @@ public class HandshakeBenchmark {
     /** Proves every close finished on both ends: no connection left on the client, none held by the server. */
     @TearDown(Level.Iteration)
     public void nothingPiledUp() throws Exception {
-        // close() returns once its GOAWAY is sent; each socket is released when the server's close arrives.
+        // A close that had to linger (bytes left unread) releases its socket when the server's close arrives.
         for (int i = 0; i < 100 && transport != null && transport.connectionCount() != 0; i++) {
             Thread.sleep(10);
         }

@@ -145,6 +145,7 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private int keepaliveMaxMissed;
     private long keepaliveTimer = -1;
     private long bytesReceived; // loop work only
+    private boolean reading; // loop work only: in readIn, whose frames' listeners may close the connection
     private final UnsafeBuffer pingPayload = new UnsafeBuffer(new byte[PING_PAYLOAD_LENGTH]);
 
     private CloseReason closeReason;
@@ -846,6 +847,25 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     private void readIn() {
+        reading = true;
+        try {
+            readSome();
+        } finally {
+            reading = false;
+            if (state == CLOSED) {
+                releaseReceiveBuffer(); // closed by a listener during this read; see closeNow
+            }
+        }
+    }
+
+    private void releaseReceiveBuffer() {
+        if (receive != CLOSED_BUFFER) {
+            receivePool.give(receive);
+            receive = CLOSED_BUFFER;
+        }
+    }
+
+    private void readSome() {
         for (int reads = 0; reads < READS_PER_WAKEUP && state != CLOSED; reads++) {
             int space = decoder.writableBytes();
             long at = receive.addressOffset() + decoder.writeOffset();
@@ -1058,10 +1078,12 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     /**
      * Graceful close: fails pending requests, sends GOAWAY after what is queued, and returns once all of it
      * is handed to the kernel and our sending side is shut (at most {@code closeTimeoutMs}; at once when
-     * called on the event loop), which is what a socket's own close promises. The loop then keeps the socket
-     * until the peer closes its side too (at most a second), so that a peer still sending gets no reset;
-     * {@link #closeFuture()} completes then. In invoker mode nothing else runs the loop, so close() runs it
-     * until then. Idempotent.
+     * called on the event loop), which is what a socket's own close promises. On TCP the loop then keeps the
+     * socket until the peer closes its side too (at most a second), so that a peer still sending gets no
+     * reset; {@link #closeFuture()} completes then. On a Unix socket with nothing left unread the socket is
+     * closed at once instead (the peer still reads everything we sent; see docs/wire-protocol.md), and
+     * {@link #closeFuture()} is complete when this returns. In invoker mode nothing else runs the loop, so
+     * close() runs it until the close completes. Idempotent.
      */
     @Override
     public void close() {
@@ -1117,6 +1139,22 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     private void finishClose() {
         if (lingering) {
             return;
+        }
+        if (unix && closeReason.kind() == CloseReason.Kind.LOCAL_CLOSE && !reading) {
+            // A Unix socket keeps what we sent readable for the peer after we close: only bytes left unread
+            // in our own queue would turn its end of stream into a reset. With nothing unread (one read
+            // tells), a graceful close closes now, and nobody has to wait for, or later notice, the peer's
+            // close. Not after a protocol error: a peer that is flooding us would fail its write and might
+            // never read the GOAWAY that says why, so that close lingers like every close on TCP. Nor from
+            // a listener called by a read, which is still consuming what arrived.
+            long before = bytesReceived;
+            readIn();
+            if (state != CLOSED && bytesReceived == before) {
+                closeNow(closeReason);
+            }
+            if (state == CLOSED) {
+                return; // closed by us now, or by the peer's close the read found
+            }
         }
         lingering = true;
         Native.shutdown(fd, false, true);
@@ -1176,12 +1214,16 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         socket.release(); // the number is closed here, exactly once
         loop.forgetClosed(this, token);
         discardRing();
+        decoder.stop(); // a listener that closed while a read delivers its frames gets no more of them
         decoder.releaseFds(CLOSE_FD);
-        // Nothing reads or writes these after this point (readIn, writeOut and flush all stop at CLOSED).
+        // Nothing reads or writes these after this point (readIn, writeOut and flush all stop at CLOSED), except
+        // the read that may be delivering frames right now: it hands the receive buffer back when it ends, since
+        // another loop could take it from the shared pool while the decoder still works in it.
         stagingPool.give(staging);
-        receivePool.give(receive);
         staging = CLOSED_BUFFER;
-        receive = CLOSED_BUFFER;
+        if (!reading) {
+            releaseReceiveBuffer();
+        }
         stagingStart = 0;
         stagingEnd = 0;
         while (!arrivedFds.isEmpty()) {

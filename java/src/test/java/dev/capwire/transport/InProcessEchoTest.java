@@ -97,18 +97,18 @@ class InProcessEchoTest {
     }
 
     /**
-     * close() returns once the GOAWAY is sent and the sending side shut; the loop then keeps the socket, reading,
-     * until the peer closes too or the linger (a second) runs out, and only then completes closeFuture() and
-     * releases the fd. Against a raw peer that reads everything but never closes, the linger decides.
+     * On TCP, close() returns once the GOAWAY is sent and the sending side shut; the loop then keeps the socket,
+     * reading, until the peer closes too or the linger (a second) runs out, and only then completes
+     * closeFuture() and releases the fd: closing with the peer's bytes unread would reset the connection, and
+     * the reset may overtake the GOAWAY. Against a raw peer that reads everything but never closes, the linger
+     * decides.
      */
     @Test
-    void closeReturnsOnceTheGoAwayIsSentAndTheSocketIsReleasedAfterThePeersClose() throws Exception {
-        Endpoint endpoint = Endpoint.unix(dir.resolve("raw"));
+    void onTcpCloseReturnsOnceTheGoAwayIsSentAndTheSocketIsReleasedAfterThePeersClose() throws Exception {
         java.util.TreeMap<Integer, String> fdsBefore = Leaks.openFds();
-        try (dev.capwire.bindings.NativeSocket listening = dev.capwire.bindings.NativeSocket.listen(
-                endpoint.socketAddress(), 8)) {
-            Connection connection = client.connect(endpoint, (c, f) -> { });
-            try (dev.capwire.bindings.NativeSocket peer = listening.accept(10_000)) {
+        try (NativeSocket listening = NativeSocket.listen(Endpoint.tcp("127.0.0.1", 0).socketAddress(), 8)) {
+            Connection connection = client.connect(Endpoint.of(listening.localAddress()), (c, f) -> { });
+            try (NativeSocket peer = listening.accept(10_000)) {
                 connection.close();
                 assertFalse(connection.isOpen());
                 assertFalse(connection.closeFuture().isDone(), "released before the peer closed or the linger ran out");
@@ -118,10 +118,118 @@ class InProcessEchoTest {
                 CloseReason reason = connection.closeFuture().get(10, TimeUnit.SECONDS);
                 assertEquals(CloseReason.Kind.LOCAL_CLOSE, reason.kind());
             }
+        }
+        assertNull(Leaks.fdsLeftOver(fdsBefore));
+    }
+
+    /**
+     * A Unix socket keeps what was sent readable after the sender closes, so a graceful close with nothing left
+     * unread releases the socket at once: closeFuture() is complete when close() returns, and a peer that never
+     * closes still reads the GOAWAY and then the end of stream.
+     */
+    @Test
+    void onAUnixSocketAGracefulCloseWithNothingUnreadReleasesTheSocketAtOnce() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("raw"));
+        java.util.TreeMap<Integer, String> fdsBefore = Leaks.openFds();
+        try (NativeSocket listening = NativeSocket.listen(endpoint.socketAddress(), 8)) {
+            Connection connection = client.connect(endpoint, (c, f) -> { });
+            try (NativeSocket peer = listening.accept(10_000)) {
+                connection.close();
+                CloseReason reason = connection.closeFuture().getNow(null);
+                assertEquals(CloseReason.Kind.LOCAL_CLOSE, reason == null ? null : reason.kind(),
+                        "closed by the time close() returned");
+                assertEquals(dev.capwire.wire.proto.GoAwayReason.NORMAL_CLOSE,
+                        dev.capwire.testing.RawFrames.readGoAway(peer).getReason());
+            }
         } finally {
             Files.deleteIfExists(dir.resolve("raw"));
         }
         assertNull(Leaks.fdsLeftOver(fdsBefore));
+    }
+
+    /**
+     * Bytes the peer sent that are still unread when a graceful close starts make a Unix socket linger as on
+     * TCP: closing then would turn the peer's end of stream into a reset. The client runs in invoker mode and
+     * does not poll, so the peer's PING is certainly unread when close() is called; the close must complete only
+     * after the peer, which reads the GOAWAY and then waits a little, has closed.
+     */
+    @Test
+    void onAUnixSocketBytesLeftUnreadMakeTheCloseWaitForThePeersClose() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("raw"));
+        java.util.TreeMap<Integer, String> fdsBefore = Leaks.openFds();
+        ExecutorService peerThread = Executors.newSingleThreadExecutor();
+        try (NativeSocket listening = NativeSocket.listen(endpoint.socketAddress(), 8);
+                Transport invoker = Transport.create(TransportOptions.builder().eventLoops(0).build())) {
+            Connection connection = invoker.connect(endpoint, (c, f) -> { });
+            NativeSocket peer = listening.accept(10_000);
+            UnsafeBuffer ping = new UnsafeBuffer(ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH + 8));
+            FrameHeader.write(ping, 0, FrameHeader.HEADER_LENGTH + 8, FrameType.PING, 0, 0, 0, 0, 0);
+            dev.capwire.testing.RawFrames.writeFully(peer, ping.byteBuffer().duplicate().clear());
+            Future<Long> peerClosedAt = peerThread.submit(() -> {
+                try (peer) {
+                    dev.capwire.testing.RawFrames.readGoAway(peer); // returns at the end of stream
+                    Thread.sleep(100);
+                    return System.nanoTime();
+                }
+            });
+            connection.close(); // invoker mode: runs the loop until the close completes
+            long closedAt = System.nanoTime();
+            assertEquals(CloseReason.Kind.LOCAL_CLOSE, connection.closeFuture().get(10, TimeUnit.SECONDS).kind());
+            assertTrue(closedAt >= peerClosedAt.get(10, TimeUnit.SECONDS), "closed before the peer did");
+        } finally {
+            peerThread.shutdownNow();
+            Files.deleteIfExists(dir.resolve("raw"));
+        }
+        assertNull(Leaks.fdsLeftOver(fdsBefore));
+    }
+
+    /**
+     * A listener that closes the connection while a read is delivering frames must leave that read in charge of
+     * the stream: the close lingers rather than reading (and decoding) again underneath it, or the decoder's
+     * place in the stream would be lost and the frames that follow misread. The peer sends a frame, then
+     * another while the listener still handles the first and closes, then a larger one after the close
+     * started; the close must still end as a plain local close, not as a malformed stream.
+     */
+    @Test
+    void aListenerClosingDuringTheReadThatDeliversItsFrameLeavesTheStreamIntact() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("raw"));
+        AtomicInteger delivered = new AtomicInteger();
+        try (NativeSocket listening = NativeSocket.listen(endpoint.socketAddress(), 8)) {
+            Connection connection = client.connect(endpoint, (c, frame) -> {
+                if (delivered.incrementAndGet() == 1) {
+                    try {
+                        Thread.sleep(50); // the second frame arrives meanwhile
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    c.close();
+                }
+            });
+            try (NativeSocket peer = listening.accept(10_000)) {
+                dev.capwire.testing.RawFrames.writeFully(peer, notify(8));
+                Thread.sleep(20);
+                dev.capwire.testing.RawFrames.writeFully(peer, notify(8));
+                Thread.sleep(100);
+                dev.capwire.testing.RawFrames.writeFully(peer, notify(100));
+                assertEquals(dev.capwire.wire.proto.GoAwayReason.NORMAL_CLOSE,
+                        dev.capwire.testing.RawFrames.readGoAway(peer).getReason());
+            }
+            assertEquals(CloseReason.Kind.LOCAL_CLOSE, connection.closeFuture().get(10, TimeUnit.SECONDS).kind());
+            assertEquals(1, delivered.get(), "frames after the close are not delivered");
+        } finally {
+            Files.deleteIfExists(dir.resolve("raw"));
+        }
+    }
+
+    /** A NOTIFY frame whose payload is {@code payloadLength} non-zero bytes. */
+    private static ByteBuffer notify(int payloadLength) {
+        int length = FrameHeader.HEADER_LENGTH + payloadLength;
+        UnsafeBuffer frame = new UnsafeBuffer(ByteBuffer.allocateDirect(length));
+        FrameHeader.write(frame, 0, length, FrameType.NOTIFY, 0, 0, 2, 1, 0);
+        for (int i = FrameHeader.HEADER_LENGTH; i < length; i++) {
+            frame.putByte(i, (byte) 0x5a);
+        }
+        return frame.byteBuffer().duplicate().clear();
     }
 
     /** The ring's 256 KiB are allocated on the first send from a thread other than the connection's loop. */
