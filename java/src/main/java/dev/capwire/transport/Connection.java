@@ -637,12 +637,17 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     /** The outbound ring, allocated by whichever thread first needs it. */
     private ManyToOneRingBuffer ring() {
         ManyToOneRingBuffer existing = ring;
-        if (existing != null) {
-            return existing;
-        }
-        ManyToOneRingBuffer created = new ManyToOneRingBuffer(new UnsafeBuffer(BufferUtil.allocateDirectAligned(
-                options.ringBytes() + RingBufferDescriptor.TRAILER_LENGTH, 64)));
-        return RING.compareAndSet(this, null, created) ? created : ring;
+        return existing != null ? existing : createOnce(RING, new ManyToOneRingBuffer(new UnsafeBuffer(
+                BufferUtil.allocateDirectAligned(options.ringBytes() + RingBufferDescriptor.TRAILER_LENGTH, 64))));
+    }
+
+    /**
+     * Stores {@code created} in the still-null field {@code field} names, unless another thread got there first;
+     * returns whichever is stored. For what a connection allocates only when first needed.
+     */
+    @SuppressWarnings("unchecked")
+    private <T> T createOnce(VarHandle field, T created) {
+        return field.compareAndSet(this, null, created) ? created : (T) field.getVolatile(this);
     }
 
     /**
@@ -1003,17 +1008,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     /** The queue of requests the loop has not registered yet, allocated by whichever thread first calls. */
-    @SuppressWarnings("unchecked")
     private ManyToOneConcurrentArrayQueue<PendingRequest> newPending() {
         ManyToOneConcurrentArrayQueue<PendingRequest> existing = newPending;
-        if (existing != null) {
-            return existing;
-        }
         // A request is queued only after taking an in-flight slot, so maxInFlight entries always suffice.
-        ManyToOneConcurrentArrayQueue<PendingRequest> created =
-                new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight()));
-        return NEW_PENDING.compareAndSet(this, null, created) ? created
-                : (ManyToOneConcurrentArrayQueue<PendingRequest>) newPending;
+        return existing != null ? existing
+                : createOnce(NEW_PENDING, new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight())));
     }
 
     /**

@@ -87,7 +87,7 @@ public final class EventLoop implements Agent, AutoCloseable {
             throw new ExceptionInInitializerError(e);
         }
     }
-    /** When a parked loop's wait ends by itself (Long.MAX_VALUE: never); written before {@link #parked}. */
+    /** When a parked loop's wait ends by itself (at most MAX_PARK_NANOS on); written before {@link #parked}. */
     private long parkDeadlineNanos;
     private volatile boolean parked;
     private volatile boolean running = true;
