@@ -68,6 +68,13 @@ public final class Configuration {
     public static final String SOCKET_RECEIVE_BUFFER_BYTES_PROP_NAME = "capwire.socketReceiveBufferBytes";
     public static final int SOCKET_RECEIVE_BUFFER_BYTES_DEFAULT = 0;
 
+    /**
+     * Whether a request handler's exception is described (its class and message) in the INTERNAL error the
+     * caller gets; off for servers whose exception messages may carry what callers must not see.
+     */
+    public static final String EXPOSE_HANDLER_ERRORS_PROP_NAME = "capwire.exposeHandlerErrors";
+    public static final boolean EXPOSE_HANDLER_ERRORS_DEFAULT = true;
+
     /** How long a server waits for a connection's Hello (and a client for the reply) before closing it. */
     public static final String HANDSHAKE_TIMEOUT_MS_PROP_NAME = "capwire.handshakeTimeoutMs";
     public static final long HANDSHAKE_TIMEOUT_MS_DEFAULT = 5_000;
@@ -206,6 +213,11 @@ public final class Configuration {
 
     public static int socketReceiveBufferBytes() {
         return Integer.getInteger(SOCKET_RECEIVE_BUFFER_BYTES_PROP_NAME, SOCKET_RECEIVE_BUFFER_BYTES_DEFAULT);
+    }
+
+    public static boolean exposeHandlerErrors() {
+        String value = System.getProperty(EXPOSE_HANDLER_ERRORS_PROP_NAME);
+        return value == null ? EXPOSE_HANDLER_ERRORS_DEFAULT : Boolean.parseBoolean(value);
     }
 
     /** Builds the idle strategy a name stands for (see {@link #IDLE_STRATEGY_PROP_NAME}). */

@@ -205,15 +205,17 @@ public final class HandshakeClient {
         private HelloReply receiveReply() throws NativeIoException {
             ByteBuffer header = scratch.clear().limit(FrameHeader.HEADER_LENGTH);
             readFully(header);
-            UnsafeBuffer view = new UnsafeBuffer(header);
-            int length = view.getInt(FrameHeader.LENGTH_OFFSET, FrameHeader.ORDER);
-            byte type = view.getByte(FrameHeader.TYPE_OFFSET);
-            if (view.getByte(FrameHeader.VERSION_OFFSET) != FrameHeader.VERSION || length < FrameHeader.HEADER_LENGTH
-                    || length > MAX_REPLY_BYTES || view.getShort(FrameHeader.FD_COUNT_OFFSET, FrameHeader.ORDER) != 0
-                    || view.getShort(FrameHeader.FLAGS_OFFSET, FrameHeader.ORDER) != 0) {
-                throw broken("malformed frame header in reply to the Hello (type " + FrameType.name(type)
-                        + ", length " + length + ")");
+            FrameHeader view = new FrameHeader().wrap(new UnsafeBuffer(header), 0);
+            // The wire's own header rules, plus the handshake's: the reply is one frame and carries no fds.
+            FrameHeader.Violation violation = view.check(MAX_REPLY_BYTES, false);
+            if (violation != null) {
+                throw broken("malformed frame header in reply to the Hello: " + violation.message());
             }
+            if (view.moreFragments()) {
+                throw broken("the reply to the Hello is fragmented (it must be one frame)");
+            }
+            int length = (int) view.frameLength();
+            byte type = view.type();
             ByteBuffer payload = length <= scratch.capacity() ? scratch.clear().position(FrameHeader.HEADER_LENGTH)
                     .limit(length) : ByteBuffer.allocateDirect(length).position(FrameHeader.HEADER_LENGTH);
             readFully(payload);

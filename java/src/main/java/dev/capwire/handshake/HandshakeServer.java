@@ -3,11 +3,13 @@ package dev.capwire.handshake;
 import dev.capwire.Configuration;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.transport.AttributeKey;
 import dev.capwire.transport.CloseReason;
 import dev.capwire.transport.Connection;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.FrameListener;
 import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.InboundGate;
 import dev.capwire.transport.Server;
 import dev.capwire.transport.Transport;
 import dev.capwire.wire.FrameType;
@@ -27,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * The server side of the Hello handshake: it listens for connections, holds each one behind the handshake
@@ -64,6 +67,11 @@ public final class HandshakeServer implements AutoCloseable {
     private final int maxProtocol;
     private final long capabilities;
     private final long handshakeTimeoutMs;
+    /**
+     * Until a connection is negotiated, only HELLO (and GOAWAY) may reach the server; anything else, a
+     * fragment, or silence past the timeout ends it with HANDSHAKE_FAILED.
+     */
+    private final InboundGate handshakeGate;
     private final long keepaliveIntervalMs;
     private final long keepaliveMinIntervalMs;
     private final int keepaliveMaxMissed;
@@ -98,6 +106,8 @@ public final class HandshakeServer implements AutoCloseable {
         this.maxProtocol = b.maxProtocol;
         this.capabilities = b.capabilities;
         this.handshakeTimeoutMs = b.handshakeTimeoutMs;
+        this.handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, handshakeTimeoutMs,
+                FrameType.HELLO, FrameType.HELLO_REPLY);
         this.keepaliveIntervalMs = b.keepaliveIntervalMs;
         this.keepaliveMinIntervalMs = b.keepaliveMinIntervalMs;
         this.keepaliveMaxMissed = b.keepaliveMaxMissed;
@@ -146,6 +156,10 @@ public final class HandshakeServer implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------
 
     /** One connection's handshake state; touched only as its loop's work. */
+    /** The handshake's own state on each connection it serves; no other layer can see or replace it. */
+    private static final AttributeKey<Attempt> ATTEMPT = AttributeKey.create("capwire.handshake.attempt",
+            Attempt.class);
+
     private static final class Attempt {
         final long openedNanos = System.nanoTime();
         final long uid;
@@ -168,7 +182,7 @@ public final class HandshakeServer implements AutoCloseable {
             PeerCredentials credentials = connection.peerCredentials();
             long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
             Attempt attempt = new Attempt(uid);
-            connection.attach(attempt);
+            connection.setAttribute(ATTEMPT, attempt);
             connections.incrementAndGet();
             if (uid >= 0) {
                 connectionsPerUid.merge(uid, 1, Integer::sum);
@@ -182,12 +196,12 @@ public final class HandshakeServer implements AutoCloseable {
                 connection.abort();
                 return;
             }
-            connection.awaitHandshake(handshakeTimeoutMs);
+            connection.shutGate(handshakeGate);
         }
 
         @Override
         public void onFrame(Connection connection, InboundFrame frame) {
-            Attempt attempt = (Attempt) connection.attachment();
+            Attempt attempt = connection.attribute(ATTEMPT);
             if (attempt.negotiated) {
                 if (frame.type() == FrameType.HELLO || frame.type() == FrameType.HELLO_REPLY) {
                     connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR,
@@ -226,7 +240,7 @@ public final class HandshakeServer implements AutoCloseable {
 
         @Override
         public void onClose(Connection connection, CloseReason reason) {
-            Attempt attempt = (Attempt) connection.attachment();
+            Attempt attempt = connection.attribute(ATTEMPT);
             releaseHandshakeSlot(attempt);
             connections.decrementAndGet();
             if (attempt.uid >= 0) {
@@ -380,7 +394,7 @@ public final class HandshakeServer implements AutoCloseable {
             return;
         }
         connection.limitFrameBytes(maxFrame);
-        connection.handshakeCompleted();
+        connection.openGate();
         if (keepalive > 0) {
             connection.startKeepalive(keepalive, keepaliveMaxMissed);
         }
@@ -497,7 +511,8 @@ public final class HandshakeServer implements AutoCloseable {
 
     private static boolean send(Connection connection, HelloReply reply) {
         // The ring is empty this early in a connection's life, so only a closed connection refuses the frame.
-        return connection.offerHandshakeFrame(FrameType.HELLO_REPLY, reply.toByteArray());
+        byte[] bytes = reply.toByteArray();
+        return connection.offerFrame(FrameType.HELLO_REPLY, new UnsafeBuffer(bytes), 0, bytes.length);
     }
 
     private void report(Connection connection, Attempt attempt, HandshakeOutcome.Result result, RefusedCode code,

@@ -1,172 +1,79 @@
 package dev.capwire.transport;
 
-import dev.capwire.bindings.Errno;
-import dev.capwire.bindings.Errors;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.bindings.PeerCredentials;
-import dev.capwire.wire.ClaimedFds;
-import dev.capwire.wire.ErrorPayload;
-import dev.capwire.wire.FrameDecoder;
-import dev.capwire.wire.FrameHandler;
-import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.GoAwayReason;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.IntConsumer;
-import org.agrona.BufferUtil;
 import org.agrona.DirectBuffer;
-import org.agrona.MutableDirectBuffer;
-import org.agrona.collections.IntArrayQueue;
-import org.agrona.collections.Long2ObjectHashMap;
-import org.agrona.concurrent.ControlledMessageHandler;
-import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
-import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
 
 /**
- * One live connection: a socket owned by an event loop, an outbound ring any thread may write frames into,
- * an in-place inbound decoder, and the table of this side's requests awaiting replies.
+ * One live connection: a socket owned by an event loop, frames out and in, the requests this side awaits
+ * replies to, and the typed state each layer above keeps with it.
  *
- * <h2>Outbound</h2>
- * Senders claim space in a {@link ManyToOneRingBuffer} and write the frame straight into it, lock-free. The
- * loop drains the ring into a staging buffer and writes many frames with one syscall. Frames sent as
- * loop work (replies from a listener, control frames, an invoker-mode application) skip the ring
- * and go straight into staging while the ring is empty: nothing else could go before them. The ring is
- * allocated on the first send from another thread, so a connection that never has one (a handshake that is
- * refused, a server that only replies) never pays for its memory. A frame that carries
- * fds goes out alone with its own sendmsg, so its fds arrive with its first byte. A full ring is
- * backpressure: {@code offer*} methods return false, requests wait for space until their deadline.
- * Messages larger than one frame are split into fragments (see docs/wire-protocol.md).
+ * <p>This class is the public face and the place the parts meet; each job lives in a package-private part:
+ * {@link OutboundPath} (ring, staging, flushing, fragmentation), {@link InboundPath} (reading, decoding, fd
+ * binding, the inbound gate, dispatch), {@link RequestTable} (correlation and deadlines), {@link Keepalive},
+ * and {@link CloseSequence} (the one place the {@link ConnectionState} changes). The parts never call each
+ * other directly: they reach their siblings through this class, so each can be read on its own.
  *
- * <h2>Inbound</h2>
- * The loop reads into a direct receive buffer (with recvmsg on Unix sockets, so fds are collected in
- * arrival order) and decodes frames in place. Each frame claims exactly the number of fds its header
- * declares; a frame that claims more than have arrived is a protocol error.
+ * <h2>Threads</h2>
+ * The send and request methods, {@link #close()} and {@link #abort()} are safe from any thread. Methods marked
+ * "loop work" must be called from the connection's listener callbacks (or another task of its loop); they
+ * throw {@link IllegalStateException} otherwise. Blocking methods ({@link #call}, {@link #await}) throw at
+ * once when called as loop work on a loop with its own thread, since they would wait for the loop they hold.
  */
-public final class Connection implements EventLoop.Channel, AutoCloseable {
-    private static final int MSG_FRAME = 1;
-    private static final int MSG_FRAME_WITH_FDS = 2;
-    private static final int OPEN = 0;
-    private static final int CLOSING = 1;
-    private static final int CLOSED = 2;
-    private static final int READS_PER_WAKEUP = 4;
-    /** How long a closing connection waits for the peer's end of stream after its GOAWAY went out. */
-    private static final long LINGER_MS = 1000;
-    private static final int PING_PAYLOAD_LENGTH = 8;
-    /** Agrona's ManyToOneRingBuffer takes records of at most an eighth of its capacity. */
-    private static final int RING_CAPACITY_PER_RECORD = 8;
-    private static final VarHandle FLUSH_SCHEDULED;
-    private static final VarHandle RING;
-    private static final VarHandle NEW_PENDING;
+public final class Connection extends EventLoop.Channel implements AutoCloseable {
+    private static final AtomicLong IDS = new AtomicLong();
+    /** Stands in for pooled buffers after close: any stray use fails its bounds check instead of sharing. */
+    static final UnsafeBuffer CLOSED_BUFFER = new UnsafeBuffer(new byte[0]);
+    /** The frame types the transport sends itself; {@link #offerFrame} refuses them. */
+    private static final boolean[] TRANSPORT_TYPES = new boolean[256];
 
     static {
-        try {
-            FLUSH_SCHEDULED = MethodHandles.lookup().findVarHandle(Connection.class, "flushScheduled", int.class);
-            RING = MethodHandles.lookup().findVarHandle(Connection.class, "ring", ManyToOneRingBuffer.class);
-            NEW_PENDING = MethodHandles.lookup().findVarHandle(Connection.class, "newPending",
-                    ManyToOneConcurrentArrayQueue.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
+        for (byte type : new byte[] {FrameType.REQUEST, FrameType.RESPONSE, FrameType.ERROR, FrameType.NOTIFY,
+                FrameType.PING, FrameType.PONG, FrameType.GOAWAY, FrameType.CANCEL}) {
+            TRANSPORT_TYPES[type & 0xFF] = true;
         }
     }
-
-    private static final AtomicLong IDS = new AtomicLong();
-    private static final IntConsumer CLOSE_FD = Native::close;
-    /** Every graceful close says the same, so it is encoded once. */
-    private static final UnsafeBuffer NORMAL_CLOSE_GOAWAY = new UnsafeBuffer(goAwayPayload(GoAwayReason.NORMAL_CLOSE,
-            "closing"));
-    /** Stands in for pooled buffers after close: any stray use fails its bounds check instead of sharing. */
-    private static final UnsafeBuffer CLOSED_BUFFER = new UnsafeBuffer(new byte[0]);
 
     private final long id = IDS.incrementAndGet();
     private final EventLoop loop;
     private final TransportOptions options;
-    private final FrameListener listener;
-    private final BufferPool stagingPool;
-    private final BufferPool receivePool;
+    private final ListenerGuard guard;
     private final Endpoint endpoint;
     private final boolean unix;
-    private final FileDescriptor socket;
-    private final NativeSocket nativeSocket; // the same socket, for what is asked of it outside the loop
+    private final NativeSocket nativeSocket; // for what is asked of the socket outside the loop
     private final int fd;
-    private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
     private final java.net.SocketAddress remoteAddress;
-    private long token;
-    private boolean opened; // loop work only: open() has run, so flushes may write
+    private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
+    private final Attributes attributes = new Attributes();
+    private long token; // the loop's name for this connection; 0 until registered
 
-    // Outbound: producers write the ring; the loop copies it into staging and writes staging to the socket.
-    private volatile ManyToOneRingBuffer ring; // null until the first send from a thread other than the loop
-    private final int maxRecordLength; // the ring's largest record, known before the ring exists
-    private volatile int maxFramePayload; // lowered once by the handshake, before the application sends
-    @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
-    private volatile int flushScheduled;
-    private UnsafeBuffer staging; // from the transport's pool; back to it on close
-    private int stagingStart;
-    private int stagingEnd;
-    private boolean sendBlocked;
-    private boolean stagedFlushQueued; // loop work only: on the loop's list of connections to write out
-    private boolean writeInterest;
-    private final ControlledMessageHandler stager = this::stage;
-    private final AtomicLong nextCorrelationId = new AtomicLong(1);
-
-    // Inbound.
-    private UnsafeBuffer receive; // from the transport's pool; back to it on close
-    private final FrameDecoder decoder;
-    private final IntArrayQueue arrivedFds = new IntArrayQueue();
-    private final InboundFrame inbound = new InboundFrame();
-
-    // Requests this side sent: registered by the loop from newPending, completed by replies or deadlines.
-    private final Long2ObjectHashMap<PendingRequest> pending = new Long2ObjectHashMap<>();
-    // Null until the first request: its maxInFlight slots cost a connection that never calls (a handshake-only
-    // one, a server's) more to allocate and zero than the rest of its state.
-    private volatile ManyToOneConcurrentArrayQueue<PendingRequest> newPending;
-    private final AtomicInteger inFlight = new AtomicInteger();
-
-    private volatile int state = OPEN;
-    private volatile Object attachment;
-
-    // The handshake gate (see awaitHandshake) and keepalive; loop work only.
-    private boolean handshakePending;
-    private long handshakeTimer = -1;
-    private long lastReceivedNanos = System.nanoTime();
-    private long keepaliveIntervalNanos;
-    private int keepaliveMaxMissed;
-    private long keepaliveTimer = -1;
-    private long bytesReceived; // loop work only
-    private boolean reading; // loop work only: in readIn, whose frames' listeners may close the connection
-    private final UnsafeBuffer pingPayload = new UnsafeBuffer(new byte[PING_PAYLOAD_LENGTH]);
-
-    private CloseReason closeReason;
-    private long closeTimer = -1;
-    private boolean lingering;
-    private final CompletableFuture<CloseReason> closed = new CompletableFuture<>();
-    /** Completes once our GOAWAY (and all before it) is handed to the kernel and our sending side is shut. */
-    private final CompletableFuture<Void> sendingDone = new CompletableFuture<>();
+    private final OutboundPath outbound;
+    private final InboundPath inbound;
+    private final RequestTable requests;
+    private final Keepalive keepalive;
+    private final CloseSequence closing;
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
             NativeSocket socket, BufferPool stagingPool, BufferPool receivePool) throws NativeIoException {
         this.loop = loop;
-        this.stagingPool = stagingPool;
-        this.receivePool = receivePool;
         this.options = options;
-        this.listener = listener;
+        this.guard = new ListenerGuard(listener, loop, options.exposeHandlerErrors());
         this.endpoint = endpoint;
         this.unix = endpoint.isUnix();
-        this.socket = socket.fd();
         this.nativeSocket = socket;
-        this.fd = this.socket.acquire(); // held for the connection's life: the number stays ours until close
+        this.fd = socket.fd().acquire(); // held for the connection's life: the number stays ours until close
         this.remoteAddress = unix ? null : socket.remoteAddress();
         if (options.socketSendBufferBytes() > 0) {
             socket.setOption(Native.OPT_SNDBUF, options.socketSendBufferBytes());
@@ -177,13 +84,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         if (!unix) {
             socket.setOption(Native.OPT_TCP_NODELAY, 1);
         }
-        this.maxRecordLength = options.ringBytes() / RING_CAPACITY_PER_RECORD;
-        // A frame must fit one ring record, so the ring also bounds the frames this side sends.
-        this.maxFramePayload = Math.min(options.maxFrameBytes(), maxRecordLength) - FrameHeader.HEADER_LENGTH;
-        this.staging = stagingPool.take();
-        this.receive = receivePool.take();
-        this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), unix,
-                arrivedFds, new InboundHandler());
+        this.closing = new CloseSequence(this, loop, socket.fd(), fd, unix, options.closeTimeoutMs());
+        this.requests = new RequestTable(loop, options.maxInFlight(), this::sendCancel, this);
+        this.keepalive = new Keepalive(loop, new KeepalivePeer());
+        this.outbound = new OutboundPath(this, loop, fd, unix, options, stagingPool);
+        this.inbound = new InboundPath(this, loop, fd, unix, options, receivePool);
     }
 
     /**
@@ -191,8 +96,11 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
      * then registers with the poller.
      */
     void open(boolean readFirst) throws NativeIoException {
-        opened = true;
-        listener.onOpen(this);
+        outbound.opened();
+        if (!guard.onOpen(this)) {
+            closing.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, "the listener's onOpen failed"));
+            return;
+        }
         // An accepted connection's bytes often come with it (a client's Hello is sent before the server even
         // accepts): read them now rather than after a trip through the poller, send what answering them (and
         // onOpen) queued, and only then register, so the answer is not held up by the poller's system call
@@ -200,13 +108,17 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         // nothing is lost: a level-triggered poller reports bytes already waiting, and a busy-polling loop
         // reads every connection each cycle.
         if (readFirst) {
-            readIn();
+            inbound.readIn();
         }
-        writeOut();
-        if (state != CLOSED) {
+        outbound.writeOut();
+        if (closing.state() != ConnectionState.CLOSED) {
             token = loop.register(this, fd, interest());
         }
     }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Identity and typed state (any thread)
+    // ---------------------------------------------------------------------------------------------------
 
     public long id() {
         return id;
@@ -242,138 +154,95 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     public boolean isOpen() {
-        return state == OPEN;
+        return closing.state() == ConnectionState.OPEN;
     }
 
-    /**
-     * Waits for {@code future} (a reply, a handshake) for at most {@code timeoutMs}. In invoker mode, on the
-     * loop's own thread, this runs the loop meanwhile, since nothing else would.
-     */
-    public <T> T await(CompletableFuture<T> future, long timeoutMs)
-            throws ExecutionException, TimeoutException, InterruptedException {
-        if (loop.isInvoker() && loop.inLoop()) {
-            loop.runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
-        }
-        return future.get(timeoutMs, TimeUnit.MILLISECONDS);
+    /** The value stored under {@code key} on this connection, or null. */
+    public <T> T attribute(AttributeKey<T> key) {
+        return attributes.get(key);
     }
 
-    /** Loop, during the handshake: frames sent from now on are at most {@code maxFrameBytes} (the peer's limit). */
-    public void limitFrameBytes(int maxFrameBytes) {
-        if (maxFrameBytes <= FrameHeader.HEADER_LENGTH) {
-            throw new IllegalArgumentException("maxFrameBytes must exceed the header: " + maxFrameBytes);
-        }
-        maxFramePayload = Math.min(maxFramePayload, maxFrameBytes - FrameHeader.HEADER_LENGTH);
+    /** Stores {@code value} under {@code key}; each layer owns its keys, so no layer can clobber another's. */
+    public <T> void setAttribute(AttributeKey<T> key, T value) {
+        attributes.set(key, value);
     }
 
-    /** The object a protocol layer above keeps with this connection (its handshake state, say); null at first. */
-    public Object attachment() {
-        return attachment;
-    }
-
-    public void attach(Object value) {
-        attachment = value;
-    }
-
-    // ---------------------------------------------------------------------------------------------------
-    // Hooks for the handshake layer (package handshake); the raw transport never calls them itself.
-    // ---------------------------------------------------------------------------------------------------
-
-    /**
-     * Loop, from {@link FrameListener#onOpen}: until {@link #handshakeCompleted()}, only unfragmented HELLO,
-     * HELLO_REPLY and GOAWAY frames are accepted; any other frame ends the connection with a HANDSHAKE_FAILED
-     * GOAWAY, and so does a handshake still unfinished after {@code timeoutMs}.
-     */
-    public void awaitHandshake(long timeoutMs) {
-        handshakePending = true;
-        decoder.refuseFragments(GoAwayReason.HANDSHAKE_FAILED, "before the handshake completed");
-        handshakeTimer = loop.timers().schedule(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs),
-                id -> {
-                    handshakeTimer = -1;
-                    protocolError(GoAwayReason.HANDSHAKE_FAILED, "no handshake within " + timeoutMs + " ms");
-                });
-    }
-
-    /** Loop: the handshake succeeded; every frame type is accepted from now on. */
-    public void handshakeCompleted() {
-        handshakePending = false;
-        decoder.allowFragments();
-        if (handshakeTimer != -1) {
-            loop.timers().cancel(handshakeTimer);
-            handshakeTimer = -1;
-        }
-    }
-
-    /** Queues a HELLO or HELLO_REPLY frame carrying {@code message}; false when the ring is full or closed. */
-    public boolean offerHandshakeFrame(byte type, byte[] message) {
-        if (type != FrameType.HELLO && type != FrameType.HELLO_REPLY) {
-            throw new IllegalArgumentException("not a handshake frame type: " + FrameType.name(type));
-        }
-        checkSingleFrame(message.length, 0);
-        return state == OPEN
-                && tryWriteFrame(type, 0, 0, 0, 0, new UnsafeBuffer(message), 0, message.length, null, 0);
-    }
-
-    /**
-     * Ends the connection for a protocol reason: queued frames (a Refused reply, say) are flushed, then a
-     * GOAWAY naming {@code reason} and {@code message}, then the close. Any thread; idempotent.
-     */
-    public void closeWithGoAway(GoAwayReason reason, String message) {
-        loop.execute(() -> protocolError(reason, message));
-    }
-
-    /**
-     * Loop: keepalive. When nothing has arrived for {@code intervalMs}, send a PING; when nothing has arrived
-     * for {@code maxMissed} intervals in a row, the peer is declared dead (a stopped or wedged process keeps
-     * its socket open, so the kernel alone would never tell us): the connection closes with
-     * {@link CloseReason.Kind#PEER_UNRESPONSIVE} and pending requests fail UNAVAILABLE.
-     */
-    public void startKeepalive(long intervalMs, int maxMissed) {
-        if (intervalMs <= 0 || maxMissed < 1) {
-            throw new IllegalArgumentException("keepalive needs a positive interval and maxMissed >= 1");
-        }
-        keepaliveIntervalNanos = TimeUnit.MILLISECONDS.toNanos(intervalMs);
-        keepaliveMaxMissed = maxMissed;
-        lastReceivedNanos = System.nanoTime();
-        scheduleKeepalive();
-    }
-
-    private void scheduleKeepalive() {
-        keepaliveTimer = loop.timers().schedule(System.nanoTime() + keepaliveIntervalNanos, this::keepaliveTick);
-    }
-
-    private void keepaliveTick(long timerId) {
-        keepaliveTimer = -1;
-        if (state != OPEN) {
-            return;
-        }
-        long silentNanos = System.nanoTime() - lastReceivedNanos;
-        if (silentNanos >= keepaliveIntervalNanos * keepaliveMaxMissed) {
-            closeNow(new CloseReason(CloseReason.Kind.PEER_UNRESPONSIVE, "nothing received for "
-                    + TimeUnit.NANOSECONDS.toMillis(silentNanos) + " ms (" + keepaliveMaxMissed
-                    + " keepalive intervals of " + TimeUnit.NANOSECONDS.toMillis(keepaliveIntervalNanos) + " ms)"));
-            return;
-        }
-        if (silentNanos >= keepaliveIntervalNanos) {
-            // Best effort: a ring too full for 32 bytes is already a backlog the peer must answer for.
-            pingPayload.putLong(0, System.nanoTime());
-            tryWriteFrame(FrameType.PING, 0, 0, 0, 0, pingPayload, 0, PING_PAYLOAD_LENGTH, null, 0);
-        }
-        scheduleKeepalive();
+    /** Stores {@code value} under {@code key} unless a value is there already; returns the value held. */
+    public <T> T attributeIfAbsent(AttributeKey<T> key, T value) {
+        return attributes.setIfAbsent(key, value);
     }
 
     /** Completes with the reason once the connection has fully closed. */
     public CompletableFuture<CloseReason> closeFuture() {
-        return closed;
+        return closing.closed();
     }
 
     /** Requests awaiting a reply right now. */
     public int inFlight() {
-        return inFlight.get();
+        return requests.inFlight();
     }
 
-    @Override
-    public long kind() {
-        return EventLoop.KIND_CONNECTION;
+    // ---------------------------------------------------------------------------------------------------
+    // For the layer above (loop work): the gate, negotiated limits, keepalive
+    // ---------------------------------------------------------------------------------------------------
+
+    /**
+     * Loop work, from {@link FrameListener#onOpen}: until {@link #openGate()}, only what {@code gate} admits
+     * reaches the listener (see {@link InboundGate}).
+     */
+    public void shutGate(InboundGate gate) {
+        requireLoopWork("shutGate");
+        inbound.shutGate(gate);
+    }
+
+    /** Loop work: every frame type is admitted from now on, and the gate's timeout is cancelled. */
+    public void openGate() {
+        requireLoopWork("openGate");
+        inbound.openGate();
+    }
+
+    /** Loop work: frames sent from now on are at most {@code maxFrameBytes} (the peer's limit). */
+    public void limitFrameBytes(int maxFrameBytes) {
+        requireLoopWork("limitFrameBytes");
+        outbound.limitFrameBytes(maxFrameBytes);
+    }
+
+    /**
+     * Loop work: keepalive. When nothing has arrived for {@code intervalMs}, send a PING; when nothing has
+     * arrived for {@code maxMissed} intervals in a row, the peer is declared dead: the connection closes with
+     * {@link CloseReason.Kind#PEER_UNRESPONSIVE} and pending requests fail UNAVAILABLE.
+     */
+    public void startKeepalive(long intervalMs, int maxMissed) {
+        requireLoopWork("startKeepalive");
+        keepalive.start(intervalMs, maxMissed);
+    }
+
+    /**
+     * Queues one unfragmented frame of a type the layer above defines (HELLO, HELLO_REPLY, or its own); false
+     * when the ring is full or the connection no longer open. The transport's own frame types have their own
+     * methods and are refused here, so no layer can forge a reply or a GOAWAY.
+     */
+    public boolean offerFrame(byte type, DirectBuffer payload, int offset, int length) {
+        if (TRANSPORT_TYPES[type & 0xFF]) {
+            throw new IllegalArgumentException(FrameType.name(type) + " is sent by the transport itself");
+        }
+        outbound.checkSingleFrame(length, 0);
+        return closing.state().acceptsSends()
+                && outbound.tryWriteFrame(type, 0, 0, 0, 0, payload, offset, length, null, 0);
+    }
+
+    /**
+     * Ends the connection for a protocol reason: frames queued before (a Refused reply, say) are flushed, then
+     * a GOAWAY naming {@code reason} and {@code message}, then the close. Any thread; idempotent.
+     */
+    public void closeWithGoAway(GoAwayReason reason, String message) {
+        loop.execute(() -> closing.protocolError(reason, message));
+    }
+
+    private void requireLoopWork(String call) {
+        if (!loop.inLoop()) {
+            throw new IllegalStateException(call + " is loop work: call it from the connection's listener");
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -385,9 +254,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
      * The payload must fit one frame ({@code maxFrameBytes} minus the header).
      */
     public boolean offerNotify(int capId, int methodId, DirectBuffer payload, int offset, int length) {
-        checkSingleFrame(length, 0);
-        return state == OPEN
-                && tryWriteFrame(FrameType.NOTIFY, 0, capId, methodId, 0, payload, offset, length, null, 0);
+        outbound.checkSingleFrame(length, 0);
+        return closing.state().acceptsSends()
+                && outbound.tryWriteFrame(FrameType.NOTIFY, 0, capId, methodId, 0, payload, offset, length, null, 0);
     }
 
     /**
@@ -397,9 +266,9 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
      */
     public void sendNotify(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs) {
         // A fragmented notify needs an id to reassemble by; a single-frame one does not.
-        long correlationId = length > maxFramePayload ? nextCorrelationId.getAndIncrement() : 0;
-        sendMessage(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length, null,
-                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+        long correlationId = length > outbound.maxFramePayload() ? requests.nextCorrelationId() : 0;
+        outbound.sendMessage(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length, null,
+                deadlineIn(timeoutMs));
     }
 
     /** Sends a REQUEST and returns its reply; the default deadline is {@code requestTimeoutMs}. */
@@ -418,31 +287,31 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
      */
     public CompletableFuture<Response> request(int capId, int methodId, DirectBuffer payload, int offset,
             int length, long timeoutMs, FileDescriptor... fds) {
-        if (state != OPEN) {
-            return CompletableFuture.failedFuture(unavailable());
+        if (!closing.state().acceptsSends()) {
+            return CompletableFuture.failedFuture(closing.unavailable());
         }
-        if (!tryAcquireInFlight()) {
+        long deadline = deadlineIn(timeoutMs);
+        RequestTable.PendingRequest request = requests.start(deadline);
+        if (request == null) {
             return CompletableFuture.failedFuture(new StatusException(StatusCode.RESOURCE_EXHAUSTED,
                     options.maxInFlight() + " requests already in flight on " + this + " (capwire.maxInFlight)"));
         }
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-        PendingRequest request = new PendingRequest(nextCorrelationId.getAndIncrement(), deadline);
-        ManyToOneConcurrentArrayQueue<PendingRequest> queue = newPending();
-        while (!queue.offer(request)) {
-            Thread.onSpinWait(); // bounded by maxInFlight: the loop drains it every duty cycle
-        }
         try {
-            sendMessage(FrameType.REQUEST, request.correlationId, capId, methodId, payload, offset, length, fds,
-                    deadline);
+            outbound.sendMessage(FrameType.REQUEST, request.correlationId, capId, methodId, payload, offset, length,
+                    fds, deadline);
         } catch (StatusException e) {
             request.fail(e); // the loop drops it from the table when it sees it completed
         }
         return request.future;
     }
 
-    /** {@link #request} and wait: returns the reply or throws its {@link StatusException}. */
+    /**
+     * {@link #request} and wait: returns the reply or throws its {@link StatusException}. Blocks, so it may not
+     * be called as loop work (except in invoker mode, where the wait runs the loop).
+     */
     public Response call(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             FileDescriptor... fds) {
+        loop.ensureMayBlock("Connection.call()");
         CompletableFuture<Response> reply = request(capId, methodId, payload, offset, length, timeoutMs, fds);
         try {
             // The deadline timer completes the future; the extra second only guards against a stuck loop.
@@ -459,625 +328,45 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         }
     }
 
+    /**
+     * Waits for {@code future} (a reply, a handshake) for at most {@code timeoutMs}. In invoker mode, on the
+     * loop's own thread, this runs the loop meanwhile, since nothing else would; on a loop with its own thread,
+     * called as loop work, it fails at once (see {@link LoopOwnership}).
+     */
+    public <T> T await(CompletableFuture<T> future, long timeoutMs)
+            throws ExecutionException, TimeoutException, InterruptedException {
+        loop.ensureMayBlock("Connection.await()");
+        if (loop.isInvoker() && loop.inLoop()) {
+            loop.runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+        }
+        return future.get(timeoutMs, TimeUnit.MILLISECONDS);
+    }
+
     /** Replies to a REQUEST received by this side; fds are duplicated (the caller keeps its own). */
     public void respond(long correlationId, DirectBuffer payload, int offset, int length, FileDescriptor... fds) {
-        sendMessage(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
-                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.requestTimeoutMs()));
+        outbound.sendMessage(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
+                deadlineIn(options.requestTimeoutMs()));
     }
 
     /** Replies to a REQUEST with an error status. */
     public void respondError(long correlationId, StatusCode code, String message) {
-        UnsafeBuffer payload = new UnsafeBuffer(new byte[ErrorPayload.encodedLength(message)]);
-        int length = ErrorPayload.encode(payload, 0, code, message);
-        sendMessage(FrameType.ERROR, correlationId, 0, 0, payload, 0, length, null,
-                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.requestTimeoutMs()));
+        UnsafeBuffer payload = ListenerGuard.errorPayload(code, message);
+        outbound.sendMessage(FrameType.ERROR, correlationId, 0, 0, payload, 0, payload.capacity(), null,
+                deadlineIn(options.requestTimeoutMs()));
     }
 
-    private void checkSingleFrame(int length, int fdCount) {
-        if (length > maxFramePayload) {
-            throw new IllegalArgumentException("payload of " + length + " bytes exceeds one frame ("
-                    + maxFramePayload + "); use the sending methods that fragment");
-        }
-        if (fdCount > Native.MAX_FDS_PER_MESSAGE) {
-            throw new IllegalArgumentException("at most " + Native.MAX_FDS_PER_MESSAGE + " fds per message");
-        }
-    }
-
-    /**
-     * Writes one message as one or more frames, waiting for ring space until {@code deadlineNanos}. Once the
-     * first fragment is in the ring, the rest must follow or the peer would wait forever for them: a
-     * connection whose ring stays full mid-message is aborted.
-     */
-    private void sendMessage(byte type, long correlationId, int capId, int methodId, DirectBuffer payload,
-            int offset, int length, FileDescriptor[] fds, long deadlineNanos) {
-        if (state != OPEN) {
-            throw unavailable(); // nothing may follow our GOAWAY
-        }
-        int fdCount = fds == null ? 0 : fds.length;
-        if (fdCount > 0 && !unix) {
-            throw new IllegalArgumentException("fds can only be passed over Unix-domain sockets");
-        }
-        checkSingleFrame(0, fdCount);
-        if (length > options.maxMessageBytes()) {
-            throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
-                    + " bytes exceeds capwire.maxMessageBytes=" + options.maxMessageBytes());
-        }
-        int[] duplicated = fdCount == 0 ? null : duplicate(fds);
-        int sent = 0;
-        boolean first = true;
-        try {
-            do {
-                // The first fragment's record also carries its fd numbers, 4 bytes each, after the frame.
-                int limit = first && fdCount > 0
-                        ? Math.min(maxFramePayload, maxRecordLength - FrameHeader.HEADER_LENGTH - fdCount * 4)
-                        : maxFramePayload;
-                int chunk = Math.min(limit, length - sent);
-                boolean more = sent + chunk < length;
-                int flags = more ? FrameHeader.FLAG_MORE_FRAGMENTS : 0;
-                int[] frameFds = first ? duplicated : null;
-                int frameFdCount = first ? fdCount : 0;
-                while (!tryWriteFrame(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
-                        frameFds, frameFdCount)) {
-                    if (state != OPEN) {
-                        throw unavailable();
-                    }
-                    if (loop.inLoop()) {
-                        // The loop is the ring's consumer: nobody else will make room, so drain it here,
-                        // waiting for the socket if it must (this stalls the loop: send big replies off it).
-                        writeOut();
-                        if (writeInterest && state == OPEN) {
-                            Native.waitReady(fd, Native.INTEREST_WRITE, 1);
-                        }
-                    }
-                    if (System.nanoTime() - deadlineNanos >= 0) {
-                        if (!first) {
-                            abort("outbound ring stayed full in the middle of a fragmented message");
-                        }
-                        throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound ring of " + this
-                                + " stayed full (is the peer reading?)");
-                    }
-                    if (!loop.inLoop()) {
-                        Thread.yield();
-                    }
-                }
-                first = false;
-                sent += chunk;
-            } while (sent < length);
-        } finally {
-            if (first && duplicated != null) {
-                for (int number : duplicated) {
-                    Native.close(number); // never handed to the ring
-                }
-            }
-        }
-    }
-
-    private static int[] duplicate(FileDescriptor[] fds) {
-        int[] numbers = new int[fds.length];
-        int done = 0;
-        try {
-            for (; done < fds.length; done++) {
-                int number = fds[done].acquire();
-                try {
-                    numbers[done] = Errors.check(Native.dup(number), "dup", fds[done]);
-                } finally {
-                    fds[done].release();
-                }
-            }
-            return numbers;
-        } catch (NativeIoException e) {
-            for (int i = 0; i < done; i++) {
-                Native.close(numbers[i]);
-            }
-            throw new StatusException(StatusCode.INVALID_ARGUMENT, "cannot pass " + e.getMessage(), e);
-        }
-    }
-
-    /**
-     * Writes one frame (plus its fd numbers after it) into the ring, or as loop work straight into
-     * staging when it can; false when there is no room.
-     */
-    private boolean tryWriteFrame(byte type, long correlationId, int capId, int methodId, int flags,
-            DirectBuffer payload, int offset, int length, int[] fds, int fdCount) {
-        int frameLength = FrameHeader.HEADER_LENGTH + length;
-        if (fdCount == 0 && loop.inLoop()
-                && tryStage(type, correlationId, capId, methodId, flags, payload, offset, length, frameLength)) {
-            return true;
-        }
-        ManyToOneRingBuffer ring = ring();
-        int recordLength = frameLength + fdCount * 4;
-        int index = ring.tryClaim(fdCount == 0 ? MSG_FRAME : MSG_FRAME_WITH_FDS, recordLength);
-        if (index <= 0) {
-            return false;
-        }
-        MutableDirectBuffer buffer = ring.buffer();
-        FrameHeader.write(buffer, index, frameLength, type, flags, correlationId, capId, methodId, fdCount);
-        if (length > 0) {
-            buffer.putBytes(index + FrameHeader.HEADER_LENGTH, payload, offset, length);
-        }
-        for (int i = 0; i < fdCount; i++) {
-            buffer.putInt(index + frameLength + i * 4, fds[i]);
-        }
-        ring.commit(index);
-        scheduleFlushIfIdle();
-        return true;
-    }
-
-    /**
-     * Loop work: puts the frame straight into staging, after whatever is staged already. Only while the ring
-     * is empty, since frames waiting there were sent first; fd-carrying frames never come here (they leave
-     * alone, through the ring).
-     */
-    private boolean tryStage(byte type, long correlationId, int capId, int methodId, int flags,
-            DirectBuffer payload, int offset, int length, int frameLength) {
-        ManyToOneRingBuffer queued = ring;
-        if (queued != null && queued.producerPosition() != queued.consumerPosition()) {
-            return false;
-        }
-        if (stagingEnd + frameLength > staging.capacity()) {
-            return false; // CLOSED_BUFFER has no room at all
-        }
-        FrameHeader.write(staging, stagingEnd, frameLength, type, flags, correlationId, capId, methodId, 0);
-        if (length > 0) {
-            staging.putBytes(stagingEnd + FrameHeader.HEADER_LENGTH, payload, offset, length);
-        }
-        stagingEnd += frameLength;
-        if (!stagedFlushQueued) {
-            stagedFlushQueued = true; // the loop's own list: no fence, no CAS, no concurrent queue
-            loop.flushStagedLater(this);
-        }
-        return true;
-    }
-
-    /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
-    boolean ringAllocated() {
-        return ring != null;
-    }
-
-    /** The outbound ring, allocated by whichever thread first needs it. */
-    private ManyToOneRingBuffer ring() {
-        ManyToOneRingBuffer existing = ring;
-        return existing != null ? existing : createOnce(RING, new ManyToOneRingBuffer(new UnsafeBuffer(
-                BufferUtil.allocateDirectAligned(options.ringBytes() + RingBufferDescriptor.TRAILER_LENGTH, 64))));
-    }
-
-    /**
-     * Stores {@code created} in the still-null field {@code field} names, unless another thread got there first;
-     * returns whichever is stored. For what a connection allocates only when first needed.
-     */
-    @SuppressWarnings("unchecked")
-    private <T> T createOnce(VarHandle field, T created) {
-        return field.compareAndSet(this, null, created) ? created : (T) field.getVolatile(this);
-    }
-
-    /**
-     * Makes sure the loop will drain the ring. The fence pairs with the volatile clear in {@link #flush()}:
-     * either this side sees the flag cleared and schedules, or the loop's drain sees the frame just committed.
-     * Without it both could read stale values (a store then a load, on each side) and the frame would sit in
-     * the ring until some later send.
-     */
-    private void scheduleFlushIfIdle() {
-        VarHandle.fullFence();
-        if ((int) FLUSH_SCHEDULED.getOpaque(this) == 0 && FLUSH_SCHEDULED.compareAndSet(this, 0, 1)) {
-            loop.scheduleFlush(this);
-        }
-    }
-
-    private boolean tryAcquireInFlight() {
-        for (;;) {
-            int current = inFlight.get();
-            if (current >= options.maxInFlight()) {
-                return false;
-            }
-            if (inFlight.compareAndSet(current, current + 1)) {
-                return true;
-            }
-        }
+    private long deadlineIn(long timeoutMs) {
+        return loop.clock().nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
     }
 
     // ---------------------------------------------------------------------------------------------------
-    // The loop's side
-    // ---------------------------------------------------------------------------------------------------
-
-    @Override
-    public void onReady(int ready) {
-        if (EventLoop.readable(ready) && state != CLOSED) {
-            readIn();
-        }
-        if (EventLoop.writable(ready) && state != CLOSED) {
-            writeOut();
-        }
-    }
-
-    /** Loop: write out what {@link #tryStage} put into staging. */
-    void flushStaged() {
-        stagedFlushQueued = false;
-        if (opened && state != CLOSED) {
-            writeOut();
-        }
-    }
-
-    /** Loop: drain the ring into the socket (called when producers scheduled a flush). */
-    void flush() {
-        FLUSH_SCHEDULED.setVolatile(this, 0); // cleared first, so a frame written from now on schedules again
-        if (state == CLOSED) {
-            discardRing();
-            return;
-        }
-        if (opened) {
-            writeOut(); // else open() writes out, once the listener has heard onOpen
-        }
-    }
-
-    private void writeOut() {
-        if (state == CLOSED) {
-            return; // the staging buffer is back in the pool
-        }
-        registerNewRequests();
-        for (;;) {
-            if (stagingEnd > stagingStart) {
-                int written = Native.write(fd, staging.addressOffset() + stagingStart, stagingEnd - stagingStart);
-                if (written == -Errno.EAGAIN) {
-                    wantWrite(true);
-                    return;
-                }
-                if (written < 0) {
-                    closeNow(ioError("write", written));
-                    return;
-                }
-                stagingStart += written;
-                if (stagingStart < stagingEnd) {
-                    wantWrite(true);
-                    return;
-                }
-                stagingStart = 0;
-                stagingEnd = 0;
-            }
-            sendBlocked = false;
-            ManyToOneRingBuffer queued = ring;
-            long consumedBefore = queued == null ? 0 : queued.consumerPosition();
-            if (queued != null) {
-                queued.controlledRead(stager);
-            }
-            if (state == CLOSED) {
-                return;
-            }
-            if (sendBlocked) {
-                wantWrite(true);
-                return;
-            }
-            // Progress is the consumer position moving, not the record count: a read that only steps over
-            // the padding at the ring's end returns 0 records, and stopping there would strand every frame
-            // written after the wrap until some later send.
-            if ((queued == null || queued.consumerPosition() == consumedBefore) && stagingEnd == 0) {
-                wantWrite(false);
-                if (state == CLOSING) {
-                    finishClose();
-                }
-                return;
-            }
-        }
-    }
-
-    /** Copies ring records into staging; an fd-carrying frame is sent on its own with sendmsg. */
-    private ControlledMessageHandler.Action stage(int msgTypeId, MutableDirectBuffer buffer, int index, int length) {
-        if (msgTypeId == MSG_FRAME) {
-            if (stagingEnd + length > staging.capacity()) {
-                return ControlledMessageHandler.Action.ABORT; // write what is staged first
-            }
-            staging.putBytes(stagingEnd, buffer, index, length);
-            stagingEnd += length;
-            return ControlledMessageHandler.Action.CONTINUE;
-        }
-        if (stagingEnd > 0) {
-            return ControlledMessageHandler.Action.ABORT; // earlier bytes must leave before this frame's fds
-        }
-        int frameLength = FrameHeader.frameLength(buffer, index);
-        int fdCount = (length - frameLength) / 4;
-        int sent = Native.sendFds(fd, buffer.addressOffset() + index, frameLength,
-                buffer.addressOffset() + index + frameLength, fdCount);
-        if (sent == -Errno.EAGAIN) {
-            sendBlocked = true;
-            return ControlledMessageHandler.Action.ABORT;
-        }
-        closeRecordFds(buffer, index + frameLength, fdCount); // the peer has its own references now
-        if (sent < 0) {
-            closeNow(ioError("sendmsg", sent));
-            return ControlledMessageHandler.Action.BREAK;
-        }
-        // The fds went with the first byte; the rest of the frame is ordinary bytes.
-        staging.putBytes(0, buffer, index + sent, frameLength - sent);
-        stagingEnd = frameLength - sent;
-        return ControlledMessageHandler.Action.BREAK;
-    }
-
-    private static void closeRecordFds(DirectBuffer buffer, int at, int count) {
-        for (int i = 0; i < count; i++) {
-            Native.close(buffer.getInt(at + i * 4));
-        }
-    }
-
-    private void discardRing() {
-        ManyToOneRingBuffer queued = ring;
-        if (queued == null) {
-            return;
-        }
-        queued.read((msgTypeId, buffer, index, length) -> {
-            if (msgTypeId == MSG_FRAME_WITH_FDS) {
-                int frameLength = FrameHeader.frameLength(buffer, index);
-                closeRecordFds(buffer, index + frameLength, (length - frameLength) / 4);
-            }
-        }, Integer.MAX_VALUE);
-    }
-
-    private void wantWrite(boolean want) {
-        if (want == writeInterest || state == CLOSED) {
-            return;
-        }
-        writeInterest = want;
-        if (token == 0) {
-            return; // not registered yet: open() registers with interest()
-        }
-        try {
-            loop.modify(fd, interest(), token);
-        } catch (NativeIoException e) {
-            closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
-        }
-    }
-
-    /**
-     * Loop, busy-polling: reads whatever has arrived and, while the socket was full, writes what waits, all
-     * without the poller; 1 if anything happened, else 0.
-     */
-    int pollDirectly() {
-        if (state == CLOSED) {
-            return 0;
-        }
-        long before = bytesReceived;
-        readIn();
-        int work = bytesReceived != before || state == CLOSED ? 1 : 0;
-        if (writeInterest && state != CLOSED) {
-            writeOut();
-        }
-        return work;
-    }
-
-    int fd() {
-        return fd;
-    }
-
-    /** What this connection wants the poller to report: always reads, writes while the socket is full. */
-    int interest() {
-        return Native.INTEREST_READ | (writeInterest ? Native.INTEREST_WRITE : 0);
-    }
-
-    private void readIn() {
-        reading = true;
-        try {
-            readSome();
-        } finally {
-            reading = false;
-            if (state == CLOSED) {
-                releaseReceiveBuffer(); // closed by a listener during this read; see closeNow
-            }
-        }
-    }
-
-    private void releaseReceiveBuffer() {
-        if (receive != CLOSED_BUFFER) {
-            receivePool.give(receive);
-            receive = CLOSED_BUFFER;
-        }
-    }
-
-    private void readSome() {
-        for (int reads = 0; reads < READS_PER_WAKEUP && state != CLOSED; reads++) {
-            int space = decoder.writableBytes();
-            long at = receive.addressOffset() + decoder.writeOffset();
-            int received;
-            if (unix) {
-                UnsafeBuffer fdScratch = loop.fdScratch();
-                long fdsAddress = fdScratch.addressOffset();
-                received = Native.recvFds(fd, at, space, fdsAddress, Native.MAX_FDS_PER_MESSAGE,
-                        fdsAddress + Native.MAX_FDS_PER_MESSAGE * 4L);
-                if (received == -Errno.EMSGSIZE) {
-                    protocolError(GoAwayReason.FD_MISMATCH, "more than " + Native.MAX_FDS_PER_MESSAGE
-                            + " fds in one message (the kernel dropped some; all were closed)");
-                    return;
-                }
-                int fdCount = received >= 0 ? fdScratch.getInt(Native.MAX_FDS_PER_MESSAGE * 4) : 0;
-                for (int i = 0; i < fdCount; i++) {
-                    if (decoder.isStopped()) {
-                        Native.close(fdScratch.getInt(i * 4)); // nobody will claim them any more
-                    } else {
-                        arrivedFds.addInt(fdScratch.getInt(i * 4));
-                    }
-                }
-            } else {
-                received = Native.read(fd, at, space);
-            }
-            if (received == -Errno.EAGAIN) {
-                return;
-            }
-            if (received < 0) {
-                // While closing, a reset is just the peer's way of finishing: keep the reason we closed for.
-                closeNow(state == OPEN ? ioError(unix ? "recvmsg" : "read", received) : closeReason);
-                return;
-            }
-            if (received == 0) {
-                closeNow(closeReason != null ? closeReason
-                        : new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer closed the connection"));
-                return;
-            }
-            if (keepaliveIntervalNanos != 0) {
-                lastReceivedNanos = System.nanoTime(); // only keepalive asks, and a clock read is ~20 ns a read
-            }
-            bytesReceived += received;
-            decoder.onBytesReceived(received);
-            if (arrivedFds.size() > Native.MAX_FDS_PER_MESSAGE && state != CLOSED) {
-                // Only the frame whose header is still incomplete may have fds waiting, at most 253 of them;
-                // more are fds sent with frames that declared none, and keeping them would let a peer use up
-                // this process's fd table.
-                int unclaimed = arrivedFds.size();
-                while (!arrivedFds.isEmpty()) {
-                    Native.close(arrivedFds.pollInt());
-                }
-                protocolError(GoAwayReason.FD_MISMATCH, unclaimed + " fds arrived that no frame declared");
-                return;
-            }
-            if (received < space) {
-                return; // drained for now; level-triggered polling brings us back when more arrives
-            }
-        }
-    }
-
-    private final class InboundHandler implements FrameHandler {
-        @Override
-        public void onFrame(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
-                ClaimedFds fds) {
-            try {
-                dispatch(header, buffer, payloadOffset, payloadLength, fds);
-            } finally {
-                fds.releaseAll(CLOSE_FD); // whatever the receiver did not take
-            }
-        }
-
-        @Override
-        public void onError(GoAwayReason reason, String message) {
-            protocolError(reason, message);
-        }
-    }
-
-    private void dispatch(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
-            ClaimedFds fds) {
-        if (state == CLOSED) {
-            return;
-        }
-        byte type = header.type();
-        if (handshakePending && type != FrameType.HELLO && type != FrameType.HELLO_REPLY
-                && type != FrameType.GOAWAY) {
-            protocolError(GoAwayReason.HANDSHAKE_FAILED, FrameType.name(type) + " before the handshake completed");
-            return;
-        }
-        switch (type) {
-            case FrameType.RESPONSE:
-            case FrameType.ERROR:
-                completeRequest(type, header.correlationId(), buffer, payloadOffset, payloadLength, fds);
-                return;
-            case FrameType.PING:
-                if (state != OPEN) {
-                    return;
-                }
-                tryWriteFrame(FrameType.PONG, header.correlationId(), 0, 0, 0, buffer, payloadOffset, payloadLength,
-                        null, 0);
-                return;
-            case FrameType.PONG:
-                return;
-            case FrameType.GOAWAY:
-                closeNow(state != OPEN ? closeReason : new CloseReason(CloseReason.Kind.REMOTE_CLOSE,
-                        "peer sent GOAWAY: " + describeGoAway(buffer, payloadOffset, payloadLength)));
-                return;
-            default:
-                if (state != OPEN) {
-                    return; // closing: requests that arrive now would get no reply anyway
-                }
-                inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer, payloadOffset,
-                        payloadLength, fds);
-                listener.onFrame(this, inbound);
-        }
-    }
-
-    private static String describeGoAway(DirectBuffer buffer, int offset, int length) {
-        byte[] bytes = new byte[length];
-        buffer.getBytes(offset, bytes);
-        try {
-            dev.capwire.wire.proto.GoAway goAway = dev.capwire.wire.proto.GoAway.parseFrom(bytes);
-            return goAway.getReason() + (goAway.getMessage().isEmpty() ? "" : " (" + goAway.getMessage() + ")");
-        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-            return "unreadable GOAWAY payload";
-        }
-    }
-
-    /** Loop: moves the requests producers have queued into the table and starts their deadline timers. */
-    private void registerNewRequests() {
-        ManyToOneConcurrentArrayQueue<PendingRequest> queue = newPending;
-        PendingRequest request;
-        while (queue != null && (request = queue.poll()) != null) {
-            register(request);
-        }
-    }
-
-    /** The queue of requests the loop has not registered yet, allocated by whichever thread first calls. */
-    private ManyToOneConcurrentArrayQueue<PendingRequest> newPending() {
-        ManyToOneConcurrentArrayQueue<PendingRequest> existing = newPending;
-        // A request is queued only after taking an in-flight slot, so maxInFlight entries always suffice.
-        return existing != null ? existing
-                : createOnce(NEW_PENDING, new ManyToOneConcurrentArrayQueue<>(Math.max(16, options.maxInFlight())));
-    }
-
-    /**
-     * Loop: registers every queued request, including any whose producer has claimed a queue slot but not
-     * yet stored into it. poll() stops at such a hole, yet a later producer's request (and its reply) can be
-     * past it; without this wait that reply would find no request and be dropped, and its caller would see
-     * DEADLINE_EXCEEDED. The wait is short and bounded: the producer is between two instructions, and no new
-     * producer can join while the loop is here, because only the loop releases in-flight slots.
-     */
-    private void registerAllRequests() {
-        ManyToOneConcurrentArrayQueue<PendingRequest> queue = newPending;
-        while (queue != null && !queue.isEmpty()) {
-            PendingRequest request = queue.poll();
-            if (request == null) {
-                Thread.onSpinWait();
-            } else {
-                register(request);
-            }
-        }
-    }
-
-    private void register(PendingRequest request) {
-        if (request.future.isDone()) {
-            inFlight.decrementAndGet(); // its send failed; the caller already has the failure
-            return;
-        }
-        pending.put(request.correlationId, request);
-        request.timerId = loop.timers().schedule(request.deadlineNanos, request);
-    }
-
-    private void completeRequest(byte type, long correlationId, DirectBuffer buffer, int offset, int length,
-            ClaimedFds claimed) {
-        PendingRequest request = pending.remove(correlationId);
-        if (request == null) {
-            registerAllRequests(); // the reply may have overtaken the loop's registration of the request
-            request = pending.remove(correlationId);
-        }
-        if (request == null) {
-            return; // a reply after its deadline: nobody is waiting for it (its fds are closed by the caller)
-        }
-        loop.timers().cancel(request.timerId);
-        inFlight.decrementAndGet();
-        if (type == FrameType.RESPONSE) {
-            byte[] payload = new byte[length];
-            buffer.getBytes(offset, payload);
-            int[] numbers = claimed.takeAll();
-            FileDescriptor[] fds = new FileDescriptor[numbers.length];
-            for (int i = 0; i < numbers.length; i++) {
-                fds[i] = FileDescriptor.adopt(numbers[i]);
-            }
-            request.future.complete(new Response(payload, fds));
-        } else {
-            request.fail(new StatusException(ErrorPayload.code(buffer, offset, length),
-                    ErrorPayload.message(buffer, offset, length)));
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------------
-    // Closing
+    // Closing (any thread)
     // ---------------------------------------------------------------------------------------------------
 
     /**
      * Graceful close: fails pending requests, sends GOAWAY after what is queued, and returns once all of it
      * is handed to the kernel and our sending side is shut (at most {@code closeTimeoutMs}; at once when
-     * called on the event loop), which is what a socket's own close promises. On TCP the loop then keeps the
+     * called as loop work), which is what a socket's own close promises. On TCP the loop then keeps the
      * socket until the peer closes its side too (at most a second), so that a peer still sending gets no
      * reset; {@link #closeFuture()} completes then. On a Unix socket with nothing left unread the socket is
      * closed at once instead (the peer still reads everything we sent; see docs/wire-protocol.md), and
@@ -1086,13 +375,14 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
      */
     @Override
     public void close() {
-        loop.execute(this::startClose);
+        loop.execute(closing::startClose);
         if (loop.isInvoker()) {
-            loop.runUntil(closed, TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
+            loop.runUntil(closing.closed(), TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
         } else if (!loop.inLoop()) {
             try {
-                SpinThenBlock.spin(sendingDone::isDone, TimeUnit.MICROSECONDS.toNanos(options.parkAfterIdleMicros()));
-                sendingDone.get(options.closeTimeoutMs() + 1000, TimeUnit.MILLISECONDS);
+                SpinThenBlock.spin(closing.sendingDone()::isDone,
+                        TimeUnit.MICROSECONDS.toNanos(options.parkAfterIdleMicros()));
+                closing.sendingDone().get(options.closeTimeoutMs() + 1000, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } catch (ExecutionException | TimeoutException e) {
@@ -1102,8 +392,8 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
     }
 
     /** Starts a graceful close without waiting for it (see {@link #closeFuture()}). */
-    void loopExecuteClose() {
-        loop.execute(this::startClose);
+    void startClose() {
+        loop.execute(closing::startClose);
     }
 
     /** Abortive close: drops queued frames and closes the socket at once. Idempotent. */
@@ -1111,202 +401,151 @@ public final class Connection implements EventLoop.Channel, AutoCloseable {
         abort("aborted locally");
     }
 
-    private void abort(String why) {
-        loop.execute(() -> closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, why)));
+    void abort(String why) {
+        loop.execute(() -> closing.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, why)));
     }
 
-    private void startClose() {
-        if (state != OPEN) {
-            return;
-        }
-        closeReason = new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "closed locally");
-        sendGoAway(NORMAL_CLOSE_GOAWAY);
-        state = CLOSING;
-        failPending();
-        closeTimer = loop.timers().schedule(System.nanoTime()
-                + TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs()), id -> closeNow(new CloseReason(
-                        CloseReason.Kind.LOCAL_ABORT, "close timed out with frames still unsent")));
-        writeOut();
-    }
+    // ---------------------------------------------------------------------------------------------------
+    // The loop's side: what the event loop and the parts use
+    // ---------------------------------------------------------------------------------------------------
 
-    /**
-     * Everything up to our GOAWAY is written: shut down our sending side and linger, reading and discarding,
-     * until the peer closes too or the linger time passes. Closing at once while the peer's bytes sit unread
-     * in our receive queue makes the kernel reset the connection, and the peer may then never read the
-     * GOAWAY that says why (seen with a peer flooding a fragmented message).
-     */
-    private void finishClose() {
-        if (lingering) {
-            return;
-        }
-        if (unix && closeReason.kind() == CloseReason.Kind.LOCAL_CLOSE && !reading) {
-            // A Unix socket keeps what we sent readable for the peer after we close: only bytes left unread
-            // in our own queue would turn its end of stream into a reset. With nothing unread (one read
-            // tells), a graceful close closes now, and nobody has to wait for, or later notice, the peer's
-            // close. Not after a protocol error: a peer that is flooding us would fail its write and might
-            // never read the GOAWAY that says why, so that close lingers like every close on TCP. Nor from
-            // a listener called by a read, which is still consuming what arrived.
-            long before = bytesReceived;
-            readIn();
-            if (state != CLOSED && bytesReceived == before) {
-                closeNow(closeReason);
-            }
-            if (state == CLOSED) {
-                return; // closed by us now, or by the peer's close the read found
-            }
-        }
-        lingering = true;
-        Native.shutdown(fd, false, true);
-        sendingDone.complete(null);
-        if (closeTimer != -1) {
-            loop.timers().cancel(closeTimer);
-        }
-        closeTimer = loop.timers().schedule(System.nanoTime()
-                + TimeUnit.MILLISECONDS.toNanos(Math.min(LINGER_MS, options.closeTimeoutMs())),
-                id -> closeNow(closeReason));
-    }
-
-    private void protocolError(GoAwayReason reason, String message) {
-        if (state == CLOSED) {
-            return;
-        }
-        closeReason = new CloseReason(CloseReason.Kind.PROTOCOL_ERROR, reason + ": " + message);
-        decoder.stop();
-        sendGoAway(reason, message);
-        state = CLOSING;
-        failPending();
-        closeTimer = loop.timers().schedule(System.nanoTime()
-                + TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs()), id -> closeNow(closeReason));
-        writeOut();
-    }
-
-    private void sendGoAway(GoAwayReason reason, String message) {
-        sendGoAway(new UnsafeBuffer(goAwayPayload(reason, message)));
-    }
-
-    private void sendGoAway(UnsafeBuffer payload) {
-        // Best effort: with the ring full the peer learns of the close from the socket alone.
-        tryWriteFrame(FrameType.GOAWAY, 0, 0, 0, 0, payload, 0, payload.capacity(), null, 0);
-    }
-
-    private static byte[] goAwayPayload(GoAwayReason reason, String message) {
-        return dev.capwire.wire.proto.GoAway.newBuilder().setReason(reason).setMessage(message).build().toByteArray();
-    }
-
-    /** Loop: close the socket now and release everything the connection holds. */
-    private void closeNow(CloseReason reason) {
-        if (state == CLOSED) {
-            return;
-        }
-        state = CLOSED;
-        closeReason = reason;
-        if (closeTimer != -1) {
-            loop.timers().cancel(closeTimer);
-        }
-        if (handshakeTimer != -1) {
-            loop.timers().cancel(handshakeTimer);
-        }
-        if (keepaliveTimer != -1) {
-            loop.timers().cancel(keepaliveTimer);
-        }
-        socket.close();
-        socket.release(); // the number is closed here, exactly once
-        loop.forgetClosed(this, token);
-        discardRing();
-        decoder.stop(); // a listener that closed while a read delivers its frames gets no more of them
-        decoder.releaseFds(CLOSE_FD);
-        // Nothing reads or writes these after this point (readIn, writeOut and flush all stop at CLOSED), except
-        // the read that may be delivering frames right now: it hands the receive buffer back when it ends, since
-        // another loop could take it from the shared pool while the decoder still works in it.
-        stagingPool.give(staging);
-        staging = CLOSED_BUFFER;
-        if (!reading) {
-            releaseReceiveBuffer();
-        }
-        stagingStart = 0;
-        stagingEnd = 0;
-        while (!arrivedFds.isEmpty()) {
-            Native.close(arrivedFds.pollInt());
-        }
-        failPending();
-        try {
-            listener.onClose(this, reason);
-        } finally {
-            sendingDone.complete(null);
-            closed.complete(reason);
-        }
-    }
-
-    /** Fails every request in flight with UNAVAILABLE naming the close reason. */
-    private void failPending() {
-        registerAllRequests();
-        if (pending.isEmpty()) {
-            return; // the usual case at close: no exception (and its stack trace) built for nobody
-        }
-        StatusException cause = unavailable();
-        // The count drops before any future completes, so a caller woken by the failure sees it already.
-        inFlight.addAndGet(-pending.size());
-        for (PendingRequest request : pending.values()) {
-            loop.timers().cancel(request.timerId);
-            request.fail(cause);
-        }
-        pending.clear();
-    }
-
-    private StatusException unavailable() {
-        CloseReason reason = closeReason;
-        return new StatusException(StatusCode.UNAVAILABLE, this + " is closed"
-                + (reason != null ? " (" + reason + ")" : ""));
-    }
-
-    private CloseReason ioError(String call, int result) {
-        int errno = -result;
-        if (errno == Errno.ECONNRESET || errno == Errno.EPIPE) {
-            // How a peer that died (or closed with unread data) looks from here: its end, not our failure.
-            return new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer reset the connection (" + call + ": "
-                    + Errno.name(errno) + ")");
-        }
-        return new CloseReason(CloseReason.Kind.IO_ERROR, call + " failed: " + Errno.name(errno));
+    @Override
+    long kind() {
+        return EventLoop.KIND_CONNECTION;
     }
 
     @Override
-    public void abort(CloseReason reason) {
-        closeNow(reason);
+    void onReady(int ready) {
+        if (EventLoop.readable(ready) && closing.state() != ConnectionState.CLOSED) {
+            inbound.readIn();
+        }
+        if (EventLoop.writable(ready) && closing.state() != ConnectionState.CLOSED) {
+            outbound.writeOut();
+        }
+    }
+
+    @Override
+    void abort(CloseReason reason) {
+        closing.closeNow(reason);
+    }
+
+    /**
+     * Loop, busy-polling: reads whatever has arrived and, while the socket was full, writes what waits, all
+     * without the poller; 1 if anything happened, else 0.
+     */
+    int pollDirectly() {
+        if (closing.state() == ConnectionState.CLOSED) {
+            return 0;
+        }
+        long before = inbound.bytesReceived();
+        inbound.readIn();
+        int work = inbound.bytesReceived() != before || closing.state() == ConnectionState.CLOSED ? 1 : 0;
+        if (outbound.wantsWrite() && closing.state() != ConnectionState.CLOSED) {
+            outbound.writeOut();
+        }
+        return work;
+    }
+
+    void flush() {
+        outbound.flush();
+    }
+
+    void flushStaged() {
+        outbound.flushStaged();
+    }
+
+    int fd() {
+        return fd;
+    }
+
+    /** What this connection wants the poller to report: always reads, writes while the socket is full. */
+    int interest() {
+        return Native.INTEREST_READ | (outbound.wantsWrite() ? Native.INTEREST_WRITE : 0);
+    }
+
+    /** The outbound path's write interest changed: tell the poller, once registered. */
+    void interestChanged() {
+        if (token == 0) {
+            return; // not registered yet: open() registers with interest()
+        }
+        try {
+            loop.modify(fd, interest(), token);
+        } catch (NativeIoException e) {
+            closing.closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
+        }
+    }
+
+    /** The socket is closed: the loop forgets it. */
+    void forgetOnLoop() {
+        loop.forgetClosed(this, token);
+    }
+
+    /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
+    boolean ringAllocated() {
+        return outbound.ringAllocated();
+    }
+
+    ConnectionState state() {
+        return closing.state();
+    }
+
+    StatusException unavailable() {
+        return closing.unavailable();
+    }
+
+    OutboundPath outbound() {
+        return outbound;
+    }
+
+    InboundPath inbound() {
+        return inbound;
+    }
+
+    RequestTable requests() {
+        return requests;
+    }
+
+    Keepalive keepalive() {
+        return keepalive;
+    }
+
+    CloseSequence closeSequence() {
+        return closing;
+    }
+
+    ListenerGuard listener() {
+        return guard;
+    }
+
+    private void sendCancel(long correlationId) {
+        // Tell the peer to stop working on a request nobody waits for; a full ring means it finishes in vain.
+        if (closing.state().acceptsSends()) {
+            outbound.tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, CLOSED_BUFFER, 0, 0, null, 0);
+        }
+    }
+
+    private final class KeepalivePeer implements Keepalive.Peer {
+        private final UnsafeBuffer ping = new UnsafeBuffer(new byte[InboundPath.PING_PAYLOAD_LENGTH]);
+
+        @Override
+        public boolean isOpen() {
+            return closing.state().acceptsSends();
+        }
+
+        @Override
+        public void sendPing(long stamp) {
+            ping.putLong(0, stamp);
+            outbound.tryWriteFrame(FrameType.PING, 0, 0, 0, 0, ping, 0, ping.capacity(), null, 0);
+        }
+
+        @Override
+        public void declareUnresponsive(String why) {
+            closing.closeNow(new CloseReason(CloseReason.Kind.PEER_UNRESPONSIVE, why));
+        }
     }
 
     @Override
     public String toString() {
         return "connection " + id + " (" + endpoint + ")";
-    }
-
-    /** A request awaiting its reply; it is its own deadline timer task. */
-    private final class PendingRequest implements Timers.Task {
-        final long correlationId;
-        final long deadlineNanos;
-        final CompletableFuture<Response> future = new CompletableFuture<>();
-        long timerId = -1;
-
-        PendingRequest(long correlationId, long deadlineNanos) {
-            this.correlationId = correlationId;
-            this.deadlineNanos = deadlineNanos;
-        }
-
-        void fail(StatusException cause) {
-            future.completeExceptionally(cause);
-        }
-
-        @Override
-        public void onTimer(long firedTimerId) {
-            if (pending.remove(correlationId) != this) {
-                return;
-            }
-            inFlight.decrementAndGet();
-            fail(new StatusException(StatusCode.DEADLINE_EXCEEDED, "no reply to request " + correlationId
-                    + " on " + Connection.this + " before its deadline"));
-            // Tell the peer to stop working on it; best effort, a full ring just means it finishes in vain.
-            if (state == OPEN) {
-                tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, pingPayload, 0, 0, null, 0);
-            }
-        }
     }
 }

@@ -6,10 +6,12 @@ import dev.capwire.bindings.Poller;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.agrona.BufferUtil;
+import org.agrona.ErrorHandler;
 import org.agrona.collections.Long2ObjectHashMap;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
+import org.agrona.concurrent.NanoClock;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -70,23 +72,17 @@ public final class EventLoop implements Agent, AutoCloseable {
     /** Connections the loop itself staged frames into; only this thread touches it. */
     private final java.util.ArrayList<Connection> stagedFlushes = new java.util.ArrayList<>();
     private final ManyToOneConcurrentArrayQueue<Runnable> tasks = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
-    private final Timers timers = new Timers();
+    private final Timers timers;
     /** Where a connection's recvmsg puts the fds that arrive; every read is on this thread, so one suffices. */
     private final UnsafeBuffer fdScratch = new UnsafeBuffer(
             BufferUtil.allocateDirectAligned((Native.MAX_FDS_PER_MESSAGE + 2) * 4, 64));
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
     private final boolean invoker;
-    /** The thread running loop work right now, null while the loop idles; see the class comment. */
-    private volatile Thread owner;
-    private static final java.lang.invoke.VarHandle OWNER;
-    static {
-        try {
-            OWNER = java.lang.invoke.MethodHandles.lookup().findVarHandle(EventLoop.class, "owner", Thread.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
+    /** Who runs loop work right now; see the class comment. */
+    private final LoopOwnership ownership;
+    private final NanoClock clock;
+    private final ErrorHandler errorHandler;
     /** When a parked loop's wait ends by itself (at most MAX_PARK_NANOS on); written before {@link #parked}. */
     private long parkDeadlineNanos;
     private volatile boolean parked;
@@ -97,19 +93,22 @@ public final class EventLoop implements Agent, AutoCloseable {
      * @param ownThread false for invoker mode: no thread is started, and the creating thread is the loop
      *                  thread, running duty cycles whenever it calls {@link #doWork()}
      */
-    EventLoop(String name, String idleStrategyName, long parkAfterIdleMicros, boolean ownThread)
-            throws NativeIoException {
+    EventLoop(String name, TransportOptions options, boolean ownThread) throws NativeIoException {
         this.name = name;
         this.poller = new Poller(POLL_BATCH);
-        this.idleStrategy = dev.capwire.Configuration.idleStrategy(idleStrategyName);
-        this.parks = dev.capwire.Configuration.parks(idleStrategyName);
+        this.idleStrategy = dev.capwire.Configuration.idleStrategy(options.idleStrategy());
+        this.parks = dev.capwire.Configuration.parks(options.idleStrategy());
         this.busyPoll = !parks;
         this.pollingConnections = !busyPoll;
-        this.parkAfterIdleNanos = TimeUnit.MICROSECONDS.toNanos(parkAfterIdleMicros);
+        this.parkAfterIdleNanos = TimeUnit.MICROSECONDS.toNanos(options.parkAfterIdleMicros());
+        this.clock = options.clock();
+        this.errorHandler = options.errorHandler();
+        this.timers = new Timers(clock);
+        this.ownership = new LoopOwnership(name);
         this.invoker = !ownThread;
         if (invoker) {
             this.thread = Thread.currentThread();
-            this.owner = thread; // for good: an invoker-mode loop is run by its creating thread alone
+            ownership.tryAcquire(); // for good: an invoker-mode loop is run by its creating thread alone
             return;
         }
         this.thread = new LoopThread(this::run, name);
@@ -124,8 +123,8 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     /** Invoker mode: runs duty cycles until {@code done} completes or {@code timeoutNanos} pass. */
     void runUntil(java.util.concurrent.Future<?> done, long timeoutNanos) {
-        long deadline = System.nanoTime() + timeoutNanos;
-        while (!done.isDone() && System.nanoTime() - deadline < 0) {
+        long deadline = clock.nanoTime() + timeoutNanos;
+        while (!done.isDone() && clock.nanoTime() - deadline < 0) {
             if (doWork() == 0) {
                 Thread.onSpinWait();
             }
@@ -144,22 +143,30 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     /** Whether the calling thread owns the loop now: the loop's thread in a duty cycle, or a caller running a task. */
     boolean inLoop() {
-        return owner == Thread.currentThread();
+        return ownership.isHeldByCurrentThread();
     }
 
-    private boolean tryOwn() {
-        return OWNER.compareAndSet(this, null, Thread.currentThread());
+    /**
+     * Fails at once when the caller is doing this loop's work and would wait for the loop it holds up. In
+     * invoker mode the waits run the loop themselves, so they may.
+     */
+    void ensureMayBlock(String call) {
+        if (!invoker) {
+            ownership.ensureMayBlock(call);
+        }
     }
 
-    /** The release store hands everything this thread did to the next owner (whose CAS reads it). */
-    private void release() {
-        OWNER.setRelease(this, null);
+    /** The clock this loop's timers and its connections' deadlines run on. */
+    NanoClock clock() {
+        return clock;
     }
 
-    /** The loop's thread takes its loop back from a caller running a task on it; such tasks are short. */
-    private void ownFromLoopThread() {
-        while (!tryOwn()) {
-            idleStrategy.idle();
+    /** A failure nobody else can be told of goes to the transport's one error handler, which must not throw. */
+    void reportError(Throwable failure) {
+        try {
+            errorHandler.onError(failure);
+        } catch (RuntimeException | Error ignored) {
+            // An error handler that fails has nobody left to tell; the loop must survive it all the same.
         }
     }
 
@@ -182,7 +189,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         }
         // Another loop's thread queues instead: its own connections wait while it works, and spreading
         // connections over loops would mean little if the accepting loop ran their first reads itself.
-        if (!invoker && !(Thread.currentThread() instanceof LoopThread) && tryOwn()) {
+        if (!invoker && !(Thread.currentThread() instanceof LoopThread) && ownership.tryAcquire()) {
             try {
                 task.run();
             } finally {
@@ -210,7 +217,7 @@ public final class EventLoop implements Agent, AutoCloseable {
                 wakeIfParked();
             }
         } finally {
-            release();
+            ownership.release();
         }
     }
 
@@ -377,7 +384,7 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     private void run() {
         long idleSince = 0;
-        ownFromLoopThread();
+        ownership.acquire(idleStrategy);
         try {
             while (running) {
                 int work;
@@ -396,7 +403,7 @@ public final class EventLoop implements Agent, AutoCloseable {
                     idleStrategy.idle(); // a spinning loop never parks, so it has no idle time to measure
                     continue;
                 }
-                long now = System.nanoTime();
+                long now = clock.nanoTime();
                 if (idleSince == 0) {
                     idleSince = now;
                 }
@@ -405,9 +412,9 @@ public final class EventLoop implements Agent, AutoCloseable {
                     idleStrategy.reset();
                     idleSince = 0;
                 } else {
-                    release(); // idle: a caller may run its task meanwhile
+                    ownership.release(); // idle: a caller may run its task meanwhile
                     idleStrategy.idle();
-                    ownFromLoopThread();
+                    ownership.acquire(idleStrategy);
                 }
             }
         } finally {
@@ -434,14 +441,18 @@ public final class EventLoop implements Agent, AutoCloseable {
         }
         int timeoutMs = (int) ((waitNanos + 999_999) / 1_000_000);
         int count;
-        release();
+        ownership.release();
         try {
             count = awaitReadiness(timeoutMs);
         } finally {
             parked = false;
-            ownFromLoopThread();
+            ownership.acquire(idleStrategy);
         }
-        dispatch(count);
+        try {
+            dispatch(count);
+        } catch (RuntimeException | Error e) {
+            onError(e); // what a parked loop reads is dispatched here, outside doWork's guard
+        }
     }
 
     @Override
@@ -455,8 +466,7 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     private void onError(Throwable error) {
-        System.err.println(name + ": unexpected error in the event loop (the loop keeps running): " + error);
-        error.printStackTrace();
+        reportError(new IllegalStateException(name + ": unexpected error in the event loop (it keeps running)", error));
     }
 
     /** Stops the loop, aborting every connection still on it, and waits for its thread to end. */
@@ -497,13 +507,16 @@ public final class EventLoop implements Agent, AutoCloseable {
         }
     }
 
-    /** Something registered with the poller: a connection or a listening socket. */
-    interface Channel {
-        long kind();
+    /**
+     * Something registered with the poller: a connection or a listening socket. An abstract class rather than
+     * an interface so that these loop-only methods stay package-private on the public classes that extend it.
+     */
+    abstract static class Channel {
+        abstract long kind();
 
-        void onReady(int readyBits);
+        abstract void onReady(int readyBits);
 
-        void abort(CloseReason reason);
+        abstract void abort(CloseReason reason);
     }
 
     static boolean readable(int ready) {

@@ -12,7 +12,7 @@ import java.util.concurrent.CompletableFuture;
  * A listening socket on one event loop; accepted connections are spread over the transport's loops. For a
  * Unix path, the socket file is removed on close (a stale file would make the next bind fail EADDRINUSE).
  */
-public final class Server implements EventLoop.Channel, AutoCloseable {
+public final class Server extends EventLoop.Channel implements AutoCloseable {
     private static final int BACKLOG = 1024;
     private static final int ACCEPTS_PER_WAKEUP = 64;
 
@@ -56,12 +56,12 @@ public final class Server implements EventLoop.Channel, AutoCloseable {
     }
 
     @Override
-    public long kind() {
+    long kind() {
         return EventLoop.KIND_LISTENER;
     }
 
     @Override
-    public void onReady(int ready) {
+    void onReady(int ready) {
         for (int i = 0; i < ACCEPTS_PER_WAKEUP && open; i++) {
             NativeSocket accepted;
             try {
@@ -79,7 +79,7 @@ public final class Server implements EventLoop.Channel, AutoCloseable {
     }
 
     @Override
-    public void abort(CloseReason reason) {
+    void abort(CloseReason reason) {
         closeOnLoop();
     }
 

@@ -3,6 +3,7 @@ package dev.capwire.transport;
 import java.util.concurrent.TimeUnit;
 import org.agrona.DeadlineTimerWheel;
 import org.agrona.collections.Long2ObjectHashMap;
+import org.agrona.concurrent.NanoClock;
 
 /**
  * An event loop's timers: Agrona's {@link DeadlineTimerWheel} (ticks of about 1 ms) plus the task each timer runs.
@@ -18,10 +19,15 @@ final class Timers {
         void onTimer(long timerId);
     }
 
-    private final DeadlineTimerWheel wheel =
-            new DeadlineTimerWheel(TimeUnit.NANOSECONDS, System.nanoTime(), TICK_NANOS, 512);
+    private final NanoClock clock;
+    private final DeadlineTimerWheel wheel;
     private final Long2ObjectHashMap<Task> tasks = new Long2ObjectHashMap<>();
     private final DeadlineTimerWheel.TimerHandler fire = this::fire;
+
+    Timers(NanoClock clock) {
+        this.clock = clock;
+        this.wheel = new DeadlineTimerWheel(TimeUnit.NANOSECONDS, clock.nanoTime(), TICK_NANOS, 512);
+    }
 
     long schedule(long deadlineNanos, Task task) {
         earliestScheduled = Math.min(earliestScheduled, deadlineNanos);
@@ -41,7 +47,7 @@ final class Timers {
         if (tasks.isEmpty()) {
             return 0;
         }
-        return wheel.poll(System.nanoTime(), fire, EXPIRY_LIMIT);
+        return wheel.poll(clock.nanoTime(), fire, EXPIRY_LIMIT);
     }
 
     /**

@@ -45,8 +45,7 @@ public final class Transport implements AutoCloseable {
         int number = TRANSPORTS.incrementAndGet();
         try {
             for (int i = 0; i < loops.length; i++) {
-                loops[i] = new EventLoop("capwire-" + number + "-loop-" + i, options.idleStrategy(),
-                        options.parkAfterIdleMicros(), !invoker);
+                loops[i] = new EventLoop("capwire-" + number + "-loop-" + i, options, !invoker);
             }
         } catch (NativeIoException | RuntimeException e) {
             for (EventLoop loop : loops) {
@@ -217,7 +216,7 @@ public final class Transport implements AutoCloseable {
         List<CompletableFuture<CloseReason>> closing = new ArrayList<>();
         for (Connection connection : new ArrayList<>(connections)) {
             closing.add(connection.closeFuture());
-            connection.loopExecuteClose();
+            connection.startClose();
         }
         for (CompletableFuture<CloseReason> future : closing) {
             try {

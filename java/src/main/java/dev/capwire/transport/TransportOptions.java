@@ -2,7 +2,11 @@ package dev.capwire.transport;
 
 import dev.capwire.Configuration;
 import dev.capwire.wire.FrameHeader;
+import java.util.Objects;
 import org.agrona.BitUtil;
+import org.agrona.ErrorHandler;
+import org.agrona.concurrent.NanoClock;
+import org.agrona.concurrent.SystemNanoClock;
 
 /**
  * The settings of a {@link Transport}: each starts at its {@code capwire.*} system property (see
@@ -28,6 +32,9 @@ public final class TransportOptions {
     private final long closeTimeoutMs;
     private final int socketSendBufferBytes;
     private final int socketReceiveBufferBytes;
+    private final NanoClock clock;
+    private final ErrorHandler errorHandler;
+    private final boolean exposeHandlerErrors;
 
     private TransportOptions(Builder b) {
         if (b.eventLoops < 0) {
@@ -58,6 +65,9 @@ public final class TransportOptions {
         this.requestTimeoutMs = b.requestTimeoutMs;
         this.connectTimeoutMs = b.connectTimeoutMs;
         this.closeTimeoutMs = b.closeTimeoutMs;
+        this.clock = b.clock;
+        this.errorHandler = b.errorHandler;
+        this.exposeHandlerErrors = b.exposeHandlerErrors;
         this.socketSendBufferBytes = b.socketSendBufferBytes;
         this.socketReceiveBufferBytes = b.socketReceiveBufferBytes;
     }
@@ -115,6 +125,29 @@ public final class TransportOptions {
         return socketSendBufferBytes;
     }
 
+    /**
+     * The clock every deadline, keepalive, linger and timeout of the transport is measured on. The system's
+     * monotonic clock unless a test injects one it controls, so that time-driven behaviour is tested by moving
+     * the clock instead of sleeping.
+     */
+    public NanoClock clock() {
+        return clock;
+    }
+
+    /**
+     * Where every failure the transport cannot hand to a caller goes: a listener that threw, an error on an
+     * event loop, a connection closed by an {@link Error}. Defaults to {@link ErrorLog} (the JDK's
+     * {@code System.Logger}, so SLF4J, Log4j and JUL users get it with no new dependency).
+     */
+    public ErrorHandler errorHandler() {
+        return errorHandler;
+    }
+
+    /** See {@link Configuration#EXPOSE_HANDLER_ERRORS_PROP_NAME}. */
+    public boolean exposeHandlerErrors() {
+        return exposeHandlerErrors;
+    }
+
     public int socketReceiveBufferBytes() {
         return socketReceiveBufferBytes;
     }
@@ -133,6 +166,9 @@ public final class TransportOptions {
         private long closeTimeoutMs = Configuration.closeTimeoutMs();
         private int socketSendBufferBytes = Configuration.socketSendBufferBytes();
         private int socketReceiveBufferBytes = Configuration.socketReceiveBufferBytes();
+        private NanoClock clock = SystemNanoClock.INSTANCE;
+        private ErrorHandler errorHandler = ErrorLog.INSTANCE;
+        private boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
 
         private Builder() {
         }
@@ -194,6 +230,24 @@ public final class TransportOptions {
 
         public Builder socketReceiveBufferBytes(int value) {
             socketReceiveBufferBytes = value;
+            return this;
+        }
+
+        /** See {@link TransportOptions#clock()}. */
+        public Builder clock(NanoClock value) {
+            clock = Objects.requireNonNull(value, "clock");
+            return this;
+        }
+
+        /** See {@link TransportOptions#errorHandler()}. */
+        public Builder errorHandler(ErrorHandler value) {
+            errorHandler = Objects.requireNonNull(value, "errorHandler");
+            return this;
+        }
+
+        /** See {@link Configuration#EXPOSE_HANDLER_ERRORS_PROP_NAME}. */
+        public Builder exposeHandlerErrors(boolean value) {
+            exposeHandlerErrors = value;
             return this;
         }
 

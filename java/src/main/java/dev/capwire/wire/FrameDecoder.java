@@ -138,35 +138,8 @@ public final class FrameDecoder {
     }
 
     private boolean validate() {
-        long length = header.frameLength();
-        if (length < FrameHeader.HEADER_LENGTH) {
-            return fail(GoAwayReason.MALFORMED_FRAME, "frame length " + length + " is below the "
-                    + FrameHeader.HEADER_LENGTH + "-byte header");
-        }
-        if (length > maxFrameBytes) {
-            return fail(GoAwayReason.FRAME_TOO_LARGE, "frame length " + length + " exceeds maxFrameBytes "
-                    + maxFrameBytes);
-        }
-        if (header.version() != FrameHeader.VERSION) {
-            return fail(GoAwayReason.UNSUPPORTED_VERSION, "frame version " + header.version()
-                    + " (this side speaks " + FrameHeader.VERSION + ")");
-        }
-        if (!FrameType.isKnown(header.type())) {
-            return fail(GoAwayReason.UNKNOWN_FRAME_TYPE, "frame type " + (header.type() & 0xFF));
-        }
-        if ((header.flags() & ~FrameHeader.KNOWN_FLAGS) != 0) {
-            return fail(GoAwayReason.MALFORMED_FRAME, "reserved flag bits set: 0x"
-                    + Integer.toHexString(header.flags()));
-        }
-        int fdCount = header.fdCount();
-        if (fdCount > 0 && !fdsAllowed) {
-            return fail(GoAwayReason.MALFORMED_FRAME, "frame declares " + fdCount + " fds on a TCP connection");
-        }
-        if (fdCount > FrameHeader.MAX_FDS) {
-            return fail(GoAwayReason.MALFORMED_FRAME, "frame declares " + fdCount + " fds (at most "
-                    + FrameHeader.MAX_FDS + ")");
-        }
-        return true;
+        FrameHeader.Violation violation = header.check(maxFrameBytes, fdsAllowed);
+        return violation == null || fail(violation.reason(), violation.message());
     }
 
     private boolean fail(GoAwayReason reason, String message) {

@@ -1,5 +1,6 @@
 package dev.capwire.wire;
 
+import dev.capwire.wire.proto.GoAwayReason;
 import java.nio.ByteOrder;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
@@ -83,6 +84,49 @@ public final class FrameHeader {
 
     public int fdCount() {
         return buffer.getShort(offset + FD_COUNT_OFFSET, ORDER) & 0xFFFF;
+    }
+
+    /** What is wrong with a header, and the GOAWAY reason that says so. */
+    public record Violation(GoAwayReason reason, String message) {
+    }
+
+    /**
+     * Checks the wrapped header against what any receiver requires (docs/wire-protocol.md, "Frame header"):
+     * the length covers the header and stays within {@code maxFrameBytes}, the version is ours, the type is
+     * known, no reserved flag is set, and fds are declared only where they may travel and never more than
+     * {@link #MAX_FDS}. Returns null for a good header; allocates only for a bad one.
+     */
+    public Violation check(long maxFrameBytes, boolean fdsAllowed) {
+        long length = frameLength();
+        if (length < HEADER_LENGTH) {
+            return new Violation(GoAwayReason.MALFORMED_FRAME, "frame length " + length + " is below the "
+                    + HEADER_LENGTH + "-byte header");
+        }
+        if (length > maxFrameBytes) {
+            return new Violation(GoAwayReason.FRAME_TOO_LARGE, "frame length " + length + " exceeds maxFrameBytes "
+                    + maxFrameBytes);
+        }
+        if (version() != VERSION) {
+            return new Violation(GoAwayReason.UNSUPPORTED_VERSION, "frame version " + version()
+                    + " (this side speaks " + VERSION + ")");
+        }
+        if (!FrameType.isKnown(type())) {
+            return new Violation(GoAwayReason.UNKNOWN_FRAME_TYPE, "frame type " + (type() & 0xFF));
+        }
+        if ((flags() & ~KNOWN_FLAGS) != 0) {
+            return new Violation(GoAwayReason.MALFORMED_FRAME, "reserved flag bits set: 0x"
+                    + Integer.toHexString(flags()));
+        }
+        int fdCount = fdCount();
+        if (fdCount > 0 && !fdsAllowed) {
+            return new Violation(GoAwayReason.MALFORMED_FRAME, "frame declares " + fdCount
+                    + " fds where none may travel");
+        }
+        if (fdCount > MAX_FDS) {
+            return new Violation(GoAwayReason.MALFORMED_FRAME, "frame declares " + fdCount + " fds (at most "
+                    + MAX_FDS + ")");
+        }
+        return null;
     }
 
     /** Writes a whole header at {@code index}. */

@@ -8,13 +8,18 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * A child-JVM echo server for the transport tests. It listens on the endpoint given as the first argument,
- * answers every REQUEST with its own payload and fds (except {@link #METHOD_HOLD}, which it never answers),
+ * answers every REQUEST with its own payload and fds (except {@link #METHOD_HOLD}, which it never answers, and
+ * {@link #METHOD_THROW} and {@link #METHOD_ERROR}, whose handler throws),
  * sends every NOTIFY back as a NOTIFY, prints {@code READY <endpoint>}, and exits when its stdin closes, so
  * a dying test never leaves it behind.
  */
 public final class EchoServerMain {
     /** Requests to this method are never answered: the test's way to keep requests pending. */
     public static final int METHOD_HOLD = 7;
+    /** Requests to this method make the handler throw an IllegalStateException (a bug in a handler). */
+    public static final int METHOD_THROW = 8;
+    /** Requests to this method make the handler throw an Error (as an OutOfMemoryError would). */
+    public static final int METHOD_ERROR = 9;
 
     private EchoServerMain() {
     }
@@ -41,6 +46,12 @@ public final class EchoServerMain {
         }
         if (frame.type() != FrameType.REQUEST || frame.methodId() == METHOD_HOLD) {
             return;
+        }
+        if (frame.methodId() == METHOD_THROW) {
+            throw new IllegalStateException("deliberate failure in request " + frame.correlationId());
+        }
+        if (frame.methodId() == METHOD_ERROR) {
+            throw new AssertionError("deliberate Error in request " + frame.correlationId());
         }
         FileDescriptor[] fds = frame.takeFds();
         try {

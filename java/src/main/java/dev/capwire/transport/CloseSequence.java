@@ -1,0 +1,213 @@
+package dev.capwire.transport;
+
+import dev.capwire.bindings.Errno;
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.bindings.Native;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.StatusCode;
+import dev.capwire.wire.proto.GoAway;
+import dev.capwire.wire.proto.GoAwayReason;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.agrona.DirectBuffer;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * How one connection ends, and the one place its {@link ConnectionState} changes. Loop work only, except the
+ * reads of {@link #state()} and the futures.
+ *
+ * <p>A graceful close and a protocol error both go OPEN, CLOSING (our GOAWAY queued behind what was sent
+ * before it), LINGERING (all of it is with the kernel and our sending side is shut), CLOSED. An I/O error, the
+ * peer's end of stream or GOAWAY, an abort or a timer that ran out jump straight to CLOSED.
+ */
+final class CloseSequence {
+    /** How long a closing connection waits for the peer's end of stream after its GOAWAY went out. */
+    private static final long LINGER_MS = 1000;
+    /** Every graceful close says the same, so it is encoded once. */
+    private static final UnsafeBuffer NORMAL_CLOSE_GOAWAY = goAwayPayload(GoAwayReason.NORMAL_CLOSE, "closing");
+
+    private final Connection connection;
+    private final EventLoop loop;
+    private final FileDescriptor socket;
+    private final int fd;
+    private final boolean unix;
+    private final long closeTimeoutMs;
+    private volatile ConnectionState state = ConnectionState.OPEN;
+    private volatile CloseReason reason;
+    private long closeTimer = -1;
+    private final CompletableFuture<CloseReason> closed = new CompletableFuture<>();
+    /** Completes once our GOAWAY (and all before it) is handed to the kernel and our sending side is shut. */
+    private final CompletableFuture<Void> sendingDone = new CompletableFuture<>();
+
+    CloseSequence(Connection connection, EventLoop loop, FileDescriptor socket, int fd, boolean unix,
+            long closeTimeoutMs) {
+        this.connection = connection;
+        this.loop = loop;
+        this.socket = socket;
+        this.fd = fd;
+        this.unix = unix;
+        this.closeTimeoutMs = closeTimeoutMs;
+    }
+
+    ConnectionState state() {
+        return state;
+    }
+
+    CompletableFuture<CloseReason> closed() {
+        return closed;
+    }
+
+    CompletableFuture<Void> sendingDone() {
+        return sendingDone;
+    }
+
+    /** UNAVAILABLE naming why the connection closed, for a caller that tried to use it. */
+    StatusException unavailable() {
+        CloseReason why = reason;
+        return new StatusException(StatusCode.UNAVAILABLE, connection + " is closed" + (why != null ? " (" + why + ")"
+                : ""));
+    }
+
+    /** Graceful close: our GOAWAY after what is queued, then linger (see {@link #onAllSent()}). */
+    void startClose() {
+        if (state != ConnectionState.OPEN) {
+            return;
+        }
+        beginClosing(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "closed locally"), NORMAL_CLOSE_GOAWAY,
+                new CloseReason(CloseReason.Kind.LOCAL_ABORT, "close timed out with frames still unsent"));
+    }
+
+    /**
+     * Ends the connection for a protocol reason: frames queued before (a Refused reply, say) are flushed, then
+     * a GOAWAY naming {@code goAwayReason} and {@code message}, then the close. Idempotent.
+     */
+    void protocolError(GoAwayReason goAwayReason, String message) {
+        if (state != ConnectionState.OPEN) {
+            if (state != ConnectionState.CLOSED) {
+                connection.inbound().stopDecoding(); // already closing: the rest is read only to be discarded
+            }
+            return;
+        }
+        connection.inbound().stopDecoding();
+        CloseReason why = new CloseReason(CloseReason.Kind.PROTOCOL_ERROR, goAwayReason + ": " + message);
+        beginClosing(why, goAwayPayload(goAwayReason, message), why);
+    }
+
+    private void beginClosing(CloseReason why, UnsafeBuffer goAway, CloseReason ifTimedOut) {
+        reason = why;
+        // Best effort: with the ring full the peer learns of the close from the socket alone.
+        connection.outbound().tryWriteFrame(FrameType.GOAWAY, 0, 0, 0, 0, goAway, 0, goAway.capacity(), null, 0);
+        state = ConnectionState.CLOSING;
+        connection.requests().failAll(this::unavailable);
+        closeTimer = loop.timers().schedule(loop.clock().nanoTime() + TimeUnit.MILLISECONDS.toNanos(closeTimeoutMs),
+                id -> closeNow(ifTimedOut));
+        connection.outbound().writeOut();
+    }
+
+    /**
+     * Loop: the outbound path has written everything queued. While closing, that includes our GOAWAY: shut
+     * down our sending side and linger, reading and discarding, until the peer closes too or the linger time
+     * passes. Closing at once while the peer's bytes sit unread in our receive queue makes the kernel reset
+     * the connection, and the peer may then never read the GOAWAY that says why (seen with a peer flooding a
+     * fragmented message).
+     */
+    void onAllSent() {
+        if (state != ConnectionState.CLOSING) {
+            return;
+        }
+        if (unix && reason.kind() == CloseReason.Kind.LOCAL_CLOSE && !connection.inbound().isReading()) {
+            // A Unix socket keeps what we sent readable for the peer after we close: only bytes left unread
+            // in our own queue would turn its end of stream into a reset. With nothing unread (one read
+            // tells), a graceful close closes now, and nobody has to wait for, or later notice, the peer's
+            // close. Not after a protocol error: a peer that is flooding us would fail its write and might
+            // never read the GOAWAY that says why, so that close lingers like every close on TCP. Nor from
+            // a listener called by a read, which is still consuming what arrived.
+            long before = connection.inbound().bytesReceived();
+            connection.inbound().readIn();
+            if (state == ConnectionState.CLOSING && connection.inbound().bytesReceived() == before) {
+                closeNow(reason);
+            }
+            if (state == ConnectionState.CLOSED) {
+                return; // closed by us now, or by the peer's close the read found
+            }
+        }
+        state = ConnectionState.LINGERING;
+        Native.shutdown(fd, false, true);
+        sendingDone.complete(null);
+        cancelCloseTimer();
+        closeTimer = loop.timers().schedule(loop.clock().nanoTime()
+                + TimeUnit.MILLISECONDS.toNanos(Math.min(LINGER_MS, closeTimeoutMs)), id -> closeNow(reason));
+    }
+
+    /** Loop: the peer's end of stream. */
+    void onEndOfStream() {
+        closeNow(reason != null ? reason
+                : new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer closed the connection"));
+    }
+
+    /** Loop: a read failed. While closing, a reset is just the peer's way of finishing: keep our reason. */
+    void onReadFailed(CloseReason failure) {
+        closeNow(state == ConnectionState.OPEN ? failure : reason);
+    }
+
+    /** Loop: the peer sent GOAWAY; it sends nothing more, so neither do we. */
+    void onGoAway(DirectBuffer buffer, int offset, int length) {
+        closeNow(state != ConnectionState.OPEN ? reason : new CloseReason(CloseReason.Kind.REMOTE_CLOSE,
+                "peer sent GOAWAY: " + describeGoAway(buffer, offset, length)));
+    }
+
+    /** Loop: close the socket now and release everything the connection holds. Idempotent. */
+    void closeNow(CloseReason why) {
+        if (state == ConnectionState.CLOSED) {
+            return;
+        }
+        state = ConnectionState.CLOSED;
+        reason = why;
+        cancelCloseTimer();
+        connection.keepalive().stop();
+        socket.close();
+        socket.release(); // the number is closed here, exactly once
+        connection.forgetOnLoop();
+        connection.outbound().release();
+        connection.inbound().release();
+        connection.requests().failAll(this::unavailable);
+        try {
+            connection.listener().onClose(connection, why);
+        } finally {
+            sendingDone.complete(null);
+            closed.complete(why);
+        }
+    }
+
+    private void cancelCloseTimer() {
+        if (closeTimer != -1) {
+            loop.timers().cancel(closeTimer);
+            closeTimer = -1;
+        }
+    }
+
+    static CloseReason ioError(String call, int result) {
+        int errno = -result;
+        if (errno == Errno.ECONNRESET || errno == Errno.EPIPE) {
+            // How a peer that died (or closed with unread data) looks from here: its end, not our failure.
+            return new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer reset the connection (" + call + ": "
+                    + Errno.name(errno) + ")");
+        }
+        return new CloseReason(CloseReason.Kind.IO_ERROR, call + " failed: " + Errno.name(errno));
+    }
+
+    private static UnsafeBuffer goAwayPayload(GoAwayReason reason, String message) {
+        return new UnsafeBuffer(GoAway.newBuilder().setReason(reason).setMessage(message).build().toByteArray());
+    }
+
+    private static String describeGoAway(DirectBuffer buffer, int offset, int length) {
+        byte[] bytes = new byte[length];
+        buffer.getBytes(offset, bytes);
+        try {
+            GoAway goAway = GoAway.parseFrom(bytes);
+            return goAway.getReason() + (goAway.getMessage().isEmpty() ? "" : " (" + goAway.getMessage() + ")");
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            return "unreadable GOAWAY payload";
+        }
+    }
+}

@@ -1,0 +1,21 @@
+package dev.capwire.transport;
+
+import org.agrona.ErrorHandler;
+
+/**
+ * The default error handler: every failure goes to the {@code dev.capwire} {@link System.Logger} at WARNING,
+ * with its stack trace. The JDK routes it to java.util.logging unless the application installs a
+ * {@code System.LoggerFinder} (SLF4J's and Log4j's bridges do), so library code never prints to the console.
+ */
+public final class ErrorLog implements ErrorHandler {
+    public static final ErrorLog INSTANCE = new ErrorLog();
+    private static final System.Logger LOGGER = System.getLogger("dev.capwire");
+
+    private ErrorLog() {
+    }
+
+    @Override
+    public void onError(Throwable error) {
+        LOGGER.log(System.Logger.Level.WARNING, error.getMessage(), error);
+    }
+}

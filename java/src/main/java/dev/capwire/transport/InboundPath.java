@@ -1,0 +1,267 @@
+package dev.capwire.transport;
+
+import dev.capwire.bindings.Errno;
+import dev.capwire.bindings.Native;
+import dev.capwire.wire.ClaimedFds;
+import dev.capwire.wire.FrameDecoder;
+import dev.capwire.wire.FrameHandler;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.GoAwayReason;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
+import org.agrona.DirectBuffer;
+import org.agrona.collections.IntArrayQueue;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * One connection's way in: reading, decoding in place, binding received fds to the frames that declare them,
+ * the inbound gate, and dispatch (replies to the request table, PINGs answered, GOAWAY to the close sequence,
+ * everything else to the listener). Loop work only.
+ *
+ * <p>The loop reads into a direct receive buffer (with recvmsg on Unix sockets, so fds are collected in
+ * arrival order) and decodes frames in place. Each frame claims exactly the number of fds its header declares;
+ * a frame that claims more than have arrived is a protocol error.
+ */
+final class InboundPath {
+    private static final int READS_PER_WAKEUP = 4;
+    static final int PING_PAYLOAD_LENGTH = 8;
+    private static final IntConsumer CLOSE_FD = Native::close;
+
+    private final Connection connection;
+    private final EventLoop loop;
+    private final int fd;
+    private final boolean unix;
+    private final BufferPool receivePool;
+    private UnsafeBuffer receive; // from the transport's pool; back to it on release
+    private final FrameDecoder decoder;
+    private final IntArrayQueue arrivedFds = new IntArrayQueue();
+    private final InboundFrame inbound = new InboundFrame();
+    private long bytesReceived;
+    private boolean reading; // in readIn, whose frames' listeners may close the connection
+    private InboundGate gate; // null while open
+    private long gateTimer = -1;
+
+    InboundPath(Connection connection, EventLoop loop, int fd, boolean unix, TransportOptions options,
+            BufferPool receivePool) {
+        this.connection = connection;
+        this.loop = loop;
+        this.fd = fd;
+        this.unix = unix;
+        this.receivePool = receivePool;
+        this.receive = receivePool.take();
+        this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), unix,
+                arrivedFds, new Dispatcher());
+    }
+
+    /** Bytes read so far: a busy-polling loop counts a read that moved it as work. */
+    long bytesReceived() {
+        return bytesReceived;
+    }
+
+    boolean isReading() {
+        return reading;
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // The gate
+    // ---------------------------------------------------------------------------------------------------
+
+    void shutGate(InboundGate shut) {
+        gate = shut;
+        decoder.refuseFragments(shut.reason(), "before the " + shut.awaiting() + " completed");
+        cancelGateTimer();
+        gateTimer = loop.timers().schedule(loop.clock().nanoTime() + TimeUnit.MILLISECONDS.toNanos(shut.timeoutMs()),
+                id -> {
+                    gateTimer = -1;
+                    connection.closeSequence().protocolError(shut.reason(), "no " + shut.awaiting() + " within "
+                            + shut.timeoutMs() + " ms");
+                });
+    }
+
+    void openGate() {
+        gate = null;
+        decoder.allowFragments();
+        cancelGateTimer();
+    }
+
+    private void cancelGateTimer() {
+        if (gateTimer != -1) {
+            loop.timers().cancel(gateTimer);
+            gateTimer = -1;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Reading
+    // ---------------------------------------------------------------------------------------------------
+
+    void readIn() {
+        reading = true;
+        try {
+            readSome();
+        } finally {
+            reading = false;
+            if (connection.state() == ConnectionState.CLOSED) {
+                releaseBuffer(); // closed by a listener during this read; see release()
+            }
+        }
+    }
+
+    private void readSome() {
+        CloseSequence closing = connection.closeSequence();
+        for (int reads = 0; reads < READS_PER_WAKEUP && connection.state() != ConnectionState.CLOSED; reads++) {
+            int space = decoder.writableBytes();
+            long at = receive.addressOffset() + decoder.writeOffset();
+            int received;
+            if (unix) {
+                UnsafeBuffer fdScratch = loop.fdScratch();
+                long fdsAddress = fdScratch.addressOffset();
+                received = Native.recvFds(fd, at, space, fdsAddress, FrameHeader.MAX_FDS,
+                        fdsAddress + FrameHeader.MAX_FDS * 4L);
+                if (received == -Errno.EMSGSIZE) {
+                    closing.protocolError(GoAwayReason.FD_MISMATCH, "more than " + FrameHeader.MAX_FDS
+                            + " fds in one message (the kernel dropped some; all were closed)");
+                    return;
+                }
+                int fdCount = received >= 0 ? fdScratch.getInt(FrameHeader.MAX_FDS * 4) : 0;
+                for (int i = 0; i < fdCount; i++) {
+                    if (decoder.isStopped()) {
+                        Native.close(fdScratch.getInt(i * 4)); // nobody will claim them any more
+                    } else {
+                        arrivedFds.addInt(fdScratch.getInt(i * 4));
+                    }
+                }
+            } else {
+                received = Native.read(fd, at, space);
+            }
+            if (received == -Errno.EAGAIN) {
+                return;
+            }
+            if (received < 0) {
+                closing.onReadFailed(CloseSequence.ioError(unix ? "recvmsg" : "read", received));
+                return;
+            }
+            if (received == 0) {
+                closing.onEndOfStream();
+                return;
+            }
+            connection.keepalive().onReceived();
+            bytesReceived += received;
+            decoder.onBytesReceived(received);
+            if (arrivedFds.size() > FrameHeader.MAX_FDS && connection.state() != ConnectionState.CLOSED) {
+                // Only the frame whose header is still incomplete may have fds waiting, at most MAX_FDS of them;
+                // more are fds sent with frames that declared none, and keeping them would let a peer use up
+                // this process's fd table.
+                int unclaimed = arrivedFds.size();
+                closeArrivedFds();
+                closing.protocolError(GoAwayReason.FD_MISMATCH, unclaimed + " fds arrived that no frame declared");
+                return;
+            }
+            if (received < space) {
+                return; // drained for now; level-triggered polling brings us back when more arrives
+            }
+        }
+    }
+
+    /** Receives the decoder's frames; whatever fds the receiver did not take are closed after each. */
+    private final class Dispatcher implements FrameHandler {
+        @Override
+        public void onFrame(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
+                ClaimedFds fds) {
+            try {
+                dispatch(header, buffer, payloadOffset, payloadLength, fds);
+            } finally {
+                fds.releaseAll(CLOSE_FD);
+            }
+        }
+
+        @Override
+        public void onError(GoAwayReason reason, String message) {
+            connection.closeSequence().protocolError(reason, message);
+        }
+    }
+
+    private void dispatch(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
+            ClaimedFds fds) {
+        ConnectionState state = connection.state();
+        if (state == ConnectionState.CLOSED) {
+            return;
+        }
+        byte type = header.type();
+        InboundGate shut = gate;
+        if (shut != null && !shut.admits(type)) {
+            connection.closeSequence().protocolError(shut.reason(), FrameType.name(type) + " before the "
+                    + shut.awaiting() + " completed");
+            return;
+        }
+        switch (type) {
+            case FrameType.RESPONSE:
+            case FrameType.ERROR:
+                connection.requests().complete(type, header.correlationId(), buffer, payloadOffset, payloadLength,
+                        fds);
+                return;
+            case FrameType.PING:
+                if (payloadLength != PING_PAYLOAD_LENGTH) {
+                    // The echo copies the payload: any other size lets a peer make us send what it likes.
+                    connection.closeSequence().protocolError(GoAwayReason.PROTOCOL_ERROR, "PING with a payload of "
+                            + payloadLength + " bytes (must be " + PING_PAYLOAD_LENGTH + ")");
+                    return;
+                }
+                if (state.acceptsSends()) {
+                    connection.outbound().tryWriteFrame(FrameType.PONG, header.correlationId(), 0, 0, 0, buffer,
+                            payloadOffset, payloadLength, null, 0);
+                }
+                return;
+            case FrameType.PONG:
+                return;
+            case FrameType.GOAWAY:
+                connection.closeSequence().onGoAway(buffer, payloadOffset, payloadLength);
+                return;
+            default:
+                if (!state.acceptsSends()) {
+                    return; // closing: requests that arrive now would get no reply anyway
+                }
+                inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer, payloadOffset,
+                        payloadLength, fds);
+                connection.listener().onFrame(connection, inbound);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Closing
+    // ---------------------------------------------------------------------------------------------------
+
+    /** Later bytes are read only to be discarded (after a protocol violation, or once closed). */
+    void stopDecoding() {
+        decoder.stop();
+    }
+
+    private void closeArrivedFds() {
+        while (!arrivedFds.isEmpty()) {
+            Native.close(arrivedFds.pollInt());
+        }
+    }
+
+    /**
+     * Loop, at close: fds nobody claimed are closed and the receive buffer goes back to the pool, unless a read
+     * is delivering frames from it right now: that read hands it back when it ends, since another loop could
+     * take it from the shared pool while the decoder still works in it.
+     */
+    void release() {
+        cancelGateTimer();
+        decoder.stop(); // a listener that closed while a read delivers its frames gets no more of them
+        decoder.releaseFds(CLOSE_FD);
+        closeArrivedFds();
+        if (!reading) {
+            releaseBuffer();
+        }
+    }
+
+    private void releaseBuffer() {
+        if (receive != Connection.CLOSED_BUFFER) {
+            receivePool.give(receive);
+            receive = Connection.CLOSED_BUFFER;
+        }
+    }
+}
