@@ -13,6 +13,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  * connections does not pin its memory for good.
  */
 final class BufferPool {
+    /** Stands in for a buffer given back: any stray use fails its bounds check instead of sharing memory. */
+    static final UnsafeBuffer RELEASED = new UnsafeBuffer(new byte[0]);
+
     private final int bufferBytes;
     private final ManyToManyConcurrentArrayQueue<UnsafeBuffer> free;
 

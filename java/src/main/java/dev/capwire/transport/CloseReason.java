@@ -1,5 +1,7 @@
 package dev.capwire.transport;
 
+import dev.capwire.bindings.Errno;
+
 /** Why a connection ended: who ended it, and a human-readable detail (a GOAWAY reason, an errno, ...). */
 public final class CloseReason {
     /** Who or what ended the connection. */
@@ -32,6 +34,17 @@ public final class CloseReason {
 
     public String detail() {
         return detail;
+    }
+
+    /** Why a socket call that returned {@code -errno} ended the connection. */
+    static CloseReason ioError(String call, int result) {
+        int errno = -result;
+        if (errno == Errno.ECONNRESET || errno == Errno.EPIPE) {
+            // How a peer that died (or closed with unread data) looks from here: its end, not our failure.
+            return new CloseReason(Kind.REMOTE_CLOSE, "the peer reset the connection (" + call + ": "
+                    + Errno.name(errno) + ")");
+        }
+        return new CloseReason(Kind.IO_ERROR, call + " failed: " + Errno.name(errno));
     }
 
     @Override

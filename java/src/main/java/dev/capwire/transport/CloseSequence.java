@@ -1,6 +1,5 @@
 package dev.capwire.transport;
 
-import dev.capwire.bindings.Errno;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
 import dev.capwire.wire.FrameType;
@@ -21,12 +20,26 @@ import org.agrona.concurrent.UnsafeBuffer;
  * peer's end of stream or GOAWAY, an abort or a timer that ran out jump straight to CLOSED.
  */
 final class CloseSequence {
+    /** What the close needs from above: the loop and the listener, which know the connection itself. */
+    interface Owner {
+        /** The socket is closed: the loop forgets the connection. */
+        void forget();
+
+        /** The listener hears of the close, exactly once. */
+        void closed(CloseReason reason);
+    }
+
     /** How long a closing connection waits for the peer's end of stream after its GOAWAY went out. */
     private static final long LINGER_MS = 1000;
     /** Every graceful close says the same, so it is encoded once. */
     private static final UnsafeBuffer NORMAL_CLOSE_GOAWAY = goAwayPayload(GoAwayReason.NORMAL_CLOSE, "closing");
 
-    private final Connection connection;
+    private final Owner owner;
+    private final Object name; // the connection, for messages
+    private final OutboundPath outbound;
+    private final InboundPath inbound;
+    private final RequestTable requests;
+    private final Keepalive keepalive;
     private final EventLoop loop;
     private final FileDescriptor socket;
     private final int fd;
@@ -39,9 +52,14 @@ final class CloseSequence {
     /** Completes once our GOAWAY (and all before it) is handed to the kernel and our sending side is shut. */
     private final CompletableFuture<Void> sendingDone = new CompletableFuture<>();
 
-    CloseSequence(Connection connection, EventLoop loop, FileDescriptor socket, int fd, boolean unix,
-            long closeTimeoutMs) {
-        this.connection = connection;
+    CloseSequence(Owner owner, Object name, OutboundPath outbound, InboundPath inbound, RequestTable requests,
+            Keepalive keepalive, EventLoop loop, FileDescriptor socket, int fd, boolean unix, long closeTimeoutMs) {
+        this.owner = owner;
+        this.name = name;
+        this.outbound = outbound;
+        this.inbound = inbound;
+        this.requests = requests;
+        this.keepalive = keepalive;
         this.loop = loop;
         this.socket = socket;
         this.fd = fd;
@@ -64,7 +82,7 @@ final class CloseSequence {
     /** UNAVAILABLE naming why the connection closed, for a caller that tried to use it. */
     StatusException unavailable() {
         CloseReason why = reason;
-        return new StatusException(StatusCode.UNAVAILABLE, connection + " is closed" + (why != null ? " (" + why + ")"
+        return new StatusException(StatusCode.UNAVAILABLE, name + " is closed" + (why != null ? " (" + why + ")"
                 : ""));
     }
 
@@ -84,11 +102,11 @@ final class CloseSequence {
     void protocolError(GoAwayReason goAwayReason, String message) {
         if (state != ConnectionState.OPEN) {
             if (state != ConnectionState.CLOSED) {
-                connection.inbound().stopDecoding(); // already closing: the rest is read only to be discarded
+                inbound.stopDecoding(); // already closing: the rest is read only to be discarded
             }
             return;
         }
-        connection.inbound().stopDecoding();
+        inbound.stopDecoding();
         CloseReason why = new CloseReason(CloseReason.Kind.PROTOCOL_ERROR, goAwayReason + ": " + message);
         beginClosing(why, goAwayPayload(goAwayReason, message), why);
     }
@@ -96,12 +114,12 @@ final class CloseSequence {
     private void beginClosing(CloseReason why, UnsafeBuffer goAway, CloseReason ifTimedOut) {
         reason = why;
         // Best effort: with the ring full the peer learns of the close from the socket alone.
-        connection.outbound().tryWriteFrame(FrameType.GOAWAY, 0, 0, 0, 0, goAway, 0, goAway.capacity(), null, 0);
+        outbound.tryWriteFrame(FrameType.GOAWAY, 0, 0, 0, 0, goAway, 0, goAway.capacity(), null, 0);
         state = ConnectionState.CLOSING;
-        connection.requests().failAll(this::unavailable);
+        requests.failAll(this::unavailable);
         closeTimer = loop.timers().schedule(loop.clock().nanoTime() + TimeUnit.MILLISECONDS.toNanos(closeTimeoutMs),
                 id -> closeNow(ifTimedOut));
-        connection.outbound().writeOut();
+        outbound.writeOut();
     }
 
     /**
@@ -115,16 +133,16 @@ final class CloseSequence {
         if (state != ConnectionState.CLOSING) {
             return;
         }
-        if (unix && reason.kind() == CloseReason.Kind.LOCAL_CLOSE && !connection.inbound().isReading()) {
+        if (unix && reason.kind() == CloseReason.Kind.LOCAL_CLOSE && !inbound.isReading()) {
             // A Unix socket keeps what we sent readable for the peer after we close: only bytes left unread
             // in our own queue would turn its end of stream into a reset. With nothing unread (one read
             // tells), a graceful close closes now, and nobody has to wait for, or later notice, the peer's
             // close. Not after a protocol error: a peer that is flooding us would fail its write and might
             // never read the GOAWAY that says why, so that close lingers like every close on TCP. Nor from
             // a listener called by a read, which is still consuming what arrived.
-            long before = connection.inbound().bytesReceived();
-            connection.inbound().readIn();
-            if (state == ConnectionState.CLOSING && connection.inbound().bytesReceived() == before) {
+            long before = inbound.bytesReceived();
+            inbound.readIn();
+            if (state == ConnectionState.CLOSING && inbound.bytesReceived() == before) {
                 closeNow(reason);
             }
             if (state == ConnectionState.CLOSED) {
@@ -164,15 +182,15 @@ final class CloseSequence {
         state = ConnectionState.CLOSED;
         reason = why;
         cancelCloseTimer();
-        connection.keepalive().stop();
+        keepalive.stop();
         socket.close();
         socket.release(); // the number is closed here, exactly once
-        connection.forgetOnLoop();
-        connection.outbound().release();
-        connection.inbound().release();
-        connection.requests().failAll(this::unavailable);
+        owner.forget();
+        outbound.release();
+        inbound.release();
+        requests.failAll(this::unavailable);
         try {
-            connection.listener().onClose(connection, why);
+            owner.closed(why);
         } finally {
             sendingDone.complete(null);
             closed.complete(why);
@@ -184,16 +202,6 @@ final class CloseSequence {
             loop.timers().cancel(closeTimer);
             closeTimer = -1;
         }
-    }
-
-    static CloseReason ioError(String call, int result) {
-        int errno = -result;
-        if (errno == Errno.ECONNRESET || errno == Errno.EPIPE) {
-            // How a peer that died (or closed with unread data) looks from here: its end, not our failure.
-            return new CloseReason(CloseReason.Kind.REMOTE_CLOSE, "the peer reset the connection (" + call + ": "
-                    + Errno.name(errno) + ")");
-        }
-        return new CloseReason(CloseReason.Kind.IO_ERROR, call + " failed: " + Errno.name(errno));
     }
 
     private static UnsafeBuffer goAwayPayload(GoAwayReason reason, String message) {

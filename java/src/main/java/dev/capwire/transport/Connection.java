@@ -5,6 +5,7 @@ import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.wire.ClaimedFds;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.GoAwayReason;
@@ -32,10 +33,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * throw {@link IllegalStateException} otherwise. Blocking methods ({@link #call}, {@link #await}) throw at
  * once when called as loop work on a loop with its own thread, since they would wait for the loop they hold.
  */
-public final class Connection extends EventLoop.Channel implements AutoCloseable {
+public final class Connection extends EventLoop.ConnectionChannel implements AutoCloseable {
     private static final AtomicLong IDS = new AtomicLong();
-    /** Stands in for pooled buffers after close: any stray use fails its bounds check instead of sharing. */
-    static final UnsafeBuffer CLOSED_BUFFER = new UnsafeBuffer(new byte[0]);
     /** The frame types the transport sends itself; {@link #offerFrame} refuses them. */
     private static final boolean[] TRANSPORT_TYPES = new boolean[256];
 
@@ -69,7 +68,6 @@ public final class Connection extends EventLoop.Channel implements AutoCloseable
             NativeSocket socket, BufferPool stagingPool, BufferPool receivePool) throws NativeIoException {
         this.loop = loop;
         this.options = options;
-        this.guard = new ListenerGuard(listener, loop, options.exposeHandlerErrors());
         this.endpoint = endpoint;
         this.unix = endpoint.isUnix();
         this.nativeSocket = socket;
@@ -84,11 +82,14 @@ public final class Connection extends EventLoop.Channel implements AutoCloseable
         if (!unix) {
             socket.setOption(Native.OPT_TCP_NODELAY, 1);
         }
-        this.closing = new CloseSequence(this, loop, socket.fd(), fd, unix, options.closeTimeoutMs());
-        this.requests = new RequestTable(loop, options.maxInFlight(), this::sendCancel, this);
-        this.keepalive = new Keepalive(loop, new KeepalivePeer());
-        this.outbound = new OutboundPath(this, loop, fd, unix, options, stagingPool);
-        this.inbound = new InboundPath(this, loop, fd, unix, options, receivePool);
+        Wiring wiring = new Wiring();
+        this.guard = new ListenerGuard(listener, wiring, loop, options.exposeHandlerErrors());
+        this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
+        this.keepalive = new Keepalive(loop, wiring);
+        this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, stagingPool);
+        this.inbound = new InboundPath(wiring, loop, fd, unix, options, receivePool);
+        this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
+                unix, options.closeTimeoutMs());
     }
 
     /**
@@ -410,11 +411,6 @@ public final class Connection extends EventLoop.Channel implements AutoCloseable
     // ---------------------------------------------------------------------------------------------------
 
     @Override
-    long kind() {
-        return EventLoop.KIND_CONNECTION;
-    }
-
-    @Override
     void onReady(int ready) {
         if (EventLoop.readable(ready) && closing.state() != ConnectionState.CLOSED) {
             inbound.readIn();
@@ -429,10 +425,7 @@ public final class Connection extends EventLoop.Channel implements AutoCloseable
         closing.closeNow(reason);
     }
 
-    /**
-     * Loop, busy-polling: reads whatever has arrived and, while the socket was full, writes what waits, all
-     * without the poller; 1 if anything happened, else 0.
-     */
+    @Override
     int pollDirectly() {
         if (closing.state() == ConnectionState.CLOSED) {
             return 0;
@@ -446,38 +439,25 @@ public final class Connection extends EventLoop.Channel implements AutoCloseable
         return work;
     }
 
+    @Override
     void flush() {
         outbound.flush();
     }
 
+    @Override
     void flushStaged() {
         outbound.flushStaged();
     }
 
+    @Override
     int fd() {
         return fd;
     }
 
-    /** What this connection wants the poller to report: always reads, writes while the socket is full. */
+    /** Always reads; writes while the socket is full. */
+    @Override
     int interest() {
         return Native.INTEREST_READ | (outbound.wantsWrite() ? Native.INTEREST_WRITE : 0);
-    }
-
-    /** The outbound path's write interest changed: tell the poller, once registered. */
-    void interestChanged() {
-        if (token == 0) {
-            return; // not registered yet: open() registers with interest()
-        }
-        try {
-            loop.modify(fd, interest(), token);
-        } catch (NativeIoException e) {
-            closing.closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
-        }
-    }
-
-    /** The socket is closed: the loop forgets it. */
-    void forgetOnLoop() {
-        loop.forgetClosed(this, token);
     }
 
     /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
@@ -485,47 +465,133 @@ public final class Connection extends EventLoop.Channel implements AutoCloseable
         return outbound.ringAllocated();
     }
 
-    ConnectionState state() {
-        return closing.state();
-    }
-
-    StatusException unavailable() {
-        return closing.unavailable();
-    }
-
-    OutboundPath outbound() {
-        return outbound;
-    }
-
-    InboundPath inbound() {
-        return inbound;
-    }
-
-    RequestTable requests() {
-        return requests;
-    }
-
-    Keepalive keepalive() {
-        return keepalive;
-    }
-
-    CloseSequence closeSequence() {
-        return closing;
-    }
-
-    ListenerGuard listener() {
-        return guard;
-    }
-
-    private void sendCancel(long correlationId) {
-        // Tell the peer to stop working on a request nobody waits for; a full ring means it finishes in vain.
-        if (closing.state().acceptsSends()) {
-            outbound.tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, CLOSED_BUFFER, 0, 0, null, 0);
-        }
-    }
-
-    private final class KeepalivePeer implements Keepalive.Peer {
+    /**
+     * How the parts report to each other without knowing each other: each part names what it needs in its own
+     * {@code Owner} interface, and this one place connects them. Kept out of the public class, so none of it
+     * becomes public API.
+     */
+    private final class Wiring implements OutboundPath.Owner, InboundPath.Owner, CloseSequence.Owner,
+            RequestTable.CancelSender, Keepalive.Peer, ListenerGuard.Owner {
         private final UnsafeBuffer ping = new UnsafeBuffer(new byte[InboundPath.PING_PAYLOAD_LENGTH]);
+
+        @Override
+        public ConnectionState state() {
+            return closing.state();
+        }
+
+        @Override
+        public boolean acceptsSends() {
+            return closing.state().acceptsSends();
+        }
+
+        @Override
+        public StatusException unavailable() {
+            return closing.unavailable();
+        }
+
+        @Override
+        public void abort(String why) {
+            Connection.this.abort(why);
+        }
+
+        @Override
+        public void beforeWrite() {
+            requests.registerNew();
+        }
+
+        @Override
+        public void writeFailed(CloseReason reason) {
+            closing.closeNow(reason);
+        }
+
+        @Override
+        public void allSent() {
+            closing.onAllSent();
+        }
+
+        @Override
+        public void writeInterestChanged() {
+            if (token == 0) {
+                return; // not registered yet: open() registers with interest()
+            }
+            try {
+                loop.modify(fd, interest(), token);
+            } catch (NativeIoException e) {
+                closing.closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
+            }
+        }
+
+        @Override
+        public void protocolError(GoAwayReason reason, String message) {
+            closing.protocolError(reason, message);
+        }
+
+        @Override
+        public void readFailed(CloseReason reason) {
+            closing.onReadFailed(reason);
+        }
+
+        @Override
+        public void endOfStream() {
+            closing.onEndOfStream();
+        }
+
+        @Override
+        public void received() {
+            keepalive.onReceived();
+        }
+
+        @Override
+        public void reply(byte type, long correlationId, DirectBuffer buffer, int offset, int length,
+                ClaimedFds fds) {
+            requests.complete(type, correlationId, buffer, offset, length, fds);
+        }
+
+        @Override
+        public void pong(long correlationId, DirectBuffer buffer, int offset, int length) {
+            if (closing.state().acceptsSends()) {
+                outbound.tryWriteFrame(FrameType.PONG, correlationId, 0, 0, 0, buffer, offset, length, null, 0);
+            }
+        }
+
+        @Override
+        public void goAway(DirectBuffer buffer, int offset, int length) {
+            closing.onGoAway(buffer, offset, length);
+        }
+
+        @Override
+        public void frame(InboundFrame frame) {
+            guard.onFrame(Connection.this, frame);
+        }
+
+        @Override
+        public void tryReplyError(long correlationId, UnsafeBuffer errorPayload) {
+            outbound.tryWriteFrame(FrameType.ERROR, correlationId, 0, 0, 0, errorPayload, 0, errorPayload.capacity(),
+                    null, 0);
+        }
+
+        @Override
+        public void closeNow(CloseReason reason) {
+            closing.closeNow(reason);
+        }
+
+        @Override
+        public void forget() {
+            loop.forgetClosed(Connection.this, token);
+        }
+
+        @Override
+        public void closed(CloseReason reason) {
+            guard.onClose(Connection.this, reason);
+        }
+
+        @Override
+        public void sendCancel(long correlationId) {
+            // Tell the peer to stop working on a request nobody waits for; a full ring means it finishes in vain.
+            if (closing.state().acceptsSends()) {
+                outbound.tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, BufferPool.RELEASED, 0, 0, null, 0);
+            }
+        }
 
         @Override
         public boolean isOpen() {

@@ -63,14 +63,14 @@ public final class EventLoop implements Agent, AutoCloseable {
     private final boolean parks;
     private final long parkAfterIdleNanos;
     private final Long2ObjectHashMap<Channel> channels = new Long2ObjectHashMap<>();
-    private final java.util.ArrayList<Connection> connections = new java.util.ArrayList<>();
+    private final java.util.ArrayList<ConnectionChannel> connections = new java.util.ArrayList<>();
     private final boolean busyPoll;
     /** Whether connection fds are registered with the poller; a busy-polling loop starts without, see above. */
     private boolean pollingConnections;
     private int cycle;
-    private final ManyToOneConcurrentArrayQueue<Connection> flushQueue = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
+    private final ManyToOneConcurrentArrayQueue<ConnectionChannel> flushQueue = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     /** Connections the loop itself staged frames into; only this thread touches it. */
-    private final java.util.ArrayList<Connection> stagedFlushes = new java.util.ArrayList<>();
+    private final java.util.ArrayList<ConnectionChannel> stagedFlushes = new java.util.ArrayList<>();
     private final ManyToOneConcurrentArrayQueue<Runnable> tasks = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     private final Timers timers;
     /** Where a connection's recvmsg puts the fds that arrive; every read is on this thread, so one suffices. */
@@ -222,7 +222,7 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     /** Called by producers after they put frames into {@code connection}'s ring. */
-    void scheduleFlush(Connection connection) {
+    void scheduleFlush(ConnectionChannel connection) {
         while (!flushQueue.offer(connection)) {
             Thread.onSpinWait(); // bounded: each connection is queued at most once at a time
         }
@@ -241,12 +241,12 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     long register(Channel channel, int fd, int interest) throws NativeIoException {
         long token = ((++nextToken) << 2) | channel.kind();
-        if (!(channel instanceof Connection)) {
+        if (!(channel instanceof ConnectionChannel)) {
             poller.add(fd, interest, token);
             channels.put(token, channel);
             return token;
         }
-        Connection connection = (Connection) channel;
+        ConnectionChannel connection = (ConnectionChannel) channel;
         if (pollingConnections) {
             poller.add(fd, interest, token);
         }
@@ -263,8 +263,8 @@ public final class EventLoop implements Agent, AutoCloseable {
         pollingConnections = true;
         for (Long2ObjectHashMap<Channel>.EntryIterator entries = channels.entrySet().iterator(); entries.hasNext();) {
             entries.next();
-            if (entries.getValue() instanceof Connection) {
-                Connection connection = (Connection) entries.getValue();
+            if (entries.getValue() instanceof ConnectionChannel) {
+                ConnectionChannel connection = (ConnectionChannel) entries.getValue();
                 poller.add(connection.fd(), connection.interest(), entries.getLongKey());
             }
         }
@@ -281,7 +281,7 @@ public final class EventLoop implements Agent, AutoCloseable {
     void deregister(int fd, long token) {
         Channel channel = channels.remove(token);
         if (channel != null) {
-            if (channel instanceof Connection) {
+            if (channel instanceof ConnectionChannel) {
                 connections.remove(channel);
                 if (!pollingConnections) {
                     return; // never registered
@@ -302,7 +302,7 @@ public final class EventLoop implements Agent, AutoCloseable {
      * call finishes on the number first), the poller may still report its old token meanwhile; it names no
      * channel any more and is skipped.
      */
-    void forgetClosed(Connection connection, long token) {
+    void forgetClosed(ConnectionChannel connection, long token) {
         if (channels.remove(token) != null) {
             connections.remove(connection);
         }
@@ -328,7 +328,7 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     private int flushConnections() {
-        return flushQueue.drain(Connection::flush, FLUSH_BATCH) + flushStaged();
+        return flushQueue.drain(ConnectionChannel::flush, FLUSH_BATCH) + flushStaged();
     }
 
     private int flushStaged() {
@@ -343,7 +343,7 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     /** Loop work: {@code connection} has frames in staging to write this duty cycle (or as the caller hands back). */
-    void flushStagedLater(Connection connection) {
+    void flushStagedLater(ConnectionChannel connection) {
         stagedFlushes.add(connection);
     }
 
@@ -517,6 +517,31 @@ public final class EventLoop implements Agent, AutoCloseable {
         abstract void onReady(int readyBits);
 
         abstract void abort(CloseReason reason);
+    }
+
+    /**
+     * A connection as its loop sees it: besides readiness, it is told to write out what producers put into its
+     * ring or the loop staged for it, and a busy-polling loop reads it directly each cycle.
+     */
+    abstract static class ConnectionChannel extends Channel {
+        @Override
+        final long kind() {
+            return KIND_CONNECTION;
+        }
+
+        abstract int fd();
+
+        /** What the poller should report for it now. */
+        abstract int interest();
+
+        /** Producers put frames into its ring. */
+        abstract void flush();
+
+        /** The loop staged frames for it. */
+        abstract void flushStaged();
+
+        /** Reads (and, while it waits for the socket, writes) without the poller; 1 if anything moved. */
+        abstract int pollDirectly();
     }
 
     static boolean readable(int ready) {

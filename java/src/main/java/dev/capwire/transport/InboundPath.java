@@ -24,11 +24,37 @@ import org.agrona.concurrent.UnsafeBuffer;
  * a frame that claims more than have arrived is a protocol error.
  */
 final class InboundPath {
+    /** Where the inbound path hands what it reads, and what it needs to know of its connection. */
+    interface Owner {
+        ConnectionState state();
+
+        /** The peer broke the protocol: GOAWAY with {@code reason}, then close. */
+        void protocolError(GoAwayReason reason, String message);
+
+        void readFailed(CloseReason reason);
+
+        void endOfStream();
+
+        /** Bytes arrived (keepalive's sign of life). */
+        void received();
+
+        /** A RESPONSE or ERROR to one of this side's requests. */
+        void reply(byte type, long correlationId, DirectBuffer buffer, int offset, int length, ClaimedFds fds);
+
+        /** Echo a PING's payload in a PONG; best effort. */
+        void pong(long correlationId, DirectBuffer buffer, int offset, int length);
+
+        void goAway(DirectBuffer buffer, int offset, int length);
+
+        /** A REQUEST, NOTIFY or CANCEL for the listener; the frame is a view valid during the call only. */
+        void frame(InboundFrame frame);
+    }
+
     private static final int READS_PER_WAKEUP = 4;
     static final int PING_PAYLOAD_LENGTH = 8;
     private static final IntConsumer CLOSE_FD = Native::close;
 
-    private final Connection connection;
+    private final Owner owner;
     private final EventLoop loop;
     private final int fd;
     private final boolean unix;
@@ -42,9 +68,9 @@ final class InboundPath {
     private InboundGate gate; // null while open
     private long gateTimer = -1;
 
-    InboundPath(Connection connection, EventLoop loop, int fd, boolean unix, TransportOptions options,
+    InboundPath(Owner owner, EventLoop loop, int fd, boolean unix, TransportOptions options,
             BufferPool receivePool) {
-        this.connection = connection;
+        this.owner = owner;
         this.loop = loop;
         this.fd = fd;
         this.unix = unix;
@@ -74,7 +100,7 @@ final class InboundPath {
         gateTimer = loop.timers().schedule(loop.clock().nanoTime() + TimeUnit.MILLISECONDS.toNanos(shut.timeoutMs()),
                 id -> {
                     gateTimer = -1;
-                    connection.closeSequence().protocolError(shut.reason(), "no " + shut.awaiting() + " within "
+                    owner.protocolError(shut.reason(), "no " + shut.awaiting() + " within "
                             + shut.timeoutMs() + " ms");
                 });
     }
@@ -102,15 +128,14 @@ final class InboundPath {
             readSome();
         } finally {
             reading = false;
-            if (connection.state() == ConnectionState.CLOSED) {
+            if (owner.state() == ConnectionState.CLOSED) {
                 releaseBuffer(); // closed by a listener during this read; see release()
             }
         }
     }
 
     private void readSome() {
-        CloseSequence closing = connection.closeSequence();
-        for (int reads = 0; reads < READS_PER_WAKEUP && connection.state() != ConnectionState.CLOSED; reads++) {
+        for (int reads = 0; reads < READS_PER_WAKEUP && owner.state() != ConnectionState.CLOSED; reads++) {
             int space = decoder.writableBytes();
             long at = receive.addressOffset() + decoder.writeOffset();
             int received;
@@ -120,7 +145,7 @@ final class InboundPath {
                 received = Native.recvFds(fd, at, space, fdsAddress, FrameHeader.MAX_FDS,
                         fdsAddress + FrameHeader.MAX_FDS * 4L);
                 if (received == -Errno.EMSGSIZE) {
-                    closing.protocolError(GoAwayReason.FD_MISMATCH, "more than " + FrameHeader.MAX_FDS
+                    owner.protocolError(GoAwayReason.FD_MISMATCH, "more than " + FrameHeader.MAX_FDS
                             + " fds in one message (the kernel dropped some; all were closed)");
                     return;
                 }
@@ -139,23 +164,23 @@ final class InboundPath {
                 return;
             }
             if (received < 0) {
-                closing.onReadFailed(CloseSequence.ioError(unix ? "recvmsg" : "read", received));
+                owner.readFailed(CloseReason.ioError(unix ? "recvmsg" : "read", received));
                 return;
             }
             if (received == 0) {
-                closing.onEndOfStream();
+                owner.endOfStream();
                 return;
             }
-            connection.keepalive().onReceived();
+            owner.received();
             bytesReceived += received;
             decoder.onBytesReceived(received);
-            if (arrivedFds.size() > FrameHeader.MAX_FDS && connection.state() != ConnectionState.CLOSED) {
+            if (arrivedFds.size() > FrameHeader.MAX_FDS && owner.state() != ConnectionState.CLOSED) {
                 // Only the frame whose header is still incomplete may have fds waiting, at most MAX_FDS of them;
                 // more are fds sent with frames that declared none, and keeping them would let a peer use up
                 // this process's fd table.
                 int unclaimed = arrivedFds.size();
                 closeArrivedFds();
-                closing.protocolError(GoAwayReason.FD_MISMATCH, unclaimed + " fds arrived that no frame declared");
+                owner.protocolError(GoAwayReason.FD_MISMATCH, unclaimed + " fds arrived that no frame declared");
                 return;
             }
             if (received < space) {
@@ -178,45 +203,43 @@ final class InboundPath {
 
         @Override
         public void onError(GoAwayReason reason, String message) {
-            connection.closeSequence().protocolError(reason, message);
+            owner.protocolError(reason, message);
         }
     }
 
     private void dispatch(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
             ClaimedFds fds) {
-        ConnectionState state = connection.state();
+        ConnectionState state = owner.state();
         if (state == ConnectionState.CLOSED) {
             return;
         }
         byte type = header.type();
         InboundGate shut = gate;
         if (shut != null && !shut.admits(type)) {
-            connection.closeSequence().protocolError(shut.reason(), FrameType.name(type) + " before the "
+            owner.protocolError(shut.reason(), FrameType.name(type) + " before the "
                     + shut.awaiting() + " completed");
             return;
         }
         switch (type) {
             case FrameType.RESPONSE:
             case FrameType.ERROR:
-                connection.requests().complete(type, header.correlationId(), buffer, payloadOffset, payloadLength,
-                        fds);
+                owner.reply(type, header.correlationId(), buffer, payloadOffset, payloadLength, fds);
                 return;
             case FrameType.PING:
                 if (payloadLength != PING_PAYLOAD_LENGTH) {
                     // The echo copies the payload: any other size lets a peer make us send what it likes.
-                    connection.closeSequence().protocolError(GoAwayReason.PROTOCOL_ERROR, "PING with a payload of "
+                    owner.protocolError(GoAwayReason.PROTOCOL_ERROR, "PING with a payload of "
                             + payloadLength + " bytes (must be " + PING_PAYLOAD_LENGTH + ")");
                     return;
                 }
                 if (state.acceptsSends()) {
-                    connection.outbound().tryWriteFrame(FrameType.PONG, header.correlationId(), 0, 0, 0, buffer,
-                            payloadOffset, payloadLength, null, 0);
+                    owner.pong(header.correlationId(), buffer, payloadOffset, payloadLength);
                 }
                 return;
             case FrameType.PONG:
                 return;
             case FrameType.GOAWAY:
-                connection.closeSequence().onGoAway(buffer, payloadOffset, payloadLength);
+                owner.goAway(buffer, payloadOffset, payloadLength);
                 return;
             default:
                 if (!state.acceptsSends()) {
@@ -224,7 +247,7 @@ final class InboundPath {
                 }
                 inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer, payloadOffset,
                         payloadLength, fds);
-                connection.listener().onFrame(connection, inbound);
+                owner.frame(inbound);
         }
     }
 
@@ -259,9 +282,9 @@ final class InboundPath {
     }
 
     private void releaseBuffer() {
-        if (receive != Connection.CLOSED_BUFFER) {
+        if (receive != BufferPool.RELEASED) {
             receivePool.give(receive);
-            receive = Connection.CLOSED_BUFFER;
+            receive = BufferPool.RELEASED;
         }
     }
 }

@@ -13,12 +13,24 @@ import org.agrona.concurrent.UnsafeBuffer;
  * connection, and only this one.
  */
 final class ListenerGuard {
+    /** What the guard needs to answer or end the connection whose listener failed. */
+    interface Owner {
+        boolean acceptsSends();
+
+        /** Best effort, never waiting: with the ring full the caller's deadline answers it instead. */
+        void tryReplyError(long correlationId, UnsafeBuffer errorPayload);
+
+        void closeNow(CloseReason reason);
+    }
+
     private final FrameListener listener;
+    private final Owner owner;
     private final EventLoop loop;
     private final boolean exposeHandlerErrors;
 
-    ListenerGuard(FrameListener listener, EventLoop loop, boolean exposeHandlerErrors) {
+    ListenerGuard(FrameListener listener, Owner owner, EventLoop loop, boolean exposeHandlerErrors) {
         this.listener = listener;
+        this.owner = owner;
         this.loop = loop;
         this.exposeHandlerErrors = exposeHandlerErrors;
     }
@@ -39,15 +51,12 @@ final class ListenerGuard {
             listener.onFrame(connection, frame);
         } catch (RuntimeException e) {
             report(connection, "onFrame", e);
-            if (frame.type() == FrameType.REQUEST && connection.state().acceptsSends()) {
-                UnsafeBuffer payload = errorPayload(StatusCode.INTERNAL, describe(e));
-                // Best effort, never waiting: with the ring full the caller's deadline answers it instead.
-                connection.outbound().tryWriteFrame(FrameType.ERROR, frame.correlationId(), 0, 0, 0, payload, 0,
-                        payload.capacity(), null, 0);
+            if (frame.type() == FrameType.REQUEST && owner.acceptsSends()) {
+                owner.tryReplyError(frame.correlationId(), errorPayload(StatusCode.INTERNAL, describe(e)));
             }
         } catch (Error e) {
             report(connection, "onFrame", e);
-            connection.closeSequence().closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT,
+            owner.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT,
                     "the listener failed with " + e));
         }
     }

@@ -30,6 +30,29 @@ import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
  * arrive with its first byte. A full ring is backpressure: {@code tryWriteFrame} returns false.
  */
 final class OutboundPath {
+    /** What the outbound path needs from the connection it serves, and what it tells it. */
+    interface Owner {
+        ConnectionState state();
+
+        /** UNAVAILABLE naming why the connection closed. */
+        StatusException unavailable();
+
+        /** Any thread: the connection cannot go on (a message cut off half-way); abort it. */
+        void abort(String why);
+
+        /** Loop: about to write; requests queued by other threads are registered first. */
+        void beforeWrite();
+
+        /** Loop: a write failed; the connection is over. */
+        void writeFailed(CloseReason reason);
+
+        /** Loop: everything queued has been handed to the kernel. */
+        void allSent();
+
+        /** Loop: whether the poller must report writability changed. */
+        void writeInterestChanged();
+    }
+
     private static final int MSG_FRAME = 1;
     private static final int MSG_FRAME_WITH_FDS = 2;
     /** Agrona's ManyToOneRingBuffer takes records of at most an eighth of its capacity. */
@@ -46,7 +69,8 @@ final class OutboundPath {
         }
     }
 
-    private final Connection connection;
+    private final Owner owner;
+    private final EventLoop.ConnectionChannel channel; // how the loop knows this connection
     private final EventLoop loop;
     private final int fd;
     private final boolean unix;
@@ -68,9 +92,10 @@ final class OutboundPath {
     private boolean opened; // the connection's open() has run, so flushes may write
     private final ControlledMessageHandler stager = this::stage;
 
-    OutboundPath(Connection connection, EventLoop loop, int fd, boolean unix, TransportOptions options,
-            BufferPool stagingPool) {
-        this.connection = connection;
+    OutboundPath(Owner owner, EventLoop.ConnectionChannel channel, EventLoop loop, int fd, boolean unix,
+            TransportOptions options, BufferPool stagingPool) {
+        this.owner = owner;
+        this.channel = channel;
         this.loop = loop;
         this.fd = fd;
         this.unix = unix;
@@ -116,8 +141,8 @@ final class OutboundPath {
      */
     void sendMessage(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
             int length, FileDescriptor[] fds, long deadlineNanos) {
-        if (!connection.state().acceptsSends()) {
-            throw connection.unavailable(); // nothing may follow our GOAWAY
+        if (!owner.state().acceptsSends()) {
+            throw owner.unavailable(); // nothing may follow our GOAWAY
         }
         int fdCount = fds == null ? 0 : fds.length;
         if (fdCount > 0 && !unix) {
@@ -144,22 +169,22 @@ final class OutboundPath {
                 int frameFdCount = first ? fdCount : 0;
                 while (!tryWriteFrame(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
                         frameFds, frameFdCount)) {
-                    if (!connection.state().acceptsSends()) {
-                        throw connection.unavailable();
+                    if (!owner.state().acceptsSends()) {
+                        throw owner.unavailable();
                     }
                     if (loop.inLoop()) {
                         // The loop is the ring's consumer: nobody else will make room, so drain it here,
                         // waiting for the socket if it must (this stalls the loop: send big replies off it).
                         writeOut();
-                        if (writeInterest && connection.state().acceptsSends()) {
+                        if (writeInterest && owner.state().acceptsSends()) {
                             Native.waitReady(fd, Native.INTEREST_WRITE, 1);
                         }
                     }
                     if (loop.clock().nanoTime() - deadlineNanos >= 0) {
                         if (!first) {
-                            connection.abort("outbound ring stayed full in the middle of a fragmented message");
+                            owner.abort("outbound ring stayed full in the middle of a fragmented message");
                         }
-                        throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound ring of " + connection
+                        throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound ring of " + channel
                                 + " stayed full (is the peer reading?)");
                     }
                     if (!loop.inLoop()) {
@@ -253,7 +278,7 @@ final class OutboundPath {
         stagingEnd += frameLength;
         if (!stagedFlushQueued) {
             stagedFlushQueued = true; // the loop's own list: no fence, no CAS, no concurrent queue
-            loop.flushStagedLater(connection);
+            loop.flushStagedLater(channel);
         }
         return true;
     }
@@ -283,7 +308,7 @@ final class OutboundPath {
     private void scheduleFlushIfIdle() {
         VarHandle.fullFence();
         if ((int) FLUSH_SCHEDULED.getOpaque(this) == 0 && FLUSH_SCHEDULED.compareAndSet(this, 0, 1)) {
-            loop.scheduleFlush(connection);
+            loop.scheduleFlush(channel);
         }
     }
 
@@ -299,7 +324,7 @@ final class OutboundPath {
     /** Loop: write out what {@link #tryStage} put into staging. */
     void flushStaged() {
         stagedFlushQueued = false;
-        if (opened && connection.state() != ConnectionState.CLOSED) {
+        if (opened && owner.state() != ConnectionState.CLOSED) {
             writeOut();
         }
     }
@@ -307,7 +332,7 @@ final class OutboundPath {
     /** Loop: drain the ring into the socket (called when producers scheduled a flush). */
     void flush() {
         FLUSH_SCHEDULED.setVolatile(this, 0); // cleared first, so a frame written from now on schedules again
-        if (connection.state() == ConnectionState.CLOSED) {
+        if (owner.state() == ConnectionState.CLOSED) {
             discardRing();
             return;
         }
@@ -318,10 +343,10 @@ final class OutboundPath {
 
     /** Loop: writes staging and then the ring into the socket until both are empty or the socket is full. */
     void writeOut() {
-        if (connection.state() == ConnectionState.CLOSED) {
+        if (owner.state() == ConnectionState.CLOSED) {
             return; // the staging buffer is back in the pool
         }
-        connection.requests().registerNew();
+        owner.beforeWrite();
         for (;;) {
             if (stagingEnd > stagingStart) {
                 int written = Native.write(fd, staging.addressOffset() + stagingStart, stagingEnd - stagingStart);
@@ -330,7 +355,7 @@ final class OutboundPath {
                     return;
                 }
                 if (written < 0) {
-                    connection.closeSequence().closeNow(CloseSequence.ioError("write", written));
+                    owner.writeFailed(CloseReason.ioError("write", written));
                     return;
                 }
                 stagingStart += written;
@@ -347,7 +372,7 @@ final class OutboundPath {
             if (queued != null) {
                 queued.controlledRead(stager);
             }
-            if (connection.state() == ConnectionState.CLOSED) {
+            if (owner.state() == ConnectionState.CLOSED) {
                 return;
             }
             if (sendBlocked) {
@@ -359,7 +384,7 @@ final class OutboundPath {
             // written after the wrap until some later send.
             if ((queued == null || queued.consumerPosition() == consumedBefore) && stagingEnd == 0) {
                 wantWrite(false);
-                connection.closeSequence().onAllSent();
+                owner.allSent();
                 return;
             }
         }
@@ -388,7 +413,7 @@ final class OutboundPath {
         }
         closeRecordFds(buffer, index + frameLength, fdCount); // the peer has its own references now
         if (sent < 0) {
-            connection.closeSequence().closeNow(CloseSequence.ioError("sendmsg", sent));
+            owner.writeFailed(CloseReason.ioError("sendmsg", sent));
             return ControlledMessageHandler.Action.BREAK;
         }
         // The fds went with the first byte; the rest of the frame is ordinary bytes.
@@ -417,11 +442,11 @@ final class OutboundPath {
     }
 
     private void wantWrite(boolean want) {
-        if (want == writeInterest || connection.state() == ConnectionState.CLOSED) {
+        if (want == writeInterest || owner.state() == ConnectionState.CLOSED) {
             return;
         }
         writeInterest = want;
-        connection.interestChanged();
+        owner.writeInterestChanged();
     }
 
     /** Whether the socket was full at the last write, so the poller must say when it drains. */
@@ -433,7 +458,7 @@ final class OutboundPath {
     void release() {
         discardRing();
         stagingPool.give(staging);
-        staging = Connection.CLOSED_BUFFER;
+        staging = BufferPool.RELEASED;
         stagingStart = 0;
         stagingEnd = 0;
     }
