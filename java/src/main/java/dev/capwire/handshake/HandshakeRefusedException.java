@@ -18,8 +18,11 @@ public final class HandshakeRefusedException extends StatusException {
     }
 
     private static String describe(Refused refused) {
+        // The status code already starts the message: name the Refused code only where it says more.
+        String code = statusOf(refused.getCode()).name().equals(refused.getCode().name()) ? ""
+                : ", " + refused.getCode();
         long retryAfterMs = HandshakeFields.unsigned(refused.getRetryAfterMs());
-        return "handshake refused, " + refused.getCode() + ": " + refused.getReason()
+        return "handshake refused" + code + ": " + refused.getReason()
                 + (retryAfterMs > 0 ? " (retry after " + retryAfterMs + " ms)" : "");
     }
 

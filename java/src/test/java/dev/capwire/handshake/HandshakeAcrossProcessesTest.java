@@ -63,10 +63,15 @@ class HandshakeAcrossProcessesTest {
         HandshakeOutcome heard = servers.nextOutcome();
         assertEquals(HandshakeOutcome.Result.REFUSED, heard.result(), heard.toString());
         assertEquals(code, heard.code(), heard.toString());
-        String said = "handshake refused, " + code + ": " + heard.reason()
+        String said = ": " + heard.reason()
                 + (outcome.number("retryAfterMs") > 0 ? " (retry after " + outcome.number("retryAfterMs") + " ms)" : "");
         assertTrue(outcome.message().endsWith(said), "the client got the reason the server reported: " + said
                 + " vs " + outcome.line());
+        String head = outcome.message().substring(0, outcome.message().length() - said.length());
+        String status = HandshakeRefusedException.statusOf(code).name();
+        assertTrue(head.startsWith(status + ": handshake refused"), outcome.line());
+        assertEquals(head.indexOf(code.name()), head.lastIndexOf(code.name()), "the code is said once: " + head);
+        assertTrue(head.contains(code.name()), "the Refused code is said: " + head);
         assertIsTheClient(heard.credentials());
         return outcome;
     }
