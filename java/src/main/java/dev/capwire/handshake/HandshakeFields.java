@@ -23,6 +23,15 @@ final class HandshakeFields {
         return Integer.toUnsignedLong(field);
     }
 
+    /** {@code value} as the uint32 it goes out as, refusing one the field cannot carry rather than cut it. */
+    static int uint32(String name, long value) {
+        if (value < 0 || value > 0xFFFF_FFFFL) {
+            throw new IllegalArgumentException(name + " must be 0 to 4294967295, a uint32 on the wire (got " + value
+                    + ")");
+        }
+        return (int) value;
+    }
+
     // ---------------------------------------------------------------------------------------------------
     // The server's checks of a Hello
     // ---------------------------------------------------------------------------------------------------

@@ -52,6 +52,19 @@ class HandshakeUnitsTest {
         }
     }
 
+    /** The Hello carries these as uint32: a value it cannot carry is refused, not cut to its low 32 bits. */
+    @Test
+    void clientOptionsRefuseValuesAUint32CannotCarry() {
+        for (long bad : new long[] {-1, 1L << 32, (1L << 32) + 1_000}) {
+            assertThrows(IllegalArgumentException.class, () -> ClientOptions.builder("echo").keepaliveIntervalMs(bad));
+            assertThrows(IllegalArgumentException.class, () -> ClientOptions.builder("echo").claimedPid(bad));
+        }
+        ClientOptions largest = ClientOptions.builder("echo").keepaliveIntervalMs(0xFFFF_FFFFL)
+                .claimedPid(0xFFFF_FFFFL).build();
+        assertEquals(0xFFFF_FFFFL, largest.keepaliveIntervalMs());
+        assertEquals(0xFFFF_FFFFL, largest.claimedPid());
+    }
+
     @Test
     void theRateLimiterAllowsABurstThenOneTokenAtItsRate() {
         HelloRateLimiter limiter = new HelloRateLimiter(4);
