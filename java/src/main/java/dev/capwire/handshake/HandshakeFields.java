@@ -11,8 +11,9 @@ import dev.capwire.wire.proto.Negotiated;
  */
 final class HandshakeFields {
     /**
-     * The longest keepalive interval this client runs: its timer takes a signed int of milliseconds (about
-     * 24.8 days). Pinging sooner than the server would is harmless: any byte counts as life.
+     * The longest keepalive interval this client runs (about 24.8 days): what starts keepalive after the
+     * handshake reads the field as a Java int, where a longer interval is negative and would turn it off.
+     * Pinging sooner than the server would is harmless: any byte counts as life.
      */
     static final long MAX_RUNNABLE_KEEPALIVE_MS = Integer.MAX_VALUE;
 
@@ -23,13 +24,12 @@ final class HandshakeFields {
         return Integer.toUnsignedLong(field);
     }
 
-    /** {@code value} as the uint32 it goes out as, refusing one the field cannot carry rather than cut it. */
-    static int uint32(String name, long value) {
+    /** Refuses a value a uint32 field cannot carry, rather than let a cast to int cut it to its low bits. */
+    static void requireUint32(String name, long value) {
         if (value < 0 || value > 0xFFFF_FFFFL) {
             throw new IllegalArgumentException(name + " must be 0 to 4294967295, a uint32 on the wire (got " + value
                     + ")");
         }
-        return (int) value;
     }
 
     // ---------------------------------------------------------------------------------------------------
