@@ -145,6 +145,7 @@ public final class ClientOptions {
 
         /** The pid to claim; the default, this process's, is the only one a server will accept. 0: say none. */
         public Builder claimedPid(long value) {
+            HandshakeFields.requireUint32("claimedPid", value);
             claimedPid = value;
             return this;
         }
@@ -156,6 +157,7 @@ public final class ClientOptions {
 
         /** The keepalive interval to ask for; 0 (the default) takes the server's. */
         public Builder keepaliveIntervalMs(long value) {
+            HandshakeFields.requireUint32("keepaliveIntervalMs", value);
             keepaliveIntervalMs = value;
             return this;
         }

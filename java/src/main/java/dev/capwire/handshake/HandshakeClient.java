@@ -152,11 +152,12 @@ public final class HandshakeClient {
                 throw new StatusException(StatusCode.UNAUTHENTICATED, "handshake with " + endpoint
                         + " failed: the server did not prove the shared secret");
             }
-            if (negotiated.getMaxFrameBytes() < HandshakeServer.MIN_FRAME_BYTES
-                    || negotiated.getMaxFrameBytes() > maxFrameBytes) {
-                throw broken("the server negotiated an unusable max frame size of " + negotiated.getMaxFrameBytes());
+            String unusable = HandshakeFields.unusableNegotiated(negotiated, options.minProtocol(),
+                    options.maxProtocol(), maxFrameBytes);
+            if (unusable != null) {
+                throw broken(unusable);
             }
-            return negotiated;
+            return HandshakeFields.withRunnableKeepalive(negotiated);
         }
 
         private StatusException broken(String reason) {

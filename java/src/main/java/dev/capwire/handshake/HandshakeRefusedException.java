@@ -13,9 +13,17 @@ public final class HandshakeRefusedException extends StatusException {
     private final transient Refused refused;
 
     HandshakeRefusedException(Refused refused) {
-        super(statusOf(refused.getCode()), "handshake refused, " + refused.getCode() + ": " + refused.getReason()
-                + (refused.getRetryAfterMs() > 0 ? " (retry after " + refused.getRetryAfterMs() + " ms)" : ""));
+        super(statusOf(refused.getCode()), describe(refused));
         this.refused = refused;
+    }
+
+    private static String describe(Refused refused) {
+        // The status code already starts the message: name the Refused code only where it says more.
+        String code = statusOf(refused.getCode()).name().equals(refused.getCode().name()) ? ""
+                : ", " + refused.getCode();
+        long retryAfterMs = HandshakeFields.unsigned(refused.getRetryAfterMs());
+        return "handshake refused" + code + ": " + refused.getReason()
+                + (retryAfterMs > 0 ? " (retry after " + retryAfterMs + " ms)" : "");
     }
 
     /** The status a call would have failed with, for callers that only look at statuses. */
@@ -50,7 +58,7 @@ public final class HandshakeRefusedException extends StatusException {
 
     /** How long to wait before trying again; 0 when waiting alone will not help. */
     public long retryAfterMs() {
-        return refused.getRetryAfterMs();
+        return HandshakeFields.unsigned(refused.getRetryAfterMs());
     }
 
     public int serverMinProtocolVersion() {

@@ -257,12 +257,10 @@ public final class HandshakeServer implements AutoCloseable {
 
     private void onHello(Connection connection, Attempt attempt, Hello hello) {
         // 1. Protocol ranges overlap.
-        int clientMin = hello.getMinProtocolVersion();
-        int clientMax = hello.getMaxProtocolVersion();
-        if (clientMin < 1 || clientMax < clientMin || clientMax < minProtocol || clientMin > maxProtocol) {
-            refuse(connection, attempt, hello, RefusedCode.VERSION_UNSUPPORTED, "client protocol range [" + clientMin
-                    + ", " + clientMax + "] does not overlap the server's [" + minProtocol + ", " + maxProtocol + "]",
-                    0, Map.of());
+        String noOverlap = HandshakeFields.protocolRangeRefusal(hello.getMinProtocolVersion(),
+                hello.getMaxProtocolVersion(), minProtocol, maxProtocol);
+        if (noOverlap != null) {
+            refuse(connection, attempt, hello, RefusedCode.VERSION_UNSUPPORTED, noOverlap, 0, Map.of());
             return;
         }
         // 2. Field shapes.
@@ -321,11 +319,9 @@ public final class HandshakeServer implements AutoCloseable {
         }
         // 6. The claimed pid is the real one, where both are known.
         PeerCredentials credentials = connection.peerCredentials();
-        if (hello.getClaimedPid() != 0 && credentials != null && credentials.pid().isPresent()
-                && credentials.pid().getAsLong() != hello.getClaimedPid()) {
-            refuse(connection, attempt, hello, RefusedCode.PEER_REJECTED, "claimed pid " + hello.getClaimedPid()
-                    + " is not the connecting process (the kernel says " + credentials.pid().getAsLong() + ")", 0,
-                    Map.of("field", "claimed_pid"));
+        String wrongPid = HandshakeFields.claimedPidRefusal(hello.getClaimedPid(), credentials);
+        if (wrongPid != null) {
+            refuse(connection, attempt, hello, RefusedCode.PEER_REJECTED, wrongPid, 0, Map.of("field", "claimed_pid"));
             return;
         }
         // 7. Peer policy.
@@ -376,11 +372,11 @@ public final class HandshakeServer implements AutoCloseable {
 
     private void accept(Connection connection, Attempt attempt, Hello hello, byte[] serverProof) {
         List<String> warnings = new ArrayList<>();
-        long keepalive = grantedKeepalive(hello.getKeepaliveIntervalMs(), warnings);
-        int serverMaxFrame = transport.options().maxFrameBytes();
-        int maxFrame = hello.getMaxFrameBytes() == 0 ? serverMaxFrame : Math.min(serverMaxFrame, hello.getMaxFrameBytes());
+        long keepalive = grantedKeepalive(HandshakeFields.unsigned(hello.getKeepaliveIntervalMs()), warnings);
+        int maxFrame = HandshakeFields.negotiatedMaxFrameBytes(hello.getMaxFrameBytes(),
+                transport.options().maxFrameBytes());
         Negotiated.Builder negotiated = Negotiated.newBuilder()
-                .setProtocolVersion(Math.min(maxProtocol, hello.getMaxProtocolVersion()))
+                .setProtocolVersion(HandshakeFields.chosenProtocol(hello.getMaxProtocolVersion(), maxProtocol))
                 .setServerVersion(attempt.service.version().toString())
                 .setCapabilities(capabilities & hello.getCapabilities())
                 .setKeepaliveIntervalMs((int) keepalive)
@@ -453,8 +449,9 @@ public final class HandshakeServer implements AutoCloseable {
         if (!printable(hello.getLibraryVersion(), MAX_LIBRARY_FIELD_BYTES)) {
             return "library_version must be at most " + MAX_LIBRARY_FIELD_BYTES + " printable ASCII bytes";
         }
-        if (hello.getMaxFrameBytes() != 0 && hello.getMaxFrameBytes() < MIN_FRAME_BYTES) {
-            return "max_frame_bytes must be 0 or at least " + MIN_FRAME_BYTES + " (got " + hello.getMaxFrameBytes() + ")";
+        String badMaxFrame = HandshakeFields.badMaxFrameBytes(hello.getMaxFrameBytes());
+        if (badMaxFrame != null) {
+            return badMaxFrame;
         }
         if (hello.getClientNonce().size() != NONCE_LENGTH) {
             return "client_nonce must be " + NONCE_LENGTH + " bytes (got " + hello.getClientNonce().size() + ")";

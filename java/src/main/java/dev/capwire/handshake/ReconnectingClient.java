@@ -205,7 +205,8 @@ public final class ReconnectingClient implements AutoCloseable {
     private StatusException notConnected() {
         synchronized (lock) {
             if (gaveUp != null) {
-                return new StatusException(StatusCode.UNAVAILABLE, gaveUp.getMessage(), gaveUp.getCause());
+                // notConnectedWhy, not gaveUp.getMessage(): that already starts with the code this one prepends.
+                return new StatusException(StatusCode.UNAVAILABLE, notConnectedWhy, gaveUp.getCause());
             }
             if (closed) {
                 return new StatusException(StatusCode.UNAVAILABLE, "the reconnecting client for " + endpoint
@@ -302,17 +303,18 @@ public final class ReconnectingClient implements AutoCloseable {
     }
 
     private void giveUp(Exception lastError, String why) {
-        StatusException cause = new StatusException(StatusCode.UNAVAILABLE, "gave up connecting to " + endpoint
-                + " after " + attemptsSinceLoss + " attempt(s): " + why + "; last error: " + lastError.getMessage(),
-                lastError);
+        String gaveUpWhy = "gave up connecting to " + endpoint + " after " + attemptsSinceLoss + " attempt(s): " + why
+                + "; last error: " + lastError.getMessage();
+        StatusException cause = new StatusException(StatusCode.UNAVAILABLE, gaveUpWhy, lastError);
         synchronized (lock) {
             if (closed) {
                 return;
             }
+            // Before gaveUp: whoever sees gaveUp under the lock reads this reason for its own exception.
+            notConnectedWhy = gaveUpWhy;
             gaveUp = cause;
             lock.notifyAll();
         }
-        notConnectedWhy = cause.getMessage();
         reconnectThread.shutdown(); // the thread ends once this task returns
         notify(() -> listener.gaveUp(cause));
     }

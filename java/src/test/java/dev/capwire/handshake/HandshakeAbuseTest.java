@@ -14,6 +14,8 @@ import dev.capwire.wire.proto.GoAway;
 import dev.capwire.wire.proto.GoAwayReason;
 import dev.capwire.wire.proto.Hello;
 import dev.capwire.wire.proto.HelloReply;
+import dev.capwire.wire.proto.Negotiated;
+import dev.capwire.wire.proto.Refused;
 import dev.capwire.wire.proto.RefusedCode;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -197,6 +199,82 @@ class HandshakeAbuseTest {
         assertTrue(servers.serviceCloses.get(0).detail().contains("HELLO after the handshake completed"),
                 servers.serviceCloses.toString());
         assertBystanderServed();
+    }
+
+    /** max_frame_bytes from 2^31 up (negative as a Java int) is a large limit: the server's own is smaller. */
+    @Test
+    void aHelloMaxFrameBytesFromTwoToThe31UpIsALargeLimitNotANegativeOne() throws Exception {
+        Endpoint endpoint = server("maxframe", servers.echoServer().handshakeTimeoutMs(60_000));
+        for (int declared : new int[] {0x8000_0000, 0xFFFF_FFFF}) {
+            byte[] hello = frame(FrameType.HELLO, hello().toBuilder().setMaxFrameBytes(declared).build().toByteArray());
+            HelloReply reply;
+            try (NativeSocket raw = NativeSocket.connect(endpoint.socketAddress(), 5000)) {
+                RawFrames.writeFully(raw, ByteBuffer.allocateDirect(hello.length).put(hello).flip());
+                reply = HelloReply.parseFrom(RawFrames.readFrame(raw, FrameType.HELLO_REPLY));
+            }
+            assertTrue(reply.hasNegotiated(), Integer.toUnsignedString(declared) + ": " + reply);
+            assertEquals(servers.transport.options().maxFrameBytes(), reply.getNegotiated().getMaxFrameBytes());
+            assertTrue(servers.nextOutcome().accepted());
+            assertBystanderServed();
+        }
+    }
+
+    /**
+     * The other way round, against a hand-made server: a real client in another process reads the reply's
+     * uint32 fields unsigned, and fails on a Negotiated it cannot use rather than run with it.
+     */
+    @Test
+    void theClientReadsTheReplysUint32FieldsUnsignedAndRefusesWhatItCannotUse() throws Exception {
+        Negotiated good = Negotiated.newBuilder().setProtocolVersion(1).setServerVersion("1.4.0")
+                .setMaxFrameBytes(65_536).build();
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "cwu");
+        Endpoint fake = Endpoint.unix(dir.resolve("fake"));
+        try (NativeSocket listener = NativeSocket.listen(fake.socketAddress(), 4)) {
+            Outcome sound = replyTo(listener, fake, good);
+            assertTrue(sound.negotiated(), "the hand-made server is sound: " + sound.line());
+
+            Outcome huge = replyTo(listener, fake, good.toBuilder().setMaxFrameBytes(0xFFFF_FFFF).build());
+            assertEquals("FAILED UNAVAILABLE", huge.kind() + " " + huge.code(), huge.line());
+            assertTrue(huge.message().contains("max frame size of 4294967295"), huge.line());
+
+            for (int protocol : new int[] {0, 2, 0x8000_0000, 0xFFFF_FFFF}) {
+                Outcome outcome = replyTo(listener, fake, good.toBuilder().setProtocolVersion(protocol).build());
+                assertEquals("FAILED UNAVAILABLE", outcome.kind() + " " + outcome.code(), outcome.line());
+                assertTrue(outcome.message().contains("protocol version " + Integer.toUnsignedString(protocol)
+                        + ", outside the client's range [1, 1]"), outcome.line());
+            }
+
+            Outcome longKeepalive = replyTo(listener, fake, good.toBuilder().setKeepaliveIntervalMs(0x8000_0000)
+                    .build());
+            assertTrue(longKeepalive.negotiated(), longKeepalive.line());
+            assertEquals(Integer.MAX_VALUE, longKeepalive.number("keepaliveMs"), longKeepalive.line());
+            assertTrue(longKeepalive.field("warnings").contains("2147483648 ms"), longKeepalive.line());
+
+            Outcome wait = replyTo(listener, fake, HelloReply.newBuilder().setRefused(Refused.newBuilder()
+                    .setCode(RefusedCode.RATE_LIMITED).setReason("slow down").setRetryAfterMs(0xFFFF_FFFF)).build());
+            assertEquals("REFUSED RATE_LIMITED", wait.kind() + " " + wait.code(), wait.line());
+            assertEquals(4_294_967_295L, wait.number("retryAfterMs"), wait.line());
+            assertTrue(wait.message().endsWith("slow down (retry after 4294967295 ms)"), wait.line());
+        } finally {
+            Files.deleteIfExists(dir.resolve("fake"));
+            Files.delete(dir);
+        }
+    }
+
+    private static Outcome replyTo(NativeSocket listener, Endpoint endpoint, Negotiated negotiated) throws Exception {
+        return replyTo(listener, endpoint, HelloReply.newBuilder().setNegotiated(negotiated).build());
+    }
+
+    /** The bystander connects to {@code endpoint}; the hand-made server there answers its Hello with {@code reply}. */
+    private static Outcome replyTo(NativeSocket listener, Endpoint endpoint, HelloReply reply) throws Exception {
+        bystander.jvm().send("CONNECT " + endpoint + " secret=none");
+        try (NativeSocket peer = listener.accept(10_000)) {
+            Hello hello = Hello.parseFrom(RawFrames.readFrame(peer, FrameType.HELLO));
+            assertEquals("echo", hello.getServiceName());
+            byte[] frame = frame(FrameType.HELLO_REPLY, reply.toByteArray());
+            RawFrames.writeFully(peer, ByteBuffer.allocateDirect(frame.length).put(frame).flip());
+            return Outcome.parse(bystander.jvm().readLine(30));
+        }
     }
 
     /** Frame {@code index} is a Refused PEER_REJECTED naming {@code field}, and the last is the GOAWAY. */

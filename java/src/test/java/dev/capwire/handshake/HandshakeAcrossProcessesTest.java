@@ -63,10 +63,15 @@ class HandshakeAcrossProcessesTest {
         HandshakeOutcome heard = servers.nextOutcome();
         assertEquals(HandshakeOutcome.Result.REFUSED, heard.result(), heard.toString());
         assertEquals(code, heard.code(), heard.toString());
-        String said = "handshake refused, " + code + ": " + heard.reason()
+        String said = ": " + heard.reason()
                 + (outcome.number("retryAfterMs") > 0 ? " (retry after " + outcome.number("retryAfterMs") + " ms)" : "");
         assertTrue(outcome.message().endsWith(said), "the client got the reason the server reported: " + said
                 + " vs " + outcome.line());
+        String head = outcome.message().substring(0, outcome.message().length() - said.length());
+        String status = HandshakeRefusedException.statusOf(code).name();
+        assertTrue(head.startsWith(status + ": handshake refused"), outcome.line());
+        assertEquals(head.indexOf(code.name()), head.lastIndexOf(code.name()), "the code is said once: " + head);
+        assertTrue(head.contains(code.name()), "the Refused code is said: " + head);
         assertIsTheClient(heard.credentials());
         return outcome;
     }
@@ -150,6 +155,29 @@ class HandshakeAcrossProcessesTest {
         // Waiting as long as the hint says is enough for the next Hello to pass.
         Thread.sleep(retryAfter + 50);
         expectNegotiated(endpoint);
+    }
+
+    /**
+     * A real client sends uint32 values from 2^31 up (negative as Java ints): the server reads each as the
+     * unsigned number it is, in its checks, its clamps and the numbers its reasons show.
+     */
+    @Test
+    void helloFieldsFromTwoToThe31UpAreReadUnsigned() throws Exception {
+        Endpoint endpoint = servers.listen("uint32", servers.echoServer().keepaliveIntervalMs(10_000)
+                .keepaliveMinIntervalMs(100));
+        assertEquals(1, expectNegotiated(endpoint, "min=1", "max=4294967295").number("protocol"),
+                "[1, 2^32-1] holds the server's 1");
+        Outcome above = expectRefused(endpoint, RefusedCode.VERSION_UNSUPPORTED, "min=2147483648", "max=4294967295");
+        assertTrue(above.message().contains("[2147483648, 4294967295]"), above.line());
+
+        for (String wanted : new String[] {"2147483648", "4294967295"}) {
+            Outcome outcome = expectNegotiated(endpoint, "keepaliveMs=" + wanted);
+            assertEquals(10_000, outcome.number("keepaliveMs"), "clamped down to the maximum: " + outcome.line());
+            assertTrue(outcome.field("warnings").contains(wanted + " ms clamped to 10000 ms"), outcome.line());
+        }
+
+        Outcome pid = expectRefused(endpoint, RefusedCode.PEER_REJECTED, "pid=4294967295");
+        assertTrue(pid.message().contains("claimed pid 4294967295 is not"), pid.line());
     }
 
     @Test

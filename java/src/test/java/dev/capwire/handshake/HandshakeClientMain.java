@@ -174,7 +174,7 @@ public final class HandshakeClientMain {
 
     /**
      * Keys: service (default {@code echo}), clientVersion, wanted (service version), pid (claimed; default the
-     * real one), min/max (protocol range), libName/libVersion, keepaliveMs, maxMissed, timeoutMs (handshake),
+     * real one), min/max (protocol range, unsigned), libName/libVersion, keepaliveMs, maxMissed, timeoutMs (handshake),
      * capabilities, and secret: {@code none}, {@code file:PATH}, or absent for the capwire.secret.* properties.
      */
     static ClientOptions options(String... pairs) {
@@ -189,7 +189,9 @@ public final class HandshakeClientMain {
         if (o.containsKey("pid")) {
             b.claimedPid(Long.parseLong(o.get("pid")));
         }
-        b.protocolRange(Integer.parseInt(o.getOrDefault("min", "1")), Integer.parseInt(o.getOrDefault("max", "1")));
+        // Unsigned, as on the wire: max=4294967295 sends 0xFFFFFFFF.
+        b.protocolRange(Integer.parseUnsignedInt(o.getOrDefault("min", "1")),
+                Integer.parseUnsignedInt(o.getOrDefault("max", "1")));
         b.library(o.getOrDefault("libName", ClientOptions.LIBRARY_NAME),
                 o.getOrDefault("libVersion", ClientOptions.LIBRARY_VERSION));
         b.keepaliveIntervalMs(Long.parseLong(o.getOrDefault("keepaliveMs", "0")));

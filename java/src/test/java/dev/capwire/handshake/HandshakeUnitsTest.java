@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.wire.proto.Refused;
+import dev.capwire.wire.proto.RefusedCode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HexFormat;
@@ -28,6 +30,39 @@ class HandshakeUnitsTest {
         for (String bad : new String[] {"", "1", "1.2", "01.2.3", "1.2.3.4", "v1.2.3", "1.2.3-", "9999999999.0.0"}) {
             assertNull(Version.parseOrNull(bad), bad);
         }
+    }
+
+    /** A refusal's message says its status code once, and its Refused code too where that says more. */
+    @Test
+    void aRefusalsMessageSaysEachCodeOnce() {
+        for (RefusedCode code : RefusedCode.values()) {
+            if (code == RefusedCode.UNRECOGNIZED) {
+                continue;
+            }
+            HandshakeRefusedException refused = new HandshakeRefusedException(Refused.newBuilder().setCode(code)
+                    .setReason("because").build());
+            String message = refused.getMessage();
+            String status = refused.code().name();
+            assertTrue(message.startsWith(status + ": handshake refused"), message);
+            assertTrue(message.endsWith(": because"), message);
+            for (String said : new String[] {status, code.name()}) {
+                assertEquals(message.indexOf(said), message.lastIndexOf(said), "said once: " + message);
+                assertTrue(message.contains(said), message);
+            }
+        }
+    }
+
+    /** The Hello carries these as uint32: a value it cannot carry is refused, not cut to its low 32 bits. */
+    @Test
+    void clientOptionsRefuseValuesAUint32CannotCarry() {
+        for (long bad : new long[] {-1, 1L << 32, (1L << 32) + 1_000}) {
+            assertThrows(IllegalArgumentException.class, () -> ClientOptions.builder("echo").keepaliveIntervalMs(bad));
+            assertThrows(IllegalArgumentException.class, () -> ClientOptions.builder("echo").claimedPid(bad));
+        }
+        ClientOptions largest = ClientOptions.builder("echo").keepaliveIntervalMs(0xFFFF_FFFFL)
+                .claimedPid(0xFFFF_FFFFL).build();
+        assertEquals(0xFFFF_FFFFL, largest.keepaliveIntervalMs());
+        assertEquals(0xFFFF_FFFFL, largest.claimedPid());
     }
 
     @Test

@@ -177,6 +177,7 @@ class ReconnectingClientTest {
             StatusException call = assertThrows(StatusException.class, () -> echo(client));
             assertEquals(StatusCode.UNAVAILABLE, call.code());
             assertTrue(call.getMessage().contains("gave up"), call.getMessage());
+            assertEquals(gaveUp.getMessage(), call.getMessage(), "the same message, its code said once");
             assertEquals(StatusCode.UNAVAILABLE, failureOf(hold(client)).code());
             assertEquals(StatusCode.UNAVAILABLE, assertThrows(StatusException.class,
                     () -> client.awaitConnected(1000)).code());

@@ -26,6 +26,31 @@ public final class RawFrames {
         }
     }
 
+    /** Reads exactly one frame (failing after 10 s) and returns its payload; its type must be {@code type}. */
+    public static byte[] readFrame(NativeSocket raw, byte type) throws Exception {
+        ByteBuffer header = readExactly(raw, ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH));
+        UnsafeBuffer view = new UnsafeBuffer(header, 0, FrameHeader.HEADER_LENGTH);
+        assertEquals(FrameType.name(type), FrameType.name(view.getByte(FrameHeader.TYPE_OFFSET)), "frame type");
+        int length = view.getInt(FrameHeader.LENGTH_OFFSET, FrameHeader.ORDER);
+        ByteBuffer payload = readExactly(raw, ByteBuffer.allocateDirect(length - FrameHeader.HEADER_LENGTH));
+        byte[] bytes = new byte[payload.remaining()];
+        payload.get(bytes);
+        return bytes;
+    }
+
+    private static ByteBuffer readExactly(NativeSocket raw, ByteBuffer buffer) throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (buffer.hasRemaining()) {
+            assertTrue(System.nanoTime() < deadline, "no whole frame within 10 s");
+            int n = raw.read(buffer);
+            assertTrue(n >= 0, "the peer closed in the middle of a frame");
+            if (n == 0) {
+                raw.fd().awaitReadable(1000);
+            }
+        }
+        return buffer.flip();
+    }
+
     /**
      * Reads until the server closes (failing after 10 s) and returns every byte it sent. A reset counts as the
      * close: a server that closes with our unread bytes in its queue resets the connection after its GOAWAY.
