@@ -75,6 +75,24 @@ public final class Configuration {
     public static final String EXPOSE_HANDLER_ERRORS_PROP_NAME = "capwire.exposeHandlerErrors";
     public static final boolean EXPOSE_HANDLER_ERRORS_DEFAULT = true;
 
+    /**
+     * Bytes a connection's loop may hold for a peer that is not reading them before the connection stops being
+     * read (its handlers stop producing); reading resumes below half of it. The loop itself never waits.
+     */
+    public static final String SEND_HIGH_WATER_BYTES_PROP_NAME = "capwire.sendHighWaterBytes";
+    public static final int SEND_HIGH_WATER_BYTES_DEFAULT = 1 << 20;
+
+    /** How long a connection's socket may take nothing of what waits for it before the connection is closed. */
+    public static final String SEND_STALL_TIMEOUT_MS_PROP_NAME = "capwire.sendStallTimeoutMs";
+    public static final long SEND_STALL_TIMEOUT_MS_DEFAULT = 30_000;
+
+    /**
+     * How long {@code respond} from an application thread waits for room in a full outbound ring before it
+     * fails RESOURCE_EXHAUSTED: short, so one client that stops reading cannot hold a shared executor.
+     */
+    public static final String SEND_TIMEOUT_MS_PROP_NAME = "capwire.sendTimeoutMs";
+    public static final long SEND_TIMEOUT_MS_DEFAULT = 1_000;
+
     /** How long a server waits for a connection's Hello (and a client for the reply) before closing it. */
     public static final String HANDSHAKE_TIMEOUT_MS_PROP_NAME = "capwire.handshakeTimeoutMs";
     public static final long HANDSHAKE_TIMEOUT_MS_DEFAULT = 5_000;
@@ -218,6 +236,18 @@ public final class Configuration {
     public static boolean exposeHandlerErrors() {
         String value = System.getProperty(EXPOSE_HANDLER_ERRORS_PROP_NAME);
         return value == null ? EXPOSE_HANDLER_ERRORS_DEFAULT : Boolean.parseBoolean(value);
+    }
+
+    public static int sendHighWaterBytes() {
+        return Integer.getInteger(SEND_HIGH_WATER_BYTES_PROP_NAME, SEND_HIGH_WATER_BYTES_DEFAULT);
+    }
+
+    public static long sendStallTimeoutMs() {
+        return Long.getLong(SEND_STALL_TIMEOUT_MS_PROP_NAME, SEND_STALL_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static long sendTimeoutMs() {
+        return Long.getLong(SEND_TIMEOUT_MS_PROP_NAME, SEND_TIMEOUT_MS_DEFAULT);
     }
 
     /** Builds the idle strategy a name stands for (see {@link #IDLE_STRATEGY_PROP_NAME}). */

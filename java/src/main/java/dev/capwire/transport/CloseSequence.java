@@ -2,7 +2,6 @@ package dev.capwire.transport;
 
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
-import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.GoAway;
 import dev.capwire.wire.proto.GoAwayReason;
@@ -113,8 +112,7 @@ final class CloseSequence {
 
     private void beginClosing(CloseReason why, UnsafeBuffer goAway, CloseReason ifTimedOut) {
         reason = why;
-        // Best effort: with the ring full the peer learns of the close from the socket alone.
-        outbound.tryWriteFrame(FrameType.GOAWAY, 0, 0, 0, 0, goAway, 0, goAway.capacity(), null, 0);
+        outbound.sendLast(goAway); // after everything queued before it, from every sender
         state = ConnectionState.CLOSING;
         requests.failAll(this::unavailable);
         closeTimer = loop.timers().schedule(loop.clock().nanoTime() + TimeUnit.MILLISECONDS.toNanos(closeTimeoutMs),
@@ -141,7 +139,7 @@ final class CloseSequence {
             // never read the GOAWAY that says why, so that close lingers like every close on TCP. Nor from
             // a listener called by a read, which is still consuming what arrived.
             long before = inbound.bytesReceived();
-            inbound.readIn();
+            inbound.readIn(false);
             if (state == ConnectionState.CLOSING && inbound.bytesReceived() == before) {
                 closeNow(reason);
             }

@@ -109,7 +109,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         // nothing is lost: a level-triggered poller reports bytes already waiting, and a busy-polling loop
         // reads every connection each cycle.
         if (readFirst) {
-            inbound.readIn();
+            inbound.readIn(false);
         }
         outbound.writeOut();
         if (closing.state() != ConnectionState.CLOSED) {
@@ -228,8 +228,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
             throw new IllegalArgumentException(FrameType.name(type) + " is sent by the transport itself");
         }
         outbound.checkSingleFrame(length, 0);
-        return closing.state().acceptsSends()
-                && outbound.tryWriteFrame(type, 0, 0, 0, 0, payload, offset, length, null, 0);
+        return closing.state().acceptsSends() && outbound.offer(type, 0, 0, 0, payload, offset, length);
     }
 
     /**
@@ -257,7 +256,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
     public boolean offerNotify(int capId, int methodId, DirectBuffer payload, int offset, int length) {
         outbound.checkSingleFrame(length, 0);
         return closing.state().acceptsSends()
-                && outbound.tryWriteFrame(FrameType.NOTIFY, 0, capId, methodId, 0, payload, offset, length, null, 0);
+                && outbound.offer(FrameType.NOTIFY, 0, capId, methodId, payload, offset, length);
     }
 
     /**
@@ -343,17 +342,21 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         return future.get(timeoutMs, TimeUnit.MILLISECONDS);
     }
 
-    /** Replies to a REQUEST received by this side; fds are duplicated (the caller keeps its own). */
+    /**
+     * Replies to a REQUEST received by this side; fds are duplicated (the caller keeps its own). As loop work
+     * (from the listener) it never waits; from another thread it waits at most {@code sendTimeoutMs} for room
+     * (then RESOURCE_EXHAUSTED), so one client that stops reading cannot hold a shared executor for long.
+     */
     public void respond(long correlationId, DirectBuffer payload, int offset, int length, FileDescriptor... fds) {
         outbound.sendMessage(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
-                deadlineIn(options.requestTimeoutMs()));
+                deadlineIn(options.sendTimeoutMs()));
     }
 
-    /** Replies to a REQUEST with an error status. */
+    /** Replies to a REQUEST with an error status; waits as {@link #respond} does. */
     public void respondError(long correlationId, StatusCode code, String message) {
         UnsafeBuffer payload = ListenerGuard.errorPayload(code, message);
         outbound.sendMessage(FrameType.ERROR, correlationId, 0, 0, payload, 0, payload.capacity(), null,
-                deadlineIn(options.requestTimeoutMs()));
+                deadlineIn(options.sendTimeoutMs()));
     }
 
     private long deadlineIn(long timeoutMs) {
@@ -413,7 +416,8 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
     @Override
     void onReady(int ready) {
         if (EventLoop.readable(ready) && closing.state() != ConnectionState.CLOSED) {
-            inbound.readIn();
+            // A connection paused by backpressure still reads a hang-up: its end of stream ends the connection.
+            inbound.readIn((ready & (Native.READY_HANGUP | Native.READY_ERROR)) != 0);
         }
         if (EventLoop.writable(ready) && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
@@ -431,7 +435,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
             return 0;
         }
         long before = inbound.bytesReceived();
-        inbound.readIn();
+        inbound.readIn(false);
         int work = inbound.bytesReceived() != before || closing.state() == ConnectionState.CLOSED ? 1 : 0;
         if (outbound.wantsWrite() && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
@@ -454,10 +458,10 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         return fd;
     }
 
-    /** Always reads; writes while the socket is full. */
+    /** Reads unless paused by backpressure; writes while the socket is full. */
     @Override
     int interest() {
-        return Native.INTEREST_READ | (outbound.wantsWrite() ? Native.INTEREST_WRITE : 0);
+        return (inbound.isPaused() ? 0 : Native.INTEREST_READ) | (outbound.wantsWrite() ? Native.INTEREST_WRITE : 0);
     }
 
     /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
@@ -490,11 +494,6 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         }
 
         @Override
-        public void abort(String why) {
-            Connection.this.abort(why);
-        }
-
-        @Override
         public void beforeWrite() {
             requests.registerNew();
         }
@@ -507,6 +506,12 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         @Override
         public void allSent() {
             closing.onAllSent();
+        }
+
+        @Override
+        public void backlogChanged(boolean overHighWater) {
+            inbound.pause(overHighWater);
+            writeInterestChanged();
         }
 
         @Override
@@ -550,7 +555,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         @Override
         public void pong(long correlationId, DirectBuffer buffer, int offset, int length) {
             if (closing.state().acceptsSends()) {
-                outbound.tryWriteFrame(FrameType.PONG, correlationId, 0, 0, 0, buffer, offset, length, null, 0);
+                outbound.sendControl(FrameType.PONG, correlationId, buffer, offset, length);
             }
         }
 
@@ -566,8 +571,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
 
         @Override
         public void tryReplyError(long correlationId, UnsafeBuffer errorPayload) {
-            outbound.tryWriteFrame(FrameType.ERROR, correlationId, 0, 0, 0, errorPayload, 0, errorPayload.capacity(),
-                    null, 0);
+            outbound.sendControl(FrameType.ERROR, correlationId, errorPayload, 0, errorPayload.capacity());
         }
 
         @Override
@@ -589,7 +593,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         public void sendCancel(long correlationId) {
             // Tell the peer to stop working on a request nobody waits for; a full ring means it finishes in vain.
             if (closing.state().acceptsSends()) {
-                outbound.tryWriteFrame(FrameType.CANCEL, correlationId, 0, 0, 0, BufferPool.RELEASED, 0, 0, null, 0);
+                outbound.sendControl(FrameType.CANCEL, correlationId, BufferPool.RELEASED, 0, 0);
             }
         }
 
@@ -601,7 +605,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         @Override
         public void sendPing(long stamp) {
             ping.putLong(0, stamp);
-            outbound.tryWriteFrame(FrameType.PING, 0, 0, 0, 0, ping, 0, ping.capacity(), null, 0);
+            outbound.sendControl(FrameType.PING, 0, ping, 0, ping.capacity());
         }
 
         @Override

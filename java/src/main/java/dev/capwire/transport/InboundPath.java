@@ -65,6 +65,7 @@ final class InboundPath {
     private final InboundFrame inbound = new InboundFrame();
     private long bytesReceived;
     private boolean reading; // in readIn, whose frames' listeners may close the connection
+    private boolean paused; // backpressure: the peer is not reading what we send, so we stop reading it
     private InboundGate gate; // null while open
     private long gateTimer = -1;
 
@@ -122,7 +123,21 @@ final class InboundPath {
     // Reading
     // ---------------------------------------------------------------------------------------------------
 
-    void readIn() {
+    /** Whether backpressure has stopped reading: this side's replies to the peer wait unread. */
+    boolean isPaused() {
+        return paused;
+    }
+
+    /** Stops or resumes reading (backpressure); the caller tells the poller. */
+    void pause(boolean stop) {
+        paused = stop;
+    }
+
+    /** Reads what has arrived, unless paused; {@code evenIfPaused} for a hang-up, whose end of stream must be seen. */
+    void readIn(boolean evenIfPaused) {
+        if (paused && !evenIfPaused) {
+            return;
+        }
         reading = true;
         try {
             readSome();

@@ -9,6 +9,8 @@ import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.StatusCode;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.agrona.BufferUtil;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
@@ -18,16 +20,23 @@ import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
 import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
 
 /**
- * One connection's way out: the outbound ring, the staging buffer, flushing, and splitting messages into
- * fragments.
+ * One connection's way out: the outbound ring, staging, flushing, fragmentation, and backpressure.
  *
- * <p>Senders claim space in a {@link ManyToOneRingBuffer} and write the frame straight into it, lock-free. The
- * loop drains the ring into a staging buffer and writes many frames with one syscall. Frames sent as loop work
- * (replies from a listener, control frames, an invoker-mode application) skip the ring and go straight into
- * staging while the ring is empty: nothing else could go before them. The ring is allocated on the first send
- * from another thread, so a connection that never has one (a handshake that is refused, a server that only
- * replies) never pays for its memory. A frame that carries fds goes out alone with its own sendmsg, so its fds
- * arrive with its first byte. A full ring is backpressure: {@code tryWriteFrame} returns false.
+ * <p>Two kinds of sender, two ways in. Application threads claim space in a {@link ManyToOneRingBuffer} and
+ * write the frame straight into it, lock-free; a full ring is their backpressure. Loop work (replies from a
+ * listener, control frames, an invoker-mode application) appends straight to {@link Staging} instead, which
+ * never refuses a frame: the loop must never wait for a socket, or every other connection on it would wait too.
+ * Each sender's frames keep their order, since each sender uses one way only. The ring is allocated on the
+ * first send from another thread, so a connection only its loop sends on never pays for it.
+ *
+ * <p>What bounds staging is the connection's backpressure, as Netty's writability and auto-read do it: when the
+ * bytes staged pass the high-water mark the connection stops reading (its handlers stop producing) until they
+ * drain below the low-water mark, and a socket that takes nothing for {@code sendStallTimeoutMs} ends the
+ * connection. Every other connection on the loop carries on meanwhile.
+ *
+ * <p>A message larger than one frame is split into fragments. Once its first fragment is queued the rest always
+ * follow, deadline or not (docs/wire-protocol.md, "Fragmentation"): cutting a message off would leave the peer
+ * waiting for fragments that never come, so a passed deadline fails only that request.
  */
 final class OutboundPath {
     /** What the outbound path needs from the connection it serves, and what it tells it. */
@@ -37,13 +46,10 @@ final class OutboundPath {
         /** UNAVAILABLE naming why the connection closed. */
         StatusException unavailable();
 
-        /** Any thread: the connection cannot go on (a message cut off half-way); abort it. */
-        void abort(String why);
-
         /** Loop: about to write; requests queued by other threads are registered first. */
         void beforeWrite();
 
-        /** Loop: a write failed; the connection is over. */
+        /** Loop: a write failed, or the peer stopped reading for too long; the connection is over. */
         void writeFailed(CloseReason reason);
 
         /** Loop: everything queued has been handed to the kernel. */
@@ -51,6 +57,9 @@ final class OutboundPath {
 
         /** Loop: whether the poller must report writability changed. */
         void writeInterestChanged();
+
+        /** Loop: staged bytes passed the high-water mark (stop reading) or fell below the low one (read again). */
+        void backlogChanged(boolean overHighWater);
     }
 
     private static final int MSG_FRAME = 1;
@@ -76,19 +85,22 @@ final class OutboundPath {
     private final boolean unix;
     private final int ringBytes;
     private final int maxMessageBytes;
-    private final BufferPool stagingPool;
+    private final int highWaterBytes;
+    private final long stallNanos;
     private volatile ManyToOneRingBuffer ring; // null until the first send from a thread other than the loop
     private final int maxRecordLength; // the ring's largest record, known before the ring exists
     private volatile int maxFramePayload; // lowered once by the layer above (the handshake), before sends
     @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
     private volatile int flushScheduled;
     // Loop only from here on.
-    private UnsafeBuffer staging; // from the transport's pool; back to it on release()
-    private int stagingStart;
-    private int stagingEnd;
+    private final Staging staging;
+    private UnsafeBuffer lastFrame; // our GOAWAY: written once staging and the ring are empty
     private boolean sendBlocked;
     private boolean stagedFlushQueued; // on the loop's list of connections to write out
     private boolean writeInterest;
+    private boolean overHighWater;
+    private long blockedSinceNanos; // while writeInterest: when the socket last took anything
+    private long stallTimer = -1;
     private boolean opened; // the connection's open() has run, so flushes may write
     private final ControlledMessageHandler stager = this::stage;
 
@@ -101,11 +113,12 @@ final class OutboundPath {
         this.unix = unix;
         this.ringBytes = options.ringBytes();
         this.maxMessageBytes = options.maxMessageBytes();
-        this.stagingPool = stagingPool;
+        this.highWaterBytes = options.sendHighWaterBytes();
+        this.stallNanos = TimeUnit.MILLISECONDS.toNanos(options.sendStallTimeoutMs());
         this.maxRecordLength = ringBytes / RING_CAPACITY_PER_RECORD;
         // A frame must fit one ring record, so the ring also bounds the frames this side sends.
         this.maxFramePayload = Math.min(options.maxFrameBytes(), maxRecordLength) - FrameHeader.HEADER_LENGTH;
-        this.staging = stagingPool.take();
+        this.staging = new Staging(stagingPool, loop.fdScratch());
     }
 
     int maxFramePayload() {
@@ -131,13 +144,41 @@ final class OutboundPath {
     }
 
     // ---------------------------------------------------------------------------------------------------
-    // Producers (any thread)
+    // Sending
     // ---------------------------------------------------------------------------------------------------
 
     /**
-     * Writes one message as one or more frames, waiting for ring space until {@code deadlineNanos}. Once the
-     * first fragment is in the ring, the rest must follow or the peer would wait forever for them: a
-     * connection whose ring stays full mid-message is aborted.
+     * Any thread: one frame without fds if there is room now; false is backpressure (a full ring, or loop work
+     * on a connection past its high-water mark).
+     */
+    boolean offer(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
+            int length) {
+        if (loop.inLoop()) {
+            if (staging.pending() >= highWaterBytes) {
+                return false;
+            }
+            stage(type, correlationId, capId, methodId, 0, payload, offset, length, null);
+            return true;
+        }
+        return tryRing(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0);
+    }
+
+    /** Loop: a frame the transport owes the peer (PONG, PING, CANCEL, an ERROR reply); never refused. */
+    void sendControl(byte type, long correlationId, DirectBuffer payload, int offset, int length) {
+        stage(type, correlationId, 0, 0, 0, payload, offset, length, null);
+    }
+
+    /** Loop: the connection's last frame (our GOAWAY), written once everything queued before it is out. */
+    void sendLast(UnsafeBuffer frame) {
+        lastFrame = frame;
+    }
+
+    /**
+     * Any thread: writes one message as one or more frames. An application thread waits for ring space (parking,
+     * never spinning or waiting in a native call) until {@code deadlineNanos} for the first fragment; loop work
+     * never waits (in invoker mode, where the application is the loop, it runs the loop while it waits).
+     *
+     * @throws StatusException RESOURCE_EXHAUSTED when no room came before the deadline, UNAVAILABLE when closed
      */
     void sendMessage(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
             int length, FileDescriptor[] fds, long deadlineNanos) {
@@ -153,53 +194,94 @@ final class OutboundPath {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
                     + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
         }
+        awaitRoom(deadlineNanos);
         int[] duplicated = fdCount == 0 ? null : duplicate(fds);
         int sent = 0;
         boolean first = true;
         try {
             do {
-                // The first fragment's record also carries its fd numbers, 4 bytes each, after the frame.
+                // The first fragment's ring record also carries its fd numbers, 4 bytes each, after the frame.
                 int limit = first && fdCount > 0
                         ? Math.min(maxFramePayload, maxRecordLength - FrameHeader.HEADER_LENGTH - fdCount * 4)
                         : maxFramePayload;
                 int chunk = Math.min(limit, length - sent);
-                boolean more = sent + chunk < length;
-                int flags = more ? FrameHeader.FLAG_MORE_FRAGMENTS : 0;
+                int flags = sent + chunk < length ? FrameHeader.FLAG_MORE_FRAGMENTS : 0;
                 int[] frameFds = first ? duplicated : null;
-                int frameFdCount = first ? fdCount : 0;
-                while (!tryWriteFrame(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
-                        frameFds, frameFdCount)) {
-                    if (!owner.state().acceptsSends()) {
-                        throw owner.unavailable();
-                    }
-                    if (loop.inLoop()) {
-                        // The loop is the ring's consumer: nobody else will make room, so drain it here,
-                        // waiting for the socket if it must (this stalls the loop: send big replies off it).
-                        writeOut();
-                        if (writeInterest && owner.state().acceptsSends()) {
-                            Native.waitReady(fd, Native.INTEREST_WRITE, 1);
-                        }
-                    }
-                    if (loop.clock().nanoTime() - deadlineNanos >= 0) {
-                        if (!first) {
-                            owner.abort("outbound ring stayed full in the middle of a fragmented message");
-                        }
-                        throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound ring of " + channel
-                                + " stayed full (is the peer reading?)");
-                    }
-                    if (!loop.inLoop()) {
-                        Thread.yield();
-                    }
+                if (loop.inLoop()) {
+                    stage(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk, frameFds);
+                } else {
+                    waitForRing(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk, frameFds,
+                            first ? deadlineNanos : Long.MAX_VALUE);
                 }
                 first = false;
                 sent += chunk;
             } while (sent < length);
         } finally {
             if (first && duplicated != null) {
-                for (int number : duplicated) {
-                    Native.close(number); // never handed to the ring
-                }
+                closeAll(duplicated); // never handed to the ring or staging
             }
+        }
+    }
+
+    /**
+     * Invoker mode only (the application is the loop): past the high-water mark, runs the loop until the peer
+     * has read enough or the deadline passes. Loop work on a loop thread never waits; its backpressure is that
+     * the connection stops being read.
+     */
+    private void awaitRoom(long deadlineNanos) {
+        if (!loop.isInvoker() || !loop.inLoop()) {
+            return;
+        }
+        for (int attempt = 0; staging.pending() >= highWaterBytes; attempt++) {
+            if (!owner.state().acceptsSends()) {
+                throw owner.unavailable();
+            }
+            if (loop.clock().nanoTime() - deadlineNanos >= 0) {
+                throw full();
+            }
+            if (loop.doWork() == 0) {
+                pause(attempt);
+            }
+        }
+    }
+
+    /**
+     * An application thread puts one frame into the ring, waiting for room. Before the message has started
+     * ({@code deadlineNanos} set) a passed deadline fails it; after, the fragment waits as long as the
+     * connection lives, which the stall timeout bounds when the peer reads nothing at all.
+     */
+    private void waitForRing(byte type, long correlationId, int capId, int methodId, int flags,
+            DirectBuffer payload, int offset, int length, int[] fds, long deadlineNanos) {
+        int fdCount = fds == null ? 0 : fds.length;
+        for (int attempt = 0; !tryRing(type, correlationId, capId, methodId, flags, payload, offset, length, fds,
+                fdCount); attempt++) {
+            if (!owner.state().acceptsSends()) {
+                throw owner.unavailable();
+            }
+            if (deadlineNanos != Long.MAX_VALUE && loop.clock().nanoTime() - deadlineNanos >= 0) {
+                throw full();
+            }
+            pause(attempt);
+        }
+    }
+
+    private StatusException full() {
+        return new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound queue of " + channel
+                + " stayed full (is the peer reading?)");
+    }
+
+    /**
+     * How a sender waits for room: a few spins and yields for a loop that is about to drain, then parking in
+     * growing steps up to a millisecond. Parking is plain Java, so a virtual thread waiting here unmounts
+     * instead of pinning its carrier.
+     */
+    private static void pause(int attempt) {
+        if (attempt < 8) {
+            Thread.onSpinWait();
+        } else if (attempt < 16) {
+            Thread.yield();
+        } else {
+            LockSupport.parkNanos(Math.min(TimeUnit.MILLISECONDS.toNanos(1), 1_000L << Math.min(10, attempt - 16)));
         }
     }
 
@@ -224,20 +306,34 @@ final class OutboundPath {
         }
     }
 
-    /**
-     * Writes one frame (plus its fd numbers after it) into the ring, or as loop work straight into
-     * staging when it can; false when there is no room.
-     */
-    boolean tryWriteFrame(byte type, long correlationId, int capId, int methodId, int flags,
+    /** Loop work: appends to staging, stops reading past the high-water mark, and has the loop write it out. */
+    private void stage(byte type, long correlationId, int capId, int methodId, int flags, DirectBuffer payload,
+            int offset, int length, int[] fds) {
+        if (staging.isReleased()) {
+            if (fds != null) {
+                closeAll(fds); // closed meanwhile: nothing goes out any more
+            }
+            return;
+        }
+        staging.append(type, correlationId, capId, methodId, flags, payload, offset, length, fds);
+        if (!overHighWater && staging.pending() > highWaterBytes) {
+            overHighWater = true;
+            owner.backlogChanged(true);
+        }
+        if (!stagedFlushQueued) {
+            stagedFlushQueued = true; // the loop's own list: no fence, no CAS, no concurrent queue
+            loop.flushStagedLater(channel);
+        }
+    }
+
+    /** One frame (plus its fd numbers after it) into the ring; false when there is no room. */
+    private boolean tryRing(byte type, long correlationId, int capId, int methodId, int flags,
             DirectBuffer payload, int offset, int length, int[] fds, int fdCount) {
         int frameLength = FrameHeader.HEADER_LENGTH + length;
-        if (fdCount == 0 && loop.inLoop()
-                && tryStage(type, correlationId, capId, methodId, flags, payload, offset, length, frameLength)) {
-            return true;
-        }
         int recordLength = frameLength + fdCount * 4;
         if (recordLength > maxRecordLength) {
-            return false; // larger than any ring record: staging was its only way, and it had no room
+            throw new IllegalArgumentException("a frame of " + frameLength + " bytes does not fit the ring's largest "
+                    + "record (" + maxRecordLength + " bytes)");
         }
         ManyToOneRingBuffer ring = ring();
         int index = ring.tryClaim(fdCount == 0 ? MSG_FRAME : MSG_FRAME_WITH_FDS, recordLength);
@@ -254,32 +350,6 @@ final class OutboundPath {
         }
         ring.commit(index);
         scheduleFlushIfIdle();
-        return true;
-    }
-
-    /**
-     * Loop work: puts the frame straight into staging, after whatever is staged already. Only while the ring
-     * is empty, since frames waiting there were sent first; fd-carrying frames never come here (they leave
-     * alone, through the ring).
-     */
-    private boolean tryStage(byte type, long correlationId, int capId, int methodId, int flags,
-            DirectBuffer payload, int offset, int length, int frameLength) {
-        ManyToOneRingBuffer queued = ring;
-        if (queued != null && queued.producerPosition() != queued.consumerPosition()) {
-            return false;
-        }
-        if (stagingEnd + frameLength > staging.capacity()) {
-            return false; // a released staging buffer has no room at all
-        }
-        FrameHeader.write(staging, stagingEnd, frameLength, type, flags, correlationId, capId, methodId, 0);
-        if (length > 0) {
-            staging.putBytes(stagingEnd + FrameHeader.HEADER_LENGTH, payload, offset, length);
-        }
-        stagingEnd += frameLength;
-        if (!stagedFlushQueued) {
-            stagedFlushQueued = true; // the loop's own list: no fence, no CAS, no concurrent queue
-            loop.flushStagedLater(channel);
-        }
         return true;
     }
 
@@ -313,15 +383,15 @@ final class OutboundPath {
     }
 
     // ---------------------------------------------------------------------------------------------------
-    // The loop's side
+    // Writing (loop only)
     // ---------------------------------------------------------------------------------------------------
 
-    /** Loop: the connection is open; flushes may write from now on. */
+    /** The connection is open; flushes may write from now on. */
     void opened() {
         opened = true;
     }
 
-    /** Loop: write out what {@link #tryStage} put into staging. */
+    /** Write out what was staged as loop work. */
     void flushStaged() {
         stagedFlushQueued = false;
         if (opened && owner.state() != ConnectionState.CLOSED) {
@@ -329,7 +399,7 @@ final class OutboundPath {
         }
     }
 
-    /** Loop: drain the ring into the socket (called when producers scheduled a flush). */
+    /** Drain the ring into the socket (called when producers scheduled a flush). */
     void flush() {
         FLUSH_SCHEDULED.setVolatile(this, 0); // cleared first, so a frame written from now on schedules again
         if (owner.state() == ConnectionState.CLOSED) {
@@ -341,30 +411,25 @@ final class OutboundPath {
         }
     }
 
-    /** Loop: writes staging and then the ring into the socket until both are empty or the socket is full. */
+    /** Writes staging and then the ring into the socket until both are empty or the socket is full. */
     void writeOut() {
         if (owner.state() == ConnectionState.CLOSED) {
-            return; // the staging buffer is back in the pool
+            return; // staging is released
         }
         owner.beforeWrite();
         for (;;) {
-            if (stagingEnd > stagingStart) {
-                int written = Native.write(fd, staging.addressOffset() + stagingStart, stagingEnd - stagingStart);
-                if (written == -Errno.EAGAIN) {
-                    wantWrite(true);
-                    return;
-                }
-                if (written < 0) {
-                    owner.writeFailed(CloseReason.ioError("write", written));
-                    return;
-                }
-                stagingStart += written;
-                if (stagingStart < stagingEnd) {
-                    wantWrite(true);
-                    return;
-                }
-                stagingStart = 0;
-                stagingEnd = 0;
+            int pendingBefore = staging.pending();
+            int result = staging.writeTo(fd);
+            if (result < 0) {
+                owner.writeFailed(CloseReason.ioError(unix ? "sendmsg" : "write", result));
+                return;
+            }
+            if (staging.pending() != pendingBefore) {
+                madeProgress();
+            }
+            if (result == Staging.BLOCKED) {
+                wantWrite(true);
+                return;
             }
             sendBlocked = false;
             ManyToOneRingBuffer queued = ring;
@@ -382,7 +447,13 @@ final class OutboundPath {
             // Progress is the consumer position moving, not the record count: a read that only steps over
             // the padding at the ring's end returns 0 records, and stopping there would strand every frame
             // written after the wrap until some later send.
-            if ((queued == null || queued.consumerPosition() == consumedBefore) && stagingEnd == 0) {
+            if ((queued == null || queued.consumerPosition() == consumedBefore) && staging.pending() == 0) {
+                if (lastFrame != null) {
+                    staging.append(dev.capwire.wire.FrameType.GOAWAY, 0, 0, 0, 0, lastFrame, 0, lastFrame.capacity(),
+                            null);
+                    lastFrame = null;
+                    continue;
+                }
                 wantWrite(false);
                 owner.allSent();
                 return;
@@ -390,17 +461,26 @@ final class OutboundPath {
         }
     }
 
+    private void madeProgress() {
+        if (writeInterest) {
+            blockedSinceNanos = loop.clock().nanoTime(); // only a blocked socket's progress needs the clock
+        }
+        if (overHighWater && staging.pending() <= highWaterBytes / 2) {
+            overHighWater = false;
+            owner.backlogChanged(false);
+        }
+    }
+
     /** Copies ring records into staging; an fd-carrying frame is sent on its own with sendmsg. */
     private ControlledMessageHandler.Action stage(int msgTypeId, MutableDirectBuffer buffer, int index, int length) {
         if (msgTypeId == MSG_FRAME) {
-            if (stagingEnd + length > staging.capacity()) {
+            if (length > staging.room()) {
                 return ControlledMessageHandler.Action.ABORT; // write what is staged first
             }
-            staging.putBytes(stagingEnd, buffer, index, length);
-            stagingEnd += length;
+            staging.appendRecord(buffer, index, length);
             return ControlledMessageHandler.Action.CONTINUE;
         }
-        if (stagingEnd > 0) {
+        if (!staging.canTakeFds()) {
             return ControlledMessageHandler.Action.ABORT; // earlier bytes must leave before this frame's fds
         }
         int frameLength = FrameHeader.frameLength(buffer, index);
@@ -417,14 +497,19 @@ final class OutboundPath {
             return ControlledMessageHandler.Action.BREAK;
         }
         // The fds went with the first byte; the rest of the frame is ordinary bytes.
-        staging.putBytes(0, buffer, index + sent, frameLength - sent);
-        stagingEnd = frameLength - sent;
+        staging.appendRest(buffer, index + sent, frameLength - sent);
         return ControlledMessageHandler.Action.BREAK;
     }
 
     private static void closeRecordFds(DirectBuffer buffer, int at, int count) {
         for (int i = 0; i < count; i++) {
             Native.close(buffer.getInt(at + i * 4));
+        }
+    }
+
+    private static void closeAll(int[] fds) {
+        for (int number : fds) {
+            Native.close(number);
         }
     }
 
@@ -446,7 +531,29 @@ final class OutboundPath {
             return;
         }
         writeInterest = want;
+        if (want) {
+            blockedSinceNanos = loop.clock().nanoTime();
+            if (stallTimer == -1) {
+                stallTimer = loop.timers().schedule(blockedSinceNanos + stallNanos, this::checkStall);
+            }
+        }
         owner.writeInterestChanged();
+    }
+
+    /** The stall timer: a peer that has read nothing of what waits for stallNanos is not coming back for it. */
+    private void checkStall(long timerId) {
+        stallTimer = -1;
+        if (!writeInterest || owner.state() == ConnectionState.CLOSED) {
+            return;
+        }
+        long now = loop.clock().nanoTime();
+        if (now - blockedSinceNanos < stallNanos) {
+            stallTimer = loop.timers().schedule(blockedSinceNanos + stallNanos, this::checkStall);
+            return;
+        }
+        owner.writeFailed(new CloseReason(CloseReason.Kind.PEER_UNRESPONSIVE, "the peer read nothing for "
+                + TimeUnit.NANOSECONDS.toMillis(now - blockedSinceNanos) + " ms while " + staging.pending()
+                + " bytes waited for it (capwire.sendStallTimeoutMs)"));
     }
 
     /** Whether the socket was full at the last write, so the poller must say when it drains. */
@@ -454,12 +561,13 @@ final class OutboundPath {
         return writeInterest;
     }
 
-    /** Loop, at close: frames still queued are dropped (their fds closed) and staging goes back to the pool. */
+    /** At close: frames still queued are dropped (their fds closed) and staging's memory goes back. */
     void release() {
         discardRing();
-        stagingPool.give(staging);
-        staging = BufferPool.RELEASED;
-        stagingStart = 0;
-        stagingEnd = 0;
+        staging.release();
+        if (stallTimer != -1) {
+            loop.timers().cancel(stallTimer);
+            stallTimer = -1;
+        }
     }
 }

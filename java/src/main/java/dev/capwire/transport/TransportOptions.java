@@ -35,6 +35,9 @@ public final class TransportOptions {
     private final NanoClock clock;
     private final ErrorHandler errorHandler;
     private final boolean exposeHandlerErrors;
+    private final int sendHighWaterBytes;
+    private final long sendStallTimeoutMs;
+    private final long sendTimeoutMs;
 
     private TransportOptions(Builder b) {
         if (b.eventLoops < 0) {
@@ -50,6 +53,10 @@ public final class TransportOptions {
         }
         if (b.maxMessageBytes < b.maxFrameBytes - FrameHeader.HEADER_LENGTH) {
             throw new IllegalArgumentException("maxMessageBytes must be at least one frame's payload");
+        }
+        if (b.sendHighWaterBytes < 1 || b.sendStallTimeoutMs < 1 || b.sendTimeoutMs < 0) {
+            throw new IllegalArgumentException("sendHighWaterBytes and sendStallTimeoutMs must be positive, "
+                    + "sendTimeoutMs at least 0");
         }
         if (b.maxInFlight < 1) {
             throw new IllegalArgumentException("maxInFlight must be at least 1: " + b.maxInFlight);
@@ -68,6 +75,9 @@ public final class TransportOptions {
         this.clock = b.clock;
         this.errorHandler = b.errorHandler;
         this.exposeHandlerErrors = b.exposeHandlerErrors;
+        this.sendHighWaterBytes = b.sendHighWaterBytes;
+        this.sendStallTimeoutMs = b.sendStallTimeoutMs;
+        this.sendTimeoutMs = b.sendTimeoutMs;
         this.socketSendBufferBytes = b.socketSendBufferBytes;
         this.socketReceiveBufferBytes = b.socketReceiveBufferBytes;
     }
@@ -148,6 +158,21 @@ public final class TransportOptions {
         return exposeHandlerErrors;
     }
 
+    /** See {@link Configuration#SEND_HIGH_WATER_BYTES_PROP_NAME}. */
+    public int sendHighWaterBytes() {
+        return sendHighWaterBytes;
+    }
+
+    /** See {@link Configuration#SEND_STALL_TIMEOUT_MS_PROP_NAME}. */
+    public long sendStallTimeoutMs() {
+        return sendStallTimeoutMs;
+    }
+
+    /** See {@link Configuration#SEND_TIMEOUT_MS_PROP_NAME}. */
+    public long sendTimeoutMs() {
+        return sendTimeoutMs;
+    }
+
     public int socketReceiveBufferBytes() {
         return socketReceiveBufferBytes;
     }
@@ -169,6 +194,9 @@ public final class TransportOptions {
         private NanoClock clock = SystemNanoClock.INSTANCE;
         private ErrorHandler errorHandler = ErrorLog.INSTANCE;
         private boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
+        private int sendHighWaterBytes = Configuration.sendHighWaterBytes();
+        private long sendStallTimeoutMs = Configuration.sendStallTimeoutMs();
+        private long sendTimeoutMs = Configuration.sendTimeoutMs();
 
         private Builder() {
         }
@@ -248,6 +276,21 @@ public final class TransportOptions {
         /** See {@link Configuration#EXPOSE_HANDLER_ERRORS_PROP_NAME}. */
         public Builder exposeHandlerErrors(boolean value) {
             exposeHandlerErrors = value;
+            return this;
+        }
+
+        public Builder sendHighWaterBytes(int value) {
+            sendHighWaterBytes = value;
+            return this;
+        }
+
+        public Builder sendStallTimeoutMs(long value) {
+            sendStallTimeoutMs = value;
+            return this;
+        }
+
+        public Builder sendTimeoutMs(long value) {
+            sendTimeoutMs = value;
             return this;
         }
 
