@@ -28,6 +28,7 @@ public final class TransportOptions {
     private final long closeTimeoutMs;
     private final int socketSendBufferBytes;
     private final int socketReceiveBufferBytes;
+    private final boolean replaceStaleSocketFile;
 
     private TransportOptions(Builder b) {
         if (b.eventLoops < 0) {
@@ -60,6 +61,7 @@ public final class TransportOptions {
         this.closeTimeoutMs = b.closeTimeoutMs;
         this.socketSendBufferBytes = b.socketSendBufferBytes;
         this.socketReceiveBufferBytes = b.socketReceiveBufferBytes;
+        this.replaceStaleSocketFile = b.replaceStaleSocketFile;
     }
 
     /** The defaults, read from the system properties now. */
@@ -119,6 +121,11 @@ public final class TransportOptions {
         return socketReceiveBufferBytes;
     }
 
+    /** See {@link Configuration#REPLACE_STALE_SOCKET_FILE_PROP_NAME}. */
+    public boolean replaceStaleSocketFile() {
+        return replaceStaleSocketFile;
+    }
+
     /** Starts from the system properties; every setter overrides one. */
     public static final class Builder {
         private int eventLoops = Configuration.eventLoops();
@@ -133,6 +140,7 @@ public final class TransportOptions {
         private long closeTimeoutMs = Configuration.closeTimeoutMs();
         private int socketSendBufferBytes = Configuration.socketSendBufferBytes();
         private int socketReceiveBufferBytes = Configuration.socketReceiveBufferBytes();
+        private boolean replaceStaleSocketFile = Configuration.replaceStaleSocketFile();
 
         private Builder() {
         }
@@ -194,6 +202,11 @@ public final class TransportOptions {
 
         public Builder socketReceiveBufferBytes(int value) {
             socketReceiveBufferBytes = value;
+            return this;
+        }
+
+        public Builder replaceStaleSocketFile(boolean value) {
+            replaceStaleSocketFile = value;
             return this;
         }
 
