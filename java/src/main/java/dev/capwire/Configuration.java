@@ -58,6 +58,15 @@ public final class Configuration {
     public static final String CONNECT_TIMEOUT_MS_PROP_NAME = "capwire.connectTimeoutMs";
     public static final long CONNECT_TIMEOUT_MS_DEFAULT = 5_000;
 
+    /**
+     * Whether a server binding a Unix socket path replaces a stale socket file there: one nobody listens on
+     * (connecting is refused), left by a server that could not remove it (killed with SIGKILL, say). Off, such
+     * a file makes the bind fail, saying so. A file another server listens on, or one that is not a socket, is
+     * never replaced.
+     */
+    public static final String REPLACE_STALE_SOCKET_FILE_PROP_NAME = "capwire.replaceStaleSocketFile";
+    public static final boolean REPLACE_STALE_SOCKET_FILE_DEFAULT = true;
+
     /** How long a graceful close waits for queued frames to flush before it closes anyway. */
     public static final String CLOSE_TIMEOUT_MS_PROP_NAME = "capwire.closeTimeoutMs";
     public static final long CLOSE_TIMEOUT_MS_DEFAULT = 5_000;
@@ -219,6 +228,11 @@ public final class Configuration {
 
     public static long connectTimeoutMs() {
         return Long.getLong(CONNECT_TIMEOUT_MS_PROP_NAME, CONNECT_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static boolean replaceStaleSocketFile() {
+        return Boolean.parseBoolean(System.getProperty(REPLACE_STALE_SOCKET_FILE_PROP_NAME,
+                Boolean.toString(REPLACE_STALE_SOCKET_FILE_DEFAULT)));
     }
 
     public static long closeTimeoutMs() {

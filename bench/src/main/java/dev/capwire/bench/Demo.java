@@ -1,10 +1,10 @@
 package dev.capwire.bench;
 
-import dev.capwire.bindings.AgronaAccess;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.bindings.StartupChecks;
 import dev.capwire.bindings.UnixAddress;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -33,7 +33,7 @@ public final class Demo {
     }
 
     public static void main(String[] args) throws Exception {
-        AgronaAccess.requireOpened();
+        StartupChecks.run();
         if (args.length == 2 && args[0].equals(CHILD)) {
             child(UnixAddress.path(Path.of(args[1])));
         } else {

@@ -14,7 +14,13 @@ public class NativeIoException extends IOException {
     private final String subject;
 
     public NativeIoException(String call, int errno, String subject) {
-        super(call + (subject == null ? "" : "(" + subject + ")") + " failed: " + Errno.name(errno));
+        this(call, errno, subject, null);
+    }
+
+    /** With {@code explanation} (what the failure means there, what to do about it) appended to the message. */
+    public NativeIoException(String call, int errno, String subject, String explanation) {
+        super(call + (subject == null ? "" : "(" + subject + ")") + " failed: " + Errno.name(errno)
+                + (explanation == null ? "" : ": " + explanation));
         this.call = call;
         this.errno = errno;
         this.subject = subject;
@@ -55,6 +61,11 @@ public class NativeIoException extends IOException {
 
         AddressInUseException(String call, int errno, String subject) {
             super(call, errno, subject);
+        }
+
+        /** A bind that failed EADDRINUSE, with what the caller found at the address appended to the message. */
+        public AddressInUseException(String call, String subject, String explanation) {
+            super(call, Errno.EADDRINUSE, subject, explanation);
         }
     }
 

@@ -30,7 +30,7 @@ public final class NativeLibrary {
     }
 
     static void load() {
-        AgronaAccess.requireOpened();
+        StartupChecks.run();
         String name = libraryName();
         Library library = new Library(name, Native.class);
         try {

@@ -30,10 +30,10 @@ import java.util.stream.Stream;
  */
 final class ChildJvm implements AutoCloseable {
     /** Keeps Java 24+ from warning about JNI; harmless before. */
-    static final String NATIVE_ACCESS_FLAG = "--enable-native-access=ALL-UNNAMED";
+    static final String NATIVE_ACCESS_FLAG = StartupChecks.NATIVE_ACCESS_FLAG;
     /** The flags Capwire documents for every JVM that uses it (the same ones Surefire passes to this JVM). */
     static final List<String> CAPWIRE_FLAGS = Stream.concat(
-            Arrays.stream(AgronaAccess.REQUIRED_FLAG.split(" ")), Stream.of(NATIVE_ACCESS_FLAG))
+            Arrays.stream(StartupChecks.ADD_OPENS_FLAG.split(" ")), Stream.of(NATIVE_ACCESS_FLAG))
             .collect(Collectors.toUnmodifiableList());
 
     /** Generous: the machine is shared and a child JVM may take seconds to start under load. */

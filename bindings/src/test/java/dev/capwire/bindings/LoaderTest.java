@@ -32,8 +32,8 @@ class LoaderTest {
             ChildJvm.CommandFailedException failure = assertThrows(ChildJvm.CommandFailedException.class,
                     () -> child.ask("load"));
             String message = failure.messageOf(IllegalStateException.class);
-            assertTrue(message.contains(AgronaAccess.REQUIRED_FLAG), message);
-            assertEquals("--add-opens java.base/jdk.internal.misc=ALL-UNNAMED", AgronaAccess.REQUIRED_FLAG);
+            assertTrue(message.contains(StartupChecks.ADD_OPENS_FLAG), message);
+            assertEquals("--add-opens java.base/jdk.internal.misc=ALL-UNNAMED", StartupChecks.ADD_OPENS_FLAG);
         }
     }
 

@@ -3,14 +3,12 @@ package dev.capwire.transport;
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
-import dev.capwire.bindings.UnixAddress;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 
 /**
  * A listening socket on one event loop; accepted connections are spread over the transport's loops. For a
- * Unix path, the socket file is removed on close (a stale file would make the next bind fail EADDRINUSE).
+ * Unix path, a stale socket file is replaced at bind and the server's own file removed on close (see
+ * {@link SocketFile}).
  */
 public final class Server extends EventLoop.Channel implements AutoCloseable {
     private static final int BACKLOG = 1024;
@@ -20,6 +18,7 @@ public final class Server extends EventLoop.Channel implements AutoCloseable {
     private final Endpoint endpoint;
     private final FrameListener listener;
     private final EventLoop loop;
+    private final SocketFile socketFile;
     private final NativeSocket socket;
     private final int fd;
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
@@ -30,7 +29,9 @@ public final class Server extends EventLoop.Channel implements AutoCloseable {
         this.transport = transport;
         this.listener = listener;
         this.loop = transport.nextLoop();
-        this.socket = NativeSocket.listen(requested.socketAddress(), BACKLOG);
+        this.socketFile = SocketFile.listen(requested.socketAddress(), BACKLOG,
+                transport.options().replaceStaleSocketFile());
+        this.socket = socketFile.socket();
         this.endpoint = requested.isUnix() ? requested : Endpoint.of(socket.localAddress());
         this.fd = socket.fd().acquire();
         CompletableFuture<Void> registered = new CompletableFuture<>();
@@ -93,18 +94,9 @@ public final class Server extends EventLoop.Channel implements AutoCloseable {
     }
 
     private void releaseSocket() {
+        socketFile.removeIfOurs();
         socket.close();
         socket.fd().release();
-        if (endpoint.socketAddress() instanceof UnixAddress) {
-            UnixAddress address = (UnixAddress) endpoint.socketAddress();
-            if (!address.isAbstract()) {
-                try {
-                    Files.deleteIfExists(Path.of(address.name()));
-                } catch (java.io.IOException ignored) {
-                    // Someone else's file by now, or a read-only directory: nothing more to do.
-                }
-            }
-        }
     }
 
     /** Stops accepting; connections already accepted stay open. */

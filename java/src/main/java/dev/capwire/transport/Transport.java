@@ -2,6 +2,7 @@ package dev.capwire.transport;
 
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
+import dev.capwire.bindings.StartupChecks;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -57,7 +58,12 @@ public final class Transport implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts the loops. Fails with {@link IllegalStateException} naming the JVM flag when one Capwire needs
+     * is missing (see {@link StartupChecks}).
+     */
     public static Transport create(TransportOptions options) throws NativeIoException {
+        StartupChecks.run(); // before any Agrona buffer class, whose static initializer would fail obscurely
         return new Transport(options);
     }
 

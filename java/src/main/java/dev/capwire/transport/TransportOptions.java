@@ -38,6 +38,7 @@ public final class TransportOptions {
     private final int sendHighWaterBytes;
     private final long sendStallTimeoutMs;
     private final long sendTimeoutMs;
+    private final boolean replaceStaleSocketFile;
 
     private TransportOptions(Builder b) {
         if (b.eventLoops < 0) {
@@ -80,6 +81,7 @@ public final class TransportOptions {
         this.sendTimeoutMs = b.sendTimeoutMs;
         this.socketSendBufferBytes = b.socketSendBufferBytes;
         this.socketReceiveBufferBytes = b.socketReceiveBufferBytes;
+        this.replaceStaleSocketFile = b.replaceStaleSocketFile;
     }
 
     /** The defaults, read from the system properties now. */
@@ -177,6 +179,11 @@ public final class TransportOptions {
         return socketReceiveBufferBytes;
     }
 
+    /** See {@link Configuration#REPLACE_STALE_SOCKET_FILE_PROP_NAME}. */
+    public boolean replaceStaleSocketFile() {
+        return replaceStaleSocketFile;
+    }
+
     /** Starts from the system properties; every setter overrides one. */
     public static final class Builder {
         private int eventLoops = Configuration.eventLoops();
@@ -197,6 +204,7 @@ public final class TransportOptions {
         private int sendHighWaterBytes = Configuration.sendHighWaterBytes();
         private long sendStallTimeoutMs = Configuration.sendStallTimeoutMs();
         private long sendTimeoutMs = Configuration.sendTimeoutMs();
+        private boolean replaceStaleSocketFile = Configuration.replaceStaleSocketFile();
 
         private Builder() {
         }
@@ -291,6 +299,11 @@ public final class TransportOptions {
 
         public Builder sendTimeoutMs(long value) {
             sendTimeoutMs = value;
+            return this;
+        }
+
+        public Builder replaceStaleSocketFile(boolean value) {
+            replaceStaleSocketFile = value;
             return this;
         }
 

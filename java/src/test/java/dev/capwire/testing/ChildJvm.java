@@ -42,10 +42,20 @@ public final class ChildJvm implements AutoCloseable {
      */
     public static ChildJvm start(Class<?> mainClass, List<String> jvmArgs, Map<String, String> environment,
             Path stderrFile, String... args) throws IOException {
+        List<String> flags = new ArrayList<>(List.of("--add-opens", "java.base/jdk.internal.misc=ALL-UNNAMED"));
+        flags.addAll(jvmArgs);
+        return startBare(Path.of(System.getProperty("java.home")), mainClass, flags, environment, stderrFile, args);
+    }
+
+    /**
+     * Starts {@code mainClass} on the JDK at {@code javaHome} with the test classpath and exactly
+     * {@code jvmArgs} (heap and GC settings aside): none of Capwire's flags, for tests of what a JVM
+     * started without them does.
+     */
+    public static ChildJvm startBare(Path javaHome, Class<?> mainClass, List<String> jvmArgs,
+            Map<String, String> environment, Path stderrFile, String... args) throws IOException {
         List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.add("--add-opens");
-        command.add("java.base/jdk.internal.misc=ALL-UNNAMED");
+        command.add(javaHome.resolve("bin").resolve("java").toString());
         command.add("-Xmx256m");
         command.add("-XX:+UseSerialGC");
         command.addAll(jvmArgs);

@@ -1,6 +1,7 @@
 package dev.capwire.transport;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,6 +23,18 @@ class TransportOptionsTest {
         }
         assertEquals(Configuration.MAX_IN_FLIGHT_DEFAULT, TransportOptions.defaults().maxInFlight());
         assertEquals(Configuration.IDLE_STRATEGY_DEFAULT, TransportOptions.defaults().idleStrategy());
+    }
+
+    @Test
+    void replacingStaleSocketFilesIsOnByDefaultAndThePropertyOrTheBuilderTurnsItOff() {
+        assertTrue(TransportOptions.defaults().replaceStaleSocketFile());
+        assertFalse(TransportOptions.builder().replaceStaleSocketFile(false).build().replaceStaleSocketFile());
+        System.setProperty(Configuration.REPLACE_STALE_SOCKET_FILE_PROP_NAME, "false");
+        try {
+            assertFalse(TransportOptions.defaults().replaceStaleSocketFile());
+        } finally {
+            System.clearProperty(Configuration.REPLACE_STALE_SOCKET_FILE_PROP_NAME);
+        }
     }
 
     @Test
