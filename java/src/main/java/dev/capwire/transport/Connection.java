@@ -299,6 +299,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         try {
             outbound.sendMessage(FrameType.REQUEST, request.correlationId, capId, methodId, payload, offset, length,
                     fds, deadline);
+            request.sent(!loop.inLoop());
         } catch (StatusException e) {
             request.fail(e); // the loop drops it from the table when it sees it completed
         }
@@ -590,10 +591,10 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         }
 
         @Override
-        public void sendCancel(long correlationId) {
+        public void sendCancel(long correlationId, boolean throughRing) {
             // Tell the peer to stop working on a request nobody waits for; a full ring means it finishes in vain.
             if (closing.state().acceptsSends()) {
-                outbound.sendControl(FrameType.CANCEL, correlationId, BufferPool.RELEASED, 0, 0);
+                outbound.sendCancel(correlationId, throughRing);
             }
         }
 

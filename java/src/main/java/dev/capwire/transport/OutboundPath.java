@@ -6,6 +6,7 @@ import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -166,6 +167,18 @@ final class OutboundPath {
     /** Loop: a frame the transport owes the peer (PONG, PING, CANCEL, an ERROR reply); never refused. */
     void sendControl(byte type, long correlationId, DirectBuffer payload, int offset, int length) {
         stage(type, correlationId, 0, 0, 0, payload, offset, length, null);
+    }
+
+    /**
+     * Loop: a CANCEL for a request whose deadline passed, taking the way the request took (the ring, best effort,
+     * or staging) so that it cannot overtake the request's own frames.
+     */
+    void sendCancel(long correlationId, boolean throughRing) {
+        if (throughRing) {
+            tryRing(FrameType.CANCEL, correlationId, 0, 0, 0, BufferPool.RELEASED, 0, 0, null, 0);
+        } else {
+            sendControl(FrameType.CANCEL, correlationId, BufferPool.RELEASED, 0, 0);
+        }
     }
 
     /** Loop: the connection's last frame (our GOAWAY), written once everything queued before it is out. */
@@ -449,7 +462,7 @@ final class OutboundPath {
             // written after the wrap until some later send.
             if ((queued == null || queued.consumerPosition() == consumedBefore) && staging.pending() == 0) {
                 if (lastFrame != null) {
-                    staging.append(dev.capwire.wire.FrameType.GOAWAY, 0, 0, 0, 0, lastFrame, 0, lastFrame.capacity(),
+                    staging.append(FrameType.GOAWAY, 0, 0, 0, 0, lastFrame, 0, lastFrame.capacity(),
                             null);
                     lastFrame = null;
                     continue;

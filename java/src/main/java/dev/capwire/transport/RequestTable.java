@@ -35,9 +35,12 @@ final class RequestTable {
         }
     }
 
-    /** Tells the peer that nobody waits for a request any more (its deadline passed): best effort. */
+    /**
+     * Tells the peer that nobody waits for a request any more (its deadline passed): best effort, and the same
+     * way the request went, so the CANCEL cannot overtake the request's own frames.
+     */
     interface CancelSender {
-        void sendCancel(long correlationId);
+        void sendCancel(long correlationId, boolean throughRing);
     }
 
     private final EventLoop loop;
@@ -199,6 +202,12 @@ final class RequestTable {
         final long deadlineNanos;
         final CompletableFuture<Response> future = new CompletableFuture<>();
         long timerId = -1;
+        /** Set by the sender once the request's last frame is queued, with the way it took. */
+        private volatile int sent; // 0: still sending; 1: through the ring; 2: as loop work, through staging
+
+        void sent(boolean throughRing) {
+            sent = throughRing ? 1 : 2;
+        }
 
         PendingRequest(long correlationId, long deadlineNanos) {
             this.correlationId = correlationId;
@@ -217,7 +226,12 @@ final class RequestTable {
             inFlight.decrementAndGet();
             fail(new StatusException(StatusCode.DEADLINE_EXCEEDED, "no reply to request " + correlationId
                     + " on " + owner + " before its deadline"));
-            cancels.sendCancel(correlationId);
+            int how = sent;
+            if (how != 0) {
+                cancels.sendCancel(correlationId, how == 1);
+            }
+            // Else its fragments are still being queued: a CANCEL now would land among them, which the peer must
+            // treat as a protocol error. The message is finished instead, and the reply, if any, dropped.
         }
     }
 }
