@@ -59,6 +59,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
     private long token; // the loop's name for this connection; 0 until registered
 
     private final OutboundPath outbound;
+    private final MessageSender messages;
     private final InboundPath inbound;
     private final RequestTable requests;
     private final Keepalive keepalive;
@@ -87,6 +88,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
         this.keepalive = new Keepalive(loop, wiring);
         this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, stagingPool);
+        this.messages = new MessageSender(outbound, loop, unix, options.maxMessageBytes());
         this.inbound = new InboundPath(wiring, loop, fd, unix, options, receivePool);
         this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
                 unix, options.closeTimeoutMs());
@@ -267,7 +269,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
     public void sendNotify(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs) {
         // A fragmented notify needs an id to reassemble by; a single-frame one does not.
         long correlationId = length > outbound.maxFramePayload() ? requests.nextCorrelationId() : 0;
-        outbound.sendMessage(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length, null,
+        messages.send(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length, null,
                 deadlineIn(timeoutMs));
     }
 
@@ -297,7 +299,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
                     options.maxInFlight() + " requests already in flight on " + this + " (capwire.maxInFlight)"));
         }
         try {
-            outbound.sendMessage(FrameType.REQUEST, request.correlationId, capId, methodId, payload, offset, length,
+            messages.send(FrameType.REQUEST, request.correlationId, capId, methodId, payload, offset, length,
                     fds, deadline);
             request.sent(!loop.inLoop());
         } catch (StatusException e) {
@@ -349,14 +351,14 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
      * (then RESOURCE_EXHAUSTED), so one client that stops reading cannot hold a shared executor for long.
      */
     public void respond(long correlationId, DirectBuffer payload, int offset, int length, FileDescriptor... fds) {
-        outbound.sendMessage(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
+        messages.send(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
                 deadlineIn(options.sendTimeoutMs()));
     }
 
     /** Replies to a REQUEST with an error status; waits as {@link #respond} does. */
     public void respondError(long correlationId, StatusCode code, String message) {
         UnsafeBuffer payload = ListenerGuard.errorPayload(code, message);
-        outbound.sendMessage(FrameType.ERROR, correlationId, 0, 0, payload, 0, payload.capacity(), null,
+        messages.send(FrameType.ERROR, correlationId, 0, 0, payload, 0, payload.capacity(), null,
                 deadlineIn(options.sendTimeoutMs()));
     }
 

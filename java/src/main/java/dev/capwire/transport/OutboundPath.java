@@ -1,17 +1,12 @@
 package dev.capwire.transport;
 
 import dev.capwire.bindings.Errno;
-import dev.capwire.bindings.Errors;
-import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
-import dev.capwire.bindings.NativeIoException;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
-import dev.capwire.wire.StatusCode;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import org.agrona.BufferUtil;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
@@ -85,7 +80,6 @@ final class OutboundPath {
     private final int fd;
     private final boolean unix;
     private final int ringBytes;
-    private final int maxMessageBytes;
     private final int highWaterBytes;
     private final long stallNanos;
     private volatile ManyToOneRingBuffer ring; // null until the first send from a thread other than the loop
@@ -113,7 +107,6 @@ final class OutboundPath {
         this.fd = fd;
         this.unix = unix;
         this.ringBytes = options.ringBytes();
-        this.maxMessageBytes = options.maxMessageBytes();
         this.highWaterBytes = options.sendHighWaterBytes();
         this.stallNanos = TimeUnit.MILLISECONDS.toNanos(options.sendStallTimeoutMs());
         this.maxRecordLength = ringBytes / RING_CAPACITY_PER_RECORD;
@@ -124,6 +117,29 @@ final class OutboundPath {
 
     int maxFramePayload() {
         return maxFramePayload;
+    }
+
+    /** The largest ring record: a frame's header, payload and fd numbers must fit it. */
+    int maxRecordLength() {
+        return maxRecordLength;
+    }
+
+    /** Loop work: whether the bytes staged for the peer are past the high-water mark. */
+    boolean overHighWater() {
+        return staging.pending() >= highWaterBytes;
+    }
+
+    ConnectionState state() {
+        return owner.state();
+    }
+
+    StatusException unavailable() {
+        return owner.unavailable();
+    }
+
+    /** The connection, for messages. */
+    Object channel() {
+        return channel;
     }
 
     /** Frames sent from now on are at most {@code maxFrameBytes}, header included (the peer's limit). */
@@ -186,141 +202,8 @@ final class OutboundPath {
         lastFrame = frame;
     }
 
-    /**
-     * Any thread: writes one message as one or more frames. An application thread waits for ring space (parking,
-     * never spinning or waiting in a native call) until {@code deadlineNanos} for the first fragment; loop work
-     * never waits (in invoker mode, where the application is the loop, it runs the loop while it waits).
-     *
-     * @throws StatusException RESOURCE_EXHAUSTED when no room came before the deadline, UNAVAILABLE when closed
-     */
-    void sendMessage(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
-            int length, FileDescriptor[] fds, long deadlineNanos) {
-        if (!owner.state().acceptsSends()) {
-            throw owner.unavailable(); // nothing may follow our GOAWAY
-        }
-        int fdCount = fds == null ? 0 : fds.length;
-        if (fdCount > 0 && !unix) {
-            throw new IllegalArgumentException("fds can only be passed over Unix-domain sockets");
-        }
-        checkSingleFrame(0, fdCount);
-        if (length > maxMessageBytes) {
-            throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
-                    + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
-        }
-        awaitRoom(deadlineNanos);
-        int[] duplicated = fdCount == 0 ? null : duplicate(fds);
-        int sent = 0;
-        boolean first = true;
-        try {
-            do {
-                // The first fragment's ring record also carries its fd numbers, 4 bytes each, after the frame.
-                int limit = first && fdCount > 0
-                        ? Math.min(maxFramePayload, maxRecordLength - FrameHeader.HEADER_LENGTH - fdCount * 4)
-                        : maxFramePayload;
-                int chunk = Math.min(limit, length - sent);
-                int flags = sent + chunk < length ? FrameHeader.FLAG_MORE_FRAGMENTS : 0;
-                int[] frameFds = first ? duplicated : null;
-                if (loop.inLoop()) {
-                    stage(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk, frameFds);
-                } else {
-                    waitForRing(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk, frameFds,
-                            first ? deadlineNanos : Long.MAX_VALUE);
-                }
-                first = false;
-                sent += chunk;
-            } while (sent < length);
-        } finally {
-            if (first && duplicated != null) {
-                closeAll(duplicated); // never handed to the ring or staging
-            }
-        }
-    }
-
-    /**
-     * Invoker mode only (the application is the loop): past the high-water mark, runs the loop until the peer
-     * has read enough or the deadline passes. Loop work on a loop thread never waits; its backpressure is that
-     * the connection stops being read.
-     */
-    private void awaitRoom(long deadlineNanos) {
-        if (!loop.isInvoker() || !loop.inLoop()) {
-            return;
-        }
-        for (int attempt = 0; staging.pending() >= highWaterBytes; attempt++) {
-            if (!owner.state().acceptsSends()) {
-                throw owner.unavailable();
-            }
-            if (loop.clock().nanoTime() - deadlineNanos >= 0) {
-                throw full();
-            }
-            if (loop.doWork() == 0) {
-                pause(attempt);
-            }
-        }
-    }
-
-    /**
-     * An application thread puts one frame into the ring, waiting for room. Before the message has started
-     * ({@code deadlineNanos} set) a passed deadline fails it; after, the fragment waits as long as the
-     * connection lives, which the stall timeout bounds when the peer reads nothing at all.
-     */
-    private void waitForRing(byte type, long correlationId, int capId, int methodId, int flags,
-            DirectBuffer payload, int offset, int length, int[] fds, long deadlineNanos) {
-        int fdCount = fds == null ? 0 : fds.length;
-        for (int attempt = 0; !tryRing(type, correlationId, capId, methodId, flags, payload, offset, length, fds,
-                fdCount); attempt++) {
-            if (!owner.state().acceptsSends()) {
-                throw owner.unavailable();
-            }
-            if (deadlineNanos != Long.MAX_VALUE && loop.clock().nanoTime() - deadlineNanos >= 0) {
-                throw full();
-            }
-            pause(attempt);
-        }
-    }
-
-    private StatusException full() {
-        return new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound queue of " + channel
-                + " stayed full (is the peer reading?)");
-    }
-
-    /**
-     * How a sender waits for room: a few spins and yields for a loop that is about to drain, then parking in
-     * growing steps up to a millisecond. Parking is plain Java, so a virtual thread waiting here unmounts
-     * instead of pinning its carrier.
-     */
-    private static void pause(int attempt) {
-        if (attempt < 8) {
-            Thread.onSpinWait();
-        } else if (attempt < 16) {
-            Thread.yield();
-        } else {
-            LockSupport.parkNanos(Math.min(TimeUnit.MILLISECONDS.toNanos(1), 1_000L << Math.min(10, attempt - 16)));
-        }
-    }
-
-    private static int[] duplicate(FileDescriptor[] fds) {
-        int[] numbers = new int[fds.length];
-        int done = 0;
-        try {
-            for (; done < fds.length; done++) {
-                int number = fds[done].acquire();
-                try {
-                    numbers[done] = Errors.check(Native.dup(number), "dup", fds[done]);
-                } finally {
-                    fds[done].release();
-                }
-            }
-            return numbers;
-        } catch (NativeIoException e) {
-            for (int i = 0; i < done; i++) {
-                Native.close(numbers[i]);
-            }
-            throw new StatusException(StatusCode.INVALID_ARGUMENT, "cannot pass " + e.getMessage(), e);
-        }
-    }
-
     /** Loop work: appends to staging, stops reading past the high-water mark, and has the loop write it out. */
-    private void stage(byte type, long correlationId, int capId, int methodId, int flags, DirectBuffer payload,
+    void stage(byte type, long correlationId, int capId, int methodId, int flags, DirectBuffer payload,
             int offset, int length, int[] fds) {
         if (staging.isReleased()) {
             if (fds != null) {
@@ -340,7 +223,7 @@ final class OutboundPath {
     }
 
     /** One frame (plus its fd numbers after it) into the ring; false when there is no room. */
-    private boolean tryRing(byte type, long correlationId, int capId, int methodId, int flags,
+    boolean tryRing(byte type, long correlationId, int capId, int methodId, int flags,
             DirectBuffer payload, int offset, int length, int[] fds, int fdCount) {
         int frameLength = FrameHeader.HEADER_LENGTH + length;
         int recordLength = frameLength + fdCount * 4;
@@ -520,7 +403,7 @@ final class OutboundPath {
         }
     }
 
-    private static void closeAll(int[] fds) {
+    static void closeAll(int[] fds) {
         for (int number : fds) {
             Native.close(number);
         }

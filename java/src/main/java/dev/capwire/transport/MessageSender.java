@@ -1,0 +1,164 @@
+package dev.capwire.transport;
+
+import dev.capwire.bindings.Errors;
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.bindings.Native;
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.StatusCode;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.agrona.DirectBuffer;
+
+/**
+ * Sends whole messages over one connection's {@link OutboundPath}: splits them into fragments, duplicates the
+ * fds they pass (the caller keeps its own), and decides how a sender waits for room, which depends on who it
+ * is. An application thread parks until its ring has room; loop work never waits (the outbound path's
+ * backpressure pauses reading instead); an invoker-mode application runs its loop while it waits.
+ */
+final class MessageSender {
+    private final OutboundPath outbound;
+    private final EventLoop loop;
+    private final boolean unix;
+    private final int maxMessageBytes;
+
+    MessageSender(OutboundPath outbound, EventLoop loop, boolean unix, int maxMessageBytes) {
+        this.outbound = outbound;
+        this.loop = loop;
+        this.unix = unix;
+        this.maxMessageBytes = maxMessageBytes;
+    }
+
+    /**
+     * Any thread: writes one message as one or more frames. An application thread waits for ring space (parking,
+     * never spinning or waiting in a native call) until {@code deadlineNanos} for the first fragment; loop work
+     * never waits (in invoker mode, where the application is the loop, it runs the loop while it waits).
+     *
+     * @throws StatusException RESOURCE_EXHAUSTED when no room came before the deadline, UNAVAILABLE when closed
+     */
+    void send(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset, int length,
+            FileDescriptor[] fds, long deadlineNanos) {
+        if (!outbound.state().acceptsSends()) {
+            throw outbound.unavailable(); // nothing may follow our GOAWAY
+        }
+        int fdCount = fds == null ? 0 : fds.length;
+        if (fdCount > 0 && !unix) {
+            throw new IllegalArgumentException("fds can only be passed over Unix-domain sockets");
+        }
+        outbound.checkSingleFrame(0, fdCount);
+        if (length > maxMessageBytes) {
+            throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
+                    + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
+        }
+        awaitRoom(deadlineNanos);
+        int[] duplicated = fdCount == 0 ? null : duplicate(fds);
+        int framePayload = outbound.maxFramePayload();
+        // The first fragment's ring record also carries its fd numbers, 4 bytes each, after the frame.
+        int firstPayload = Math.min(framePayload, outbound.maxRecordLength() - FrameHeader.HEADER_LENGTH - fdCount * 4);
+        int sent = 0;
+        boolean first = true;
+        try {
+            do {
+                int chunk = Math.min(first ? firstPayload : framePayload, length - sent);
+                int flags = sent + chunk < length ? FrameHeader.FLAG_MORE_FRAGMENTS : 0;
+                int[] frameFds = first ? duplicated : null;
+                if (loop.inLoop()) {
+                    outbound.stage(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
+                            frameFds);
+                } else {
+                    waitForRing(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk, frameFds,
+                            first ? deadlineNanos : Long.MAX_VALUE);
+                }
+                first = false;
+                sent += chunk;
+            } while (sent < length);
+        } finally {
+            if (first && duplicated != null) {
+                OutboundPath.closeAll(duplicated); // never handed to the ring or staging
+            }
+        }
+    }
+
+    /**
+     * Invoker mode only (the application is the loop): past the high-water mark, runs the loop until the peer
+     * has read enough or the deadline passes. Loop work on a loop thread never waits; its backpressure is that
+     * the connection stops being read.
+     */
+    private void awaitRoom(long deadlineNanos) {
+        if (!loop.isInvoker() || !loop.inLoop()) {
+            return;
+        }
+        for (int attempt = 0; outbound.overHighWater(); attempt++) {
+            if (!outbound.state().acceptsSends()) {
+                throw outbound.unavailable();
+            }
+            if (loop.clock().nanoTime() - deadlineNanos >= 0) {
+                throw full();
+            }
+            if (loop.doWork() == 0) {
+                pause(attempt);
+            }
+        }
+    }
+
+    /**
+     * An application thread puts one frame into the ring, waiting for room. Before the message has started
+     * ({@code deadlineNanos} set) a passed deadline fails it; after, the fragment waits as long as the
+     * connection lives, which the stall timeout bounds when the peer reads nothing at all.
+     */
+    private void waitForRing(byte type, long correlationId, int capId, int methodId, int flags,
+            DirectBuffer payload, int offset, int length, int[] fds, long deadlineNanos) {
+        int fdCount = fds == null ? 0 : fds.length;
+        for (int attempt = 0; !outbound.tryRing(type, correlationId, capId, methodId, flags, payload, offset, length, fds,
+                fdCount); attempt++) {
+            if (!outbound.state().acceptsSends()) {
+                throw outbound.unavailable();
+            }
+            if (deadlineNanos != Long.MAX_VALUE && loop.clock().nanoTime() - deadlineNanos >= 0) {
+                throw full();
+            }
+            pause(attempt);
+        }
+    }
+
+    private StatusException full() {
+        return new StatusException(StatusCode.RESOURCE_EXHAUSTED, "outbound queue of " + outbound.channel()
+                + " stayed full (is the peer reading?)");
+    }
+
+    /**
+     * How a sender waits for room: a few spins and yields for a loop that is about to drain, then parking in
+     * growing steps up to a millisecond. Parking is plain Java, so a virtual thread waiting here unmounts
+     * instead of pinning its carrier.
+     */
+    private static void pause(int attempt) {
+        if (attempt < 8) {
+            Thread.onSpinWait();
+        } else if (attempt < 16) {
+            Thread.yield();
+        } else {
+            LockSupport.parkNanos(Math.min(TimeUnit.MILLISECONDS.toNanos(1), 1_000L << Math.min(10, attempt - 16)));
+        }
+    }
+
+    private static int[] duplicate(FileDescriptor[] fds) {
+        int[] numbers = new int[fds.length];
+        int done = 0;
+        try {
+            for (; done < fds.length; done++) {
+                int number = fds[done].acquire();
+                try {
+                    numbers[done] = Errors.check(Native.dup(number), "dup", fds[done]);
+                } finally {
+                    fds[done].release();
+                }
+            }
+            return numbers;
+        } catch (NativeIoException e) {
+            for (int i = 0; i < done; i++) {
+                Native.close(numbers[i]);
+            }
+            throw new StatusException(StatusCode.INVALID_ARGUMENT, "cannot pass " + e.getMessage(), e);
+        }
+    }
+}
