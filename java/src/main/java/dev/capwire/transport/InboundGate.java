@@ -9,7 +9,8 @@ import java.util.Objects;
  * (the handshake, a broker's hand-off) shuts the gate as the connection opens and opens it when done. While the
  * gate is shut only GOAWAY and the unfragmented frame types the gate names reach the listener; any other frame,
  * a fragment (reassembly would let a peer nobody has checked yet make us hold up to four messages), or the
- * gate still shut after its timeout ends the connection with a GOAWAY of the gate's reason.
+ * gate still shut after its timeout ends the connection with a GOAWAY of the gate's reason. File descriptors that
+ * arrive while the gate is shut are closed at once and end the connection the same way.
  *
  * <p>The transport itself knows nothing of what the gate is for: the handshake, the RPC layer and the broker
  * plug in through this same mechanism.

@@ -165,6 +165,17 @@ final class InboundPath {
                     return;
                 }
                 int fdCount = received >= 0 ? fdScratch.getInt(FrameHeader.MAX_FDS * 4) : 0;
+                InboundGate shut = gate;
+                if (fdCount > 0 && shut != null) {
+                    // Nobody has checked this peer yet: its fds must not sit in our table even briefly (systemd
+                    // once let fds land in a server before its authorization check).
+                    for (int i = 0; i < fdCount; i++) {
+                        Native.close(fdScratch.getInt(i * 4));
+                    }
+                    owner.protocolError(shut.reason(), fdCount + " file descriptors before the " + shut.awaiting()
+                            + " completed");
+                    return;
+                }
                 for (int i = 0; i < fdCount; i++) {
                     if (decoder.isStopped()) {
                         Native.close(fdScratch.getInt(i * 4)); // nobody will claim them any more
