@@ -22,10 +22,12 @@ import org.agrona.concurrent.UnsafeBuffer;
  * replies to, and the typed state each layer above keeps with it.
  *
  * <p>This class is the public face and the place the parts meet; each job lives in a package-private part:
- * {@link OutboundPath} (ring, staging, flushing, fragmentation), {@link InboundPath} (reading, decoding, fd
- * binding, the inbound gate, dispatch), {@link RequestTable} (correlation and deadlines), {@link Keepalive},
- * and {@link CloseSequence} (the one place the {@link ConnectionState} changes). The parts never call each
- * other directly: they reach their siblings through this class, so each can be read on its own.
+ * {@link OutboundPath} (ring, staging, writing, backpressure), {@link MessageSender} (fragmentation, and how each
+ * kind of sender waits), {@link InboundPath} (reading, decoding, fd binding, the inbound gate, dispatch),
+ * {@link RequestTable} (correlation and deadlines), {@link Keepalive}, {@link ListenerGuard} (listener
+ * failures), and {@link CloseSequence} (the one place the {@link ConnectionState} changes). A part never names
+ * this class or its siblings to report upward: it states what it needs in its own {@code Owner} interface, and
+ * the private {@code Wiring} here connects them, so each part can be read on its own.
  *
  * <h2>Threads</h2>
  * The send and request methods, {@link #close()} and {@link #abort()} are safe from any thread. Methods marked
@@ -405,11 +407,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
 
     /** Abortive close: drops queued frames and closes the socket at once. Idempotent. */
     public void abort() {
-        abort("aborted locally");
-    }
-
-    void abort(String why) {
-        loop.execute(() -> closing.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, why)));
+        loop.execute(() -> closing.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, "aborted locally")));
     }
 
     // ---------------------------------------------------------------------------------------------------

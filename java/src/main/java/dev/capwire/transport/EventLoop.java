@@ -2,12 +2,10 @@ package dev.capwire.transport;
 
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
-import dev.capwire.bindings.Poller;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.agrona.BufferUtil;
 import org.agrona.ErrorHandler;
-import org.agrona.collections.Long2ObjectHashMap;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
@@ -15,10 +13,12 @@ import org.agrona.concurrent.NanoClock;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * One event-loop thread serving many connections, as an Agrona {@link Agent}. Its duty cycle: run queued
- * tasks, flush the outbound rings of connections that have frames waiting, poll readiness without blocking
- * and read what is ready, flush again (what the reads produced), fire due timers. With nothing to do it idles under its {@link IdleStrategy}, and
- * after {@code parkAfterIdleNanos} of idleness it parks in the poller's wait.
+ * One event loop serving many connections, as an Agrona {@link Agent}. Its duty cycle: run queued tasks,
+ * flush the outbound rings of connections that have frames waiting, read what is ready (its
+ * {@link ChannelTable}), flush again (what the reads produced), fire due timers. Who runs the cycles is a
+ * separate choice: a {@link LoopRunner} on a thread of its own, which idles under the {@link IdleStrategy} and
+ * after {@code parkAfterIdleNanos} parks in the poller's wait ({@link #park}); or, in invoker mode, the
+ * application's thread through {@link Transport#poll()} and {@link #runUntil}.
  *
  * <p>Waking a parked loop costs a syscall, so producers only do it when the loop is actually parked: a
  * producer publishes its work (a queue offer, which is a full fence) and then reads {@link #parked}; the
@@ -41,33 +41,15 @@ public final class EventLoop implements Agent, AutoCloseable {
     static final long KIND_CONNECTION = 0x1;
     static final long KIND_LISTENER = 0x2;
 
-    private static final int POLL_BATCH = 256;
     private static final int FLUSH_BATCH = 1024;
-    /**
-     * A loop that never parks (spin) and serves at most this many connections reads them directly each duty
-     * cycle instead of asking the poller first: one system call per connection instead of epoll_wait plus the
-     * read, which is most of a busy-polled round trip. Aeron's media driver polls its transports the same way
-     * below a threshold. Such connections are not even registered with the poller: a registered socket makes
-     * every write into it run the poller's callback too, about 0.1 us per side of a round trip on our hosts.
-     * Once a loop has more connections than this, all of its connections go through the poller.
-     */
-    static final int BUSY_POLL_MAX_CONNECTIONS = 4;
     /** The longest a parked loop waits before it looks at its timers again, due or not; see {@link #park}. */
     private static final long MAX_PARK_NANOS = TimeUnit.SECONDS.toNanos(1);
-    /** A busy-polling loop still asks the poller every this many cycles: for accepts and writability. */
-    private static final int POLLER_EVERY_CYCLES = 64;
 
     private final String name;
-    private final Poller poller;
     private final IdleStrategy idleStrategy;
     private final boolean parks;
     private final long parkAfterIdleNanos;
-    private final Long2ObjectHashMap<Channel> channels = new Long2ObjectHashMap<>();
-    private final java.util.ArrayList<ConnectionChannel> connections = new java.util.ArrayList<>();
-    private final boolean busyPoll;
-    /** Whether connection fds are registered with the poller; a busy-polling loop starts without, see above. */
-    private boolean pollingConnections;
-    private int cycle;
+    private final ChannelTable table;
     private final ManyToOneConcurrentArrayQueue<ConnectionChannel> flushQueue = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     /** Connections the loop itself staged frames into; only this thread touches it. */
     private final java.util.ArrayList<ConnectionChannel> stagedFlushes = new java.util.ArrayList<>();
@@ -87,7 +69,6 @@ public final class EventLoop implements Agent, AutoCloseable {
     private long parkDeadlineNanos;
     private volatile boolean parked;
     private volatile boolean running = true;
-    private long nextToken;
 
     /**
      * @param ownThread false for invoker mode: no thread is started, and the creating thread is the loop
@@ -95,11 +76,9 @@ public final class EventLoop implements Agent, AutoCloseable {
      */
     EventLoop(String name, TransportOptions options, boolean ownThread) throws NativeIoException {
         this.name = name;
-        this.poller = new Poller(POLL_BATCH);
         this.idleStrategy = dev.capwire.Configuration.idleStrategy(options.idleStrategy());
         this.parks = dev.capwire.Configuration.parks(options.idleStrategy());
-        this.busyPoll = !parks;
-        this.pollingConnections = !busyPoll;
+        this.table = new ChannelTable(name, !parks);
         this.parkAfterIdleNanos = TimeUnit.MICROSECONDS.toNanos(options.parkAfterIdleMicros());
         this.clock = options.clock();
         this.errorHandler = options.errorHandler();
@@ -111,9 +90,7 @@ public final class EventLoop implements Agent, AutoCloseable {
             ownership.tryAcquire(); // for good: an invoker-mode loop is run by its creating thread alone
             return;
         }
-        this.thread = new LoopThread(this::run, name);
-        this.thread.setDaemon(true);
-        this.thread.start();
+        this.thread = new LoopRunner(this).start();
     }
 
     /** Whether the application drives this loop (no thread of its own). */
@@ -232,7 +209,7 @@ public final class EventLoop implements Agent, AutoCloseable {
     private void wakeIfParked() {
         if (parked) {
             try {
-                poller.wake();
+                table.wake();
             } catch (NativeIoException e) {
                 throw new IllegalStateException("cannot wake " + name, e);
             }
@@ -240,83 +217,28 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     long register(Channel channel, int fd, int interest) throws NativeIoException {
-        long token = ((++nextToken) << 2) | channel.kind();
-        if (!(channel instanceof ConnectionChannel)) {
-            poller.add(fd, interest, token);
-            channels.put(token, channel);
-            return token;
-        }
-        ConnectionChannel connection = (ConnectionChannel) channel;
-        if (pollingConnections) {
-            poller.add(fd, interest, token);
-        }
-        channels.put(token, channel);
-        connections.add(connection);
-        if (!pollingConnections && connections.size() > BUSY_POLL_MAX_CONNECTIONS) {
-            startPollingConnections();
-        }
-        return token;
-    }
-
-    /** Too many connections to read each one every cycle: register them all with the poller, for good. */
-    private void startPollingConnections() throws NativeIoException {
-        pollingConnections = true;
-        for (Long2ObjectHashMap<Channel>.EntryIterator entries = channels.entrySet().iterator(); entries.hasNext();) {
-            entries.next();
-            if (entries.getValue() instanceof ConnectionChannel) {
-                ConnectionChannel connection = (ConnectionChannel) entries.getValue();
-                poller.add(connection.fd(), connection.interest(), entries.getLongKey());
-            }
-        }
+        return table.register(channel, fd, interest);
     }
 
     void modify(int fd, int interest, long token) throws NativeIoException {
-        if (pollingConnections || (token & KIND_MASK) != KIND_CONNECTION) {
-            poller.modify(fd, interest, token);
-        }
-        // Else the connection is read (and, while it wants to, written) directly every cycle.
+        table.modify(fd, interest, token);
     }
 
     /** Removes a channel whose fd is still open, the poller's registration with it. */
     void deregister(int fd, long token) {
-        Channel channel = channels.remove(token);
-        if (channel != null) {
-            if (channel instanceof ConnectionChannel) {
-                connections.remove(channel);
-                if (!pollingConnections) {
-                    return; // never registered
-                }
-            }
-            try {
-                poller.remove(fd);
-            } catch (NativeIoException ignored) {
-                // The fd is about to be closed, which removes it from epoll anyway.
-            }
-        }
+        table.deregister(fd, token);
     }
 
-    /**
-     * Forgets a connection whose fd is already closed. Closing the last fd of a socket removes it from epoll
-     * by itself, so the removal would be a system call spent for nothing (Netty skips it the same way). Should
-     * the socket outlive the fd a little (a child process between fork and exec holds it, or another thread's
-     * call finishes on the number first), the poller may still report its old token meanwhile; it names no
-     * channel any more and is skipped.
-     */
+    /** Forgets a connection whose fd is already closed (see {@link ChannelTable#forgetClosed}). */
     void forgetClosed(ConnectionChannel connection, long token) {
-        if (channels.remove(token) != null) {
-            connections.remove(connection);
-        }
+        table.forgetClosed(connection, token);
     }
 
     @Override
     public int doWork() {
         int work = runTasks();
         work += flushConnections();
-        if (busyPoll && connections.size() <= BUSY_POLL_MAX_CONNECTIONS && ++cycle % POLLER_EVERY_CYCLES != 0) {
-            work += readConnectionsDirectly();
-        } else {
-            work += pollReadiness(0);
-        }
+        work += table.readReady();
         // Replies written while reading go out now, not after another trip through the poller.
         work += flushConnections();
         work += timers.expireDue();
@@ -347,79 +269,46 @@ public final class EventLoop implements Agent, AutoCloseable {
         stagedFlushes.add(connection);
     }
 
-    private int readConnectionsDirectly() {
-        int work = 0;
-        // Backwards: a connection that closes while being read leaves the list, shifting only those already read.
-        for (int i = connections.size() - 1; i >= 0; i--) {
-            if (i < connections.size()) {
-                work += connections.get(i).pollDirectly();
-            }
-        }
-        return work;
-    }
-
-    private int pollReadiness(int timeoutMs) {
-        return dispatch(awaitReadiness(timeoutMs));
-    }
-
-    /** Waits for readiness; the events land in the poller's buffer, which only the loop's thread touches. */
-    private int awaitReadiness(int timeoutMs) {
+    /**
+     * One duty cycle under the loop's guard: nothing it calls can end the loop's thread; a failure goes to the
+     * error handler and counts as work (so the runner does not idle on top of it).
+     */
+    int guardedDutyCycle() {
         try {
-            return poller.await(timeoutMs);
-        } catch (NativeIoException e) {
-            throw new IllegalStateException(name + ": poller failed", e);
+            return doWork();
+        } catch (RuntimeException | Error e) {
+            onError(e);
+            return 1;
         }
     }
 
-    /** Owner: hands each ready channel its events (a token whose channel has closed meanwhile finds nothing). */
-    private int dispatch(int count) {
-        for (int i = 0; i < count; i++) {
-            Channel channel = channels.get(poller.token(i));
-            if (channel != null) {
-                channel.onReady(poller.ready(i));
-            }
-        }
-        return count;
+    boolean isRunning() {
+        return running;
     }
 
-    private void run() {
-        long idleSince = 0;
-        ownership.acquire(idleStrategy);
+    /** Whether this loop ever parks in the poller (a spinning loop never does). */
+    boolean parks() {
+        return parks;
+    }
+
+    long parkAfterIdleNanos() {
+        return parkAfterIdleNanos;
+    }
+
+    IdleStrategy idleStrategy() {
+        return idleStrategy;
+    }
+
+    LoopOwnership ownership() {
+        return ownership;
+    }
+
+    /** The runner's thread ends: every channel is aborted, and the loop stays owned for good. */
+    void stopped() {
         try {
-            while (running) {
-                int work;
-                try {
-                    work = doWork();
-                } catch (RuntimeException | Error e) {
-                    onError(e);
-                    work = 1;
-                }
-                if (work > 0) {
-                    idleStrategy.reset();
-                    idleSince = 0;
-                    continue;
-                }
-                if (!parks) {
-                    idleStrategy.idle(); // a spinning loop never parks, so it has no idle time to measure
-                    continue;
-                }
-                long now = clock.nanoTime();
-                if (idleSince == 0) {
-                    idleSince = now;
-                }
-                if (now - idleSince >= parkAfterIdleNanos) {
-                    park(now);
-                    idleStrategy.reset();
-                    idleSince = 0;
-                } else {
-                    ownership.release(); // idle: a caller may run its task meanwhile
-                    idleStrategy.idle();
-                    ownership.acquire(idleStrategy);
-                }
-            }
-        } finally {
             onClose();
-            stopped.countDown(); // still owning, for good: a stopped loop's tasks are queued, never run by callers
+        } finally {
+            stopped.countDown(); // still owning: a stopped loop's tasks are queued, never run by callers
         }
     }
 
@@ -429,7 +318,7 @@ public final class EventLoop implements Agent, AutoCloseable {
      * {@link #handBack}); the cap spares it the wake-up for timers further away (a keepalive ten seconds out,
      * a close's linger), which each new connection sets.
      */
-    private void park(long now) {
+    void park(long now) {
         long untilTimer = timers.nanosToNext(now);
         long waitNanos = untilTimer < 0 ? MAX_PARK_NANOS : Math.min(untilTimer, MAX_PARK_NANOS);
         timers.resetEarliestScheduled();
@@ -443,13 +332,13 @@ public final class EventLoop implements Agent, AutoCloseable {
         int count;
         ownership.release();
         try {
-            count = awaitReadiness(timeoutMs);
+            count = table.awaitReadiness(timeoutMs);
         } finally {
             parked = false;
             ownership.acquire(idleStrategy);
         }
         try {
-            dispatch(count);
+            table.dispatch(count);
         } catch (RuntimeException | Error e) {
             onError(e); // what a parked loop reads is dispatched here, outside doWork's guard
         }
@@ -457,12 +346,9 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     @Override
     public void onClose() {
-        Object[] open = channels.values().toArray();
-        for (Object channel : open) {
-            ((Channel) channel).abort(new CloseReason(CloseReason.Kind.LOCAL_ABORT, name + " stopped"));
-        }
+        table.abortAll(new CloseReason(CloseReason.Kind.LOCAL_ABORT, name + " stopped"));
         runTasks();
-        poller.close();
+        table.close();
     }
 
     private void onError(Throwable error) {
@@ -475,8 +361,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         running = false;
         if (invoker) {
             if (stopped.getCount() > 0) {
-                onClose();
-                stopped.countDown();
+                stopped();
             }
             return;
         }
@@ -494,16 +379,17 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     private void wakeIfParkedForStop() {
         try {
-            poller.wake();
+            table.wake();
         } catch (NativeIoException ignored) {
             // Already closed: the loop has stopped.
         }
     }
 
-    /** The thread of a loop that is not in invoker mode. */
-    private static final class LoopThread extends Thread {
+    /** The thread of a loop that is not in invoker mode (see {@link LoopRunner}). */
+    static final class LoopThread extends Thread {
         LoopThread(Runnable run, String name) {
             super(run, name);
+            setDaemon(true);
         }
     }
 

@@ -15,6 +15,10 @@ import org.agrona.DirectBuffer;
  * fds they pass (the caller keeps its own), and decides how a sender waits for room, which depends on who it
  * is. An application thread parks until its ring has room; loop work never waits (the outbound path's
  * backpressure pauses reading instead); an invoker-mode application runs its loop while it waits.
+ *
+ * <p>Once a message's first fragment is queued the rest always follow, deadline or not (docs/wire-protocol.md,
+ * "Fragmentation"): cutting a message off would leave the peer waiting for fragments that never come, so a
+ * passed deadline fails only that request.
  */
 final class MessageSender {
     private final OutboundPath outbound;

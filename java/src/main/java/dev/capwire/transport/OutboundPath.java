@@ -16,7 +16,7 @@ import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
 import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
 
 /**
- * One connection's way out: the outbound ring, staging, flushing, fragmentation, and backpressure.
+ * One connection's way out: the outbound ring, staging, flushing, and backpressure.
  *
  * <p>Two kinds of sender, two ways in. Application threads claim space in a {@link ManyToOneRingBuffer} and
  * write the frame straight into it, lock-free; a full ring is their backpressure. Loop work (replies from a
@@ -30,9 +30,7 @@ import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
  * drain below the low-water mark, and a socket that takes nothing for {@code sendStallTimeoutMs} ends the
  * connection. Every other connection on the loop carries on meanwhile.
  *
- * <p>A message larger than one frame is split into fragments. Once its first fragment is queued the rest always
- * follow, deadline or not (docs/wire-protocol.md, "Fragmentation"): cutting a message off would leave the peer
- * waiting for fragments that never come, so a passed deadline fails only that request.
+ * <p>Whole messages, split into fragments, come through {@link MessageSender}.
  */
 final class OutboundPath {
     /** What the outbound path needs from the connection it serves, and what it tells it. */

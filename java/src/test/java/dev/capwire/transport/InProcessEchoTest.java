@@ -331,7 +331,7 @@ class InProcessEchoTest {
             java.util.List<Connection> connections = new java.util.ArrayList<>();
             byte[] big = new byte[3 << 20];
             new Random(7).nextBytes(big);
-            for (int count = 1; count <= EventLoop.BUSY_POLL_MAX_CONNECTIONS + 2; count++) {
+            for (int count = 1; count <= ChannelTable.BUSY_POLL_MAX_CONNECTIONS + 2; count++) {
                 connections.add(spinningClient.connect(endpoint, (c, f) -> { }));
                 for (Connection connection : connections) {
                     Response reply = connection.call(2, 1, new UnsafeBuffer(big), 0, big.length, 10_000);
