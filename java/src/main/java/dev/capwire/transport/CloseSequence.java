@@ -31,7 +31,7 @@ final class CloseSequence {
     /** How long a closing connection waits for the peer's end of stream after its GOAWAY went out. */
     private static final long LINGER_MS = 1000;
     /** Every graceful close says the same, so it is encoded once. */
-    private static final UnsafeBuffer NORMAL_CLOSE_GOAWAY = goAwayPayload(GoAwayReason.NORMAL_CLOSE, "closing");
+    private static final UnsafeBuffer NORMAL_CLOSE_GOAWAY = goAwayPayload(GoAwayReason.NORMAL_CLOSE, "closing", 0);
 
     private final Owner owner;
     private final Object name; // the connection, for messages
@@ -85,13 +85,38 @@ final class CloseSequence {
                 : ""));
     }
 
-    /** Graceful close: our GOAWAY after what is queued, then linger (see {@link #onAllSent()}). */
-    void startClose() {
+    /**
+     * Graceful close: our GOAWAY after what is queued, then linger (see {@link #onAllSent()}). Its reason is
+     * SHUTTING_DOWN when the whole transport is stopping, NORMAL_CLOSE when only this connection is closed.
+     */
+    void startClose(boolean shuttingDown) {
         if (state != ConnectionState.OPEN) {
             return;
         }
-        beginClosing(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "closed locally"), NORMAL_CLOSE_GOAWAY,
-                new CloseReason(CloseReason.Kind.LOCAL_ABORT, "close timed out with frames still unsent"));
+        long lastRequestId = inbound.lastRequestId();
+        UnsafeBuffer goAway = !shuttingDown && lastRequestId == 0 ? NORMAL_CLOSE_GOAWAY
+                : goAwayPayload(shuttingDown ? GoAwayReason.SHUTTING_DOWN : GoAwayReason.NORMAL_CLOSE,
+                        shuttingDown ? "shutting down" : "closing", lastRequestId);
+        beginClosing(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, shuttingDown ? "shutting down" : "closed locally"),
+                goAway, new CloseReason(CloseReason.Kind.LOCAL_ABORT, "close timed out with frames still unsent"));
+    }
+
+    /**
+     * The peer has sent nothing for too long (keepalive): a GOAWAY IDLE_TIMEOUT goes out if the socket takes it
+     * now, and the connection closes without lingering, since a peer that reads nothing would not read more.
+     */
+    void idleTimeout(String why) {
+        if (state == ConnectionState.CLOSED) {
+            return;
+        }
+        CloseReason unresponsive = new CloseReason(CloseReason.Kind.PEER_UNRESPONSIVE, why);
+        if (state == ConnectionState.OPEN) {
+            reason = unresponsive;
+            outbound.sendLast(goAwayPayload(GoAwayReason.IDLE_TIMEOUT, why, inbound.lastRequestId()));
+            state = ConnectionState.CLOSING; // nothing more may be sent; what is queued goes first
+            outbound.writeOut();
+        }
+        closeNow(unresponsive);
     }
 
     /**
@@ -107,7 +132,7 @@ final class CloseSequence {
         }
         inbound.stopDecoding();
         CloseReason why = new CloseReason(CloseReason.Kind.PROTOCOL_ERROR, goAwayReason + ": " + message);
-        beginClosing(why, goAwayPayload(goAwayReason, message), why);
+        beginClosing(why, goAwayPayload(goAwayReason, message, inbound.lastRequestId()), why);
     }
 
     private void beginClosing(CloseReason why, UnsafeBuffer goAway, CloseReason ifTimedOut) {
@@ -202,8 +227,11 @@ final class CloseSequence {
         }
     }
 
-    private static UnsafeBuffer goAwayPayload(GoAwayReason reason, String message) {
-        return new UnsafeBuffer(GoAway.newBuilder().setReason(reason).setMessage(message).build().toByteArray());
+    /** {@code lastRequestId}: the highest request this side handed to its listener, so the peer knows which of its
+     * requests may have been acted on (docs/wire-protocol.md, "GOAWAY payload"). */
+    private static UnsafeBuffer goAwayPayload(GoAwayReason reason, String message, long lastRequestId) {
+        return new UnsafeBuffer(GoAway.newBuilder().setReason(reason).setMessage(message)
+                .setLastCorrelationId(lastRequestId).build().toByteArray());
     }
 
     private static String describeGoAway(DirectBuffer buffer, int offset, int length) {

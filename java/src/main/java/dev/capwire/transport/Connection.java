@@ -206,10 +206,14 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         inbound.openGate();
     }
 
-    /** Loop work: frames sent from now on are at most {@code maxFrameBytes} (the peer's limit). */
+    /**
+     * Loop work: frames are at most {@code maxFrameBytes} from now on, both ways: this side sends none larger, and
+     * a larger one from the peer is FRAME_TOO_LARGE (the limit both sides negotiated; it never rises).
+     */
     public void limitFrameBytes(int maxFrameBytes) {
         requireLoopWork("limitFrameBytes");
         outbound.limitFrameBytes(maxFrameBytes);
+        inbound.limitFrameBytes(maxFrameBytes);
     }
 
     /**
@@ -384,7 +388,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
      */
     @Override
     public void close() {
-        loop.execute(closing::startClose);
+        loop.execute(() -> closing.startClose(false));
         if (loop.isInvoker()) {
             loop.runUntil(closing.closed(), TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
         } else if (!loop.inLoop()) {
@@ -400,9 +404,9 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         }
     }
 
-    /** Starts a graceful close without waiting for it (see {@link #closeFuture()}). */
-    void startClose() {
-        loop.execute(closing::startClose);
+    /** The transport is stopping: a graceful close (GOAWAY SHUTTING_DOWN) without waiting for it. */
+    void startShutdown() {
+        loop.execute(() -> closing.startClose(true));
     }
 
     /** Abortive close: drops queued frames and closes the socket at once. Idempotent. */
@@ -611,7 +615,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
 
         @Override
         public void declareUnresponsive(String why) {
-            closing.closeNow(new CloseReason(CloseReason.Kind.PEER_UNRESPONSIVE, why));
+            closing.idleTimeout(why);
         }
     }
 

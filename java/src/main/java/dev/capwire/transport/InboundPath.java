@@ -67,6 +67,7 @@ final class InboundPath {
     private boolean reading; // in readIn, whose frames' listeners may close the connection
     private boolean paused; // backpressure: the peer is not reading what we send, so we stop reading it
     private InboundGate gate; // null while open
+    private long lastRequestId;
     private long gateTimer = -1;
 
     InboundPath(Owner owner, EventLoop loop, int fd, boolean unix, TransportOptions options,
@@ -264,17 +265,48 @@ final class InboundPath {
                 return;
             case FrameType.PONG:
                 return;
+            case FrameType.CANCEL:
+                if (payloadLength != 0) {
+                    owner.protocolError(GoAwayReason.PROTOCOL_ERROR, "CANCEL with a payload of " + payloadLength
+                            + " bytes (must be empty)");
+                    return;
+                }
+                break;
+            case FrameType.REQUEST:
+                if (header.correlationId() == 0) {
+                    // A reply is matched by its id, and 0 means "none": such a request could never be answered.
+                    owner.protocolError(GoAwayReason.PROTOCOL_ERROR, "REQUEST with correlation id 0");
+                    return;
+                }
+                break;
             case FrameType.GOAWAY:
                 owner.goAway(buffer, payloadOffset, payloadLength);
                 return;
             default:
-                if (!state.acceptsSends()) {
-                    return; // closing: requests that arrive now would get no reply anyway
-                }
-                inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer, payloadOffset,
-                        payloadLength, fds);
-                owner.frame(inbound);
+                break;
         }
+        if (!state.acceptsSends()) {
+            return; // closing: requests that arrive now would get no reply anyway
+        }
+        if (type == FrameType.REQUEST) {
+            long id = header.correlationId();
+            if (Long.compareUnsigned(id, lastRequestId) > 0) {
+                lastRequestId = id; // ids are unsigned 64-bit
+            }
+        }
+        inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer, payloadOffset,
+                payloadLength, fds);
+        owner.frame(inbound);
+    }
+
+    /** The highest REQUEST id handed to the listener, for our GOAWAY's {@code last_correlation_id}; 0 if none. */
+    long lastRequestId() {
+        return lastRequestId;
+    }
+
+    /** Frames above {@code maxFrameBytes} are refused from now on (the negotiated limit). */
+    void limitFrameBytes(int maxFrameBytes) {
+        decoder.limitFrameBytes(maxFrameBytes);
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -222,7 +222,7 @@ public final class Transport implements AutoCloseable {
         List<CompletableFuture<CloseReason>> closing = new ArrayList<>();
         for (Connection connection : new ArrayList<>(connections)) {
             closing.add(connection.closeFuture());
-            connection.startClose();
+            connection.startShutdown();
         }
         for (CompletableFuture<CloseReason> future : closing) {
             try {

@@ -28,7 +28,7 @@ public final class FrameDecoder {
     public static final int PARTIAL_BYTES_FACTOR = 4;
 
     private final UnsafeBuffer buffer;
-    private final int maxFrameBytes;
+    private int maxFrameBytes; // lowered once, to the limit both sides negotiated
     private final int maxMessageBytes;
     private final boolean fdsAllowed;
     private final IntArrayQueue arrivedFds;
@@ -90,6 +90,14 @@ public final class FrameDecoder {
 
     public void allowFragments() {
         fragmentsRefusedFor = null;
+    }
+
+    /**
+     * From now on a frame above {@code limit} bytes is {@code FRAME_TOO_LARGE}: the limit both sides agreed on,
+     * below this side's own (docs/wire-protocol.md, "Negotiated values"). Never raises it.
+     */
+    public void limitFrameBytes(int limit) {
+        maxFrameBytes = Math.min(maxFrameBytes, limit);
     }
 
     /** Stops decoding: later bytes are discarded as they arrive. */
@@ -171,6 +179,12 @@ public final class FrameDecoder {
             return;
         }
         if (reassembly == null) {
+            if (correlationId == 0) {
+                stopped = true; // fragments are reassembled by their id, so a fragmented message needs one
+                handler.onError(GoAwayReason.PROTOCOL_ERROR, "fragmented " + FrameType.name(header.type())
+                        + " frame with correlation id 0");
+                return;
+            }
             if (reassemblies.size() >= MAX_PARTIAL_MESSAGES) {
                 stopped = true;
                 handler.onError(GoAwayReason.PROTOCOL_ERROR, "more than " + MAX_PARTIAL_MESSAGES

@@ -165,4 +165,49 @@ class BadInputTest {
         }, frames * frame);
         assertEquals(GoAwayReason.MESSAGE_TOO_LARGE, goAway.getReason());
     }
+
+    /** Rules the protocol gives senders, which the receiver now enforces (docs/wire-protocol.md). */
+    @Test
+    void aCancelWithAPayloadIsRefused() throws Exception {
+        GoAway goAway = attack(b -> FrameHeader.write(b, 0, 24 + 4, FrameType.CANCEL, 0, 9, 0, 0, 0), 24 + 4);
+        assertEquals(GoAwayReason.PROTOCOL_ERROR, goAway.getReason());
+        assertTrue(goAway.getMessage().contains("CANCEL with a payload of 4 bytes"), goAway.getMessage());
+    }
+
+    @Test
+    void aRequestWithCorrelationIdZeroIsRefused() throws Exception {
+        GoAway goAway = attack(b -> FrameHeader.write(b, 0, 24 + 3, FrameType.REQUEST, 0, 0, 2, 1, 0), 24 + 3);
+        assertEquals(GoAwayReason.PROTOCOL_ERROR, goAway.getReason());
+        assertTrue(goAway.getMessage().contains("REQUEST with correlation id 0"), goAway.getMessage());
+    }
+
+    @Test
+    void aFragmentWithCorrelationIdZeroIsRefused() throws Exception {
+        GoAway goAway = attack(b -> FrameHeader.write(b, 0, 24 + 8, FrameType.NOTIFY, FrameHeader.FLAG_MORE_FRAGMENTS,
+                0, 2, 1, 0), 24 + 8);
+        assertEquals(GoAwayReason.PROTOCOL_ERROR, goAway.getReason());
+        assertTrue(goAway.getMessage().contains("fragmented NOTIFY frame with correlation id 0"), goAway.getMessage());
+    }
+
+    /** A GOAWAY names the highest request the sender handed to its listener, and why the sender closes. */
+    @Test
+    void theGoAwayOfAStoppingServerNamesTheLastRequestItProcessed() throws Exception {
+        try (NativeSocket raw = NativeSocket.connect(server.endpoint().socketAddress(), 5000)) {
+            UnsafeBuffer requests = new UnsafeBuffer(ByteBuffer.allocateDirect(3 * 27));
+            for (int i = 0; i < 3; i++) {
+                FrameHeader.write(requests, i * 27, 27, FrameType.REQUEST, 0, 40 + i, 2, 1, 0);
+            }
+            RawFrames.writeFully(raw, requests.byteBuffer().duplicate().clear());
+            ByteBuffer replies = ByteBuffer.allocateDirect(3 * 27); // the three echoes: the requests were handled
+            while (replies.hasRemaining()) {
+                if (raw.read(replies) == 0) {
+                    raw.fd().awaitReadable(1000);
+                }
+            }
+            transport.close();
+            GoAway goAway = RawFrames.readGoAway(raw);
+            assertEquals(GoAwayReason.SHUTTING_DOWN, goAway.getReason(), goAway.toString());
+            assertEquals(42, goAway.getLastCorrelationId(), goAway.toString());
+        }
+    }
 }

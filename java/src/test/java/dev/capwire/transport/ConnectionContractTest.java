@@ -9,8 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.bindings.NativeSocket;
+import dev.capwire.testing.RawFrames;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
+import dev.capwire.wire.proto.GoAway;
 import dev.capwire.wire.proto.GoAwayReason;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -213,9 +215,10 @@ class ConnectionContractTest {
         Endpoint endpoint = Endpoint.unix(dir.resolve("silent"));
         CachedNanoClock clock = new CachedNanoClock();
         clock.update(1_000_000_000L);
-        try (NativeSocket silent = NativeSocket.listen(endpoint.socketAddress(), 16);
+        try (NativeSocket listening = NativeSocket.listen(endpoint.socketAddress(), 16);
                 Transport invoker = Transport.create(TransportOptions.builder().eventLoops(0).clock(clock).build())) {
             Connection connection = invoker.connect(endpoint, (c, f) -> { });
+            NativeSocket silent = listening.accept(); // accepted, never answered
             connection.startKeepalive(1_000, 3); // invoker mode: the test's thread is the loop
             for (int second = 1; second <= 2; second++) {
                 clock.advance(TimeUnit.SECONDS.toNanos(1));
@@ -226,7 +229,38 @@ class ConnectionContractTest {
             pollUntil(invoker, connection.closeFuture());
             CloseReason reason = connection.closeFuture().getNow(null);
             assertSame(CloseReason.Kind.PEER_UNRESPONSIVE, reason.kind(), reason.toString());
+            // What the silent peer finds when it does read: two PINGs, then a GOAWAY that says why.
+            GoAway goAway = RawFrames.readGoAway(silent);
+            assertEquals(GoAwayReason.IDLE_TIMEOUT, goAway.getReason(), goAway.toString());
+            silent.close();
         }
+    }
+
+    /**
+     * The negotiated frame limit holds both ways: once a layer lowers it (as the handshake does), a larger frame
+     * from the peer is FRAME_TOO_LARGE even though it is within this side's own limit.
+     */
+    @Test
+    void aLoweredFrameLimitIsEnforcedOnWhatArrives() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("limit"));
+        server.listen(endpoint, new FrameListener() {
+            @Override
+            public void onOpen(Connection connection) {
+                connection.limitFrameBytes(1024);
+            }
+
+            @Override
+            public void onFrame(Connection connection, InboundFrame frame) {
+                echo(connection, frame);
+            }
+        });
+        Connection connection = client.connect(endpoint, (c, f) -> { });
+        UnsafeBuffer small = new UnsafeBuffer(new byte[1000]);
+        assertEquals(1000, connection.call(2, 0, small, 0, 1000, 10_000).payload().length);
+        UnsafeBuffer large = new UnsafeBuffer(new byte[2000]);
+        assertTrue(connection.offerNotify(2, 0, large, 0, 2000));
+        CloseReason reason = connection.closeFuture().get(10, TimeUnit.SECONDS);
+        assertTrue(reason.toString().contains("FRAME_TOO_LARGE"), reason.toString());
     }
 
     /** Runs the invoker loop for a number of duty cycles (the timer wheel moves one tick per cycle). */
