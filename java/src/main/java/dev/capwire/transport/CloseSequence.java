@@ -156,13 +156,14 @@ final class CloseSequence {
         if (state != ConnectionState.CLOSING) {
             return;
         }
-        if (unix && reason.kind() == CloseReason.Kind.LOCAL_CLOSE && !inbound.isReading()) {
+        if (unix && reason.kind() == CloseReason.Kind.LOCAL_CLOSE && !loop.isReceiveBufferLent()) {
             // A Unix socket keeps what we sent readable for the peer after we close: only bytes left unread
             // in our own queue would turn its end of stream into a reset. With nothing unread (one read
             // tells), a graceful close closes now, and nobody has to wait for, or later notice, the peer's
             // close. Not after a protocol error: a peer that is flooding us would fail its write and might
             // never read the GOAWAY that says why, so that close lingers like every close on TCP. Nor from
-            // a listener called by a read, which is still consuming what arrived.
+            // a listener called by a read (of this connection or another: the loop's receive buffer is lent
+            // out), which is still consuming what arrived.
             long before = inbound.bytesReceived();
             inbound.readIn(false);
             if (state == ConnectionState.CLOSING && inbound.bytesReceived() == before) {

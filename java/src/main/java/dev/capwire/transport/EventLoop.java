@@ -55,6 +55,13 @@ public final class EventLoop implements Agent, AutoCloseable {
     private final java.util.ArrayList<ConnectionChannel> stagedFlushes = new java.util.ArrayList<>();
     private final ManyToOneConcurrentArrayQueue<Runnable> tasks = new ManyToOneConcurrentArrayQueue<>(64 * 1024);
     private final Timers timers;
+    /**
+     * The one receive buffer of all this loop's connections, lent to each for the length of a read: reads happen
+     * one at a time on the loop, and an idle connection then holds no receive memory (it keeps only the start
+     * of an unfinished frame). Holds a whole frame plus the start of the next.
+     */
+    private final UnsafeBuffer receiveBuffer;
+    private boolean receiveBufferLent;
     /** Where a connection's recvmsg puts the fds that arrive; every read is on this thread, so one suffices. */
     private final UnsafeBuffer fdScratch = new UnsafeBuffer(
             BufferUtil.allocateDirectAligned((Native.MAX_FDS_PER_MESSAGE + 2) * 4, 64));
@@ -83,6 +90,8 @@ public final class EventLoop implements Agent, AutoCloseable {
         this.clock = options.clock();
         this.errorHandler = options.errorHandler();
         this.timers = new Timers(clock);
+        this.receiveBuffer = new UnsafeBuffer(
+                BufferUtil.allocateDirectAligned(Math.max(64 * 1024, 2 * options.maxFrameBytes()), 64));
         this.ownership = new LoopOwnership(name);
         this.invoker = !ownThread;
         if (invoker) {
@@ -149,6 +158,27 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     Timers timers() {
         return timers;
+    }
+
+    UnsafeBuffer receiveBuffer() {
+        return receiveBuffer;
+    }
+
+    /** Lends the receive buffer for one read; false if it is lent already (a read in progress further up). */
+    boolean borrowReceiveBuffer() {
+        if (receiveBufferLent) {
+            return false;
+        }
+        receiveBufferLent = true;
+        return true;
+    }
+
+    void returnReceiveBuffer() {
+        receiveBufferLent = false;
+    }
+
+    boolean isReceiveBufferLent() {
+        return receiveBufferLent;
     }
 
     UnsafeBuffer fdScratch() {

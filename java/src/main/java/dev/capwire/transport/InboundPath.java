@@ -53,31 +53,32 @@ final class InboundPath {
     private static final int READS_PER_WAKEUP = 4;
     static final int PING_PAYLOAD_LENGTH = 8;
     private static final IntConsumer CLOSE_FD = Native::close;
+    private static final byte[] NO_BYTES = new byte[0];
+    /** An unfinished frame this small keeps its carry array; a larger one's is dropped once it completes. */
+    private static final int KEPT_CARRY_BYTES = 256;
 
     private final Owner owner;
     private final EventLoop loop;
     private final int fd;
     private final boolean unix;
-    private final BufferPool receivePool;
-    private UnsafeBuffer receive; // from the transport's pool; back to it on release
+    private final UnsafeBuffer receive; // the loop's, lent to each connection for the length of a read
+    private byte[] carry = NO_BYTES; // an unfinished frame, kept between reads
+    private int carried;
     private final FrameDecoder decoder;
     private final IntArrayQueue arrivedFds = new IntArrayQueue();
     private final InboundFrame inbound = new InboundFrame();
     private long bytesReceived;
-    private boolean reading; // in readIn, whose frames' listeners may close the connection
     private boolean paused; // backpressure: the peer is not reading what we send, so we stop reading it
     private InboundGate gate; // null while open
     private long lastRequestId;
     private long gateTimer = -1;
 
-    InboundPath(Owner owner, EventLoop loop, int fd, boolean unix, TransportOptions options,
-            BufferPool receivePool) {
+    InboundPath(Owner owner, EventLoop loop, int fd, boolean unix, TransportOptions options) {
         this.owner = owner;
         this.loop = loop;
         this.fd = fd;
         this.unix = unix;
-        this.receivePool = receivePool;
-        this.receive = receivePool.take();
+        this.receive = loop.receiveBuffer();
         this.decoder = new FrameDecoder(receive, options.maxFrameBytes(), options.maxMessageBytes(), unix,
                 arrivedFds, new Dispatcher());
     }
@@ -85,10 +86,6 @@ final class InboundPath {
     /** Bytes read so far: a busy-polling loop counts a read that moved it as work. */
     long bytesReceived() {
         return bytesReceived;
-    }
-
-    boolean isReading() {
-        return reading;
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -134,20 +131,46 @@ final class InboundPath {
         paused = stop;
     }
 
-    /** Reads what has arrived, unless paused; {@code evenIfPaused} for a hang-up, whose end of stream must be seen. */
-    void readIn(boolean evenIfPaused) {
+    /**
+     * Reads what has arrived, unless paused; {@code evenIfPaused} for a hang-up, whose end of stream must be
+     * seen. The receive buffer is the loop's, lent for this read: an unfinished frame is put back into it first
+     * and carried away again afterwards, so an idle connection holds no receive buffer at all. Returns false
+     * when the buffer is lent out already (a listener of another connection's read got here): the poller
+     * reports the socket again.
+     */
+    boolean readIn(boolean evenIfPaused) {
         if (paused && !evenIfPaused) {
-            return;
+            return true;
         }
-        reading = true;
+        if (!loop.borrowReceiveBuffer()) {
+            return false;
+        }
         try {
+            if (carried > 0) {
+                receive.putBytes(0, carry, 0, carried);
+            }
+            decoder.restore(carried);
             readSome();
         } finally {
-            reading = false;
-            if (owner.state() == ConnectionState.CLOSED) {
-                releaseBuffer(); // closed by a listener during this read; see release()
-            }
+            carryUnfinished();
+            loop.returnReceiveBuffer();
         }
+        return true;
+    }
+
+    /** Keeps what a read left undecoded (the start of a frame) until the next read. */
+    private void carryUnfinished() {
+        int pending = owner.state() == ConnectionState.CLOSED || decoder.isStopped() ? 0 : decoder.pendingBytes();
+        if (pending > carry.length) {
+            carry = new byte[Math.max(pending, Math.min(2 * carry.length, decoder.writableBytes() + pending))];
+        }
+        if (pending > 0) {
+            receive.getBytes(decoder.pendingOffset(), carry, 0, pending);
+        } else if (carry.length > KEPT_CARRY_BYTES) {
+            carry = NO_BYTES; // the big frame is done: give its memory back
+        }
+        carried = pending;
+        decoder.restore(0);
     }
 
     private void readSome() {
@@ -324,25 +347,13 @@ final class InboundPath {
         }
     }
 
-    /**
-     * Loop, at close: fds nobody claimed are closed and the receive buffer goes back to the pool, unless a read
-     * is delivering frames from it right now: that read hands it back when it ends, since another loop could
-     * take it from the shared pool while the decoder still works in it.
-     */
+    /** Loop, at close: fds nobody claimed are closed, and what was carried is dropped. */
     void release() {
         cancelGateTimer();
         decoder.stop(); // a listener that closed while a read delivers its frames gets no more of them
         decoder.releaseFds(CLOSE_FD);
         closeArrivedFds();
-        if (!reading) {
-            releaseBuffer();
-        }
-    }
-
-    private void releaseBuffer() {
-        if (receive != BufferPool.RELEASED) {
-            receivePool.give(receive);
-            receive = BufferPool.RELEASED;
-        }
+        carry = NO_BYTES;
+        carried = 0;
     }
 }

@@ -14,9 +14,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  * One connection's bytes on their way into the socket, loop work only: frames the loop sends itself, and the
  * ring's records copied in behind them, written with one system call for many frames.
  *
- * <p>The loop never waits for a socket, so what it sends must always fit: staging starts as a buffer from the
- * transport's pool and grows (doubling) when a frame does not fit, and goes back to a pooled buffer once it
- * has drained. What bounds it is not its size but the connection's backpressure: past the high-water mark the
+ * <p>The loop never waits for a socket, so what it sends must always fit: staging takes a buffer from the
+ * transport's pool when it is first needed, grows (doubling) when a frame does not fit, and gives its memory
+ * back as soon as everything has been written, so an idle connection holds none. What bounds it is not its size but the connection's backpressure: past the high-water mark the
  * connection stops reading, so its handlers stop producing, until the peer has read enough (see
  * {@link OutboundPath}).
  *
@@ -31,8 +31,9 @@ final class Staging {
 
     private final BufferPool pool;
     private final UnsafeBuffer fdScratch; // the loop's: every send and receive of fds is on its thread
-    private UnsafeBuffer buffer;
-    private boolean pooled = true; // false while grown past the pool's size
+    private UnsafeBuffer buffer; // null while nothing is staged
+    private boolean pooled; // whether buffer came from the pool (else grown past the pool's size)
+    private boolean released;
     private int start;
     private int end;
     // Staged frames that carry fds: where each starts, and its fd numbers (owned here until sent or released).
@@ -42,7 +43,6 @@ final class Staging {
     Staging(BufferPool pool, UnsafeBuffer fdScratch) {
         this.pool = pool;
         this.fdScratch = fdScratch;
-        this.buffer = pool.take();
     }
 
     /** Bytes staged and not yet written. */
@@ -52,7 +52,7 @@ final class Staging {
 
     /** Room left without growing: ring records are copied in only while they fit. */
     int room() {
-        return buffer.capacity() - end;
+        return buffer == null ? pool.bufferBytes() : buffer.capacity() - end;
     }
 
     boolean canTakeFds() {
@@ -78,6 +78,9 @@ final class Staging {
 
     /** Appends bytes copied from a ring record (never with fds); the caller checked {@link #room()}. */
     void appendRecord(DirectBuffer source, int index, int length) {
+        if (buffer == null) {
+            takeFromPool();
+        }
         buffer.putBytes(end, source, index, length);
         end += length;
     }
@@ -118,7 +121,7 @@ final class Staging {
         }
         start = 0;
         end = 0;
-        shrink();
+        giveBack();
         return DRAINED;
     }
 
@@ -129,7 +132,15 @@ final class Staging {
         return Native.sendFds(fd, buffer.addressOffset() + start, frameLength, fdScratch.addressOffset(), fds.length);
     }
 
+    private void takeFromPool() {
+        buffer = pool.take();
+        pooled = true;
+    }
+
     private void ensureRoom(int length) {
+        if (buffer == null) {
+            takeFromPool();
+        }
         if (end + length <= buffer.capacity()) {
             return;
         }
@@ -155,21 +166,17 @@ final class Staging {
         }
     }
 
-    /** Drained after growing: back to a pooled buffer, so a burst's memory does not stay with the connection. */
-    private void shrink() {
-        if (!pooled) {
-            giveBack();
-            buffer = pool.take();
-            pooled = true;
-        }
-    }
-
+    /** Nothing staged: the memory goes back (a grown buffer is freed at once), so an idle connection holds none. */
     private void giveBack() {
+        if (buffer == null) {
+            return;
+        }
         if (pooled) {
             pool.give(buffer);
-        } else if (buffer.byteBuffer() != null) {
+        } else {
             BufferUtil.free(buffer.byteBuffer());
         }
+        buffer = null;
     }
 
     /** At close: staged fds are closed and the memory given back; nothing may be staged afterwards. */
@@ -179,14 +186,13 @@ final class Staging {
         }
         fdFrameOffsets.clear();
         giveBack();
-        buffer = BufferPool.RELEASED;
-        pooled = false;
+        released = true;
         start = 0;
         end = 0;
     }
 
     boolean isReleased() {
-        return buffer == BufferPool.RELEASED;
+        return released;
     }
 
     private static void closeAll(int[] fds) {

@@ -34,13 +34,11 @@ public final class Transport implements AutoCloseable {
     private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
     private final BufferPool stagingPool;
-    private final BufferPool receivePool;
 
     private Transport(TransportOptions options) throws NativeIoException {
         this.options = options;
-        // Staging holds at least one ring record; receive holds a whole frame plus the start of the next.
+        // Staging holds at least one ring record; each loop has one receive buffer (see EventLoop).
         this.stagingPool = new BufferPool(Math.max(64 * 1024, options.ringBytes() / 8), POOLED_BUFFERS);
-        this.receivePool = new BufferPool(Math.max(64 * 1024, 2 * options.maxFrameBytes()), POOLED_BUFFERS);
         boolean invoker = options.eventLoops() == 0;
         this.loops = new EventLoop[invoker ? 1 : options.eventLoops()];
         int number = TRANSPORTS.incrementAndGet();
@@ -144,7 +142,7 @@ public final class Transport implements AutoCloseable {
             throws NativeIoException {
         Connection connection;
         try {
-            connection = new Connection(loop, options, tracking(listener), endpoint, socket, stagingPool, receivePool);
+            connection = new Connection(loop, options, tracking(listener), endpoint, socket, stagingPool);
         } catch (NativeIoException | RuntimeException e) {
             socket.close();
             throw e;

@@ -64,6 +64,26 @@ public final class FrameDecoder {
         this.handler = handler;
     }
 
+    /** Where the bytes of an unfinished frame start in the buffer (see {@link #pendingBytes()}). */
+    public int pendingOffset() {
+        return readOffset;
+    }
+
+    /** Bytes received but not yet decoded: the start of a frame still incomplete. */
+    public int pendingBytes() {
+        return writeOffset - readOffset;
+    }
+
+    /**
+     * Starts over with {@code bytes} undecoded bytes at the start of the buffer (0: none). A decoder whose buffer
+     * is lent to many connections in turn keeps its unfinished frame elsewhere between reads and puts it back
+     * here before the next.
+     */
+    public void restore(int bytes) {
+        readOffset = 0;
+        writeOffset = bytes;
+    }
+
     /** Where the next received bytes go. */
     public int writeOffset() {
         return writeOffset;
