@@ -580,7 +580,8 @@ public final class HandshakeServer implements AutoCloseable {
         try {
             listener.onHandshake(outcome);
         } catch (RuntimeException e) {
-            System.err.println("capwire: handshake listener failed on " + outcome + ": " + e);
+            ListenerFailure.report(transport, "HandshakeListener " + listener.getClass().getName() + ".onHandshake("
+                    + outcome + ")", e, "the server carries on");
         }
     }
 
