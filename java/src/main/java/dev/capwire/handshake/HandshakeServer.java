@@ -196,8 +196,7 @@ public final class HandshakeServer implements AutoCloseable {
             }
             String noSlot = takeHandshakeSlot(attempt);
             if (noSlot != null) {
-                // No Hello has come yet to answer, so no Refused: closed like a full listen backlog, before
-                // the connection's receive buffer holds anything.
+                // No Hello has come yet to answer, so no Refused: closed like a full listen backlog.
                 report(connection, attempt, HandshakeOutcome.Result.FAILED, null, "closed at once: " + noSlot);
                 connection.abort();
                 return;
