@@ -142,6 +142,21 @@ public final class Configuration {
     public static final int MAX_HANDSHAKING_DEFAULT = 256;
 
     /**
+     * Connections one peer (the kernel-verified uid on Unix sockets, the remote IP address on TCP) may have
+     * waiting for their handshake on one server at once; past it that peer's new connection is closed at once,
+     * at the accept, while other peers still get in. It keeps one peer from filling
+     * {@link #MAX_HANDSHAKING_PROP_NAME} and locking everyone else out, as long as it is below that bound.
+     * The default, a quarter of the global default, leaves three quarters of the handshake slots to others
+     * when one peer holds all of its own (it takes four peers at their limit to fill the global bound), and
+     * is still far more than a well-behaved peer needs: a local handshake takes one round trip, well under a
+     * millisecond, so even a pool of 64 connections opened at once passes without touching the limit. Peers
+     * are keyed per transport: a uid on a Unix socket and an address on TCP never share a count. Note that
+     * on Unix sockets every process of one user is one peer.
+     */
+    public static final String MAX_HANDSHAKING_PER_PEER_PROP_NAME = "capwire.server.maxHandshakingPerPeer";
+    public static final int MAX_HANDSHAKING_PER_PEER_DEFAULT = 64;
+
+    /**
      * Where the 32-byte shared secret comes from, first match wins: a file (32 raw bytes, or 64 hex digits),
      * the environment variable named by {@code capwire.secret.env}, or {@code capwire.secret} itself (64 hex
      * digits; visible to anyone who can list the process's arguments, so prefer the other two). Unset: no
@@ -188,6 +203,10 @@ public final class Configuration {
 
     public static int maxHandshaking() {
         return Integer.getInteger(MAX_HANDSHAKING_PROP_NAME, MAX_HANDSHAKING_DEFAULT);
+    }
+
+    public static int maxHandshakingPerPeer() {
+        return Integer.getInteger(MAX_HANDSHAKING_PER_PEER_PROP_NAME, MAX_HANDSHAKING_PER_PEER_DEFAULT);
     }
 
     public static long reconnectGiveUpMs() {

@@ -79,6 +79,9 @@ public final class HandshakeServer implements AutoCloseable {
     private final int maxConnectionsPerUid;
     private final int maxHandshaking;
     private final AtomicInteger handshaking = new AtomicInteger();
+    private final int maxHandshakingPerPeer;
+    // Keyed by handshakePeer(); changed with merge/computeIfPresent, atomic per key, as connectionsPerUid.
+    private final ConcurrentHashMap<String, Integer> handshakingPerPeer = new ConcurrentHashMap<>();
     private final HandshakeListener listener;
     private final int helloRateLimit;
     private final HelloRateLimiter rateLimiter;
@@ -114,6 +117,7 @@ public final class HandshakeServer implements AutoCloseable {
         this.maxConnections = b.maxConnections;
         this.maxConnectionsPerUid = b.maxConnectionsPerUid;
         this.maxHandshaking = b.maxHandshaking;
+        this.maxHandshakingPerPeer = b.maxHandshakingPerPeer;
         this.listener = b.listener;
         this.helloRateLimit = b.helloRateLimit;
         this.rateLimiter = new HelloRateLimiter(b.helloRateLimit);
@@ -163,6 +167,8 @@ public final class HandshakeServer implements AutoCloseable {
     private static final class Attempt {
         final long openedNanos = System.nanoTime();
         final long uid;
+        /** Whose handshake slots this attempt counts against; null when the peer is unknown. */
+        final String peer;
         Hello firstHello;
         byte[] serverNonce;
         Service service;
@@ -170,8 +176,9 @@ public final class HandshakeServer implements AutoCloseable {
         boolean reported;
         boolean holdsHandshakeSlot;
 
-        Attempt(long uid) {
+        Attempt(long uid, String peer) {
             this.uid = uid;
+            this.peer = peer;
         }
     }
 
@@ -181,18 +188,16 @@ public final class HandshakeServer implements AutoCloseable {
         public void onOpen(Connection connection) {
             PeerCredentials credentials = connection.peerCredentials();
             long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
-            Attempt attempt = new Attempt(uid);
+            Attempt attempt = new Attempt(uid, handshakePeer(connection, uid));
             connection.setAttribute(ATTEMPT, attempt);
             connections.incrementAndGet();
             if (uid >= 0) {
                 connectionsPerUid.merge(uid, 1, Integer::sum);
             }
-            attempt.holdsHandshakeSlot = true;
-            if (handshaking.incrementAndGet() > maxHandshaking) {
+            String noSlot = takeHandshakeSlot(attempt);
+            if (noSlot != null) {
                 // No Hello has come yet to answer, so no Refused: closed like a full listen backlog.
-                report(connection, attempt, HandshakeOutcome.Result.FAILED, null, "closed at once: "
-                        + maxHandshaking + " handshakes already in progress (" + Configuration.MAX_HANDSHAKING_PROP_NAME
-                        + ")");
+                report(connection, attempt, HandshakeOutcome.Result.FAILED, null, "closed at once: " + noSlot);
                 connection.abort();
                 return;
             }
@@ -401,11 +406,59 @@ public final class HandshakeServer implements AutoCloseable {
         attempt.service.listener().onOpen(connection);
     }
 
+    /**
+     * Counts {@code attempt} among the handshakes in progress, from its peer and in all; or, when its peer is
+     * at {@code maxHandshakingPerPeer} or the server at {@code maxHandshaking}, takes nothing and says which.
+     * The peer's bound is checked first, so a peer that fills its own share is told so, and a connection turned
+     * away holds no slot even until its close.
+     */
+    private String takeHandshakeSlot(Attempt attempt) {
+        if (attempt.peer != null
+                && handshakingPerPeer.merge(attempt.peer, 1, Integer::sum) > maxHandshakingPerPeer) {
+            releasePeerSlot(attempt.peer);
+            return "peer " + attempt.peer + " already has " + maxHandshakingPerPeer + " handshakes in progress ("
+                    + Configuration.MAX_HANDSHAKING_PER_PEER_PROP_NAME + ")";
+        }
+        if (handshaking.incrementAndGet() > maxHandshaking) {
+            handshaking.decrementAndGet();
+            if (attempt.peer != null) {
+                releasePeerSlot(attempt.peer);
+            }
+            return maxHandshaking + " handshakes already in progress (" + Configuration.MAX_HANDSHAKING_PROP_NAME
+                    + ")";
+        }
+        attempt.holdsHandshakeSlot = true;
+        return null;
+    }
+
     private void releaseHandshakeSlot(Attempt attempt) {
         if (attempt.holdsHandshakeSlot) {
             attempt.holdsHandshakeSlot = false;
             handshaking.decrementAndGet();
+            if (attempt.peer != null) {
+                releasePeerSlot(attempt.peer);
+            }
         }
+    }
+
+    private void releasePeerSlot(String peer) {
+        handshakingPerPeer.computeIfPresent(peer, (key, count) -> count == 1 ? null : count - 1);
+    }
+
+    /**
+     * Who a connection's handshake slot is counted against: the kernel-verified uid on a Unix socket
+     * ({@code "uid 1000"}), the remote IP address on TCP ({@code "127.0.0.2"}; its port changes per
+     * connection), null when neither is known. The two forms never collide, so a Unix-socket peer and a TCP
+     * peer never share a count.
+     */
+    private static String handshakePeer(Connection connection, long uid) {
+        if (uid >= 0) {
+            return "uid " + uid;
+        }
+        if (connection.remoteAddress() instanceof InetSocketAddress) {
+            return ((InetSocketAddress) connection.remoteAddress()).getAddress().getHostAddress();
+        }
+        return null;
     }
 
     private long grantedKeepalive(long wanted, List<String> warnings) {
@@ -526,7 +579,8 @@ public final class HandshakeServer implements AutoCloseable {
         try {
             listener.onHandshake(outcome);
         } catch (RuntimeException e) {
-            System.err.println("capwire: handshake listener failed on " + outcome + ": " + e);
+            ListenerFailure.report(transport, "HandshakeListener " + listener.getClass().getName() + ".onHandshake("
+                    + outcome + ")", e, "the server carries on");
         }
     }
 
@@ -548,6 +602,7 @@ public final class HandshakeServer implements AutoCloseable {
         private int maxConnections = Configuration.maxConnections();
         private int maxConnectionsPerUid = Configuration.maxConnectionsPerUid();
         private int maxHandshaking = Configuration.maxHandshaking();
+        private int maxHandshakingPerPeer = Configuration.maxHandshakingPerPeer();
         private HandshakeListener listener = outcome -> { };
 
         private Builder(Transport transport) {
@@ -636,6 +691,19 @@ public final class HandshakeServer implements AutoCloseable {
         /** Connections waiting for their handshake at once; past it new ones are closed at the accept. */
         public Builder maxHandshaking(int value) {
             maxHandshaking = value;
+            return this;
+        }
+
+        /**
+         * Connections one peer may have waiting for their handshake at once; past it that peer's new ones are
+         * closed at the accept while others still get in. See {@link Configuration#MAX_HANDSHAKING_PER_PEER_PROP_NAME}:
+         * set it below {@link #maxHandshaking}, or one peer can still fill the server's bound.
+         */
+        public Builder maxHandshakingPerPeer(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxHandshakingPerPeer must be at least 1: " + value);
+            }
+            maxHandshakingPerPeer = value;
             return this;
         }
 

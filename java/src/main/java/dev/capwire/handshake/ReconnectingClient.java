@@ -43,7 +43,11 @@ import org.agrona.DirectBuffer;
 public final class ReconnectingClient implements AutoCloseable {
     private static final AtomicInteger THREADS = new AtomicInteger();
 
-    /** What happens to the connection; called on the reconnect thread, one call at a time. */
+    /**
+     * What happens to the connection; called on the reconnect thread, one call at a time. A callback that
+     * throws is reported to the transport's error handler ({@code TransportOptions.errorHandler()}), and the
+     * client carries on as if it had returned.
+     */
     public interface Listener {
         /** A connection was negotiated, the first or a new one after a loss. */
         default void connected(NegotiatedConnection connection) {
@@ -257,7 +261,7 @@ public final class ReconnectingClient implements AutoCloseable {
         backoff.reset();
         attemptsSinceLoss = 0;
         notConnectedWhy = null;
-        notify(() -> listener.connected(connection));
+        notify("connected", () -> listener.connected(connection));
         // The close future completes on the event loop; the loss is handled here, after this task.
         connection.connection().closeFuture().whenComplete((reason, error) ->
                 onReconnectThread(() -> onConnectionClosed(connection, reason)));
@@ -273,7 +277,7 @@ public final class ReconnectingClient implements AutoCloseable {
         lostAtNanos = System.nanoTime();
         giveUpAtNanos = lostAtNanos + TimeUnit.MILLISECONDS.toNanos(giveUpMs);
         notConnectedWhy = "the connection to " + endpoint + " was lost (" + reason + "); reconnecting";
-        notify(() -> listener.disconnected(reason));
+        notify("disconnected", () -> listener.disconnected(reason));
         // The peer is probably still restarting: wait one step before the first attempt.
         schedule(backoff.nextDelayMs());
     }
@@ -298,7 +302,7 @@ public final class ReconnectingClient implements AutoCloseable {
         long delayMs = Math.min(Math.max(backoff.nextDelayMs(), serverAskedMs), leftMs);
         notConnectedWhy = "attempt " + attemptsSinceLoss + " to connect to " + endpoint + " failed ("
                 + error.getMessage() + "); next attempt in " + delayMs + " ms";
-        notify(() -> listener.attemptFailed(error, delayMs));
+        notify("attemptFailed", () -> listener.attemptFailed(error, delayMs));
         schedule(delayMs);
     }
 
@@ -316,7 +320,7 @@ public final class ReconnectingClient implements AutoCloseable {
             lock.notifyAll();
         }
         reconnectThread.shutdown(); // the thread ends once this task returns
-        notify(() -> listener.gaveUp(cause));
+        notify("gaveUp", () -> listener.gaveUp(cause));
     }
 
     private void schedule(long delayMs) {
@@ -335,12 +339,16 @@ public final class ReconnectingClient implements AutoCloseable {
         }
     }
 
-    /** A listener that throws must not stop the reconnecting. */
-    private void notify(Runnable callback) {
+    /**
+     * A listener that throws must not stop the reconnecting: its failure goes to the transport's error handler,
+     * naming the listener and the {@code callback} that threw.
+     */
+    private void notify(String callback, Runnable call) {
         try {
-            callback.run();
+            call.run();
         } catch (RuntimeException e) {
-            System.err.println("capwire: a reconnect listener for " + endpoint + " threw: " + e);
+            ListenerFailure.report(transport, "ReconnectingClient.Listener " + listener.getClass().getName() + "."
+                    + callback + " for " + endpoint, e, "the reconnecting client carries on");
         }
     }
 

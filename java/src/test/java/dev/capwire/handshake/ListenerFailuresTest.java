@@ -1,0 +1,172 @@
+package dev.capwire.handshake;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.transport.CloseReason;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.FrameListener;
+import dev.capwire.transport.Response;
+import dev.capwire.transport.Transport;
+import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.RefusedCode;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Collectors;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * A {@link HandshakeListener} or {@link ReconnectingClient.Listener} that throws: the failure reaches the
+ * transport's one error handler (installed here with {@code TransportOptions.builder().errorHandler(...)}),
+ * wrapped in an exception naming the listener and the callback, nothing is printed to the console, and the
+ * server or client keeps working.
+ */
+@ExtendWith(NoLeaks.class)
+class ListenerFailuresTest {
+    private static final FrameListener ECHO = (connection, frame) -> {
+        if (frame.type() == FrameType.REQUEST) {
+            connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
+        }
+    };
+
+    private final List<Throwable> errors = new CopyOnWriteArrayList<>();
+    private final ByteArrayOutputStream console = new ByteArrayOutputStream();
+    private PrintStream realErr;
+    private Path dir;
+    private Transport transport;
+    private Endpoint endpoint;
+
+    @BeforeEach
+    void start() throws Exception {
+        realErr = System.err;
+        System.setErr(new PrintStream(console, true, StandardCharsets.UTF_8));
+        dir = Files.createTempDirectory(Path.of("/tmp"), "cwh");
+        endpoint = Endpoint.unix(dir.resolve("s"));
+        transport = Transport.create(TransportOptions.builder().errorHandler(errors::add).build());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        try {
+            transport.close();
+            Files.deleteIfExists(dir.resolve("s"));
+            Files.deleteIfExists(dir);
+        } finally {
+            System.setErr(realErr);
+        }
+        realErr.print(console.toString(StandardCharsets.UTF_8));
+    }
+
+    private static class ThrowingHandshakeListener implements HandshakeListener {
+        final List<HandshakeOutcome> heard = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void onHandshake(HandshakeOutcome outcome) {
+            heard.add(outcome);
+            throw new IllegalArgumentException("boom " + heard.size() + " in onHandshake");
+        }
+    }
+
+    @Test
+    void aThrowingHandshakeListenerIsReportedToTheErrorHandlerAndTheServerCarriesOn() throws Exception {
+        ThrowingHandshakeListener listener = new ThrowingHandshakeListener();
+        HandshakeServer.builder(transport).noSecret().service(Service.builder("echo", "1.0.0", ECHO).build())
+                .listener(listener).build().listen(endpoint);
+
+        for (int i = 1; i <= 2; i++) {
+            try (NegotiatedConnection echo = HandshakeClient.connect(transport, endpoint, client("echo"), (c, f) -> { })) {
+                assertEquals("ping", call(echo));
+            }
+        }
+        // A refusal still reaches the client after the listener threw on it.
+        HandshakeRefusedException refused = assertThrows(HandshakeRefusedException.class,
+                () -> HandshakeClient.connect(transport, endpoint, client("nope"), (c, f) -> { }));
+        assertEquals(RefusedCode.SERVICE_UNKNOWN, refused.refusedCode());
+
+        ServerSide.await(() -> errors.size() >= 3, "three reports (have " + errors + ")");
+        assertEquals(3, listener.heard.size());
+        for (int i = 0; i < 3; i++) {
+            Throwable reported = errors.get(i);
+            assertTrue(reported.getMessage().startsWith("HandshakeListener " + ThrowingHandshakeListener.class.getName()
+                    + ".onHandshake(" + listener.heard.get(i)), reported.getMessage());
+            assertTrue(reported.getMessage().endsWith("threw java.lang.IllegalArgumentException: boom " + (i + 1)
+                    + " in onHandshake; the server carries on"), reported.getMessage());
+            assertEquals("boom " + (i + 1) + " in onHandshake", reported.getCause().getMessage());
+        }
+        assertTrue(listener.heard.get(2).reason().contains("no service named 'nope'"), listener.heard.toString());
+        assertNothingOnTheConsole();
+    }
+
+    @Test
+    void aThrowingReconnectListenerIsReportedToTheErrorHandlerAndTheClientCarriesOn() throws Exception {
+        HandshakeServer.builder(transport).noSecret().service(Service.builder("echo", "1.0.0", ECHO).build())
+                .build().listen(endpoint);
+        ReconnectingClient.Listener listener = new ReconnectingClient.Listener() {
+            @Override
+            public void connected(NegotiatedConnection connection) {
+                throw new IllegalArgumentException("boom in connected");
+            }
+
+            @Override
+            public void disconnected(CloseReason reason) {
+                throw new IllegalArgumentException("boom in disconnected");
+            }
+        };
+        try (ReconnectingClient client = ReconnectingClient.builder(transport, endpoint, client("echo"), (c, f) -> { })
+                .listener(listener).backoff(new long[] {10}, 0).build()) {
+            NegotiatedConnection first = client.awaitConnected(10_000);
+            assertEquals("ping", call(first));
+            ServerSide.await(() -> errors.size() >= 1, "the report from connected");
+
+            first.close(); // lost, not closed by the client: disconnected, then a new connection
+            ServerSide.await(() -> client.current() != null && client.current() != first, "a new connection");
+            NegotiatedConnection second = client.current();
+            assertNotSame(first, second);
+            assertEquals("ping", call(second));
+            ServerSide.await(() -> errors.size() >= 3, "three reports (have " + errors + ")");
+
+            String prefix = "ReconnectingClient.Listener " + listener.getClass().getName() + ".";
+            List<String> messages = errors.stream().map(Throwable::getMessage).collect(Collectors.toList());
+            assertEquals(List.of(
+                    prefix + "connected for " + endpoint + " threw java.lang.IllegalArgumentException: boom in connected;"
+                            + " the reconnecting client carries on",
+                    prefix + "disconnected for " + endpoint + " threw java.lang.IllegalArgumentException: boom in"
+                            + " disconnected; the reconnecting client carries on",
+                    prefix + "connected for " + endpoint + " threw java.lang.IllegalArgumentException: boom in connected;"
+                            + " the reconnecting client carries on"), messages);
+            for (Throwable reported : errors) {
+                assertSame(IllegalArgumentException.class, reported.getCause().getClass());
+            }
+        }
+        assertNothingOnTheConsole();
+    }
+
+    private void assertNothingOnTheConsole() {
+        String printed = console.toString(StandardCharsets.UTF_8);
+        assertFalse(printed.contains("boom") || printed.contains("capwire"), "printed to System.err: " + printed);
+    }
+
+    private static ClientOptions client(String service) {
+        return ClientOptions.builder(service).noSecret().build();
+    }
+
+    private static String call(NegotiatedConnection connection) {
+        UnsafeBuffer payload = new UnsafeBuffer("ping".getBytes(StandardCharsets.US_ASCII));
+        Response reply = connection.connection().call(2, 1, payload, 0, 4, 10_000);
+        return new String(reply.payload(), StandardCharsets.US_ASCII);
+    }
+}
