@@ -30,10 +30,10 @@ import java.util.stream.Stream;
  *
  * <p>A {@link HandshakeServer} with one service runs in a child JVM; this JVM opens {@code count} (default
  * 10,000) negotiated connections to it on one {@link Transport} and leaves them idle. Each side is measured
- * three times, each time after {@code System.gc()} (three rounds, with pauses so the cleaner frees the direct
- * buffers the GC found): before opening, with all connections open and idle, and after closing them all (once
+ * three times, each time after {@code System.gc()} (three rounds, then a wait until the cleaner has freed the
+ * direct buffers the GC found): before opening, with all connections open and idle, and after closing them all (once
  * the server has released every socket, and a settle). A measure is the resident set ({@code VmRSS} in
- * {@code /proc/<pid>/status}), the heap in use, the direct buffers in use ({@code BufferPoolMXBean "direct"}:
+ * {@code /proc/<pid>/status}), the heap in use (and committed), the direct buffers in use ({@code BufferPoolMXBean "direct"}:
  * bytes and count) and the open file descriptors. The child measures itself when it reads {@code MEASURE} on
  * its stdin.
  *
@@ -48,6 +48,8 @@ public final class IdleConnectionsMemory {
     static final String SERVICE = "idle";
     private static final long SETTLE_MS = 1_000;
     private static final long CLOSE_TIMEOUT_MS = 60_000;
+    private static final long CLEANER_QUIET_MS = 500;
+    private static final long CLEANER_TIMEOUT_MS = 30_000;
 
     private IdleConnectionsMemory() {
     }
@@ -62,32 +64,34 @@ public final class IdleConnectionsMemory {
     }
 
     /** One side's memory at one moment, after a full GC. */
-    record Snapshot(long rssBytes, long heapBytes, long directBytes, long directBuffers, long fds) {
+    record Snapshot(long rssBytes, long heapBytes, long heapCommittedBytes, long directBytes, long directBuffers,
+            long fds) {
         static final String PREFIX = "MEASURED ";
 
         String format() {
-            return PREFIX + "rss=" + rssBytes + " heap=" + heapBytes + " direct=" + directBytes + " directBuffers="
-                    + directBuffers + " fds=" + fds;
+            return PREFIX + "rss=" + rssBytes + " heap=" + heapBytes + " heapCommitted=" + heapCommittedBytes
+                    + " direct=" + directBytes + " directBuffers=" + directBuffers + " fds=" + fds;
         }
 
         static Snapshot parse(String line) {
             if (line == null || !line.startsWith(PREFIX)) {
                 throw new IllegalStateException("server did not measure: " + line);
             }
-            long[] values = new long[5];
+            long[] values = new long[6];
             String[] fields = line.substring(PREFIX.length()).split(" ");
             for (int i = 0; i < values.length; i++) {
                 values[i] = Long.parseLong(fields[i].substring(fields[i].indexOf('=') + 1));
             }
-            return new Snapshot(values[0], values[1], values[2], values[3], values[4]);
+            return new Snapshot(values[0], values[1], values[2], values[3], values[4], values[5]);
         }
 
         long get(int measure) {
             switch (measure) {
                 case 0: return rssBytes;
                 case 1: return heapBytes;
-                case 2: return directBytes;
-                case 3: return directBuffers;
+                case 2: return heapCommittedBytes;
+                case 3: return directBytes;
+                case 4: return directBuffers;
                 default: return fds;
             }
         }
@@ -120,7 +124,8 @@ public final class IdleConnectionsMemory {
     record Result(int count, Side client, Side server) {
     }
 
-    private static final String[] MEASURES = {"rss (B)", "heap (B)", "direct (B)", "direct buffers", "fds"};
+    private static final String[] MEASURES = {"rss (B)", "heap (B)", "heap committed", "direct (B)",
+        "direct buffers", "fds"};
 
     static Result run(int count, PrintStream out) throws Exception {
         if (count <= 0) {
@@ -219,16 +224,35 @@ public final class IdleConnectionsMemory {
         }
     }
 
-    /** Full GCs until the cleaner has had time to free what they found, then this process's figures. */
+    /**
+     * Full GCs, then a wait until the cleaner has freed the direct buffers they found (the count has not moved
+     * for {@link #CLEANER_QUIET_MS}; at most {@link #CLEANER_TIMEOUT_MS}), then this process's figures. The
+     * cleaner is one thread: on a loaded host freeing 20,000 buffers took seconds, and a fixed pause measured
+     * thousands of them as still in use.
+     */
     static Snapshot measureSelf() throws IOException, InterruptedException {
+        BufferPoolMXBean direct = ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class).stream()
+                .filter(pool -> pool.getName().equals("direct")).findFirst().orElseThrow();
         for (int i = 0; i < 3; i++) {
             System.gc();
             Thread.sleep(100);
         }
-        BufferPoolMXBean direct = ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class).stream()
-                .filter(pool -> pool.getName().equals("direct")).findFirst().orElseThrow();
-        return new Snapshot(rssBytes(Path.of("/proc/self/status")),
-                ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed(), direct.getMemoryUsed(),
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLEANER_TIMEOUT_MS);
+        long lastCount = direct.getCount();
+        long quietSince = System.nanoTime();
+        while (System.nanoTime() - quietSince < TimeUnit.MILLISECONDS.toNanos(CLEANER_QUIET_MS)
+                && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            long nowCount = direct.getCount();
+            if (nowCount != lastCount) {
+                lastCount = nowCount;
+                quietSince = System.nanoTime();
+            }
+        }
+        System.gc();
+        java.lang.management.MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+        return new Snapshot(rssBytes(Path.of("/proc/self/status")), heap.getUsed(), heap.getCommitted(),
+                direct.getMemoryUsed(),
                 direct.getCount(), openFds(Path.of("/proc/self/fd")));
     }
 

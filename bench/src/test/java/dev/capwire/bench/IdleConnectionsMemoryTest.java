@@ -16,7 +16,7 @@ class IdleConnectionsMemoryTest {
     private static final Pattern SUMMARY = Pattern.compile("^(client|server): per idle connection rss (-?\\d+) B, "
             + "heap (-?\\d+) B, direct (-?\\d+) B; rss after close (\\d+\\.\\d) % of before$", Pattern.MULTILINE);
     private static final Pattern ROW = Pattern.compile(
-            "^(client|server) +(rss \\(B\\)|heap \\(B\\)|direct \\(B\\)|direct buffers|fds) +(\\d+) +(\\d+) +(\\d+) "
+            "^(client|server) +(rss \\(B\\)|heap \\(B\\)|heap committed|direct \\(B\\)|direct buffers|fds) +(\\d+) +(\\d+) +(\\d+) "
             + "+(-?\\d+\\.\\d) +(\\d+\\.\\d %|-)$", Pattern.MULTILINE);
 
     /**
@@ -37,7 +37,7 @@ class IdleConnectionsMemoryTest {
         while (rows.find()) {
             rowCount++;
         }
-        assertEquals(10, rowCount, output);
+        assertEquals(12, rowCount, output);
         Matcher summary = SUMMARY.matcher(output);
         for (String side : List.of("client", "server")) {
             assertTrue(summary.find(), output);
@@ -48,7 +48,8 @@ class IdleConnectionsMemoryTest {
         assertEquals(COUNT, result.count());
         for (IdleConnectionsMemory.Side side : List.of(result.client(), result.server())) {
             for (IdleConnectionsMemory.Snapshot snapshot : List.of(side.before(), side.idle(), side.closed())) {
-                assertTrue(snapshot.rssBytes() > 0 && snapshot.heapBytes() > 0 && snapshot.directBytes() >= 0
+                assertTrue(snapshot.rssBytes() > 0 && snapshot.heapBytes() > 0
+                        && snapshot.heapCommittedBytes() >= snapshot.heapBytes() && snapshot.directBytes() >= 0
                         && snapshot.directBuffers() >= 0 && snapshot.fds() > 0, side + " " + snapshot);
                 // A few GiB at most: a unit mix-up (kB taken for bytes, or the reverse) would show here.
                 assertTrue(snapshot.rssBytes() < (64L << 30) && snapshot.rssBytes() > (1L << 20), side.toString());
