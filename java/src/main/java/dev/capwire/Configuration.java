@@ -85,6 +85,31 @@ public final class Configuration {
     public static final boolean EXPOSE_HANDLER_ERRORS_DEFAULT = true;
 
     /**
+     * Frames an {@code OffLoopListener} holds at once, across all its connections: queued for its executor or
+     * being handled there. Past it a REQUEST is answered RESOURCE_EXHAUSTED at once, from the loop, and a
+     * NOTIFY or CANCEL is dropped (counted, and reported once per overload), so a slow handler costs memory
+     * up to this bound and never stalls the loop.
+     */
+    public static final String HANDLER_QUEUE_FRAMES_PROP_NAME = "capwire.handlerQueueFrames";
+    public static final int HANDLER_QUEUE_FRAMES_DEFAULT = 8192;
+
+    /**
+     * The same bound for one connection, so one busy client cannot take the whole queue from the others. At
+     * the default it equals {@code capwire.maxInFlight}'s default: a peer that keeps within that limit is
+     * never refused for queueing requests alone.
+     */
+    public static final String HANDLER_QUEUE_FRAMES_PER_CONNECTION_PROP_NAME = "capwire.handlerQueueFramesPerConnection";
+    public static final int HANDLER_QUEUE_FRAMES_PER_CONNECTION_DEFAULT = 1024;
+
+    /**
+     * Threads of the default handler executor. 0 (the default): a virtual thread per busy connection where
+     * the JVM has them (Java 21+), else a pool of 4 per core (at least 8) daemon threads; a positive number
+     * always means a pool of that many daemon threads.
+     */
+    public static final String HANDLER_THREADS_PROP_NAME = "capwire.handlerThreads";
+    public static final int HANDLER_THREADS_DEFAULT = 0;
+
+    /**
      * Bytes a connection's loop may hold for a peer that is not reading them before the connection stops being
      * read (its handlers stop producing); reading resumes below half of it. The loop itself never waits.
      */
@@ -269,6 +294,19 @@ public final class Configuration {
     public static boolean exposeHandlerErrors() {
         String value = System.getProperty(EXPOSE_HANDLER_ERRORS_PROP_NAME);
         return value == null ? EXPOSE_HANDLER_ERRORS_DEFAULT : Boolean.parseBoolean(value);
+    }
+
+    public static int handlerQueueFrames() {
+        return Integer.getInteger(HANDLER_QUEUE_FRAMES_PROP_NAME, HANDLER_QUEUE_FRAMES_DEFAULT);
+    }
+
+    public static int handlerQueueFramesPerConnection() {
+        return Integer.getInteger(HANDLER_QUEUE_FRAMES_PER_CONNECTION_PROP_NAME,
+                HANDLER_QUEUE_FRAMES_PER_CONNECTION_DEFAULT);
+    }
+
+    public static int handlerThreads() {
+        return Integer.getInteger(HANDLER_THREADS_PROP_NAME, HANDLER_THREADS_DEFAULT);
     }
 
     public static int sendHighWaterBytes() {

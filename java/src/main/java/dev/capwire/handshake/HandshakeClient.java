@@ -49,10 +49,39 @@ public final class HandshakeClient {
     private static final int MAX_REPLY_BYTES = 64 * 1024;
     /** The longest a handshake waits in the kernel before it checks whether it was interrupted. */
     private static final long INTERRUPT_CHECK_MS = 50;
+    /**
+     * A virtual thread never waits in poll(2): a thread in a native call keeps its carrier, so a few handshakes
+     * waiting for slow servers would stop every other virtual thread of the JVM. It checks the socket without
+     * waiting instead and parks in Java between checks, from this long up to {@link #MAX_PARK_NANOS}.
+     */
+    private static final long MIN_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(20);
+    private static final long MAX_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    /** {@code Thread.isVirtual()} on Java 21+, found by reflection since Capwire is compiled for 17; else null. */
+    private static final java.lang.invoke.MethodHandle IS_VIRTUAL = isVirtualHandle();
     /** Each connecting thread's buffer for the Hello exchange: a direct buffer per frame costs more than the frame. */
     private static final ThreadLocal<ByteBuffer> SCRATCH = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(4096));
 
     private HandshakeClient() {
+    }
+
+    private static java.lang.invoke.MethodHandle isVirtualHandle() {
+        try {
+            return java.lang.invoke.MethodHandles.publicLookup().findVirtual(Thread.class, "isVirtual",
+                    java.lang.invoke.MethodType.methodType(boolean.class));
+        } catch (ReflectiveOperationException e) {
+            return null; // Java 17-20: no virtual threads
+        }
+    }
+
+    static boolean onVirtualThread() {
+        if (IS_VIRTUAL == null) {
+            return false;
+        }
+        try {
+            return (boolean) IS_VIRTUAL.invoke(Thread.currentThread());
+        } catch (Throwable e) {
+            return false;
+        }
     }
 
     /**
@@ -290,10 +319,13 @@ public final class HandshakeClient {
          * Waits for the socket until the handshake's deadline. In invoker mode, on the loop's own thread, the
          * loop is run meanwhile in short slices: the server may be on this very transport. A poll(2) does not
          * notice a Java interrupt, so the wait is cut into slices of {@link #INTERRUPT_CHECK_MS} and an
-         * interrupted caller (a {@link ReconnectingClient} being closed, say) gets CANCELLED within one.
+         * interrupted caller (a {@link ReconnectingClient} being closed, say) gets CANCELLED within one. A
+         * virtual thread parks in Java instead of waiting in poll(2) (see {@link #MIN_PARK_NANOS}).
          */
         private void await(int interest) throws NativeIoException {
             boolean driveLoop = transport.isDrivenByCurrentThread();
+            boolean virtual = !driveLoop && onVirtualThread();
+            long parkNanos = MIN_PARK_NANOS;
             for (;;) {
                 if (Thread.currentThread().isInterrupted()) {
                     throw new StatusException(StatusCode.CANCELLED, "interrupted during the handshake with "
@@ -308,7 +340,7 @@ public final class HandshakeClient {
                 if (driveLoop) {
                     transport.poll();
                 }
-                int timeoutMs = driveLoop ? 0
+                int timeoutMs = driveLoop || virtual ? 0
                         : (int) Math.max(1, Math.min(INTERRUPT_CHECK_MS, TimeUnit.NANOSECONDS.toMillis(leftNanos)));
                 int number = socket.fd().acquire();
                 int ready;
@@ -322,6 +354,10 @@ public final class HandshakeClient {
                 }
                 if (ready != 0) {
                     return;
+                }
+                if (virtual) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(Math.min(parkNanos, leftNanos));
+                    parkNanos = Math.min(2 * parkNanos, MAX_PARK_NANOS);
                 }
             }
         }

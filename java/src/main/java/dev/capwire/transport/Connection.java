@@ -469,6 +469,11 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         return (inbound.isPaused() ? 0 : Native.INTEREST_READ) | (outbound.wantsWrite() ? Native.INTEREST_WRITE : 0);
     }
 
+    /** The guard of this connection's listener: its failure policy, for {@link OffLoopListener} to share. */
+    ListenerGuard guard() {
+        return guard;
+    }
+
     /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
     boolean ringAllocated() {
         return outbound.ringAllocated();

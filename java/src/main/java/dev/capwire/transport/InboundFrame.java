@@ -10,6 +10,8 @@ import dev.capwire.wire.ClaimedFds;
  * {@link #takeFds()}; fds not taken are closed when the callback returns.
  */
 public final class InboundFrame {
+    private static final FileDescriptor[] NO_FDS = new FileDescriptor[0];
+
     private byte type;
     private long correlationId;
     private int capId;
@@ -18,6 +20,8 @@ public final class InboundFrame {
     private int payloadOffset;
     private int payloadLength;
     private ClaimedFds fds;
+    /** The fds of a detached copy (see {@link #detach()}); null in the loop's reused view. */
+    private FileDescriptor[] ownFds;
 
     void set(byte type, long correlationId, int capId, int methodId, DirectBuffer buffer, int payloadOffset,
             int payloadLength, ClaimedFds fds) {
@@ -69,16 +73,44 @@ public final class InboundFrame {
 
     /** The fds that came with this frame and have not been taken. */
     public int fdCount() {
-        return fds.count();
+        return ownFds != null ? ownFds.length : fds.count();
     }
 
     /** Takes ownership of this frame's fds (the caller must close them); a second call returns none. */
     public FileDescriptor[] takeFds() {
+        if (ownFds != null) {
+            FileDescriptor[] taken = ownFds;
+            ownFds = NO_FDS;
+            return taken;
+        }
         int[] numbers = fds.takeAll();
         FileDescriptor[] taken = new FileDescriptor[numbers.length];
         for (int i = 0; i < numbers.length; i++) {
             taken[i] = FileDescriptor.adopt(numbers[i]);
         }
         return taken;
+    }
+
+    /**
+     * A copy of this view that outlives the callback, for a handler that runs later on another thread: the
+     * payload is copied to the heap and the fds move into the copy (this view then holds none, so the loop
+     * closes nothing of theirs). Only listeners that leave the loop pay for the copy; the loop's own view is
+     * reused and allocates nothing. The copy's untaken fds are closed by {@link #closeUntakenFds()}.
+     */
+    InboundFrame detach() {
+        InboundFrame copy = new InboundFrame();
+        byte[] bytes = new byte[payloadLength];
+        buffer.getBytes(payloadOffset, bytes);
+        copy.set(type, correlationId, capId, methodId, new org.agrona.concurrent.UnsafeBuffer(bytes), 0,
+                payloadLength, null);
+        copy.ownFds = fdCount() == 0 ? NO_FDS : takeFds();
+        return copy;
+    }
+
+    /** A detached copy's counterpart of what the loop does after each callback: closes the fds not taken. */
+    void closeUntakenFds() {
+        for (FileDescriptor fd : takeFds()) {
+            fd.close();
+        }
     }
 }

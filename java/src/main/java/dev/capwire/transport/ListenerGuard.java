@@ -61,6 +61,50 @@ final class ListenerGuard {
         }
     }
 
+    /**
+     * The same policy for a handler that failed off the loop ({@link OffLoopListener}): reported; a REQUEST is
+     * answered INTERNAL (from this thread, waiting at most {@code sendTimeoutMs} for room, best effort); an
+     * {@link Error} closes this connection only. Never throws, so the executor's thread carries on.
+     */
+    void onFrameFailedOffLoop(Connection connection, byte type, long correlationId, Throwable failure) {
+        report(connection, "onFrame (off the loop)", failure);
+        if (failure instanceof Error) {
+            connection.abort("the listener failed with " + failure);
+        } else if (type == FrameType.REQUEST && owner.acceptsSends()) {
+            replyError(connection, correlationId, StatusCode.INTERNAL, describe((RuntimeException) failure));
+        }
+    }
+
+    /** A failure of the listener's {@code callback} that happened off the loop; reported as one on the loop is. */
+    void reportFailure(Connection connection, String callback, Throwable failure) {
+        report(connection, callback, failure);
+    }
+
+    /** Something for the transport's error handler that is no listener's failure (an overload, say). */
+    void reportError(Throwable failure) {
+        loop.reportError(failure);
+    }
+
+    /**
+     * Best effort, from any thread: an ERROR reply. Loop work never waits (a full ring leaves the answer to the
+     * caller's deadline); any other thread waits at most {@code sendTimeoutMs}, and a connection that has
+     * closed or stays full gets none.
+     */
+    void replyError(Connection connection, long correlationId, StatusCode code, String message) {
+        if (!owner.acceptsSends()) {
+            return;
+        }
+        if (loop.inLoop()) {
+            owner.tryReplyError(correlationId, errorPayload(code, message));
+            return;
+        }
+        try {
+            connection.respondError(correlationId, code, message);
+        } catch (StatusException e) {
+            // Closed meanwhile, or the peer stopped reading: nobody is left to tell, and its deadline answers it.
+        }
+    }
+
     void onClose(Connection connection, CloseReason reason) {
         try {
             listener.onClose(connection, reason);
