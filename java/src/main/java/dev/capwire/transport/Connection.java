@@ -411,7 +411,12 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
 
     /** Abortive close: drops queued frames and closes the socket at once. Idempotent. */
     public void abort() {
-        loop.execute(() -> closing.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, "aborted locally")));
+        abort("aborted locally");
+    }
+
+    /** Any thread: an abortive close naming {@code why} (a handler off the loop failed with an Error, say). */
+    void abort(String why) {
+        loop.execute(() -> closing.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, why)));
     }
 
     // ---------------------------------------------------------------------------------------------------

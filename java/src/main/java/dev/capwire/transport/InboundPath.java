@@ -196,7 +196,7 @@ final class InboundPath {
                     for (int i = 0; i < fdCount; i++) {
                         Native.close(fdScratch.getInt(i * 4));
                     }
-                    owner.protocolError(shut.reason(), fdCount + " file descriptors before the " + shut.awaiting()
+                    owner.protocolError(shut.reason(), fdCount + " fds arrived before the " + shut.awaiting()
                             + " completed");
                     return;
                 }

@@ -22,7 +22,6 @@ import java.util.stream.Stream;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -33,15 +32,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * of them open on a marker file of its own, and counts the server's {@code /proc/<pid>/fd} links to that file
  * (the test closes its own copies first, so every link left is the server's).
  *
- * <p>Today the server negotiates such a connection: the fds a HELLO declares are closed after the frame (the
- * transport closes what nobody takes), but the handshake goes on as if they were not there, and fds a HELLO
- * does not declare stay open in the server for the connection's whole life.
+ * <p>Before the inbound gate refused them, the server negotiated such a connection: the fds a HELLO declared
+ * were closed after the frame, but the handshake went on as if they were not there, and fds a HELLO did not
+ * declare stayed open in the server for the connection's whole life.
  */
-@Disabled("needs: the transport's InboundGate (InboundPath.dispatch / readIn) to end a connection whose gate is"
-        + " shut when fds arrive, declared by an admitted frame (a HELLO with fd_count > 0) or declared by none,"
-        + " with a GOAWAY of the gate's reason (HANDSHAKE_FAILED) whose message names the fds, closing them at"
-        + " once; today a HELLO with fd_count 3 and 3 SCM_RIGHTS fds is answered HELLO_REPLY(Negotiated), and"
-        + " undeclared fds stay open in the server until the connection closes")
 @ExtendWith(NoLeaks.class)
 class FdsBeforeTheHandshakeTest {
     private Path dir;
