@@ -1,5 +1,6 @@
 package dev.capwire.transport;
 
+import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.bindings.StartupChecks;
@@ -139,14 +140,32 @@ public final class Transport implements AutoCloseable {
         return register(loop, connection, readFirst);
     }
 
+    /**
+     * Server's loop: a connection for a socket the server just accepted, handed to the next loop. Throws,
+     * having closed the socket, when the connection cannot be made: an {@link OutOfMemoryError} from its
+     * buffers included, which the server turns into refusing this one connection.
+     */
+    Connection accepted(Endpoint endpoint, NativeSocket socket, FrameListener listener) throws NativeIoException {
+        EventLoop loop = nextLoop();
+        Connection connection = create(loop, endpoint, socket, listener);
+        register(loop, connection, true);
+        return connection;
+    }
+
     /** A connection for the socket (closed if that fails), tracked by this transport. */
     private Connection create(EventLoop loop, Endpoint endpoint, NativeSocket socket, FrameListener listener)
             throws NativeIoException {
         Connection connection;
         try {
             connection = new Connection(loop, options, tracking(listener), endpoint, socket, stagingPool, receivePool);
-        } catch (NativeIoException | RuntimeException e) {
+        } catch (NativeIoException | RuntimeException | Error e) {
             socket.close();
+            if (!(e instanceof FileDescriptor.ClosedException)) {
+                // The constructor's first act is to acquire the fd for the connection's life; failing after it
+                // (an OutOfMemoryError from its buffers, say), it leaves that use held, and close() above only
+                // marks the fd closed. Give the use back so the number is actually closed, not leaked.
+                socket.fd().release();
+            }
             throw e;
         }
         connections.add(connection);
@@ -159,7 +178,7 @@ public final class Transport implements AutoCloseable {
             try {
                 connection.open(readFirst);
                 registered.complete(connection);
-            } catch (NativeIoException | RuntimeException e) {
+            } catch (NativeIoException | RuntimeException | OutOfMemoryError e) {
                 connection.abort(new CloseReason(CloseReason.Kind.IO_ERROR, "registration failed: " + e));
                 registered.completeExceptionally(e);
             }
