@@ -27,6 +27,16 @@ public final class Transport implements AutoCloseable {
     private static final AtomicInteger TRANSPORTS = new AtomicInteger();
     /** Buffers of each kind kept for reuse after connections close (a few MiB at the defaults). */
     private static final int POOLED_BUFFERS = 32;
+    /**
+     * Classes a connection first needs when it closes, loaded with the transport rather than at the first
+     * close: loading a class from a directory on the class path takes a free fd, and a class that failed to
+     * load stays failed for every class that refers to it (JVMS 5.4.3). A server whose first connection closed
+     * while its process was out of fds could otherwise never close a connection again, and so never get its
+     * fds back.
+     */
+    private static final Class<?>[] NEEDED_WHEN_OUT_OF_FDS = {
+        CloseReason.class, CloseReason.Kind.class, ConnectionState.class,
+    };
 
     private final TransportOptions options;
     private final EventLoop[] loops;

@@ -18,6 +18,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -70,10 +71,14 @@ class MaxConnectionsPerServerTest {
     }
 
     static void await(BooleanSupplier condition, long timeoutMs, String what) throws InterruptedException {
+        await(condition, timeoutMs, () -> what);
+    }
+
+    static void await(BooleanSupplier condition, long timeoutMs, Supplier<String> what) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() - deadline > 0) {
-                throw new AssertionError("not within " + timeoutMs + " ms: " + what);
+                throw new AssertionError("not within " + timeoutMs + " ms: " + what.get());
             }
             Thread.sleep(10);
         }
