@@ -195,6 +195,22 @@ public final class Configuration {
     public static final String RECONNECT_GIVE_UP_MS_PROP_NAME = "capwire.reconnect.giveUpMs";
     public static final long RECONNECT_GIVE_UP_MS_DEFAULT = 30_000;
 
+    /**
+     * How long a server stops accepting after accept fails for want of resources (EMFILE, ENFILE, ENOBUFS,
+     * ENOMEM) or for any other reason: the listener stays readable while connections wait, so retrying at
+     * once would spin the loop. Netty waits a second too.
+     */
+    public static final String ACCEPT_BACKOFF_MS_PROP_NAME = "capwire.acceptBackoffMs";
+    public static final long ACCEPT_BACKOFF_MS_DEFAULT = 1_000;
+
+    /**
+     * Connections one transport-level server holds open at once; past it an accepted socket is closed at once,
+     * before any buffer is allocated for it. Above {@link #MAX_CONNECTIONS_PROP_NAME} (the handshake's limit,
+     * which refuses politely with RESOURCE_EXHAUSTED), so a handshake server reaches that one first.
+     */
+    public static final String MAX_CONNECTIONS_PER_SERVER_PROP_NAME = "capwire.maxConnectionsPerServer";
+    public static final int MAX_CONNECTIONS_PER_SERVER_DEFAULT = 8192;
+
     private Configuration() {
     }
 
@@ -319,6 +335,14 @@ public final class Configuration {
 
     public static long sendTimeoutMs() {
         return Long.getLong(SEND_TIMEOUT_MS_PROP_NAME, SEND_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static long acceptBackoffMs() {
+        return Long.getLong(ACCEPT_BACKOFF_MS_PROP_NAME, ACCEPT_BACKOFF_MS_DEFAULT);
+    }
+
+    public static int maxConnectionsPerServer() {
+        return Integer.getInteger(MAX_CONNECTIONS_PER_SERVER_PROP_NAME, MAX_CONNECTIONS_PER_SERVER_DEFAULT);
     }
 
     /** Builds the idle strategy a name stands for (see {@link #IDLE_STRATEGY_PROP_NAME}). */

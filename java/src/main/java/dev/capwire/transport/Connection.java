@@ -75,25 +75,32 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
         this.unix = endpoint.isUnix();
         this.nativeSocket = socket;
         this.fd = socket.fd().acquire(); // held for the connection's life: the number stays ours until close
-        this.remoteAddress = unix ? null : socket.remoteAddress();
-        if (options.socketSendBufferBytes() > 0) {
-            socket.setOption(Native.OPT_SNDBUF, options.socketSendBufferBytes());
+        try {
+            this.remoteAddress = unix ? null : socket.remoteAddress();
+            if (options.socketSendBufferBytes() > 0) {
+                socket.setOption(Native.OPT_SNDBUF, options.socketSendBufferBytes());
+            }
+            if (options.socketReceiveBufferBytes() > 0) {
+                socket.setOption(Native.OPT_RCVBUF, options.socketReceiveBufferBytes());
+            }
+            if (!unix) {
+                socket.setOption(Native.OPT_TCP_NODELAY, 1);
+            }
+            Wiring wiring = new Wiring();
+            this.guard = new ListenerGuard(listener, wiring, loop, options.exposeHandlerErrors());
+            this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
+            this.keepalive = new Keepalive(loop, wiring);
+            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, stagingPool);
+            this.messages = new MessageSender(outbound, loop, unix, options.maxMessageBytes());
+            this.inbound = new InboundPath(wiring, loop, fd, unix, options);
+            this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
+                    unix, options.closeTimeoutMs());
+        } catch (NativeIoException | RuntimeException | Error e) {
+            // Failing after the fd was acquired (an OutOfMemoryError, say) would leave its use held, and the
+            // caller's close would only mark it closed: give the use back so the number is really closed.
+            socket.fd().release();
+            throw e;
         }
-        if (options.socketReceiveBufferBytes() > 0) {
-            socket.setOption(Native.OPT_RCVBUF, options.socketReceiveBufferBytes());
-        }
-        if (!unix) {
-            socket.setOption(Native.OPT_TCP_NODELAY, 1);
-        }
-        Wiring wiring = new Wiring();
-        this.guard = new ListenerGuard(listener, wiring, loop, options.exposeHandlerErrors());
-        this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
-        this.keepalive = new Keepalive(loop, wiring);
-        this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, stagingPool);
-        this.messages = new MessageSender(outbound, loop, unix, options.maxMessageBytes());
-        this.inbound = new InboundPath(wiring, loop, fd, unix, options);
-        this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
-                unix, options.closeTimeoutMs());
     }
 
     /**

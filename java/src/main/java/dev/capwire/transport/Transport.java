@@ -26,6 +26,16 @@ public final class Transport implements AutoCloseable {
     private static final AtomicInteger TRANSPORTS = new AtomicInteger();
     /** Buffers of each kind kept for reuse after connections close (a few MiB at the defaults). */
     private static final int POOLED_BUFFERS = 32;
+    /**
+     * Classes a connection first needs when it closes, loaded with the transport rather than at the first
+     * close: loading a class from a directory on the class path takes a free fd, and a class that failed to
+     * load stays failed for every class that refers to it (JVMS 5.4.3). A server whose first connection closed
+     * while its process was out of fds could otherwise never close a connection again, and so never get its
+     * fds back.
+     */
+    private static final Class<?>[] NEEDED_WHEN_OUT_OF_FDS = {
+        CloseReason.class, CloseReason.Kind.class, ConnectionState.class,
+    };
 
     private final TransportOptions options;
     private final EventLoop[] loops;
@@ -137,14 +147,26 @@ public final class Transport implements AutoCloseable {
         return register(loop, connection, readFirst);
     }
 
+    /**
+     * Server's loop: a connection for a socket the server just accepted, handed to the next loop. Throws,
+     * having closed the socket, when the connection cannot be made: an {@link OutOfMemoryError} from its
+     * buffers included, which the server turns into refusing this one connection.
+     */
+    Connection accepted(Endpoint endpoint, NativeSocket socket, FrameListener listener) throws NativeIoException {
+        EventLoop loop = nextLoop();
+        Connection connection = create(loop, endpoint, socket, listener);
+        register(loop, connection, true);
+        return connection;
+    }
+
     /** A connection for the socket (closed if that fails), tracked by this transport. */
     private Connection create(EventLoop loop, Endpoint endpoint, NativeSocket socket, FrameListener listener)
             throws NativeIoException {
         Connection connection;
         try {
             connection = new Connection(loop, options, tracking(listener), endpoint, socket, stagingPool);
-        } catch (NativeIoException | RuntimeException e) {
-            socket.close();
+        } catch (NativeIoException | RuntimeException | Error e) {
+            socket.close(); // the constructor gave back its use of the fd, so this closes the number
             throw e;
         }
         connections.add(connection);
@@ -157,7 +179,7 @@ public final class Transport implements AutoCloseable {
             try {
                 connection.open(readFirst);
                 registered.complete(connection);
-            } catch (NativeIoException | RuntimeException e) {
+            } catch (NativeIoException | RuntimeException | OutOfMemoryError e) {
                 connection.abort(new CloseReason(CloseReason.Kind.IO_ERROR, "registration failed: " + e));
                 registered.completeExceptionally(e);
             }

@@ -39,6 +39,8 @@ public final class TransportOptions {
     private final long sendStallTimeoutMs;
     private final long sendTimeoutMs;
     private final boolean replaceStaleSocketFile;
+    private final long acceptBackoffMs;
+    private final int maxConnectionsPerServer;
 
     private TransportOptions(Builder b) {
         if (b.eventLoops < 0) {
@@ -62,6 +64,10 @@ public final class TransportOptions {
         if (b.maxInFlight < 1) {
             throw new IllegalArgumentException("maxInFlight must be at least 1: " + b.maxInFlight);
         }
+        if (b.acceptBackoffMs < 1 || b.maxConnectionsPerServer < 1) {
+            throw new IllegalArgumentException("acceptBackoffMs and maxConnectionsPerServer must be positive: "
+                    + b.acceptBackoffMs + ", " + b.maxConnectionsPerServer);
+        }
         Configuration.idleStrategy(b.idleStrategy); // fails early on an unknown name
         this.eventLoops = b.eventLoops;
         this.idleStrategy = b.idleStrategy;
@@ -82,6 +88,8 @@ public final class TransportOptions {
         this.socketSendBufferBytes = b.socketSendBufferBytes;
         this.socketReceiveBufferBytes = b.socketReceiveBufferBytes;
         this.replaceStaleSocketFile = b.replaceStaleSocketFile;
+        this.acceptBackoffMs = b.acceptBackoffMs;
+        this.maxConnectionsPerServer = b.maxConnectionsPerServer;
     }
 
     /** The defaults, read from the system properties now. */
@@ -184,6 +192,16 @@ public final class TransportOptions {
         return replaceStaleSocketFile;
     }
 
+    /** See {@link Configuration#ACCEPT_BACKOFF_MS_PROP_NAME}. */
+    public long acceptBackoffMs() {
+        return acceptBackoffMs;
+    }
+
+    /** See {@link Configuration#MAX_CONNECTIONS_PER_SERVER_PROP_NAME}. */
+    public int maxConnectionsPerServer() {
+        return maxConnectionsPerServer;
+    }
+
     /** Starts from the system properties; every setter overrides one. */
     public static final class Builder {
         private int eventLoops = Configuration.eventLoops();
@@ -205,6 +223,8 @@ public final class TransportOptions {
         private long sendStallTimeoutMs = Configuration.sendStallTimeoutMs();
         private long sendTimeoutMs = Configuration.sendTimeoutMs();
         private boolean replaceStaleSocketFile = Configuration.replaceStaleSocketFile();
+        private long acceptBackoffMs = Configuration.acceptBackoffMs();
+        private int maxConnectionsPerServer = Configuration.maxConnectionsPerServer();
 
         private Builder() {
         }
@@ -304,6 +324,18 @@ public final class TransportOptions {
 
         public Builder replaceStaleSocketFile(boolean value) {
             replaceStaleSocketFile = value;
+            return this;
+        }
+
+        /** See {@link Configuration#ACCEPT_BACKOFF_MS_PROP_NAME}. */
+        public Builder acceptBackoffMs(long value) {
+            acceptBackoffMs = value;
+            return this;
+        }
+
+        /** See {@link Configuration#MAX_CONNECTIONS_PER_SERVER_PROP_NAME}. */
+        public Builder maxConnectionsPerServer(int value) {
+            maxConnectionsPerServer = value;
             return this;
         }
 

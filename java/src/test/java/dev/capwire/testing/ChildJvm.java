@@ -54,7 +54,24 @@ public final class ChildJvm implements AutoCloseable {
      */
     public static ChildJvm startBare(Path javaHome, Class<?> mainClass, List<String> jvmArgs,
             Map<String, String> environment, Path stderrFile, String... args) throws IOException {
-        List<String> command = new ArrayList<>();
+        return launch(List.of(), javaHome, mainClass, jvmArgs, environment, stderrFile, args);
+    }
+
+    /**
+     * Like {@link #start(Class, List, Map, Path, String...)}, under {@code ulimit -n maxFds}: bash sets the
+     * limit and execs the JVM, so {@link #pid()} is the JVM's.
+     */
+    public static ChildJvm startWithFdLimit(int maxFds, Class<?> mainClass, List<String> jvmArgs, Path stderrFile,
+            String... args) throws IOException {
+        List<String> flags = new ArrayList<>(List.of("--add-opens", "java.base/jdk.internal.misc=ALL-UNNAMED"));
+        flags.addAll(jvmArgs);
+        return launch(List.of("bash", "-c", "ulimit -n " + maxFds + " && exec \"$@\"", "bash"),
+                Path.of(System.getProperty("java.home")), mainClass, flags, Map.of(), stderrFile, args);
+    }
+
+    private static ChildJvm launch(List<String> wrapper, Path javaHome, Class<?> mainClass, List<String> jvmArgs,
+            Map<String, String> environment, Path stderrFile, String... args) throws IOException {
+        List<String> command = new ArrayList<>(wrapper);
         command.add(javaHome.resolve("bin").resolve("java").toString());
         command.add("-Xmx256m");
         command.add("-XX:+UseSerialGC");
