@@ -284,7 +284,8 @@ class HandshakeClientFuzzTest {
             HelloReply.Builder reply = HelloReply.newBuilder();
             switch (choices.nextInt(5)) {
                 case 0, 1 -> reply.setNegotiated(Negotiated.newBuilder()
-                        .setProtocolVersion(choices.nextInt(3))
+                        // Mostly the version the client offered, so that replies get past that check to the rest.
+                        .setProtocolVersion(choices.nextInt(4) == 0 ? choices.nextInt(3) : 1)
                         .setServerVersion(choices.nextBoolean() ? "1.4.0" : new String(choices.bytes(8),
                                 java.nio.charset.StandardCharsets.ISO_8859_1))
                         .setCapabilities(choices.nextLong())

@@ -152,9 +152,10 @@ class FrameDecoderFuzzTest {
 
         /** A frame a peer could send: valid header fields, maybe a fragment, maybe damaged (in one byte). */
         private void validFrame(boolean damaged) {
-            // A valid peer keeps one type per correlation id and sends fds only on id 3, which it never
-            // fragments; a hostile one mixes types and ids, so fragments interleave and carry fds.
-            long correlationId = choices.nextInt(4);
+            // A valid peer keeps one type per correlation id, never uses id 0 (a fragment needs an id) and sends
+            // fds only on id 3, which it never fragments; a hostile one mixes types and ids (0 included), so
+            // fragments interleave and carry fds.
+            long correlationId = hostile ? choices.nextInt(4) : 1 + choices.nextInt(3);
             byte type = !hostile ? typeOf[(int) correlationId] : choices.nextInt(4) == 0
                     ? (byte) (FrameType.HELLO + choices.nextInt(FrameType.CANCEL))
                     : choices.nextBoolean() ? FrameType.REQUEST : FrameType.NOTIFY;
