@@ -68,7 +68,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
     private final CloseSequence closing;
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
-            NativeSocket socket, BufferPool stagingPool) throws NativeIoException {
+            NativeSocket socket) throws NativeIoException {
         this.loop = loop;
         this.options = options;
         this.endpoint = endpoint;
@@ -90,7 +90,7 @@ public final class Connection extends EventLoop.ConnectionChannel implements Aut
             this.guard = new ListenerGuard(listener, wiring, loop, options.exposeHandlerErrors());
             this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
             this.keepalive = new Keepalive(loop, wiring);
-            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, stagingPool);
+            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options);
             this.messages = new MessageSender(outbound, loop, unix, options.maxMessageBytes());
             this.inbound = new InboundPath(wiring, loop, fd, unix, options);
             this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,

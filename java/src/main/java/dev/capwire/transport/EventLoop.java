@@ -2,6 +2,7 @@ package dev.capwire.transport;
 
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
+import dev.capwire.wire.FrameHeader;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.agrona.BufferUtil;
@@ -42,6 +43,8 @@ public final class EventLoop implements Agent, AutoCloseable {
     static final long KIND_LISTENER = 0x2;
 
     private static final int FLUSH_BATCH = 1024;
+    /** Staging buffers a loop keeps for its connections' next bursts before it gives them to the shared pool. */
+    private static final int SPARE_STAGING_BUFFERS = 4;
     /** The longest a parked loop waits before it looks at its timers again, due or not; see {@link #park}. */
     private static final long MAX_PARK_NANOS = TimeUnit.SECONDS.toNanos(1);
 
@@ -61,10 +64,13 @@ public final class EventLoop implements Agent, AutoCloseable {
      * of an unfinished frame). Holds a whole frame plus the start of the next.
      */
     private final UnsafeBuffer receiveBuffer;
+    private final BufferPool stagingPool;
+    private final UnsafeBuffer[] spareStaging = new UnsafeBuffer[SPARE_STAGING_BUFFERS];
+    private int spareStagingCount;
     private boolean receiveBufferLent;
     /** Where a connection's recvmsg puts the fds that arrive; every read is on this thread, so one suffices. */
     private final UnsafeBuffer fdScratch = new UnsafeBuffer(
-            BufferUtil.allocateDirectAligned((Native.MAX_FDS_PER_MESSAGE + 2) * 4, 64));
+            BufferUtil.allocateDirectAligned((FrameHeader.MAX_FDS + 2) * 4, 64));
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
     private final boolean invoker;
@@ -81,8 +87,10 @@ public final class EventLoop implements Agent, AutoCloseable {
      * @param ownThread false for invoker mode: no thread is started, and the creating thread is the loop
      *                  thread, running duty cycles whenever it calls {@link #doWork()}
      */
-    EventLoop(String name, TransportOptions options, boolean ownThread) throws NativeIoException {
+    EventLoop(String name, TransportOptions options, BufferPool stagingPool, boolean ownThread)
+            throws NativeIoException {
         this.name = name;
+        this.stagingPool = stagingPool;
         this.idleStrategy = dev.capwire.Configuration.idleStrategy(options.idleStrategy());
         this.parks = dev.capwire.Configuration.parks(options.idleStrategy());
         this.table = new ChannelTable(name, !parks);
@@ -158,6 +166,34 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     Timers timers() {
         return timers;
+    }
+
+    /**
+     * A staging buffer for one of this loop's connections: from the loop's own few spares when it has one (a
+     * plain field, no atomics: connections take and give back a buffer with every burst they write), else from
+     * the transport's shared pool.
+     */
+    UnsafeBuffer takeStagingBuffer() {
+        int spares = spareStagingCount;
+        if (spares > 0) {
+            spareStagingCount = spares - 1;
+            UnsafeBuffer spare = spareStaging[spares - 1];
+            spareStaging[spares - 1] = null;
+            return spare;
+        }
+        return stagingPool.take();
+    }
+
+    void giveStagingBuffer(UnsafeBuffer buffer) {
+        if (spareStagingCount < spareStaging.length) {
+            spareStaging[spareStagingCount++] = buffer;
+        } else {
+            stagingPool.give(buffer);
+        }
+    }
+
+    int stagingBufferBytes() {
+        return stagingPool.bufferBytes();
     }
 
     UnsafeBuffer receiveBuffer() {

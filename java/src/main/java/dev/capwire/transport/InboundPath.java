@@ -184,8 +184,11 @@ final class InboundPath {
                 received = Native.recvFds(fd, at, space, fdsAddress, FrameHeader.MAX_FDS,
                         fdsAddress + FrameHeader.MAX_FDS * 4L);
                 if (received == -Errno.EMSGSIZE) {
-                    owner.protocolError(GoAwayReason.FD_MISMATCH, "more than " + FrameHeader.MAX_FDS
-                            + " fds in one message (the kernel dropped some; all were closed)");
+                    // MSG_CTRUNC: the kernel could not hand over every fd, because the message carried more than
+                    // our buffer takes or because this process's fd table is full (EMFILE) - it cannot say which.
+                    owner.protocolError(GoAwayReason.FD_MISMATCH, "the kernel truncated the fds of a message (more"
+                            + " than " + FrameHeader.MAX_FDS + " in one, or this process is out of fds); every fd"
+                            + " that did arrive was closed");
                     return;
                 }
                 int fdCount = received >= 0 ? fdScratch.getInt(FrameHeader.MAX_FDS * 4) : 0;

@@ -98,7 +98,7 @@ final class OutboundPath {
     private final ControlledMessageHandler stager = this::stage;
 
     OutboundPath(Owner owner, EventLoop.ConnectionChannel channel, EventLoop loop, int fd, boolean unix,
-            TransportOptions options, BufferPool stagingPool) {
+            TransportOptions options) {
         this.owner = owner;
         this.channel = channel;
         this.loop = loop;
@@ -110,7 +110,7 @@ final class OutboundPath {
         this.maxRecordLength = ringBytes / RING_CAPACITY_PER_RECORD;
         // A frame must fit one ring record, so the ring also bounds the frames this side sends.
         this.maxFramePayload = Math.min(options.maxFrameBytes(), maxRecordLength) - FrameHeader.HEADER_LENGTH;
-        this.staging = new Staging(stagingPool, loop.fdScratch());
+        this.staging = new Staging(loop, loop.fdScratch());
     }
 
     int maxFramePayload() {

@@ -29,7 +29,7 @@ final class Staging {
     /** The result of {@link #writeTo} when the socket is full and bytes remain. */
     static final int BLOCKED = 1;
 
-    private final BufferPool pool;
+    private final EventLoop loop; // lends staging buffers (its spares, or the transport's pool)
     private final UnsafeBuffer fdScratch; // the loop's: every send and receive of fds is on its thread
     private UnsafeBuffer buffer; // null while nothing is staged
     private boolean pooled; // whether buffer came from the pool (else grown past the pool's size)
@@ -40,8 +40,8 @@ final class Staging {
     private final IntArrayQueue fdFrameOffsets = new IntArrayQueue();
     private final ArrayDeque<int[]> fdFrameNumbers = new ArrayDeque<>();
 
-    Staging(BufferPool pool, UnsafeBuffer fdScratch) {
-        this.pool = pool;
+    Staging(EventLoop loop, UnsafeBuffer fdScratch) {
+        this.loop = loop;
         this.fdScratch = fdScratch;
     }
 
@@ -52,7 +52,7 @@ final class Staging {
 
     /** Room left without growing: ring records are copied in only while they fit. */
     int room() {
-        return buffer == null ? pool.bufferBytes() : buffer.capacity() - end;
+        return buffer == null ? loop.stagingBufferBytes() : buffer.capacity() - end;
     }
 
     boolean canTakeFds() {
@@ -133,7 +133,7 @@ final class Staging {
     }
 
     private void takeFromPool() {
-        buffer = pool.take();
+        buffer = loop.takeStagingBuffer();
         pooled = true;
     }
 
@@ -172,7 +172,7 @@ final class Staging {
             return;
         }
         if (pooled) {
-            pool.give(buffer);
+            loop.giveStagingBuffer(buffer);
         } else {
             BufferUtil.free(buffer.byteBuffer());
         }

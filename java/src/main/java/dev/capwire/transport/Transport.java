@@ -54,7 +54,7 @@ public final class Transport implements AutoCloseable {
         int number = TRANSPORTS.incrementAndGet();
         try {
             for (int i = 0; i < loops.length; i++) {
-                loops[i] = new EventLoop("capwire-" + number + "-loop-" + i, options, !invoker);
+                loops[i] = new EventLoop("capwire-" + number + "-loop-" + i, options, stagingPool, !invoker);
             }
         } catch (NativeIoException | RuntimeException e) {
             for (EventLoop loop : loops) {
@@ -164,7 +164,7 @@ public final class Transport implements AutoCloseable {
             throws NativeIoException {
         Connection connection;
         try {
-            connection = new Connection(loop, options, tracking(listener), endpoint, socket, stagingPool);
+            connection = new Connection(loop, options, tracking(listener), endpoint, socket);
         } catch (NativeIoException | RuntimeException | Error e) {
             socket.close(); // the constructor gave back its use of the fd, so this closes the number
             throw e;

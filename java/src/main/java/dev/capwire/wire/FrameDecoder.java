@@ -26,6 +26,11 @@ public final class FrameDecoder {
     public static final int MAX_PARTIAL_MESSAGES = 1024;
     /** All unfinished reassemblies together may hold this many times maxMessageBytes. */
     public static final int PARTIAL_BYTES_FACTOR = 4;
+    /**
+     * File descriptors all unfinished reassemblies together may hold. Each message may carry up to 253, and a
+     * peer that starts messages it never finishes would otherwise pin up to 1024 x 253 of this process's fds.
+     */
+    public static final int MAX_HELD_FDS = 1024;
 
     private final UnsafeBuffer buffer;
     private int maxFrameBytes; // lowered once, to the limit both sides negotiated
@@ -39,6 +44,7 @@ public final class FrameDecoder {
     private final UnsafeBuffer reassembledHeader = new UnsafeBuffer(new byte[FrameHeader.HEADER_LENGTH]);
     private final FrameHeader wholeMessage = new FrameHeader().wrap(reassembledHeader, 0);
     private long partialBytes;
+    private int partialFds;
     private GoAwayReason fragmentsRefusedFor;
     private String fragmentsRefusedWhy;
     private int readOffset;
@@ -211,8 +217,15 @@ public final class FrameDecoder {
                         + " fragmented messages in progress at once");
                 return;
             }
+            if (partialFds + fdCount > MAX_HELD_FDS) {
+                stopped = true;
+                handler.onError(GoAwayReason.PROTOCOL_ERROR, "unfinished fragmented messages would hold more than "
+                        + MAX_HELD_FDS + " fds");
+                return;
+            }
             reassembly = new Reassembly(header, frameFds);
             reassemblies.put(correlationId, reassembly);
+            partialFds += fdCount;
         } else if (reassembly.type != header.type()) {
             stopped = true;
             handler.onError(GoAwayReason.PROTOCOL_ERROR, FrameType.name(header.type())
@@ -244,6 +257,7 @@ public final class FrameDecoder {
         }
         reassemblies.remove(correlationId);
         partialBytes -= reassembly.length;
+        partialFds -= reassembly.fds.count();
         FrameHeader.write(reassembledHeader, 0, FrameHeader.HEADER_LENGTH + reassembly.length, reassembly.type, 0,
                 correlationId, reassembly.capId, reassembly.methodId, reassembly.fds.count());
         handler.onFrame(wholeMessage, reassembly.data, 0, reassembly.length, reassembly.fds);

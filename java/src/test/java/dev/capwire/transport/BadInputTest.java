@@ -166,6 +166,39 @@ class BadInputTest {
         assertEquals(GoAwayReason.MESSAGE_TOO_LARGE, goAway.getReason());
     }
 
+    /**
+     * A peer that starts fragmented messages carrying fds and never finishes them once pinned up to 1024 x 253 of
+     * the server's fds; the unfinished messages together may now hold 1024, and every fd is closed at the end.
+     */
+    @Test
+    void fdsHeldByUnfinishedMessagesAreBounded() throws Exception {
+        try (NativeSocket raw = NativeSocket.connect(server.endpoint().socketAddress(), 5000);
+                FileDescriptor devNull = FileDescriptor.openRead(Path.of("/dev/null"))) {
+            FileDescriptor[] fds = new FileDescriptor[200];
+            java.util.Arrays.fill(fds, devNull);
+            ByteBuffer frame = ByteBuffer.allocateDirect(24 + 8);
+            GoAway goAway = null;
+            for (int message = 1; message <= 6; message++) {
+                // The first fragment of a NOTIFY with 200 fds, never followed by the rest.
+                FrameHeader.write(new UnsafeBuffer(frame), 0, 32, FrameType.NOTIFY, FrameHeader.FLAG_MORE_FRAGMENTS,
+                        message, 2, 1, 200);
+                frame.clear();
+                try {
+                    while (raw.send(frame, fds) == 0) {
+                        raw.fd().awaitWritable(1000);
+                    }
+                } catch (dev.capwire.bindings.NativeIoException.PeerGoneException closed) {
+                    break; // the server has had enough already
+                }
+            }
+            goAway = RawFrames.readGoAway(raw);
+            assertEquals(GoAwayReason.PROTOCOL_ERROR, goAway.getReason(), goAway.toString());
+            assertTrue(goAway.getMessage().contains("would hold more than 1024 fds"), goAway.getMessage());
+        } finally {
+            assertGoodClientStillServed();
+        }
+    }
+
     /** Rules the protocol gives senders, which the receiver now enforces (docs/wire-protocol.md). */
     @Test
     void aCancelWithAPayloadIsRefused() throws Exception {
