@@ -60,7 +60,11 @@ public final class IdleConnectionsMemory {
             return;
         }
         int count = args.length > 0 ? Integer.parseInt(args[0]) : DEFAULT_COUNT;
-        run(count, System.out);
+        // "second-cycle": open and close all of them once before measuring, so that what the first cycle costs
+        // once (compiled code, the collector's own structures grown with the heap, malloc arenas) is not read as
+        // memory the connections kept.
+        boolean secondCycle = args.length > 1 && args[1].equals("second-cycle");
+        run(count, secondCycle ? count : WARM_UP, System.out);
     }
 
     /** One side's memory at one moment, after a full GC. */
@@ -128,6 +132,11 @@ public final class IdleConnectionsMemory {
         "direct buffers", "fds"};
 
     static Result run(int count, PrintStream out) throws Exception {
+        return run(count, WARM_UP, out);
+    }
+
+    /** Measures {@code count} connections after a warm-up cycle of {@code warmUp} opened and closed. */
+    static Result run(int count, int warmUp, PrintStream out) throws Exception {
         if (count <= 0) {
             throw new IllegalArgumentException("count must be positive: " + count);
         }
@@ -137,7 +146,7 @@ public final class IdleConnectionsMemory {
             Endpoint endpoint = Endpoint.unix(child.socket);
             ClientOptions options = ClientOptions.builder(SERVICE).build();
             long serverFdsAtStart = child.openFds();
-            closeAll(open(transport, endpoint, options, WARM_UP), child, serverFdsAtStart);
+            closeAll(open(transport, endpoint, options, warmUp), child, serverFdsAtStart);
 
             Snapshot clientBefore = measureSelf();
             Snapshot serverBefore = child.measure();
@@ -285,11 +294,12 @@ public final class IdleConnectionsMemory {
 
     /**
      * The child's side: a handshake server with one service and no limits in the way of 10,000 connections from
-     * one process (rate, total and per-uid limits lifted). Prints {@code READY}, answers each {@code MEASURE}
+     * one process (rate, total and per-uid limits lifted, the transport's per-server limit too). Prints {@code READY}, answers each {@code MEASURE}
      * line with a {@link Snapshot}, and closes when its stdin does.
      */
     private static void server(Path socket) throws Exception {
-        try (Transport transport = Transport.create(TransportOptions.defaults())) {
+        try (Transport transport = Transport.create(TransportOptions.builder()
+                .maxConnectionsPerServer(Integer.MAX_VALUE).build())) {
             HandshakeServer server = HandshakeServer.builder(transport).noSecret()
                     .helloRateLimit(Integer.MAX_VALUE).maxConnections(Integer.MAX_VALUE)
                     .maxConnectionsPerUid(Integer.MAX_VALUE)
