@@ -248,23 +248,7 @@ public final class Server extends EventLoop.Channel implements AutoCloseable {
     }
 
     private FrameListener counting(FrameListener listener) {
-        return new FrameListener() {
-            @Override
-            public void onOpen(Connection connection) {
-                listener.onOpen(connection);
-            }
-
-            @Override
-            public void onFrame(Connection connection, InboundFrame frame) {
-                listener.onFrame(connection, frame);
-            }
-
-            @Override
-            public void onClose(Connection connection, CloseReason reason) {
-                live.decrementAndGet();
-                listener.onClose(connection, reason);
-            }
-        };
+        return Transport.alsoOnClose(listener, connection -> live.decrementAndGet());
     }
 
     @Override

@@ -188,6 +188,11 @@ public final class Transport implements AutoCloseable {
     }
 
     private FrameListener tracking(FrameListener listener) {
+        return alsoOnClose(listener, connections::remove);
+    }
+
+    /** {@code listener}, with {@code onClose} run first whenever a connection closes (bookkeeping of a layer). */
+    static FrameListener alsoOnClose(FrameListener listener, java.util.function.Consumer<Connection> onClose) {
         return new FrameListener() {
             @Override
             public void onOpen(Connection connection) {
@@ -201,7 +206,7 @@ public final class Transport implements AutoCloseable {
 
             @Override
             public void onClose(Connection connection, CloseReason reason) {
-                connections.remove(connection);
+                onClose.accept(connection);
                 listener.onClose(connection, reason);
             }
         };

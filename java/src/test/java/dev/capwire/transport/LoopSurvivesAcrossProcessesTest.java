@@ -2,13 +2,12 @@ package dev.capwire.transport;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.testing.ChildJvm;
-import dev.capwire.testing.Leaks;
+import dev.capwire.testing.SocketDir;
 import dev.capwire.testing.RawFrames;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
@@ -18,42 +17,17 @@ import dev.capwire.wire.proto.GoAwayReason;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Set;
-import java.util.TreeMap;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Nothing a handler or a peer does kills the server's event loop (issue "Transport, part 3", item 1): the
  * server is a child JVM, and after each failure the same connection or a new one is served as before.
  */
 class LoopSurvivesAcrossProcessesTest {
-    private static Path dir;
-    private static TreeMap<Integer, String> fdsBefore;
-    private static Set<String> threadsBefore;
-
-    @BeforeAll
-    static void snapshot() throws Exception {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "cwl");
-        fdsBefore = Leaks.openFds();
-        threadsBefore = Leaks.capwireThreads();
-    }
-
-    @AfterAll
-    static void nothingLeaked() throws Exception {
-        assertNull(Leaks.fdsLeftOver(fdsBefore), "fds left open by the test class");
-        assertNull(Leaks.threadsLeftOver(threadsBefore), "capwire threads left running by the test class");
-        try (var files = Files.list(dir)) {
-            for (Path file : (Iterable<Path>) files::iterator) {
-                Files.deleteIfExists(file);
-            }
-        }
-        Files.deleteIfExists(dir);
-    }
+    @RegisterExtension
+    static final SocketDir SOCKETS = new SocketDir("cwl");
 
     private static ChildJvm echoServer(Endpoint endpoint) throws Exception {
         ChildJvm child = ChildJvm.start(EchoServerMain.class, endpoint.toString());
@@ -69,7 +43,7 @@ class LoopSurvivesAcrossProcessesTest {
 
     @Test
     void aThrowingHandlerAnswersInternalAndTheConnectionKeepsServing() throws Exception {
-        Endpoint endpoint = Endpoint.unix(dir.resolve("throw.sock"));
+        Endpoint endpoint = SOCKETS.endpoint("throw.sock");
         try (ChildJvm server = echoServer(endpoint);
                 Transport transport = Transport.create(TransportOptions.defaults());
                 Connection connection = transport.connect(endpoint, (c, f) -> { });
@@ -94,7 +68,7 @@ class LoopSurvivesAcrossProcessesTest {
 
     @Test
     void anErrorInAHandlerClosesOnlyItsOwnConnection() throws Exception {
-        Endpoint endpoint = Endpoint.unix(dir.resolve("error.sock"));
+        Endpoint endpoint = SOCKETS.endpoint("error.sock");
         try (ChildJvm server = echoServer(endpoint);
                 Transport transport = Transport.create(TransportOptions.defaults());
                 Connection doomed = transport.connect(endpoint, (c, f) -> { });
@@ -116,7 +90,7 @@ class LoopSurvivesAcrossProcessesTest {
      */
     @Test
     void anOversizedPingEndsOnlyThatConnection() throws Exception {
-        Endpoint endpoint = Endpoint.unix(dir.resolve("ping.sock"));
+        Endpoint endpoint = SOCKETS.endpoint("ping.sock");
         try (ChildJvm server = echoServer(endpoint);
                 Transport transport = Transport.create(TransportOptions.defaults());
                 Connection bystander = transport.connect(endpoint, (c, f) -> { })) {

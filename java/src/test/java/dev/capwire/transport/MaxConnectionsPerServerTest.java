@@ -1,56 +1,31 @@
 package dev.capwire.transport;
 
+import dev.capwire.testing.SocketDir;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.Configuration;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
-import dev.capwire.testing.Leaks;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
-import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * {@code capwire.maxConnectionsPerServer} (issue 11, "Bounded memory and fds"): past the limit a server
  * closes an accepted socket at once, reports that once, and keeps serving the connections it has.
  */
 class MaxConnectionsPerServerTest {
-    private static Path dir;
-    private static TreeMap<Integer, String> fdsBefore;
-    private static Set<String> threadsBefore;
-
-    @BeforeAll
-    static void snapshot() throws Exception {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "cwm");
-        fdsBefore = Leaks.openFds();
-        threadsBefore = Leaks.capwireThreads();
-    }
-
-    @AfterAll
-    static void nothingLeaked() throws Exception {
-        assertNull(Leaks.fdsLeftOver(fdsBefore), "fds left open by the test class");
-        assertNull(Leaks.threadsLeftOver(threadsBefore), "capwire threads left running by the test class");
-        try (var files = Files.list(dir)) {
-            for (Path file : (Iterable<Path>) files::iterator) {
-                Files.deleteIfExists(file);
-            }
-        }
-        Files.deleteIfExists(dir);
-    }
+    @RegisterExtension
+    static final SocketDir SOCKETS = new SocketDir("cwm");
 
     static void assertEchoes(Connection connection, String text) {
         UnsafeBuffer payload = new UnsafeBuffer(text.getBytes(StandardCharsets.UTF_8));
@@ -87,7 +62,7 @@ class MaxConnectionsPerServerTest {
     @Test
     void pastTheLimitANewConnectionIsClosedAtOnceReportedOnceAndTheOthersKeepWorking() throws Exception {
         List<Throwable> reports = new CopyOnWriteArrayList<>();
-        Endpoint endpoint = Endpoint.unix(dir.resolve("limit.sock"));
+        Endpoint endpoint = SOCKETS.endpoint("limit.sock");
         TransportOptions serverOptions = TransportOptions.builder().maxConnectionsPerServer(2)
                 .errorHandler(reports::add).build();
         try (Transport serverSide = Transport.create(serverOptions);

@@ -2,31 +2,25 @@ package dev.capwire.transport;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.testing.ChildJvm;
-import dev.capwire.testing.Leaks;
+import dev.capwire.testing.SocketDir;
 import dev.capwire.testing.RawFrames;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A peer that stops reading, or a full ring in the middle of a message, is backpressure on that one connection
@@ -35,28 +29,8 @@ import org.junit.jupiter.api.Test;
  */
 class SlowPeerAcrossProcessesTest {
     private static final int FLOOD_PAYLOAD = 32 * 1024;
-    private static Path dir;
-    private static TreeMap<Integer, String> fdsBefore;
-    private static Set<String> threadsBefore;
-
-    @BeforeAll
-    static void snapshot() throws Exception {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "cws");
-        fdsBefore = Leaks.openFds();
-        threadsBefore = Leaks.capwireThreads();
-    }
-
-    @AfterAll
-    static void nothingLeaked() throws Exception {
-        assertNull(Leaks.fdsLeftOver(fdsBefore), "fds left open by the test class");
-        assertNull(Leaks.threadsLeftOver(threadsBefore), "capwire threads left running by the test class");
-        try (var files = Files.list(dir)) {
-            for (Path file : (Iterable<Path>) files::iterator) {
-                Files.deleteIfExists(file);
-            }
-        }
-        Files.deleteIfExists(dir);
-    }
+    @RegisterExtension
+    static final SocketDir SOCKETS = new SocketDir("cws");
 
     private static ChildJvm echoServer(String endpoint, String... jvmArgs) throws Exception {
         ChildJvm child = ChildJvm.start(EchoServerMain.class, List.of(jvmArgs), endpoint);
@@ -113,7 +87,7 @@ class SlowPeerAcrossProcessesTest {
 
     @Test
     void aPeerThatStopsReadingLeavesOtherClientsAndNewConnectionsUnaffected() throws Exception {
-        Endpoint endpoint = Endpoint.unix(dir.resolve("flood.sock"));
+        Endpoint endpoint = SOCKETS.endpoint("flood.sock");
         try (ChildJvm server = echoServer(endpoint.toString());
                 Transport transport = Transport.create(TransportOptions.defaults());
                 Connection bystander = transport.connect(endpoint, (c, f) -> { });
@@ -130,7 +104,7 @@ class SlowPeerAcrossProcessesTest {
 
     @Test
     void aPeerThatReadsNothingIsClosedAfterTheStallTimeout() throws Exception {
-        Endpoint endpoint = Endpoint.unix(dir.resolve("stall.sock"));
+        Endpoint endpoint = SOCKETS.endpoint("stall.sock");
         try (ChildJvm server = echoServer(endpoint.toString(), "-Dcapwire.sendStallTimeoutMs=500");
                 Transport transport = Transport.create(TransportOptions.defaults());
                 Connection bystander = transport.connect(endpoint, (c, f) -> { });
@@ -151,7 +125,7 @@ class SlowPeerAcrossProcessesTest {
     @Test
     void aDeadlineThatPassesMidMessageFailsOnlyThatRequest() throws Exception {
         for (String kind : new String[] {"unix", "tcp"}) {
-            String requested = kind.equals("unix") ? Endpoint.unix(dir.resolve("frag.sock")).toString()
+            String requested = kind.equals("unix") ? SOCKETS.endpoint("frag.sock").toString()
                     : "tcp:127.0.0.1:0";
             try (ChildJvm server = echoServer(requested);
                     Transport transport = Transport.create(TransportOptions.defaults())) {

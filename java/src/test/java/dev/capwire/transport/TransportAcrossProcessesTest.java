@@ -7,12 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.testing.ChildJvm;
+import dev.capwire.testing.SocketDir;
 import dev.capwire.testing.Leaks;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -26,38 +25,17 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The transport with its far end in a child JVM: real processes, real sockets, real fds. */
 class TransportAcrossProcessesTest {
     private static final int MIB = 1 << 20;
-    private static Path dir;
-    private static TreeMap<Integer, String> fdsBefore;
-    private static Set<String> threadsBefore;
-
-    @BeforeAll
-    static void snapshot() throws Exception {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "cwt");
-        fdsBefore = Leaks.openFds();
-        threadsBefore = Leaks.capwireThreads();
-    }
-
-    @AfterAll
-    static void nothingLeaked() throws Exception {
-        assertNull(Leaks.fdsLeftOver(fdsBefore), "fds left open by the test class");
-        assertNull(Leaks.threadsLeftOver(threadsBefore), "capwire threads left running by the test class");
-        try (var files = Files.list(dir)) {
-            for (Path file : (Iterable<Path>) files::iterator) {
-                Files.deleteIfExists(file);
-            }
-        }
-        Files.deleteIfExists(dir);
-    }
+    @RegisterExtension
+    static final SocketDir SOCKETS = new SocketDir("cwt");
 
     private static Endpoint endpoint(String name) {
-        return Endpoint.unix(dir.resolve(name));
+        return SOCKETS.endpoint(name);
     }
 
     private static ChildJvm echoServer(Endpoint endpoint) throws Exception {
