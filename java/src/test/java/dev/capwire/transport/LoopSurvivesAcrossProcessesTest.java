@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.testing.ChildJvm;
-import dev.capwire.testing.SocketDir;
 import dev.capwire.testing.RawFrames;
+import dev.capwire.testing.SocketDir;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
@@ -17,6 +17,8 @@ import dev.capwire.wire.proto.GoAwayReason;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -110,6 +112,70 @@ class LoopSurvivesAcrossProcessesTest {
             try (Connection fresh = transport.connect(endpoint, (c, f) -> { })) {
                 assertEchoes(fresh, "and accepts");
             }
+        }
+    }
+
+    /**
+     * Item 3: a server with little direct memory once died accepting (each connection took a 64 KiB staging and
+     * a 128 KiB receive buffer at once: 8 MiB lasted about 40 connections, and the OutOfMemoryError killed the
+     * loop). An idle connection now holds no buffer, so a thousand fit, and the server goes on serving.
+     */
+    @Test
+    void aServerWithLittleDirectMemoryAcceptsAThousandConnections() throws Exception {
+        Endpoint endpoint = SOCKETS.endpoint("direct.sock");
+        try (ChildJvm server = ChildJvm.start(EchoServerMain.class, List.of("-XX:MaxDirectMemorySize=8m"),
+                endpoint.toString());
+                Transport transport = Transport.create(TransportOptions.defaults())) {
+            server.expect("READY", 30);
+            List<Connection> connections = new ArrayList<>();
+            try {
+                for (int i = 0; i < 1000; i++) {
+                    connections.add(transport.connect(endpoint, (c, f) -> { }));
+                }
+                for (int i = 0; i < connections.size(); i += 100) {
+                    assertEchoes(connections.get(i), "connection " + i);
+                }
+                try (Connection fresh = transport.connect(endpoint, (c, f) -> { })) {
+                    assertEchoes(fresh, "and one more");
+                }
+            } finally {
+                connections.forEach(Connection::close);
+            }
+        }
+    }
+
+    /**
+     * The kernel truncates the fds of a message when the receiver's fd table is full (MSG_CTRUNC), which once
+     * read as "more than 253 fds": the GOAWAY now names both causes, and the server keeps serving.
+     */
+    @Test
+    void fdsTheServerHasNoRoomForEndOnlyThatConnectionNamingWhy() throws Exception {
+        Endpoint endpoint = SOCKETS.endpoint("emfile.sock");
+        try (ChildJvm server = ChildJvm.startWithFdLimit(96, EchoServerMain.class, List.of(), null,
+                endpoint.toString())) {
+            server.expect("READY", 30);
+            servedAfterFdsItHasNoRoomFor(endpoint);
+        }
+    }
+
+    private static void servedAfterFdsItHasNoRoomFor(Endpoint endpoint) throws Exception {
+        try (Transport transport = Transport.create(TransportOptions.defaults());
+                Connection bystander = transport.connect(endpoint, (c, f) -> { });
+                dev.capwire.bindings.FileDescriptor devNull = dev.capwire.bindings.FileDescriptor.openRead(
+                        java.nio.file.Path.of("/dev/null"))) {
+            try (NativeSocket raw = NativeSocket.connect(endpoint.socketAddress(), 5000)) {
+                dev.capwire.bindings.FileDescriptor[] fds = new dev.capwire.bindings.FileDescriptor[200];
+                java.util.Arrays.fill(fds, devNull);
+                ByteBuffer frame = ByteBuffer.allocateDirect(24).order(ByteOrder.LITTLE_ENDIAN);
+                FrameHeader.write(new UnsafeBuffer(frame), 0, 24, FrameType.NOTIFY, 0, 0, 2, 1, 200);
+                while (raw.send(frame, fds) == 0) {
+                    raw.fd().awaitWritable(1000);
+                }
+                GoAway goAway = RawFrames.readGoAway(raw);
+                assertEquals(GoAwayReason.FD_MISMATCH, goAway.getReason(), goAway.toString());
+                assertTrue(goAway.getMessage().contains("out of fds"), goAway.getMessage());
+            }
+            assertEchoes(bystander, "the server still serves");
         }
     }
 }

@@ -43,13 +43,18 @@ class SlowPeerAcrossProcessesTest {
      * seconds (the server stopped reading us) or the server closed; returns the bytes written.
      */
     private static long floodWithoutReading(NativeSocket raw) throws Exception {
+        return floodWithoutReading(raw, Long.MAX_VALUE);
+    }
+
+    /** The same, stopping after about {@code maxBytes}. */
+    private static long floodWithoutReading(NativeSocket raw, long maxBytes) throws Exception {
         ByteBuffer frame = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH + FLOOD_PAYLOAD)
                 .order(ByteOrder.LITTLE_ENDIAN);
         UnsafeBuffer view = new UnsafeBuffer(frame);
         long written = 0;
         long correlationId = 1;
         int quietRounds = 0;
-        while (quietRounds < 20) {
+        while (quietRounds < 20 && written < maxBytes) {
             FrameHeader.write(view, 0, frame.capacity(), FrameType.REQUEST, 0, correlationId++, 2, 0, 0);
             frame.clear();
             while (frame.hasRemaining()) {
@@ -155,6 +160,46 @@ class SlowPeerAcrossProcessesTest {
                 assertRoundTrips(connection, 10);
                 connection.close();
             }
+        }
+    }
+
+    /**
+     * Item 10: respond() from an application thread (a shared executor) to a client that stops reading once
+     * spun for up to the request timeout, 30 s, per reply; it now fails RESOURCE_EXHAUSTED after sendTimeoutMs,
+     * parking meanwhile, and the executor is free again.
+     */
+    @Test
+    void aRespondFromAnExecutorGivesUpAfterTheSendTimeout() throws Exception {
+        Endpoint endpoint = SOCKETS.endpoint("executor.sock");
+        java.util.concurrent.ExecutorService executor = java.util.concurrent.Executors.newSingleThreadExecutor();
+        List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        UnsafeBuffer reply = new UnsafeBuffer(new byte[FLOOD_PAYLOAD]);
+        try (Transport transport = Transport.create(TransportOptions.builder().sendTimeoutMs(200).build())) {
+            transport.listen(endpoint, (connection, frame) -> {
+                long id = frame.correlationId();
+                executor.execute(() -> {
+                    try {
+                        connection.respond(id, reply, 0, reply.capacity());
+                    } catch (StatusException e) {
+                        failures.add(e);
+                    }
+                });
+            });
+            try (NativeSocket raw = NativeSocket.connect(endpoint.socketAddress(), 5_000)) {
+                // Replies go through the ring from the executor's thread, so the server keeps reading: 8 MiB of
+                // requests is far more than its socket and ring can hold of replies.
+                floodWithoutReading(raw, 8 << 20);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (failures.isEmpty() && System.nanoTime() < deadline) {
+                    Thread.sleep(10);
+                }
+                assertTrue(!failures.isEmpty(), "no respond() gave up within 10 s");
+                StatusException first = (StatusException) failures.get(0);
+                assertEquals(StatusCode.RESOURCE_EXHAUSTED, first.code(), first.getMessage());
+            }
+        } finally {
+            executor.shutdownNow();
+            assertTrue(executor.awaitTermination(10, TimeUnit.SECONDS), "the executor's thread is not stuck");
         }
     }
 }
