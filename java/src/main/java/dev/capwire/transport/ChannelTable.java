@@ -24,8 +24,8 @@ final class ChannelTable {
 
     private final String loopName;
     private final Poller poller;
-    private final Long2ObjectHashMap<EventLoop.Channel> channels = new Long2ObjectHashMap<>();
-    private final java.util.ArrayList<EventLoop.ConnectionChannel> connections = new java.util.ArrayList<>();
+    private final Long2ObjectHashMap<Channel> channels = new Long2ObjectHashMap<>();
+    private final java.util.ArrayList<ConnectionChannel> connections = new java.util.ArrayList<>();
     private final boolean busyPoll;
     /** Whether connection fds are registered with the poller; a busy-polling loop starts without, see above. */
     private boolean pollingConnections;
@@ -39,14 +39,14 @@ final class ChannelTable {
         this.pollingConnections = !busyPoll;
     }
 
-    long register(EventLoop.Channel channel, int fd, int interest) throws NativeIoException {
+    long register(Channel channel, int fd, int interest) throws NativeIoException {
         long token = ((++nextToken) << 2) | channel.kind();
-        if (!(channel instanceof EventLoop.ConnectionChannel)) {
+        if (!(channel instanceof ConnectionChannel)) {
             poller.add(fd, interest, token);
             channels.put(token, channel);
             return token;
         }
-        EventLoop.ConnectionChannel connection = (EventLoop.ConnectionChannel) channel;
+        ConnectionChannel connection = (ConnectionChannel) channel;
         if (pollingConnections) {
             poller.add(fd, interest, token);
         }
@@ -61,17 +61,17 @@ final class ChannelTable {
     /** Too many connections to read each one every cycle: register them all with the poller, for good. */
     private void startPollingConnections() throws NativeIoException {
         pollingConnections = true;
-        for (Long2ObjectHashMap<EventLoop.Channel>.EntryIterator entries = channels.entrySet().iterator(); entries.hasNext();) {
+        for (Long2ObjectHashMap<Channel>.EntryIterator entries = channels.entrySet().iterator(); entries.hasNext();) {
             entries.next();
-            if (entries.getValue() instanceof EventLoop.ConnectionChannel) {
-                EventLoop.ConnectionChannel connection = (EventLoop.ConnectionChannel) entries.getValue();
+            if (entries.getValue() instanceof ConnectionChannel) {
+                ConnectionChannel connection = (ConnectionChannel) entries.getValue();
                 poller.add(connection.fd(), connection.interest(), entries.getLongKey());
             }
         }
     }
 
     void modify(int fd, int interest, long token) throws NativeIoException {
-        if (pollingConnections || (token & EventLoop.KIND_MASK) != EventLoop.KIND_CONNECTION) {
+        if (pollingConnections || (token & Channel.KIND_MASK) != Channel.KIND_CONNECTION) {
             poller.modify(fd, interest, token);
         }
         // Else the connection is read (and, while it wants to, written) directly every cycle.
@@ -79,9 +79,9 @@ final class ChannelTable {
 
     /** Removes a channel whose fd is still open, the poller's registration with it. */
     void deregister(int fd, long token) {
-        EventLoop.Channel channel = channels.remove(token);
+        Channel channel = channels.remove(token);
         if (channel != null) {
-            if (channel instanceof EventLoop.ConnectionChannel) {
+            if (channel instanceof ConnectionChannel) {
                 connections.remove(channel);
                 if (!pollingConnections) {
                     return; // never registered
@@ -102,7 +102,7 @@ final class ChannelTable {
      * call finishes on the number first), the poller may still report its old token meanwhile; it names no
      * channel any more and is skipped.
      */
-    void forgetClosed(EventLoop.ConnectionChannel connection, long token) {
+    void forgetClosed(ConnectionChannel connection, long token) {
         if (channels.remove(token) != null) {
             connections.remove(connection);
         }
@@ -143,7 +143,7 @@ final class ChannelTable {
     /** Owner: hands each ready channel its events (a token whose channel has closed meanwhile finds nothing). */
     int dispatch(int count) {
         for (int i = 0; i < count; i++) {
-            EventLoop.Channel channel = channels.get(poller.token(i));
+            Channel channel = channels.get(poller.token(i));
             if (channel != null) {
                 channel.onReady(poller.ready(i));
             }
@@ -160,7 +160,7 @@ final class ChannelTable {
     /** The loop stops: every channel still here is aborted with {@code reason}. */
     void abortAll(CloseReason reason) {
         for (Object channel : channels.values().toArray()) {
-            ((EventLoop.Channel) channel).abort(reason);
+            ((Channel) channel).abort(reason);
         }
     }
 

@@ -35,7 +35,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  * throw {@link IllegalStateException} otherwise. Blocking methods ({@link #call}, {@link #await}) throw at
  * once when called as loop work on a loop with its own thread, since they would wait for the loop they hold.
  */
-public final class Connection extends EventLoop.ConnectionChannel implements AutoCloseable {
+public final class Connection extends ConnectionChannel implements AutoCloseable {
     private static final AtomicLong IDS = new AtomicLong();
     /** The frame types the transport sends itself; {@link #offerFrame} refuses them. */
     private static final boolean[] TRANSPORT_TYPES = new boolean[256];

@@ -37,10 +37,6 @@ import org.agrona.concurrent.UnsafeBuffer;
  * always on a core, so handing it the task costs less than contending for it.
  */
 public final class EventLoop implements Agent, AutoCloseable {
-    /** Poller tokens: the low bits say what kind of channel the token names. */
-    static final long KIND_MASK = 0x3;
-    static final long KIND_CONNECTION = 0x1;
-    static final long KIND_LISTENER = 0x2;
 
     private static final int FLUSH_BATCH = 1024;
     /** Staging buffers a loop keeps for its connections' next bursts before it gives them to the shared pool. */
@@ -457,43 +453,6 @@ public final class EventLoop implements Agent, AutoCloseable {
             super(run, name);
             setDaemon(true);
         }
-    }
-
-    /**
-     * Something registered with the poller: a connection or a listening socket. An abstract class rather than
-     * an interface so that these loop-only methods stay package-private on the public classes that extend it.
-     */
-    abstract static class Channel {
-        abstract long kind();
-
-        abstract void onReady(int readyBits);
-
-        abstract void abort(CloseReason reason);
-    }
-
-    /**
-     * A connection as its loop sees it: besides readiness, it is told to write out what producers put into its
-     * ring or the loop staged for it, and a busy-polling loop reads it directly each cycle.
-     */
-    abstract static class ConnectionChannel extends Channel {
-        @Override
-        final long kind() {
-            return KIND_CONNECTION;
-        }
-
-        abstract int fd();
-
-        /** What the poller should report for it now. */
-        abstract int interest();
-
-        /** Producers put frames into its ring. */
-        abstract void flush();
-
-        /** The loop staged frames for it. */
-        abstract void flushStaged();
-
-        /** Reads (and, while it waits for the socket, writes) without the poller; 1 if anything moved. */
-        abstract int pollDirectly();
     }
 
     static boolean readable(int ready) {

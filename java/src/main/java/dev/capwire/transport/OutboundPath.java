@@ -73,7 +73,7 @@ final class OutboundPath {
     }
 
     private final Owner owner;
-    private final EventLoop.ConnectionChannel channel; // how the loop knows this connection
+    private final ConnectionChannel channel; // how the loop knows this connection
     private final EventLoop loop;
     private final int fd;
     private final boolean unix;
@@ -97,7 +97,7 @@ final class OutboundPath {
     private boolean opened; // the connection's open() has run, so flushes may write
     private final ControlledMessageHandler stager = this::stage;
 
-    OutboundPath(Owner owner, EventLoop.ConnectionChannel channel, EventLoop loop, int fd, boolean unix,
+    OutboundPath(Owner owner, ConnectionChannel channel, EventLoop loop, int fd, boolean unix,
             TransportOptions options) {
         this.owner = owner;
         this.channel = channel;

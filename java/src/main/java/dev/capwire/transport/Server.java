@@ -34,7 +34,7 @@ import org.agrona.BufferUtil;
  * Each of these is reported through the loop's error handler once per episode (until a connection is
  * accepted again), not once per connection.
  */
-public final class Server extends EventLoop.Channel implements AutoCloseable {
+public final class Server extends Channel implements AutoCloseable {
     private static final int BACKLOG = 1024;
     private static final int ACCEPTS_PER_WAKEUP = 64;
     private static final int EMFILE = Errno.value("EMFILE");
@@ -108,7 +108,7 @@ public final class Server extends EventLoop.Channel implements AutoCloseable {
 
     @Override
     long kind() {
-        return EventLoop.KIND_LISTENER;
+        return Channel.KIND_LISTENER;
     }
 
     /** Connections this server accepted that are still open. */
