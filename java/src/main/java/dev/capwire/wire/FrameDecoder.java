@@ -147,7 +147,7 @@ public final class FrameDecoder {
             header.wrap(buffer, readOffset);
             if (!validate()) {
                 stopped = true;
-                return;
+                break;
             }
             int frameLength = (int) header.frameLength();
             if (available < frameLength) {
@@ -155,6 +155,13 @@ public final class FrameDecoder {
             }
             deliver(frameLength);
             readOffset += frameLength;
+        }
+        if (stopped) {
+            // What arrived with the violation is discarded too: the whole buffer is free for the reads that
+            // follow (a connection lingering after its GOAWAY reads on, and a full buffer would leave it no room).
+            readOffset = 0;
+            writeOffset = 0;
+            return;
         }
         compact();
     }

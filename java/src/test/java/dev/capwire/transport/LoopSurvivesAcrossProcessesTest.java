@@ -19,6 +19,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -176,6 +177,32 @@ class LoopSurvivesAcrossProcessesTest {
                 assertTrue(goAway.getMessage().contains("out of fds"), goAway.getMessage());
             }
             assertEchoes(bystander, "the server still serves");
+        }
+    }
+
+    /**
+     * Item 12: after a violation the server lingers (shuts its sending side, reads and discards) on Unix sockets
+     * too, so a peer still writing does not get EPIPE before it can read the GOAWAY that says why.
+     */
+    @Test
+    void aPeerStillWritingAfterItsViolationReadsTheGoAway() throws Exception {
+        Endpoint endpoint = SOCKETS.endpoint("linger.sock");
+        try (ChildJvm server = echoServer(endpoint);
+                NativeSocket raw = NativeSocket.connect(endpoint.socketAddress(), 5000)) {
+            ByteBuffer bad = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH).order(ByteOrder.LITTLE_ENDIAN);
+            FrameHeader.write(new UnsafeBuffer(bad), 0, FrameHeader.HEADER_LENGTH, FrameType.NOTIFY, 0, 0, 2, 1, 0);
+            bad.put(FrameHeader.VERSION_OFFSET, (byte) 9); // a version nobody speaks
+            RawFrames.writeFully(raw, bad);
+            ByteBuffer more = ByteBuffer.allocateDirect(16 * 1024);
+            long writeUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(300);
+            long written = 0;
+            while (System.nanoTime() < writeUntil) {
+                more.clear();
+                written += raw.write(more); // EPIPE here (PeerGoneException) would fail the test
+            }
+            assertTrue(written > 0, "the server read what came after the violation");
+            GoAway goAway = RawFrames.readGoAway(raw);
+            assertEquals(GoAwayReason.UNSUPPORTED_VERSION, goAway.getReason(), goAway.toString());
         }
     }
 }
