@@ -112,7 +112,7 @@ public final class ClientOptions {
         private String libraryName = LIBRARY_NAME;
         private String libraryVersion = LIBRARY_VERSION;
         private long claimedPid = ProcessHandle.current().pid();
-        private long capabilities;
+        private long capabilities = Capabilities.DEFAULTS;
         private long keepaliveIntervalMs;
         private int keepaliveMaxMissed = Configuration.keepaliveMaxMissed();
         private int maxFrameBytes;
@@ -150,6 +150,10 @@ public final class ClientOptions {
             return this;
         }
 
+        /**
+         * The capability bits to advertise ({@link Capabilities}); the default is {@link Capabilities#DEFAULTS}.
+         * Keep {@link Capabilities#FD_PASSING} in them to pass fds.
+         */
         public Builder capabilities(long bits) {
             capabilities = bits;
             return this;

@@ -378,6 +378,9 @@ public final class HandshakeClient {
         @Override
         public void onOpen(Connection connection) {
             connection.limitFrameBytes(agreed.getMaxFrameBytes());
+            if (!Capabilities.has(agreed.getCapabilities(), Capabilities.FD_PASSING)) {
+                connection.refuseFds();
+            }
             if (agreed.getKeepaliveIntervalMs() > 0) {
                 connection.startKeepalive(agreed.getKeepaliveIntervalMs(), options.keepaliveMaxMissed());
             }

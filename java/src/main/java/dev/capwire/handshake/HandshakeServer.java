@@ -395,6 +395,9 @@ public final class HandshakeServer implements AutoCloseable {
             return;
         }
         connection.limitFrameBytes(maxFrame);
+        if (!Capabilities.has(negotiated.getCapabilities(), Capabilities.FD_PASSING)) {
+            connection.refuseFds();
+        }
         connection.openGate();
         if (keepalive > 0) {
             connection.startKeepalive(keepalive, keepaliveMaxMissed);
@@ -593,7 +596,7 @@ public final class HandshakeServer implements AutoCloseable {
         private boolean allowUnauthenticatedTcp;
         private int minProtocol = PROTOCOL_VERSION_MIN;
         private int maxProtocol = PROTOCOL_VERSION_MAX;
-        private long capabilities;
+        private long capabilities = Capabilities.DEFAULTS;
         private long handshakeTimeoutMs = Configuration.handshakeTimeoutMs();
         private int helloRateLimit = Configuration.helloRateLimit();
         private long keepaliveIntervalMs = Configuration.keepaliveIntervalMs();
@@ -647,6 +650,10 @@ public final class HandshakeServer implements AutoCloseable {
         }
 
         /** Capability bits this server offers; a connection gets those the client offers too. */
+        /**
+         * The capability bits this server supports ({@link Capabilities}); the default is
+         * {@link Capabilities#DEFAULTS}. Keep {@link Capabilities#FD_PASSING} in them to accept fds.
+         */
         public Builder capabilities(long bits) {
             capabilities = bits;
             return this;

@@ -224,6 +224,17 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
+     * Loop work: file descriptors may not travel on this connection from now on (the layer above did not
+     * negotiate them). Sending some fails with {@link IllegalArgumentException}; fds that arrive are closed at
+     * once and end the connection with a GOAWAY FD_MISMATCH.
+     */
+    public void refuseFds() {
+        requireLoopWork("refuseFds");
+        messages.refuseFds();
+        inbound.refuseFds();
+    }
+
+    /**
      * Loop work: keepalive. When nothing has arrived for {@code intervalMs}, send a PING; when nothing has
      * arrived for {@code maxMissed} intervals in a row, the peer is declared dead: the connection closes with
      * {@link CloseReason.Kind#PEER_UNRESPONSIVE} and pending requests fail UNAVAILABLE.

@@ -71,6 +71,7 @@ final class InboundPath {
     private boolean paused; // backpressure: the peer is not reading what we send, so we stop reading it
     private InboundGate gate; // null while open
     private long lastRequestId;
+    private boolean fdsRefused; // the layer above did not negotiate fd passing
     private long gateTimer = -1;
 
     InboundPath(Owner owner, EventLoop loop, int fd, boolean unix, TransportOptions options) {
@@ -192,6 +193,14 @@ final class InboundPath {
                     return;
                 }
                 int fdCount = received >= 0 ? fdScratch.getInt(FrameHeader.MAX_FDS * 4) : 0;
+                if (fdCount > 0 && fdsRefused) {
+                    for (int i = 0; i < fdCount; i++) {
+                        Native.close(fdScratch.getInt(i * 4));
+                    }
+                    owner.protocolError(GoAwayReason.FD_MISMATCH, fdCount + " fds arrived on a connection that did"
+                            + " not negotiate fd passing");
+                    return;
+                }
                 InboundGate shut = gate;
                 if (fdCount > 0 && shut != null) {
                     // Nobody has checked this peer yet: its fds must not sit in our table even briefly (systemd
@@ -328,6 +337,11 @@ final class InboundPath {
     /** The highest REQUEST id handed to the listener, for our GOAWAY's {@code last_correlation_id}; 0 if none. */
     long lastRequestId() {
         return lastRequestId;
+    }
+
+    /** fds that arrive from now on end the connection (fd passing was not negotiated). */
+    void refuseFds() {
+        fdsRefused = true;
     }
 
     /** Frames above {@code maxFrameBytes} are refused from now on (the negotiated limit). */

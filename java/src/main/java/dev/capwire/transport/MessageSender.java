@@ -25,6 +25,7 @@ final class MessageSender {
     private final EventLoop loop;
     private final boolean unix;
     private final int maxMessageBytes;
+    private volatile boolean fdsRefused; // set once, by the layer above, before the application sends
 
     MessageSender(OutboundPath outbound, EventLoop loop, boolean unix, int maxMessageBytes) {
         this.outbound = outbound;
@@ -48,6 +49,9 @@ final class MessageSender {
         int fdCount = fds == null ? 0 : fds.length;
         if (fdCount > 0 && !unix) {
             throw new IllegalArgumentException("fds can only be passed over Unix-domain sockets");
+        }
+        if (fdCount > 0 && fdsRefused) {
+            throw new IllegalArgumentException("fd passing was not negotiated on " + outbound.channel());
         }
         outbound.checkSingleFrame(0, fdCount);
         if (length > maxMessageBytes) {
@@ -81,6 +85,11 @@ final class MessageSender {
                 OutboundPath.closeAll(duplicated); // never handed to the ring or staging
             }
         }
+    }
+
+    /** Fds may not be sent from now on (see {@link Connection#refuseFds()}). */
+    void refuseFds() {
+        fdsRefused = true;
     }
 
     /**

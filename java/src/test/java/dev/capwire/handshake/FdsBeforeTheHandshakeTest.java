@@ -14,6 +14,7 @@ import dev.capwire.wire.FrameType;
 import dev.capwire.wire.proto.GoAway;
 import dev.capwire.wire.proto.GoAwayReason;
 import dev.capwire.wire.proto.Hello;
+import dev.capwire.wire.proto.HelloReply;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -105,6 +106,62 @@ class FdsBeforeTheHandshakeTest {
             Thread.sleep(10);
         }
         assertEquals(0, serverLinksToMarker(), "the server closed every fd it was sent");
+    }
+
+    /**
+     * After the handshake, fds travel only where both sides advertised {@link Capabilities#FD_PASSING}: a client
+     * that did not advertise it and sends fds anyway ends its connection, the fds closed; one that did is served.
+     */
+    @Test
+    void fdsTravelOnlyWhereFdPassingWasNegotiated() throws Exception {
+        assertEquals(GoAwayReason.FD_MISMATCH, sendFdsAfterHandshake(0).getReason());
+        assertEquals(null, sendFdsAfterHandshake(Capabilities.FD_PASSING), "served: the NOTIFY came back");
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (serverLinksToMarker() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, serverLinksToMarker(), "the server closed every fd it was sent");
+    }
+
+    /**
+     * Negotiates with {@code capabilities}, then sends a NOTIFY carrying 3 fds; returns the GOAWAY that ended the
+     * connection, or null when the server echoed the NOTIFY instead.
+     */
+    private GoAway sendFdsAfterHandshake(long capabilities) throws Exception {
+        byte[] hello = Hello.newBuilder().setMinProtocolVersion(1).setMaxProtocolVersion(1).setServiceName("echo")
+                .setClientNonce(ByteString.copyFrom(new byte[32])).setCapabilities(capabilities).build().toByteArray();
+        ByteBuffer frame = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH + hello.length);
+        UnsafeBuffer view = new UnsafeBuffer(frame);
+        FrameHeader.write(view, 0, frame.capacity(), FrameType.HELLO, 0, 0, 0, 0, 0);
+        view.putBytes(FrameHeader.HEADER_LENGTH, hello);
+        try (NativeSocket raw = NativeSocket.connect(endpoint.socketAddress(), 5000)) {
+            RawFrames.writeFully(raw, frame);
+            HelloReply reply = HelloReply.parseFrom(RawFrames.readFrame(raw, FrameType.HELLO_REPLY));
+            assertTrue(reply.hasNegotiated(), reply.toString());
+            assertEquals(capabilities & Capabilities.FD_PASSING, reply.getNegotiated().getCapabilities() & 1);
+            ByteBuffer notify = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH + 8);
+            FrameHeader.write(new UnsafeBuffer(notify), 0, notify.capacity(), FrameType.NOTIFY, 0, 0, 2, 1, 3);
+            FileDescriptor[] fds = {FileDescriptor.openRead(marker), FileDescriptor.openRead(marker),
+                FileDescriptor.openRead(marker)};
+            try {
+                while (raw.send(notify, fds) == 0) {
+                    raw.fd().awaitWritable(1000);
+                }
+                RawFrames.writeFully(raw, notify);
+            } finally {
+                for (FileDescriptor fd : fds) {
+                    fd.close();
+                }
+            }
+            if (capabilities == Capabilities.FD_PASSING) {
+                RawFrames.readFrame(raw, FrameType.NOTIFY); // the echo: the connection lives on
+                return null;
+            }
+            GoAway goAway = GoAway.parseFrom(RawFrames.readFrame(raw, FrameType.GOAWAY));
+            assertTrue(goAway.getMessage().contains("did not negotiate fd passing"), goAway.toString());
+            RawFrames.readToEnd(raw);
+            return goAway;
+        }
     }
 
     /** How many of the server process's fds point at the marker file. */
