@@ -118,6 +118,7 @@ public final class HandshakeClient {
         /** Frames out and replies in; a reply larger than this gets a buffer of its own. */
         private final ByteBuffer scratch = SCRATCH.get();
         private final java.util.function.BooleanSupplier tryRead = this::tryRead;
+        private final org.agrona.concurrent.NanoClock clock; // the transport's: deadlines on one clock
         private ByteBuffer readInto;
         private int lastRead;
         private NativeIoException readFailure;
@@ -127,7 +128,8 @@ public final class HandshakeClient {
             this.endpoint = endpoint;
             this.socket = socket;
             this.options = options;
-            this.deadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.handshakeTimeoutMs());
+            this.clock = transport.options().clock();
+            this.deadlineNanos = clock.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.handshakeTimeoutMs());
             // In invoker mode the wait must drive the loop (the server may be on it), so it never just spins.
             this.spinNanos = transport.isDrivenByCurrentThread() ? 0
                     : TimeUnit.MICROSECONDS.toNanos(transport.options().parkAfterIdleMicros());
@@ -312,7 +314,7 @@ public final class HandshakeClient {
                 readFailure = e;
                 return true;
             }
-            return lastRead != 0 || System.nanoTime() - deadlineNanos >= 0;
+            return lastRead != 0 || clock.nanoTime() - deadlineNanos >= 0;
         }
 
         /**
@@ -331,7 +333,7 @@ public final class HandshakeClient {
                     throw new StatusException(StatusCode.CANCELLED, "interrupted during the handshake with "
                             + endpoint);
                 }
-                long leftNanos = deadlineNanos - System.nanoTime();
+                long leftNanos = deadlineNanos - clock.nanoTime();
                 if (leftNanos <= 0) {
                     sendGoAway("no handshake reply within " + options.handshakeTimeoutMs() + " ms");
                     throw new StatusException(StatusCode.DEADLINE_EXCEEDED, "no handshake reply from " + endpoint

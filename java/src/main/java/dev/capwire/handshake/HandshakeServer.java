@@ -277,7 +277,7 @@ public final class HandshakeServer implements AutoCloseable {
             return;
         }
         // 3. Rate limit per peer.
-        long retryAfterMs = rateLimiter.tryAcquire(rateKey(connection), System.nanoTime());
+        long retryAfterMs = rateLimiter.tryAcquire(rateKey(connection), transport.options().clock().nanoTime());
         if (retryAfterMs > 0) {
             refuse(connection, attempt, hello, RefusedCode.RATE_LIMITED, "more than " + helloRateLimit
                     + " Hellos per second from this peer", retryAfterMs, Map.of());

@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -234,5 +235,30 @@ class HandshakeInProcessTest {
         assertEquals(code, refused.refusedCode(), refused.getMessage());
         assertEquals(1, refused.serverMinProtocolVersion());
         return refused;
+    }
+
+    /**
+     * The Hello rate limit runs on the transport's clock: three Hellos in the same instant of a server whose
+     * clock the test holds still get two through and the third RATE_LIMITED; a second later on that clock, one
+     * more gets through. No sleeping.
+     */
+    @Test
+    void theHelloRateLimitRunsOnTheTransportsClock() throws Exception {
+        org.agrona.concurrent.CachedNanoClock clock = new org.agrona.concurrent.CachedNanoClock();
+        clock.update(1_000_000_000L);
+        try (Transport server = Transport.create(TransportOptions.builder().clock(clock).build())) {
+            Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
+            HandshakeServer.builder(server).noSecret().helloRateLimit(2)
+                    .service(Service.builder("echo", "1.4.0", ECHO).build()).build().listen(endpoint);
+            ClientOptions options = ClientOptions.builder("echo").noSecret().build();
+            for (int i = 0; i < 2; i++) {
+                HandshakeClient.connect(transport, endpoint, options, (c, f) -> { }).close();
+            }
+            HandshakeRefusedException limited = assertThrows(HandshakeRefusedException.class,
+                    () -> HandshakeClient.connect(transport, endpoint, options, (c, f) -> { }));
+            assertEquals(RefusedCode.RATE_LIMITED, limited.refusedCode(), limited.getMessage());
+            clock.advance(TimeUnit.SECONDS.toNanos(1));
+            HandshakeClient.connect(transport, endpoint, options, (c, f) -> { }).close();
+        }
     }
 }
