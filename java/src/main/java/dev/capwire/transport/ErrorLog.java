@@ -11,6 +11,13 @@ public final class ErrorLog implements ErrorHandler {
     public static final ErrorLog INSTANCE = new ErrorLog();
     private static final System.Logger LOGGER = System.getLogger("dev.capwire");
 
+    static {
+        // The logging backend initializes on first use, reading its configuration file (and looking for
+        // providers on the class path). Done now, while fds are free: the report that a process is out of fds
+        // must not be the first use, or it fails for want of one and nothing is logged.
+        LOGGER.isLoggable(System.Logger.Level.WARNING);
+    }
+
     private ErrorLog() {
     }
 

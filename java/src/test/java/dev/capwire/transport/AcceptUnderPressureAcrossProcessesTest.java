@@ -62,7 +62,12 @@ class AcceptUnderPressureAcrossProcessesTest {
                 for (int i = 0; i < FD_LIMIT; i++) {
                     clients.add(NativeSocket.connect(endpoint.socketAddress(), 5000));
                 }
-                await(() -> linesContaining(log, "EMFILE") > 0, 15_000, "the child reported EMFILE");
+                try {
+                    await(() -> linesContaining(log, "EMFILE") > 0, 15_000, "the child reported EMFILE");
+                } catch (AssertionError e) {
+                    throw new AssertionError(e.getMessage() + "; the child holds " + openFds(server.pid())
+                            + " fds; its log ends:\n" + tail(log), e);
+                }
                 assertTrue(openFds(server.pid()) >= FD_LIMIT - 1, "the child's table is full");
 
                 long cpuBefore = cpuTicks(server.pid());
