@@ -82,10 +82,8 @@ class ConnectionContractTest {
         assertEquals(1, connection.attribute(COUNT));
     }
 
-    /** A gate admitting NOTIFY only: a REQUEST before the gate opens ends the connection with the gate's reason. */
-    @Test
-    void aShutGateEndsTheConnectionOnAFrameItDoesNotAdmit() throws Exception {
-        Endpoint endpoint = Endpoint.unix(dir.resolve("gate"));
+    /** A server whose connections open behind a gate that admits only NOTIFY (the "login") for a minute. */
+    private void listenBehindLoginGate(Endpoint endpoint, FrameListener frames) throws Exception {
         InboundGate gate = new InboundGate("login", GoAwayReason.HANDSHAKE_FAILED, 60_000, FrameType.NOTIFY);
         server.listen(endpoint, new FrameListener() {
             @Override
@@ -95,9 +93,16 @@ class ConnectionContractTest {
 
             @Override
             public void onFrame(Connection connection, InboundFrame frame) {
-                echo(connection, frame);
+                frames.onFrame(connection, frame);
             }
         });
+    }
+
+    /** A gate admitting NOTIFY only: a REQUEST before the gate opens ends the connection with the gate's reason. */
+    @Test
+    void aShutGateEndsTheConnectionOnAFrameItDoesNotAdmit() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("gate"));
+        listenBehindLoginGate(endpoint, ConnectionContractTest::echo);
         Connection connection = client.connect(endpoint, (c, f) -> { });
         UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
         ExecutionException failure = assertThrows(ExecutionException.class,
@@ -112,21 +117,12 @@ class ConnectionContractTest {
     @Test
     void anOpenedGateAdmitsEverything() throws Exception {
         Endpoint endpoint = Endpoint.unix(dir.resolve("open"));
-        InboundGate gate = new InboundGate("login", GoAwayReason.HANDSHAKE_FAILED, 60_000, FrameType.NOTIFY);
-        server.listen(endpoint, new FrameListener() {
-            @Override
-            public void onOpen(Connection connection) {
-                connection.shutGate(gate);
+        listenBehindLoginGate(endpoint, (connection, frame) -> {
+            if (frame.type() == FrameType.NOTIFY) {
+                connection.openGate();
+                return;
             }
-
-            @Override
-            public void onFrame(Connection connection, InboundFrame frame) {
-                if (frame.type() == FrameType.NOTIFY) {
-                    connection.openGate();
-                    return;
-                }
-                echo(connection, frame);
-            }
+            echo(connection, frame);
         });
         Connection connection = client.connect(endpoint, (c, f) -> { });
         UnsafeBuffer payload = new UnsafeBuffer("let me in".getBytes());
