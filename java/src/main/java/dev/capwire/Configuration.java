@@ -127,6 +127,33 @@ public final class Configuration {
     public static final String SEND_TIMEOUT_MS_PROP_NAME = "capwire.sendTimeoutMs";
     public static final long SEND_TIMEOUT_MS_DEFAULT = 1_000;
 
+    /**
+     * RPC: exports one side of a connection holds for its peer at once (ids 0 and 1 not counted); a call whose
+     * result would need one more is answered RESOURCE_EXHAUSTED with this name as its reason.
+     */
+    public static final String RPC_MAX_CAPS_PROP_NAME = "capwire.rpc.maxCaps";
+    public static final int RPC_MAX_CAPS_DEFAULT = 1024;
+
+    /**
+     * RPC: calls in flight on one connection in each direction: calls this side makes and awaits, and calls from
+     * the peer running here. Past it a call fails RESOURCE_EXHAUSTED with this name as its reason.
+     */
+    public static final String RPC_MAX_IN_FLIGHT_PROP_NAME = "capwire.rpc.maxInFlight";
+    public static final int RPC_MAX_IN_FLIGHT_DEFAULT = 1024;
+
+    /** RPC: stream items a caller accepts before it grants more credit (it grants as it consumes). */
+    public static final String RPC_INITIAL_CREDIT_PROP_NAME = "capwire.rpc.initialCredit";
+    public static final int RPC_INITIAL_CREDIT_DEFAULT = 32;
+
+    /**
+     * RPC: the most threads the default handler executor runs at once on a JVM without virtual threads (Java 21+
+     * uses one virtual thread per call). Handlers that call back into their peer hold a thread each while they
+     * wait, so a chain of callbacks N deep needs N/2 threads on each side; a call that finds all of them busy is
+     * answered RESOURCE_EXHAUSTED (reason {@code handler.executor}).
+     */
+    public static final String RPC_HANDLER_THREADS_PROP_NAME = "capwire.rpc.handlerThreads";
+    public static final int RPC_HANDLER_THREADS_DEFAULT = 256;
+
     /** How long a server waits for a connection's Hello (and a client for the reply) before closing it. */
     public static final String HANDSHAKE_TIMEOUT_MS_PROP_NAME = "capwire.handshakeTimeoutMs";
     public static final long HANDSHAKE_TIMEOUT_MS_DEFAULT = 5_000;
@@ -335,6 +362,22 @@ public final class Configuration {
 
     public static long sendTimeoutMs() {
         return Long.getLong(SEND_TIMEOUT_MS_PROP_NAME, SEND_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static int rpcMaxCaps() {
+        return Integer.getInteger(RPC_MAX_CAPS_PROP_NAME, RPC_MAX_CAPS_DEFAULT);
+    }
+
+    public static int rpcMaxInFlight() {
+        return Integer.getInteger(RPC_MAX_IN_FLIGHT_PROP_NAME, RPC_MAX_IN_FLIGHT_DEFAULT);
+    }
+
+    public static int rpcInitialCredit() {
+        return Integer.getInteger(RPC_INITIAL_CREDIT_PROP_NAME, RPC_INITIAL_CREDIT_DEFAULT);
+    }
+
+    public static int rpcHandlerThreads() {
+        return Integer.getInteger(RPC_HANDLER_THREADS_PROP_NAME, RPC_HANDLER_THREADS_DEFAULT);
     }
 
     public static long acceptBackoffMs() {

@@ -1,5 +1,6 @@
 package dev.capwire.transport;
 
+import dev.capwire.Configuration;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
@@ -291,10 +292,19 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * @throws StatusException RESOURCE_EXHAUSTED when the ring stayed full, UNAVAILABLE when closed
      */
     public void sendNotify(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs) {
+        sendNotify(capId, methodId, payload, offset, length, timeoutMs, (FileDescriptor[]) null);
+    }
+
+    /**
+     * {@link #sendNotify(int, int, DirectBuffer, int, int, long)} with fds that belong to the message (Unix
+     * sockets, FD_PASSING negotiated); they are duplicated, so the caller keeps its own.
+     */
+    public void sendNotify(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
+            FileDescriptor... fds) {
         // A fragmented notify needs an id to reassemble by; a single-frame one does not.
         long correlationId = length > outbound.maxFramePayload() ? requests.nextCorrelationId() : 0;
-        messages.send(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length, null,
-                deadlineIn(timeoutMs));
+        messages.send(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length,
+                fds == null || fds.length == 0 ? null : fds, deadlineIn(timeoutMs));
     }
 
     /** Sends a REQUEST and returns its reply; the default deadline is {@code requestTimeoutMs}. */
@@ -320,7 +330,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         RequestTable.PendingRequest request = requests.start(deadline);
         if (request == null) {
             return CompletableFuture.failedFuture(new StatusException(StatusCode.RESOURCE_EXHAUSTED,
-                    options.maxInFlight() + " requests already in flight on " + this + " (capwire.maxInFlight)"));
+                    Configuration.MAX_IN_FLIGHT_PROP_NAME, options.maxInFlight() + " requests already in flight on "
+                    + this, null));
         }
         try {
             messages.send(FrameType.REQUEST, request.correlationId, capId, methodId, payload, offset, length,
@@ -379,9 +390,17 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
                 deadlineIn(options.sendTimeoutMs()));
     }
 
-    /** Replies to a REQUEST with an error status; waits as {@link #respond} does. */
+    /** Replies to a REQUEST with an error status and no reason; waits as {@link #respond} does. */
     public void respondError(long correlationId, StatusCode code, String message) {
-        UnsafeBuffer payload = ListenerGuard.errorPayload(code, message);
+        respondError(correlationId, code, "", message);
+    }
+
+    /**
+     * Replies to a REQUEST with an error status, a machine-readable {@code reason} (see {@link StatusException#reason()})
+     * and a message; waits as {@link #respond} does.
+     */
+    public void respondError(long correlationId, StatusCode code, String reason, String message) {
+        UnsafeBuffer payload = ListenerGuard.errorPayload(code, reason, message);
         messages.send(FrameType.ERROR, correlationId, 0, 0, payload, 0, payload.capacity(), null,
                 deadlineIn(options.sendTimeoutMs()));
     }

@@ -52,7 +52,7 @@ final class ListenerGuard {
         } catch (RuntimeException e) {
             report(connection, "onFrame", e);
             if (frame.type() == FrameType.REQUEST && owner.acceptsSends()) {
-                owner.tryReplyError(frame.correlationId(), errorPayload(StatusCode.INTERNAL, describe(e)));
+                owner.tryReplyError(frame.correlationId(), errorPayload(StatusCode.INTERNAL, "handler.failed", describe(e)));
             }
         } catch (Error e) {
             report(connection, "onFrame", e);
@@ -71,7 +71,8 @@ final class ListenerGuard {
         if (failure instanceof Error) {
             connection.abort("the listener failed with " + failure);
         } else if (type == FrameType.REQUEST && owner.acceptsSends()) {
-            replyError(connection, correlationId, StatusCode.INTERNAL, describe((RuntimeException) failure));
+            replyError(connection, correlationId, StatusCode.INTERNAL, "handler.failed",
+                    describe((RuntimeException) failure));
         }
     }
 
@@ -90,16 +91,16 @@ final class ListenerGuard {
      * caller's deadline); any other thread waits at most {@code sendTimeoutMs}, and a connection that has
      * closed or stays full gets none.
      */
-    void replyError(Connection connection, long correlationId, StatusCode code, String message) {
+    void replyError(Connection connection, long correlationId, StatusCode code, String reason, String message) {
         if (!owner.acceptsSends()) {
             return;
         }
         if (loop.inLoop()) {
-            owner.tryReplyError(correlationId, errorPayload(code, message));
+            owner.tryReplyError(correlationId, errorPayload(code, reason, message));
             return;
         }
         try {
-            connection.respondError(correlationId, code, message);
+            connection.respondError(correlationId, code, reason, message);
         } catch (StatusException e) {
             // Closed meanwhile, or the peer stopped reading: nobody is left to tell, and its deadline answers it.
         }
@@ -125,9 +126,9 @@ final class ListenerGuard {
                 failure));
     }
 
-    static UnsafeBuffer errorPayload(StatusCode code, String message) {
-        UnsafeBuffer payload = new UnsafeBuffer(new byte[ErrorPayload.encodedLength(message)]);
-        ErrorPayload.encode(payload, 0, code, message);
+    static UnsafeBuffer errorPayload(StatusCode code, String reason, String message) {
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[ErrorPayload.encodedLength(reason, message)]);
+        ErrorPayload.encode(payload, 0, code, reason, message);
         return payload;
     }
 

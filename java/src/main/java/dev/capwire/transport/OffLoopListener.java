@@ -180,7 +180,7 @@ public final class OffLoopListener implements FrameListener {
         ListenerGuard guard = lane.connection.guard();
         if (frame.type() == FrameType.REQUEST) {
             refused.incrementAndGet();
-            guard.replyError(lane.connection, frame.correlationId(), StatusCode.RESOURCE_EXHAUSTED, why);
+            guard.replyError(lane.connection, frame.correlationId(), StatusCode.RESOURCE_EXHAUSTED, "handler.queue", why);
         } else {
             dropped.incrementAndGet();
         }
@@ -286,7 +286,7 @@ public final class OffLoopListener implements FrameListener {
                 if (frame.type() == FrameType.REQUEST) {
                     refused.incrementAndGet();
                     connection.guard().replyError(connection, frame.correlationId(), StatusCode.RESOURCE_EXHAUSTED,
-                            "the server's handler executor refused the request");
+                            "handler.executor", "the server's handler executor refused the request");
                 } else {
                     dropped.incrementAndGet();
                 }

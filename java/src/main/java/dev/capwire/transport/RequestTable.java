@@ -143,7 +143,11 @@ final class RequestTable {
 
     private void register(PendingRequest request) {
         if (request.future.isDone()) {
-            inFlight.decrementAndGet(); // its send failed; the caller already has the failure
+            // Its send failed (the caller already has the failure), or its caller cancelled it first.
+            inFlight.decrementAndGet();
+            if (request.future.isCancelled()) {
+                request.tellPeerNobodyWaits();
+            }
             return;
         }
         pending.put(request.correlationId, request);
@@ -173,7 +177,7 @@ final class RequestTable {
             request.future.complete(new Response(payload, fds));
         } else {
             request.fail(new StatusException(ErrorPayload.code(buffer, offset, length),
-                    ErrorPayload.message(buffer, offset, length)));
+                    ErrorPayload.reason(buffer, offset, length), ErrorPayload.message(buffer, offset, length), null));
         }
     }
 
@@ -200,7 +204,7 @@ final class RequestTable {
     final class PendingRequest implements Timers.Task {
         final long correlationId;
         final long deadlineNanos;
-        final CompletableFuture<Response> future = new CompletableFuture<>();
+        final CompletableFuture<Response> future = new RequestFuture(this);
         long timerId = -1;
         /** Set by the sender once the request's last frame is queued, with the way it took. */
         private volatile int sent; // 0: still sending; 1: through the ring; 2: as loop work, through staging
@@ -226,12 +230,49 @@ final class RequestTable {
             inFlight.decrementAndGet();
             fail(new StatusException(StatusCode.DEADLINE_EXCEEDED, "no reply to request " + correlationId
                     + " on " + owner + " before its deadline"));
+            tellPeerNobodyWaits();
+        }
+
+        /** Loop: the caller cancelled the future; the request leaves the table and the peer hears of it. */
+        void cancelledByCaller() {
+            if (pending.remove(correlationId) == this) {
+                loop.timers().cancel(timerId);
+                inFlight.decrementAndGet();
+                tellPeerNobodyWaits();
+            } else {
+                registerAll(); // not registered yet: register() sees it cancelled and does the same
+            }
+        }
+
+        void tellPeerNobodyWaits() {
             int how = sent;
             if (how != 0) {
                 cancels.sendCancel(correlationId, how == 1);
             }
             // Else its fragments are still being queued: a CANCEL now would land among them, which the peer must
             // treat as a protocol error. The message is finished instead, and the reply, if any, dropped.
+        }
+    }
+
+    /**
+     * The future a requester holds. Cancelling it is how a caller gives up before the deadline: the loop then
+     * frees the in-flight slot and sends CANCEL, so the peer can stop the work (an RPC handler sees its call
+     * cancelled). One object per request, as a plain future would be.
+     */
+    private final class RequestFuture extends CompletableFuture<Response> {
+        private final PendingRequest request;
+
+        RequestFuture(PendingRequest request) {
+            this.request = request;
+        }
+
+        @Override
+        public boolean cancel(boolean mayInterruptIfRunning) {
+            boolean cancelled = super.cancel(mayInterruptIfRunning);
+            if (cancelled) {
+                loop.execute(request::cancelledByCaller);
+            }
+            return cancelled;
         }
     }
 }

@@ -100,6 +100,33 @@ class ConnectionContractTest {
 
     /** A gate admitting NOTIFY only: a REQUEST before the gate opens ends the connection with the gate's reason. */
     @Test
+    void cancellingARequestsFutureTellsThePeerAndFreesTheSlot() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("cancel"));
+        CompletableFuture<Long> requested = new CompletableFuture<>();
+        CompletableFuture<Long> cancelled = new CompletableFuture<>();
+        server.listen(endpoint, (connection, frame) -> {
+            if (frame.type() == FrameType.REQUEST) {
+                requested.complete(frame.correlationId()); // and never answered
+            } else if (frame.type() == FrameType.CANCEL) {
+                cancelled.complete(frame.correlationId());
+            }
+        });
+        Connection connection = client.connect(endpoint, (c, f) -> { });
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
+        CompletableFuture<Response> reply = connection.request(2, 1, payload, 0, 8, 60_000);
+        long id = requested.get(10, TimeUnit.SECONDS);
+        assertEquals(1, connection.inFlight());
+        assertTrue(reply.cancel(true));
+        assertEquals(id, cancelled.get(10, TimeUnit.SECONDS), "the peer hears which request nobody waits for");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (connection.inFlight() != 0 && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertEquals(0, connection.inFlight(), "the in-flight slot is free again");
+        assertTrue(connection.isOpen());
+    }
+
+    @Test
     void aShutGateEndsTheConnectionOnAFrameItDoesNotAdmit() throws Exception {
         Endpoint endpoint = Endpoint.unix(dir.resolve("gate"));
         listenBehindLoginGate(endpoint, ConnectionContractTest::echo);

@@ -33,12 +33,13 @@ class FrameHeaderTest {
 
     @Test
     void errorExampleMatchesTheDocument() {
-        UnsafeBuffer frame = new UnsafeBuffer(new byte[34]);
-        int payload = ErrorPayload.encode(frame, 24, StatusCode.NOT_FOUND, "no cap");
+        UnsafeBuffer frame = new UnsafeBuffer(new byte[47]);
+        int payload = ErrorPayload.encode(frame, 24, StatusCode.NOT_FOUND, "cap.unknown", "no cap");
         FrameHeader.write(frame, 0, 24 + payload, FrameType.ERROR, 0, 0x0102030405060708L, 0, 0, 0);
-        assertEquals("2200000001050000" + "0807060504030201" + "0000000000000000" + "050000006e6f20636170",
-                hex(frame, 34));
+        assertEquals("2f00000001050000" + "0807060504030201" + "0000000000000000" + "050000000b006361"
+                + "702e756e6b6e6f77" + "6e6e6f20636170", hex(frame, 47));
         assertEquals(StatusCode.NOT_FOUND, ErrorPayload.code(frame, 24, payload));
+        assertEquals("cap.unknown", ErrorPayload.reason(frame, 24, payload));
         assertEquals("no cap", ErrorPayload.message(frame, 24, payload));
     }
 

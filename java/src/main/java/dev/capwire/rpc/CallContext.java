@@ -1,0 +1,183 @@
+package dev.capwire.rpc;
+
+import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.transport.StatusException;
+import dev.capwire.wire.StatusCode;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * The call a handler is serving, or the deadline scope a caller opened: when it must be done by, whether it
+ * is still wanted, and (for a served call) who made it, as the kernel saw it.
+ *
+ * <p>It is the current thread's while a handler runs ({@link #current()}), and every call the handler makes
+ * through a Capwire proxy on that thread inherits it: such a call never gets more time than is left, and it
+ * is cancelled when this one is. gRPC's context does the same with deadlines and cancellation; unlike gRPC,
+ * the caller's identity is here too, because the transport verified it when the connection was made. Work
+ * that must outlive the call (a cache refresh it triggered, say) runs under {@link #detached}.
+ */
+public final class CallContext {
+    private static final ThreadLocal<CallContext> CURRENT = new ThreadLocal<>();
+    private static final long NO_DEADLINE = Long.MAX_VALUE;
+
+    private final long deadlineNanos;
+    private final PeerCredentials peer;
+    private final String capName;
+    private final String methodName;
+    private final CallContext parent;
+    private List<Runnable> onCancel; // guarded by this
+    private volatile StatusException cancellation;
+
+    CallContext(long deadlineNanos, PeerCredentials peer, String capName, String methodName, CallContext parent) {
+        this.deadlineNanos = parent == null ? deadlineNanos : Math.min(deadlineNanos, parent.deadlineNanos);
+        this.peer = peer;
+        this.capName = capName;
+        this.methodName = methodName;
+        this.parent = parent;
+    }
+
+    /** The context of the call this thread is serving, or of the deadline scope it is in; null when none. */
+    public static CallContext current() {
+        return CURRENT.get();
+    }
+
+    /**
+     * Runs {@code body} with a deadline {@code timeout} from now (never later than the current context's):
+     * every Capwire call it makes gets at most the time left, and they are all cancelled when the current
+     * context is.
+     */
+    public static <T> T withTimeout(Duration timeout, Callable<T> body) throws Exception {
+        CallContext parent = current();
+        CallContext scope = new CallContext(deadlineIn(timeout.toNanos()), parent == null ? null : parent.peer,
+                parent == null ? null : parent.capName, parent == null ? null : parent.methodName, parent);
+        if (parent != null) {
+            parent.onCancel(() -> scope.cancel(parent.cancellation));
+        }
+        return scope.run(body);
+    }
+
+    /**
+     * Runs {@code body} outside any call: calls it makes inherit no deadline and no cancellation. For work a
+     * handler starts that must go on after its call ends.
+     */
+    public static <T> T detached(Callable<T> body) throws Exception {
+        CallContext saved = CURRENT.get();
+        CURRENT.remove();
+        try {
+            return body.call();
+        } finally {
+            CURRENT.set(saved);
+        }
+    }
+
+    <T> T run(Callable<T> body) throws Exception {
+        CallContext saved = CURRENT.get();
+        CURRENT.set(this);
+        try {
+            return body.call();
+        } finally {
+            if (saved == null) {
+                CURRENT.remove();
+            } else {
+                CURRENT.set(saved);
+            }
+        }
+    }
+
+    static long deadlineIn(long timeoutNanos) {
+        long now = System.nanoTime();
+        return timeoutNanos <= 0 || now + timeoutNanos < now ? NO_DEADLINE : now + timeoutNanos;
+    }
+
+    /** The time left before the deadline (zero once past it); {@code null} when there is no deadline. */
+    public Duration timeLeft() {
+        if (deadlineNanos == NO_DEADLINE) {
+            return null;
+        }
+        return Duration.ofNanos(Math.max(0, deadlineNanos - System.nanoTime()));
+    }
+
+    /** The deadline on {@link System#nanoTime()}'s scale; {@link Long#MAX_VALUE} when there is none. */
+    public long deadlineNanos() {
+        return deadlineNanos;
+    }
+
+    /** True once the call is no longer wanted: cancelled by its caller, past its deadline, revoked or closed. */
+    public boolean isCancelled() {
+        return cancellation != null || System.nanoTime() - deadlineNanos > 0;
+    }
+
+    /** Why the call is over ({@code CANCELLED}, {@code DEADLINE_EXCEEDED}, {@code UNAVAILABLE}), or null. */
+    public StatusException cancellation() {
+        StatusException why = cancellation;
+        if (why == null && System.nanoTime() - deadlineNanos > 0) {
+            return new StatusException(StatusCode.DEADLINE_EXCEEDED, "call.deadline", "the call's deadline passed",
+                    null);
+        }
+        return why;
+    }
+
+    /**
+     * Runs {@code hook} once the call is cancelled (at once if it already is), on the thread that cancels it:
+     * keep it short. A deadline that passes on this side's clock without the caller's CANCEL does not run it;
+     * poll {@link #isCancelled()} for that.
+     */
+    public void onCancel(Runnable hook) {
+        synchronized (this) {
+            if (cancellation == null) {
+                if (onCancel == null) {
+                    onCancel = new ArrayList<>(2);
+                }
+                onCancel.add(hook);
+                return;
+            }
+        }
+        hook.run();
+    }
+
+    /** The kernel-verified pid, uid and gid of the process that made the call; null on TCP or for a local scope. */
+    public PeerCredentials peer() {
+        return peer;
+    }
+
+    /** The name of the cap being called; null for a local scope. */
+    public String capName() {
+        return capName;
+    }
+
+    /** The name of the method being called; null for a local scope. */
+    public String methodName() {
+        return methodName;
+    }
+
+    /** The context this one lives within (the served call around a {@link #withTimeout} scope), or null. */
+    public CallContext parent() {
+        return parent;
+    }
+
+    /** Marks the call over and runs the hooks, once; later calls do nothing. */
+    void cancel(StatusException why) {
+        List<Runnable> hooks;
+        synchronized (this) {
+            if (cancellation != null) {
+                return;
+            }
+            cancellation = why != null ? why
+                    : new StatusException(StatusCode.CANCELLED, "call.cancelled", "the call was cancelled", null);
+            hooks = onCancel;
+            onCancel = null;
+        }
+        if (hooks != null) {
+            for (Runnable hook : hooks) {
+                hook.run();
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return capName == null ? "deadline scope" : "call to " + capName + "." + methodName;
+    }
+}

@@ -1,0 +1,530 @@
+package dev.capwire.rpc;
+
+import dev.capwire.Configuration;
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.handshake.Version;
+import dev.capwire.rpc.ExportTable.Export;
+import dev.capwire.rpc.proto.BootstrapReply;
+import dev.capwire.rpc.proto.BootstrapRequest;
+import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.StatusException;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.StatusCode;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.agrona.collections.Int2ObjectHashMap;
+import org.agrona.collections.Long2ObjectHashMap;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * The calls one connection serves (the answers table of docs/rpc-protocol.md): each call is checked and
+ * decoded as the doc says, run on the handler executor (or on the loop, for a method declared
+ * non-blocking) inside its {@link CallContext}, and answered exactly once, whether by its handler, its
+ * revocation, or a failure; a handler's exception becomes an ERROR and never reaches the loop.
+ */
+final class Callee {
+    private static final FileDescriptor[] NO_FDS = new FileDescriptor[0];
+    private static final CapabilityType<RuntimeCapability> RUNTIME = CapabilityType.of(RuntimeCapability.class);
+
+    private final RpcConnection rpc;
+    private final RpcOptions options;
+    private final RuntimeService runtime;
+    private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
+    private final Long2ObjectHashMap<Running> running = new Long2ObjectHashMap<>(); // guarded by itself
+    private final Int2ObjectHashMap<ProducerStream> streams = new Int2ObjectHashMap<>(); // guarded by running
+    private int highestStreamId; // loop only
+    private final AtomicLong served = new AtomicLong();
+    private final AtomicLong failed = new AtomicLong();
+    private PeerCredentials peer; // loop only, fetched at the first call
+
+    Callee(RpcConnection rpc, RpcOptions options, RuntimeService runtime) {
+        this.rpc = rpc;
+        this.options = options;
+        this.runtime = runtime;
+    }
+
+    int running() {
+        synchronized (running) {
+            return running.size();
+        }
+    }
+
+    int openStreams() {
+        synchronized (running) {
+            return streams.size();
+        }
+    }
+
+    long served() {
+        return served.get();
+    }
+
+    long failed() {
+        return failed.get();
+    }
+
+    /** A call being served. */
+    private final class Running {
+        final long id;
+        final Export target;
+        final String capName;
+        final MethodSpec spec;
+        final CallContext context;
+        final long startNanos = System.nanoTime();
+        final AtomicBoolean answered = new AtomicBoolean();
+        ProducerStream stream;
+
+        Running(long id, Export target, String capName, MethodSpec spec, CallContext context) {
+            this.id = id;
+            this.target = target;
+            this.capName = capName;
+            this.spec = spec;
+            this.context = context;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Arrival (loop)
+    // ---------------------------------------------------------------------------------------------------
+
+    void onCall(InboundFrame frame) {
+        FileDescriptor[] fds = frame.fdCount() == 0 ? NO_FDS : frame.takeFds();
+        boolean handedOver = false;
+        try {
+            handedOver = dispatch(frame, fds);
+        } finally {
+            if (!handedOver) {
+                for (FileDescriptor fd : fds) {
+                    fd.close(); // a call refused before decoding: its fds were never anyone's
+                }
+            }
+        }
+    }
+
+    /** True when the fds went to a decoder (which then owns them), false when the call was refused first. */
+    private boolean dispatch(InboundFrame frame, FileDescriptor[] fds) {
+        long id = frame.correlationId();
+        int offset = frame.payloadOffset();
+        int length = frame.payloadLength();
+        if (length < Outgoing.CALL_HEADER_BYTES) {
+            return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "a call header of " + length
+                    + " bytes (it has " + Outgoing.CALL_HEADER_BYTES + ")");
+        }
+        long timeoutNanos = frame.buffer().getLong(offset, FrameHeader.ORDER);
+        int streamId = frame.buffer().getInt(offset + 8, FrameHeader.ORDER);
+        int initialCredit = frame.buffer().getInt(offset + 12, FrameHeader.ORDER);
+        byte targetKind = frame.buffer().getByte(offset + 16);
+        int capCount = frame.buffer().getShort(offset + 18, FrameHeader.ORDER) & 0xFFFF;
+        if (targetKind != 0) {
+            return refuse(id, StatusCode.INVALID_ARGUMENT, "call.target", "target_kind " + targetKind
+                    + " (only 0, an export of the receiver, is defined)");
+        }
+        int contentOffset = Outgoing.CALL_HEADER_BYTES + 4 * capCount;
+        if (length < contentOffset) {
+            return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "a call too short for its " + capCount
+                    + " descriptors");
+        }
+        if (running() >= options.maxInFlight()) {
+            return refuse(id, StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
+                    options.maxInFlight() + " calls from this peer are running already");
+        }
+        int capId = frame.capId();
+        if (capId == RpcConnection.BOOTSTRAP_CAP) {
+            if (frame.methodId() != RpcConnection.BOOTSTRAP_METHOD || capCount != 0 || fds.length != 0) {
+                return refuse(id, frame.methodId() != RpcConnection.BOOTSTRAP_METHOD ? StatusCode.UNIMPLEMENTED
+                        : StatusCode.INVALID_ARGUMENT, frame.methodId() != RpcConnection.BOOTSTRAP_METHOD
+                        ? "method.unknown" : "args.malformed", "the bootstrap cap has method 1 only, which takes a "
+                        + "BootstrapRequest and nothing else");
+            }
+            byte[] request = new byte[length - contentOffset];
+            frame.buffer().getBytes(offset + contentOffset, request);
+            bootstrap(id, request);
+            return false;
+        }
+        Export target = null;
+        Object implementation;
+        CapabilityType<?> type;
+        if (capId == RpcConnection.RUNTIME_CAP) {
+            implementation = runtime;
+            type = RUNTIME;
+        } else {
+            target = rpc.export(capId);
+            if (target == null) {
+                return refuse(id, StatusCode.NOT_FOUND, "cap.unknown", "no export " + Integer.toUnsignedString(capId)
+                        + " on this connection");
+            }
+            if (target.revoked != null) {
+                return refuse(id, StatusCode.UNAVAILABLE, target.revoked, target.type.name() + " was revoked");
+            }
+            implementation = target.implementation;
+            type = target.type;
+        }
+        MethodSpec spec = type.method(frame.methodId());
+        if (spec == null) {
+            return refuse(id, StatusCode.UNIMPLEMENTED, "method.unknown", type.name() + " has no method "
+                    + frame.methodId());
+        }
+        if ((spec.kind == MethodSpec.Kind.STREAM) != (streamId != 0)) {
+            return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", spec + (streamId == 0
+                    ? " streams its results, and the call opened no stream" : " is not a stream"));
+        }
+        if (streamId != 0 && Integer.compareUnsigned(streamId, highestStreamId) <= 0) {
+            return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "stream id " + Integer.toUnsignedString(
+                    streamId) + " is not above the last one (" + Integer.toUnsignedString(highestStreamId) + ")");
+        }
+        byte[] payload = new byte[length];
+        frame.buffer().getBytes(offset, payload);
+        CallContext context = new CallContext(CallContext.deadlineIn(timeoutNanos), peer(), type.name(), spec.name,
+                null);
+        Running call = new Running(id, target, type.name(), spec, context);
+        if (streamId != 0) {
+            highestStreamId = streamId;
+            call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
+            context.onCancel(call.stream::wake);
+        }
+        synchronized (running) {
+            running.put(id, call);
+            if (call.stream != null) {
+                streams.put(streamId, call.stream);
+            }
+        }
+        UnsafeBuffer buffer = new UnsafeBuffer(payload);
+        Incoming in = new Incoming(rpc.importer(), buffer, contentOffset, length,
+                Incoming.descriptors(buffer, Outgoing.CALL_HEADER_BYTES, capCount), fds);
+        if (spec.nonBlocking) {
+            run(call, implementation, in);
+            return true;
+        }
+        try {
+            options.executor().execute(() -> run(call, implementation, in));
+        } catch (RejectedExecutionException e) {
+            in.discard();
+            answerError(call, StatusCode.RESOURCE_EXHAUSTED, "handler.executor",
+                    "every handler thread is busy (capwire.rpc.handlerThreads)");
+        }
+        return true;
+    }
+
+    private PeerCredentials peer() {
+        if (peer == null) {
+            peer = rpc.connection().peerCredentials();
+        }
+        return peer;
+    }
+
+    private boolean refuse(long id, StatusCode code, String reason, String message) {
+        failed.incrementAndGet();
+        respondError(id, code, reason, message);
+        return false;
+    }
+
+    private void respondError(long id, StatusCode code, String reason, String message) {
+        try {
+            rpc.connection().respondError(id, code, reason, message);
+        } catch (StatusException e) {
+            // Closed, or the peer stopped reading: its own deadline answers it.
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Bootstrap (loop)
+    // ---------------------------------------------------------------------------------------------------
+
+    private void bootstrap(long id, byte[] content) {
+        BootstrapRequest request;
+        try {
+            request = BootstrapRequest.parseFrom(content);
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "the BootstrapRequest does not parse");
+            return;
+        }
+        String name = request.getName();
+        Served served = rpc.rpc().served(name);
+        if (served == null) {
+            refuseBootstrap(id, name, StatusCode.NOT_FOUND, "cap.unknown", "nothing is served as '" + name
+                    + "' (served: " + rpc.rpc().servedNames() + ")");
+            return;
+        }
+        if (!request.getVersion().isEmpty()) {
+            Version wanted = Version.parseOrNull(request.getVersion());
+            if (wanted == null) {
+                refuseBootstrap(id, name, StatusCode.INVALID_ARGUMENT, "args.malformed", "version '"
+                        + request.getVersion() + "' is not MAJOR.MINOR.PATCH");
+                return;
+            }
+            if (!served.type.version().satisfies(wanted)) {
+                refuseBootstrap(id, name, StatusCode.FAILED_PRECONDITION, "cap.version", name + " is served at "
+                        + served.type.version() + ", which does not satisfy " + wanted
+                        + " (same major, not older)");
+                return;
+            }
+        }
+        String refusal;
+        try {
+            refusal = served.policy.refusal(peer());
+        } catch (RuntimeException e) {
+            rpc.reportError(e);
+            refusal = "the cap's policy failed (fail closed)";
+        }
+        if (refusal != null) {
+            refuseBootstrap(id, name, StatusCode.PERMISSION_DENIED, "cap.policy", refusal);
+            return;
+        }
+        Export export = rpc.exportServed(served);
+        if (export == null) {
+            StatusException full = rpc.maxCaps();
+            refuseBootstrap(id, name, full.code(), full.reason(), full.detail());
+            return;
+        }
+        Outgoing out = new Outgoing(rpc.exporter());
+        out.addDescriptor(export.id);
+        out.putContent(BootstrapReply.newBuilder().setName(name).setServedVersion(served.type.version().toString())
+                .build().toByteArray());
+        UnsafeBuffer answer = out.answer();
+        try {
+            rpc.connection().respond(id, answer, 0, answer.capacity());
+        } catch (StatusException e) {
+            out.abandon();
+            return;
+        }
+        this.served.incrementAndGet();
+        RpcEvents.bootstrapped(rpc, name, StatusCode.OK);
+    }
+
+    private void refuseBootstrap(long id, String name, StatusCode code, String reason, String message) {
+        refuse(id, code, reason, message);
+        RpcEvents.bootstrapped(rpc, name, code);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Running (handler executor, or the loop for non-blocking methods)
+    // ---------------------------------------------------------------------------------------------------
+
+    private void run(Running call, Object implementation, Incoming in) {
+        Object argument;
+        try {
+            argument = call.spec.argument.decode(in);
+            in.requireAllTaken();
+        } catch (Codec.MalformedException e) {
+            in.discard();
+            answerError(call, StatusCode.INVALID_ARGUMENT, "args.malformed", call.spec + ": " + e.getMessage());
+            return;
+        } catch (StatusException e) {
+            in.discard();
+            answerError(call, e.code(), e.reason(), e.detail());
+            return;
+        }
+        Object result;
+        try {
+            result = call.context.run(() -> {
+                try {
+                    return call.spec.invoke(implementation, argument, call.stream);
+                } catch (Exception | Error e) {
+                    throw e;
+                } catch (Throwable e) {
+                    throw new CompletionException(e);
+                }
+            });
+        } catch (Throwable e) {
+            answerFailure(call, e);
+            return;
+        }
+        switch (call.spec.kind) {
+            case UNARY:
+                answerValue(call, result);
+                break;
+            case ASYNC:
+                if (result == null) {
+                    answerFailure(call, new NullPointerException(call.spec + " returned a null future"));
+                    break;
+                }
+                CompletableFuture<?> future = (CompletableFuture<?>) result;
+                call.context.onCancel(() -> future.cancel(true));
+                future.whenComplete((value, failure) -> {
+                    if (failure != null) {
+                        answerFailure(call, failure instanceof CompletionException && failure.getCause() != null
+                                ? failure.getCause() : failure);
+                    } else {
+                        answerValue(call, value);
+                    }
+                });
+                break;
+            case STREAM:
+                answerValue(call, null); // the handler returned: the stream completed
+                break;
+            default:
+                throw new IllegalStateException(call.spec.kind.toString());
+        }
+    }
+
+    private void answerValue(Running call, Object value) {
+        if (call.spec.kind != MethodSpec.Kind.STREAM && call.spec.result != Codecs.NONE && value == null) {
+            answerFailure(call, new NullPointerException(call.spec + " returned null"));
+            return;
+        }
+        Outgoing out = new Outgoing(rpc.exporter());
+        FileDescriptor[] fds;
+        UnsafeBuffer answer;
+        try {
+            if (call.spec.kind != MethodSpec.Kind.STREAM) {
+                call.spec.result.encode(value, out);
+            }
+            answer = out.answer();
+            fds = out.fds();
+        } catch (StatusException e) {
+            out.abandon();
+            answerError(call, e.code(), e.reason(), e.detail());
+            return;
+        } catch (RuntimeException e) {
+            out.abandon();
+            answerFailure(call, e);
+            return;
+        }
+        try {
+            if (!call.answered.compareAndSet(false, true)) {
+                out.abandon(); // revoked or cancelled meanwhile, and answered then
+                return;
+            }
+            try {
+                rpc.connection().respond(call.id, answer, 0, answer.capacity(), fds);
+            } catch (StatusException e) {
+                out.abandon();
+            }
+            finish(call, StatusCode.OK);
+        } finally {
+            for (FileDescriptor fd : fds) {
+                fd.close(); // a result's fds are Capwire's once returned: sent (as duplicates), then closed
+            }
+        }
+    }
+
+    private void answerFailure(Running call, Throwable failure) {
+        if (failure instanceof StatusException) {
+            StatusException status = (StatusException) failure;
+            answerError(call, status.code(), status.reason().isEmpty() ? "handler.status" : status.reason(),
+                    status.detail());
+            return;
+        }
+        rpc.reportError(new IllegalStateException("handler of " + call.capName + "." + call.spec.name + " on "
+                + rpc.connection() + " failed", failure));
+        if (failure instanceof Error) {
+            // An Error may have left the handler's object broken: this connection ends, the others carry on.
+            answerError(call, StatusCode.INTERNAL, "handler.failed", "the handler failed");
+            rpc.connection().abort();
+            return;
+        }
+        answerError(call, StatusCode.INTERNAL, "handler.failed", exposeHandlerErrors ? "the handler failed: "
+                + failure : "the handler failed");
+    }
+
+    private void answerError(Running call, StatusCode code, String reason, String message) {
+        if (call.answered.compareAndSet(false, true)) {
+            respondError(call.id, code, reason, message);
+            finish(call, code);
+        }
+    }
+
+    private void finish(Running call, StatusCode status) {
+        synchronized (running) {
+            running.remove(call.id);
+            if (call.stream != null) {
+                streams.remove(call.stream.id());
+            }
+        }
+        (status == StatusCode.OK ? served : failed).incrementAndGet();
+        RpcEvents.served(rpc, call.capName, call.spec.name, status, call.startNanos);
+        if (call.stream != null) {
+            RpcEvents.streamEnded(rpc, call.capName, call.spec.name, status, call.stream.items());
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Cancellation, credit, revocation, close
+    // ---------------------------------------------------------------------------------------------------
+
+    /** Loop: the caller no longer waits for this call. */
+    void onCancel(long id) {
+        Running call;
+        synchronized (running) {
+            call = running.get(id);
+        }
+        if (call != null) {
+            cancel(call, new StatusException(StatusCode.CANCELLED, "call.cancelled", "the caller cancelled the call",
+                    null));
+        }
+    }
+
+    private void cancel(Running call, StatusException why) {
+        try {
+            call.context.cancel(why);
+        } catch (RuntimeException e) {
+            rpc.reportError(e); // a hook of the handler's threw
+        }
+    }
+
+    /** Loop: credit for a stream this side produces. */
+    void onCredit(int streamId, int items) {
+        ProducerStream stream;
+        Running call = null;
+        synchronized (running) {
+            stream = streams.get(streamId);
+            if (stream != null) {
+                for (Running candidate : running.values()) {
+                    if (candidate.stream == stream) {
+                        call = candidate;
+                        break;
+                    }
+                }
+            }
+        }
+        if (items == 0) {
+            rpc.protocolError("a STREAM_CREDIT of 0 items");
+            return;
+        }
+        if (stream == null) {
+            if (Integer.compareUnsigned(streamId, highestStreamId) > 0) {
+                rpc.protocolError("a STREAM_CREDIT for stream " + Integer.toUnsignedString(streamId)
+                        + ", which the peer never opened");
+            }
+            return; // it ended: late credit is dropped
+        }
+        if (!stream.grant(items) && call != null) {
+            StatusException overflow = new StatusException(StatusCode.INVALID_ARGUMENT, "stream.credit",
+                    "credit beyond 2^31 - 1 items", null);
+            cancel(call, overflow);
+            answerError(call, overflow.code(), overflow.reason(), overflow.detail());
+        }
+    }
+
+    /** The export was revoked: calls running on it end now with the reason, and their handlers see it. */
+    void revoked(Export export, String reason) {
+        Running[] affected;
+        synchronized (running) {
+            affected = running.values().stream().filter(call -> call.target == export).toArray(Running[]::new);
+        }
+        StatusException why = new StatusException(StatusCode.UNAVAILABLE, reason, export.type.name()
+                + " was revoked", null);
+        for (Running call : affected) {
+            cancel(call, why);
+            answerError(call, why.code(), why.reason(), why.detail());
+        }
+    }
+
+    /** The connection closed: every running call is cancelled; nobody is left to answer. */
+    void closed(StatusException why) {
+        Running[] all;
+        synchronized (running) {
+            all = running.values().toArray(new Running[0]);
+            running.clear();
+            streams.clear();
+        }
+        for (Running call : all) {
+            call.answered.set(true);
+            cancel(call, why);
+        }
+    }
+}

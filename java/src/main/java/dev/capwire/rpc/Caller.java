@@ -1,0 +1,349 @@
+package dev.capwire.rpc;
+
+import dev.capwire.Configuration;
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.rpc.ImportTable.Import;
+import dev.capwire.rpc.proto.BootstrapReply;
+import dev.capwire.rpc.proto.BootstrapRequest;
+import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.Response;
+import dev.capwire.transport.StatusException;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.StatusCode;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.agrona.collections.Int2ObjectHashMap;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * The calls one connection makes to its peer: encoding the argument, the call header with the deadline
+ * inherited from {@link CallContext}, the question until its answer, decoding the result, and the streams
+ * this side consumes. Any thread calls; answers and stream items arrive as loop work.
+ */
+final class Caller {
+    /** A stream call's transport deadline when the caller set none: streams may run as long as they like. */
+    private static final long NO_DEADLINE_MS = TimeUnit.DAYS.toMillis(365);
+
+    private final RpcConnection rpc;
+    private final RpcOptions options;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicInteger lastStreamId = new AtomicInteger();
+    private final Int2ObjectHashMap<ConsumerStream> streams = new Int2ObjectHashMap<>(); // guarded by itself
+
+    Caller(RpcConnection rpc, RpcOptions options) {
+        this.rpc = rpc;
+        this.options = options;
+    }
+
+    int inFlight() {
+        return inFlight.get();
+    }
+
+    int openStreams() {
+        synchronized (streams) {
+            return streams.size();
+        }
+    }
+
+    <T> T bootstrap(CapabilityType<T> type) {
+        BootstrapRequest request = BootstrapRequest.newBuilder().setName(type.name())
+                .setVersion(type.version().toString()).build();
+        Question question = send(rpc.peerBootstrap(), RpcConnection.BOOTSTRAP_METHOD, out -> out.putContent(
+                request.toByteArray()), 0, 0, answer -> {
+                    Incoming in = answer.incoming();
+                    try {
+                        if (in.capsLeft() != 1) {
+                            throw new Codec.MalformedException("a bootstrap answer carries one cap, not "
+                                    + in.capsLeft());
+                        }
+                        BootstrapReply.parseFrom(answer.content());
+                        Object cap = in.takeCap(type);
+                        in.requireAllTaken();
+                        return cap;
+                    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                        in.discard();
+                        throw new Codec.MalformedException("the BootstrapReply does not parse", e);
+                    } catch (RuntimeException e) {
+                        in.discard();
+                        throw e;
+                    }
+                });
+        return type.type().cast(await(question, "bootstrap of " + type.name()));
+    }
+
+    /** A call through a proxy; see {@link MethodSpec.Kind} for what each kind returns. */
+    Object call(CapProxy proxy, Import target, MethodSpec spec, Object argument, StreamSink<?> sink) {
+        if (proxy.isClosed()) {
+            return failed(spec, new StatusException(StatusCode.UNAVAILABLE, "proxy.closed",
+                    "this proxy was closed", null));
+        }
+        String revoked = target.revoked;
+        if (revoked != null) {
+            return failed(spec, new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
+        }
+        if (spec.hasArgument && argument == null) {
+            return failed(spec, new StatusException(StatusCode.INVALID_ARGUMENT, "args.null",
+                    spec + " was called with null", null));
+        }
+        if (spec.kind == MethodSpec.Kind.STREAM) {
+            return stream(target, spec, argument, sink);
+        }
+        Question question;
+        try {
+            question = send(target, spec.id, out -> spec.argument.encode(argument, out), 0, 0,
+                    answer -> answer.decode(spec.result));
+        } catch (StatusException e) {
+            return failed(spec, e);
+        }
+        return spec.kind == MethodSpec.Kind.ASYNC ? question : await(question, spec.toString());
+    }
+
+    private static Object failed(MethodSpec spec, StatusException why) {
+        if (spec.kind == MethodSpec.Kind.ASYNC) {
+            return CompletableFuture.failedFuture(why);
+        }
+        throw why;
+    }
+
+    /** How the answer of one question is decoded into its result. */
+    interface Decoder {
+        Object decode(Answer answer);
+    }
+
+    /**
+     * Encodes and sends one call and returns its question, completed (as loop work) with the decoded result
+     * or the failure. Inherits the current {@link CallContext}: its deadline, and its cancellation.
+     */
+    Question send(Import target, int methodId, java.util.function.Consumer<Outgoing> argument, int streamId,
+            int initialCredit, Decoder decoder) {
+        rpc.ensureOpen();
+        CallContext context = CallContext.current();
+        if (context != null && context.isCancelled()) {
+            throw context.cancellation();
+        }
+        long timeoutNanos = timeoutNanos(context, streamId != 0);
+        if (!tryAcquire()) {
+            throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
+                    options.maxInFlight() + " calls are in flight on " + rpc.connection() + " already", null);
+        }
+        Question question = new Question(target);
+        Outgoing out = new Outgoing(rpc.exporter());
+        UnsafeBuffer payload;
+        FileDescriptor[] fds;
+        try {
+            argument.accept(out);
+            payload = out.call(timeoutNanos, streamId, initialCredit);
+            fds = out.fds();
+        } catch (RuntimeException e) {
+            out.abandon();
+            inFlight.decrementAndGet();
+            throw e instanceof StatusException ? (StatusException) e
+                    : new StatusException(StatusCode.INVALID_ARGUMENT, "args.unencodable",
+                            "the argument cannot be sent: " + e.getMessage(), e);
+        }
+        rpc.trackQuestion(target, question);
+        long timeoutMs = timeoutNanos == 0 ? NO_DEADLINE_MS : Math.max(1, TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
+        CompletableFuture<Response> answer = rpc.connection().request(target.id, methodId, payload, 0,
+                payload.capacity(), timeoutMs, fds);
+        question.answer = answer;
+        if (answer.isCompletedExceptionally()) {
+            // Refused before it was sent (closed, too many requests, no room): the peer never saw the caps it
+            // carried. Once sent, the peer owns those references whatever happens to the call.
+            out.abandon();
+        }
+        answer.whenComplete((response, failure) -> {
+            inFlight.decrementAndGet();
+            rpc.untrackQuestion(target, question);
+            if (failure != null) {
+                if (!(failure instanceof CancellationException)) {
+                    question.completeExceptionally(failure);
+                }
+                return;
+            }
+            try {
+                question.complete(decoder.decode(new Answer(rpc, response)));
+            } catch (Codec.MalformedException e) {
+                question.completeExceptionally(new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
+                        "the answer does not decode: " + e.getMessage(), e));
+            } catch (StatusException e) {
+                question.completeExceptionally(e);
+            } catch (RuntimeException e) {
+                question.completeExceptionally(new StatusException(StatusCode.INTERNAL, "answer.failed",
+                        "decoding the answer failed: " + e, e));
+            }
+        });
+        if (question.isDone()) {
+            answer.cancel(false); // revoked or cancelled while it was being sent
+        }
+        if (context != null) {
+            context.onCancel(() -> question.fail(context.cancellation()));
+        }
+        return question;
+    }
+
+    private long timeoutNanos(CallContext context, boolean stream) {
+        if (context != null && context.deadlineNanos() != Long.MAX_VALUE) {
+            return Math.max(1, context.deadlineNanos() - System.nanoTime());
+        }
+        return stream ? 0 : TimeUnit.MILLISECONDS.toNanos(Configuration.requestTimeoutMs());
+    }
+
+    private boolean tryAcquire() {
+        for (;;) {
+            int current = inFlight.get();
+            if (current >= options.maxInFlight()) {
+                return false;
+            }
+            if (inFlight.compareAndSet(current, current + 1)) {
+                return true;
+            }
+        }
+    }
+
+    /** Waits for a question on the caller's thread; interruption cancels it. */
+    private Object await(Question question, String what) {
+        try {
+            return rpc.connection().await(question, NO_DEADLINE_MS);
+        } catch (ExecutionException e) {
+            throw asStatus(e.getCause());
+        } catch (CancellationException e) {
+            throw new StatusException(StatusCode.CANCELLED, "call.cancelled", what + " was cancelled", e);
+        } catch (InterruptedException e) {
+            question.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new StatusException(StatusCode.CANCELLED, "call.interrupted", "interrupted waiting for " + what, e);
+        } catch (TimeoutException e) {
+            question.cancel(true);
+            throw new StatusException(StatusCode.DEADLINE_EXCEEDED, "call.deadline", "no answer to " + what, e);
+        }
+    }
+
+    static StatusException asStatus(Throwable failure) {
+        return failure instanceof StatusException ? (StatusException) failure
+                : new StatusException(StatusCode.INTERNAL, "call.failed", String.valueOf(failure), failure);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Streams this side consumes
+    // ---------------------------------------------------------------------------------------------------
+
+    private Object stream(Import target, MethodSpec spec, Object argument, StreamSink<?> sink) {
+        int streamId = lastStreamId.incrementAndGet();
+        int window = options.initialCredit();
+        ConsumerStream stream = new ConsumerStream(rpc, streamId, window);
+        synchronized (streams) {
+            streams.put(streamId, stream);
+        }
+        Question question;
+        try {
+            question = send(target, spec.id, out -> spec.argument.encode(argument, out), streamId, window,
+                    answer -> null);
+        } catch (StatusException e) {
+            forget(stream);
+            throw e;
+        }
+        question.whenComplete((ignored, failure) -> stream.end(failure));
+        try {
+            stream.drain(spec.result, sink, question);
+        } finally {
+            forget(stream);
+        }
+        return null;
+    }
+
+    private void forget(ConsumerStream stream) {
+        synchronized (streams) {
+            streams.remove(stream.id());
+        }
+        stream.closeUnconsumed();
+    }
+
+    /** Loop: an item for one of this side's streams. */
+    void onStreamItem(int streamId, InboundFrame frame) {
+        ConsumerStream stream;
+        synchronized (streams) {
+            stream = streams.get(streamId);
+        }
+        if (stream == null) {
+            if (Integer.compareUnsigned(streamId, lastStreamId.get()) > 0) {
+                rpc.protocolError("a STREAM_ITEM for stream " + Integer.toUnsignedString(streamId)
+                        + ", which this side never opened");
+            }
+            return; // it ended or was cancelled here: late items are dropped, their fds closed by the loop
+        }
+        int offset = frame.payloadOffset() + Outgoing.STREAM_ID_BYTES;
+        byte[] content = new byte[frame.payloadLength() - Outgoing.STREAM_ID_BYTES];
+        frame.buffer().getBytes(offset, content);
+        if (!stream.offer(content, frame.fdCount() == 0 ? ConsumerStream.NO_FDS : frame.takeFds())) {
+            rpc.protocolError("stream " + streamId + " sent an item beyond the credit it was granted");
+        }
+    }
+
+    void closed(StatusException why) {
+        ConsumerStream[] open;
+        synchronized (streams) {
+            open = streams.values().toArray(new ConsumerStream[0]);
+        }
+        for (ConsumerStream stream : open) {
+            stream.end(why);
+        }
+    }
+
+    /** A received RESPONSE: its descriptors and content, decoded on demand. */
+    static final class Answer {
+        private final RpcConnection rpc;
+        private final Response response;
+        private final UnsafeBuffer buffer;
+        private final int capCount;
+
+        Answer(RpcConnection rpc, Response response) {
+            this.rpc = rpc;
+            this.response = response;
+            this.buffer = new UnsafeBuffer(response.payload());
+            if (buffer.capacity() < Outgoing.ANSWER_HEADER_BYTES) {
+                closeFds();
+                throw new Codec.MalformedException("an answer of " + buffer.capacity() + " bytes (the header has 4)");
+            }
+            this.capCount = buffer.getShort(0, FrameHeader.ORDER) & 0xFFFF;
+            if (buffer.capacity() < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
+                closeFds();
+                throw new Codec.MalformedException("an answer too short for its " + capCount + " descriptors");
+            }
+        }
+
+        private void closeFds() {
+            for (FileDescriptor fd : response.fds()) {
+                fd.close();
+            }
+        }
+
+        Incoming incoming() {
+            int contentOffset = Outgoing.ANSWER_HEADER_BYTES + 4 * capCount;
+            return new Incoming(rpc.importer(), buffer, contentOffset, buffer.capacity(),
+                    Incoming.descriptors(buffer, Outgoing.ANSWER_HEADER_BYTES, capCount), response.fds());
+        }
+
+        byte[] content() {
+            int contentOffset = Outgoing.ANSWER_HEADER_BYTES + 4 * capCount;
+            byte[] bytes = new byte[buffer.capacity() - contentOffset];
+            buffer.getBytes(contentOffset, bytes);
+            return bytes;
+        }
+
+        Object decode(Codec codec) {
+            Incoming in = incoming();
+            try {
+                Object value = codec.decode(in);
+                in.requireAllTaken();
+                return value;
+            } catch (RuntimeException e) {
+                in.discard();
+                throw e;
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+package dev.capwire.rpc;
+
+import dev.capwire.handshake.Version;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.lang.reflect.Modifier;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.Type;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.regex.Pattern;
+import org.agrona.collections.Int2ObjectHashMap;
+
+/**
+ * A {@link Capability} interface worked out once: its name, version and methods, with each method's codecs
+ * and a method handle that serves it. Everything that would need reflection happens here, on first use of
+ * the interface, so neither calling nor serving a method reflects per call. Interfaces that break the rules
+ * fail here, with a message naming the method, rather than on the first call.
+ */
+final class CapabilityType<T> {
+    private static final Pattern NAME = Pattern.compile("[A-Za-z][A-Za-z0-9._-]{0,127}");
+    private static final MethodType INVOKER = MethodType.methodType(Object.class, Object.class, Object.class,
+            Object.class);
+    private static final ClassValue<CapabilityType<?>> TYPES = new ClassValue<>() {
+        @Override
+        protected CapabilityType<?> computeValue(Class<?> type) {
+            return new CapabilityType<>(type);
+        }
+    };
+
+    private final Class<T> type;
+    private final String name;
+    private final Version version;
+    private final Int2ObjectHashMap<MethodSpec> byId = new Int2ObjectHashMap<>();
+    private final Map<java.lang.reflect.Method, MethodSpec> byMethod = new HashMap<>();
+
+    @SuppressWarnings("unchecked")
+    static <T> CapabilityType<T> of(Class<T> type) {
+        return (CapabilityType<T>) TYPES.get(type);
+    }
+
+    private CapabilityType(Class<T> type) {
+        this.type = type;
+        Capability capability = type.getAnnotation(Capability.class);
+        if (!type.isInterface() || capability == null) {
+            throw new IllegalArgumentException(type.getName() + " is not an interface annotated @Capability");
+        }
+        if (!NAME.matcher(capability.name()).matches()) {
+            throw new IllegalArgumentException(type.getName() + ": cap name '" + capability.name()
+                    + "' does not match " + NAME.pattern());
+        }
+        this.name = capability.name();
+        this.version = Version.parseOrNull(capability.version());
+        if (version == null) {
+            throw new IllegalArgumentException(type.getName() + ": version '" + capability.version()
+                    + "' is not MAJOR.MINOR.PATCH");
+        }
+        for (java.lang.reflect.Method method : type.getMethods()) {
+            if (!Modifier.isAbstract(method.getModifiers())) {
+                continue; // default and static methods run locally, on the proxy as on the implementation
+            }
+            if (AutoCloseable.class.isAssignableFrom(type) && method.getName().equals("close")
+                    && method.getParameterCount() == 0) {
+                continue; // a cap interface may extend AutoCloseable: closing a proxy releases it
+            }
+            MethodSpec spec = spec(method);
+            MethodSpec clash = byId.put(spec.id, spec);
+            if (clash != null) {
+                throw new IllegalArgumentException(type.getName() + ": " + clash.name + " and " + spec.name
+                        + " both have @Method(" + spec.id + ")");
+            }
+            byMethod.put(method, spec);
+        }
+    }
+
+    private MethodSpec spec(java.lang.reflect.Method method) {
+        String where = type.getName() + "." + method.getName();
+        Method annotation = method.getAnnotation(Method.class);
+        if (annotation == null) {
+            throw new IllegalArgumentException(where + " has no @Method(id)");
+        }
+        if (annotation.value() < 1 || annotation.value() > 0xFFFF) {
+            throw new IllegalArgumentException(where + ": @Method ids are 1 to 65535");
+        }
+        Type[] parameters = method.getGenericParameterTypes();
+        boolean stream = parameters.length > 0 && rawClass(parameters[parameters.length - 1]) == StreamSink.class;
+        int arguments = parameters.length - (stream ? 1 : 0);
+        if (arguments > 1) {
+            throw new IllegalArgumentException(where + " takes " + arguments
+                    + " arguments; a cap method takes at most one (put several values in one message)");
+        }
+        Codec argument = arguments == 0 ? Codecs.NONE : Codecs.forType(parameters[0], where);
+        Type returned = method.getGenericReturnType();
+        MethodSpec.Kind kind;
+        Codec result;
+        if (stream) {
+            if (returned != void.class) {
+                throw new IllegalArgumentException(where + " streams its results through its StreamSink, so it "
+                        + "must return void");
+            }
+            if (annotation.nonBlocking()) {
+                throw new IllegalArgumentException(where + " streams, and a stream waits for credit, so it cannot"
+                        + " be nonBlocking");
+            }
+            kind = MethodSpec.Kind.STREAM;
+            result = Codecs.forType(typeArgument(parameters[parameters.length - 1], where), where);
+        } else if (rawClass(returned) == CompletableFuture.class) {
+            kind = MethodSpec.Kind.ASYNC;
+            result = Codecs.forType(typeArgument(returned, where), where);
+        } else {
+            kind = MethodSpec.Kind.UNARY;
+            result = Codecs.forType(returned, where);
+        }
+        return new MethodSpec(annotation.value(), method.getName(), kind, annotation.nonBlocking(),
+                arguments == 1, argument, result, invoker(method, arguments, stream));
+    }
+
+    /** {@code (impl, argument, sink) -> result} whatever the method's own shape. */
+    private static MethodHandle invoker(java.lang.reflect.Method method, int arguments, boolean stream) {
+        MethodHandle handle;
+        try {
+            method.setAccessible(true); // the interface may be package-private in the user's own package
+            handle = MethodHandles.lookup().unreflect(method);
+        } catch (IllegalAccessException | RuntimeException e) {
+            throw new IllegalArgumentException("cannot serve " + method + ": " + e.getMessage(), e);
+        }
+        if (arguments == 0) {
+            handle = MethodHandles.dropArguments(handle, 1, Object.class);
+        }
+        if (!stream) {
+            handle = MethodHandles.dropArguments(handle, 2, Object.class);
+        }
+        return handle.asType(INVOKER);
+    }
+
+    private static Class<?> rawClass(Type type) {
+        if (type instanceof Class) {
+            return (Class<?>) type;
+        }
+        return type instanceof ParameterizedType ? (Class<?>) ((ParameterizedType) type).getRawType() : null;
+    }
+
+    private static Type typeArgument(Type type, String where) {
+        if (!(type instanceof ParameterizedType)) {
+            throw new IllegalArgumentException(where + ": " + type.getTypeName() + " needs its type argument");
+        }
+        return ((ParameterizedType) type).getActualTypeArguments()[0];
+    }
+
+    Class<T> type() {
+        return type;
+    }
+
+    String name() {
+        return name;
+    }
+
+    Version version() {
+        return version;
+    }
+
+    /** Null when the interface has no method with this id. */
+    MethodSpec method(int id) {
+        return byId.get(id);
+    }
+
+    /** Null for a method Capwire does not carry (one of Object's, a default method). */
+    MethodSpec method(java.lang.reflect.Method method) {
+        return byMethod.get(method);
+    }
+
+    int[] methodIds() {
+        return byId.keySet().stream().mapToInt(Integer::intValue).sorted().toArray();
+    }
+
+    @Override
+    public String toString() {
+        return name + " " + version + " (" + type.getName() + ")";
+    }
+}

@@ -1,0 +1,135 @@
+package dev.capwire.rpc;
+
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.rpc.Codec.MalformedException;
+import dev.capwire.wire.FrameHeader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import org.agrona.DirectBuffer;
+
+/**
+ * One received message being decoded: its content, descriptors and fds, each taken once by the codec. A
+ * message the codec cannot fully use is discarded: every reference and fd it brought is given back, so a
+ * malformed call or answer leaks nothing.
+ */
+final class Incoming {
+    /** Turns a received descriptor into a value: a proxy holding one new reference, or a local cap. */
+    interface CapImporter {
+        Object capFor(int descriptor, CapabilityType<?> type);
+
+        /** Gives back the reference an unused sender-hosted descriptor brought. */
+        void releaseUnused(int descriptor);
+    }
+
+    static final int RECEIVER_HOSTED = 0x8000_0000;
+
+    private final CapImporter importer;
+    private final DirectBuffer buffer;
+    private int position;
+    private final int end;
+    private final int[] descriptors;
+    private int nextCap;
+    private final FileDescriptor[] fds;
+    private int nextFd;
+    private final List<Object> created = new ArrayList<>(0);
+
+    Incoming(CapImporter importer, DirectBuffer buffer, int contentOffset, int contentEnd, int[] descriptors,
+            FileDescriptor[] fds) {
+        this.importer = importer;
+        this.buffer = buffer;
+        this.position = contentOffset;
+        this.end = contentEnd;
+        this.descriptors = descriptors;
+        this.fds = fds;
+    }
+
+    /** Reads the descriptors of a message whose header says {@code count} start at {@code offset}. */
+    static int[] descriptors(DirectBuffer buffer, int offset, int count) {
+        int[] descriptors = new int[count];
+        for (int i = 0; i < count; i++) {
+            descriptors[i] = buffer.getInt(offset + 4 * i, FrameHeader.ORDER);
+        }
+        return descriptors;
+    }
+
+    byte[] contentBytes() {
+        byte[] bytes = new byte[end - position];
+        buffer.getBytes(position, bytes);
+        position = end;
+        return bytes;
+    }
+
+    int contentShort() {
+        if (end - position < 2) {
+            throw new MalformedException("the content ends early");
+        }
+        int value = buffer.getShort(position, FrameHeader.ORDER) & 0xFFFF;
+        position += 2;
+        return value;
+    }
+
+    String contentString(int length) {
+        if (end - position < length) {
+            throw new MalformedException("the content ends early");
+        }
+        byte[] bytes = new byte[length];
+        buffer.getBytes(position, bytes);
+        position += length;
+        return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    void requireContentConsumed() {
+        if (position != end) {
+            throw new MalformedException((end - position) + " bytes of content left over");
+        }
+    }
+
+    FileDescriptor takeFd() {
+        if (nextFd == fds.length) {
+            throw new MalformedException("an fd was expected and none came with the message");
+        }
+        return fds[nextFd++];
+    }
+
+    int capsLeft() {
+        return descriptors.length - nextCap;
+    }
+
+    Object takeCap(CapabilityType<?> type) {
+        if (nextCap == descriptors.length) {
+            throw new MalformedException("a cap was expected and the message has no descriptor left");
+        }
+        Object cap = importer.capFor(descriptors[nextCap++], type);
+        created.add(cap);
+        return cap;
+    }
+
+    /** After decoding: everything that came must have been used, or the message does not fit its type. */
+    void requireAllTaken() {
+        if (nextCap != descriptors.length) {
+            throw new MalformedException((descriptors.length - nextCap) + " cap descriptors left over");
+        }
+        if (nextFd != fds.length) {
+            throw new MalformedException((fds.length - nextFd) + " fds left over");
+        }
+    }
+
+    /** After a failure: closes the fds and proxies this message brought and releases unused references. */
+    void discard() {
+        for (FileDescriptor fd : fds) {
+            fd.close();
+        }
+        for (Object cap : created) {
+            if (cap instanceof RemoteCapability) {
+                ((RemoteCapability) cap).close();
+            }
+        }
+        for (int i = nextCap; i < descriptors.length; i++) {
+            if ((descriptors[i] & RECEIVER_HOSTED) == 0) {
+                importer.releaseUnused(descriptors[i]);
+            }
+        }
+        nextCap = descriptors.length;
+    }
+}

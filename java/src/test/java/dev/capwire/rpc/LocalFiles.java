@@ -1,0 +1,204 @@
+package dev.capwire.rpc;
+
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.rpc.testing.Line;
+import dev.capwire.rpc.testing.OpenRequest;
+import dev.capwire.rpc.testing.SlowRequest;
+import dev.capwire.rpc.testing.StatReply;
+import dev.capwire.rpc.testing.StatRequest;
+import dev.capwire.rpc.testing.TailRequest;
+import dev.capwire.transport.StatusException;
+import dev.capwire.wire.StatusCode;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/** The server's {@link RemoteFiles}: what each method saw goes to {@code events}, one line each, for the test to read. */
+final class LocalFiles implements RemoteFiles {
+    private final PrintStream events;
+
+    LocalFiles(PrintStream events) {
+        this.events = events;
+    }
+
+    private void event(String line) {
+        synchronized (events) {
+            events.println(line);
+            events.flush();
+        }
+    }
+
+    @Override
+    public StatReply stat(StatRequest request) {
+        CallContext context = CallContext.current();
+        PeerCredentials peer = context.peer();
+        Duration left = context.timeLeft();
+        return StatReply.newBuilder().setPath(request.getPath()).setSize(request.getPath().length())
+                .setCallerPid(peer.pid().orElse(-1)).setCallerUid(peer.uid().orElse(-1))
+                .setTimeLeftMs(left == null ? -1 : left.toMillis()).build();
+    }
+
+    @Override
+    public CompletableFuture<StatReply> statAsync(StatRequest request) {
+        return CompletableFuture.completedFuture(stat(request));
+    }
+
+    @Override
+    public Reader open(OpenRequest request) {
+        return new BytesReader(request.getContent().toByteArray());
+    }
+
+    @Override
+    public FileDescriptor openFd(OpenRequest request) {
+        try {
+            FileDescriptor[] pipe = FileDescriptor.pipe();
+            byte[] content = request.getContent().toByteArray();
+            pipe[1].write(ByteBuffer.allocateDirect(content.length).put(content).flip());
+            pipe[1].close();
+            return pipe[0];
+        } catch (NativeIoException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void tail(TailRequest request, StreamSink<Line> out) {
+        int sent = 0;
+        try {
+            for (int i = 1; request.getLines() == 0 || i <= request.getLines(); i++) {
+                out.next(Line.newBuilder().setNumber(i).setText("line " + i).build());
+                sent = i;
+            }
+        } catch (StatusException e) {
+            event("STREAM-STOPPED " + sent + " " + e.code() + " " + e.reason());
+            throw e;
+        }
+    }
+
+    @Override
+    public byte[] echo(byte[] bytes) {
+        return bytes;
+    }
+
+    @Override
+    public StatReply slow(SlowRequest request) {
+        CallContext context = CallContext.current();
+        Duration left = context.timeLeft();
+        event("HOLDING " + request.getTag() + " " + (left == null ? -1 : left.toMillis()));
+        CountDownLatch cancelled = new CountDownLatch(1);
+        context.onCancel(cancelled::countDown);
+        try {
+            cancelled.await(request.getHoldMs(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (context.isCancelled()) {
+            event("CANCELLED " + request.getTag() + " " + context.cancellation().code() + " "
+                    + context.cancellation().reason());
+        }
+        return StatReply.newBuilder().setPath(request.getTag()).build();
+    }
+
+    @Override
+    public CompletableFuture<StatReply> slowAsync(SlowRequest request) {
+        return CompletableFuture.completedFuture(slow(request));
+    }
+
+    @Override
+    public List<Reader> openAll(OpenRequest request) {
+        byte[] content = request.getContent().toByteArray();
+        int third = content.length / 3;
+        List<Reader> readers = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            readers.add(new BytesReader(Arrays.copyOfRange(content, i * third, i == 2 ? content.length
+                    : (i + 1) * third)));
+        }
+        return readers;
+    }
+
+    @Override
+    public Map<String, Reader> openNamed(OpenRequest request) {
+        Map<String, Reader> readers = new LinkedHashMap<>();
+        readers.put("a", new BytesReader("A".getBytes()));
+        readers.put("b", new BytesReader("B".getBytes()));
+        return readers;
+    }
+
+    @Override
+    public Bouncer bouncer(Bouncer caller) {
+        return depth -> {
+            if (depth[0] == 0) {
+                return new byte[] {0};
+            }
+            byte[] below = caller.bounce(new byte[] {(byte) (depth[0] - 1)});
+            byte[] seen = Arrays.copyOf(new byte[] {depth[0]}, below.length + 1);
+            System.arraycopy(below, 0, seen, 1, below.length);
+            return seen;
+        };
+    }
+
+    @Override
+    public byte[] fail(byte[] how) {
+        String mode = new String(how);
+        if (mode.equals("status")) {
+            throw new StatusException(StatusCode.NOT_FOUND, "no.such.thing", "the handler says so", null);
+        }
+        throw new IllegalStateException("the handler broke on purpose");
+    }
+
+    @Override
+    public byte[] readFd(FileDescriptor fd) {
+        try {
+            ByteBuffer buffer = ByteBuffer.allocateDirect(4096);
+            int read = fd.read(buffer);
+            byte[] bytes = new byte[Math.max(0, read)];
+            buffer.flip();
+            buffer.get(bytes);
+            return bytes;
+        } catch (NativeIoException e) {
+            throw new IllegalStateException(e);
+        } finally {
+            fd.close();
+        }
+    }
+
+    @Override
+    public byte[] readFrom(Reader reader) {
+        try (reader) {
+            return reader.read();
+        }
+    }
+
+    @Override
+    public byte[] echoOnLoop(byte[] bytes) {
+        return bytes;
+    }
+
+    /** A reader of fixed bytes. */
+    static final class BytesReader implements Reader {
+        private final byte[] content;
+
+        BytesReader(byte[] content) {
+            this.content = content;
+        }
+
+        @Override
+        public byte[] read() {
+            return content;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+}

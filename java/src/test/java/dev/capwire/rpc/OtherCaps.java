@@ -1,0 +1,34 @@
+package dev.capwire.rpc;
+
+import dev.capwire.rpc.testing.StatReply;
+import dev.capwire.rpc.testing.StatRequest;
+
+/** Caps the bootstrap tests ask for: a newer major of files, one served with a policy, one never served. */
+final class OtherCaps {
+    private OtherCaps() {
+    }
+
+    @Capability(name = "files", version = "2.0.0")
+    interface FilesV2 {
+        @Method(1)
+        StatReply stat(StatRequest request);
+    }
+
+    @Capability(name = "files", version = "1.1.0")
+    interface FilesV11 {
+        @Method(1)
+        StatReply stat(StatRequest request);
+    }
+
+    @Capability(name = "secret", version = "1.0.0")
+    interface Secret {
+        @Method(1)
+        byte[] get();
+    }
+
+    @Capability(name = "nobody", version = "1.0.0")
+    interface Nobody {
+        @Method(1)
+        byte[] get();
+    }
+}

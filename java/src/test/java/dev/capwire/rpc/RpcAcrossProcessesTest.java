@@ -1,0 +1,427 @@
+package dev.capwire.rpc;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.handshake.ClientOptions;
+import dev.capwire.handshake.HandshakeClient;
+import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.rpc.proto.Diagnostics;
+import dev.capwire.rpc.proto.ServedCaps;
+import dev.capwire.rpc.testing.Line;
+import dev.capwire.rpc.testing.OpenRequest;
+import dev.capwire.rpc.testing.SlowRequest;
+import dev.capwire.rpc.testing.StatReply;
+import dev.capwire.rpc.testing.StatRequest;
+import dev.capwire.rpc.testing.TailRequest;
+import dev.capwire.testing.ChildJvm;
+import dev.capwire.testing.SocketDir;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.StatusException;
+import dev.capwire.transport.Transport;
+import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.StatusCode;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The RPC layer between two processes: the server is a child JVM ({@link RpcServerMain}); this JVM calls it
+ * through typed proxies. Every test starts a fresh server, since several change what it serves.
+ */
+class RpcAcrossProcessesTest {
+    @RegisterExtension
+    static final SocketDir DIR = new SocketDir("cwrpc");
+
+    private static Transport transport;
+    private static ExecutorService handlers;
+    private static Rpc rpc;
+    private ChildJvm server;
+    private NegotiatedConnection connection;
+    private RpcConnection peer;
+
+    @BeforeAll
+    static void startClient() throws Exception {
+        transport = Transport.create(TransportOptions.defaults());
+        handlers = Executors.newCachedThreadPool();
+        rpc = Rpc.create(RpcOptions.builder().executor(handlers).build());
+    }
+
+    @AfterAll
+    static void stopClient() throws Exception {
+        transport.close();
+        handlers.shutdownNow();
+        assertTrue(handlers.awaitTermination(10, TimeUnit.SECONDS));
+    }
+
+    @BeforeEach
+    void startServer() throws Exception {
+        server = ChildJvm.start(RpcServerMain.class, "unix:" + DIR.path("rpc-" + System.nanoTime()));
+        Endpoint endpoint = Endpoint.parse(server.expect("READY", 30));
+        connection = HandshakeClient.connect(transport, endpoint, ClientOptions.builder("app").build(),
+                rpc.listener());
+        peer = rpc.connection(connection.connection());
+    }
+
+    @AfterEach
+    void stopServer() throws Exception {
+        connection.close();
+        server.close();
+        waitFor(() -> rpc.connectionCount() == 0, "the connection's RPC state to go");
+    }
+
+    private static void waitFor(java.util.function.BooleanSupplier condition, String what) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    private static long myUid() throws Exception {
+        return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
+    }
+
+    @Test
+    void aUnaryCallCarriesProtobufBothWaysAndTheHandlerSeesTheKernelVerifiedCaller() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        StatReply reply = files.stat(StatRequest.newBuilder().setPath("/etc/hosts").build());
+        assertEquals("/etc/hosts", reply.getPath());
+        assertEquals(ProcessHandle.current().pid(), reply.getCallerPid(), "the pid the kernel gave the server");
+        assertEquals(myUid(), reply.getCallerUid());
+        assertTrue(reply.getTimeLeftMs() > 0, "a call without a deadline of its own gets capwire.requestTimeoutMs");
+        StatReply async = files.statAsync(StatRequest.newBuilder().setPath("x").build()).get(10, TimeUnit.SECONDS);
+        assertEquals(1, async.getSize());
+        assertArrayEquals(new byte[] {1, 2, 3}, files.echo(new byte[] {1, 2, 3}));
+        assertArrayEquals(new byte[] {4}, files.echoOnLoop(new byte[] {4}), "a non-blocking method runs on the loop");
+        ((RemoteCapability) files).close();
+    }
+
+    @Test
+    void aReturnedCapIsAProxyAndClosingItReleasesTheServersExport() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        assertEquals(1, peer.importCount());
+        server.send("exports");
+        assertEquals("1", server.expect("EXPORTS", 10), "the bootstrapped files cap");
+        try (Reader reader = files.open(OpenRequest.newBuilder().setContent(ByteString.copyFromUtf8("hi")).build())) {
+            assertArrayEquals("hi".getBytes(StandardCharsets.UTF_8), reader.read());
+            assertEquals(2, peer.importCount());
+            server.send("exports");
+            assertEquals("2", server.expect("EXPORTS", 10));
+        }
+        assertEquals(1, peer.importCount(), "closing the proxy released it");
+        waitForServerExports(1);
+        List<Reader> three = files.openAll(OpenRequest.newBuilder().setContent(ByteString.copyFromUtf8("abcdef"))
+                .build());
+        assertEquals(List.of("ab", "cd", "ef"), List.of(text(three.get(0).read()), text(three.get(1).read()),
+                text(three.get(2).read())));
+        Map<String, Reader> named = files.openNamed(OpenRequest.getDefaultInstance());
+        assertEquals(List.of("a", "b"), new ArrayList<>(named.keySet()));
+        assertEquals("B", text(named.get("b").read()));
+        assertEquals(6, peer.importCount());
+        waitForServerExports(6);
+        for (Reader reader : three) {
+            reader.close();
+        }
+        named.values().forEach(Reader::close);
+        ((RemoteCapability) files).close();
+        assertEquals(0, peer.importCount());
+        waitForServerExports(0);
+        StatusException closed = assertThrows(StatusException.class, () -> files.echo(new byte[1]));
+        assertEquals(StatusCode.UNAVAILABLE, closed.code());
+        assertEquals("proxy.closed", closed.reason());
+    }
+
+    @Test
+    void everyExportAndImportIsFreedWhenTheConnectionCloses() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Reader reader = files.open(OpenRequest.getDefaultInstance());
+        files.openAll(OpenRequest.newBuilder().setContent(ByteString.copyFromUtf8("abc")).build());
+        assertEquals(5, peer.importCount());
+        waitForServerExports(5);
+        connection.close();
+        waitFor(peer::isClosed, "the close");
+        assertEquals(0, peer.importCount());
+        assertEquals(0, peer.exportCount());
+        waitForServerExports(0);
+        StatusException after = assertThrows(StatusException.class, reader::read);
+        assertEquals(StatusCode.UNAVAILABLE, after.code());
+    }
+
+    private void waitForServerExports(int expected) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        String seen;
+        do {
+            server.send("exports");
+            seen = server.expect("EXPORTS", 10);
+        } while (!seen.equals(String.valueOf(expected)) && System.nanoTime() < deadline && sleep());
+        assertEquals(String.valueOf(expected), seen, "the server's exports");
+    }
+
+    private static boolean sleep() throws InterruptedException {
+        Thread.sleep(10);
+        return true;
+    }
+
+    private static String text(byte[] bytes) {
+        return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void anFdTravelsAsAResultAndAsAnArgument() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        try (FileDescriptor fd = files.openFd(OpenRequest.newBuilder()
+                .setContent(ByteString.copyFromUtf8("through the pipe")).build())) {
+            ByteBuffer buffer = ByteBuffer.allocateDirect(64);
+            int read = fd.read(buffer);
+            buffer.flip();
+            byte[] bytes = new byte[read];
+            buffer.get(bytes);
+            assertEquals("through the pipe", text(bytes));
+        }
+        FileDescriptor[] pipe = FileDescriptor.pipe();
+        try {
+            byte[] bytes = "to the server".getBytes(StandardCharsets.UTF_8);
+            pipe[1].write(ByteBuffer.allocateDirect(bytes.length).put(bytes).flip());
+            pipe[1].close();
+            assertEquals("to the server", text(files.readFd(pipe[0])));
+            assertTrue(pipe[0].isOpen(), "the caller keeps its own fd: the call sent a duplicate");
+        } finally {
+            pipe[0].close();
+            pipe[1].close();
+        }
+    }
+
+    @Test
+    void aCapPassedAsAnArgumentIsCalledBack() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Reader mine = new LocalFiles.BytesReader("from the client".getBytes(StandardCharsets.UTF_8));
+        assertEquals("from the client", text(files.readFrom(mine)));
+        waitFor(() -> peer.exportCount() == 0, "the server to release the client's reader");
+        Reader theirs = files.open(OpenRequest.newBuilder().setContent(ByteString.copyFromUtf8("round trip")).build());
+        assertEquals("round trip", text(files.readFrom(theirs)), "the server's own cap, passed back to it");
+        theirs.close();
+    }
+
+    @Test
+    void aStreamDeliversEveryItemInOrderUnderCreditAndEndsWithItsStatus() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        List<Integer> numbers = new ArrayList<>();
+        files.tail(TailRequest.newBuilder().setLines(1000).build(), line -> numbers.add(line.getNumber()));
+        assertEquals(1000, numbers.size());
+        for (int i = 0; i < 1000; i++) {
+            assertEquals(i + 1, numbers.get(i));
+        }
+        assertEquals("1000 OK", server.expect("STREAM-END", 10));
+        assertEquals(0, peer.openStreams());
+    }
+
+    @Test
+    void aSlowConsumerHoldsTheProducerAtItsCreditAndCancellingStopsIt() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        List<Line> seen = new ArrayList<>();
+        RuntimeException stop = new IllegalStateException("enough");
+        RuntimeException thrown = assertThrows(RuntimeException.class, () -> files.tail(TailRequest.newBuilder()
+                .setLines(0).build(), line -> {
+                    seen.add(line);
+                    if (seen.size() == 1) {
+                        // Credit is 32 items: the producer, endless, must be waiting for more by now.
+                        sleepQuietly(300);
+                    }
+                    if (seen.size() == 40) {
+                        throw stop;
+                    }
+                }));
+        assertEquals(stop, thrown, "the consumer's own exception comes back");
+        assertEquals(40, seen.size());
+        String stopped = server.expect("STREAM-STOPPED", 10);
+        assertTrue(stopped.endsWith("CANCELLED call.cancelled"), stopped);
+        int produced = Integer.parseInt(stopped.split(" ")[0]);
+        assertTrue(produced <= 40 + 32, "the producer never ran more than its credit ahead: " + produced);
+        assertEquals(1, peer.importCount(), "the connection goes on");
+        assertArrayEquals(new byte[] {7}, files.echo(new byte[] {7}));
+    }
+
+    private static void sleepQuietly(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Test
+    void theDeadlineTravelsWithTheCallAndReachesTheHandler() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        StatusException late = assertThrows(StatusException.class, () -> CallContext.withTimeout(
+                Duration.ofMillis(300), () -> files.slow(SlowRequest.newBuilder().setHoldMs(10_000).setTag("d")
+                        .build())));
+        assertEquals(StatusCode.DEADLINE_EXCEEDED, late.code());
+        String holding = server.expect("HOLDING d", 10);
+        long left = Long.parseLong(holding);
+        assertTrue(left > 0 && left <= 300, "the handler saw at most the caller's 300 ms: " + left);
+        assertEquals("CANCELLED CANCELLED call.cancelled", "CANCELLED " + server.expect("CANCELLED d", 10),
+                "the caller's CANCEL reached the handler");
+        StatReply stat = CallContext.withTimeout(Duration.ofSeconds(5), () -> files.stat(StatRequest.getDefaultInstance()));
+        assertTrue(stat.getTimeLeftMs() <= 5000 && stat.getTimeLeftMs() > 0, String.valueOf(stat.getTimeLeftMs()));
+    }
+
+    @Test
+    void cancellingTheFutureCancelsTheHandlersCall() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        CompletableFuture<StatReply> reply = files.slowAsync(SlowRequest.newBuilder().setHoldMs(10_000).setTag("c")
+                .build());
+        server.expect("HOLDING c", 10);
+        assertTrue(reply.cancel(true));
+        assertEquals("CANCELLED call.cancelled", server.expect("CANCELLED c", 10));
+        waitFor(() -> peer.questionCount() == 0, "the question to go");
+    }
+
+    @Test
+    void unservingRevokesTheCapFailingPendingCallsAtOnceAndLaterOnesWithoutARoundTrip() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        CompletableFuture<StatReply> pending = files.slowAsync(SlowRequest.newBuilder().setHoldMs(30_000).setTag("r")
+                .build());
+        server.expect("HOLDING r", 10);
+        server.send("unserve");
+        ExecutionException failed = assertThrows(ExecutionException.class, () -> pending.get(10, TimeUnit.SECONDS));
+        StatusException why = (StatusException) failed.getCause();
+        assertEquals(StatusCode.UNAVAILABLE, why.code());
+        assertEquals("revoked: unserve", why.reason());
+        assertEquals("UNAVAILABLE revoked: unserve", server.expect("CANCELLED r", 10), "the handler saw it too");
+        // The running call's answer comes first; the REVOKE right behind it.
+        waitFor(() -> ((RemoteCapability) files).revocation() != null, "the REVOKE");
+        assertEquals("revoked: unserve", ((RemoteCapability) files).revocation());
+        StatusException later = assertThrows(StatusException.class, () -> files.echo(new byte[1]));
+        assertEquals("revoked: unserve", later.reason());
+        waitFor(() -> peer.importCount() == 0, "the revoked import to be released");
+        waitForServerExports(0);
+        StatusException gone = assertThrows(StatusException.class, () -> peer.bootstrap(RemoteFiles.class));
+        assertEquals(StatusCode.NOT_FOUND, gone.code());
+    }
+
+    @Test
+    void replacingRevokesTheOldInstanceAndBootstrapFindsTheNewOne() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        server.send("replace");
+        server.expect("REPLACED", 10);
+        waitFor(() -> ((RemoteCapability) files).revocation() != null, "the REVOKE");
+        assertEquals("revoked: replace", ((RemoteCapability) files).revocation());
+        RemoteFiles fresh = peer.bootstrap(RemoteFiles.class);
+        assertArrayEquals(new byte[] {9}, fresh.echo(new byte[] {9}));
+    }
+
+    @Test
+    void bootstrapChecksNameVersionAndPolicy() throws Exception {
+        StatusException unknown = assertThrows(StatusException.class, () -> peer.bootstrap(OtherCaps.Nobody.class));
+        assertEquals(StatusCode.NOT_FOUND, unknown.code());
+        assertEquals("cap.unknown", unknown.reason());
+        StatusException newer = assertThrows(StatusException.class, () -> peer.bootstrap(OtherCaps.FilesV2.class));
+        assertEquals(StatusCode.FAILED_PRECONDITION, newer.code());
+        assertEquals("cap.version", newer.reason());
+        assertTrue(newer.detail().contains("1.2.0"), newer.detail());
+        OtherCaps.FilesV11 older = peer.bootstrap(OtherCaps.FilesV11.class);
+        assertEquals("p", older.stat(StatRequest.newBuilder().setPath("p").build()).getPath(),
+                "a client built against 1.1.0 uses the 1.2.0 cap");
+        ((RemoteCapability) older).close();
+        StatusException denied = assertThrows(StatusException.class, () -> peer.bootstrap(OtherCaps.Secret.class));
+        assertEquals(StatusCode.PERMISSION_DENIED, denied.code());
+        assertEquals("cap.policy", denied.reason());
+        assertEquals(0, peer.importCount());
+    }
+
+    @Test
+    void theRuntimeCapAnswersPingListsTheServedCapsAndReportsDiagnostics() throws Exception {
+        peer.runtime().ping();
+        ServedCaps caps = peer.runtime().servedCaps();
+        assertEquals("files", caps.getCaps(0).getName());
+        assertEquals("1.2.0", caps.getCaps(0).getVersion());
+        assertEquals(15, caps.getCaps(0).getMethodIdsCount());
+        assertEquals("secret", caps.getCaps(1).getName());
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Diagnostics diagnostics = peer.runtime().diagnostics();
+        assertEquals(server.pid(), diagnostics.getPid());
+        assertEquals(1, diagnostics.getExports());
+        assertEquals(connection.connectionId(), diagnostics.getConnectionId());
+        ((RemoteCapability) files).close();
+    }
+
+    @Test
+    void handlerFailuresBecomeStatusesAndTheConnectionCarriesOn() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        StatusException own = assertThrows(StatusException.class, () -> files.fail("status".getBytes()));
+        assertEquals(StatusCode.NOT_FOUND, own.code());
+        assertEquals("no.such.thing", own.reason());
+        assertEquals("the handler says so", own.detail());
+        StatusException broken = assertThrows(StatusException.class, () -> files.fail("runtime".getBytes()));
+        assertEquals(StatusCode.INTERNAL, broken.code());
+        assertEquals("handler.failed", broken.reason());
+        assertArrayEquals(new byte[] {5}, files.echo(new byte[] {5}));
+    }
+
+    @Test
+    void aChainOfCallbacksSixteenDeepOverOneConnectionDoesNotDeadlock() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Bouncer[] theirs = new Bouncer[1];
+        Bouncer mine = depth -> {
+            if (depth[0] == 0) {
+                return new byte[] {0};
+            }
+            byte[] below = theirs[0].bounce(new byte[] {(byte) (depth[0] - 1)});
+            byte[] seen = new byte[below.length + 1];
+            seen[0] = depth[0];
+            System.arraycopy(below, 0, seen, 1, below.length);
+            return seen;
+        };
+        theirs[0] = files.bouncer(mine);
+        byte[] seen = theirs[0].bounce(new byte[] {16});
+        assertEquals(17, seen.length);
+        for (int i = 0; i < 17; i++) {
+            assertEquals(16 - i, seen[i]);
+        }
+    }
+
+    @Test
+    void theCallersInFlightLimitFailsLocallyWithItsReason() throws Exception {
+        Rpc tight = Rpc.create(RpcOptions.builder().executor(handlers).maxInFlight(2).build());
+        Endpoint endpoint = connection.connection().endpoint();
+        try (NegotiatedConnection second = HandshakeClient.connect(transport, endpoint,
+                ClientOptions.builder("app").build(), tight.listener())) {
+            RemoteFiles files = tight.connection(second.connection()).bootstrap(RemoteFiles.class);
+            List<CompletableFuture<StatReply>> held = List.of(
+                    files.slowAsync(SlowRequest.newBuilder().setHoldMs(10_000).setTag("l1").build()),
+                    files.slowAsync(SlowRequest.newBuilder().setHoldMs(10_000).setTag("l2").build()));
+            CompletableFuture<StatReply> third = files.slowAsync(SlowRequest.newBuilder().setHoldMs(1).setTag("l3")
+                    .build());
+            StatusException refused = (StatusException) assertThrows(ExecutionException.class, () -> third.get(10,
+                    TimeUnit.SECONDS)).getCause();
+            assertEquals(StatusCode.RESOURCE_EXHAUSTED, refused.code());
+            assertEquals("capwire.rpc.maxInFlight", refused.reason());
+            held.forEach(future -> future.cancel(true));
+        }
+        assertNull(null);
+    }
+}
