@@ -150,6 +150,9 @@ final class LocalFiles implements RemoteFiles {
     @Override
     public byte[] fail(byte[] how) {
         String mode = new String(how);
+        if (mode.equals("error")) {
+            throw new AssertionError("an Error, which may leave the implementation broken");
+        }
         if (mode.equals("status")) {
             throw new StatusException(StatusCode.NOT_FOUND, "no.such.thing", "the handler says so", null);
         }

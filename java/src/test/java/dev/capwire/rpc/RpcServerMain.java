@@ -16,7 +16,7 @@ import java.nio.charset.StandardCharsets;
  * through a handshake service "app", on the endpoint given first; prints {@code READY <endpoint>}, then one
  * line per event (see {@link LocalFiles}, and {@code STREAM-END <items> <status>}). Commands on stdin, each
  * answered with one line: {@code unserve} ({@code UNSERVED}), {@code replace} ({@code REPLACED}),
- * {@code exports} ({@code EXPORTS <n>}, summed over connections). Exits when stdin closes.
+ * {@code exports} ({@code EXPORTS <n>}, summed over connections), {@code fds} ({@code FDS <n>}, its open fds). Exits when stdin closes.
  */
 public final class RpcServerMain {
     private RpcServerMain() {
@@ -56,6 +56,11 @@ public final class RpcServerMain {
                         break;
                     case "exports":
                         answer = "EXPORTS " + rpc.exportCount();
+                        break;
+                    case "fds":
+                        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+                            answer = "FDS " + fds.count();
+                        }
                         break;
                     default:
                         answer = "UNKNOWN " + line;

@@ -1,0 +1,271 @@
+package dev.capwire.rpc;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.handshake.ClientOptions;
+import dev.capwire.handshake.HandshakeClient;
+import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.rpc.proto.BootstrapRequest;
+import dev.capwire.testing.ChildJvm;
+import dev.capwire.testing.SocketDir;
+import dev.capwire.transport.CloseReason;
+import dev.capwire.transport.Connection;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.Response;
+import dev.capwire.transport.StatusException;
+import dev.capwire.transport.Transport;
+import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.StatusCode;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * A peer that breaks docs/rpc-protocol.md, talking raw frames to an RPC server in a child JVM: each case gets
+ * the status or the GOAWAY the doc names, a well-behaved connection to the same server carries on, and the
+ * server holds no more fds at the end than before.
+ */
+class RpcBadInputTest {
+    @RegisterExtension
+    static final SocketDir DIR = new SocketDir("cwrpcbad");
+
+    private static Transport transport;
+    private static ExecutorService handlers;
+    private static Rpc rpc;
+    private static ChildJvm server;
+    private static Endpoint endpoint;
+    private static long serverFdsBefore;
+    private NegotiatedConnection raw;
+    private NegotiatedConnection good;
+    private RemoteFiles files;
+
+    @BeforeAll
+    static void startServer() throws Exception {
+        transport = Transport.create(TransportOptions.defaults());
+        handlers = Executors.newCachedThreadPool();
+        rpc = Rpc.create(RpcOptions.builder().executor(handlers).build());
+        server = ChildJvm.start(RpcServerMain.class, "unix:" + DIR.path("bad"));
+        endpoint = Endpoint.parse(server.expect("READY", 30));
+        server.send("fds");
+        serverFdsBefore = Long.parseLong(server.expect("FDS", 10));
+    }
+
+    @AfterAll
+    static void stopServer() throws Exception {
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            long now;
+            do {
+                server.send("fds");
+                now = Long.parseLong(server.expect("FDS", 10));
+            } while (now > serverFdsBefore && System.nanoTime() < deadline && sleep());
+            assertEquals(serverFdsBefore, now, "the server's fds after every bad input");
+        } finally {
+            server.close();
+            transport.close();
+            handlers.shutdownNow();
+        }
+    }
+
+    private static boolean sleep() throws InterruptedException {
+        Thread.sleep(20);
+        return true;
+    }
+
+    @BeforeEach
+    void connect() throws Exception {
+        raw = HandshakeClient.connect(transport, endpoint, ClientOptions.builder("app").build(), (c, f) -> { });
+        good = HandshakeClient.connect(transport, endpoint, ClientOptions.builder("app").build(), rpc.listener());
+        files = rpc.connection(good.connection()).bootstrap(RemoteFiles.class);
+    }
+
+    @AfterEach
+    void stillServing() {
+        try {
+            assertArrayEquals(new byte[] {42}, files.echo(new byte[] {42}), "the other connection is unaffected");
+        } finally {
+            raw.close();
+            good.close();
+        }
+    }
+
+    /** A call header: no deadline, no stream, target kind {@code kind}, then {@code descriptors} and content. */
+    private static UnsafeBuffer call(int kind, int[] descriptors, byte[] content) {
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[20 + 4 * descriptors.length + content.length]);
+        payload.putByte(16, (byte) kind);
+        payload.putShort(18, (short) descriptors.length, FrameHeader.ORDER);
+        for (int i = 0; i < descriptors.length; i++) {
+            payload.putInt(20 + 4 * i, descriptors[i], FrameHeader.ORDER);
+        }
+        payload.putBytes(20 + 4 * descriptors.length, content);
+        return payload;
+    }
+
+    private StatusException refused(int capId, int methodId, UnsafeBuffer payload, FileDescriptor... fds)
+            throws Exception {
+        CompletableFuture<Response> reply = raw.connection().request(capId, methodId, payload, 0, payload.capacity(),
+                10_000, fds);
+        ExecutionException failed = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                () -> reply.get(10, TimeUnit.SECONDS));
+        return (StatusException) failed.getCause();
+    }
+
+    /** The export id the raw connection gets for "files" by bootstrapping it by hand. */
+    private int bootstrapRaw() throws Exception {
+        byte[] request = BootstrapRequest.newBuilder().setName("files").build().toByteArray();
+        UnsafeBuffer payload = call(0, new int[0], request);
+        Response reply = raw.connection().request(0, 1, payload, 0, payload.capacity(), 10_000).get(10,
+                TimeUnit.SECONDS);
+        UnsafeBuffer answer = new UnsafeBuffer(reply.payload());
+        assertEquals(1, answer.getShort(0, FrameHeader.ORDER));
+        return answer.getInt(4, FrameHeader.ORDER);
+    }
+
+    @Test
+    void anUnknownCapIsNotFound() throws Exception {
+        StatusException e = refused(77, 1, call(0, new int[0], new byte[0]));
+        assertEquals(StatusCode.NOT_FOUND, e.code());
+        assertEquals("cap.unknown", e.reason());
+    }
+
+    @Test
+    void anUnknownMethodIsUnimplemented() throws Exception {
+        int files = bootstrapRaw();
+        StatusException e = refused(files, 999, call(0, new int[0], new byte[0]));
+        assertEquals(StatusCode.UNIMPLEMENTED, e.code());
+        assertEquals("method.unknown", e.reason());
+    }
+
+    @Test
+    void argumentsThatDoNotDecodeAreInvalid() throws Exception {
+        int files = bootstrapRaw();
+        StatusException protobuf = refused(files, 1, call(0, new int[0], new byte[] {(byte) 0xFF, 0x01}));
+        assertEquals(StatusCode.INVALID_ARGUMENT, protobuf.code());
+        assertEquals("args.malformed", protobuf.reason());
+        assertEquals("args.malformed", refused(files, 6, new UnsafeBuffer(new byte[7])).reason(),
+                "a call header cut short");
+        UnsafeBuffer descriptorsCut = call(0, new int[0], new byte[0]);
+        descriptorsCut.putShort(18, (short) 3, FrameHeader.ORDER);
+        assertEquals("args.malformed", refused(files, 6, descriptorsCut).reason(), "3 descriptors announced, none there");
+        assertEquals("args.malformed", refused(files, 14, call(0, new int[0], new byte[0])).reason(),
+                "a cap argument without its descriptor");
+        assertEquals("args.malformed", refused(files, 14, call(0, new int[] {0x8000_0000 | 999}, new byte[0]))
+                .reason(), "a receiver-hosted descriptor the server never exported");
+        assertEquals("args.malformed", refused(files, 6, call(0, new int[] {5}, new byte[0])).reason(),
+                "a descriptor the method has no place for (its reference is given back)");
+    }
+
+    @Test
+    void aPromisedAnswerTargetIsRefusedUntilPipeliningExists() throws Exception {
+        int files = bootstrapRaw();
+        StatusException e = refused(files, 6, call(1, new int[0], new byte[0]));
+        assertEquals(StatusCode.INVALID_ARGUMENT, e.code());
+        assertEquals("call.target", e.reason());
+    }
+
+    @Test
+    void anFdArgumentIsClosedOnEveryFailurePath() throws Exception {
+        int files = bootstrapRaw();
+        FileDescriptor[] pipe = FileDescriptor.pipe();
+        try {
+            // Two fds where the method takes one, to a cap that does not exist, and to a method that takes none.
+            assertEquals("args.malformed", refused(files, 13, call(0, new int[0], new byte[0]), pipe[0], pipe[1])
+                    .reason());
+            assertEquals("cap.unknown", refused(55, 13, call(0, new int[0], new byte[0]), pipe[0]).reason());
+            assertEquals("args.malformed", refused(files, 6, call(0, new int[0], new byte[0]), pipe[0]).reason());
+        } finally {
+            pipe[0].close();
+            pipe[1].close();
+        }
+        // The server's fd count is checked once every case has run (AfterAll).
+    }
+
+    @Test
+    void releasingACapNeverExportedEndsTheConnectionWithAProtocolError() throws Exception {
+        UnsafeBuffer release = new UnsafeBuffer(new byte[8]);
+        release.putInt(0, 12345, FrameHeader.ORDER);
+        release.putInt(4, 1, FrameHeader.ORDER);
+        raw.connection().sendNotify(0, 1, release, 0, 8, 1000);
+        CloseReason reason = raw.connection().closeFuture().get(10, TimeUnit.SECONDS);
+        assertTrue(reason.detail().contains("PROTOCOL_ERROR") && reason.detail().contains("RELEASE"),
+                reason.toString());
+    }
+
+    @Test
+    void creditForAStreamNeverOpenedEndsTheConnectionWithAProtocolError() throws Exception {
+        UnsafeBuffer credit = new UnsafeBuffer(new byte[8]);
+        credit.putInt(0, 7, FrameHeader.ORDER);
+        credit.putInt(4, 1, FrameHeader.ORDER);
+        raw.connection().sendNotify(0, 4, credit, 0, 8, 1000);
+        CloseReason reason = raw.connection().closeFuture().get(10, TimeUnit.SECONDS);
+        assertTrue(reason.detail().contains("STREAM_CREDIT"), reason.toString());
+    }
+
+    @Test
+    void creditBeyondTheLimitEndsTheStreamWithItsReason() throws Exception {
+        int files = bootstrapRaw();
+        UnsafeBuffer open = call(0, new int[0], new byte[0]); // TailRequest{} streams until cancelled
+        open.putInt(8, 1, FrameHeader.ORDER); // stream 1
+        open.putInt(12, 0, FrameHeader.ORDER); // no credit yet: the producer waits
+        CompletableFuture<Response> stream = raw.connection().request(files, 5, open, 0, open.capacity(), 10_000);
+        UnsafeBuffer credit = new UnsafeBuffer(new byte[8]);
+        credit.putInt(0, 1, FrameHeader.ORDER);
+        credit.putInt(4, Integer.MAX_VALUE, FrameHeader.ORDER);
+        raw.connection().sendNotify(0, 4, credit, 0, 8, 1000);
+        credit.putInt(4, 1, FrameHeader.ORDER); // one more than 2^31 - 1 outstanding
+        raw.connection().sendNotify(0, 4, credit, 0, 8, 1000);
+        StatusException e = (StatusException) org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                () -> stream.get(10, TimeUnit.SECONDS)).getCause();
+        assertEquals(StatusCode.INVALID_ARGUMENT, e.code());
+        assertEquals("stream.credit", e.reason());
+    }
+
+    @Test
+    void aCallOnARevokedCapIsUnavailableWithTheReason() throws Exception {
+        int files = bootstrapRaw();
+        server.send("replace");
+        server.expect("REPLACED", 10);
+        StatusException e = refused(files, 6, call(0, new int[0], new byte[0]));
+        assertEquals(StatusCode.UNAVAILABLE, e.code());
+        assertEquals("revoked: replace", e.reason());
+        this.files = rpc.connection(good.connection()).bootstrap(RemoteFiles.class); // the new instance
+    }
+
+    @Test
+    void aStreamItemForAStreamNeverOpenedEndsTheCallersConnection() throws Exception {
+        // Here the bad peer is a server: a raw listener that answers the Hello-less RPC client with an item.
+        Endpoint rawServer = DIR.endpoint("raw-server");
+        CompletableFuture<Connection> accepted = new CompletableFuture<>();
+        try (var listening = transport.listen(rawServer, new dev.capwire.transport.FrameListener() {
+            @Override
+            public void onOpen(Connection connection) {
+                accepted.complete(connection);
+            }
+
+            @Override
+            public void onFrame(Connection connection, dev.capwire.transport.InboundFrame frame) {
+            }
+        })) {
+            Connection client = transport.connect(rawServer, rpc.listener());
+            UnsafeBuffer item = new UnsafeBuffer(new byte[6]);
+            item.putInt(0, 40, FrameHeader.ORDER);
+            accepted.get(10, TimeUnit.SECONDS).sendNotify(0, 3, item, 0, 6, 1000);
+            CloseReason reason = client.closeFuture().get(10, TimeUnit.SECONDS);
+            assertTrue(reason.toString().contains("STREAM_ITEM") || reason.toString().contains("PROTOCOL"),
+                    reason.toString());
+        }
+    }
+}

@@ -1,0 +1,217 @@
+package dev.capwire.rpc;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.testing.SocketDir;
+import dev.capwire.transport.Connection;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.Server;
+import dev.capwire.transport.StatusException;
+import dev.capwire.transport.Transport;
+import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.StatusCode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * What serving means, and the rules a cap interface must follow, in one process (the wire behaviour is
+ * covered across processes by {@link RpcAcrossProcessesTest}): serveAll is all or nothing, IfExists does what
+ * it says, the export limit answers with its reason, and a bad interface fails when first used, naming the
+ * method.
+ */
+class RpcServeTest {
+    @RegisterExtension
+    static final SocketDir DIR = new SocketDir("cwrpcserve");
+
+    @Capability(name = "one", version = "1.0.0")
+    interface One {
+        @Method(1)
+        byte[] get();
+    }
+
+    @Capability(name = "two", version = "1.0.0")
+    interface Two {
+        @Method(1)
+        byte[] get();
+    }
+
+    @Capability(name = "maker", version = "1.0.0")
+    interface Maker {
+        @Method(1)
+        One make();
+    }
+
+    private Transport transport;
+    private ExecutorService handlers;
+    private Rpc server;
+    private Rpc client;
+    private Server listening;
+    private Connection connection;
+
+    @BeforeEach
+    void start() throws Exception {
+        transport = Transport.create(TransportOptions.defaults());
+        handlers = Executors.newCachedThreadPool();
+        server = Rpc.create(RpcOptions.builder().executor(handlers).maxCaps(3).build());
+        client = Rpc.create(RpcOptions.builder().executor(handlers).build());
+        Endpoint endpoint = DIR.endpoint("serve-" + System.nanoTime());
+        listening = transport.listen(endpoint, server.listener());
+        connection = transport.connect(endpoint, client.listener());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        connection.close();
+        listening.close();
+        transport.close();
+        handlers.shutdownNow();
+    }
+
+    @Test
+    void serveAllIsAllOrNothing() {
+        server.serve(One.class, () -> new byte[] {1}, IfExists.THROW);
+        IllegalStateException taken = assertThrows(IllegalStateException.class, () -> server.serveAll(IfExists.THROW,
+                Rpc.serving(Two.class, () -> new byte[] {2}, CapPolicy.anyone()),
+                Rpc.serving(One.class, () -> new byte[] {3}, CapPolicy.anyone())));
+        assertTrue(taken.getMessage().contains("one"), taken.getMessage());
+        assertEquals(List.of("one"), server.servedNames(), "two was not served either");
+        RpcConnection peer = client.connection(connection);
+        assertArrayEquals(new byte[] {1}, peer.bootstrap(One.class).get(), "and one is untouched");
+    }
+
+    @Test
+    void ifExistsSkipKeepsTheServedCapAndReplaceRevokesIt() throws Exception {
+        ServeHandle first = server.serve(One.class, () -> new byte[] {1}, IfExists.THROW);
+        ServeHandle skipped = server.serve(One.class, () -> new byte[] {2}, IfExists.SKIP);
+        assertEquals(List.of(), skipped.names());
+        skipped.close(); // serves nothing, so unserves nothing
+        RpcConnection peer = client.connection(connection);
+        One held = peer.bootstrap(One.class);
+        assertArrayEquals(new byte[] {1}, held.get());
+        ServeHandle second = server.serve(One.class, () -> new byte[] {3}, IfExists.REPLACE);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (((RemoteCapability) held).revocation() == null && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertEquals("revoked: replace", ((RemoteCapability) held).revocation());
+        assertArrayEquals(new byte[] {3}, peer.bootstrap(One.class).get());
+        first.close(); // replaced already: closing the old handle leaves the new cap served
+        assertEquals(List.of("one"), server.servedNames());
+        second.close();
+        assertEquals(List.of(), server.servedNames());
+    }
+
+    @Test
+    void theExportLimitAnswersWithItsReasonAndBootstrappingTwiceSharesOneExport() throws Exception {
+        server.serve(Maker.class, () -> {
+            byte[] content = {7};
+            return () -> content; // a new object each time (a lambda capturing nothing would be one object)
+        }, IfExists.THROW);
+        RpcConnection peer = client.connection(connection);
+        Maker maker = peer.bootstrap(Maker.class);
+        Maker again = peer.bootstrap(Maker.class);
+        assertEquals(((RemoteCapability) maker).exportId(), ((RemoteCapability) again).exportId());
+        List<One> made = new ArrayList<>();
+        made.add(maker.make());
+        made.add(maker.make()); // maxCaps 3: maker and two ones
+        StatusException full = assertThrows(StatusException.class, maker::make);
+        assertEquals(StatusCode.RESOURCE_EXHAUSTED, full.code());
+        assertEquals("capwire.rpc.maxCaps", full.reason());
+        ((RemoteCapability) made.remove(0)).close();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        One room = null;
+        while (room == null && System.nanoTime() < deadline) {
+            try {
+                room = maker.make(); // once the release arrives there is room again
+            } catch (StatusException e) {
+                Thread.sleep(5);
+            }
+        }
+        assertArrayEquals(new byte[] {7}, room.get());
+        assertTrue(((RemoteCapability) room).exportId() > ((RemoteCapability) made.get(0)).exportId(),
+                "a freed id is never given again");
+    }
+
+    @Capability(name = "taker", version = "1.0.0")
+    interface Taker {
+        @Method(1)
+        byte[] take(One one);
+    }
+
+    @Test
+    void aProxyForAnotherConnectionsCapCannotBePassedOn() throws Exception {
+        server.serve(One.class, () -> new byte[] {1}, IfExists.THROW);
+        server.serve(Taker.class, One::get, IfExists.THROW);
+        One fromFirst = client.connection(connection).bootstrap(One.class);
+        try (Connection second = transport.connect(listening.endpoint(), client.listener())) {
+            Taker taker = client.connection(second).bootstrap(Taker.class);
+            assertArrayEquals(new byte[] {5}, taker.take(() -> new byte[] {5}), "a local cap is exported and called back");
+            StatusException refused = assertThrows(StatusException.class, () -> taker.take(fromFirst));
+            assertEquals(StatusCode.INVALID_ARGUMENT, refused.code());
+            assertTrue(refused.detail().contains("another connection"), refused.detail());
+            assertArrayEquals(new byte[] {1}, taker.take(client.connection(second).bootstrap(One.class)),
+                    "a proxy from the same connection goes back as the server's own cap");
+        }
+    }
+
+    @Capability(name = "bad", version = "1.0.0")
+    interface NoId {
+        byte[] get();
+    }
+
+    @Capability(name = "bad", version = "1.0.0")
+    interface SameId {
+        @Method(1)
+        byte[] a();
+
+        @Method(1)
+        byte[] b();
+    }
+
+    @Capability(name = "bad", version = "1.0.0")
+    interface TwoArguments {
+        @Method(1)
+        byte[] get(byte[] a, byte[] b);
+    }
+
+    @Capability(name = "bad", version = "1.0.0")
+    interface UnsupportedType {
+        @Method(1)
+        String get();
+    }
+
+    @Capability(name = "bad", version = "one")
+    interface BadVersion {
+        @Method(1)
+        byte[] get();
+    }
+
+    interface NotACapability {
+        @Method(1)
+        byte[] get();
+    }
+
+    @Test
+    void aBadInterfaceFailsWhenFirstUsedNamingTheMethod() {
+        assertTrue(message(NoId.class).contains("NoId.get has no @Method"));
+        assertTrue(message(SameId.class).contains("both have @Method(1)"));
+        assertTrue(message(TwoArguments.class).contains("takes 2 arguments"));
+        assertTrue(message(UnsupportedType.class).contains("java.lang.String is not a type a cap method can carry"));
+        assertTrue(message(BadVersion.class).contains("is not MAJOR.MINOR.PATCH"));
+        assertTrue(message(NotACapability.class).contains("not an interface annotated @Capability"));
+    }
+
+    private String message(Class<?> type) {
+        RpcConnection peer = client.connection(connection);
+        return assertThrows(IllegalArgumentException.class, () -> peer.bootstrap(type)).getMessage();
+    }
+}
