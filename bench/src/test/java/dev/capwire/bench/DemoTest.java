@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 
 class DemoTest {
     @Test
-    void childIsIdentifiedByTheKernelAndGreetsThroughThePassedPipe() throws Exception {
+    void theChildCallsTheGreeterCapAndTheServerSeesItsKernelVerifiedIdentity() throws Exception {
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
         Demo.Outcome outcome = Demo.parent(new PrintStream(printed, true, StandardCharsets.UTF_8));
 
@@ -21,7 +21,12 @@ class DemoTest {
         Path self = Path.of("/proc/self");
         assertEquals(((Number) Files.getAttribute(self, "unix:uid")).longValue(), outcome.peer().uid().getAsLong());
         assertEquals(((Number) Files.getAttribute(self, "unix:gid")).longValue(), outcome.peer().gid().getAsLong());
-        assertTrue(outcome.greeting().startsWith("hello from pid " + outcome.childPid() + ","), outcome.greeting());
-        assertTrue(printed.toString(StandardCharsets.UTF_8).contains(outcome.greeting()));
+        assertTrue(outcome.greeting().startsWith("hello, demo child: the server saw pid " + outcome.childPid() + ","),
+                outcome.greeting());
+        String transcript = printed.toString(StandardCharsets.UTF_8);
+        assertTrue(transcript.contains(outcome.greeting()), transcript);
+        assertTrue(transcript.contains("counter (a cap the greeter returned): 1, 2"), transcript);
+        assertTrue(transcript.contains("countdown (a server stream, with credit): 5 4 3 2 1"), transcript);
+        assertTrue(transcript.contains("an fd the server passed): read from a pipe the server opened"), transcript);
     }
 }

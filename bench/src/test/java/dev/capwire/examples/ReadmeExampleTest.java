@@ -13,17 +13,17 @@ import org.junit.jupiter.api.Test;
 import org.w3c.dom.Document;
 
 /**
- * README's "Using it" must not drift from what builds: its Java block is EchoExample.java, which the build compiles
- * and EchoExampleTest runs, and its dependency snippet names the version the root pom.xml builds.
+ * README's "Using it" must not drift from what builds: its Java block is RpcExample.java, which the build compiles
+ * and RpcExampleTest runs, and its dependency snippet names the version the root pom.xml builds.
  */
 class ReadmeExampleTest {
     private static final Path README = Path.of("..", "README.md");
     private static final Path EXAMPLE = Path.of("src", "main", "java", "dev", "capwire", "examples",
-            "EchoExample.java");
+            "RpcExample.java");
     private static final Path ROOT_POM = Path.of("..", "pom.xml");
     /** The Java block between the README's two markers (HTML comments: they do not show on the rendered page). */
     private static final Pattern EXAMPLE_BLOCK = Pattern.compile(
-            "<!-- begin EchoExample\\.java[^>]*-->\\n```java\\n(.*?)```\\n<!-- end EchoExample\\.java -->",
+            "<!-- begin RpcExample\\.java[^>]*-->\\n```java\\n(.*?)```\\n<!-- end RpcExample\\.java -->",
             Pattern.DOTALL);
     private static final Pattern CORE_DEPENDENCY = Pattern.compile(
             "<artifactId>capwire-core</artifactId>\\s*<version>([^<]+)</version>");
@@ -31,7 +31,7 @@ class ReadmeExampleTest {
     @Test
     void javaBlockIsTheExampleSource() throws Exception {
         Matcher block = EXAMPLE_BLOCK.matcher(Files.readString(README));
-        assertTrue(block.find(), "README.md has no EchoExample.java block between the markers");
+        assertTrue(block.find(), "README.md has no RpcExample.java block between the markers");
         assertEquals(Files.readString(EXAMPLE), block.group(1),
                 "README.md's example differs from " + EXAMPLE + ": copy the file into the block");
     }

@@ -43,6 +43,18 @@ final class Codecs {
         }
     };
 
+    static final Codec STRING = new Codec() {
+        @Override
+        public void encode(Object value, Outgoing out) {
+            out.putContentString((String) value);
+        }
+
+        @Override
+        public Object decode(Incoming in) {
+            return new String(in.contentBytes(), StandardCharsets.UTF_8);
+        }
+    };
+
     /** Decoded into a buffer of its own, since the receive buffer is reused once the call is dispatched. */
     static final Codec DIRECT_BUFFER = new Codec() {
         @Override
@@ -77,6 +89,9 @@ final class Codecs {
         if (type == byte[].class) {
             return BYTES;
         }
+        if (type == String.class) {
+            return STRING;
+        }
         if (type == DirectBuffer.class) {
             return DIRECT_BUFFER;
         }
@@ -100,7 +115,7 @@ final class Codecs {
             }
         }
         throw new IllegalArgumentException(where + ": " + type.getTypeName() + " is not a type a cap method can "
-                + "carry (a protobuf message, byte[], DirectBuffer, FileDescriptor, a @Capability interface, or a "
+                + "carry (a protobuf message, byte[], String, DirectBuffer, FileDescriptor, a @Capability interface, or a "
                 + "List or Map<String, ...> of one)");
     }
 

@@ -32,7 +32,7 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>Cap methods take at most one argument (and a {@link StreamSink} last for a server stream) and return a
  * value, nothing, or a {@code CompletableFuture} of a value; the values are protobuf messages, {@code byte[]},
- * {@code DirectBuffer}, {@code FileDescriptor}, a {@link Capability} interface, or a {@code List} or
+ * {@code String}, {@code DirectBuffer}, {@code FileDescriptor}, a {@link Capability} interface, or a {@code List} or
  * {@code Map<String, ...>} of one. The wire format is docs/rpc-protocol.md.
  */
 public final class Rpc {
@@ -64,13 +64,25 @@ public final class Rpc {
     }
 
     /**
-     * The RPC side of {@code connection}, whose listener must be {@link #listener()}: bootstrap caps on it, ask
-     * its runtime cap, count its exports and imports.
+     * The RPC side of {@code connection}, whose listener must be {@link #listener()} (a connection with another
+     * listener never hears the answers): bootstrap caps on it, ask its runtime cap, count its exports and imports.
      */
     public RpcConnection connection(Connection connection) {
+        return stateOf(connection);
+    }
+
+    /**
+     * The connection's RPC state, made by whichever comes first: the listener's onOpen, or a caller that got the
+     * connection back from connect before its loop ran onOpen (connect returns once the socket is registered).
+     */
+    private RpcConnection stateOf(Connection connection) {
         RpcConnection state = connection.attribute(stateKey);
         if (state == null) {
-            throw new IllegalArgumentException(connection + " does not use this Rpc's listener");
+            RpcConnection created = new RpcConnection(this, connection, options);
+            state = connection.attributeIfAbsent(stateKey, created);
+            if (state == created) {
+                connections.add(created);
+            }
         }
         return state;
     }
@@ -213,9 +225,7 @@ public final class Rpc {
     private final class Listener implements FrameListener {
         @Override
         public void onOpen(Connection connection) {
-            RpcConnection state = new RpcConnection(Rpc.this, connection, options);
-            connection.setAttribute(stateKey, state);
-            connections.add(state);
+            stateOf(connection);
         }
 
         @Override

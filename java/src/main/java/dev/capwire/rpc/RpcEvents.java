@@ -36,7 +36,7 @@ final class RpcEvents {
             event.capName = capName;
             event.methodName = methodName;
             event.status = status.name();
-            event.duration = nanos;
+            event.handlingTime = nanos;
             event.commit();
         }
         observe(rpc, () -> rpc.rpc().options().observer().served(rpc.connection().id(), capName, methodName, status,
@@ -104,7 +104,7 @@ final class RpcEvents {
         String status;
         @Label("Handling Time")
         @Timespan(Timespan.NANOSECONDS)
-        long duration;
+        long handlingTime; // not "duration": JFR reserves that name for every event's own timing
     }
 
     @Name("dev.capwire.rpc.Stream")
