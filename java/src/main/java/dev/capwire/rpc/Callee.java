@@ -495,8 +495,8 @@ final class Callee {
         if (!stream.grant(items) && call != null) {
             StatusException overflow = new StatusException(StatusCode.INVALID_ARGUMENT, "stream.credit",
                     "credit beyond 2^31 - 1 items", null);
-            cancel(call, overflow);
             answerError(call, overflow.code(), overflow.reason(), overflow.detail());
+            cancel(call, overflow);
         }
     }
 
@@ -509,8 +509,9 @@ final class Callee {
         StatusException why = new StatusException(StatusCode.UNAVAILABLE, reason, export.type.name()
                 + " was revoked", null);
         for (Running call : affected) {
-            cancel(call, why);
+            // Answered first: a handler woken by its cancellation would otherwise race to answer OK.
             answerError(call, why.code(), why.reason(), why.detail());
+            cancel(call, why);
         }
     }
 

@@ -405,6 +405,84 @@ class RpcAcrossProcessesTest {
     }
 
     @Test
+    void aHandlersChildCallsInheritItsDeadlineAndItsCancellation() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        CompletableFuture<Duration> childTimeLeft = new CompletableFuture<>();
+        CompletableFuture<StatusException> childCancelled = new CompletableFuture<>();
+        Reader mine = new Reader() {
+            @Override
+            public byte[] read() {
+                // Runs here, called back by the server's handler: the server's call context travelled with it.
+                CallContext context = CallContext.current();
+                childTimeLeft.complete(context.timeLeft());
+                CompletableFuture<Void> over = new CompletableFuture<>();
+                context.onCancel(() -> over.complete(null));
+                try {
+                    over.get(20, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+                childCancelled.complete(context.cancellation());
+                return new byte[0];
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        StatusException late = assertThrows(StatusException.class, () -> CallContext.withTimeout(
+                Duration.ofMillis(500), () -> files.readFrom(mine)));
+        assertEquals(StatusCode.DEADLINE_EXCEEDED, late.code());
+        Duration left = childTimeLeft.get(10, TimeUnit.SECONDS);
+        assertTrue(left != null && left.toMillis() <= 500, "the callback got at most what its caller had: " + left);
+        StatusException why = childCancelled.get(10, TimeUnit.SECONDS);
+        assertEquals(StatusCode.CANCELLED, why.code(), "the server cancelled its child call when its own was");
+    }
+
+    @Test
+    void aBlockingHandlerDoesNotStallOtherCallsOnTheConnection() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        CompletableFuture<StatReply> held = files.slowAsync(SlowRequest.newBuilder().setHoldMs(30_000).setTag("b")
+                .build());
+        server.expect("HOLDING b", 10);
+        for (int i = 0; i < 100; i++) {
+            assertArrayEquals(new byte[] {(byte) i}, files.echo(new byte[] {(byte) i}));
+        }
+        held.cancel(true);
+    }
+
+    @Test
+    void anErrorInAHandlerClosesOnlyItsOwnConnection() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        try (NegotiatedConnection other = HandshakeClient.connect(transport, connection.connection().endpoint(),
+                ClientOptions.builder("app").build(), rpc.listener())) {
+            RemoteFiles bystander = rpc.connection(other.connection()).bootstrap(RemoteFiles.class);
+            StatusException failed = assertThrows(StatusException.class, () -> files.fail("error".getBytes()));
+            assertTrue(failed.code() == StatusCode.INTERNAL || failed.code() == StatusCode.UNAVAILABLE,
+                    failed.toString());
+            connection.connection().closeFuture().get(10, TimeUnit.SECONDS);
+            assertArrayEquals(new byte[] {3}, bystander.echo(new byte[] {3}), "the other connection carries on");
+        }
+    }
+
+    @Test
+    void aServerKilledMidCallFailsThePendingCallAndEmptiesTheTables() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Reader reader = files.open(OpenRequest.getDefaultInstance());
+        CompletableFuture<StatReply> pending = files.slowAsync(SlowRequest.newBuilder().setHoldMs(30_000).setTag("k")
+                .build());
+        server.expect("HOLDING k", 10);
+        server.kill();
+        StatusException why = (StatusException) assertThrows(ExecutionException.class,
+                () -> pending.get(10, TimeUnit.SECONDS)).getCause();
+        assertEquals(StatusCode.UNAVAILABLE, why.code());
+        waitFor(peer::isClosed, "the RPC side to see the close");
+        assertEquals(0, peer.importCount());
+        assertEquals(0, peer.questionCount());
+        assertEquals(StatusCode.UNAVAILABLE, assertThrows(StatusException.class, reader::read).code());
+    }
+
+    @Test
     void theCallersInFlightLimitFailsLocallyWithItsReason() throws Exception {
         Rpc tight = Rpc.create(RpcOptions.builder().executor(handlers).maxInFlight(2).build());
         Endpoint endpoint = connection.connection().endpoint();
