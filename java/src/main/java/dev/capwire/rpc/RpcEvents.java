@@ -69,6 +69,9 @@ final class RpcEvents {
     }
 
     private static void observe(RpcConnection rpc, Runnable notification) {
+        if (rpc.rpc().options().observer() == RpcObserver.NONE) {
+            return;
+        }
         try {
             notification.run();
         } catch (RuntimeException e) {

@@ -483,6 +483,35 @@ class RpcAcrossProcessesTest {
     }
 
     @Test
+    void theServersInFlightLimitAnswersWithItsReasonAndFreesUpAsCallsEnd() throws Exception {
+        try (ChildJvm strict = ChildJvm.start(RpcServerMain.class, List.of("-Dcapwire.rpc.maxInFlight=2"),
+                "unix:" + DIR.path("strict-" + System.nanoTime()));
+                NegotiatedConnection toStrict = HandshakeClient.connect(transport,
+                        Endpoint.parse(strict.expect("READY", 30)), ClientOptions.builder("app").build(),
+                        rpc.listener())) {
+            RemoteFiles files = rpc.connection(toStrict.connection()).bootstrap(RemoteFiles.class);
+            List<CompletableFuture<StatReply>> held = List.of(
+                    files.slowAsync(SlowRequest.newBuilder().setHoldMs(30_000).setTag("s1").build()),
+                    files.slowAsync(SlowRequest.newBuilder().setHoldMs(30_000).setTag("s2").build()));
+            strict.expect("HOLDING s", 10);
+            strict.expect("HOLDING s", 10);
+            StatusException refused = assertThrows(StatusException.class, () -> files.echo(new byte[1]));
+            assertEquals(StatusCode.RESOURCE_EXHAUSTED, refused.code());
+            assertEquals("capwire.rpc.maxInFlight", refused.reason());
+            held.get(0).cancel(true);
+            strict.expect("CANCELLED s1", 10);
+            waitFor(() -> {
+                try {
+                    return files.echo(new byte[] {1})[0] == 1;
+                } catch (StatusException e) {
+                    return false; // the cancelled call's slot is freed once its handler has returned
+                }
+            }, "a free slot");
+            held.get(1).cancel(true);
+        }
+    }
+
+    @Test
     void theCallersInFlightLimitFailsLocallyWithItsReason() throws Exception {
         Rpc tight = Rpc.create(RpcOptions.builder().executor(handlers).maxInFlight(2).build());
         Endpoint endpoint = connection.connection().endpoint();

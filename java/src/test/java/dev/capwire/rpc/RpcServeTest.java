@@ -231,6 +231,22 @@ class RpcServeTest {
         }
     }
 
+    @Test
+    void aDeadlineScopeNeverExtendsItsParentAndDetachedWorkInheritsNothing() throws Exception {
+        CallContext.withTimeout(java.time.Duration.ofMillis(200), () -> {
+            CallContext outer = CallContext.current();
+            CallContext.withTimeout(java.time.Duration.ofSeconds(60), () -> {
+                assertTrue(CallContext.current().timeLeft().toMillis() <= 200, "the inner scope keeps the outer deadline");
+                assertEquals(outer, CallContext.current().parent());
+                return null;
+            });
+            assertEquals(null, CallContext.detached(CallContext::current), "detached work has no context");
+            assertEquals(outer, CallContext.current(), "and the context is back afterwards");
+            return null;
+        });
+        assertEquals(null, CallContext.current());
+    }
+
     @Capability(name = "bad", version = "1.0.0")
     interface NoId {
         byte[] get();
