@@ -90,6 +90,9 @@ public final class QuickRun {
             // The ceiling for request/reply: the same frames echoed by plain JDK channels, no correlation.
             Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "jdk-raw", false),
             Comparison.peers(StreamBenchmark.class, "capwire-offer", "jdk-batch", false),
+            Comparison.peers(StreamBenchmark.class, "capwire-batch", "jdk-batch", false),
+            // The lever itself, measured in the same run: the batch against one offer per frame.
+            Comparison.peers(StreamBenchmark.class, "capwire-batch", "capwire-offer", false),
             Comparison.peers(HandshakeBenchmark.class, "capwire", "jdk", Metric.TIME_PER_OP),
             Comparison.peers(HandshakeBenchmark.class, "capwire-secret", "jdk", Metric.TIME_PER_OP),
             // A client that runs its own loop (invoker mode): no hand-offs to a loop thread.

@@ -23,7 +23,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * A one-way stream of 64-byte-payload NOTIFY frames from one application thread to a sink in a child JVM over a
  * Unix socket; the score is frames per second. The sink decodes every frame (Capwire: its listener sees each;
  * JDK: each header is walked) and echoes only a sync frame, which every iteration ends with, so an iteration
- * counts only frames that arrived. Peers: {@code capwire-offer} ({@code offerNotify} per frame) and the baseline
+ * counts only frames that arrived. Peers: {@code capwire-offer} ({@code offerNotify} per frame),
+ * {@code capwire-batch} (a {@code NotifyBatch} of the ring's largest record, committed when full) and the baseline
  * {@code jdk-batch} (frames copied into a 64 KiB buffer, written with one blocking write when full).
  */
 @State(Scope.Thread)
@@ -36,7 +37,7 @@ public class StreamBenchmark {
     /** Frames per benchmark call: the loop is the peer's own, so JMH's per-call cost is spread thin. */
     static final int FRAMES_PER_CALL = 1024;
 
-    @Param({"capwire-offer", "jdk-batch"})
+    @Param({"capwire-offer", "capwire-batch", "jdk-batch"})
     public String peer;
 
     @Param("64")

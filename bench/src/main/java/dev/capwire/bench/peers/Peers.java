@@ -18,11 +18,13 @@ public final class Peers {
         return peer.startsWith("capwire-") ? peer.substring("capwire-".length()) : "backoff";
     }
 
-    /** The sending side of a one-way stream for a {@code StreamBenchmark} peer: {@code capwire...} or {@code jdk}. */
+    /** The sending side of a one-way stream for a {@code StreamBenchmark} peer: {@code capwire-offer}, {@code capwire-batch} or {@code jdk-batch}. */
     public static StreamPeer streamClient(String peer, Path socket, int payloadBytes) throws Exception {
         switch (peer) {
             case "capwire-offer":
-                return new CapwireStreamPeer(socket, payloadBytes);
+                return new CapwireStreamPeer(socket, payloadBytes, false);
+            case "capwire-batch":
+                return new CapwireStreamPeer(socket, payloadBytes, true);
             case "jdk-batch":
                 return new JdkStreamPeer(socket, payloadBytes);
             default:
