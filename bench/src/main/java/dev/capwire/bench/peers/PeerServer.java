@@ -31,8 +31,9 @@ import java.nio.file.Path;
 /**
  * The server half of every benchmark, run in its own JVM: {@code PeerServer <kind> <socket path> [idle
  * strategy]}. The echo kinds ({@code capwire}, {@code jdk}, {@code netty}, and {@code jdk-raw}, which echoes
- * whole reads) echo every frame back as it is; the sink kinds ({@code capwire-sink}, {@code jdk-sink}) decode a
- * one-way stream and echo only its sync frames; the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
+ * whole reads) echo every frame back as it is ({@code capwire} also answers every REQUEST with its payload); the
+ * sink kinds ({@code capwire-sink}, {@code jdk-sink}, and {@code capwire-sink-timed}, which also records each
+ * frame's one-way latency) decode a one-way stream and echo only its sync frames; the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
  * serve connect-and-close
  * clients. Prints {@code READY} once listening and exits when its stdin closes.
  */
@@ -73,6 +74,9 @@ public final class PeerServer {
             case "capwire-sink":
                 server = capwireSink(path, args.length > 2 ? args[2] : "backoff");
                 break;
+            case "capwire-sink-timed":
+                server = StreamLatencySink.listen(path, args.length > 2 ? args[2] : "backoff");
+                break;
             case "jdk-sink":
                 server = jdkPerConnection(path, PeerServer::jdkSink);
                 break;
@@ -103,6 +107,8 @@ public final class PeerServer {
             if (frame.type() == FrameType.NOTIFY) {
                 connection.sendNotify(frame.capId(), frame.methodId(), frame.buffer(), frame.payloadOffset(),
                         frame.payloadLength(), 10_000);
+            } else if (frame.type() == FrameType.REQUEST) {
+                connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
             }
         });
         return () -> {
