@@ -95,6 +95,32 @@ public final class NotifyBatch {
     }
 
     /**
+     * As {@link #begin(int)}, waiting up to {@code timeoutMs} for the room: a few spins and yields, then parking in
+     * growing steps up to a millisecond, as {@link Connection#sendNotify} waits, so a sender held up by a slow
+     * reader gives its core to the threads that drain the ring. On the connection's loop thread it does not wait
+     * (loop work never waits for a socket). False when the time passed or the connection no longer takes sends.
+     */
+    public boolean begin(int bytes, long timeoutMs) {
+        if (begin(bytes)) {
+            return true;
+        }
+        if (onLoop || !outbound.state().acceptsSends()) {
+            return false;
+        }
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        for (int attempt = 0; System.nanoTime() - deadline < 0; attempt++) {
+            MessageSender.pause(attempt);
+            if (begin(bytes)) {
+                return true;
+            }
+            if (!outbound.state().acceptsSends()) {
+                return false;
+            }
+        }
+        return false;
+    }
+
+    /**
      * Appends a NOTIFY header for a payload of {@code length} bytes and returns the index in {@link #buffer()}
      * where the caller writes that payload, before {@link #commit}; -1 when the frame does not fit what
      * {@link #begin} claimed (the batch stays open: commit it and begin another).

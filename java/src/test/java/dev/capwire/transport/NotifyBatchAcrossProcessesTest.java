@@ -259,4 +259,43 @@ class NotifyBatchAcrossProcessesTest {
             connection.close();
         }
     }
+
+    @Test
+    void beginWaitsForRoomUntilItsTimeoutAndGetsItOnceTheRingDrains() throws Exception {
+        Endpoint endpoint = SOCKETS.endpoint("wait");
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (ChildJvm child = echoServer(endpoint);
+                Transport transport = Transport.create(TransportOptions.defaults())) {
+            // The first echo holds our only loop thread, so nothing drains the ring until the test lets go.
+            Connection connection = transport.connect(endpoint, (c, frame) -> {
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            NotifyBatch batch = connection.notifyBatch();
+            UnsafeBuffer payload = new UnsafeBuffer(new byte[64]);
+            int batches = 0;
+            long waited = 0;
+            for (; batches < 10_000; batches++) {
+                long start = System.nanoTime();
+                if (!batch.begin(batch.maxBytes(), 200)) {
+                    waited = System.nanoTime() - start;
+                    break;
+                }
+                while (batch.add(2, 1, payload, 0, payload.capacity())) {
+                    // fill it
+                }
+                batch.commit();
+            }
+            assertTrue(batches < 10_000, "the ring never filled");
+            assertTrue(waited >= TimeUnit.MILLISECONDS.toNanos(150), "gave up after " + waited + " ns");
+            assertFalse(batch.isOpen());
+            release.countDown();
+            assertTrue(batch.begin(batch.maxBytes(), 10_000), "room once the loop drains the ring again");
+            batch.abort();
+            connection.close();
+        }
+    }
 }

@@ -19,7 +19,7 @@ record Settings(String scenario, int payloadBytes, int inflight, String idleStra
             "               [--warmup=SECONDS] [--duration=SECONDS] [--out=DIR] [--jfr] [-Dcapwire.name=value ...]",
             "  roundtrip  one request at a time per thread (Connection.request), latency of each call",
             "  pipelined  up to --inflight requests outstanding per thread, latency of each call",
-            "  stream     one-way NOTIFY frames (a NotifyBatch per thread, or offerNotify with --batch=false),",
+            "  stream     one-way NOTIFY frames (a NotifyBatch per thread, or sendNotify with --batch=false),",
             "             latency from the sender's clock to the server's listener",
             "  connect    connect, handshake and close, one after another per thread",
             "Both ends run in their own JVM over a Unix socket and get the same -Dcapwire.* properties.",

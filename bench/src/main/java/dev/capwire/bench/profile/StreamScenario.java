@@ -20,7 +20,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * A one-way NOTIFY stream on one connection, each thread sending through its own {@link NotifyBatch} (filled to
- * the ring's largest record, then committed) or with one {@link Connection#offerNotify} per frame. Every payload
+ * the ring's largest record, then committed) or with one {@link Connection#sendNotify} per frame. Every payload
  * starts with its send time; the server's listener records the latency, and reports each interval's histogram
  * when asked, so the latencies are sender to receiver, one way.
  */
@@ -59,15 +59,15 @@ final class StreamScenario implements Scenario {
         while (System.nanoTime() < deadlineNanos) {
             if (batch == null) {
                 payload.putLong(0, System.nanoTime());
-                while (!connection.offerNotify(StreamLatencySink.CAP_ID, StreamLatencySink.DATA_METHOD_ID, payload, 0,
-                        payloadBytes)) {
-                    Thread.yield(); // the ring is full: let the loop thread drain it
-                }
+                // Waits for ring room as sendNotify does (spin, yield, then park), not with a yield loop that would
+                // keep a core from the loop thread.
+                connection.sendNotify(StreamLatencySink.CAP_ID, StreamLatencySink.DATA_METHOD_ID, payload, 0,
+                        payloadBytes, 10_000);
                 done.increment();
                 continue;
             }
-            while (!batch.begin(batch.maxBytes())) {
-                Thread.yield();
+            if (!batch.begin(batch.maxBytes(), 10_000)) {
+                throw new IllegalStateException("the ring stayed full for 10 s: is the server reading?");
             }
             int frames = 0;
             int at;
