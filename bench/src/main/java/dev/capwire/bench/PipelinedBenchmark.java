@@ -21,7 +21,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Pipelined echo with up to {@code window} frames in flight between two JVMs over a Unix socket: one
  * operation is one 64-byte frame sent (and, within the window, echoed back), so the score is frames per
- * second. Capwire against Netty in the same run; run with {@code -prof gc} for the allocation per frame.
+ * second. Capwire against Netty and against the raw framed JDK echo ({@code jdk-raw}: one non-blocking
+ * {@code SocketChannel} on each side, every complete frame decoded and written back, no correlation) in the same
+ * run; run with {@code -prof gc} for the allocation per frame.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -30,7 +32,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {JvmFlags.ADD_OPENS, JvmFlags.OPENS_INTERNAL_MISC, JvmFlags.ENABLE_NATIVE_ACCESS, "-Xmx1g"})
 public class PipelinedBenchmark {
-    @Param({"capwire-backoff", "netty"})
+    @Param({"capwire-backoff", "netty", "jdk-raw"})
     public String peer;
 
     @Param("1024")
@@ -52,8 +54,8 @@ public class PipelinedBenchmark {
     /** Lets every frame of the iteration come back, so the next starts with an empty pipe. */
     @TearDown(Level.Iteration)
     public void drain() {
-        client.flush();
         while (client.received() < sent) {
+            client.flush(); // a single-threaded peer (jdk-raw) reads the echoes only while it flushes
             Thread.onSpinWait();
         }
     }

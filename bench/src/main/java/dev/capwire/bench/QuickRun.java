@@ -87,6 +87,12 @@ public final class QuickRun {
             Comparison.peers(RoundTripBenchmark.class, "capwire-backoff", "jdk", true),
             Comparison.peers(RoundTripBenchmark.class, "capwire-spin", "netty", true),
             Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "netty", false),
+            // The ceiling for request/reply: the same frames echoed by plain JDK channels, no correlation.
+            Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "jdk-raw", false),
+            Comparison.peers(StreamBenchmark.class, "capwire-offer", "jdk-batch", false),
+            Comparison.peers(StreamBenchmark.class, "capwire-batch", "jdk-batch", false),
+            // The lever itself, measured in the same run: the batch against one offer per frame.
+            Comparison.peers(StreamBenchmark.class, "capwire-batch", "capwire-offer", false),
             Comparison.peers(HandshakeBenchmark.class, "capwire", "jdk", Metric.TIME_PER_OP),
             Comparison.peers(HandshakeBenchmark.class, "capwire-secret", "jdk", Metric.TIME_PER_OP),
             // A client that runs its own loop (invoker mode): no hand-offs to a loop thread.
@@ -114,6 +120,7 @@ public final class QuickRun {
         System.out.println();
         ratios(results).forEach(System.out::println);
         socketFloor(results).ifPresent(System.out::println);
+        streamFloor(results).ifPresent(System.out::println);
     }
 
     /** Probe runs per quick run: its p50 moves between runs on these hosts (2.4 to 3.9 us within one hour). */
@@ -155,6 +162,53 @@ public final class QuickRun {
                 "RoundTripBenchmark[capwire-spin/c-busy-poll-probe,p50]: Capwire/baseline = %.2f (p50 %.3f vs %.3f us,"
                         + " the median of %d probe runs: %s)",
                 spinP50 / floor, spinP50, floor, PROBE_RUNS, String.join("; ", outputs)));
+    }
+
+    /**
+     * Each Capwire stream peer against the C stream probe (native/bench/stream_probe.c): one process writing the
+     * same frames in 64 KiB batches to another that walks every header, for the same number of seconds as one
+     * measured iteration, run {@link #PROBE_RUNS} times right after JMH; the ratio uses the median rate.
+     */
+    static java.util.Optional<String> streamFloor(Collection<RunResult> results) {
+        java.nio.file.Path probe = java.nio.file.Path.of("bindings/target/cmake/capwire_stream_probe");
+        List<RunResult> capwire = results.stream()
+                .filter(result -> result.getParams().getBenchmark().startsWith(StreamBenchmark.class.getName() + ".")
+                        && result.getParams().getParam("peer").startsWith("capwire"))
+                .toList();
+        if (capwire.isEmpty() || !java.nio.file.Files.isExecutable(probe)) {
+            return java.util.Optional.empty();
+        }
+        String payload = capwire.get(0).getParams().getParam("payloadBytes");
+        double[] rates = new double[PROBE_RUNS];
+        List<String> outputs = new ArrayList<>();
+        try {
+            for (int i = 0; i < PROBE_RUNS; i++) {
+                Process run = new ProcessBuilder(probe.toString(), payload, "1").redirectErrorStream(true).start();
+                String output = new String(run.getInputStream().readAllBytes(),
+                        java.nio.charset.StandardCharsets.UTF_8).trim();
+                java.util.regex.Matcher rate = Pattern.compile("frames_per_s=([0-9.]+)").matcher(output);
+                if (run.waitFor() != 0 || !rate.find()) {
+                    return java.util.Optional.of("stream floor: probe failed: " + output);
+                }
+                rates[i] = Double.parseDouble(rate.group(1));
+                outputs.add(output);
+            }
+        } catch (java.io.IOException | InterruptedException e) {
+            return java.util.Optional.of("stream floor: probe failed: " + e);
+        }
+        java.util.Arrays.sort(rates);
+        double floor = rates[PROBE_RUNS / 2];
+        StringBuilder lines = new StringBuilder();
+        for (RunResult result : capwire) {
+            double score = result.getPrimaryResult().getScore();
+            if (lines.length() > 0) {
+                lines.append(System.lineSeparator());
+            }
+            lines.append(String.format("StreamBenchmark[%s/c-stream-probe]: Capwire/baseline = %.2f (%.0f vs %.0f"
+                    + " frames/s, the median of %d probe runs: %s)", result.getParams().getParam("peer"),
+                    score / floor, score, floor, PROBE_RUNS, String.join("; ", outputs)));
+        }
+        return java.util.Optional.of(lines.toString());
     }
 
     /** The quick settings, each overridden by the same option on the command line. */

@@ -287,6 +287,14 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
+     * A writer of NOTIFY batches for the calling thread: many frames written in place in the outbound ring, one
+     * claim and one commit for them all (see {@link NotifyBatch}). Keep it and reuse it; one per thread.
+     */
+    public NotifyBatch notifyBatch() {
+        return new NotifyBatch(outbound);
+    }
+
+    /**
      * Sends a one-way NOTIFY, waiting up to {@code timeoutMs} for ring space; larger payloads are fragmented.
      *
      * @throws StatusException RESOURCE_EXHAUSTED when the ring stayed full, UNAVAILABLE when closed

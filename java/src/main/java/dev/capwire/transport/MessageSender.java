@@ -142,9 +142,9 @@ final class MessageSender {
     /**
      * How a sender waits for room: a few spins and yields for a loop that is about to drain, then parking in
      * growing steps up to a millisecond. Parking is plain Java, so a virtual thread waiting here unmounts
-     * instead of pinning its carrier.
+     * instead of pinning its carrier. {@link NotifyBatch} waits the same way.
      */
-    private static void pause(int attempt) {
+    static void pause(int attempt) {
         if (attempt < 8) {
             Thread.onSpinWait();
         } else if (attempt < 16) {

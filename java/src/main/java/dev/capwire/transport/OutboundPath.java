@@ -58,6 +58,14 @@ final class OutboundPath {
 
     private static final int MSG_FRAME = 1;
     private static final int MSG_FRAME_WITH_FDS = 2;
+    /**
+     * A batch of whole frames (no fds) written in place by a {@link NotifyBatch}: an int count of the bytes used,
+     * then the frames. The record's length is fixed when it is claimed, before the writer knows how much it
+     * will use, so the count says where the frames end.
+     */
+    private static final int MSG_BATCH = 3;
+    /** The count at the start of a batch record. */
+    static final int BATCH_HEADER_LENGTH = Integer.BYTES;
     /** Agrona's ManyToOneRingBuffer takes records of at most an eighth of its capacity. */
     private static final int RING_CAPACITY_PER_RECORD = 8;
     private static final VarHandle FLUSH_SCHEDULED;
@@ -210,6 +218,11 @@ final class OutboundPath {
             return;
         }
         staging.append(type, correlationId, capId, methodId, flags, payload, offset, length, fds);
+        staged();
+    }
+
+    /** After something was appended to staging: the high-water mark, and a flush on the loop's own list. */
+    private void staged() {
         if (!overHighWater && staging.pending() > highWaterBytes) {
             overHighWater = true;
             owner.backlogChanged(true);
@@ -245,6 +258,62 @@ final class OutboundPath {
         ring.commit(index);
         scheduleFlushIfIdle();
         return true;
+    }
+
+    /** The most frame bytes one batch may hold: a ring record less the batch's count. */
+    int maxBatchBytes() {
+        return maxRecordLength - BATCH_HEADER_LENGTH;
+    }
+
+    /**
+     * Any thread but the loop: claims a ring record for up to {@code bytes} of frames, to be written in place.
+     * Returns the index in {@link #ringBuffer()} where the frames go, or -1 when the ring has no room now.
+     */
+    int claimBatch(int bytes) {
+        if (bytes > maxBatchBytes()) {
+            throw new IllegalArgumentException("a batch of " + bytes + " bytes exceeds the ring's largest record ("
+                    + maxBatchBytes() + " bytes of frames)");
+        }
+        int index = ring().tryClaim(MSG_BATCH, BATCH_HEADER_LENGTH + bytes);
+        return index <= 0 ? -1 : index + BATCH_HEADER_LENGTH;
+    }
+
+    /** The ring's memory, where a claimed batch is written. */
+    MutableDirectBuffer ringBuffer() {
+        return ring().buffer();
+    }
+
+    /**
+     * Publishes a claimed batch whose first {@code used} bytes hold whole frames: one commit and one fence for
+     * all of them.
+     */
+    void commitBatch(int framesIndex, int used) {
+        int index = framesIndex - BATCH_HEADER_LENGTH;
+        ManyToOneRingBuffer ring = this.ring;
+        ring.buffer().putInt(index, used);
+        ring.commit(index);
+        scheduleFlushIfIdle();
+    }
+
+    /** Gives a claimed batch back unsent: the ring skips it. */
+    void abortBatch(int framesIndex) {
+        ring.abort(framesIndex - BATCH_HEADER_LENGTH);
+    }
+
+    /**
+     * Loop work: whole frames written elsewhere (a batch begun on the loop's thread, which checked the high-water
+     * mark when it began) go into staging with one copy.
+     */
+    void stageBatch(DirectBuffer frames, int offset, int length) {
+        if (length > 0 && !staging.isReleased()) {
+            staging.appendBytes(frames, offset, length);
+            staged();
+        }
+    }
+
+    /** Whether the calling thread is the connection's loop (its sends go into staging, not the ring). */
+    boolean inLoop() {
+        return loop.inLoop();
     }
 
     /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
@@ -367,6 +436,16 @@ final class OutboundPath {
 
     /** Copies ring records into staging; an fd-carrying frame is sent on its own with sendmsg. */
     private ControlledMessageHandler.Action stage(int msgTypeId, MutableDirectBuffer buffer, int index, int length) {
+        if (msgTypeId == MSG_BATCH) {
+            int used = buffer.getInt(index);
+            if (used > staging.room()) {
+                return ControlledMessageHandler.Action.ABORT; // write what is staged first
+            }
+            if (used > 0) {
+                staging.appendRecord(buffer, index + BATCH_HEADER_LENGTH, used);
+            }
+            return ControlledMessageHandler.Action.CONTINUE;
+        }
         if (msgTypeId == MSG_FRAME) {
             if (length > staging.room()) {
                 return ControlledMessageHandler.Action.ABORT; // write what is staged first
@@ -391,7 +470,7 @@ final class OutboundPath {
             return ControlledMessageHandler.Action.BREAK;
         }
         // The fds went with the first byte; the rest of the frame is ordinary bytes.
-        staging.appendRest(buffer, index + sent, frameLength - sent);
+        staging.appendBytes(buffer, index + sent, frameLength - sent);
         return ControlledMessageHandler.Action.BREAK;
     }
 

@@ -85,8 +85,11 @@ final class Staging {
         end += length;
     }
 
-    /** Appends what is left of a frame whose first bytes (and fds) went out with sendmsg. */
-    void appendRest(DirectBuffer source, int index, int length) {
+    /**
+     * Appends bytes that hold whole frames or the end of one (what is left of a frame whose first bytes and fds
+     * went out with sendmsg, or a batch written on the loop's thread), growing if it must.
+     */
+    void appendBytes(DirectBuffer source, int index, int length) {
         ensureRoom(length);
         appendRecord(source, index, length);
     }

@@ -200,7 +200,8 @@ public final class FrameDecoder {
         int payloadOffset = readOffset + FrameHeader.HEADER_LENGTH;
         int payloadLength = frameLength - FrameHeader.HEADER_LENGTH;
         long correlationId = header.correlationId();
-        Reassembly reassembly = reassemblies.get(correlationId);
+        // Most streams never fragment: a lookup per frame in an empty map is skipped.
+        Reassembly reassembly = reassemblies.isEmpty() ? null : reassemblies.get(correlationId);
         if (reassembly == null && !header.moreFragments()) {
             handler.onFrame(header, buffer, payloadOffset, payloadLength, frameFds);
             return;

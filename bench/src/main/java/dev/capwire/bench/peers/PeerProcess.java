@@ -22,6 +22,11 @@ public final class PeerProcess implements AutoCloseable {
     }
 
     public static PeerProcess start(String kind, String idleStrategy) throws IOException {
+        return start(kind, idleStrategy, List.of());
+    }
+
+    /** As {@link #start(String, String)}, with more JVM options for the server (a flight recording, say). */
+    public static PeerProcess start(String kind, String idleStrategy, List<String> jvmOptions) throws IOException {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "cwbench");
         Path socket = dir.resolve(kind + ".sock");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
@@ -30,6 +35,7 @@ public final class PeerProcess implements AutoCloseable {
         // Both ends run with the same capwire.* settings, so one -D on the benchmark's JVM tunes the pair.
         System.getProperties().stringPropertyNames().stream().filter(name -> name.startsWith("capwire.")).sorted()
                 .forEach(name -> command.add("-D" + name + "=" + System.getProperty(name)));
+        command.addAll(jvmOptions);
         command.addAll(List.of("-Xmx512m", "-cp", System.getProperty("java.class.path"), PeerServer.class.getName(),
                 kind, socket.toString(), idleStrategy));
         Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();

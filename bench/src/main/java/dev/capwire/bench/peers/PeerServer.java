@@ -30,8 +30,10 @@ import java.nio.file.Path;
 
 /**
  * The server half of every benchmark, run in its own JVM: {@code PeerServer <kind> <socket path> [idle
- * strategy]}. The echo kinds ({@code capwire}, {@code jdk}, {@code netty}) echo every frame back as it is; the
- * connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
+ * strategy]}. The echo kinds ({@code capwire}, {@code jdk}, {@code netty}, and {@code jdk-raw}, which echoes
+ * whole reads) echo every frame back as it is ({@code capwire} also answers every REQUEST with its payload); the
+ * sink kinds ({@code capwire-sink}, {@code jdk-sink}, and {@code capwire-sink-timed}, which also records each
+ * frame's one-way latency) decode a one-way stream and echo only its sync frames; the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
  * serve connect-and-close
  * clients. Prints {@code READY} once listening and exits when its stdin closes.
  */
@@ -69,6 +71,18 @@ public final class PeerServer {
             case "handshake-secret":
                 server = handshake(path, BENCHMARK_SECRET);
                 break;
+            case "capwire-sink":
+                server = capwireSink(path, args.length > 2 ? args[2] : "backoff");
+                break;
+            case "capwire-sink-timed":
+                server = StreamLatencySink.listen(path, args.length > 2 ? args[2] : "backoff");
+                break;
+            case "jdk-sink":
+                server = jdkPerConnection(path, PeerServer::jdkSink);
+                break;
+            case "jdk-raw":
+                server = jdkPerConnection(path, PeerServer::jdkRawEcho);
+                break;
             case "jdk-accept":
                 server = jdkAccept(path, false);
                 break;
@@ -93,6 +107,8 @@ public final class PeerServer {
             if (frame.type() == FrameType.NOTIFY) {
                 connection.sendNotify(frame.capId(), frame.methodId(), frame.buffer(), frame.payloadOffset(),
                         frame.payloadLength(), 10_000);
+            } else if (frame.type() == FrameType.REQUEST) {
+                connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
             }
         });
         return () -> {
@@ -149,14 +165,101 @@ public final class PeerServer {
         return listener;
     }
 
+    /** Frames the sinks decoded, kept where the JIT cannot drop the decoding that counts them. */
+    static volatile long framesDecoded;
+
+    /** The stream's sink: every NOTIFY is counted by the listener; a sync frame is echoed. */
+    private static AutoCloseable capwireSink(Path path, String idleStrategy) throws Exception {
+        Transport transport = Transport.create(TransportOptions.builder().idleStrategy(idleStrategy).build());
+        long[] count = new long[1];
+        Server server = transport.listen(Endpoint.unix(path), (connection, frame) -> {
+            count[0]++;
+            if (frame.methodId() == Frames.SYNC_METHOD_ID) {
+                framesDecoded = count[0];
+                connection.sendNotify(frame.capId(), frame.methodId(), frame.buffer(), frame.payloadOffset(),
+                        frame.payloadLength(), 10_000);
+            }
+        });
+        return () -> {
+            server.close();
+            transport.close();
+        };
+    }
+
+    /** Bytes one read may take in the JDK peers: four times the writer's batch, as a loop's receive buffer. */
+    private static final int JDK_READ_BYTES = 256 * 1024;
+
+    /**
+     * The JDK stream sink: reads as much as there is, walks every complete frame's header (what decoding
+     * costs at the least), echoes sync frames, and keeps an unfinished frame for the next read.
+     */
+    private static void jdkSink(SocketChannel channel) throws IOException {
+        ByteBuffer in = ByteBuffer.allocateDirect(JDK_READ_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        long count = 0;
+        while (channel.read(in) >= 0) {
+            int end = in.position();
+            int at = 0;
+            while (end - at >= FrameHeader.HEADER_LENGTH && end - at >= in.getInt(at)) {
+                int length = in.getInt(at);
+                count++;
+                if ((in.getShort(at + FrameHeader.METHOD_ID_OFFSET) & 0xFFFF) == Frames.SYNC_METHOD_ID) {
+                    framesDecoded = count;
+                    ByteBuffer echo = in.duplicate().limit(at + length).position(at);
+                    while (echo.hasRemaining()) {
+                        channel.write(echo);
+                    }
+                }
+                at += length;
+            }
+            in.limit(end).position(at);
+            in.compact();
+        }
+    }
+
+    /**
+     * The raw framed JDK echo, pipelined: reads as much as there is, finds the complete frames at its start
+     * (walking each header), writes them all back with one blocking write, and keeps the unfinished rest.
+     */
+    private static void jdkRawEcho(SocketChannel channel) throws IOException {
+        ByteBuffer in = ByteBuffer.allocateDirect(JDK_READ_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        while (channel.read(in) >= 0) {
+            int end = in.position();
+            int at = 0;
+            while (end - at >= FrameHeader.HEADER_LENGTH && end - at >= in.getInt(at)) {
+                at += in.getInt(at);
+            }
+            in.limit(at).position(0);
+            while (in.hasRemaining()) {
+                channel.write(in);
+            }
+            in.limit(end);
+            in.compact();
+        }
+    }
+
+    /** Serves one connection on its own thread, until the client goes away. */
+    interface ConnectionHandler {
+        void serve(SocketChannel channel) throws IOException;
+    }
+
     private static AutoCloseable jdk(Path path) throws IOException {
+        return jdkPerConnection(path, PeerServer::jdkEcho);
+    }
+
+    private static AutoCloseable jdkPerConnection(Path path, ConnectionHandler handler) throws IOException {
         ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         listener.bind(UnixDomainSocketAddress.of(path));
         Thread acceptor = new Thread(() -> {
             try {
                 for (;;) {
                     SocketChannel channel = listener.accept();
-                    Thread echo = new Thread(() -> jdkEcho(channel), "jdk-echo");
+                    Thread echo = new Thread(() -> {
+                        try (channel) {
+                            handler.serve(channel);
+                        } catch (IOException gone) {
+                            // The client went away.
+                        }
+                    }, "jdk-peer");
                     echo.setDaemon(true);
                     echo.start();
                 }
@@ -170,25 +273,21 @@ public final class PeerServer {
     }
 
     /** Blocking echo of whole frames: read the header, then the rest, then write it all back. */
-    private static void jdkEcho(SocketChannel channel) {
+    private static void jdkEcho(SocketChannel channel) throws IOException {
         ByteBuffer frame = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-        try (channel) {
-            for (;;) {
-                frame.clear().limit(FrameHeader.HEADER_LENGTH);
-                if (!readFully(channel, frame)) {
-                    return;
-                }
-                frame.limit(frame.getInt(0));
-                if (!readFully(channel, frame)) {
-                    return;
-                }
-                frame.flip();
-                while (frame.hasRemaining()) {
-                    channel.write(frame);
-                }
+        for (;;) {
+            frame.clear().limit(FrameHeader.HEADER_LENGTH);
+            if (!readFully(channel, frame)) {
+                return;
             }
-        } catch (IOException gone) {
-            // The client went away.
+            frame.limit(frame.getInt(0));
+            if (!readFully(channel, frame)) {
+                return;
+            }
+            frame.flip();
+            while (frame.hasRemaining()) {
+                channel.write(frame);
+            }
         }
     }
 

@@ -4,7 +4,7 @@ import java.nio.file.Path;
 
 /**
  * Builds the client for a benchmark's {@code peer} parameter: {@code capwire-<idle strategy>} (spin, yield,
- * backoff, sleep), {@code jdk} or {@code netty}.
+ * backoff, sleep), {@code jdk}, {@code netty} or {@code jdk-raw} (the pipelined raw framed echo).
  */
 public final class Peers {
     private Peers() {
@@ -18,6 +18,25 @@ public final class Peers {
         return peer.startsWith("capwire-") ? peer.substring("capwire-".length()) : "backoff";
     }
 
+    /** The sending side of a one-way stream for a {@code StreamBenchmark} peer: {@code capwire-offer}, {@code capwire-batch} or {@code jdk-batch}. */
+    public static StreamPeer streamClient(String peer, Path socket, int payloadBytes) throws Exception {
+        switch (peer) {
+            case "capwire-offer":
+                return new CapwireStreamPeer(socket, payloadBytes, false);
+            case "capwire-batch":
+                return new CapwireStreamPeer(socket, payloadBytes, true);
+            case "jdk-batch":
+                return new JdkStreamPeer(socket, payloadBytes);
+            default:
+                throw new IllegalArgumentException("unknown stream peer " + peer);
+        }
+    }
+
+    /** The sink a stream peer sends to. */
+    public static String sinkKind(String peer) {
+        return peer.startsWith("capwire") ? "capwire-sink" : "jdk-sink";
+    }
+
     public static EchoPeer client(String peer, Path socket, int payloadBytes) throws Exception {
         switch (serverKind(peer)) {
             case "capwire":
@@ -26,6 +45,8 @@ public final class Peers {
                 return new JdkPeer(socket, payloadBytes);
             case "netty":
                 return new NettyPeer(socket, payloadBytes);
+            case "jdk-raw":
+                return new JdkRawEchoPeer(socket, payloadBytes);
             default:
                 throw new IllegalArgumentException("unknown peer " + peer);
         }

@@ -1,0 +1,111 @@
+package dev.capwire.bench.peers;
+
+import dev.capwire.transport.Connection;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.FrameListener;
+import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.NotifyBatch;
+import dev.capwire.transport.Transport;
+import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.FrameHeader;
+import java.nio.file.Path;
+import java.util.concurrent.locks.LockSupport;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * Capwire's one-way stream from the benchmark thread, spinning while the ring pushes back: with {@code batch}
+ * false every frame is one {@link Connection#offerNotify}; with {@code batch} true frames are added to a
+ * {@link NotifyBatch} that claims the ring's largest record and is committed when full (and at each sync), as the
+ * JDK batch writer writes its 64 KiB buffer when full. The default transport (one event loop that backs off while
+ * idle) drains the ring into the socket.
+ */
+public final class CapwireStreamPeer implements StreamPeer, FrameListener {
+    private final Transport transport;
+    private final Connection connection;
+    private final UnsafeBuffer payload;
+    private final UnsafeBuffer syncPayload;
+    private final NotifyBatch batch; // null: one offerNotify per frame
+    private volatile long syncsEchoed;
+    private long syncsSent;
+
+    public CapwireStreamPeer(Path socket, int payloadBytes, boolean batched) throws Exception {
+        transport = Transport.create(TransportOptions.defaults());
+        connection = transport.connect(Endpoint.unix(socket), this);
+        batch = batched ? connection.notifyBatch() : null;
+        payload = new UnsafeBuffer(Frames.notify(payloadBytes), FrameHeader.HEADER_LENGTH, payloadBytes);
+        syncPayload = new UnsafeBuffer(new byte[payloadBytes]);
+    }
+
+    @Override
+    public void onFrame(Connection from, InboundFrame frame) {
+        syncsEchoed++; // the loop is the only writer; the sink echoes nothing but syncs
+    }
+
+    @Override
+    public void send(int frames) {
+        if (batch != null) {
+            sendBatched(frames);
+            return;
+        }
+        for (int i = 0; i < frames; i++) {
+            for (int attempt = 0; !connection.offerNotify(Frames.CAP_ID, Frames.METHOD_ID, payload, 0,
+                    payload.capacity()); attempt++) {
+                pause(attempt);
+            }
+        }
+    }
+
+    /**
+     * The ring is full: spin and yield a little, then park in growing steps up to a millisecond, as
+     * {@code sendNotify} and {@code NotifyBatch.begin(bytes, timeoutMs)} wait. A sender that only yielded kept a
+     * core from the loop threads that drain the ring (0.5 M frames/s on two loaded cores).
+     */
+    private static void pause(int attempt) {
+        if (attempt < 8) {
+            Thread.onSpinWait();
+        } else if (attempt < 16) {
+            Thread.yield();
+        } else {
+            LockSupport.parkNanos(Math.min(1_000_000L, 1_000L << Math.min(10, attempt - 16)));
+        }
+    }
+
+    private void sendBatched(int frames) {
+        for (int i = 0; i < frames; i++) {
+            if (!batch.isOpen()) {
+                beginBatch();
+            }
+            if (!batch.add(Frames.CAP_ID, Frames.METHOD_ID, payload, 0, payload.capacity())) {
+                batch.commit();
+                beginBatch();
+                batch.add(Frames.CAP_ID, Frames.METHOD_ID, payload, 0, payload.capacity());
+            }
+        }
+    }
+
+    private void beginBatch() {
+        if (!batch.begin(batch.maxBytes(), 10_000)) {
+            throw new IllegalStateException("the ring stayed full for 10 s: is the sink reading?");
+        }
+    }
+
+    @Override
+    public void sync() {
+        if (batch != null && batch.isOpen()) {
+            batch.commit();
+        }
+        syncsSent++;
+        for (int attempt = 0; !connection.offerNotify(Frames.CAP_ID, Frames.SYNC_METHOD_ID, syncPayload, 0,
+                syncPayload.capacity()); attempt++) {
+            pause(attempt);
+        }
+        while (syncsEchoed < syncsSent) {
+            Thread.yield();
+        }
+    }
+
+    @Override
+    public void close() {
+        transport.close();
+    }
+}
