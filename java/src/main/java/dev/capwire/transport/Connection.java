@@ -120,13 +120,25 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         // either. A connection we made ourselves would mostly read nothing, so it skips the read. Either way
         // nothing is lost: a level-triggered poller reports bytes already waiting, and a busy-polling loop
         // reads every connection each cycle.
-        if (readFirst) {
-            inbound.readIn(false);
+        if (readFirst && !inbound.readIn(false) && inbound.isSeeded()) {
+            readSeedLater();
         }
         outbound.writeOut();
         if (closing.state() != ConnectionState.CLOSED) {
             token = loop.register(this, fd, interest());
         }
+    }
+
+    /**
+     * The loop's receive buffer was lent out (this connection was adopted from another one's listener): the
+     * poller would report the socket again, but not the seed, which is not in the socket. Try again after.
+     */
+    private void readSeedLater() {
+        loop.timers().schedule(loop.clock().nanoTime(), timer -> {
+            if (closing.state() != ConnectionState.CLOSED && !inbound.readIn(false) && inbound.isSeeded()) {
+                readSeedLater();
+            }
+        });
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -371,6 +371,11 @@ final class InboundPath {
         return bytes;
     }
 
+    /** Whether seeded bytes still wait to be decoded. */
+    boolean isSeeded() {
+        return seeded;
+    }
+
     /** Before the first read: {@code bytes} were read from this socket by its previous owner, and come first. */
     void seed(byte[] bytes) {
         carry = bytes.clone();
