@@ -108,7 +108,7 @@ final class BrokerGate implements FrameListener {
         Registration registration = connection.attribute(PEER).registration;
         if (registration != null && registry.remove(registration)) {
             handoffs.backendGone(registration);
-            events.emit("onDeregistered", l -> l.onDeregistered(registration.pid, registration.serviceNames()));
+            events.deregistered(registration.pid, registration.serviceNames());
         }
     }
 
@@ -140,8 +140,8 @@ final class BrokerGate implements FrameListener {
             connection.closeWithGoAway(GoAwayReason.NORMAL_CLOSE, "connect to backend_address "
                     + backend.backendAddress);
             long pid = client != null ? client.pid().orElse(-1) : -1;
-            events.emit("onFallback", l -> l.onFallback(hello.getServiceName(), pid, "no handle passing with this"
-                    + " client: sent it to the backend's address"));
+            events.fallback(hello.getServiceName(), pid, "no handle passing with this"
+                    + " client: sent it to the backend's address");
             return;
         }
         byte[] token = handoffs.issueToken();
@@ -158,8 +158,8 @@ final class BrokerGate implements FrameListener {
         HelloChecks.Refusal refusal = registrationChecks.check(connection, hello, registrationService, () -> null);
         if (refusal != null) {
             long pid = pid(connection);
-            events.emit("onRegistrationRefused", l -> l.onRegistrationRefused(pid, refusal.code() + ": "
-                    + refusal.reason()));
+            events.registrationRefused(pid, refusal.code() + ": "
+                    + refusal.reason());
             refuse(connection, registrationChecks, refusal);
             return;
         }
@@ -226,14 +226,14 @@ final class BrokerGate implements FrameListener {
             BrokerFrames.send(connection, BrokerMessage.newBuilder().setRegistered(Registered.newBuilder()
                     .setAccepted(false).setReason(why)).build(), 0);
             connection.closeWithGoAway(GoAwayReason.NORMAL_CLOSE, "registration refused: " + why);
-            events.emit("onRegistrationRefused", l -> l.onRegistrationRefused(pid, why));
+            events.registrationRefused(pid, why);
             return;
         }
         peer.registration = registration;
         BrokerFrames.send(connection, BrokerMessage.newBuilder().setRegistered(Registered.newBuilder()
                 .setAccepted(true)).build(), 0);
         Registration added = registration;
-        events.emit("onRegistered", l -> l.onRegistered(pid, added.serviceNames(), added.backendAddress));
+        events.registered(pid, added.serviceNames(), added.backendAddress);
     }
 
     /** Fills {@code offers} from {@code register}; null when every offer is well formed, else what is not. */

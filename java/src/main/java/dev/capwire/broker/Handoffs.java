@@ -80,12 +80,12 @@ final class Handoffs implements AutoCloseable {
         String service = hello.getServiceName();
         long pid = client != null ? client.pid().orElse(-1) : -1;
         if (socket == null) {
-            events.emit("onFallback", l -> l.onFallback(service, pid, "the client closed before its hand-off"));
+            events.fallback(service, pid, "the client closed before its hand-off");
             return;
         }
         if (!BrokerFrames.writeReply(socket.socket(), HelloReply.newBuilder().setNegotiated(negotiated).build())) {
             socket.close();
-            events.emit("onFallback", l -> l.onFallback(service, pid, "the client's socket took no Negotiated"));
+            events.fallback(service, pid, "the client's socket took no Negotiated");
             return;
         }
         Pending pending = new Pending(token, service, backend, pid, helloNanos, socket);
@@ -124,14 +124,14 @@ final class Handoffs implements AutoCloseable {
         }
         if (refusal != null) {
             confirm(from, token, false, refusal);
-            events.emit("onTokenRefused", l -> l.onTokenRefused(from.pid, refusal));
+            events.tokenRefused(from.pid, refusal);
             return;
         }
         cancelExpiry(pending);
         confirm(from, token, true, "");
         pending.socket.close(); // only now: the backend holds the socket, and the broker's copy goes
         long elapsed = System.nanoTime() - pending.helloNanos;
-        events.emit("onHandedOff", l -> l.onHandedOff(pending.service, pending.clientPid, elapsed));
+        events.handedOff(pending.service, pending.clientPid, elapsed);
     }
 
     void declined(Registration from, HandoffDeclined declined) {
@@ -177,7 +177,7 @@ final class Handoffs implements AutoCloseable {
         BrokerFrames.writeGoAway(pending.socket.socket(), GoAwayReason.HANDOFF_ABANDONED, why
                 + "; connect to backend_address " + pending.backend.backendAddress);
         pending.socket.close();
-        events.emit("onFallback", l -> l.onFallback(pending.service, pending.clientPid, why));
+        events.fallback(pending.service, pending.clientPid, why);
     }
 
     private static void cancelExpiry(Pending pending) {
