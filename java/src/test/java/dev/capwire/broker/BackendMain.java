@@ -37,7 +37,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * {@code silent} never acknowledges a hand-off; {@code late} acknowledges after twice {@code ackMs};
  * {@code tokens} acknowledges an unknown token, then the right token for another service, then the right one
  * (and adopts the socket), then the right one again, printing each answer as {@code CONFIRMED <accepted>
- * <reason>}. Prints {@code READY} once registered ({@code REGISTER_FAILED <why>} if not); stdin {@code fds}
+ * <reason>}; {@code fds} sends an fd with a message once registered. The hand-spoken registration prints
+ * {@code CLOSED <reason>} when it ends. Prints {@code READY} once registered ({@code REGISTER_FAILED <why>} if not); stdin {@code fds}
  * prints {@code FDS <open fds>}. Exits when stdin closes.
  */
 public final class BackendMain {
@@ -110,6 +111,11 @@ public final class BackendMain {
                     default -> BrokerMain.say("UNEXPECTED " + message.getMessageCase());
                 }
             }
+
+            @Override
+            public void onClose(Connection connection, dev.capwire.transport.CloseReason reason) {
+                BrokerMain.say("CLOSED " + reason);
+            }
         };
         NegotiatedConnection connection = HandshakeClient.connect(transport, broker,
                 ClientOptions.builder(Broker.REGISTRATION_SERVICE).noSecret().build(), listener);
@@ -120,6 +126,15 @@ public final class BackendMain {
         BrokerMessage answer = registered.take();
         if (!answer.getRegistered().getAccepted()) {
             throw new IllegalStateException(answer.getRegistered().getReason());
+        }
+        if (mode.equals("fds")) {
+            // An fd where none belongs: the broker must close it and end the registration.
+            FileDescriptor[] pipe = FileDescriptor.pipe();
+            byte[] ack = ack(HandoffAck.newBuilder().setToken(ByteString.copyFrom(new byte[16])).build())
+                    .toByteArray();
+            connection.connection().sendNotify(0, 0, new UnsafeBuffer(ack), 0, ack.length, 1000, pipe[0]);
+            pipe[0].close();
+            pipe[1].close();
         }
         return connection;
     }

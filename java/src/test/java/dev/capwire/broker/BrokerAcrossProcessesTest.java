@@ -11,6 +11,7 @@ import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.HandshakeRefusedException;
 import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.handshake.ReconnectingClient;
 import dev.capwire.testing.ChildJvm;
 import dev.capwire.testing.RawFrames;
 import dev.capwire.testing.SocketDir;
@@ -250,6 +251,36 @@ class BrokerAcrossProcessesTest {
         HandshakeRefusedException refused = assertThrows(HandshakeRefusedException.class, () -> connect(echo()));
         assertEquals(RefusedCode.SERVICE_UNKNOWN, refused.refusedCode());
         Files.deleteIfExists(Path.of(firstAddress.toString().substring("unix:".length())));
+    }
+
+    @Test
+    void aRegistrationMessageCarryingAnFdEndsTheRegistration() throws Exception {
+        ChildJvm broker = broker();
+        ChildJvm backend = registeredBackend("fds", broker);
+        String closed = backend.expect("CLOSED ", WAIT_SECONDS);
+        assertTrue(closed.contains("PROTOCOL_ERROR") && closed.contains("none belong there"), closed);
+        broker.expect("DEREGISTERED echo", WAIT_SECONDS);
+        assertEquals("0 0", status(broker), "no backend, no hand-off pending");
+    }
+
+    @Test
+    void aReconnectingClientFallsBackToTheBackendAddress() throws Exception {
+        ChildJvm broker = broker();
+        ChildJvm backend = registeredBackend("silent", broker);
+        try (ReconnectingClient client = ReconnectingClient.builder(transport, brokerAddress, echo(),
+                (connection, frame) -> { }).build()) {
+            assertFalse(client.awaitConnected(10_000).handedOff(), "connected to the backend address");
+            byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
+            String answer = new String(client.call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000).payload(),
+                    StandardCharsets.US_ASCII);
+            assertTrue(answer.startsWith(backend.pid() + " " + ProcessHandle.current().pid() + " "), answer);
+            broker.expect("FALLBACK echo the backend did not acknowledge", WAIT_SECONDS);
+        }
+    }
+
+    private static String status(ChildJvm broker) throws Exception {
+        broker.send("status");
+        return broker.expect("STATUS ", WAIT_SECONDS);
     }
 
     @Test
