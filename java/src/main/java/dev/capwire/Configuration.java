@@ -158,6 +158,14 @@ public final class Configuration {
     public static final String HANDSHAKE_TIMEOUT_MS_PROP_NAME = "capwire.handshakeTimeoutMs";
     public static final long HANDSHAKE_TIMEOUT_MS_DEFAULT = 5_000;
 
+    /**
+     * How long a broker waits for the backend's acknowledgement of a handed-off client socket; then it revokes
+     * the token and sends the client to the backend's own address (GOAWAY HANDOFF_ABANDONED). Keep it below
+     * {@code capwire.handshakeTimeoutMs}, the client's whole wait.
+     */
+    public static final String BROKER_HANDOFF_ACK_MS_PROP_NAME = "capwire.broker.handoffAckMs";
+    public static final long BROKER_HANDOFF_ACK_MS_DEFAULT = 2_000;
+
     /** Hellos a server accepts per second from one peer (one pid on Unix sockets, one address on TCP). */
     public static final String HELLO_RATE_LIMIT_PROP_NAME = "capwire.hello.rateLimit";
     public static final int HELLO_RATE_LIMIT_DEFAULT = 256;
@@ -243,6 +251,10 @@ public final class Configuration {
 
     public static long handshakeTimeoutMs() {
         return Long.getLong(HANDSHAKE_TIMEOUT_MS_PROP_NAME, HANDSHAKE_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static long brokerHandoffAckMs() {
+        return Long.getLong(BROKER_HANDOFF_ACK_MS_PROP_NAME, BROKER_HANDOFF_ACK_MS_DEFAULT);
     }
 
     public static int helloRateLimit() {

@@ -45,6 +45,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 public final class HandshakeClient {
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** The length of a broker's hand-off token (docs/wire-protocol.md, "Broker"). */
+    public static final int HANDOFF_TOKEN_LENGTH = 16;
     /** The largest HELLO_REPLY this client reads; replies are a few hundred bytes. */
     private static final int MAX_REPLY_BYTES = 64 * 1024;
     /** The longest a handshake waits in the kernel before it checks whether it was interrupted. */
@@ -94,16 +96,41 @@ public final class HandshakeClient {
      */
     public static NegotiatedConnection connect(Transport transport, Endpoint endpoint, ClientOptions options,
             FrameListener listener) throws NativeIoException {
+        return connect(transport, endpoint, options, listener, true);
+    }
+
+    /**
+     * {@code viaBroker}: whether a broker may still send this client on (a connection made to the backend
+     * address a broker named may not be sent on again, or two misconfigured brokers could bounce it forever).
+     */
+    private static NegotiatedConnection connect(Transport transport, Endpoint endpoint, ClientOptions options,
+            FrameListener listener, boolean viaBroker) throws NativeIoException {
         NativeSocket socket = NativeSocket.connect(endpoint.socketAddress(), transport.options().connectTimeoutMs());
         Negotiated negotiated;
         try {
-            negotiated = new Exchange(transport, endpoint, socket, options).run();
+            negotiated = new Exchange(transport, endpoint, socket, options, viaBroker).run();
+        } catch (BackendAddress redirect) {
+            // The broker could not hand this connection over, or this client cannot take a handed-over socket:
+            // the backend's own socket is the way in, with a handshake of its own there.
+            socket.close();
+            return connect(transport, redirect.endpoint, options, listener, false);
         } catch (NativeIoException | RuntimeException e) {
             socket.close();
             throw e;
         }
         Connection connection = transport.adopt(endpoint, socket, new AfterHandshake(negotiated, options, listener));
         return new NegotiatedConnection(connection, negotiated);
+    }
+
+    /** A broker sends the client to the backend's own address (control flow inside connect, never thrown out). */
+    private static final class BackendAddress extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final transient Endpoint endpoint;
+
+        BackendAddress(Endpoint endpoint) {
+            super(null, null, false, false);
+            this.endpoint = endpoint;
+        }
     }
 
     /** The Hello exchange on the bare socket. */
@@ -122,8 +149,13 @@ public final class HandshakeClient {
         private ByteBuffer readInto;
         private int lastRead;
         private NativeIoException readFailure;
+        private final boolean viaBroker;
+        /** A broker's hand-off is under way: a GOAWAY HANDOFF_ABANDONED now sends us to the backend address. */
+        private Negotiated handingOff;
 
-        Exchange(Transport transport, Endpoint endpoint, NativeSocket socket, ClientOptions options) {
+        Exchange(Transport transport, Endpoint endpoint, NativeSocket socket, ClientOptions options,
+                boolean viaBroker) {
+            this.viaBroker = viaBroker;
             this.transport = transport;
             this.endpoint = endpoint;
             this.socket = socket;
@@ -188,7 +220,56 @@ public final class HandshakeClient {
             if (unusable != null) {
                 throw broken(unusable);
             }
+            if (!negotiated.getHandoffToken().isEmpty() || !negotiated.getBackendAddress().isEmpty()) {
+                negotiated = fromBroker(negotiated, maxFrameBytes);
+            }
             return HandshakeFields.withRunnableKeepalive(negotiated);
+        }
+
+        /**
+         * A broker answered (docs/wire-protocol.md, "Broker"). With a hand-off token it is passing this socket to
+         * the backend: the backend's first frame, a HELLO_REPLY repeating the token, says it has taken over, and
+         * only then may calls go out, so none can be lost in a hand-off that fails. Without a token the broker
+         * only names the backend's address.
+         */
+        private Negotiated fromBroker(Negotiated brokered, int maxFrameBytes) throws NativeIoException {
+            if (!viaBroker) {
+                throw broken("the backend address a broker named answered as a broker itself");
+            }
+            Endpoint backend = backendEndpoint(brokered.getBackendAddress());
+            if (brokered.getHandoffToken().isEmpty()) {
+                throw new BackendAddress(backend);
+            }
+            if (brokered.getHandoffToken().size() != HANDOFF_TOKEN_LENGTH) {
+                throw broken("the hand-off token is " + brokered.getHandoffToken().size() + " bytes (must be "
+                        + HANDOFF_TOKEN_LENGTH + ")");
+            }
+            handingOff = brokered;
+            HelloReply takeover;
+            try {
+                takeover = receiveReply();
+            } catch (BackendAddress abandoned) {
+                throw new BackendAddress(backend);
+            }
+            if (!takeover.hasNegotiated()
+                    || !takeover.getNegotiated().getHandoffToken().equals(brokered.getHandoffToken())) {
+                throw broken("the backend's first frame is not a Negotiated reply with the hand-off token");
+            }
+            Negotiated negotiated = takeover.getNegotiated();
+            String unusable = HandshakeFields.unusableNegotiated(negotiated, options.minProtocol(),
+                    options.maxProtocol(), maxFrameBytes);
+            if (unusable != null) {
+                throw broken(unusable);
+            }
+            return negotiated;
+        }
+
+        private Endpoint backendEndpoint(String address) {
+            try {
+                return Endpoint.parse(address);
+            } catch (RuntimeException e) {
+                throw broken("the broker's backend_address is not an endpoint: '" + address + "'");
+            }
         }
 
         private StatusException broken(String reason) {
@@ -253,6 +334,9 @@ public final class HandshakeClient {
             readFully(payload);
             byte[] bytes = new byte[length - FrameHeader.HEADER_LENGTH];
             payload.position(FrameHeader.HEADER_LENGTH).get(bytes);
+            if (type == FrameType.GOAWAY && handingOff != null && goAwayReason(bytes) == GoAwayReason.HANDOFF_ABANDONED) {
+                throw new BackendAddress(null);
+            }
             if (type == FrameType.GOAWAY) {
                 throw new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint + " failed: the server"
                         + " sent GOAWAY " + describeGoAway(bytes));
@@ -264,6 +348,14 @@ public final class HandshakeClient {
                 return HelloReply.parseFrom(bytes);
             } catch (InvalidProtocolBufferException e) {
                 throw broken("the HELLO_REPLY payload is not a HelloReply message");
+            }
+        }
+
+        private static GoAwayReason goAwayReason(byte[] bytes) {
+            try {
+                return GoAway.parseFrom(bytes).getReason();
+            } catch (InvalidProtocolBufferException e) {
+                return GoAwayReason.UNRECOGNIZED;
             }
         }
 

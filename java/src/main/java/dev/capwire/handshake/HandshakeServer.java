@@ -2,6 +2,7 @@ package dev.capwire.handshake;
 
 import dev.capwire.Configuration;
 import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.NativeSocket;
 import dev.capwire.bindings.PeerCredentials;
 import dev.capwire.transport.AttributeKey;
 import dev.capwire.transport.CloseReason;
@@ -59,21 +60,18 @@ public final class HandshakeServer implements AutoCloseable {
 
     private final Transport transport;
     private final Map<String, Service> services;
-    private final PeerPolicy unixPolicy;
-    private final PeerPolicy tcpPolicy;
     private final SharedSecret secret;
     private final boolean allowUnauthenticatedTcp;
+    /** The checks every first Hello goes through; shared with the broker (one implementation). */
+    private final HelloChecks checks;
     private final int minProtocol;
     private final int maxProtocol;
-    private final long capabilities;
     private final long handshakeTimeoutMs;
     /**
      * Until a connection is negotiated, only HELLO (and GOAWAY) may reach the server; anything else, a
      * fragment, or silence past the timeout ends it with HANDSHAKE_FAILED.
      */
     private final InboundGate handshakeGate;
-    private final long keepaliveIntervalMs;
-    private final long keepaliveMinIntervalMs;
     private final int keepaliveMaxMissed;
     private final int maxConnections;
     private final int maxConnectionsPerUid;
@@ -83,8 +81,6 @@ public final class HandshakeServer implements AutoCloseable {
     // Keyed by handshakePeer(); changed with merge/computeIfPresent, atomic per key, as connectionsPerUid.
     private final ConcurrentHashMap<String, Integer> handshakingPerPeer = new ConcurrentHashMap<>();
     private final HandshakeListener listener;
-    private final int helloRateLimit;
-    private final HelloRateLimiter rateLimiter;
     private final SecureRandom random = new SecureRandom();
     private final AtomicInteger connections = new AtomicInteger();
     // Counts change with compute/merge, atomic per key: connections of one uid may open and close on
@@ -101,26 +97,21 @@ public final class HandshakeServer implements AutoCloseable {
         }
         this.transport = b.transport;
         this.services = Map.copyOf(b.services);
-        this.unixPolicy = b.policy != null ? b.policy : PeerPolicy.sameUser();
-        this.tcpPolicy = b.policy != null ? b.policy : PeerPolicy.anyone();
         this.secret = b.secret;
         this.allowUnauthenticatedTcp = b.allowUnauthenticatedTcp;
         this.minProtocol = b.minProtocol;
         this.maxProtocol = b.maxProtocol;
-        this.capabilities = b.capabilities;
         this.handshakeTimeoutMs = b.handshakeTimeoutMs;
         this.handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, handshakeTimeoutMs,
                 FrameType.HELLO, FrameType.HELLO_REPLY);
-        this.keepaliveIntervalMs = b.keepaliveIntervalMs;
-        this.keepaliveMinIntervalMs = b.keepaliveMinIntervalMs;
         this.keepaliveMaxMissed = b.keepaliveMaxMissed;
         this.maxConnections = b.maxConnections;
         this.maxConnectionsPerUid = b.maxConnectionsPerUid;
         this.maxHandshaking = b.maxHandshaking;
         this.maxHandshakingPerPeer = b.maxHandshakingPerPeer;
         this.listener = b.listener;
-        this.helloRateLimit = b.helloRateLimit;
-        this.rateLimiter = new HelloRateLimiter(b.helloRateLimit);
+        this.checks = new HelloChecks(b.transport, b.minProtocol, b.maxProtocol, b.policy, b.capabilities,
+                b.helloRateLimit, b.keepaliveIntervalMs, b.keepaliveMinIntervalMs);
     }
 
     public static Builder builder(Transport transport) {
@@ -141,6 +132,29 @@ public final class HandshakeServer implements AutoCloseable {
             servers.add(server);
         }
         return server;
+    }
+
+    /** The services this server hosts, in the order they were defined (what a backend registers with a broker). */
+    public java.util.Collection<Service> services() {
+        return services.values();
+    }
+
+    /**
+     * Takes over a client connection a broker negotiated and handed to this process (its socket came over the
+     * registration connection): the connection is open for calls at once, as if this server had run the
+     * handshake itself. The first frame on it is this server's HELLO_REPLY repeating {@code negotiated}
+     * (docs/wire-protocol.md, "Broker"), which tells the client the backend has taken over; then the frames in
+     * {@code unread}, which the broker read past the Hello, reach the service as if read here.
+     *
+     * @throws IllegalArgumentException when this server has no service {@code serviceName}
+     */
+    public Connection adoptHandedOff(Endpoint endpoint, NativeSocket socket, byte[] unread, String serviceName,
+            Negotiated negotiated, Hello hello) throws NativeIoException {
+        Service service = services.get(serviceName);
+        if (service == null) {
+            throw new IllegalArgumentException("no service named '" + serviceName + "' here");
+        }
+        return transport.adopt(endpoint, socket, unread, new HandedOff(service, negotiated, hello));
     }
 
     /** Connections this server holds now, handshaking or negotiated. */
@@ -183,7 +197,7 @@ public final class HandshakeServer implements AutoCloseable {
     }
 
     /** The listener every accepted connection starts with: the gate in front of the services. */
-    private final class Gate implements FrameListener {
+    private class Gate implements FrameListener {
         @Override
         public void onOpen(Connection connection) {
             PeerCredentials credentials = connection.peerCredentials();
@@ -260,82 +274,45 @@ public final class HandshakeServer implements AutoCloseable {
         }
     }
 
-    private void onHello(Connection connection, Attempt attempt, Hello hello) {
-        // 1. Protocol ranges overlap.
-        String noOverlap = HandshakeFields.protocolRangeRefusal(hello.getMinProtocolVersion(),
-                hello.getMaxProtocolVersion(), minProtocol, maxProtocol);
-        if (noOverlap != null) {
-            refuse(connection, attempt, hello, RefusedCode.VERSION_UNSUPPORTED, noOverlap, 0, Map.of());
-            return;
+    /** A connection a broker negotiated: it skips the gate and starts as the service's, negotiated. */
+    private final class HandedOff extends Gate {
+        private final Service service;
+        private final Negotiated brokered;
+        private final Hello hello;
+
+        HandedOff(Service service, Negotiated brokered, Hello hello) {
+            this.service = service;
+            this.brokered = brokered;
+            this.hello = hello;
         }
-        // 2. Field shapes.
-        String badField = badField(hello);
-        if (badField != null) {
-            int space = badField.indexOf(' ');
-            refuse(connection, attempt, hello, RefusedCode.PEER_REJECTED, badField, 0,
-                    Map.of("field", badField.substring(0, space)));
-            return;
-        }
-        // 3. Rate limit per peer.
-        long retryAfterMs = rateLimiter.tryAcquire(rateKey(connection), transport.options().clock().nanoTime());
-        if (retryAfterMs > 0) {
-            refuse(connection, attempt, hello, RefusedCode.RATE_LIMITED, "more than " + helloRateLimit
-                    + " Hellos per second from this peer", retryAfterMs, Map.of());
-            return;
-        }
-        // 3b. Connection limits (counted from the accept, so silent connections count too).
-        if (connections.get() > maxConnections) {
-            refuse(connection, attempt, hello, RefusedCode.RESOURCE_EXHAUSTED, "the server holds its maximum of "
-                    + maxConnections + " connections", 1000, Map.of("limit", Configuration.MAX_CONNECTIONS_PROP_NAME));
-            return;
-        }
-        if (attempt.uid >= 0 && connectionsPerUid.getOrDefault(attempt.uid, 0) > maxConnectionsPerUid) {
-            refuse(connection, attempt, hello, RefusedCode.RESOURCE_EXHAUSTED, "uid " + attempt.uid + " holds its"
-                    + " maximum of " + maxConnectionsPerUid + " connections", 1000,
-                    Map.of("limit", Configuration.MAX_CONNECTIONS_PER_UID_PROP_NAME));
-            return;
-        }
-        // 4. Service known, at a version compatible with the one the client was built against.
-        Service service = services.get(hello.getServiceName());
-        if (service == null) {
-            refuse(connection, attempt, hello, RefusedCode.SERVICE_UNKNOWN, "no service named '"
-                    + hello.getServiceName() + "' here", 0, Map.of("services", String.join(",",
-                            new java.util.TreeSet<>(services.keySet()))));
-            return;
-        }
-        if (!hello.getWantedServiceVersion().isEmpty()
-                && !service.version().satisfies(Version.parse(hello.getWantedServiceVersion()))) {
-            refuse(connection, attempt, hello, RefusedCode.SERVICE_UNKNOWN, "service '" + service.name() + "' is at"
-                    + " version " + service.version() + ", not compatible with the wanted "
-                    + hello.getWantedServiceVersion(), 0, Map.of("served_version", service.version().toString()));
-            return;
-        }
-        // 5. Version policy for the client's own version.
-        Version clientVersion = Version.parseOrNull(hello.getClientVersion());
-        String blocked = service.versionRefusal(clientVersion);
-        if (blocked != null) {
-            Map<String, String> details = new LinkedHashMap<>();
-            if (service.minimumClientVersion() != null) {
-                details.put("minimum_client_version", service.minimumClientVersion().toString());
+
+        @Override
+        public void onOpen(Connection connection) {
+            PeerCredentials credentials = connection.peerCredentials();
+            long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
+            Attempt attempt = new Attempt(uid, handshakePeer(connection, uid));
+            attempt.service = service;
+            attempt.firstHello = hello;
+            connection.setAttribute(ATTEMPT, attempt);
+            connections.incrementAndGet();
+            if (uid >= 0) {
+                connectionsPerUid.merge(uid, 1, Integer::sum);
             }
-            details.put("hint", "upgrade the client to a version the server admits, then reconnect");
-            refuse(connection, attempt, hello, RefusedCode.VERSION_BLOCKED, blocked, 0, details);
+            // The broker's terms, with this server's own name for the connection.
+            Negotiated negotiated = brokered.toBuilder().setConnectionId(connection.id()).clearBackendAddress().build();
+            opened(connection, attempt, negotiated, "handed off by a broker: protocol "
+                    + negotiated.getProtocolVersion() + " for service " + service.name());
+        }
+    }
+
+    private void onHello(Connection connection, Attempt attempt, Hello hello) {
+        HelloChecks.Refusal refusal = checks.check(connection, hello, services, () -> connectionLimits(attempt));
+        if (refusal != null) {
+            refuse(connection, attempt, hello, refusal.code(), refusal.reason(), refusal.retryAfterMs(),
+                    refusal.details());
             return;
         }
-        // 6. The claimed pid is the real one, where both are known.
-        PeerCredentials credentials = connection.peerCredentials();
-        String wrongPid = HandshakeFields.claimedPidRefusal(hello.getClaimedPid(), credentials);
-        if (wrongPid != null) {
-            refuse(connection, attempt, hello, RefusedCode.PEER_REJECTED, wrongPid, 0, Map.of("field", "claimed_pid"));
-            return;
-        }
-        // 7. Peer policy.
-        PeerPolicy policy = connection.endpoint().isUnix() ? unixPolicy : tcpPolicy;
-        String denied = policy.refusal(credentials, hello);
-        if (denied != null) {
-            refuse(connection, attempt, hello, RefusedCode.PERMISSION_DENIED, denied, 0, Map.of());
-            return;
-        }
+        Service service = services.get(hello.getServiceName());
         attempt.service = service;
         attempt.firstHello = hello;
         // 8. Shared secret: prove it against a fresh nonce (one more round trip), or we are done.
@@ -347,6 +324,20 @@ public final class HandshakeServer implements AutoCloseable {
             return;
         }
         accept(connection, attempt, hello, null);
+    }
+
+    /** Step 3b of the checks: this server's connection limits, counted from the accept (silent ones too). */
+    private HelloChecks.Refusal connectionLimits(Attempt attempt) {
+        if (connections.get() > maxConnections) {
+            return new HelloChecks.Refusal(RefusedCode.RESOURCE_EXHAUSTED, "the server holds its maximum of "
+                    + maxConnections + " connections", 1000, Map.of("limit", Configuration.MAX_CONNECTIONS_PROP_NAME));
+        }
+        if (attempt.uid >= 0 && connectionsPerUid.getOrDefault(attempt.uid, 0) > maxConnectionsPerUid) {
+            return new HelloChecks.Refusal(RefusedCode.RESOURCE_EXHAUSTED, "uid " + attempt.uid + " holds its"
+                    + " maximum of " + maxConnectionsPerUid + " connections", 1000,
+                    Map.of("limit", Configuration.MAX_CONNECTIONS_PER_UID_PROP_NAME));
+        }
+        return null;
     }
 
     /** The Hello that answers a Challenge: the same Hello, now with the proof. */
@@ -376,36 +367,31 @@ public final class HandshakeServer implements AutoCloseable {
     }
 
     private void accept(Connection connection, Attempt attempt, Hello hello, byte[] serverProof) {
-        List<String> warnings = new ArrayList<>();
-        long keepalive = grantedKeepalive(HandshakeFields.unsigned(hello.getKeepaliveIntervalMs()), warnings);
-        int maxFrame = HandshakeFields.negotiatedMaxFrameBytes(hello.getMaxFrameBytes(),
-                transport.options().maxFrameBytes());
-        Negotiated.Builder negotiated = Negotiated.newBuilder()
-                .setProtocolVersion(HandshakeFields.chosenProtocol(hello.getMaxProtocolVersion(), maxProtocol))
-                .setServerVersion(attempt.service.version().toString())
-                .setCapabilities(capabilities & hello.getCapabilities())
-                .setKeepaliveIntervalMs((int) keepalive)
-                .setMaxFrameBytes(maxFrame)
-                .setConnectionId(connection.id())
-                .addAllWarnings(warnings);
+        Negotiated.Builder negotiated = checks.negotiated(connection, hello, attempt.service);
         if (serverProof != null) {
             negotiated.setServerProof(com.google.protobuf.ByteString.copyFrom(serverProof));
         }
+        opened(connection, attempt, negotiated.build(), "negotiated protocol " + negotiated.getProtocolVersion()
+                + " for service " + attempt.service.name());
+    }
+
+    /** Sends {@code negotiated} and opens the connection for calls on its terms. */
+    private void opened(Connection connection, Attempt attempt, Negotiated negotiated, String report) {
         if (!send(connection, HelloReply.newBuilder().setNegotiated(negotiated).build())) {
             return;
         }
-        connection.limitFrameBytes(maxFrame);
+        connection.limitFrameBytes(negotiated.getMaxFrameBytes());
         if (!Capabilities.has(negotiated.getCapabilities(), Capabilities.FD_PASSING)) {
             connection.refuseFds();
         }
         connection.openGate();
+        long keepalive = HandshakeFields.unsigned(negotiated.getKeepaliveIntervalMs());
         if (keepalive > 0) {
             connection.startKeepalive(keepalive, keepaliveMaxMissed);
         }
         attempt.negotiated = true;
         releaseHandshakeSlot(attempt);
-        report(connection, attempt, HandshakeOutcome.Result.ACCEPTED, null, "negotiated protocol "
-                + negotiated.getProtocolVersion() + " for service " + attempt.service.name());
+        report(connection, attempt, HandshakeOutcome.Result.ACCEPTED, null, report);
         attempt.service.listener().onOpen(connection);
     }
 
@@ -462,85 +448,6 @@ public final class HandshakeServer implements AutoCloseable {
             return ((InetSocketAddress) connection.remoteAddress()).getAddress().getHostAddress();
         }
         return null;
-    }
-
-    private long grantedKeepalive(long wanted, List<String> warnings) {
-        if (keepaliveIntervalMs == 0) {
-            if (wanted != 0) {
-                warnings.add("keepalive is off on this server; asked for " + wanted + " ms");
-            }
-            return 0;
-        }
-        if (wanted == 0) {
-            return keepaliveIntervalMs;
-        }
-        long granted = Math.max(keepaliveMinIntervalMs, Math.min(keepaliveIntervalMs, wanted));
-        if (granted != wanted) {
-            warnings.add("keepalive interval " + wanted + " ms clamped to " + granted + " ms (server allows "
-                    + keepaliveMinIntervalMs + " to " + keepaliveIntervalMs + ")");
-        }
-        return granted;
-    }
-
-    /** Null when every field has a valid shape, else "field_name what is wrong". */
-    private static String badField(Hello hello) {
-        String service = hello.getServiceName();
-        if (!Service.NAME.matcher(service).matches()) {
-            return "service_name must match " + Service.NAME + " (got " + quoted(service, 40) + ")";
-        }
-        if (!hello.getWantedServiceVersion().isEmpty() && (bytes(hello.getWantedServiceVersion()) > MAX_VERSION_BYTES
-                || Version.parseOrNull(hello.getWantedServiceVersion()) == null)) {
-            return "wanted_service_version is not MAJOR.MINOR.PATCH (got " + quoted(hello.getWantedServiceVersion(), 40)
-                    + ")";
-        }
-        if (bytes(hello.getClientVersion()) > MAX_VERSION_BYTES) {
-            return "client_version is longer than " + MAX_VERSION_BYTES + " bytes";
-        }
-        if (!hello.getClientVersion().isEmpty() && Version.parseOrNull(hello.getClientVersion()) == null) {
-            return "client_version is not MAJOR.MINOR.PATCH (got " + quoted(hello.getClientVersion(), 40) + ")";
-        }
-        if (!printable(hello.getLibraryName(), MAX_LIBRARY_FIELD_BYTES)) {
-            return "library_name must be at most " + MAX_LIBRARY_FIELD_BYTES + " printable ASCII bytes";
-        }
-        if (!printable(hello.getLibraryVersion(), MAX_LIBRARY_FIELD_BYTES)) {
-            return "library_version must be at most " + MAX_LIBRARY_FIELD_BYTES + " printable ASCII bytes";
-        }
-        String badMaxFrame = HandshakeFields.badMaxFrameBytes(hello.getMaxFrameBytes());
-        if (badMaxFrame != null) {
-            return badMaxFrame;
-        }
-        if (hello.getClientNonce().size() != NONCE_LENGTH) {
-            return "client_nonce must be " + NONCE_LENGTH + " bytes (got " + hello.getClientNonce().size() + ")";
-        }
-        if (!hello.getSecretProof().isEmpty()) {
-            return "secret_proof must be empty in the first Hello";
-        }
-        return null;
-    }
-
-    private static int bytes(String text) {
-        return text.getBytes(StandardCharsets.UTF_8).length;
-    }
-
-    private static boolean printable(String text, int maxBytes) {
-        return text.length() <= maxBytes && text.chars().allMatch(c -> c >= 0x20 && c < 0x7F);
-    }
-
-    private static String quoted(String text, int max) {
-        String shown = text.length() > max ? text.substring(0, max) + "..." : text;
-        return "'" + shown.replaceAll("[^\\x20-\\x7E]", "?") + "'";
-    }
-
-    /** Unix: the kernel-verified uid and pid. TCP: the remote host (its port changes per connection). */
-    private static Object rateKey(Connection connection) {
-        PeerCredentials credentials = connection.peerCredentials();
-        if (credentials != null) {
-            return credentials.uid().orElse(-1) << 32 ^ credentials.pid().orElse(-1);
-        }
-        if (connection.remoteAddress() instanceof InetSocketAddress) {
-            return ((InetSocketAddress) connection.remoteAddress()).getAddress();
-        }
-        return "unknown peer";
     }
 
     private void refuse(Connection connection, Attempt attempt, Hello hello, RefusedCode code, String reason,

@@ -19,6 +19,11 @@ public final class NegotiatedConnection implements AutoCloseable {
         return connection;
     }
 
+    /** Whether a broker handed this connection to the backend that now serves it (the socket came through it). */
+    public boolean handedOff() {
+        return !negotiated.getHandoffToken().isEmpty();
+    }
+
     public int protocolVersion() {
         return negotiated.getProtocolVersion();
     }

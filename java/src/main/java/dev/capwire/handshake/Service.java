@@ -64,8 +64,14 @@ public final class Service {
         return null;
     }
 
-    Version minimumClientVersion() {
+    /** Clients below this version are refused; null: none. */
+    public Version minimumClientVersion() {
         return minimumClientVersion;
+    }
+
+    /** When not empty, the only client versions admitted. */
+    public Set<String> allowedClientVersions() {
+        return allowedClientVersions;
     }
 
     public static final class Builder {

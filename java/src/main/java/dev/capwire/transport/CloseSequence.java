@@ -47,6 +47,7 @@ final class CloseSequence {
     private volatile ConnectionState state = ConnectionState.OPEN;
     private volatile CloseReason reason;
     private long closeTimer = -1;
+    private boolean detached; // the socket leaves with its fd open: see detach()
     private final CompletableFuture<CloseReason> closed = new CompletableFuture<>();
     /** Completes once our GOAWAY (and all before it) is handed to the kernel and our sending side is shut. */
     private final CompletableFuture<Void> sendingDone = new CompletableFuture<>();
@@ -198,6 +199,16 @@ final class CloseSequence {
                 "peer sent GOAWAY: " + describeGoAway(buffer, offset, length)));
     }
 
+    /**
+     * Loop: releases everything the connection holds as {@link #closeNow} does, except the socket: its fd stays
+     * open for whoever took it (another process, to which it was handed), and nothing is written to it or shut,
+     * since that would reach the peer the new owner now talks to. The caller removed it from the poller first.
+     */
+    void detach(CloseReason why) {
+        detached = true;
+        closeNow(why);
+    }
+
     /** Loop: close the socket now and release everything the connection holds. Idempotent. */
     void closeNow(CloseReason why) {
         if (state == ConnectionState.CLOSED) {
@@ -207,8 +218,10 @@ final class CloseSequence {
         reason = why;
         cancelCloseTimer();
         keepalive.stop();
-        socket.close();
-        socket.release(); // the number is closed here, exactly once
+        if (!detached) {
+            socket.close();
+        }
+        socket.release(); // the number is closed here, exactly once (unless detached: then by its new owner)
         owner.forget();
         outbound.release();
         inbound.release();

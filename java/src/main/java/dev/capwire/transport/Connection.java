@@ -120,13 +120,25 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         // either. A connection we made ourselves would mostly read nothing, so it skips the read. Either way
         // nothing is lost: a level-triggered poller reports bytes already waiting, and a busy-polling loop
         // reads every connection each cycle.
-        if (readFirst) {
-            inbound.readIn(false);
+        if (readFirst && !inbound.readIn(false) && inbound.isSeeded()) {
+            readSeedLater();
         }
         outbound.writeOut();
         if (closing.state() != ConnectionState.CLOSED) {
             token = loop.register(this, fd, interest());
         }
+    }
+
+    /**
+     * The loop's receive buffer was lent out (this connection was adopted from another one's listener): the
+     * poller would report the socket again, but not the seed, which is not in the socket. Try again after.
+     */
+    private void readSeedLater() {
+        loop.timers().schedule(loop.clock().nanoTime(), timer -> {
+            if (closing.state() != ConnectionState.CLOSED && !inbound.readIn(false) && inbound.isSeeded()) {
+                readSeedLater();
+            }
+        });
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -264,6 +276,35 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public void closeWithGoAway(GoAwayReason reason, String message) {
         loop.execute(() -> closing.protocolError(reason, message));
+    }
+
+    /**
+     * Loop work: lets go of the socket so that another process can take it over (a broker handing a checked
+     * client to its backend). From now on nothing more reaches the listener; once the current read is done the
+     * loop stops watching the socket, the connection closes without a GOAWAY, a shutdown or any other write,
+     * and {@code then} gets the still open socket with every byte read but not yet handled; or null when the
+     * connection closed first (the peer hung up, say).
+     */
+    public void detach(java.util.function.Consumer<DetachedSocket> then) {
+        requireLoopWork("detach");
+        inbound.keepFramesUnread();
+        // A timer due now runs after the read that delivered the current frame has finished, so the frames the
+        // decoder still holds from that read are kept, not dispatched.
+        loop.timers().schedule(loop.clock().nanoTime(), timer -> {
+            if (closing.state() != ConnectionState.OPEN) {
+                then.accept(null);
+                return;
+            }
+            byte[] unread = inbound.unreadBytes();
+            loop.deregister(fd, token);
+            closing.detach(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "detached: the socket was handed over"));
+            then.accept(new DetachedSocket(nativeSocket, unread));
+        });
+    }
+
+    /** Before {@link #open}: bytes a previous owner of the socket read and did not handle. */
+    void seed(byte[] bytes) {
+        inbound.seed(bytes);
     }
 
     private void requireLoopWork(String call) {

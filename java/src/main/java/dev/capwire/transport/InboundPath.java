@@ -73,6 +73,9 @@ final class InboundPath {
     private long lastRequestId;
     private boolean fdsRefused; // the layer above did not negotiate fd passing
     private long gateTimer = -1;
+    private org.agrona.ExpandableArrayBuffer unread; // while handing the socket off: frames kept as bytes
+    private int unreadLength;
+    private boolean seeded; // carry holds bytes another process read from this socket: decode them first
 
     InboundPath(Owner owner, EventLoop loop, int fd, boolean unix, TransportOptions options) {
         this.owner = owner;
@@ -151,6 +154,10 @@ final class InboundPath {
                 receive.putBytes(0, carry, 0, carried);
             }
             decoder.restore(carried);
+            if (seeded) {
+                seeded = false;
+                decoder.onBytesReceived(0); // frames complete in the seed are not waiting for any read
+            }
             readSome();
         } finally {
             carryUnfinished();
@@ -275,6 +282,12 @@ final class InboundPath {
         if (state == ConnectionState.CLOSED) {
             return;
         }
+        if (unread != null) {
+            int frameLength = (int) header.frameLength();
+            unread.putBytes(unreadLength, buffer, payloadOffset - FrameHeader.HEADER_LENGTH, frameLength);
+            unreadLength += frameLength;
+            return;
+        }
         byte type = header.type();
         InboundGate shut = gate;
         if (shut != null && !shut.admits(type)) {
@@ -332,6 +345,42 @@ final class InboundPath {
         inbound.set(type, header.correlationId(), header.capId(), header.methodId(), buffer, payloadOffset,
                 payloadLength, fds);
         owner.frame(inbound);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Handing the socket to another process, and taking one over
+    // ---------------------------------------------------------------------------------------------------
+
+    /**
+     * From now on frames are kept as the bytes they arrived as, not dispatched: the socket is being handed to
+     * another process, which must read them as if it had read them itself.
+     */
+    void keepFramesUnread() {
+        if (unread == null) {
+            unread = new org.agrona.ExpandableArrayBuffer(256);
+        }
+    }
+
+    /** Every byte read but not dispatched since {@link #keepFramesUnread()}, in arrival order. */
+    byte[] unreadBytes() {
+        byte[] bytes = new byte[unreadLength + carried];
+        if (unread != null) {
+            unread.getBytes(0, bytes, 0, unreadLength);
+        }
+        System.arraycopy(carry, 0, bytes, unreadLength, carried);
+        return bytes;
+    }
+
+    /** Whether seeded bytes still wait to be decoded. */
+    boolean isSeeded() {
+        return seeded;
+    }
+
+    /** Before the first read: {@code bytes} were read from this socket by its previous owner, and come first. */
+    void seed(byte[] bytes) {
+        carry = bytes.clone();
+        carried = bytes.length;
+        seeded = carried > 0;
     }
 
     /** The highest REQUEST id handed to the listener, for our GOAWAY's {@code last_correlation_id}; 0 if none. */

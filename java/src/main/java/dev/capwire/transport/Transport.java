@@ -125,6 +125,27 @@ public final class Transport implements AutoCloseable {
     }
 
     /**
+     * Takes over a socket another process had been reading (a broker's handed-off client, see
+     * {@link Connection#detach}): like {@link #adopt(Endpoint, NativeSocket, FrameListener)}, and the frames in
+     * {@code unread}, the bytes that process read and did not handle, reach {@code listener} first, right after
+     * its onOpen, as if read from the socket.
+     */
+    public Connection adopt(Endpoint endpoint, NativeSocket socket, byte[] unread, FrameListener listener)
+            throws NativeIoException {
+        checkOpen();
+        if (unread.length > options.maxFrameBytes()) {
+            // The bytes are put back into the loop's receive buffer, which holds one frame of this size.
+            throw new IllegalArgumentException(unread.length + " unread bytes exceed maxFrameBytes "
+                    + options.maxFrameBytes());
+        }
+        EventLoop loop = nextLoop();
+        Connection connection = create(loop, endpoint, socket, listener);
+        connection.seed(unread);
+        register(loop, connection, true);
+        return connection;
+    }
+
+    /**
      * Whether the calling thread runs this transport's loop itself (invoker mode, on the creating thread):
      * code that waits on this thread must then call {@link #poll()} meanwhile, or nothing would move.
      */

@@ -17,7 +17,7 @@ class WireProtocolDocTest {
     @Test
     void theDocQuotesEachProtoFileVerbatim() throws Exception {
         String doc = Files.readString(DOC);
-        for (String file : new String[] {"control.proto", "handshake.proto"}) {
+        for (String file : new String[] {"control.proto", "handshake.proto", "broker.proto"}) {
             String proto = Files.readString(PROTOS.resolve(file));
             // Everything after the Java options: the messages and enums with their comments.
             String body = proto.substring(proto.indexOf("option java_multiple_files = true;") + 34).strip();

@@ -1,0 +1,142 @@
+package dev.capwire.broker;
+
+import dev.capwire.Configuration;
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.handshake.HelloChecks;
+import dev.capwire.handshake.PeerPolicy;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.InboundGate;
+import dev.capwire.transport.Server;
+import dev.capwire.transport.Transport;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.GoAwayReason;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One well-known socket where clients say Hello, checked exactly as a direct server checks them, and then handed
+ * (the socket itself, over {@code SCM_RIGHTS}) to the backend process that registered the service they asked for.
+ * From then on client and backend talk directly; the broker holds nothing of the conversation. Backends register
+ * on the same socket ({@link BrokerBackend}); see docs/wire-protocol.md, "Broker".
+ *
+ * <pre>{@code
+ * Broker broker = Broker.builder(transport).build();
+ * broker.listen(Endpoint.parse("unix:/run/app/broker.sock"));
+ * }</pre>
+ */
+public final class Broker implements AutoCloseable {
+    /** The service name a backend's Hello names to open its registration connection. */
+    public static final String REGISTRATION_SERVICE = "capwire.broker";
+    /** The version of the registration protocol (broker.proto). */
+    public static final String REGISTRATION_VERSION = "1.0.0";
+
+    private final Transport transport;
+    private final Registry registry = new Registry();
+    private final Handoffs handoffs;
+    private final BrokerGate gate;
+    private final List<Server> servers = new ArrayList<>();
+
+    private Broker(Builder b) {
+        this.transport = b.transport;
+        Events events = new Events(b.transport, b.listener);
+        this.handoffs = new Handoffs(b.handoffAckMs, b.transport.options().sendTimeoutMs(), events);
+        InboundGate handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, b.handshakeTimeoutMs,
+                FrameType.HELLO, FrameType.HELLO_REPLY);
+        this.gate = new BrokerGate(HelloChecks.withDefaults(b.transport, b.clientPolicy),
+                HelloChecks.withDefaults(b.transport, b.registrationPolicy), handshakeGate,
+                Configuration.keepaliveMaxMissed(), registry, handoffs, events);
+    }
+
+    public static Builder builder(Transport transport) {
+        return new Builder(transport);
+    }
+
+    /** Listens on {@code endpoint}, a Unix socket: sockets travel only between processes of one host. */
+    public Server listen(Endpoint endpoint) throws NativeIoException {
+        if (!endpoint.isUnix()) {
+            throw new IllegalArgumentException("a broker listens on a Unix socket, not " + endpoint);
+        }
+        Server server = transport.listen(endpoint, gate);
+        synchronized (servers) {
+            servers.add(server);
+        }
+        return server;
+    }
+
+    /** The services registered now, by name. */
+    public List<String> services() {
+        return registry.serviceNames();
+    }
+
+    /** Backends registered now. */
+    public int backends() {
+        return registry.backends();
+    }
+
+    /** Hand-offs waiting for their backend's acknowledgement. */
+    public int pendingHandoffs() {
+        return handoffs.pendingCount();
+    }
+
+    /**
+     * Stops listening and abandons hand-offs in flight (their clients go to the backend address). Connections
+     * already handed off are the backends' and go on; registration connections close with the transport.
+     */
+    @Override
+    public void close() {
+        synchronized (servers) {
+            servers.forEach(Server::close);
+            servers.clear();
+        }
+        handoffs.close();
+    }
+
+    /** Every setting starts at its {@code capwire.*} property (see {@link Configuration}). */
+    public static final class Builder {
+        private final Transport transport;
+        private PeerPolicy clientPolicy;
+        private PeerPolicy registrationPolicy = PeerPolicy.sameUser();
+        private long handoffAckMs = Configuration.brokerHandoffAckMs();
+        private long handshakeTimeoutMs = Configuration.handshakeTimeoutMs();
+        private BrokerListener listener = new BrokerListener() { };
+
+        private Builder(Transport transport) {
+            this.transport = transport;
+        }
+
+        /** Which clients may say Hello; default as a direct server's, the same user on Unix sockets. */
+        public Builder clientPolicy(PeerPolicy value) {
+            clientPolicy = value;
+            return this;
+        }
+
+        /** Which processes may register services; default the same user as the broker. */
+        public Builder registrationPolicy(PeerPolicy value) {
+            registrationPolicy = value;
+            return this;
+        }
+
+        /** See {@link Configuration#BROKER_HANDOFF_ACK_MS_PROP_NAME}. */
+        public Builder handoffAckMs(long value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("handoffAckMs must be at least 1: " + value);
+            }
+            handoffAckMs = value;
+            return this;
+        }
+
+        public Builder handshakeTimeoutMs(long value) {
+            handshakeTimeoutMs = value;
+            return this;
+        }
+
+        public Builder listener(BrokerListener value) {
+            listener = value;
+            return this;
+        }
+
+        public Broker build() {
+            return new Broker(this);
+        }
+    }
+}

@@ -1,0 +1,222 @@
+package dev.capwire.broker;
+
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.bindings.NativeIoException;
+import dev.capwire.bindings.NativeSocket;
+import dev.capwire.handshake.Capabilities;
+import dev.capwire.handshake.ClientOptions;
+import dev.capwire.handshake.HandshakeClient;
+import dev.capwire.handshake.HandshakeServer;
+import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.handshake.Service;
+import dev.capwire.transport.CloseReason;
+import dev.capwire.transport.Connection;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.FrameListener;
+import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.StatusException;
+import dev.capwire.transport.Transport;
+import dev.capwire.wire.StatusCode;
+import dev.capwire.wire.proto.BrokerMessage;
+import dev.capwire.wire.proto.Handoff;
+import dev.capwire.wire.proto.HandoffAck;
+import dev.capwire.wire.proto.HandoffConfirmed;
+import dev.capwire.wire.proto.HandoffDeclined;
+import dev.capwire.wire.proto.Register;
+import dev.capwire.wire.proto.Registered;
+import dev.capwire.wire.proto.ServiceOffer;
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A backend's registration with a broker: it registers the services of a {@link HandshakeServer} (which also
+ * listens on the backend's own address, the fallback path), and takes over the client sockets the broker hands
+ * it as negotiated connections of that server. Closing it (or this process ending) deregisters the services.
+ *
+ * <pre>{@code
+ * HandshakeServer server = HandshakeServer.builder(transport).service(echo).build();
+ * server.listen(Endpoint.parse("unix:/run/app/echo.sock"));
+ * BrokerBackend registration = BrokerBackend.register(transport, Endpoint.parse("unix:/run/app/broker.sock"),
+ *         server, Endpoint.parse("unix:/run/app/echo.sock"));
+ * }</pre>
+ */
+public final class BrokerBackend implements AutoCloseable {
+    /** A socket the broker sent, held until the broker confirms this backend's acknowledgement. */
+    private record Held(Handoff handoff, FileDescriptor socket) {
+    }
+
+    private final HandshakeServer server;
+    private final Endpoint broker;
+    private final NegotiatedConnection registration;
+    private final CompletableFuture<Registered> registered = new CompletableFuture<>();
+    private final ConcurrentHashMap<ByteBuffer, Held> held = new ConcurrentHashMap<>();
+
+    private BrokerBackend(Transport transport, Endpoint broker, HandshakeServer server, ClientOptions options)
+            throws NativeIoException {
+        this.server = server;
+        this.broker = broker;
+        this.registration = HandshakeClient.connect(transport, broker, options, new Messages());
+    }
+
+    /**
+     * Registers {@code server}'s services with the broker at {@code broker}, with {@code backendAddress} (where
+     * {@code server} listens) as the fallback, and returns once the broker accepted them.
+     *
+     * @throws dev.capwire.handshake.HandshakeRefusedException the broker's policy refused this process
+     * @throws StatusException FAILED_PRECONDITION when the broker refused the registration (a service name
+     *     another backend holds, say), UNAVAILABLE when it closed, DEADLINE_EXCEEDED when it did not answer
+     */
+    public static BrokerBackend register(Transport transport, Endpoint broker, HandshakeServer server,
+            Endpoint backendAddress) throws NativeIoException {
+        ClientOptions options = ClientOptions.builder(Broker.REGISTRATION_SERVICE)
+                .wantedServiceVersion(Broker.REGISTRATION_VERSION).noSecret().build();
+        BrokerBackend backend = new BrokerBackend(transport, broker, server, options);
+        try {
+            backend.awaitRegistered(backendAddress, options.handshakeTimeoutMs());
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+        return backend;
+    }
+
+    private void awaitRegistered(Endpoint backendAddress, long timeoutMs) {
+        Register.Builder register = Register.newBuilder().setBackendAddress(backendAddress.toString());
+        for (Service service : server.services()) {
+            ServiceOffer.Builder offer = ServiceOffer.newBuilder()
+                    .setName(service.name())
+                    .setVersion(service.version().toString())
+                    .addAllAllowedClientVersions(service.allowedClientVersions())
+                    .setCapabilities(Capabilities.DEFAULTS);
+            if (service.minimumClientVersion() != null) {
+                offer.setMinimumClientVersion(service.minimumClientVersion().toString());
+            }
+            register.addServices(offer);
+        }
+        if (!BrokerFrames.send(registration.connection(), BrokerMessage.newBuilder().setRegister(register).build(),
+                timeoutMs)) {
+            throw new StatusException(StatusCode.UNAVAILABLE, "the broker at " + broker + " took no Register");
+        }
+        Registered answer;
+        try {
+            answer = registered.get(timeoutMs, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StatusException(StatusCode.CANCELLED, "interrupted while registering with " + broker, e);
+        } catch (ExecutionException e) {
+            throw new StatusException(StatusCode.UNAVAILABLE, "registration with " + broker + " failed: "
+                    + e.getCause().getMessage(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new StatusException(StatusCode.DEADLINE_EXCEEDED, "the broker at " + broker
+                    + " did not answer the Register within " + timeoutMs + " ms");
+        }
+        if (!answer.getAccepted()) {
+            throw new StatusException(StatusCode.FAILED_PRECONDITION, "the broker at " + broker
+                    + " refused the registration: " + answer.getReason());
+        }
+    }
+
+    /** Completes when the registration connection closes (the broker stopped, say): the services are gone. */
+    public CompletableFuture<CloseReason> closeFuture() {
+        return registration.connection().closeFuture();
+    }
+
+    /** Deregisters: closes the registration connection. Connections already handed over stay this server's. */
+    @Override
+    public void close() {
+        registration.close();
+        held.values().forEach(h -> h.socket().close());
+        held.clear();
+    }
+
+    /** The broker's messages, on the registration connection's loop. */
+    private final class Messages implements FrameListener {
+        @Override
+        public void onFrame(Connection connection, InboundFrame frame) {
+            FileDescriptor[] fds = frame.takeFds();
+            BrokerMessage message = BrokerFrames.parse(frame);
+            if (message == null) {
+                closeAll(fds);
+                connection.closeWithGoAway(dev.capwire.wire.proto.GoAwayReason.PROTOCOL_ERROR,
+                        "not a BrokerMessage in a NOTIFY frame with cap and method id 0");
+                return;
+            }
+            switch (message.getMessageCase()) {
+                case REGISTERED -> registered.complete(message.getRegistered());
+                case HANDOFF -> handoff(connection, message.getHandoff(), fds);
+                case HANDOFF_CONFIRMED -> confirmed(connection, message.getHandoffConfirmed());
+                default -> {
+                    closeAll(fds);
+                    connection.closeWithGoAway(dev.capwire.wire.proto.GoAwayReason.PROTOCOL_ERROR,
+                            message.getMessageCase() + " is not a message a broker sends");
+                }
+            }
+            if (message.getMessageCase() != BrokerMessage.MessageCase.HANDOFF) {
+                closeAll(fds);
+            }
+        }
+
+        @Override
+        public void onClose(Connection connection, CloseReason reason) {
+            registered.completeExceptionally(new IllegalStateException("the broker closed the registration"
+                    + " connection: " + reason));
+            // Sockets not yet confirmed are the broker's to fall back with: this side lets go of its copies.
+            held.values().forEach(h -> h.socket().close());
+            held.clear();
+        }
+    }
+
+    /** The broker hands over a client: hold its socket, and acknowledge (or decline) with the token. */
+    private void handoff(Connection connection, Handoff handoff, FileDescriptor[] fds) {
+        if (fds.length != 1) {
+            closeAll(fds);
+            connection.closeWithGoAway(dev.capwire.wire.proto.GoAwayReason.PROTOCOL_ERROR, "a Handoff with "
+                    + fds.length + " fds (must be 1)");
+            return;
+        }
+        boolean served = server.services().stream().anyMatch(s -> s.name().equals(handoff.getServiceName()));
+        if (!served) {
+            fds[0].close();
+            BrokerFrames.send(connection, BrokerMessage.newBuilder().setHandoffDeclined(HandoffDeclined.newBuilder()
+                    .setToken(handoff.getToken()).setReason("service '" + handoff.getServiceName()
+                            + "' is not served here")).build(), 0);
+            return;
+        }
+        held.put(ByteBuffer.wrap(handoff.getToken().toByteArray()), new Held(handoff, fds[0]));
+        BrokerFrames.send(connection, BrokerMessage.newBuilder().setHandoffAck(HandoffAck.newBuilder()
+                .setToken(handoff.getToken()).setServiceName(handoff.getServiceName())).build(), 0);
+    }
+
+    /**
+     * The broker confirmed (or refused) an acknowledgement. Only a confirmed socket is adopted and written to:
+     * until then the broker may still abandon the hand-off and write its GOAWAY on it, and two writers on one
+     * stream would interleave.
+     */
+    private void confirmed(Connection connection, HandoffConfirmed confirmed) {
+        Held taken = held.remove(ByteBuffer.wrap(confirmed.getToken().toByteArray()));
+        if (taken == null) {
+            return;
+        }
+        if (!confirmed.getAccepted()) {
+            taken.socket().close();
+            return;
+        }
+        Handoff handoff = taken.handoff();
+        try {
+            server.adoptHandedOff(broker, NativeSocket.adopt(taken.socket()), handoff.getUnread().toByteArray(),
+                    handoff.getServiceName(), handoff.getNegotiated(), handoff.getHello());
+        } catch (NativeIoException | RuntimeException e) {
+            taken.socket().close(); // the client sees its socket close and reconnects
+        }
+    }
+
+    private static void closeAll(FileDescriptor[] fds) {
+        for (FileDescriptor fd : fds) {
+            fd.close();
+        }
+    }
+}

@@ -1,0 +1,144 @@
+package dev.capwire.broker;
+
+import dev.capwire.transport.Transport;
+import java.util.List;
+import java.util.function.Consumer;
+import jdk.jfr.Category;
+import jdk.jfr.Description;
+import jdk.jfr.Event;
+import jdk.jfr.Label;
+import jdk.jfr.Name;
+import jdk.jfr.Timespan;
+
+/**
+ * What the broker did, told to its {@link BrokerListener} and recorded as a JFR event (category "Capwire",
+ * beside the RPC layer's). A JFR event that is not enabled costs a check of one flag; a listener that throws is
+ * reported to the transport's error handler, never fatal.
+ */
+final class Events {
+    private final Transport transport;
+    private final BrokerListener listener;
+
+    Events(Transport transport, BrokerListener listener) {
+        this.transport = transport;
+        this.listener = listener;
+    }
+
+    void registered(long pid, List<String> services, String backendAddress) {
+        RegistrationEvent event = new RegistrationEvent();
+        if (event.shouldCommit()) {
+            event.backendPid = pid;
+            event.services = String.join(",", services);
+            event.outcome = "registered at " + backendAddress;
+            event.commit();
+        }
+        tell("onRegistered", l -> l.onRegistered(pid, services, backendAddress));
+    }
+
+    void registrationRefused(long pid, String reason) {
+        RegistrationEvent event = new RegistrationEvent();
+        if (event.shouldCommit()) {
+            event.backendPid = pid;
+            event.outcome = "refused: " + reason;
+            event.commit();
+        }
+        tell("onRegistrationRefused", l -> l.onRegistrationRefused(pid, reason));
+    }
+
+    void deregistered(long pid, List<String> services) {
+        RegistrationEvent event = new RegistrationEvent();
+        if (event.shouldCommit()) {
+            event.backendPid = pid;
+            event.services = String.join(",", services);
+            event.outcome = "deregistered";
+            event.commit();
+        }
+        tell("onDeregistered", l -> l.onDeregistered(pid, services));
+    }
+
+    void handedOff(String service, long clientPid, long helloToAckNanos) {
+        HandoffEvent event = new HandoffEvent();
+        if (event.shouldCommit()) {
+            event.service = service;
+            event.clientPid = clientPid;
+            event.helloToAck = helloToAckNanos;
+            event.outcome = "handed off";
+            event.commit();
+        }
+        tell("onHandedOff", l -> l.onHandedOff(service, clientPid, helloToAckNanos));
+    }
+
+    void fallback(String service, long clientPid, String why) {
+        HandoffEvent event = new HandoffEvent();
+        if (event.shouldCommit()) {
+            event.service = service;
+            event.clientPid = clientPid;
+            event.outcome = "fallback: " + why;
+            event.commit();
+        }
+        tell("onFallback", l -> l.onFallback(service, clientPid, why));
+    }
+
+    void tokenRefused(long backendPid, String why) {
+        TokenRefusedEvent event = new TokenRefusedEvent();
+        if (event.shouldCommit()) {
+            event.backendPid = backendPid;
+            event.reason = why;
+            event.commit();
+        }
+        tell("onTokenRefused", l -> l.onTokenRefused(backendPid, why));
+    }
+
+    private void tell(String what, Consumer<BrokerListener> event) {
+        try {
+            event.accept(listener);
+        } catch (RuntimeException e) {
+            try {
+                transport.options().errorHandler().onError(new IllegalStateException("BrokerListener "
+                        + listener.getClass().getName() + "." + what + " threw " + e + "; the broker carries on", e));
+            } catch (RuntimeException | Error ignored) {
+                // An error handler that fails has nobody left to tell.
+            }
+        }
+    }
+
+    @Name("dev.capwire.broker.Registration")
+    @Label("Broker Registration")
+    @Category("Capwire")
+    @Description("A backend registered, was refused, or was deregistered")
+    static final class RegistrationEvent extends Event {
+        @Label("Backend pid")
+        long backendPid;
+        @Label("Services")
+        String services;
+        @Label("Outcome")
+        String outcome;
+    }
+
+    @Name("dev.capwire.broker.Handoff")
+    @Label("Broker Hand-off")
+    @Category("Capwire")
+    @Description("A client's socket was handed to its backend, or the client was sent to the backend's address")
+    static final class HandoffEvent extends Event {
+        @Label("Service")
+        String service;
+        @Label("Client pid")
+        long clientPid;
+        @Label("Hello to ACK")
+        @Timespan(Timespan.NANOSECONDS)
+        long helloToAck;
+        @Label("Outcome")
+        String outcome;
+    }
+
+    @Name("dev.capwire.broker.TokenRefused")
+    @Label("Broker Token Refused")
+    @Category("Capwire")
+    @Description("A backend acknowledged a token the broker refused")
+    static final class TokenRefusedEvent extends Event {
+        @Label("Backend pid")
+        long backendPid;
+        @Label("Reason")
+        String reason;
+    }
+}
