@@ -42,6 +42,9 @@ public final class PeerProcess implements AutoCloseable {
         Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         String line = out.readLine();
+        while (line != null && line.startsWith("[")) {
+            line = out.readLine(); // the JVM's own logging (-Xlog, JFR started by JAVA_TOOL_OPTIONS) goes to stdout too
+        }
         if (!"READY".equals(line)) {
             process.destroyForcibly();
             throw new IOException("peer server " + kind + " did not start: " + line);
