@@ -98,7 +98,17 @@ public final class QuickRun {
             // A client that runs its own loop (invoker mode): no hand-offs to a loop thread.
             Comparison.peers(HandshakeBenchmark.class, "capwire-invoker", "jdk", Metric.TIME_PER_OP),
             // Not the issue's target; like for like: the JDK connect here also waits one round trip.
-            Comparison.peers(HandshakeBenchmark.class, "capwire", "jdk-roundtrip", Metric.TIME_PER_OP));
+            Comparison.peers(HandshakeBenchmark.class, "capwire", "jdk-roundtrip", Metric.TIME_PER_OP),
+            // RPC (issue 12). Spinning unary round trip: target p50 at most 1.3x the raw request/reply it rides on.
+            Comparison.peers(RpcRoundTripBenchmark.class, "rpc", "raw-request", true),
+            Comparison.peers(RpcRoundTripBenchmark.class, "rpc", "raw-notify", true),
+            Comparison.peers(RpcRoundTripBenchmark.class, "rpc", "grpc", true),
+            // 128 in flight, calls per second (higher is better): targets at least 0.7 and at least 40.
+            Comparison.peers(RpcInFlightBenchmark.class, "rpc", "raw-request", false),
+            Comparison.peers(RpcInFlightBenchmark.class, "rpc", "grpc", false),
+            Comparison.peers(RpcInFlightBenchmark.class, "rpc-executor", "grpc", false),
+            // Server stream items per second (higher is better).
+            Comparison.peers(RpcStreamBenchmark.class, "rpc", "grpc", false));
 
     private QuickRun() {
     }

@@ -14,19 +14,31 @@ public final class PeerProcess implements AutoCloseable {
     private final Process process;
     private final Path socket;
     private final Path dir;
+    private final BufferedReader out;
 
-    private PeerProcess(Process process, Path dir, Path socket) {
+    private PeerProcess(Process process, Path dir, Path socket, BufferedReader out) {
         this.process = process;
         this.dir = dir;
         this.socket = socket;
+        this.out = out;
     }
 
     public static PeerProcess start(String kind, String idleStrategy) throws IOException {
-        return start(kind, idleStrategy, List.of());
+        return start(PeerServer.class, kind, idleStrategy, List.of());
     }
 
     /** As {@link #start(String, String)}, with more JVM options for the server (a flight recording, say). */
     public static PeerProcess start(String kind, String idleStrategy, List<String> jvmOptions) throws IOException {
+        return start(PeerServer.class, kind, idleStrategy, jvmOptions);
+    }
+
+    /** A server whose main class is {@code server}, started as {@code server <kind> <socket> <idle strategy>}. */
+    public static PeerProcess start(Class<?> server, String kind, String idleStrategy) throws IOException {
+        return start(server, kind, idleStrategy, List.of());
+    }
+
+    private static PeerProcess start(Class<?> server, String kind, String idleStrategy, List<String> jvmOptions)
+            throws IOException {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "cwbench");
         Path socket = dir.resolve(kind + ".sock");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
@@ -36,16 +48,34 @@ public final class PeerProcess implements AutoCloseable {
         System.getProperties().stringPropertyNames().stream().filter(name -> name.startsWith("capwire.")).sorted()
                 .forEach(name -> command.add("-D" + name + "=" + System.getProperty(name)));
         command.addAll(jvmOptions);
-        command.addAll(List.of("-Xmx512m", "-cp", System.getProperty("java.class.path"), PeerServer.class.getName(),
+        command.addAll(List.of("-Xmx512m", "-cp", System.getProperty("java.class.path"), server.getName(),
                 kind, socket.toString(), idleStrategy));
         Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         String line = out.readLine();
+        while (line != null && line.startsWith("[")) {
+            line = out.readLine(); // the JVM's own logging (-Xlog, JFR started by JAVA_TOOL_OPTIONS) goes to stdout too
+        }
         if (!"READY".equals(line)) {
             process.destroyForcibly();
             throw new IOException("peer server " + kind + " did not start: " + line);
         }
-        return new PeerProcess(process, dir, socket);
+        return new PeerProcess(process, dir, socket, out);
+    }
+
+    /**
+     * Sends one line to a server that takes commands on stdin and returns its answer: the next line that starts
+     * with {@code answerPrefix}. Other lines are skipped, since the JVM's own logging (a JFR warning, say)
+     * also goes to stdout. Null if the server exits first.
+     */
+    public String ask(String command, String answerPrefix) throws IOException {
+        process.getOutputStream().write((command + "\n").getBytes(StandardCharsets.UTF_8));
+        process.getOutputStream().flush();
+        String line;
+        while ((line = out.readLine()) != null && !line.startsWith(answerPrefix)) {
+            // not the answer
+        }
+        return line;
     }
 
     public Path socket() {

@@ -1,0 +1,159 @@
+package dev.capwire.bench;
+
+import com.google.protobuf.ByteString;
+import dev.capwire.bench.peers.PeerProcess;
+import dev.capwire.bench.rpc.BenchCap;
+import dev.capwire.bench.rpc.GrpcBench;
+import dev.capwire.bench.rpc.RpcClient;
+import dev.capwire.bench.rpc.RpcPeerServer;
+import dev.capwire.bench.rpc.proto.EchoReply;
+import dev.capwire.bench.rpc.proto.EchoRequest;
+import io.grpc.CallOptions;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.StreamObserver;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Unary calls with up to {@code window} (128) in flight between two JVMs over a Unix socket, through
+ * asynchronous stubs: one operation is one call sent (and, within the window, answered), so the score is
+ * calls per second. Each side's transport runs its own loop with the default (backing-off) idle strategy.
+ * The peers:
+ * <ul>
+ * <li>{@code rpc}: {@link BenchCap#echoOnLoopAsync}, small protobuf message, {@code nonBlocking} handler;
+ * <li>{@code rpc-executor}: {@link BenchCap#echoAsync}, the same with the handler on the RPC executor;
+ * <li>{@code raw-request}: {@code Connection.request} of the same bytes, answered on the server's loop;
+ * <li>{@code grpc}: grpc-java's async stub ({@code ClientCalls.asyncUnaryCall}), handler on its event loop.
+ * </ul>
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {JvmFlags.ADD_OPENS, JvmFlags.OPENS_INTERNAL_MISC, JvmFlags.ENABLE_NATIVE_ACCESS, "-Xmx1g"})
+public class RpcInFlightBenchmark {
+    private static final String BACKOFF = "backoff";
+
+    @Param({"rpc", "rpc-executor", "raw-request", "grpc"})
+    public String peer;
+
+    @Param("128")
+    public int window;
+
+    @Param("64")
+    public int payloadBytes;
+
+    private PeerProcess server;
+    private AutoCloseable client;
+    private Runnable send;
+    private long sent;
+    private final AtomicLong answered = new AtomicLong();
+    private final AtomicLong failed = new AtomicLong();
+    private volatile Throwable firstFailure;
+
+    @Setup(Level.Trial)
+    public void connect() throws Exception {
+        EchoRequest request = EchoRequest.newBuilder().setId(1).setPayload(ByteString.copyFrom(new byte[payloadBytes]))
+                .build();
+        // One callback for every call, so the benchmark itself allocates nothing per call.
+        BiConsumer<Object, Throwable> done = (result, failure) -> {
+            if (failure != null) {
+                fail(failure);
+            }
+            answered.incrementAndGet();
+        };
+        switch (peer) {
+            case "rpc", "rpc-executor" -> {
+                server = PeerProcess.start(RpcPeerServer.class, "rpc", BACKOFF);
+                RpcClient rpc = RpcClient.rpc(server.socket(), BACKOFF, false);
+                BenchCap cap = rpc.cap();
+                client = rpc;
+                send = peer.equals("rpc") ? () -> cap.echoOnLoopAsync(request).whenComplete(done)
+                        : () -> cap.echoAsync(request).whenComplete(done);
+            }
+            case "raw-request" -> {
+                server = PeerProcess.start(RpcPeerServer.class, "raw-request", BACKOFF);
+                RpcClient raw = RpcClient.raw(server.socket(), BACKOFF, false);
+                UnsafeBuffer payload = new UnsafeBuffer(request.toByteArray());
+                client = raw;
+                send = () -> raw.connection().request(2, 1, payload, 0, payload.capacity()).whenComplete(done);
+            }
+            case "grpc" -> {
+                server = PeerProcess.start(RpcPeerServer.class, "grpc", BACKOFF);
+                GrpcBench.Client grpc = GrpcBench.connect(server.socket());
+                client = grpc;
+                StreamObserver<EchoReply> observer = new StreamObserver<>() {
+                    @Override
+                    public void onNext(EchoReply reply) {
+                    }
+
+                    @Override
+                    public void onError(Throwable failure) {
+                        fail(failure);
+                        answered.incrementAndGet();
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        answered.incrementAndGet();
+                    }
+                };
+                send = () -> ClientCalls.asyncUnaryCall(grpc.channel.newCall(GrpcBench.ECHO, CallOptions.DEFAULT),
+                        request, observer);
+            }
+            default -> throw new IllegalArgumentException("unknown peer " + peer);
+        }
+    }
+
+    private void fail(Throwable failure) {
+        if (failed.getAndIncrement() == 0) {
+            firstFailure = failure;
+        }
+    }
+
+    /** Lets every call of the iteration be answered, and fails the run if any call failed. */
+    @TearDown(Level.Iteration)
+    public void drain() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (answered.get() < sent) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException((sent - answered.get()) + " calls unanswered after 30 s");
+            }
+            Thread.sleep(1);
+        }
+        if (failed.get() > 0) {
+            throw new IllegalStateException(failed.get() + " calls failed; the first: " + firstFailure, firstFailure);
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void disconnect() throws Exception {
+        client.close();
+        server.close();
+    }
+
+    @Benchmark
+    public void call() {
+        while (sent - answered.get() >= window) {
+            Thread.yield(); // two cores, up to four busy threads: let the loops and handlers run
+        }
+        send.run();
+        sent++;
+    }
+}

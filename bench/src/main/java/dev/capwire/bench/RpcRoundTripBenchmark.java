@@ -1,0 +1,165 @@
+package dev.capwire.bench;
+
+import com.google.protobuf.ByteString;
+import dev.capwire.bench.peers.CapwirePeer;
+import dev.capwire.bench.peers.PeerProcess;
+import dev.capwire.bench.rpc.BenchCap;
+import dev.capwire.bench.rpc.GrpcBench;
+import dev.capwire.bench.rpc.RpcClient;
+import dev.capwire.bench.rpc.RpcPeerServer;
+import dev.capwire.bench.rpc.proto.EchoRequest;
+import io.grpc.CallOptions;
+import io.grpc.stub.ClientCalls;
+import java.io.IOException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.IterationParams;
+import org.openjdk.jmh.runner.IterationType;
+
+/**
+ * Sequential unary calls between two JVMs over a Unix socket, spinning loops on both sides (the client's
+ * transport in invoker mode, driven by the benchmark thread while it waits, as in {@link RoundTripBenchmark}'s
+ * {@code capwire-spin}): Capwire RPC against Capwire's raw transport round trip and grpc-java, in one run.
+ * Sample mode gives p50 and p99. The peers:
+ * <ul>
+ * <li>{@code rpc}: {@link BenchCap#echoOnLoop}, a small protobuf message to a {@code nonBlocking} handler;
+ * <li>{@code rpc-executor}: {@link BenchCap#echo}, the same to a handler on the RPC executor;
+ * <li>{@code rpc-bytes}: {@link BenchCap#bytesOnLoop}, the message's bytes as {@code byte[]}: the RPC layer's
+ *     own cost with no protobuf (run with {@code -prof gc} for the allocation per call);
+ * <li>{@code raw-request}: {@code Connection.call} of the same bytes, answered on the server's loop: the
+ *     request/reply that RPC calls ride on, without the RPC layer;
+ * <li>{@code raw-notify}: {@link RoundTripBenchmark}'s echo of one NOTIFY of the same size, no correlation;
+ * <li>{@code grpc}: grpc-java's blocking stub over Netty epoll on a domain socket ({@link GrpcBench}).
+ * </ul>
+ * At the end of each trial it prints the server JVM's bytes allocated per call over the measured iterations
+ * (not for {@code raw-notify}, whose server does not report it).
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {JvmFlags.ADD_OPENS, JvmFlags.OPENS_INTERNAL_MISC, JvmFlags.ENABLE_NATIVE_ACCESS, "-Xmx1g",
+    "-Dcapwire.idleStrategy=spin"})
+public class RpcRoundTripBenchmark {
+    private static final String SPIN = "spin";
+
+    @Param({"rpc", "rpc-executor", "rpc-bytes", "raw-request", "raw-notify", "grpc"})
+    public String peer;
+
+    @Param("64")
+    public int payloadBytes;
+
+    private PeerProcess server;
+    private AutoCloseable client;
+    private Supplier<Object> call;
+    private long calls;
+    private boolean measuring;
+    private long iterationBytes;
+    private long iterationCalls;
+    private long measuredBytes;
+    private long measuredCalls;
+
+    @Setup(Level.Trial)
+    public void connect() throws Exception {
+        EchoRequest request = EchoRequest.newBuilder().setId(1).setPayload(ByteString.copyFrom(new byte[payloadBytes]))
+                .build();
+        byte[] bytes = request.toByteArray();
+        switch (peer) {
+            case "rpc", "rpc-executor", "rpc-bytes" -> {
+                server = PeerProcess.start(RpcPeerServer.class, "rpc", SPIN);
+                RpcClient rpc = RpcClient.rpc(server.socket(), SPIN, true);
+                BenchCap cap = rpc.cap();
+                client = rpc;
+                call = switch (peer) {
+                    case "rpc" -> () -> cap.echoOnLoop(request);
+                    case "rpc-executor" -> () -> cap.echo(request);
+                    default -> () -> cap.bytesOnLoop(bytes);
+                };
+            }
+            case "raw-request" -> {
+                server = PeerProcess.start(RpcPeerServer.class, "raw-request", SPIN);
+                RpcClient raw = RpcClient.raw(server.socket(), SPIN, true);
+                UnsafeBuffer payload = new UnsafeBuffer(bytes);
+                client = raw;
+                call = () -> raw.connection().call(2, 1, payload, 0, payload.capacity(), 10_000);
+            }
+            case "raw-notify" -> {
+                server = PeerProcess.start("capwire", SPIN);
+                CapwirePeer notify = new CapwirePeer(server.socket(), SPIN, bytes.length);
+                client = notify;
+                call = () -> {
+                    notify.roundTrip();
+                    return notify;
+                };
+            }
+            case "grpc" -> {
+                server = PeerProcess.start(RpcPeerServer.class, "grpc", SPIN);
+                GrpcBench.Client grpc = GrpcBench.connect(server.socket());
+                client = grpc;
+                call = () -> ClientCalls.blockingUnaryCall(grpc.channel, GrpcBench.ECHO, CallOptions.DEFAULT, request);
+            }
+            default -> throw new IllegalArgumentException("unknown peer " + peer);
+        }
+    }
+
+    @Setup(Level.Iteration)
+    public void startIteration(IterationParams iteration) throws IOException {
+        measuring = iteration.getType() == IterationType.MEASUREMENT && reportsAllocation();
+        if (measuring) {
+            iterationBytes = serverAllocated();
+            iterationCalls = calls;
+        }
+    }
+
+    @TearDown(Level.Iteration)
+    public void endIteration() throws IOException {
+        if (measuring) {
+            measuredBytes += serverAllocated() - iterationBytes;
+            measuredCalls += calls - iterationCalls;
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void disconnect() throws Exception {
+        if (measuredCalls > 0) {
+            // The server's side of the allocation; -prof gc measures this JVM only.
+            System.out.printf("%nserver allocation, peer %s: %.1f B/call (%d calls measured)%n", peer,
+                    (double) measuredBytes / measuredCalls, measuredCalls);
+        }
+        client.close();
+        server.close();
+    }
+
+    private boolean reportsAllocation() {
+        return !peer.equals("raw-notify");
+    }
+
+    private long serverAllocated() throws IOException {
+        String answer = server.ask("allocated", "ALLOCATED ");
+        if (answer == null) {
+            throw new IOException("the server exited");
+        }
+        return Long.parseLong(answer.substring("ALLOCATED ".length()));
+    }
+
+    @Benchmark
+    public Object roundTrip() {
+        calls++;
+        return call.get();
+    }
+}

@@ -1,0 +1,44 @@
+package dev.capwire.bench.rpc;
+
+import dev.capwire.bench.rpc.proto.EchoReply;
+import dev.capwire.bench.rpc.proto.EchoRequest;
+import dev.capwire.bench.rpc.proto.Item;
+import dev.capwire.bench.rpc.proto.StreamRequest;
+import dev.capwire.rpc.Capability;
+import dev.capwire.rpc.Method;
+import dev.capwire.rpc.StreamSink;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The cap the RPC benchmarks call: the same echo as a handler on the transport's executor (the default for
+ * a cap method) and as a {@code nonBlocking} handler run on the event loop, each with a blocking and an
+ * asynchronous stub, the same for raw bytes, and a server stream. {@link BenchCapImpl} serves it in the child
+ * JVM ({@link RpcPeerServer}).
+ */
+@Capability(name = "bench", version = "1.0.0")
+public interface BenchCap {
+    /** The blocking-handler echo: dispatched to the RPC executor. */
+    @Method(1)
+    EchoReply echo(EchoRequest request);
+
+    @Method(value = 2, nonBlocking = true)
+    EchoReply echoOnLoop(EchoRequest request);
+
+    /** {@link #echo} through the asynchronous stub (the caller's thread does not wait). */
+    @Method(3)
+    CompletableFuture<EchoReply> echoAsync(EchoRequest request);
+
+    @Method(value = 4, nonBlocking = true)
+    CompletableFuture<EchoReply> echoOnLoopAsync(EchoRequest request);
+
+    /** Raw bytes, no protobuf: the allocation benchmark's method, so only RPC's own costs are counted. */
+    @Method(value = 5, nonBlocking = true)
+    byte[] bytesOnLoop(byte[] payload);
+
+    @Method(6)
+    byte[] bytes(byte[] payload);
+
+    /** {@code request.items} copies of one item, each taking a unit of the caller's credit. */
+    @Method(7)
+    void stream(StreamRequest request, StreamSink<Item> out);
+}
