@@ -198,7 +198,7 @@ static void write_to_closed_peer_is_epipe(void) {
     check_socket_flags(ends[1]);
     CHECK_OK(cw_close(ends[1]));
     CHECK_ERRNO(cw_write(ends[0], "x", 1), EPIPE);
-    struct iovec iov[2] = {{.iov_base = "a", .iov_len = 1}, {.iov_base = "b", .iov_len = 1}};
+    cw_iovec iov[2] = {{.base = "a", .len = 1}, {.base = "b", .len = 1}};
     CHECK_ERRNO(cw_writev(ends[0], iov, 2), EPIPE);
     /* Still alive: without MSG_NOSIGNAL the default SIGPIPE action would have ended the process. */
     CHECK_OK(cw_close(ends[0]));
@@ -221,11 +221,11 @@ static void read_at_eof_is_zero(void) {
 static void writev_gathers_in_order(void) {
     int ends[2];
     CHECK_OK(cw_socketpair(ends));
-    struct iovec iov[4] = {
-        {.iov_base = "head|", .iov_len = 5},
-        {.iov_base = NULL, .iov_len = 0},
-        {.iov_base = "body|", .iov_len = 5},
-        {.iov_base = "tail", .iov_len = 4},
+    cw_iovec iov[4] = {
+        {.base = "head|", .len = 5},
+        {.base = NULL, .len = 0},
+        {.base = "body|", .len = 5},
+        {.base = "tail", .len = 4},
     };
     CHECK_EQ(cw_writev(ends[0], iov, 4), 14);
     char received[14];
