@@ -131,6 +131,27 @@ static inline void cw_test_arm_watchdog(void) {
 static inline void cw_test_arm_watchdog(void) { alarm(CW_TEST_WATCHDOG_SECONDS); }
 #endif
 
+/*
+ * Whether this Windows test runs under Wine (ntdll exports wine_get_version there): the few cases Wine is
+ * known to get wrong say so and skip, rather than hang (docs/platforms.md lists them).
+ */
+static inline int cw_test_under_wine(void) {
+#ifdef _WIN32
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
+#else
+    return 0;
+#endif
+}
+
+/*
+ * The emulator a cross-built test runs under, as ci/cross-build.sh says through CAPWIRE_TEST_EMULATOR
+ * ("qemu"), or NULL when it runs natively. qemu-user receives SCM_RIGHTS into a control buffer of its own
+ * and, when the guest's buffer is too small, drops the fds that do not fit without closing them and without
+ * setting MSG_CTRUNC, so truncation cannot be tested there.
+ */
+static inline const char *cw_test_emulator(void) { return getenv("CAPWIRE_TEST_EMULATOR"); }
+
 /* Threads and sleeps for the tests that need another thread (wake-ups): pthreads, or Windows threads. */
 typedef void *(*cw_test_thread_fn)(void *);
 #ifdef _WIN32

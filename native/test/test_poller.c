@@ -127,6 +127,12 @@ static void hangup_when_peer_closes(void) {
     CHECK(ready & CW_READY_READ); /* the EOF is readable, so a reader sees it through read */
 
     /* Registered with no interest (write interest dropped after a drain), a dead peer must still show. */
+    if (cw_test_under_wine()) {
+        /* Wine sets AFD_POLL_DISCONNECT only once the receive buffer is empty: with a byte unread it never comes. */
+        fprintf(stderr, "   skipped under Wine: hang-up with unread bytes\n");
+        close_fixture(&f);
+        return;
+    }
     fixture idle = open_fixture();
     CHECK_EQ(cw_poller_add(idle.poller, idle.ends[0], 0, 8), 0);
     CHECK_EQ(cw_write(idle.ends[1], "x", 1), 1);
