@@ -48,6 +48,7 @@ class LoaderTest {
             for (String expected : new String[] {
                 "os.name=" + System.getProperty("os.name"),
                 "os.arch=" + System.getProperty("os.arch"),
+                "detected " + Platform.current(),
                 "Tried: " + new File(empty.toFile(), "libcapwire.so") + " (from -D" + LIBRARY_PATH + ")",
                 "java.library.path=",
                 "classpath resource " + NATIVE_RESOURCES + "/",
