@@ -67,18 +67,25 @@ int cw_win_errno(unsigned long error) {
     }
 }
 
+/*
+ * Non-blocking, and not inherited: WSA_FLAG_NO_HANDLE_INHERIT asks for that at creation, and the handle flag
+ * is cleared again because not every Winsock (Wine's, for one) honours the flag; accepted sockets get the same.
+ */
+static int finish_socket(SOCKET s) {
+    u_long on = 1;
+    if (ioctlsocket(s, FIONBIO, &on) != 0) return CW_NET_ERROR();
+    if (!SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0)) return -cw_win_errno(GetLastError());
+    return 0;
+}
+
 static cw_fd new_socket(int family, int protocol) {
     int rc = cw_net_init();
     if (rc < 0) return rc;
     SOCKET s = WSASocketW(family, SOCK_STREAM, protocol, NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (s == INVALID_SOCKET) return CW_NET_ERROR();
-    u_long on = 1;
-    if (ioctlsocket(s, FIONBIO, &on) != 0) {
-        rc = CW_NET_ERROR();
-        closesocket(s);
-        return rc;
-    }
-    return (cw_fd)s;
+    rc = finish_socket(s);
+    if (rc < 0) closesocket(s);
+    return rc < 0 ? rc : (cw_fd)s;
 }
 
 cw_fd cw_socket_unix(void) { return new_socket(AF_UNIX, 0); }
@@ -140,9 +147,12 @@ int cw_listen(cw_fd fd, int backlog) { return net_result(listen(CW_SOCKET(fd), b
 
 cw_fd cw_accept(cw_fd fd) {
     for (;;) {
-        /* An accepted socket inherits the listener's non-blocking mode and its no-inherit flag. */
         SOCKET s = accept(CW_SOCKET(fd), NULL, NULL);
-        if (s != INVALID_SOCKET) return (cw_fd)s;
+        if (s != INVALID_SOCKET) {
+            int rc = finish_socket(s);
+            if (rc < 0) closesocket(s);
+            return rc < 0 ? rc : (cw_fd)s;
+        }
         int err = CW_NET_ERROR();
         if (err != -EINTR && err != -ECONNABORTED && err != -ECONNRESET) return err;
     }
@@ -271,7 +281,10 @@ cw_fd cw_dup(cw_fd fd) {
     if (WSADuplicateSocketW(CW_SOCKET(fd), GetCurrentProcessId(), &info) != 0) return CW_NET_ERROR();
     SOCKET s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0,
                           WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-    return s == INVALID_SOCKET ? CW_NET_ERROR() : (cw_fd)s;
+    if (s == INVALID_SOCKET) return CW_NET_ERROR();
+    int rc = finish_socket(s);
+    if (rc < 0) closesocket(s);
+    return rc < 0 ? rc : (cw_fd)s;
 }
 
 /* FD_CLOEXEC (1) when the handle is not inherited by child processes, as POSIX F_GETFD reports it. */
