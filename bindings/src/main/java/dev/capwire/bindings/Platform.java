@@ -35,9 +35,23 @@ record Platform(String os, String arch, String libc) {
         return Current.PLATFORM;
     }
 
+    /** Overrides the detected C library on Linux ({@code glibc} or {@code musl}) where detection is wrong. */
+    static final String LIBC_PROPERTY = "capwire.libc";
+
     private static final class Current {
-        static final Platform PLATFORM =
-                of(System.getProperty("os.name", ""), System.getProperty("os.arch", ""), Platform::linuxLibc);
+        static final Platform PLATFORM = of(System.getProperty("os.name", ""), System.getProperty("os.arch", ""),
+                Platform::configuredOrDetectedLibc);
+    }
+
+    private static String configuredOrDetectedLibc() {
+        String configured = System.getProperty(LIBC_PROPERTY);
+        if (configured == null) {
+            return linuxLibc();
+        }
+        if (!configured.equals("glibc") && !configured.equals("musl")) {
+            throw new IllegalArgumentException("-D" + LIBC_PROPERTY + "=" + configured + ": must be glibc or musl");
+        }
+        return configured;
     }
 
     static Platform of(String osName, String osArch, java.util.function.Supplier<String> linuxLibc) {
