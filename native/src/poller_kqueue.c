@@ -57,7 +57,6 @@ int cw_poller_create(cw_poller **out) {
 }
 
 static int remember_read_interest(cw_poller *poller, int fd, int interest) {
-    if (fd < 0) return -EBADF;
     if ((size_t)fd >= poller->wants_read_len) {
         size_t len = poller->wants_read_len ? poller->wants_read_len : 64;
         while (len <= (size_t)fd) len *= 2;
@@ -104,17 +103,23 @@ static void forget(cw_poller *poller, int fd) {
     (void)apply(poller, changes, 2, errors);
 }
 
-/* probe: the read knote must be absent (add: ENOENT expected) or present (modify: 0 expected). */
+/*
+ * Add or modify. The read knote exists exactly while the fd is registered, so enabling it without EV_ADD
+ * (which fails with ENOENT when it does not exist) tells add from modify, as epoll's EEXIST and ENOENT do.
+ */
 static int control(cw_poller *poller, cw_fd fd, int interest, uint64_t token, int adding) {
-    int rc = remember_read_interest(poller, fd, interest);
-    if (rc < 0) return rc;
-    struct kevent changes[3];
-    int errors[3];
+    if (fd < 0) return -EBADF;
+    struct kevent changes[2];
+    int errors[2];
     EV_SET(&changes[0], fd, EVFILT_READ, EV_ENABLE, 0, 0, NULL); /* fails with ENOENT when not registered */
-    rc = apply(poller, changes, 1, errors);
+    int rc = apply(poller, changes, 1, errors);
     if (rc < 0) return rc;
-    if (adding && errors[0] == 0) return -EEXIST;
-    if (errors[0] != 0 && (adding ? errors[0] != ENOENT : 1)) return -errors[0];
+    if (errors[0] != 0 && errors[0] != ENOENT) return -errors[0]; /* EBADF: not an open fd */
+    int registered = errors[0] == 0;
+    if (adding && registered) return -EEXIST;
+    if (!adding && !registered) return -ENOENT;
+    rc = remember_read_interest(poller, fd, interest);
+    if (rc < 0) return rc;
     interest_changes(&changes[0], &changes[1], fd, interest, token);
     rc = apply(poller, changes, 2, errors);
     if (rc < 0) return rc;
