@@ -16,6 +16,28 @@
 /* Internal to the shared library: only JNI_OnLoad is exported; C tests link the objects directly. */
 #define CW_API
 
+/*
+ * A socket or file handle. On Unix it is the fd; on Windows a SOCKET or HANDLE, which is pointer-sized, so
+ * it is a 64-bit integer there (JNI passes handles as longs on every platform). Calls that create one
+ * return it, or -errno: real handles are never negative on either system.
+ */
+#ifdef _WIN32
+typedef intptr_t cw_fd;
+#else
+typedef int cw_fd;
+#endif
+
+/* The poller back end compiled into this library (cw_poller_backend). */
+#define CW_BACKEND_EPOLL 1
+#define CW_BACKEND_KQUEUE 2
+#define CW_BACKEND_IOCP 3
+
+/* One gather entry for cw_writev: the same layout as POSIX struct iovec (base, then length). */
+typedef struct cw_iovec {
+    void *base;
+    size_t len;
+} cw_iovec;
+
 /* Interest set for cw_poller_add / cw_poller_modify. */
 #define CW_INTEREST_READ 1
 #define CW_INTEREST_WRITE 2
@@ -64,62 +86,73 @@ _Static_assert(sizeof(cw_event) == 16, "cw_event is read from Java at a fixed 16
 typedef struct cw_poller cw_poller;
 
 CW_API int cw_poller_create(cw_poller **out);
-CW_API int cw_poller_add(cw_poller *poller, int fd, int interest, uint64_t token);
-CW_API int cw_poller_modify(cw_poller *poller, int fd, int interest, uint64_t token);
-CW_API int cw_poller_remove(cw_poller *poller, int fd);
+CW_API int cw_poller_add(cw_poller *poller, cw_fd fd, int interest, uint64_t token);
+CW_API int cw_poller_modify(cw_poller *poller, cw_fd fd, int interest, uint64_t token);
+CW_API int cw_poller_remove(cw_poller *poller, cw_fd fd);
 /* Waits up to timeout_ms (-1: forever); returns the number of events written, 0 on timeout or wake-up. */
 CW_API int cw_poller_wait(cw_poller *poller, cw_event *events, int max_events, int timeout_ms);
 /* Safe from any thread; a wake-up with no waiter makes the next wait return at once. */
 CW_API int cw_poller_wake(cw_poller *poller);
 CW_API int cw_poller_close(cw_poller *poller);
+/* Which back end this build uses: CW_BACKEND_EPOLL, CW_BACKEND_KQUEUE or CW_BACKEND_IOCP. */
+CW_API int cw_poller_backend(void);
 
 /* Sockets: always non-blocking and close-on-exec. */
-CW_API int cw_socket_unix(void);
-CW_API int cw_socket_tcp(int ipv6);
-CW_API int cw_socketpair(int fds_out[2]);
-CW_API int cw_pipe(int fds_out[2]);
+CW_API cw_fd cw_socket_unix(void);
+CW_API cw_fd cw_socket_tcp(int ipv6);
+CW_API int cw_socketpair(cw_fd fds_out[2]);
+CW_API int cw_pipe(cw_fd fds_out[2]);
 /* path_len counts the bytes of path; a path starting with NUL is a Linux abstract name. */
-CW_API int cw_bind_unix(int fd, const char *path, size_t path_len);
-CW_API int cw_connect_unix(int fd, const char *path, size_t path_len);
+CW_API int cw_bind_unix(cw_fd fd, const char *path, size_t path_len);
+CW_API int cw_connect_unix(cw_fd fd, const char *path, size_t path_len);
 /* addr is 4 (IPv4) or 16 (IPv6) bytes in network order. */
-CW_API int cw_bind_inet(int fd, const uint8_t *addr, int addr_len, int port, int scope_id);
-CW_API int cw_connect_inet(int fd, const uint8_t *addr, int addr_len, int port, int scope_id);
-CW_API int cw_listen(int fd, int backlog);
-CW_API int cw_accept(int fd);
+CW_API int cw_bind_inet(cw_fd fd, const uint8_t *addr, int addr_len, int port, int scope_id);
+CW_API int cw_connect_inet(cw_fd fd, const uint8_t *addr, int addr_len, int port, int scope_id);
+CW_API int cw_listen(cw_fd fd, int backlog);
+CW_API cw_fd cw_accept(cw_fd fd);
 /* After a connect that returned -EINPROGRESS became writable: 0 when connected, else -errno. */
-CW_API int cw_finish_connect(int fd);
-CW_API ssize_t cw_read(int fd, void *buf, size_t len);
-CW_API ssize_t cw_write(int fd, const void *buf, size_t len);
-CW_API ssize_t cw_writev(int fd, const void *iov, int iov_count);
+CW_API int cw_finish_connect(cw_fd fd);
+CW_API ssize_t cw_read(cw_fd fd, void *buf, size_t len);
+CW_API ssize_t cw_write(cw_fd fd, const void *buf, size_t len);
+CW_API ssize_t cw_writev(cw_fd fd, const cw_iovec *iov, int iov_count);
 /* Blocks up to timeout_ms (-1: forever) until fd is ready for interest; returns CW_READY_* bits, 0 on timeout. */
-CW_API int cw_wait_ready(int fd, int interest, int timeout_ms);
-CW_API int cw_shutdown(int fd, int read, int write);
-CW_API int cw_close(int fd);
-CW_API int cw_set_option(int fd, int option, int value);
-CW_API int cw_get_option(int fd, int option);
-CW_API int cw_local_address(int fd, uint8_t *out, size_t out_len);
-CW_API int cw_remote_address(int fd, uint8_t *out, size_t out_len);
+CW_API int cw_wait_ready(cw_fd fd, int interest, int timeout_ms);
+CW_API int cw_shutdown(cw_fd fd, int read, int write);
+CW_API int cw_close(cw_fd fd);
+CW_API int cw_set_option(cw_fd fd, int option, int value);
+CW_API int cw_get_option(cw_fd fd, int option);
+CW_API int cw_local_address(cw_fd fd, uint8_t *out, size_t out_len);
+CW_API int cw_remote_address(cw_fd fd, uint8_t *out, size_t out_len);
 /* Opens a file close-on-exec: read-only, or write-only created/truncated with mode 0600. */
-CW_API int cw_open(const char *path, size_t path_len, int write);
+CW_API cw_fd cw_open(const char *path, size_t path_len, int write);
 /* A close-on-exec duplicate of fd (F_DUPFD_CLOEXEC). */
-CW_API int cw_dup(int fd);
+CW_API cw_fd cw_dup(cw_fd fd);
 /* F_GETFD flags of fd (FD_CLOEXEC is 1). */
-CW_API int cw_fd_flags(int fd);
+CW_API int cw_fd_flags(cw_fd fd);
 
-/* Peer credentials of a connected Unix socket: out[0] pid, out[1] uid, out[2] gid; -1 where unknown. */
-CW_API int cw_peer_credentials(int fd, int64_t out[3]);
+/*
+ * Peer credentials of a connected Unix socket: out[0] pid, out[1] uid, out[2] gid; -1 where unknown
+ * (Linux SO_PEERCRED gives all three; macOS LOCAL_PEERCRED + LOCAL_PEERPID all three; other BSDs getpeereid
+ * uid and gid; Windows SIO_AF_UNIX_GETPEERPID the pid only).
+ */
+CW_API int cw_peer_credentials(cw_fd fd, int64_t out[3]);
+/*
+ * A close-on-exec pidfd for the peer process of a connected Unix socket (Linux 6.5+ SO_PEERPIDFD): unlike a
+ * pid it cannot come to name another process. -ENOPROTOOPT where the kernel or platform has none.
+ */
+CW_API cw_fd cw_peer_pidfd(cw_fd fd);
 
 /*
  * Sends len bytes with fd_count file descriptors attached in one sendmsg. Returns bytes sent; the fds
  * travel with the first byte, so a short write still delivered all of them.
  */
-CW_API ssize_t cw_send_fds(int fd, const void *buf, size_t len, const int *fds, int fd_count);
+CW_API ssize_t cw_send_fds(cw_fd fd, const void *buf, size_t len, const cw_fd *fds, int fd_count);
 /*
  * Receives up to len bytes and at most max_fds descriptors (close-on-exec). *fd_count_out is set to the
  * number of fds stored in fds_out. If the control message was truncated, or carried more than max_fds, every
  * fd that did arrive is closed and -EMSGSIZE is returned.
  */
-CW_API ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, int *fd_count_out);
+CW_API ssize_t cw_recv_fds(cw_fd fd, void *buf, size_t len, cw_fd *fds_out, int max_fds, int *fd_count_out);
 
 /*
  * The errno table, by index: writes the symbol ("EAGAIN") NUL-terminated into name_out and returns its

@@ -12,17 +12,24 @@
 
 #include <errno.h>
 #include <jni.h>
-#include <link.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/uio.h>
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#elif defined(__linux__)
+#include <link.h>
+#else
+#include <dlfcn.h>
+#endif
 
 #include "dev_capwire_bindings_Native.h"
 
-#define CW_ABI_VERSION 1
+#define CW_ABI_VERSION 2
 
 /* Java reads and writes these layouts directly; they must agree with the constants in Native.java. */
-_Static_assert(sizeof(struct iovec) == 16, "Native.IOV_BYTES assumes a 16-byte iovec");
+_Static_assert(sizeof(cw_iovec) == 16, "Native.IOV_BYTES assumes a 16-byte iovec");
+_Static_assert(sizeof(void *) == 8, "Capwire's native library is built for 64-bit JVMs only");
 _Static_assert(dev_capwire_bindings_Native_IOV_BYTES == 16, "Native.IOV_BYTES");
 _Static_assert(dev_capwire_bindings_Native_EVENT_BYTES == sizeof(cw_event), "Native.EVENT_BYTES");
 _Static_assert(dev_capwire_bindings_Native_INTEREST_READ == CW_INTEREST_READ, "Native.INTEREST_READ");
@@ -40,8 +47,24 @@ _Static_assert(dev_capwire_bindings_Native_ADDR_INET4 == CW_ADDR_INET4, "Native.
 _Static_assert(dev_capwire_bindings_Native_ADDR_INET6 == CW_ADDR_INET6, "Native.ADDR_INET6");
 _Static_assert(dev_capwire_bindings_Native_ADDR_MAX_BYTES == CW_ADDR_MAX_BYTES, "Native.ADDR_MAX_BYTES");
 _Static_assert(dev_capwire_bindings_Native_ABI_VERSION == CW_ABI_VERSION, "Native.ABI_VERSION");
+_Static_assert(dev_capwire_bindings_Native_BACKEND_EPOLL == CW_BACKEND_EPOLL, "Native.BACKEND_EPOLL");
+_Static_assert(dev_capwire_bindings_Native_BACKEND_KQUEUE == CW_BACKEND_KQUEUE, "Native.BACKEND_KQUEUE");
+_Static_assert(dev_capwire_bindings_Native_BACKEND_IOCP == CW_BACKEND_IOCP, "Native.BACKEND_IOCP");
 
 #define PTR(address) ((void *)(uintptr_t)(address))
+/* A handle from Java: an fd on Unix, a SOCKET or HANDLE on Windows; JNI carries it as a long everywhere. */
+#define FD(handle) ((cw_fd)(handle))
+
+/*
+ * Handles go back to Java as ints: the Java side still holds fds as ints. Unix fds always fit; Windows
+ * handle values are small multiples of 4 in practice, and one that does not fit is closed and refused
+ * rather than truncated into another handle's number.
+ */
+static jint handle_to_java(cw_fd handle) {
+    if (handle < 0 || handle <= INT32_MAX) return (jint)handle;
+    cw_close(handle);
+    return -EMFILE;
+}
 
 static jint abiVersion(JNIEnv *env, jclass cls) {
     (void)env, (void)cls;
@@ -60,19 +83,19 @@ static jlong pollerCreate(JNIEnv *env, jclass cls) {
     return rc < 0 ? rc : (jlong)(uintptr_t)poller;
 }
 
-static jint pollerAdd(JNIEnv *env, jclass cls, jlong poller, jint fd, jint interest, jlong token) {
+static jint pollerAdd(JNIEnv *env, jclass cls, jlong poller, jlong fd, jint interest, jlong token) {
     (void)env, (void)cls;
-    return cw_poller_add(PTR(poller), fd, interest, (uint64_t)token);
+    return cw_poller_add(PTR(poller), FD(fd), interest, (uint64_t)token);
 }
 
-static jint pollerModify(JNIEnv *env, jclass cls, jlong poller, jint fd, jint interest, jlong token) {
+static jint pollerModify(JNIEnv *env, jclass cls, jlong poller, jlong fd, jint interest, jlong token) {
     (void)env, (void)cls;
-    return cw_poller_modify(PTR(poller), fd, interest, (uint64_t)token);
+    return cw_poller_modify(PTR(poller), FD(fd), interest, (uint64_t)token);
 }
 
-static jint pollerRemove(JNIEnv *env, jclass cls, jlong poller, jint fd) {
+static jint pollerRemove(JNIEnv *env, jclass cls, jlong poller, jlong fd) {
     (void)env, (void)cls;
-    return cw_poller_remove(PTR(poller), fd);
+    return cw_poller_remove(PTR(poller), FD(fd));
 }
 
 static jint pollerWait(JNIEnv *env, jclass cls, jlong poller, jlong events, jint max, jint timeout_ms) {
@@ -90,14 +113,19 @@ static jint pollerClose(JNIEnv *env, jclass cls, jlong poller) {
     return cw_poller_close(PTR(poller));
 }
 
+static jint pollerBackend(JNIEnv *env, jclass cls) {
+    (void)env, (void)cls;
+    return cw_poller_backend();
+}
+
 static jint socketUnix(JNIEnv *env, jclass cls) {
     (void)env, (void)cls;
-    return cw_socket_unix();
+    return handle_to_java(cw_socket_unix());
 }
 
 static jint socketTcp(JNIEnv *env, jclass cls, jboolean ipv6) {
     (void)env, (void)cls;
-    return cw_socket_tcp(ipv6);
+    return handle_to_java(cw_socket_tcp(ipv6));
 }
 
 static jint socketPair(JNIEnv *env, jclass cls, jlong fds) {
@@ -112,127 +140,133 @@ static jint pipeFds(JNIEnv *env, jclass cls, jlong fds) {
 
 static jint openFile(JNIEnv *env, jclass cls, jlong path, jint path_len, jboolean write) {
     (void)env, (void)cls;
-    return cw_open(PTR(path), (size_t)path_len, write);
+    return handle_to_java(cw_open(PTR(path), (size_t)path_len, write));
 }
 
-static jint bindUnix(JNIEnv *env, jclass cls, jint fd, jlong path, jint path_len) {
+static jint bindUnix(JNIEnv *env, jclass cls, jlong fd, jlong path, jint path_len) {
     (void)env, (void)cls;
-    return cw_bind_unix(fd, PTR(path), (size_t)path_len);
+    return cw_bind_unix(FD(fd), PTR(path), (size_t)path_len);
 }
 
-static jint connectUnix(JNIEnv *env, jclass cls, jint fd, jlong path, jint path_len) {
+static jint connectUnix(JNIEnv *env, jclass cls, jlong fd, jlong path, jint path_len) {
     (void)env, (void)cls;
-    return cw_connect_unix(fd, PTR(path), (size_t)path_len);
+    return cw_connect_unix(FD(fd), PTR(path), (size_t)path_len);
 }
 
-static jint bindInet(JNIEnv *env, jclass cls, jint fd, jlong addr, jint addr_len, jint port, jint scope) {
+static jint bindInet(JNIEnv *env, jclass cls, jlong fd, jlong addr, jint addr_len, jint port, jint scope) {
     (void)env, (void)cls;
-    return cw_bind_inet(fd, PTR(addr), addr_len, port, scope);
+    return cw_bind_inet(FD(fd), PTR(addr), addr_len, port, scope);
 }
 
-static jint connectInet(JNIEnv *env, jclass cls, jint fd, jlong addr, jint addr_len, jint port, jint scope) {
+static jint connectInet(JNIEnv *env, jclass cls, jlong fd, jlong addr, jint addr_len, jint port, jint scope) {
     (void)env, (void)cls;
-    return cw_connect_inet(fd, PTR(addr), addr_len, port, scope);
+    return cw_connect_inet(FD(fd), PTR(addr), addr_len, port, scope);
 }
 
-static jint listenFd(JNIEnv *env, jclass cls, jint fd, jint backlog) {
+static jint listenFd(JNIEnv *env, jclass cls, jlong fd, jint backlog) {
     (void)env, (void)cls;
-    return cw_listen(fd, backlog);
+    return cw_listen(FD(fd), backlog);
 }
 
-static jint acceptFd(JNIEnv *env, jclass cls, jint fd) {
+static jint acceptFd(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return cw_accept(fd);
+    return handle_to_java(cw_accept(FD(fd)));
 }
 
-static jint finishConnect(JNIEnv *env, jclass cls, jint fd) {
+static jint finishConnect(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return cw_finish_connect(fd);
+    return cw_finish_connect(FD(fd));
 }
 
-static jint readFd(JNIEnv *env, jclass cls, jint fd, jlong address, jint length) {
+static jint readFd(JNIEnv *env, jclass cls, jlong fd, jlong address, jint length) {
     (void)env, (void)cls;
-    return (jint)cw_read(fd, PTR(address), (size_t)length);
+    return (jint)cw_read(FD(fd), PTR(address), (size_t)length);
 }
 
-static jint writeFd(JNIEnv *env, jclass cls, jint fd, jlong address, jint length) {
+static jint writeFd(JNIEnv *env, jclass cls, jlong fd, jlong address, jint length) {
     (void)env, (void)cls;
-    return (jint)cw_write(fd, PTR(address), (size_t)length);
+    return (jint)cw_write(FD(fd), PTR(address), (size_t)length);
 }
 
-static jlong writevFd(JNIEnv *env, jclass cls, jint fd, jlong iov, jint iov_count) {
+static jlong writevFd(JNIEnv *env, jclass cls, jlong fd, jlong iov, jint iov_count) {
     (void)env, (void)cls;
-    return cw_writev(fd, PTR(iov), iov_count);
+    return cw_writev(FD(fd), PTR(iov), iov_count);
 }
 
-static jint waitReady(JNIEnv *env, jclass cls, jint fd, jint interest, jint timeout_ms) {
+static jint waitReady(JNIEnv *env, jclass cls, jlong fd, jint interest, jint timeout_ms) {
     (void)env, (void)cls;
-    return cw_wait_ready(fd, interest, timeout_ms);
+    return cw_wait_ready(FD(fd), interest, timeout_ms);
 }
 
-static jint shutdownFd(JNIEnv *env, jclass cls, jint fd, jboolean read, jboolean write) {
+static jint shutdownFd(JNIEnv *env, jclass cls, jlong fd, jboolean read, jboolean write) {
     (void)env, (void)cls;
-    return cw_shutdown(fd, read, write);
+    return cw_shutdown(FD(fd), read, write);
 }
 
-static jint closeFd(JNIEnv *env, jclass cls, jint fd) {
+static jint closeFd(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return cw_close(fd);
+    return cw_close(FD(fd));
 }
 
-static jint setOption(JNIEnv *env, jclass cls, jint fd, jint option, jint value) {
+static jint setOption(JNIEnv *env, jclass cls, jlong fd, jint option, jint value) {
     (void)env, (void)cls;
-    return cw_set_option(fd, option, value);
+    return cw_set_option(FD(fd), option, value);
 }
 
-static jint getOption(JNIEnv *env, jclass cls, jint fd, jint option) {
+static jint getOption(JNIEnv *env, jclass cls, jlong fd, jint option) {
     (void)env, (void)cls;
-    return cw_get_option(fd, option);
+    return cw_get_option(FD(fd), option);
 }
 
-static jint localAddress(JNIEnv *env, jclass cls, jint fd, jlong out, jint out_len) {
+static jint localAddress(JNIEnv *env, jclass cls, jlong fd, jlong out, jint out_len) {
     (void)env, (void)cls;
-    return cw_local_address(fd, PTR(out), (size_t)out_len);
+    return cw_local_address(FD(fd), PTR(out), (size_t)out_len);
 }
 
-static jint remoteAddress(JNIEnv *env, jclass cls, jint fd, jlong out, jint out_len) {
+static jint remoteAddress(JNIEnv *env, jclass cls, jlong fd, jlong out, jint out_len) {
     (void)env, (void)cls;
-    return cw_remote_address(fd, PTR(out), (size_t)out_len);
+    return cw_remote_address(FD(fd), PTR(out), (size_t)out_len);
 }
 
-static jint dupFd(JNIEnv *env, jclass cls, jint fd) {
+static jint dupFd(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return cw_dup(fd);
+    return handle_to_java(cw_dup(FD(fd)));
 }
 
-static jint fdFlags(JNIEnv *env, jclass cls, jint fd) {
+static jint fdFlags(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return cw_fd_flags(fd);
+    return cw_fd_flags(FD(fd));
 }
 
-static jint peerCredentials(JNIEnv *env, jclass cls, jint fd, jlong out) {
+static jint peerCredentials(JNIEnv *env, jclass cls, jlong fd, jlong out) {
     (void)env, (void)cls;
-    return cw_peer_credentials(fd, PTR(out));
+    return cw_peer_credentials(FD(fd), PTR(out));
 }
 
-static jint sendFds(JNIEnv *env, jclass cls, jint fd, jlong buf, jint len, jlong fds, jint fd_count) {
+static jint peerPidfd(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return (jint)cw_send_fds(fd, PTR(buf), (size_t)len, PTR(fds), fd_count);
+    return handle_to_java(cw_peer_pidfd(FD(fd)));
 }
 
-static jint recvFds(JNIEnv *env, jclass cls, jint fd, jlong buf, jint len, jlong fds_out, jint max_fds,
+static jint sendFds(JNIEnv *env, jclass cls, jlong fd, jlong buf, jint len, jlong fds, jint fd_count) {
+    (void)env, (void)cls;
+    return (jint)cw_send_fds(FD(fd), PTR(buf), (size_t)len, PTR(fds), fd_count);
+}
+
+static jint recvFds(JNIEnv *env, jclass cls, jlong fd, jlong buf, jint len, jlong fds_out, jint max_fds,
                     jlong fd_count_out) {
     (void)env, (void)cls;
-    return (jint)cw_recv_fds(fd, PTR(buf), (size_t)len, PTR(fds_out), max_fds, PTR(fd_count_out));
+    return (jint)cw_recv_fds(FD(fd), PTR(buf), (size_t)len, PTR(fds_out), max_fds, PTR(fd_count_out));
 }
 
 static const JNINativeMethod methods[] = {
     {"abiVersion", "()I", (void *)abiVersion},
     {"errnoSymbol", "(IJI)I", (void *)errnoSymbol},
+    {"pollerBackend", "()I", (void *)pollerBackend},
     {"pollerCreate", "()J", (void *)pollerCreate},
-    {"pollerAdd", "(JIIJ)I", (void *)pollerAdd},
-    {"pollerModify", "(JIIJ)I", (void *)pollerModify},
-    {"pollerRemove", "(JI)I", (void *)pollerRemove},
+    {"pollerAdd", "(JJIJ)I", (void *)pollerAdd},
+    {"pollerModify", "(JJIJ)I", (void *)pollerModify},
+    {"pollerRemove", "(JJ)I", (void *)pollerRemove},
     {"pollerWait", "(JJII)I", (void *)pollerWait},
     {"pollerWake", "(J)I", (void *)pollerWake},
     {"pollerClose", "(J)I", (void *)pollerClose},
@@ -241,37 +275,41 @@ static const JNINativeMethod methods[] = {
     {"socketPair", "(J)I", (void *)socketPair},
     {"pipe", "(J)I", (void *)pipeFds},
     {"open", "(JIZ)I", (void *)openFile},
-    {"bindUnix", "(IJI)I", (void *)bindUnix},
-    {"connectUnix", "(IJI)I", (void *)connectUnix},
-    {"bindInet", "(IJIII)I", (void *)bindInet},
-    {"connectInet", "(IJIII)I", (void *)connectInet},
-    {"listen", "(II)I", (void *)listenFd},
-    {"accept", "(I)I", (void *)acceptFd},
-    {"finishConnect", "(I)I", (void *)finishConnect},
-    {"read", "(IJI)I", (void *)readFd},
-    {"write", "(IJI)I", (void *)writeFd},
-    {"writev", "(IJI)J", (void *)writevFd},
-    {"waitReady", "(III)I", (void *)waitReady},
-    {"shutdown", "(IZZ)I", (void *)shutdownFd},
-    {"close", "(I)I", (void *)closeFd},
-    {"setOption", "(III)I", (void *)setOption},
-    {"getOption", "(II)I", (void *)getOption},
-    {"localAddress", "(IJI)I", (void *)localAddress},
-    {"remoteAddress", "(IJI)I", (void *)remoteAddress},
-    {"dup", "(I)I", (void *)dupFd},
-    {"fdFlags", "(I)I", (void *)fdFlags},
-    {"peerCredentials", "(IJ)I", (void *)peerCredentials},
-    {"sendFds", "(IJIJI)I", (void *)sendFds},
-    {"recvFds", "(IJIJIJ)I", (void *)recvFds},
+    {"bindUnix", "(JJI)I", (void *)bindUnix},
+    {"connectUnix", "(JJI)I", (void *)connectUnix},
+    {"bindInet", "(JJIII)I", (void *)bindInet},
+    {"connectInet", "(JJIII)I", (void *)connectInet},
+    {"listen", "(JI)I", (void *)listenFd},
+    {"accept", "(J)I", (void *)acceptFd},
+    {"finishConnect", "(J)I", (void *)finishConnect},
+    {"read", "(JJI)I", (void *)readFd},
+    {"write", "(JJI)I", (void *)writeFd},
+    {"writev", "(JJI)J", (void *)writevFd},
+    {"waitReady", "(JII)I", (void *)waitReady},
+    {"shutdown", "(JZZ)I", (void *)shutdownFd},
+    {"close", "(J)I", (void *)closeFd},
+    {"setOption", "(JII)I", (void *)setOption},
+    {"getOption", "(JI)I", (void *)getOption},
+    {"localAddress", "(JJI)I", (void *)localAddress},
+    {"remoteAddress", "(JJI)I", (void *)remoteAddress},
+    {"dup", "(J)I", (void *)dupFd},
+    {"fdFlags", "(J)I", (void *)fdFlags},
+    {"peerCredentials", "(JJ)I", (void *)peerCredentials},
+    {"peerPidfd", "(J)I", (void *)peerPidfd},
+    {"sendFds", "(JJIJI)I", (void *)sendFds},
+    {"recvFds", "(JJIJIJ)I", (void *)recvFds},
 };
 
 #define DEFAULT_CLASS "dev/capwire/bindings/Native"
 
 /*
- * This library's own file name, found by walking the loaded objects for the one that holds this code.
- * dl_iterate_phdr rather than dladdr: dladdr moved into libc in glibc 2.34 and would make the library
- * refuse to load on any older system (ci/check-glibc.sh guards the floor).
+ * This library's own file name (the shading prefix is read from it), found from the address of one of its
+ * functions. Linux walks the loaded objects with dl_iterate_phdr rather than calling dladdr: dladdr moved
+ * into libc in glibc 2.34 and would make the library refuse to load on any older system
+ * (ci/check-glibc.sh guards the floor). macOS and the BSDs have dladdr in libc; Windows asks for the
+ * module that holds the address.
  */
+#if defined(__linux__)
 struct self_lookup {
     uintptr_t address;
     char file[512];
@@ -291,10 +329,35 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data) {
     return 0;
 }
 
-static jclass find_native_class(JNIEnv *env) {
+static int own_file(char *out, size_t out_len) {
     struct self_lookup self = {.address = (uintptr_t)find_self, .file = {0}};
-    char name[512];
-    if (dl_iterate_phdr(find_self, &self) == 1 && cw_native_class_name(self.file, name, sizeof(name)) > 0) {
+    if (dl_iterate_phdr(find_self, &self) != 1) return -ENOENT;
+    snprintf(out, out_len, "%s", self.file);
+    return 0;
+}
+#elif defined(_WIN32)
+static int own_file(char *out, size_t out_len) {
+    HMODULE self = NULL;
+    if (!GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                            (LPCSTR)(uintptr_t)own_file, &self)) {
+        return -ENOENT;
+    }
+    DWORD len = GetModuleFileNameA(self, out, (DWORD)out_len);
+    if (len == 0 || len >= out_len) return -ENAMETOOLONG;
+    return 0;
+}
+#else
+static int own_file(char *out, size_t out_len) {
+    Dl_info info;
+    if (dladdr((const void *)(uintptr_t)own_file, &info) == 0 || info.dli_fname == NULL) return -ENOENT;
+    snprintf(out, out_len, "%s", info.dli_fname);
+    return 0;
+}
+#endif
+
+static jclass find_native_class(JNIEnv *env) {
+    char file[512], name[512];
+    if (own_file(file, sizeof(file)) == 0 && cw_native_class_name(file, name, sizeof(name)) > 0) {
         jclass cls = (*env)->FindClass(env, name);
         if (cls != NULL) return cls;
         (*env)->ExceptionClear(env);

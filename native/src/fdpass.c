@@ -1,20 +1,46 @@
 /*
  * File-descriptor passing over Unix-domain sockets (SCM_RIGHTS). Received fds are close-on-exec
- * (MSG_CMSG_CLOEXEC). A truncated control message means some fds were dropped by the kernel; the message
- * can no longer be matched to its fds, so every fd that did arrive is closed and the call fails.
+ * (MSG_CMSG_CLOEXEC, or FD_CLOEXEC set at once where that flag is missing: macOS). A truncated control
+ * message means some fds were dropped by the kernel; the message can no longer be matched to its fds, so
+ * every fd that did arrive is closed and the call fails. macOS installs every passed fd before it truncates
+ * the control data, so the ones that did fit are closed there too.
+ *
+ * Windows has no SCM_RIGHTS: a socket crosses processes as WSADuplicateSocket's protocol info, which needs
+ * the receiver's pid and travels in-band; that protocol is not built yet, so handles there fail with
+ * -EOPNOTSUPP and bytes alone go through.
  */
 #define _GNU_SOURCE
-#include "capwire.h"
+#include "platform.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
+
+#ifdef _WIN32
+ssize_t cw_send_fds(cw_fd fd, const void *buf, size_t len, const cw_fd *fds, int fd_count) {
+    (void)fds;
+    if (fd_count < 0 || len == 0) return -EINVAL;
+    if (fd_count > 0) return -EOPNOTSUPP;
+    return cw_write(fd, buf, len);
+}
+
+ssize_t cw_recv_fds(cw_fd fd, void *buf, size_t len, cw_fd *fds_out, int max_fds, int *fd_count_out) {
+    (void)fds_out;
+    *fd_count_out = 0;
+    if (max_fds < 0 || len == 0) return -EINVAL;
+    return cw_read(fd, buf, len);
+}
+#else
 #include <unistd.h>
+
+#ifdef MSG_CMSG_CLOEXEC
+#define CW_RECV_FLAGS MSG_CMSG_CLOEXEC
+#else
+#define CW_RECV_FLAGS 0
+#endif
 
 /* The kernel's own cap on fds in one SCM_RIGHTS message (SCM_MAX_FD). */
 #define CW_MAX_FDS_PER_MESSAGE 253
 
-ssize_t cw_send_fds(int fd, const void *buf, size_t len, const int *fds, int fd_count) {
+ssize_t cw_send_fds(cw_fd fd, const void *buf, size_t len, const cw_fd *fds, int fd_count) {
     if (fd_count < 0 || fd_count > CW_MAX_FDS_PER_MESSAGE || len == 0) return -EINVAL;
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -34,7 +60,7 @@ ssize_t cw_send_fds(int fd, const void *buf, size_t len, const int *fds, int fd_
         memcpy(CMSG_DATA(cmsg), fds, fd_bytes);
     }
     for (;;) {
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = sendmsg(fd, &msg, CW_MSG_NOSIGNAL);
         if (n >= 0) return n;
         if (errno != EINTR) return -errno;
     }
@@ -52,7 +78,7 @@ static void close_received(struct msghdr *msg) {
     }
 }
 
-ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, int *fd_count_out) {
+ssize_t cw_recv_fds(cw_fd fd, void *buf, size_t len, cw_fd *fds_out, int max_fds, int *fd_count_out) {
     *fd_count_out = 0;
     if (max_fds < 0 || max_fds > CW_MAX_FDS_PER_MESSAGE || len == 0) return -EINVAL;
     struct iovec iov = {.iov_base = buf, .iov_len = len};
@@ -67,7 +93,7 @@ ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, in
     }
     ssize_t n;
     for (;;) {
-        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+        n = recvmsg(fd, &msg, CW_RECV_FLAGS);
         if (n >= 0) break;
         if (errno != EINTR) return -errno;
     }
@@ -83,6 +109,9 @@ ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, in
             int received;
             memcpy(&received, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
             if (count < max_fds) {
+#ifndef MSG_CMSG_CLOEXEC
+                if (cw_cloexec(received) < 0) too_many = 1; /* closed below with the rest */
+#endif
                 fds_out[count++] = received;
             } else {
                 too_many = 1;
@@ -100,3 +129,4 @@ ssize_t cw_recv_fds(int fd, void *buf, size_t len, int *fds_out, int max_fds, in
     *fd_count_out = count;
     return n;
 }
+#endif

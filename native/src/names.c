@@ -14,8 +14,10 @@
  * the last "capwire".
  */
 int cw_native_class_name(const char *library_file, char *out, size_t out_len) {
-    const char *base = strrchr(library_file, '/');
-    base = base == NULL ? library_file : base + 1;
+    const char *base = library_file;
+    for (const char *at = library_file; *at != '\0'; at++) {
+        if (*at == '/' || *at == '\\') base = at + 1; /* Windows paths use either separator */
+    }
     if (strncmp(base, "lib", 3) == 0) base += 3;
     const char *stem = NULL;
     for (const char *at = strstr(base, LIBRARY_STEM); at != NULL; at = strstr(at + 1, LIBRARY_STEM)) stem = at;

@@ -6,6 +6,7 @@
  * Each poller owns an eventfd registered under a reserved token; cw_poller_wake writes it, and
  * cw_poller_wait consumes that event internally so callers only ever see their own tokens.
  */
+#ifdef __linux__
 #define _GNU_SOURCE
 #include "capwire.h"
 
@@ -67,21 +68,21 @@ int cw_poller_create(cw_poller **out) {
     return 0;
 }
 
-static int control(cw_poller *poller, int op, int fd, int interest, uint64_t token) {
+static int control(cw_poller *poller, int op, cw_fd fd, int interest, uint64_t token) {
     if (token == WAKE_TOKEN_MARKER(poller)) return -EINVAL;
     struct epoll_event ev = {.events = to_epoll_events(interest), .data.u64 = token};
     return epoll_ctl(poller->epoll_fd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
-int cw_poller_add(cw_poller *poller, int fd, int interest, uint64_t token) {
+int cw_poller_add(cw_poller *poller, cw_fd fd, int interest, uint64_t token) {
     return control(poller, EPOLL_CTL_ADD, fd, interest, token);
 }
 
-int cw_poller_modify(cw_poller *poller, int fd, int interest, uint64_t token) {
+int cw_poller_modify(cw_poller *poller, cw_fd fd, int interest, uint64_t token) {
     return control(poller, EPOLL_CTL_MOD, fd, interest, token);
 }
 
-int cw_poller_remove(cw_poller *poller, int fd) {
+int cw_poller_remove(cw_poller *poller, cw_fd fd) {
     struct epoll_event ignored = {0};
     return epoll_ctl(poller->epoll_fd, EPOLL_CTL_DEL, fd, &ignored) < 0 ? -errno : 0;
 }
@@ -123,3 +124,6 @@ int cw_poller_close(cw_poller *poller) {
     free(poller);
     return rc;
 }
+
+int cw_poller_backend(void) { return CW_BACKEND_EPOLL; }
+#endif

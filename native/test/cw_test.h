@@ -9,15 +9,21 @@
 #define CW_TEST_H
 
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#else
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 #include "capwire.h"
 
@@ -103,14 +109,97 @@ static inline void cw_test_check_bytes(const void *actual, const void *expected,
 
 /*
  * A blocking call that hangs is a failure too: every test arms this watchdog, whose default action
- * (SIGALRM terminates) fails the test well before CTest's own timeout.
+ * (SIGALRM terminates) fails the test well before CTest's own timeout. Windows has no alarm(): a thread
+ * sleeps out the same time and ends the process.
  */
 #define CW_TEST_WATCHDOG_SECONDS 30
 
+#ifdef _WIN32
+static DWORD WINAPI cw_test_watchdog(LPVOID unused) {
+    (void)unused;
+    Sleep(CW_TEST_WATCHDOG_SECONDS * 1000);
+    fprintf(stderr, "watchdog: still running after %d s\n", CW_TEST_WATCHDOG_SECONDS);
+    ExitProcess(2);
+}
+
+static inline void cw_test_arm_watchdog(void) {
+    HANDLE thread = CreateThread(NULL, 0, cw_test_watchdog, NULL, 0, NULL);
+    CHECK(thread != NULL);
+    CloseHandle(thread);
+}
+#else
 static inline void cw_test_arm_watchdog(void) { alarm(CW_TEST_WATCHDOG_SECONDS); }
+#endif
+
+/*
+ * Whether this Windows test runs under Wine (ntdll exports wine_get_version there): the few cases Wine is
+ * known to get wrong say so and skip, rather than hang (docs/platforms.md lists them).
+ */
+static inline int cw_test_under_wine(void) {
+#ifdef _WIN32
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
+#else
+    return 0;
+#endif
+}
+
+/*
+ * The emulator a cross-built test runs under, as ci/cross-build.sh says through CAPWIRE_TEST_EMULATOR
+ * ("qemu"), or NULL when it runs natively. qemu-user receives SCM_RIGHTS into a control buffer of its own
+ * and, when the guest's buffer is too small, drops the fds that do not fit without closing them and without
+ * setting MSG_CTRUNC, so truncation cannot be tested there.
+ */
+static inline const char *cw_test_emulator(void) { return getenv("CAPWIRE_TEST_EMULATOR"); }
+
+/* Threads and sleeps for the tests that need another thread (wake-ups): pthreads, or Windows threads. */
+typedef void *(*cw_test_thread_fn)(void *);
+#ifdef _WIN32
+typedef HANDLE cw_test_thread;
+typedef struct cw_test_thread_start {
+    cw_test_thread_fn fn;
+    void *arg;
+} cw_test_thread_start;
+
+static DWORD WINAPI cw_test_thread_main(LPVOID start) {
+    cw_test_thread_start run = *(cw_test_thread_start *)start;
+    free(start);
+    run.fn(run.arg);
+    return 0;
+}
+
+static inline cw_test_thread cw_test_start_thread(cw_test_thread_fn fn, void *arg) {
+    cw_test_thread_start *start = malloc(sizeof(*start));
+    CHECK(start != NULL);
+    start->fn = fn;
+    start->arg = arg;
+    HANDLE thread = CreateThread(NULL, 0, cw_test_thread_main, start, 0, NULL);
+    CHECK(thread != NULL);
+    return thread;
+}
+
+static inline void cw_test_join_thread(cw_test_thread thread) {
+    CHECK(WaitForSingleObject(thread, INFINITE) == WAIT_OBJECT_0);
+    CloseHandle(thread);
+}
+
+static inline void cw_test_sleep_ms(int ms) { Sleep((DWORD)ms); }
+#else
+typedef pthread_t cw_test_thread;
+
+static inline cw_test_thread cw_test_start_thread(cw_test_thread_fn fn, void *arg) {
+    pthread_t thread;
+    CHECK_EQ(pthread_create(&thread, NULL, fn, arg), 0);
+    return thread;
+}
+
+static inline void cw_test_join_thread(cw_test_thread thread) { CHECK_EQ(pthread_join(thread, NULL), 0); }
+
+static inline void cw_test_sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
+#endif
 
 /* Reads exactly len bytes from a non-blocking fd, waiting for readiness as needed. */
-static inline void cw_test_read_exactly(int fd, void *buf, size_t len) {
+static inline void cw_test_read_exactly(cw_fd fd, void *buf, size_t len) {
     size_t done = 0;
     while (done < len) {
         ssize_t n = cw_read(fd, (char *)buf + done, len - done);
@@ -124,13 +213,13 @@ static inline void cw_test_read_exactly(int fd, void *buf, size_t len) {
 }
 
 /* Closes both ends of a socketpair or pipe, each exactly once. */
-static inline void cw_test_close_pair(int fds[2]) {
+static inline void cw_test_close_pair(cw_fd fds[2]) {
     CHECK_OK(cw_close(fds[0]));
     CHECK_OK(cw_close(fds[1]));
 }
 
 /* Writes text into from and proves it comes out of to intact (sockets, pipes, passed fds alike). */
-static inline void cw_test_check_transfer(int from, int to, const char *text) {
+static inline void cw_test_check_transfer(cw_fd from, cw_fd to, const char *text) {
     size_t len = strlen(text);
     CHECK_EQ(cw_write(from, text, len), len);
     char received[64];
@@ -139,6 +228,34 @@ static inline void cw_test_check_transfer(int from, int to, const char *text) {
     CHECK_BYTES(received, text, len);
 }
 
+/*
+ * Two connected stream sockets: a Unix socketpair, or on Windows (no socketpair; and Wine has no AF_UNIX)
+ * a TCP loopback connection made through a listener that is closed again.
+ */
+static inline void cw_test_stream_pair(cw_fd ends[2]) {
+#ifdef _WIN32
+    static const uint8_t loopback[4] = {127, 0, 0, 1};
+    cw_fd listener = (cw_fd)CHECK_OK(cw_socket_tcp(0));
+    CHECK_OK(cw_bind_inet(listener, loopback, 4, 0, 0));
+    CHECK_OK(cw_listen(listener, 1));
+    uint8_t address[CW_ADDR_MAX_BYTES];
+    CHECK_OK(cw_local_address(listener, address, sizeof(address)));
+    int port;
+    memcpy(&port, address + 4, sizeof(port));
+    ends[0] = (cw_fd)CHECK_OK(cw_socket_tcp(0));
+    int rc = cw_connect_inet(ends[0], loopback, 4, port, 0);
+    CHECK(rc == 0 || rc == -EINPROGRESS);
+    CHECK(CHECK_OK(cw_wait_ready(listener, CW_INTEREST_READ, 5000)) & CW_READY_READ);
+    ends[1] = (cw_fd)CHECK_OK(cw_accept(listener));
+    CHECK(CHECK_OK(cw_wait_ready(ends[0], CW_INTEREST_WRITE, 5000)) & CW_READY_WRITE);
+    CHECK_EQ(cw_finish_connect(ends[0]), 0);
+    CHECK_OK(cw_close(listener));
+#else
+    CHECK_OK(cw_socketpair(ends));
+#endif
+}
+
+#ifndef _WIN32
 /* A Linux abstract socket name unique to this process: a leading NUL, no terminator. Returns its length. */
 static inline size_t cw_test_abstract_name(char *out, size_t out_len, const char *label) {
     int len = snprintf(out + 1, out_len - 1, "capwire-test-%d-%s", (int)getpid(), label);
@@ -180,5 +297,6 @@ static inline int cw_test_count_open_fds(void) {
     closedir(dir);
     return count;
 }
+#endif
 
 #endif

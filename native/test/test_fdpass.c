@@ -143,6 +143,11 @@ static void check_truncated(int link[2], int payload_fd, int sent, int room) {
 }
 
 static void truncation_closes_every_arrived_fd(void) {
+    if (cw_test_emulator() != NULL) {
+        /* qemu-user truncates the control data itself, without MSG_CTRUNC, and leaks the fds it dropped. */
+        fprintf(stderr, "   skipped under %s: it hides truncation from the guest\n", cw_test_emulator());
+        return;
+    }
     int link[2];
     CHECK_OK(cw_socketpair(link));
     int payload = open("/dev/null", O_WRONLY | O_CLOEXEC);

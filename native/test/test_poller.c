@@ -1,7 +1,10 @@
-/* The epoll poller over real socketpairs: tokens, readiness kinds, registration changes, wake-up, bounds. */
+/*
+ * The poller over real connected sockets: tokens, readiness kinds, registration changes, wake-up, bounds.
+ * The same cases run against every back end: epoll here, kqueue where built for macOS, IOCP under Wine
+ * (where the sockets are a TCP loopback pair: cw_test_stream_pair).
+ */
 #include "cw_test.h"
 
-#include <pthread.h>
 #include <stdint.h>
 
 enum { EVENT_CAPACITY = 16 };
@@ -9,14 +12,14 @@ enum { EVENT_CAPACITY = 16 };
 /* A poller plus one socketpair; the poller watches (or not) ends[0], tests poke ends[1]. */
 typedef struct fixture {
     cw_poller *poller;
-    int ends[2];
+    cw_fd ends[2];
 } fixture;
 
 static fixture open_fixture(void) {
     fixture f;
     CHECK_OK(cw_poller_create(&f.poller));
     CHECK(f.poller != NULL);
-    CHECK_OK(cw_socketpair(f.ends));
+    cw_test_stream_pair(f.ends);
     return f;
 }
 
@@ -59,13 +62,19 @@ static void create_and_close(void) {
     cw_poller *poller = NULL;
     CHECK_EQ(cw_poller_create(&poller), 0);
     CHECK(poller != NULL);
+#ifdef __linux__
     int before = cw_test_count_open_fds();
+#endif
     cw_poller *second = NULL;
     CHECK_EQ(cw_poller_create(&second), 0);
     CHECK(second != poller);
+#ifdef __linux__
     CHECK_EQ(cw_test_count_open_fds(), before + 2); /* the epoll fd and the wake-up eventfd */
+#endif
     CHECK_EQ(cw_poller_close(second), 0);
+#ifdef __linux__
     CHECK_EQ(cw_test_count_open_fds(), before);
+#endif
     CHECK_EQ(cw_poller_close(poller), 0);
     CHECK_ERRNO(cw_poller_close(NULL), EBADF);
 }
@@ -98,6 +107,8 @@ static void writable_and_readable_tokens_kept_apart(void) {
     CHECK_EQ(single_event(f.poller, writer), CW_READY_WRITE);
 
     CHECK_EQ(cw_write(f.ends[1], "ab", 2), 2);
+    /* Over TCP (Windows) the bytes arrive a moment later; both tokens are due only once they have. */
+    CHECK(CHECK_OK(cw_wait_ready(f.ends[0], CW_INTEREST_READ, 5000)) & CW_READY_READ);
     int n = (int)CHECK_OK(cw_poller_wait(f.poller, events, EVENT_CAPACITY, -1));
     CHECK_EQ(n, 2);
     CHECK_EQ(ready_for(events, n, reader), CW_READY_READ);
@@ -116,9 +127,16 @@ static void hangup_when_peer_closes(void) {
     CHECK(ready & CW_READY_READ); /* the EOF is readable, so a reader sees it through read */
 
     /* Registered with no interest (write interest dropped after a drain), a dead peer must still show. */
+    if (cw_test_under_wine()) {
+        /* Wine sets AFD_POLL_DISCONNECT only once the receive buffer is empty: with a byte unread it never comes. */
+        fprintf(stderr, "   skipped under Wine: hang-up with unread bytes\n");
+        close_fixture(&f);
+        return;
+    }
     fixture idle = open_fixture();
     CHECK_EQ(cw_poller_add(idle.poller, idle.ends[0], 0, 8), 0);
     CHECK_EQ(cw_write(idle.ends[1], "x", 1), 1);
+    CHECK(CHECK_OK(cw_wait_ready(idle.ends[0], CW_INTEREST_READ, 5000)) & CW_READY_READ);
     CHECK_EQ(cw_poller_wait(idle.poller, events, EVENT_CAPACITY, 0), 0);
     close_peer(&idle);
     CHECK(single_event(idle.poller, 8) & CW_READY_HANGUP);
@@ -136,6 +154,7 @@ static void modify_changes_interest_and_token(void) {
     CHECK_EQ(single_event(f.poller, 2), CW_READY_WRITE);
 
     CHECK_EQ(cw_write(f.ends[1], "x", 1), 1);
+    CHECK(CHECK_OK(cw_wait_ready(f.ends[0], CW_INTEREST_READ, 5000)) & CW_READY_READ);
     CHECK_EQ(cw_poller_modify(f.poller, f.ends[0], CW_INTEREST_READ | CW_INTEREST_WRITE, 3), 0);
     CHECK_EQ(single_event(f.poller, 3), CW_READY_READ | CW_READY_WRITE);
 
@@ -189,12 +208,11 @@ static void wake_releases_a_blocked_wait(void) {
     CHECK_EQ(cw_poller_add(f.poller, f.ends[0], CW_INTEREST_READ, 1), 0);
     for (int round = 0; round < 3; round++) {
         blocked_wait wait = {.poller = f.poller, .result = -1};
-        pthread_t waiter;
-        CHECK_EQ(pthread_create(&waiter, NULL, wait_forever, &wait), 0);
+        cw_test_thread waiter = cw_test_start_thread(wait_forever, &wait);
         /* Gives the waiter time to block; the outcome must be the same if it has not yet (see next case). */
-        usleep(20 * 1000);
+        cw_test_sleep_ms(20);
         CHECK_EQ(cw_poller_wake(f.poller), 0);
-        CHECK_EQ(pthread_join(waiter, NULL), 0);
+        cw_test_join_thread(waiter);
         CHECK_EQ(wait.result, 0);
     }
     close_fixture(&f);
@@ -215,6 +233,7 @@ static void wake_before_wait_is_kept(void) {
 }
 
 static void reserved_token_rejected(void) {
+    if (cw_poller_backend() != CW_BACKEND_EPOLL) return; /* kqueue and IOCP wake without a token */
     fixture f = open_fixture();
     /* poller_epoll.c registers its wake-up handle under the poller's own address. */
     const uint64_t reserved = (uint64_t)(uintptr_t)f.poller;
@@ -229,9 +248,9 @@ static void max_events_bounds(void) {
     enum { WATCHED = 5 };
     cw_poller *poller;
     CHECK_OK(cw_poller_create(&poller));
-    int pairs[WATCHED][2];
+    cw_fd pairs[WATCHED][2];
     for (int i = 0; i < WATCHED; i++) {
-        CHECK_OK(cw_socketpair(pairs[i]));
+        cw_test_stream_pair(pairs[i]);
         CHECK_EQ(cw_poller_add(poller, pairs[i][0], CW_INTEREST_WRITE, 100 + i), 0);
     }
     /* Exactly-sized heap arrays, so AddressSanitizer catches a write past max_events. */
@@ -264,6 +283,7 @@ static void max_events_bounds(void) {
 
 int main(void) {
     cw_test_arm_watchdog();
+    fprintf(stderr, "poller back end %d\n", cw_poller_backend());
     RUN(create_and_close);
     RUN(readable_for_its_token);
     RUN(writable_and_readable_tokens_kept_apart);

@@ -48,6 +48,8 @@ public final class Errno {
     public static final int ENOTCONN = value("ENOTCONN");
     public static final int EINPROGRESS = value("EINPROGRESS");
     public static final int ETIMEDOUT = value("ETIMEDOUT");
+    public static final int ENOPROTOOPT = value("ENOPROTOOPT");
+    public static final int EOPNOTSUPP = value("EOPNOTSUPP");
 
     private Errno() {
     }

@@ -22,6 +22,11 @@ public final class Errors {
 
     public static NativeIoException exception(String call, int errno, Object subject) {
         String about = subject == null ? null : subject.toString();
+        if (errno == Errno.EOPNOTSUPP) {
+            // What a platform lacks says which platform: the same call works elsewhere.
+            String platform = "not supported on " + Platform.current();
+            about = about == null ? platform : about + ", " + platform;
+        }
         if (errno == Errno.EPIPE || errno == Errno.ECONNRESET) {
             return new NativeIoException.PeerGoneException(call, errno, about);
         }

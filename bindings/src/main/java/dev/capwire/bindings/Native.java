@@ -6,12 +6,21 @@ package dev.capwire.bindings;
  * allocates. Callers that want exceptions use {@link Errors#check}; the transport's hot path calls these
  * directly.
  *
+ * <p>Handles ({@code fd} parameters) are longs: an fd on Unix, a {@code SOCKET} or {@code HANDLE} on
+ * Windows, which is pointer-sized. Calls that create a handle still return it as an int, because the Java
+ * side holds fds as ints; the C side refuses (closes, {@code -EMFILE}) a Windows handle that would not fit.
+ *
  * <p>The constants are shared with C: {@code javac -h} turns them into macros that the C glue checks with
  * static assertions, so the two sides cannot drift apart.
  */
 public final class Native {
     /** Bumped whenever a native's signature or a shared layout changes. */
-    public static final int ABI_VERSION = 1;
+    public static final int ABI_VERSION = 2;
+
+    /** The poller back end compiled into the loaded library ({@link #pollerBackend}). */
+    public static final int BACKEND_EPOLL = 1;
+    public static final int BACKEND_KQUEUE = 2;
+    public static final int BACKEND_IOCP = 3;
 
     public static final int INTEREST_READ = 1;
     public static final int INTEREST_WRITE = 2;
@@ -61,14 +70,17 @@ public final class Native {
 
     public static native int errnoSymbol(int index, long nameAddress, int nameLength);
 
+    /** {@link #BACKEND_EPOLL}, {@link #BACKEND_KQUEUE} or {@link #BACKEND_IOCP}. */
+    public static native int pollerBackend();
+
     /** Returns the poller handle, or {@code -errno}. */
     public static native long pollerCreate();
 
-    public static native int pollerAdd(long poller, int fd, int interest, long token);
+    public static native int pollerAdd(long poller, long fd, int interest, long token);
 
-    public static native int pollerModify(long poller, int fd, int interest, long token);
+    public static native int pollerModify(long poller, long fd, int interest, long token);
 
-    public static native int pollerRemove(long poller, int fd);
+    public static native int pollerRemove(long poller, long fd);
 
     public static native int pollerWait(long poller, long eventsAddress, int maxEvents, int timeoutMs);
 
@@ -88,52 +100,58 @@ public final class Native {
 
     public static native int open(long pathAddress, int pathLength, boolean write);
 
-    public static native int bindUnix(int fd, long pathAddress, int pathLength);
+    public static native int bindUnix(long fd, long pathAddress, int pathLength);
 
-    public static native int connectUnix(int fd, long pathAddress, int pathLength);
+    public static native int connectUnix(long fd, long pathAddress, int pathLength);
 
-    public static native int bindInet(int fd, long addressAddress, int addressLength, int port, int scopeId);
+    public static native int bindInet(long fd, long addressAddress, int addressLength, int port, int scopeId);
 
-    public static native int connectInet(int fd, long addressAddress, int addressLength, int port, int scopeId);
+    public static native int connectInet(long fd, long addressAddress, int addressLength, int port, int scopeId);
 
-    public static native int listen(int fd, int backlog);
+    public static native int listen(long fd, int backlog);
 
-    public static native int accept(int fd);
+    public static native int accept(long fd);
 
-    public static native int finishConnect(int fd);
+    public static native int finishConnect(long fd);
 
-    public static native int read(int fd, long address, int length);
+    public static native int read(long fd, long address, int length);
 
-    public static native int write(int fd, long address, int length);
+    public static native int write(long fd, long address, int length);
 
-    public static native long writev(int fd, long iovAddress, int iovCount);
+    public static native long writev(long fd, long iovAddress, int iovCount);
 
     /** Blocks up to {@code timeoutMs} (-1: forever) for readiness; returns READY_* bits, 0 on timeout. */
-    public static native int waitReady(int fd, int interest, int timeoutMs);
+    public static native int waitReady(long fd, int interest, int timeoutMs);
 
-    public static native int shutdown(int fd, boolean read, boolean write);
+    public static native int shutdown(long fd, boolean read, boolean write);
 
-    public static native int close(int fd);
+    public static native int close(long fd);
 
-    public static native int setOption(int fd, int option, int value);
+    public static native int setOption(long fd, int option, int value);
 
-    public static native int getOption(int fd, int option);
+    public static native int getOption(long fd, int option);
 
-    public static native int localAddress(int fd, long outAddress, int outLength);
+    public static native int localAddress(long fd, long outAddress, int outLength);
 
-    public static native int remoteAddress(int fd, long outAddress, int outLength);
+    public static native int remoteAddress(long fd, long outAddress, int outLength);
 
     /** A close-on-exec duplicate of {@code fd}. */
-    public static native int dup(int fd);
+    public static native int dup(long fd);
 
-    public static native int fdFlags(int fd);
+    public static native int fdFlags(long fd);
 
     /** Writes pid, uid, gid as three native-order longs at {@code outAddress}, -1 where unknown. */
-    public static native int peerCredentials(int fd, long outAddress);
+    public static native int peerCredentials(long fd, long outAddress);
 
-    public static native int sendFds(int fd, long address, int length, long fdsAddress, int fdCount);
+    /**
+     * A close-on-exec pidfd for the peer process of a connected Unix socket (Linux 6.5+ {@code SO_PEERPIDFD}),
+     * or {@code -ENOPROTOOPT} where the kernel or platform has none.
+     */
+    public static native int peerPidfd(long fd);
+
+    public static native int sendFds(long fd, long address, int length, long fdsAddress, int fdCount);
 
     /** Receives bytes and fds; the number of fds is written as an int at {@code fdCountAddress}. */
-    public static native int recvFds(int fd, long address, int length, long fdsAddress, int maxFds,
+    public static native int recvFds(long fd, long address, int length, long fdsAddress, int maxFds,
             long fdCountAddress);
 }

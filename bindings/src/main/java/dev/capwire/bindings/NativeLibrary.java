@@ -1,6 +1,12 @@
 package dev.capwire.bindings;
 
 import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import org.fusesource.hawtjni.runtime.Library;
@@ -9,6 +15,12 @@ import org.fusesource.hawtjni.runtime.Library;
  * Loads libcapwire through hawtjni-runtime's {@link Library}: from {@code -Dlibrary.capwire.path=DIR} when
  * set (loaded from there, or extracted there for hosts whose temp dir is {@code noexec}), else from the
  * {@code java.library.path}, else extracted from the jar's {@code META-INF/native/<platform>/}.
+ *
+ * <p>The platform is decided first, by OS, architecture and C library ({@link Platform}): on musl (Alpine)
+ * hawtjni's search would find the glibc build, whose load fails there and has crashed inside
+ * {@code dlopen} on aarch64, so musl hosts load the musl build from {@code META-INF/native/linux64-musl/}
+ * (or {@code -Dlibrary.capwire.path}, or {@code java.library.path}) without hawtjni's fallbacks. When no
+ * library fits, the error says which OS, architecture and C library were detected.
  *
  * <p>When Capwire is shaded, the library must be renamed {@code lib<prefix>capwire.so}, where
  * {@code <prefix>} is the relocated package prefix with {@code _} for {@code .} (for example
@@ -32,17 +44,62 @@ public final class NativeLibrary {
     static void load() {
         StartupChecks.run();
         String name = libraryName();
+        Platform platform = Platform.current();
         Library library = new Library(name, Native.class);
         try {
-            library.load();
+            if (platform.isMusl()) {
+                loadWithoutFallbacks(name, platform);
+            } else {
+                library.load();
+            }
         } catch (UnsatisfiedLinkError e) {
-            UnsatisfiedLinkError failure = new UnsatisfiedLinkError(loadFailureMessage(library, name, e.getMessage()));
+            UnsatisfiedLinkError failure = new UnsatisfiedLinkError(
+                    loadFailureMessage(library, name, platform, e.getMessage()));
             failure.initCause(e);
             throw failure;
         }
     }
 
-    private static String loadFailureMessage(Library library, String name, String reasons) {
+    /**
+     * Loads from {@code -Dlibrary.<name>.path} when given, else {@code java.library.path}, else this
+     * platform's own resource, extracted into a temporary file; never from another platform's directory.
+     */
+    private static void loadWithoutFallbacks(String name, Platform platform) {
+        String fileName = System.mapLibraryName(name);
+        String customPath = System.getProperty("library." + name + ".path");
+        if (customPath != null) {
+            File file = new File(customPath, fileName);
+            if (!file.isFile()) {
+                throw new UnsatisfiedLinkError(file + " does not exist");
+            }
+            System.load(file.getAbsolutePath());
+            return;
+        }
+        List<String> reasons = new ArrayList<>();
+        try {
+            System.loadLibrary(name);
+            return;
+        } catch (UnsatisfiedLinkError notOnLibraryPath) {
+            reasons.add(notOnLibraryPath.getMessage());
+        }
+        String directory = platform.resourceDirectory();
+        URL resource = directory == null ? null : Native.class.getClassLoader().getResource(directory + fileName);
+        if (resource == null) {
+            reasons.add("this jar has no library for " + platform);
+            throw new UnsatisfiedLinkError(String.join("; ", reasons));
+        }
+        try (InputStream in = resource.openStream()) {
+            Path extracted = Files.createTempFile("lib" + name + "-", fileName.substring(fileName.lastIndexOf('.')));
+            extracted.toFile().deleteOnExit();
+            Files.copy(in, extracted, StandardCopyOption.REPLACE_EXISTING);
+            System.load(extracted.toAbsolutePath().toString());
+        } catch (IOException e) {
+            reasons.add("extracting " + resource + " into " + System.getProperty("java.io.tmpdir") + " failed: " + e);
+            throw new UnsatisfiedLinkError(String.join("; ", reasons));
+        }
+    }
+
+    private static String loadFailureMessage(Library library, String name, Platform platform, String reasons) {
         String pathProperty = "library." + name + ".path";
         List<String> tried = new ArrayList<>();
         String customPath = System.getProperty(pathProperty);
@@ -50,14 +107,25 @@ public final class NativeLibrary {
             tried.add(new File(customPath, library.getLibraryFileName()) + " (from -D" + pathProperty + ")");
         }
         tried.add("java.library.path=" + System.getProperty("java.library.path"));
-        tried.add("classpath resource " + library.getArchSpecificResourcePath());
-        tried.add("classpath resource " + library.getPlatformSpecificResourcePath());
-        tried.add("classpath resource " + library.getResourcePath());
+        if (platform.isMusl()) {
+            String directory = platform.resourceDirectory();
+            tried.add(directory == null ? "no classpath resource (this jar has no musl build for " + platform.arch() + ")"
+                    : "classpath resource " + directory + library.getLibraryFileName());
+        } else {
+            tried.add("classpath resource " + library.getArchSpecificResourcePath());
+            tried.add("classpath resource " + library.getPlatformSpecificResourcePath());
+            tried.add("classpath resource " + library.getResourcePath());
+        }
         tried.add("extraction into " + (customPath != null ? customPath + " and " : "")
                 + System.getProperty("java.io.tmpdir"));
         return "Capwire could not load its native library " + library.getLibraryFileName()
                 + " for os.name=" + System.getProperty("os.name") + ", os.arch=" + System.getProperty("os.arch")
-                + " (platform " + Library.getPlatform() + ").\n  Tried: " + String.join("; ", tried)
+                + " (detected " + platform + "; hawtjni platform " + Library.getPlatform() + ")."
+                + (platform.resourceDirectory() == null
+                        ? "\n  This jar carries no library for that platform: it has Linux x86_64 and aarch64 (glibc "
+                                + "2.17+ and musl), macOS x86_64 and aarch64, and Windows x86_64."
+                        : "")
+                + "\n  Tried: " + String.join("; ", tried)
                 + "\n  Reasons: " + reasons
                 + "\n  To override, put the library in a directory and pass -D" + pathProperty + "=DIR; "
                 + "the same property gives an executable directory to extract into when java.io.tmpdir is "

@@ -235,8 +235,28 @@ public final class NativeSocket implements AutoCloseable {
         int number = fd.acquire();
         try {
             ByteBuffer scratch = Scratch.buffer();
-            Errors.check(Native.peerCredentials(number, Scratch.address()), "getsockopt(SO_PEERCRED)", this);
+            Errors.check(Native.peerCredentials(number, Scratch.address()),
+                    "peer credentials (" + Platform.current().credentialsMechanism() + ")", this);
             return new PeerCredentials(scratch.getLong(0), scratch.getLong(8), scratch.getLong(16));
+        } finally {
+            fd.release();
+        }
+    }
+
+    /**
+     * A pidfd for the peer process (Linux 6.5+ {@code SO_PEERPIDFD}): unlike the pid of
+     * {@link #peerCredentials()} it cannot come to name another process once the peer exits and its pid is
+     * reused. Empty where the kernel (before 6.5) or the platform has none; the pid is then all a policy has.
+     * The caller owns the returned descriptor and closes it.
+     */
+    public java.util.Optional<FileDescriptor> peerPidfd() throws NativeIoException {
+        int number = fd.acquire();
+        try {
+            int result = Native.peerPidfd(number);
+            if (result == -Errno.ENOPROTOOPT) {
+                return java.util.Optional.empty();
+            }
+            return java.util.Optional.of(FileDescriptor.adopt(Errors.check(result, "getsockopt(SO_PEERPIDFD)", this)));
         } finally {
             fd.release();
         }

@@ -6,7 +6,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.BufferUtil;
 
 /**
- * A readiness poller (epoll on Linux) with its own wake-up handle. Owned by one thread, which registers,
+ * A readiness poller (epoll on Linux, kqueue on macOS, IOCP with AFD poll on Windows: whichever the loaded
+ * library was built with) with its own wake-up handle. Owned by one thread, which registers,
  * waits and reads events; {@link #wake()} may be called from any thread.
  *
  * <p>Events are read in place from a direct buffer, so waiting allocates nothing. {@link #wake()} holds a use
@@ -22,6 +23,28 @@ public final class Poller implements AutoCloseable {
     private static final int ONE_WAKER = 2;
     private int count;
 
+    /** The system calls behind each operation, named in errors as the back end in use calls them. */
+    private enum Calls {
+        EPOLL("epoll_create", "epoll_ctl", "epoll_wait", "eventfd_write"),
+        KQUEUE("kqueue", "kevent", "kevent", "kevent(EVFILT_USER)"),
+        IOCP("CreateIoCompletionPort", "IOCTL_AFD_POLL", "GetQueuedCompletionStatusEx", "PostQueuedCompletionStatus");
+
+        final String create, control, await, wake;
+
+        Calls(String create, String control, String await, String wake) {
+            this.create = create;
+            this.control = control;
+            this.await = await;
+            this.wake = wake;
+        }
+
+        static final Calls IN_USE = switch (Native.pollerBackend()) {
+            case Native.BACKEND_KQUEUE -> KQUEUE;
+            case Native.BACKEND_IOCP -> IOCP;
+            default -> EPOLL;
+        };
+    }
+
     public Poller(int capacity) throws NativeIoException {
         if (capacity < 1 || capacity > 4096) {
             throw new IllegalArgumentException("capacity must be 1..4096: " + capacity);
@@ -30,22 +53,22 @@ public final class Poller implements AutoCloseable {
         this.events = BufferUtil.allocateDirectAligned(capacity * Native.EVENT_BYTES, 64)
                 .order(ByteOrder.nativeOrder());
         this.eventsAddress = BufferUtil.address(events);
-        this.handle = Errors.check(Native.pollerCreate(), "epoll_create", null);
+        this.handle = Errors.check(Native.pollerCreate(), Calls.IN_USE.create, null);
     }
 
     public void add(int fd, int interest, long token) throws NativeIoException {
         requireOpen();
-        Errors.check(Native.pollerAdd(handle, fd, interest, token), "epoll_ctl(add)", "fd " + fd);
+        Errors.check(Native.pollerAdd(handle, fd, interest, token), Calls.IN_USE.control + "(add)", "fd " + fd);
     }
 
     public void modify(int fd, int interest, long token) throws NativeIoException {
         requireOpen();
-        Errors.check(Native.pollerModify(handle, fd, interest, token), "epoll_ctl(modify)", "fd " + fd);
+        Errors.check(Native.pollerModify(handle, fd, interest, token), Calls.IN_USE.control + "(modify)", "fd " + fd);
     }
 
     public void remove(int fd) throws NativeIoException {
         requireOpen();
-        Errors.check(Native.pollerRemove(handle, fd), "epoll_ctl(remove)", "fd " + fd);
+        Errors.check(Native.pollerRemove(handle, fd), Calls.IN_USE.control + "(remove)", "fd " + fd);
     }
 
     /**
@@ -55,7 +78,7 @@ public final class Poller implements AutoCloseable {
     public int await(int timeoutMs) throws NativeIoException {
         requireOpen();
         int result = Native.pollerWait(handle, eventsAddress, capacity, timeoutMs);
-        count = Errors.check(result, "epoll_wait", null);
+        count = Errors.check(result, Calls.IN_USE.await, null);
         return count;
     }
 
@@ -97,7 +120,7 @@ public final class Poller implements AutoCloseable {
             }
         }
         try {
-            Errors.check(Native.pollerWake(handle), "eventfd_write", null);
+            Errors.check(Native.pollerWake(handle), Calls.IN_USE.wake, null);
         } finally {
             release();
         }

@@ -7,8 +7,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What works on this host: loads the native library and tries each capability once for real (poller and
- * wake-up, peer credentials, fd passing, TCP loopback), printing one line per check. Run it when a
+ * What works on this host: loads the native library and tries each capability once for real (the poller
+ * back end and its wake-up, peer credentials, a pidfd for the peer, fd passing, TCP loopback), printing one
+ * line per check. Run it when a
  * deployment misbehaves:
  *
  * <pre>java --add-opens java.base/jdk.internal.misc=ALL-UNNAMED -cp CLASSPATH dev.capwire.bindings.SelfTest</pre>
@@ -44,13 +45,14 @@ public final class SelfTest {
         List<Check> checks = new ArrayList<>();
         checks.add(check("native library", () -> {
             Native.ensureLoaded();
-            return "libcapwire ABI " + Native.abiVersion() + " loaded";
+            return "libcapwire ABI " + Native.abiVersion() + " loaded for " + Platform.current();
         }));
         if (!checks.get(0).passed()) {
             return checks; // nothing else can work without it
         }
         checks.add(check("poller", SelfTest::poller));
         checks.add(check("peer credentials", SelfTest::credentials));
+        checks.add(check("peer pidfd", SelfTest::peerPidfd));
         checks.add(check("fd passing", SelfTest::fdPassing));
         checks.add(check("tcp loopback", SelfTest::tcpLoopback));
         return checks;
@@ -73,19 +75,45 @@ public final class SelfTest {
             if (events != 0 || micros > 4_000_000) {
                 throw new IllegalStateException("a wake-up did not end the wait (" + events + " events, " + micros + " us)");
             }
-            return "epoll wait ended by its wake-up in " + micros + " us";
+            return backendName(Native.pollerBackend()) + " wait ended by its wake-up in " + micros + " us";
         }
     }
 
+    static String backendName(int backend) {
+        return switch (backend) {
+            case Native.BACKEND_EPOLL -> "epoll";
+            case Native.BACKEND_KQUEUE -> "kqueue";
+            case Native.BACKEND_IOCP -> "IOCP (AFD poll)";
+            default -> "unknown back end " + backend;
+        };
+    }
+
     private static String credentials() throws Exception {
+        String mechanism = Platform.current().credentialsMechanism();
         NativeSocket[] pair = NativeSocket.pair();
         try (NativeSocket a = pair[0]; NativeSocket b = pair[1]) {
             PeerCredentials peer = a.peerCredentials();
             long self = ProcessHandle.current().pid();
-            if (peer.pid().orElse(-1) != self || !peer.equals(b.peerCredentials())) {
-                throw new IllegalStateException("SO_PEERCRED reported " + peer + ", this process is " + self);
+            // getpeereid (the BSDs) gives no pid: unknown there, but never another process's.
+            boolean pidExpected = !mechanism.equals("getpeereid");
+            if ((pidExpected ? peer.pid().orElse(-1) != self : peer.pid().isPresent() && peer.pid().getAsLong() != self)
+                    || !peer.equals(b.peerCredentials())) {
+                throw new IllegalStateException(mechanism + " reported " + peer + ", this process is " + self);
             }
-            return "SO_PEERCRED: " + peer;
+            return mechanism + ": " + peer;
+        }
+    }
+
+    private static String peerPidfd() throws Exception {
+        NativeSocket[] pair = NativeSocket.pair();
+        try (NativeSocket a = pair[0]; NativeSocket b = pair[1]) {
+            java.util.Optional<FileDescriptor> pidfd = a.peerPidfd();
+            if (pidfd.isEmpty()) {
+                return "none here (SO_PEERPIDFD needs Linux 6.5+): policies get the peer's pid only";
+            }
+            try (FileDescriptor owned = pidfd.get()) {
+                return "SO_PEERPIDFD: a pidfd for the peer (close-on-exec " + owned.isCloseOnExec() + ")";
+            }
         }
     }
 

@@ -22,6 +22,15 @@ class ErrorsTest {
     Path dir;
 
     @Test
+    void whatAPlatformLacksSaysWhichPlatform() {
+        NativeIoException lacking = Errors.exception("socketpair", Errno.EOPNOTSUPP, null);
+        assertTrue(lacking.getMessage().contains("socketpair"), lacking.getMessage());
+        assertTrue(lacking.getMessage().contains("not supported on " + Platform.current()), lacking.getMessage());
+        NativeIoException aboutSomething = Errors.exception("sendmsg", Errno.EOPNOTSUPP, "fd 7");
+        assertTrue(aboutSomething.getMessage().contains("fd 7, not supported on os="), aboutSomething.getMessage());
+    }
+
+    @Test
     void connectingToAMissingPathNamesENOENTAndThePath() {
         UnixAddress missing = SocketDirFactory.socketIn(dir, "nobody-here.sock");
         NativeIoException.NoListenerException e = assertThrows(NativeIoException.NoListenerException.class,

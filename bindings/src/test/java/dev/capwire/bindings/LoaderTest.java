@@ -48,6 +48,7 @@ class LoaderTest {
             for (String expected : new String[] {
                 "os.name=" + System.getProperty("os.name"),
                 "os.arch=" + System.getProperty("os.arch"),
+                "detected " + Platform.current(),
                 "Tried: " + new File(empty.toFile(), "libcapwire.so") + " (from -D" + LIBRARY_PATH + ")",
                 "java.library.path=",
                 "classpath resource " + NATIVE_RESOURCES + "/",
@@ -67,6 +68,43 @@ class LoaderTest {
                 .property(LIBRARY_PATH, library.toString()).start()) {
             assertEquals("loaded", child.ask("load"));
         }
+    }
+
+    @Test
+    void onMuslTheMuslBuildIsLoadedFromItsOwnDirectory() throws Exception {
+        // This host is glibc, so the musl path is taken by override; the "musl build" here is the host build
+        // under the musl build's name, which proves the directory and the extraction, not musl itself.
+        Path jarTree = Files.createDirectories(dir.resolve("musl-jar/" + muslPlatform().resourceDirectory()));
+        Files.copy(builtLibrary(), jarTree.resolve("libcapwire.so"));
+        String classpath = classpathWithoutNativeResources() + File.pathSeparator + dir.resolve("musl-jar");
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpath)
+                .property("capwire.libc", "musl").start()) {
+            assertEquals("loaded", child.ask("load"));
+        }
+    }
+
+    @Test
+    void onMuslTheGlibcBuildIsNeverTried() throws Exception {
+        // The glibc build is on the classpath, the musl one is not: the load must fail without touching it.
+        Path jarTree = Files.createDirectories(dir.resolve("glibc-jar/" + NATIVE_RESOURCES + "/linux64"));
+        Files.copy(builtLibrary(), jarTree.resolve("libcapwire.so"));
+        String classpath = classpathWithoutNativeResources() + File.pathSeparator + dir.resolve("glibc-jar");
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpath)
+                .property("capwire.libc", "musl").start()) {
+            ChildJvm.CommandFailedException failure = assertThrows(ChildJvm.CommandFailedException.class,
+                    () -> child.ask("load"));
+            String message = failure.messageOf(UnsatisfiedLinkError.class);
+            assertTrue(message.contains("detected " + muslPlatform()), message);
+            assertTrue(message.contains("classpath resource " + muslPlatform().resourceDirectory() + "libcapwire.so"),
+                    message);
+            assertTrue(message.contains("this jar has no library for " + muslPlatform()), message);
+            assertTrue(!message.contains(NATIVE_RESOURCES + "/linux64/libcapwire.so"), message);
+        }
+    }
+
+    /** This host's OS and architecture with musl as its C library. */
+    private static Platform muslPlatform() {
+        return Platform.of(System.getProperty("os.name"), System.getProperty("os.arch"), () -> "musl");
     }
 
     /** The library the build packed into this module's classes. */

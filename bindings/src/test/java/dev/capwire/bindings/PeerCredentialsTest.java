@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.OptionalLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -51,6 +53,31 @@ class PeerCredentialsTest {
         try (SocketPair pair = new SocketPair()) {
             assertEquals(ProcSelf.identity(), pair.first.peerCredentials());
             assertEquals(ProcSelf.identity(), pair.second.peerCredentials());
+        }
+    }
+
+    @Test
+    void thePeerPidfdNamesThePeerProcessWhereTheKernelHasSoPeerPidfd() throws Exception {
+        try (SocketPair pair = new SocketPair()) {
+            Optional<FileDescriptor> pidfd = pair.first.peerPidfd();
+            String[] release = System.getProperty("os.version").split("[.-]");
+            boolean atLeast65 = Integer.parseInt(release[0]) > 6
+                    || Integer.parseInt(release[0]) == 6 && Integer.parseInt(release[1]) >= 5;
+            assertEquals(atLeast65, pidfd.isPresent(), "kernel " + System.getProperty("os.version"));
+            if (pidfd.isEmpty()) {
+                return; // the clean fallback: no pidfd, and no exception
+            }
+            try (FileDescriptor owned = pidfd.get()) {
+                assertTrue(owned.isCloseOnExec());
+                // The kernel says which process a pidfd refers to in its fdinfo.
+                int number = owned.acquire();
+                try {
+                    String fdinfo = Files.readString(Path.of("/proc/self/fdinfo/" + number));
+                    assertTrue(fdinfo.contains("Pid:\t" + ProcessHandle.current().pid() + "\n"), fdinfo);
+                } finally {
+                    owned.release();
+                }
+            }
         }
     }
 

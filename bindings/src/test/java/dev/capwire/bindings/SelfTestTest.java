@@ -12,11 +12,13 @@ class SelfTestTest {
     @Test
     void everyCheckPassesOnThisHostAndLeavesNothingOpen() {
         List<SelfTest.Check> checks = SelfTest.run();
-        assertEquals(List.of("native library", "poller", "peer credentials", "fd passing", "tcp loopback"),
+        assertEquals(List.of("native library", "poller", "peer credentials", "peer pidfd", "fd passing", "tcp loopback"),
                 checks.stream().map(SelfTest.Check::name).toList());
         for (SelfTest.Check check : checks) {
             assertTrue(check.passed(), check.toString());
         }
         assertTrue(checks.get(2).detail().contains("pid=" + ProcessHandle.current().pid()), checks.get(2).detail());
+        assertTrue(checks.get(1).detail().startsWith("epoll "), checks.get(1).detail());
+        assertTrue(checks.get(0).detail().endsWith("for " + Platform.current()), checks.get(0).detail());
     }
 }
