@@ -1,11 +1,14 @@
 package dev.capwire.rpc;
 
+import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.PeerCredentials;
+import dev.capwire.transport.Connection;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.StatusCode;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 /**
@@ -24,14 +27,17 @@ public final class CallContext {
 
     private final long deadlineNanos;
     private final PeerCredentials peer;
+    private final Connection connection; // null for a local scope
     private final String capName;
     private final String methodName;
     private final CallContext parent;
     private List<Runnable> onCancel; // guarded by this
     private volatile StatusException cancellation;
 
-    CallContext(long deadlineNanos, PeerCredentials peer, String capName, String methodName, CallContext parent) {
+    CallContext(long deadlineNanos, Connection connection, PeerCredentials peer, String capName, String methodName,
+            CallContext parent) {
         this.deadlineNanos = parent == null ? deadlineNanos : Math.min(deadlineNanos, parent.deadlineNanos);
+        this.connection = connection;
         this.peer = peer;
         this.capName = capName;
         this.methodName = methodName;
@@ -50,7 +56,8 @@ public final class CallContext {
      */
     public static <T> T withTimeout(Duration timeout, Callable<T> body) throws Exception {
         CallContext parent = current();
-        CallContext scope = new CallContext(deadlineIn(timeout.toNanos()), parent == null ? null : parent.peer,
+        CallContext scope = new CallContext(deadlineIn(timeout.toNanos()), parent == null ? null : parent.connection,
+                parent == null ? null : parent.peer,
                 parent == null ? null : parent.capName, parent == null ? null : parent.methodName, parent);
         if (parent != null) {
             parent.onCancel(() -> scope.cancel(parent.cancellation));
@@ -140,6 +147,16 @@ public final class CallContext {
     /** The kernel-verified pid, uid and gid of the process that made the call; null on TCP or for a local scope. */
     public PeerCredentials peer() {
         return peer;
+    }
+
+    /**
+     * A new pidfd for the caller's process where the platform has one (Linux 6.5+), which names that process and
+     * no other even after it exits, unlike its pid: for a policy that must be sure whom it checks, or to watch the
+     * caller's life. The handler owns it and closes it. Empty on TCP, older kernels and other platforms, and for a
+     * local scope.
+     */
+    public Optional<FileDescriptor> peerPidfd() {
+        return connection == null ? Optional.empty() : connection.peerPidfd();
     }
 
     /** The name of the cap being called; null for a local scope. */

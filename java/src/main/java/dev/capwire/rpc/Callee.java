@@ -178,8 +178,8 @@ final class Callee {
         }
         byte[] payload = new byte[length];
         frame.buffer().getBytes(offset, payload);
-        CallContext context = new CallContext(CallContext.deadlineIn(timeoutNanos), peer(), type.name(), spec.name,
-                null);
+        CallContext context = new CallContext(CallContext.deadlineIn(timeoutNanos), rpc.connection(), peer(),
+                type.name(), spec.name, null);
         Running call = new Running(id, target, type.name(), spec, context);
         if (streamId != 0) {
             highestStreamId = streamId;

@@ -173,6 +173,22 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         return known;
     }
 
+    /**
+     * A new pidfd for the peer process where the kernel gives one ({@code SO_PEERPIDFD}, Linux 6.5+): unlike the
+     * pid of {@link #peerCredentials()} it cannot come to name another process once the peer exits. The caller
+     * owns it and closes it. Empty on TCP, on older kernels and other platforms, and once the socket is closed.
+     */
+    public java.util.Optional<FileDescriptor> peerPidfd() {
+        if (!unix) {
+            return java.util.Optional.empty();
+        }
+        try {
+            return nativeSocket.peerPidfd();
+        } catch (NativeIoException e) {
+            return java.util.Optional.empty();
+        }
+    }
+
     /** The peer's address on TCP (for logs, and to tell peers apart where no credentials exist); null on Unix. */
     public java.net.SocketAddress remoteAddress() {
         return remoteAddress;

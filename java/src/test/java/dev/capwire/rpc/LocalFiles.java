@@ -45,7 +45,31 @@ final class LocalFiles implements RemoteFiles {
         Duration left = context.timeLeft();
         return StatReply.newBuilder().setPath(request.getPath()).setSize(request.getPath().length())
                 .setCallerPid(peer.pid().orElse(-1)).setCallerUid(peer.uid().orElse(-1))
-                .setTimeLeftMs(left == null ? -1 : left.toMillis()).build();
+                .setTimeLeftMs(left == null ? -1 : left.toMillis()).setPidfdPid(pidfdPid(context)).build();
+    }
+
+    /** The pid the call's pidfd names, as the kernel reports it for the fd; -1 without a pidfd. */
+    private static long pidfdPid(CallContext context) {
+        java.util.Optional<FileDescriptor> pidfd = context.peerPidfd();
+        if (pidfd.isEmpty()) {
+            return -1;
+        }
+        try (FileDescriptor fd = pidfd.get()) {
+            int number = fd.acquire();
+            try {
+                for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/fdinfo/"
+                        + number))) {
+                    if (line.startsWith("Pid:")) {
+                        return Long.parseLong(line.substring(4).trim());
+                    }
+                }
+                return -1;
+            } finally {
+                fd.release();
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     @Override

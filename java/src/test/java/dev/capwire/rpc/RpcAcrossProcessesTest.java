@@ -112,6 +112,11 @@ class RpcAcrossProcessesTest {
         assertEquals("/etc/hosts", reply.getPath());
         assertEquals(ProcessHandle.current().pid(), reply.getCallerPid(), "the pid the kernel gave the server");
         assertEquals(myUid(), reply.getCallerUid());
+        String[] kernel = System.getProperty("os.version").split("[.-]");
+        boolean hasPeerPidfd = Integer.parseInt(kernel[0]) > 6 || Integer.parseInt(kernel[0]) == 6
+                && Integer.parseInt(kernel[1]) >= 5;
+        assertEquals(hasPeerPidfd ? ProcessHandle.current().pid() : -1, reply.getPidfdPid(),
+                "the handler's pidfd names this process (SO_PEERPIDFD, Linux 6.5+)");
         assertTrue(reply.getTimeLeftMs() > 0, "a call without a deadline of its own gets capwire.requestTimeoutMs");
         StatReply async = files.statAsync(StatRequest.newBuilder().setPath("x").build()).get(10, TimeUnit.SECONDS);
         assertEquals(1, async.getSize());
