@@ -37,6 +37,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  * <li>{@code rpc}: {@link BenchCap#echoOnLoopAsync}, small protobuf message, {@code nonBlocking} handler;
  * <li>{@code rpc-executor}: {@link BenchCap#echoAsync}, the same with the handler on the RPC executor;
+ * <li>{@code rpc-bytes}: {@link BenchCap#bytesOnLoopAsync}, the message's bytes as {@code byte[]}, no protobuf:
+ *     with {@code -prof gc}, the RPC layer's own allocation per call beside {@code raw-request}'s;
  * <li>{@code raw-request}: {@code Connection.request} of the same bytes, answered on the server's loop;
  * <li>{@code grpc}: grpc-java's async stub ({@code ClientCalls.asyncUnaryCall}), handler on its event loop.
  * </ul>
@@ -50,7 +52,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class RpcInFlightBenchmark {
     private static final String BACKOFF = "backoff";
 
-    @Param({"rpc", "rpc-executor", "raw-request", "grpc"})
+    @Param({"rpc", "rpc-executor", "rpc-bytes", "raw-request", "grpc"})
     public String peer;
 
     @Param("128")
@@ -79,13 +81,17 @@ public class RpcInFlightBenchmark {
             answered.incrementAndGet();
         };
         switch (peer) {
-            case "rpc", "rpc-executor" -> {
+            case "rpc", "rpc-executor", "rpc-bytes" -> {
                 server = PeerProcess.start(RpcPeerServer.class, "rpc", BACKOFF);
                 RpcClient rpc = RpcClient.rpc(server.socket(), BACKOFF, false);
                 BenchCap cap = rpc.cap();
                 client = rpc;
-                send = peer.equals("rpc") ? () -> cap.echoOnLoopAsync(request).whenComplete(done)
-                        : () -> cap.echoAsync(request).whenComplete(done);
+                byte[] bytes = request.toByteArray();
+                send = switch (peer) {
+                    case "rpc" -> () -> cap.echoOnLoopAsync(request).whenComplete(done);
+                    case "rpc-executor" -> () -> cap.echoAsync(request).whenComplete(done);
+                    default -> () -> cap.bytesOnLoopAsync(bytes).whenComplete(done);
+                };
             }
             case "raw-request" -> {
                 server = PeerProcess.start(RpcPeerServer.class, "raw-request", BACKOFF);

@@ -38,6 +38,10 @@ public interface BenchCap {
     @Method(6)
     byte[] bytes(byte[] payload);
 
+    /** {@link #bytesOnLoop} through the asynchronous stub: the in-flight benchmark's allocation per call. */
+    @Method(value = 8, nonBlocking = true)
+    CompletableFuture<byte[]> bytesOnLoopAsync(byte[] payload);
+
     /** {@code request.items} copies of one item, each taking a unit of the caller's credit. */
     @Method(7)
     void stream(StreamRequest request, StreamSink<Item> out);

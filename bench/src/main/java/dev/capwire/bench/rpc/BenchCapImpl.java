@@ -45,6 +45,11 @@ public final class BenchCapImpl implements BenchCap {
     }
 
     @Override
+    public CompletableFuture<byte[]> bytesOnLoopAsync(byte[] payload) {
+        return CompletableFuture.completedFuture(payload);
+    }
+
+    @Override
     public void stream(StreamRequest request, StreamSink<Item> out) {
         Item item = item(request.getPayloadBytes());
         for (int i = 0; i < request.getItems(); i++) {
