@@ -85,11 +85,9 @@ public final class CallContext {
         try {
             return body.call();
         } finally {
-            if (saved == null) {
-                CURRENT.remove();
-            } else {
-                CURRENT.set(saved);
-            }
+            // set, not remove: a handler thread serves call after call, and remove() would make the next set()
+            // allocate the thread-local's entry again.
+            CURRENT.set(saved);
         }
     }
 

@@ -176,8 +176,6 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "stream id " + Integer.toUnsignedString(
                     streamId) + " is not above the last one (" + Integer.toUnsignedString(highestStreamId) + ")");
         }
-        byte[] payload = new byte[length];
-        frame.buffer().getBytes(offset, payload);
         CallContext context = new CallContext(CallContext.deadlineIn(timeoutNanos), rpc.connection(), peer(),
                 type.name(), spec.name, null);
         Running call = new Running(id, target, type.name(), spec, context);
@@ -192,13 +190,17 @@ final class Callee {
                 streams.put(streamId, call.stream);
             }
         }
-        UnsafeBuffer buffer = new UnsafeBuffer(payload);
-        Incoming in = new Incoming(rpc.importer(), buffer, contentOffset, length,
-                Incoming.descriptors(buffer, Outgoing.CALL_HEADER_BYTES, capCount), fds);
+        int[] descriptors = Incoming.descriptors(frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
         if (spec.nonBlocking) {
-            run(call, implementation, in);
+            // Decoded from the receive buffer itself: it stays valid for the whole of this loop work.
+            run(call, implementation, new Incoming(rpc.importer(), frame.buffer(), offset + contentOffset,
+                    offset + length, descriptors, fds));
             return true;
         }
+        // A handler thread runs it after the loop has moved on and reused the receive buffer: the content moves.
+        byte[] content = new byte[length - contentOffset];
+        frame.buffer().getBytes(offset + contentOffset, content);
+        Incoming in = new Incoming(rpc.importer(), new UnsafeBuffer(content), 0, content.length, descriptors, fds);
         try {
             options.executor().execute(() -> run(call, implementation, in));
         } catch (RejectedExecutionException e) {
@@ -283,7 +285,7 @@ final class Callee {
         Outgoing out = new Outgoing(rpc.exporter());
         out.addDescriptor(export.id);
         out.putContent(BootstrapReply.newBuilder().setName(name).setServedVersion(served.type.version().toString())
-                .build().toByteArray());
+                .build());
         UnsafeBuffer answer = out.answer();
         try {
             rpc.connection().respond(id, answer, 0, answer.capacity());

@@ -141,7 +141,7 @@ final class Codecs {
 
         @Override
         public void encode(Object value, Outgoing out) {
-            out.putContent(((MessageLite) value).toByteArray());
+            out.putContent((MessageLite) value);
         }
 
         @Override

@@ -84,7 +84,7 @@ final class ConsumerStream {
             }
             Item item = (Item) next;
             Incoming in = new Incoming(rpc.importer(), new UnsafeBuffer(item.content), 0, item.content.length,
-                    new int[0], item.fds);
+                    Incoming.descriptors(null, 0, 0), item.fds);
             Object value;
             try {
                 value = codec.decode(in);

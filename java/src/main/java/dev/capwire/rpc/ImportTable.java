@@ -2,7 +2,9 @@ package dev.capwire.rpc;
 
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.List;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
 import org.agrona.collections.Int2ObjectHashMap;
 
 /**
@@ -17,7 +19,8 @@ final class ImportTable {
         int references;
         /** The peer's reason once it revoked the cap, or the connection's end; null while usable. */
         volatile String revoked;
-        final List<Question> questions = new ArrayList<>(0);
+        /** An identity set: a question leaves it when answered, which must not cost a scan of the others. */
+        final Set<Question> questions = Collections.newSetFromMap(new IdentityHashMap<>());
 
         Import(int id) {
             this.id = id;

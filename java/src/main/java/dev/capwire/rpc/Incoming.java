@@ -23,6 +23,7 @@ final class Incoming {
     }
 
     static final int RECEIVER_HOSTED = 0x8000_0000;
+    private static final int[] NO_DESCRIPTORS = new int[0];
 
     private final CapImporter importer;
     private final DirectBuffer buffer;
@@ -32,7 +33,7 @@ final class Incoming {
     private int nextCap;
     private final FileDescriptor[] fds;
     private int nextFd;
-    private final List<Object> created = new ArrayList<>(0);
+    private List<Object> created; // the caps taken so far, null until the first
 
     Incoming(CapImporter importer, DirectBuffer buffer, int contentOffset, int contentEnd, int[] descriptors,
             FileDescriptor[] fds) {
@@ -46,6 +47,9 @@ final class Incoming {
 
     /** Reads the descriptors of a message whose header says {@code count} start at {@code offset}. */
     static int[] descriptors(DirectBuffer buffer, int offset, int count) {
+        if (count == 0) {
+            return NO_DESCRIPTORS;
+        }
         int[] descriptors = new int[count];
         for (int i = 0; i < count; i++) {
             descriptors[i] = buffer.getInt(offset + 4 * i, FrameHeader.ORDER);
@@ -101,6 +105,9 @@ final class Incoming {
             throw new MalformedException("a cap was expected and the message has no descriptor left");
         }
         Object cap = importer.capFor(descriptors[nextCap++], type);
+        if (created == null) {
+            created = new ArrayList<>(descriptors.length);
+        }
         created.add(cap);
         return cap;
     }
@@ -120,7 +127,7 @@ final class Incoming {
         for (FileDescriptor fd : fds) {
             fd.close();
         }
-        for (Object cap : created) {
+        for (Object cap : created == null ? List.of() : created) {
             if (cap instanceof RemoteCapability) {
                 ((RemoteCapability) cap).close();
             }

@@ -1,5 +1,7 @@
 package dev.capwire.rpc;
 
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.MessageLite;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.wire.FrameHeader;
 import java.nio.charset.StandardCharsets;
@@ -27,29 +29,52 @@ final class Outgoing {
     static final int ANSWER_HEADER_BYTES = 4;
     static final int STREAM_ID_BYTES = 4;
 
+    /**
+     * The content is written after room for the largest header, so a message without caps (nearly every one)
+     * gets its header written in front of it and goes out as a view of this one buffer, with no copy.
+     */
+    private static final int HEADER_ROOM = CALL_HEADER_BYTES;
+    private static final int[] NO_DESCRIPTORS = new int[0];
+    private static final FileDescriptor[] NO_FDS = new FileDescriptor[0];
+
     private final CapExporter exporter;
-    private final ExpandableArrayBuffer content = new ExpandableArrayBuffer(64);
+    private final ExpandableArrayBuffer content = new ExpandableArrayBuffer(256);
     private int contentLength;
-    private int[] descriptors = new int[0];
+    private int[] descriptors = NO_DESCRIPTORS;
     private int capCount;
-    private final List<FileDescriptor> fds = new ArrayList<>(0);
+    private List<FileDescriptor> fds; // null until the first fd
 
     Outgoing(CapExporter exporter) {
         this.exporter = exporter;
     }
 
     void putContent(byte[] bytes) {
-        content.putBytes(contentLength, bytes);
+        content.putBytes(HEADER_ROOM + contentLength, bytes);
         contentLength += bytes.length;
     }
 
     void putContent(DirectBuffer buffer, int offset, int length) {
-        content.putBytes(contentLength, buffer, offset, length);
+        content.putBytes(HEADER_ROOM + contentLength, buffer, offset, length);
         contentLength += length;
     }
 
+    /** A protobuf message encoded straight into the content, without an intermediate array. */
+    void putContent(MessageLite message) {
+        int size = message.getSerializedSize();
+        int at = HEADER_ROOM + contentLength;
+        content.checkLimit(at + size);
+        CodedOutputStream out = CodedOutputStream.newInstance(content.byteArray(), at, size);
+        try {
+            message.writeTo(out);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e); // writing to an array of the right size does not fail
+        }
+        out.checkNoSpaceLeft();
+        contentLength += size;
+    }
+
     void putContentShort(int value) {
-        content.putShort(contentLength, (short) value, FrameHeader.ORDER);
+        content.putShort(HEADER_ROOM + contentLength, (short) value, FrameHeader.ORDER);
         contentLength += 2;
     }
 
@@ -60,6 +85,9 @@ final class Outgoing {
     void addFd(FileDescriptor fd) {
         if (fd == null) {
             throw new NullPointerException("a null FileDescriptor cannot be sent");
+        }
+        if (fds == null) {
+            fds = new ArrayList<>(1);
         }
         fds.add(fd);
     }
@@ -90,7 +118,7 @@ final class Outgoing {
     }
 
     FileDescriptor[] fds() {
-        return fds.toArray(new FileDescriptor[0]);
+        return fds == null ? NO_FDS : fds.toArray(NO_FDS);
     }
 
     /** Gives back every reference this message's descriptors took: it will not be sent after all. */
@@ -103,23 +131,21 @@ final class Outgoing {
 
     /** A REQUEST payload: call header, descriptors, content. */
     UnsafeBuffer call(long timeoutNanos, int streamId, int initialCredit) {
-        UnsafeBuffer payload = new UnsafeBuffer(new byte[CALL_HEADER_BYTES + 4 * capCount + contentLength]);
+        UnsafeBuffer payload = frame(CALL_HEADER_BYTES);
         payload.putLong(0, timeoutNanos, FrameHeader.ORDER);
         payload.putInt(8, streamId, FrameHeader.ORDER);
         payload.putInt(12, initialCredit, FrameHeader.ORDER);
         payload.putByte(16, (byte) 0); // target_kind: an export of the receiver
         payload.putByte(17, (byte) 0);
         payload.putShort(18, (short) capCount, FrameHeader.ORDER);
-        putDescriptorsAndContent(payload, CALL_HEADER_BYTES);
         return payload;
     }
 
     /** A RESPONSE payload: answer header, descriptors, content. */
     UnsafeBuffer answer() {
-        UnsafeBuffer payload = new UnsafeBuffer(new byte[ANSWER_HEADER_BYTES + 4 * capCount + contentLength]);
+        UnsafeBuffer payload = frame(ANSWER_HEADER_BYTES);
         payload.putShort(0, (short) capCount, FrameHeader.ORDER);
         payload.putShort(2, (short) 0, FrameHeader.ORDER);
-        putDescriptorsAndContent(payload, ANSWER_HEADER_BYTES);
         return payload;
     }
 
@@ -129,9 +155,21 @@ final class Outgoing {
             abandon();
             throw new IllegalArgumentException("stream items cannot carry caps");
         }
-        UnsafeBuffer payload = new UnsafeBuffer(new byte[STREAM_ID_BYTES + contentLength]);
+        UnsafeBuffer payload = frame(STREAM_ID_BYTES);
         payload.putInt(0, streamId, FrameHeader.ORDER);
-        payload.putBytes(STREAM_ID_BYTES, content, 0, contentLength);
+        return payload;
+    }
+
+    /**
+     * The payload with {@code headerBytes} in front for the caller to fill, then the descriptors and the content:
+     * a view of the content's own buffer when there are no descriptors, else a new array.
+     */
+    private UnsafeBuffer frame(int headerBytes) {
+        if (capCount == 0) {
+            return new UnsafeBuffer(content.byteArray(), HEADER_ROOM - headerBytes, headerBytes + contentLength);
+        }
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[headerBytes + 4 * capCount + contentLength]);
+        putDescriptorsAndContent(payload, headerBytes);
         return payload;
     }
 
@@ -139,7 +177,7 @@ final class Outgoing {
         for (int i = 0; i < capCount; i++) {
             payload.putInt(at + 4 * i, descriptors[i], FrameHeader.ORDER);
         }
-        payload.putBytes(at + 4 * capCount, content, 0, contentLength);
+        payload.putBytes(at + 4 * capCount, content, HEADER_ROOM, contentLength);
     }
 
     /** RELEASE: drop {@code count} references to the peer's export {@code exportId}. */
