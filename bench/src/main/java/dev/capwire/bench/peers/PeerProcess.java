@@ -82,6 +82,11 @@ public final class PeerProcess implements AutoCloseable {
         return socket;
     }
 
+    /** The server JVM's process id, so a tool can read what it spends (/proc). */
+    public long pid() {
+        return process.pid();
+    }
+
     /** File descriptors the server holds open now (Linux), so a benchmark can prove its closes finished. */
     public int openFds() throws IOException {
         try (java.util.stream.Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(process.pid()), "fd"))) {

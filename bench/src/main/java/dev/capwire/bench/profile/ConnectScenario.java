@@ -44,6 +44,11 @@ final class ConnectScenario implements Scenario {
     }
 
     @Override
+    public long serverPid() {
+        return server.pid();
+    }
+
+    @Override
     public void close() throws Exception {
         transport.close();
         server.close();

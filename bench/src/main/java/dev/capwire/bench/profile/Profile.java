@@ -102,6 +102,8 @@ public final class Profile {
         }
         Histogram total = new Histogram(3);
         long totalOps = 0;
+        long clientCpuBefore = CpuTime.nanos(ProcessHandle.current().pid());
+        long serverCpuBefore = CpuTime.nanos(scenario.serverPid());
         long startedMs = System.currentTimeMillis();
         try (PrintStream log = new PrintStream(Files.newOutputStream(settings.out().resolve("latency.hlog")), false,
                 StandardCharsets.UTF_8)) {
@@ -124,6 +126,8 @@ public final class Profile {
                 out.printf(Locale.ROOT, "%3d s  %,14d ops/s  %s%n", second, ops, percentiles(interval));
             }
         }
+        String cpu = cpuPerOperation(clientCpuBefore, CpuTime.nanos(ProcessHandle.current().pid()),
+                serverCpuBefore, CpuTime.nanos(scenario.serverPid()), totalOps);
         for (Thread thread : threads) {
             thread.join(TimeUnit.SECONDS.toMillis(60));
         }
@@ -135,9 +139,9 @@ public final class Profile {
             throw new IllegalStateException("a client thread failed", failure.get());
         }
         String summary = String.format(Locale.ROOT, "Profile: %s%nthroughput %,.0f ops/s over %d s; latency (%,d "
-                + "samples) %s, max %s%nload average after: %s%n", settings.describe(),
+                + "samples) %s, max %s%n%s%nload average after: %s%n", settings.describe(),
                 totalOps / (double) settings.durationSeconds(), settings.durationSeconds(), total.getTotalCount(),
-                percentiles(total), micros(total.getMaxValue()), loadAverage());
+                percentiles(total), micros(total.getMaxValue()), cpu, loadAverage());
         out.print(summary);
         Files.writeString(settings.out().resolve("summary.txt"), summary);
         Files.writeString(settings.out().resolve("latency.svg"), LatencyPlot.svg(total, "Capwire "
@@ -146,6 +150,16 @@ public final class Profile {
                 + " samples"));
         out.println("wrote " + settings.out().resolve("latency.hlog") + ", " + settings.out().resolve("latency.svg")
                 + ", " + settings.out().resolve("summary.txt"));
+    }
+
+    /** CPU time each JVM spent per operation while measured (all its threads: the loops, the JIT, the GC). */
+    private static String cpuPerOperation(long clientBefore, long clientAfter, long serverBefore, long serverAfter,
+            long ops) {
+        if (clientBefore < 0 || clientAfter < 0 || serverBefore < 0 || serverAfter < 0 || ops == 0) {
+            return "cpu per op: unknown (no /proc here)";
+        }
+        return String.format(Locale.ROOT, "cpu per op (user + system, whole JVM): client %.1f ns, server %.1f ns",
+                (clientAfter - clientBefore) / (double) ops, (serverAfter - serverBefore) / (double) ops);
     }
 
     private static void sleepUntil(long nanos, AtomicReference<Throwable> failure) throws InterruptedException {

@@ -79,6 +79,11 @@ final class RequestScenario implements Scenario {
     }
 
     @Override
+    public long serverPid() {
+        return server.pid();
+    }
+
+    @Override
     public void close() throws Exception {
         transport.close();
         server.close();

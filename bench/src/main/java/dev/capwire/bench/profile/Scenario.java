@@ -12,6 +12,9 @@ interface Scenario extends AutoCloseable {
      */
     void run(int thread, long deadlineNanos, Recorder latencies, LongAdder done) throws Exception;
 
+    /** The server JVM's process id. */
+    long serverPid();
+
     /** The latencies of the interval that just ended; a scenario whose latencies are recorded elsewhere says so. */
     default Histogram interval(Recorder latencies) throws Exception {
         return latencies.getIntervalHistogram();

@@ -94,6 +94,11 @@ final class StreamScenario implements Scenario {
     }
 
     @Override
+    public long serverPid() {
+        return server.pid();
+    }
+
+    @Override
     public void close() throws Exception {
         transport.close();
         server.close();
