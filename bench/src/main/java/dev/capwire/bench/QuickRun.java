@@ -169,9 +169,9 @@ public final class QuickRun {
         double floor = floors[PROBE_RUNS / 2];
         double spinP50 = capwire.getPrimaryResult().getStatistics().getPercentile(50);
         return java.util.Optional.of(String.format(
-                "RoundTripBenchmark[capwire-spin/c-busy-poll-probe,p50]: Capwire/baseline = %.2f (p50 %.3f vs %.3f us,"
+                "RoundTripBenchmark[capwire-spin/c-busy-poll-probe,p50]: Capwire/baseline = %s (p50 %.3f vs %.3f us,"
                         + " the median of %d probe runs: %s)",
-                spinP50 / floor, spinP50, floor, PROBE_RUNS, String.join("; ", outputs)));
+                ratioText(spinP50 / floor), spinP50, floor, PROBE_RUNS, String.join("; ", outputs)));
     }
 
     /**
@@ -214,9 +214,9 @@ public final class QuickRun {
             if (lines.length() > 0) {
                 lines.append(System.lineSeparator());
             }
-            lines.append(String.format("StreamBenchmark[%s/c-stream-probe]: Capwire/baseline = %.2f (%.0f vs %.0f"
+            lines.append(String.format("StreamBenchmark[%s/c-stream-probe]: Capwire/baseline = %s (%.0f vs %.0f"
                     + " frames/s, the median of %d probe runs: %s)", result.getParams().getParam("peer"),
-                    score / floor, score, floor, PROBE_RUNS, String.join("; ", outputs)));
+                    ratioText(score / floor), score, floor, PROBE_RUNS, String.join("; ", outputs)));
         }
         return java.util.Optional.of(lines.toString());
     }
@@ -271,13 +271,13 @@ public final class QuickRun {
         if (comparison.p50()) {
             double capwireP50 = capwireScore.getStatistics().getPercentile(50);
             double baselineP50 = baselineScore.getStatistics().getPercentile(50);
-            return String.format("%s: Capwire/baseline = %.2f (p50 %.3f vs %.3f %s; p99 %.3f vs %.3f)",
-                    comparison.label(), capwireP50 / baselineP50, capwireP50, baselineP50,
+            return String.format("%s: Capwire/baseline = %s (p50 %.3f vs %.3f %s; p99 %.3f vs %.3f)",
+                    comparison.label(), ratioText(capwireP50 / baselineP50), capwireP50, baselineP50,
                     capwireScore.getScoreUnit(), capwireScore.getStatistics().getPercentile(99),
                     baselineScore.getStatistics().getPercentile(99));
         }
-        String line = String.format("%s: Capwire/baseline = %.2f (%s %s vs %s %s)",
-                comparison.label(), comparison.ratio(capwireScore.getScore(), baselineScore.getScore()),
+        String line = String.format("%s: Capwire/baseline = %s (%s %s vs %s %s)",
+                comparison.label(), ratioText(comparison.ratio(capwireScore.getScore(), baselineScore.getScore())),
                 comparison.capwire(), scoreText(comparison, capwireScore), comparison.baseline(),
                 scoreText(comparison, baselineScore));
         int forks = capwire.getBenchmarkResults().size();
@@ -321,5 +321,17 @@ public final class QuickRun {
                 .mapToDouble(fork -> fork.getPrimaryResult().getScore()).sorted().toArray();
         int middle = scores.length / 2;
         return scores.length % 2 == 1 ? scores[middle] : (scores[middle - 1] + scores[middle]) / 2;
+    }
+
+    /**
+     * A ratio with three significant digits and never in exponent form: two decimals would print a real but
+     * lopsided ratio (Capwire against a slow peer on a loaded host) as 0.00.
+     */
+    static String ratioText(double ratio) {
+        if (!Double.isFinite(ratio)) {
+            return String.valueOf(ratio);
+        }
+        return new java.math.BigDecimal(ratio).round(new java.math.MathContext(3)).stripTrailingZeros()
+                .toPlainString();
     }
 }

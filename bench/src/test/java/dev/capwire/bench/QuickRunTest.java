@@ -13,7 +13,7 @@ import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.options.CommandLineOptions;
 
 class QuickRunTest {
-    private static final Pattern RATIO = Pattern.compile("^(\\S+): Capwire/baseline = (\\d+\\.\\d+) ");
+    private static final Pattern RATIO = Pattern.compile("^(\\S+): Capwire/baseline = (\\d+(?:\\.\\d+)?) ");
 
     /**
      * Runs every comparison for real, in this JVM and briefly: each must produce a finite, positive ratio. The
