@@ -1,12 +1,11 @@
 package dev.capwire.bindings;
 
 import java.io.File;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.net.URL;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import org.fusesource.hawtjni.runtime.Library;
@@ -88,11 +87,15 @@ public final class NativeLibrary {
             reasons.add("this jar has no library for " + platform);
             throw new UnsatisfiedLinkError(String.join("; ", reasons));
         }
+        // java.io, not Files.createTempFile/Files.copy: an NIO FileChannel would make the JDK keep a socketpair
+        // end open for the JVM's life (see Platform.linuxLibc), in a process whose fds are the application's.
         try (InputStream in = resource.openStream()) {
-            Path extracted = Files.createTempFile("lib" + name + "-", fileName.substring(fileName.lastIndexOf('.')));
-            extracted.toFile().deleteOnExit();
-            Files.copy(in, extracted, StandardCopyOption.REPLACE_EXISTING);
-            System.load(extracted.toAbsolutePath().toString());
+            File extracted = File.createTempFile("lib" + name + "-", fileName.substring(fileName.lastIndexOf('.')));
+            extracted.deleteOnExit();
+            try (OutputStream out = new FileOutputStream(extracted)) {
+                in.transferTo(out);
+            }
+            System.load(extracted.getAbsolutePath());
         } catch (IOException e) {
             reasons.add("extracting " + resource + " into " + System.getProperty("java.io.tmpdir") + " failed: " + e);
             throw new UnsatisfiedLinkError(String.join("; ", reasons));

@@ -1,11 +1,14 @@
 package dev.capwire.bindings;
 
+import java.io.BufferedReader;
+import java.io.FileInputStream;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.stream.Stream;
 
 /**
  * The platform this JVM runs on, as far as choosing a native library goes: operating system, CPU
@@ -71,10 +74,21 @@ record Platform(String os, String arch, String libc) {
     /**
      * The C library of this very process: the JVM is linked against it, so its loader shows in
      * /proc/self/maps ({@code ld-musl-<arch>.so.1} on musl). Without /proc, the musl loader's presence in /lib.
+     *
+     * <p>Read with java.io, not {@code Files.lines} or any other NIO file channel: this runs in every JVM that
+     * loads Capwire, and the JDK's first {@code FileChannel} initializes {@code sun.nio.ch.FileDispatcherImpl},
+     * which keeps one end of a Unix socketpair open for the rest of the JVM's life (its "pre-close" fd). Loading
+     * the library must not leave an fd in the application's process that the application did not open.
      */
     static String linuxLibc() {
-        try (Stream<String> maps = Files.lines(Path.of("/proc/self/maps"))) {
-            return maps.anyMatch(line -> line.contains("/ld-musl-") || line.contains("/libc.musl-")) ? "musl" : "glibc";
+        try (BufferedReader maps = new BufferedReader(new InputStreamReader(new FileInputStream("/proc/self/maps"),
+                StandardCharsets.UTF_8))) {
+            for (String line = maps.readLine(); line != null; line = maps.readLine()) {
+                if (line.contains("/ld-musl-") || line.contains("/libc.musl-")) {
+                    return "musl";
+                }
+            }
+            return "glibc";
         } catch (IOException | RuntimeException unreadable) {
             try (DirectoryStream<Path> lib = Files.newDirectoryStream(Path.of("/lib"), "ld-musl-*")) {
                 return lib.iterator().hasNext() ? "musl" : "glibc";

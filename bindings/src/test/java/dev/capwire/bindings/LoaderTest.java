@@ -102,6 +102,23 @@ class LoaderTest {
         }
     }
 
+    @Test
+    void loadingTheLibraryLeavesNoSocketOpenInTheApplicationsProcess() throws Exception {
+        // Loading runs the platform detection in every JVM that uses Capwire. Were that the JVM's first NIO
+        // FileChannel (Files.lines, Files.copy, Files.createTempFile...), the JDK's FileDispatcherImpl would open
+        // its pre-close socketpair and keep one end for the JVM's life: an fd the application never opened.
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).start()) {
+            String before = child.ask("fds");
+            assertEquals("loaded", child.ask("load"));
+            String after = child.ask("fds");
+            assertEquals(sockets(before), sockets(after), "sockets before loading: " + before + "; after: " + after);
+        }
+    }
+
+    private static long sockets(String fds) {
+        return fds.split("socket:\\[", -1).length - 1;
+    }
+
     /** This host's OS and architecture with musl as its C library. */
     private static Platform muslPlatform() {
         return Platform.of(System.getProperty("os.name"), System.getProperty("os.arch"), () -> "musl");
