@@ -79,6 +79,18 @@ public final class CallContext {
         }
     }
 
+    /** Makes this the current thread's context; returns the one to put back with {@link #exit}. */
+    CallContext enter() {
+        CallContext saved = CURRENT.get();
+        CURRENT.set(this);
+        return saved;
+    }
+
+    /** Puts back what {@link #enter} returned (set, not remove: see {@link #run}). */
+    static void exit(CallContext saved) {
+        CURRENT.set(saved);
+    }
+
     <T> T run(Callable<T> body) throws Exception {
         CallContext saved = CURRENT.get();
         CURRENT.set(this);

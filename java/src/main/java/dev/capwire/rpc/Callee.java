@@ -14,7 +14,7 @@ import dev.capwire.wire.StatusCode;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.collections.Int2ObjectHashMap;
 import org.agrona.collections.Long2ObjectHashMap;
@@ -67,16 +67,22 @@ final class Callee {
         return failed.get();
     }
 
-    /** A call being served. */
-    private final class Running {
+    private static final AtomicIntegerFieldUpdater<Running> ANSWERED =
+            AtomicIntegerFieldUpdater.newUpdater(Running.class, "answered");
+
+    /** A call being served; it is also the task the handler executor runs. */
+    private final class Running implements Runnable {
         final long id;
         final Export target;
         final String capName;
         final MethodSpec spec;
         final CallContext context;
         final long startNanos = System.nanoTime();
-        final AtomicBoolean answered = new AtomicBoolean();
+        /** 1 once answered: a call is answered exactly once, by its handler, its revocation or a failure. */
+        volatile int answered;
         ProducerStream stream;
+        Object implementation;
+        Incoming arguments;
 
         Running(long id, Export target, String capName, MethodSpec spec, CallContext context) {
             this.id = id;
@@ -84,6 +90,15 @@ final class Callee {
             this.capName = capName;
             this.spec = spec;
             this.context = context;
+        }
+
+        boolean answerOnce() {
+            return ANSWERED.compareAndSet(this, 0, 1);
+        }
+
+        @Override
+        public void run() {
+            Callee.this.run(this, implementation, arguments);
         }
     }
 
@@ -201,8 +216,10 @@ final class Callee {
         byte[] content = new byte[length - contentOffset];
         frame.buffer().getBytes(offset + contentOffset, content);
         Incoming in = new Incoming(rpc.importer(), new UnsafeBuffer(content), 0, content.length, descriptors, fds);
+        call.implementation = implementation;
+        call.arguments = in;
         try {
-            options.executor().execute(() -> run(call, implementation, in));
+            options.executor().execute(call);
         } catch (RejectedExecutionException e) {
             in.discard();
             answerError(call, StatusCode.RESOURCE_EXHAUSTED, "handler.executor",
@@ -321,19 +338,14 @@ final class Callee {
             return;
         }
         Object result;
+        CallContext saved = call.context.enter();
         try {
-            result = call.context.run(() -> {
-                try {
-                    return call.spec.invoke(implementation, argument, call.stream);
-                } catch (Exception | Error e) {
-                    throw e;
-                } catch (Throwable e) {
-                    throw new CompletionException(e);
-                }
-            });
+            result = call.spec.invoke(implementation, argument, call.stream);
         } catch (Throwable e) {
             answerFailure(call, e);
             return;
+        } finally {
+            CallContext.exit(saved);
         }
         switch (call.spec.kind) {
             case UNARY:
@@ -387,7 +399,7 @@ final class Callee {
             return;
         }
         try {
-            if (!call.answered.compareAndSet(false, true)) {
+            if (!call.answerOnce()) {
                 out.abandon(); // revoked or cancelled meanwhile, and answered then
                 return;
             }
@@ -424,7 +436,7 @@ final class Callee {
     }
 
     private void answerError(Running call, StatusCode code, String reason, String message) {
-        if (call.answered.compareAndSet(false, true)) {
+        if (call.answerOnce()) {
             respondError(call.id, code, reason, message);
             finish(call, code);
         }
@@ -526,7 +538,7 @@ final class Callee {
             streams.clear();
         }
         for (Running call : all) {
-            call.answered.set(true);
+            call.answerOnce();
             cancel(call, why);
         }
     }

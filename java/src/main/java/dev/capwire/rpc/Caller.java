@@ -52,8 +52,8 @@ final class Caller {
     <T> T bootstrap(CapabilityType<T> type) {
         BootstrapRequest request = BootstrapRequest.newBuilder().setName(type.name())
                 .setVersion(type.version().toString()).build();
-        Question question = send(rpc.peerBootstrap(), RpcConnection.BOOTSTRAP_METHOD, out -> out.putContent(
-                request.toByteArray()), 0, 0, answer -> {
+        Question question = send(rpc.peerBootstrap(), RpcConnection.BOOTSTRAP_METHOD, BOOTSTRAP_REQUEST, request, 0,
+                0, answer -> {
                     Incoming in = answer.incoming();
                     try {
                         if (in.capsLeft() != 1) {
@@ -94,8 +94,7 @@ final class Caller {
         }
         Question question;
         try {
-            question = send(target, spec.id, out -> spec.argument.encode(argument, out), 0, 0,
-                    answer -> answer.decode(spec.result));
+            question = send(target, spec.id, spec.argument, argument, 0, 0, spec.resultDecoder);
         } catch (StatusException e) {
             return failed(spec, e);
         }
@@ -114,11 +113,15 @@ final class Caller {
         Object decode(Answer answer);
     }
 
+    /** A stream's answer only ends it: its items were the results. */
+    private static final Decoder NO_RESULT = answer -> null;
+    private static final Codec BOOTSTRAP_REQUEST = Codecs.forType(BootstrapRequest.class, "bootstrap");
+
     /**
      * Encodes and sends one call and returns its question, completed (as loop work) with the decoded result
      * or the failure. Inherits the current {@link CallContext}: its deadline, and its cancellation.
      */
-    Question send(Import target, int methodId, java.util.function.Consumer<Outgoing> argument, int streamId,
+    Question send(Import target, int methodId, Codec argumentCodec, Object argument, int streamId,
             int initialCredit, Decoder decoder) {
         rpc.ensureOpen();
         CallContext context = CallContext.current();
@@ -130,12 +133,12 @@ final class Caller {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls are in flight on " + rpc.connection() + " already", null);
         }
-        Question question = new Question(target);
+        Question question = new Question(this, target, decoder);
         Outgoing out = new Outgoing(rpc.exporter());
         UnsafeBuffer payload;
         FileDescriptor[] fds;
         try {
-            argument.accept(out);
+            argumentCodec.encode(argument, out);
             payload = out.call(timeoutNanos, streamId, initialCredit);
             fds = out.fds();
         } catch (RuntimeException e) {
@@ -155,27 +158,7 @@ final class Caller {
             // carried. Once sent, the peer owns those references whatever happens to the call.
             out.abandon();
         }
-        answer.whenComplete((response, failure) -> {
-            inFlight.decrementAndGet();
-            rpc.untrackQuestion(target, question);
-            if (failure != null) {
-                if (!(failure instanceof CancellationException)) {
-                    question.completeExceptionally(failure);
-                }
-                return;
-            }
-            try {
-                question.complete(decoder.decode(new Answer(rpc, response)));
-            } catch (Codec.MalformedException e) {
-                question.completeExceptionally(new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
-                        "the answer does not decode: " + e.getMessage(), e));
-            } catch (StatusException e) {
-                question.completeExceptionally(e);
-            } catch (RuntimeException e) {
-                question.completeExceptionally(new StatusException(StatusCode.INTERNAL, "answer.failed",
-                        "decoding the answer failed: " + e, e));
-            }
-        });
+        answer.whenComplete(question); // the question is its own completion stage: no lambda per call
         if (question.isDone()) {
             answer.cancel(false); // revoked or cancelled while it was being sent
         }
@@ -183,6 +166,29 @@ final class Caller {
             context.onCancel(() -> question.fail(context.cancellation()));
         }
         return question;
+    }
+
+    /** Loop work: the transport's request for {@code question} completed. */
+    void answered(Question question, Response response, Throwable failure) {
+        inFlight.decrementAndGet();
+        rpc.untrackQuestion(question.target, question);
+        if (failure != null) {
+            if (!(failure instanceof CancellationException)) {
+                question.completeExceptionally(failure);
+            }
+            return;
+        }
+        try {
+            question.complete(question.decoder.decode(new Answer(rpc, response)));
+        } catch (Codec.MalformedException e) {
+            question.completeExceptionally(new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
+                    "the answer does not decode: " + e.getMessage(), e));
+        } catch (StatusException e) {
+            question.completeExceptionally(e);
+        } catch (RuntimeException e) {
+            question.completeExceptionally(new StatusException(StatusCode.INTERNAL, "answer.failed",
+                    "decoding the answer failed: " + e, e));
+        }
     }
 
     private long timeoutNanos(CallContext context, boolean stream) {
@@ -240,8 +246,7 @@ final class Caller {
         }
         Question question;
         try {
-            question = send(target, spec.id, out -> spec.argument.encode(argument, out), streamId, window,
-                    answer -> null);
+            question = send(target, spec.id, spec.argument, argument, streamId, window, NO_RESULT);
         } catch (StatusException e) {
             forget(stream);
             throw e;

@@ -23,6 +23,8 @@ final class MethodSpec {
     final Codec result;
     /** {@code (Object impl, Object argument, Object sink) -> Object}, for serving without reflection per call. */
     final MethodHandle invoker;
+    /** Decodes an answer into the result: made once here, not per call. */
+    final Caller.Decoder resultDecoder;
 
     MethodSpec(int id, String name, Kind kind, boolean nonBlocking, boolean hasArgument, Codec argument,
             Codec result, MethodHandle invoker) {
@@ -34,6 +36,7 @@ final class MethodSpec {
         this.argument = argument;
         this.result = result;
         this.invoker = invoker;
+        this.resultDecoder = answer -> answer.decode(result);
     }
 
     Object invoke(Object implementation, Object argument, StreamSink<?> sink) throws Throwable {
