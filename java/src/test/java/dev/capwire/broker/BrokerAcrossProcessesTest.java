@@ -278,6 +278,42 @@ class BrokerAcrossProcessesTest {
         }
     }
 
+    @Test
+    void anActivatedBackendIsStartedForTheFirstClientAndStoppedWithTheBroker() throws Exception {
+        ChildJvm broker = broker("activate:ack:" + backendAddress);
+        try (ReconnectingClient client = ReconnectingClient.builder(transport, brokerAddress, echo(),
+                (connection, frame) -> { }).build()) {
+            assertTrue(client.awaitConnected(WAIT_SECONDS * 1000).handedOff(), "handed off once registered");
+            long launched = Long.parseLong(broker.expect("LAUNCHED echo ", WAIT_SECONDS));
+            broker.expect("REGISTERED echo", WAIT_SECONDS);
+            byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
+            String answer = new String(client.call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000).payload(),
+                    StandardCharsets.US_ASCII);
+            assertTrue(answer.startsWith(launched + " " + ProcessHandle.current().pid() + " "), answer);
+            ProcessHandle child = ProcessHandle.of(launched).orElseThrow();
+            broker.close(); // stdin closes: the broker stops, and stops its children
+            child.onExit().get(WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aCrashingActivatedBackendIsRestartedWithBackoff() throws Exception {
+        ChildJvm broker = broker("activate:crash:" + backendAddress);
+        HandshakeRefusedException starting = assertThrows(HandshakeRefusedException.class, () -> connect(echo()));
+        assertEquals(RefusedCode.UNAVAILABLE, starting.refusedCode());
+        assertTrue(starting.isRetryable() && starting.retryAfterMs() > 0, starting.getMessage());
+        String first = broker.expect("LAUNCHED echo ", WAIT_SECONDS);
+        broker.expect("REGISTERED echo", WAIT_SECONDS);
+        String[] exit = broker.expect("EXITED echo ", WAIT_SECONDS).split(" ");
+        assertEquals(first, exit[0]);
+        assertEquals("3", exit[1], "the crash's exit code is reported");
+        assertTrue(Long.parseLong(exit[2]) >= 0, "a restart is scheduled");
+        String second = broker.expect("LAUNCHED echo ", WAIT_SECONDS);
+        assertFalse(first.equals(second), "a new process");
+        broker.expect("REGISTERED echo", WAIT_SECONDS);
+        broker.expect("EXITED echo " + second + " 3 ", WAIT_SECONDS);
+    }
+
     private static String status(ChildJvm broker) throws Exception {
         broker.send("status");
         return broker.expect("STATUS ", WAIT_SECONDS);

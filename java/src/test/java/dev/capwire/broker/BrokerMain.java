@@ -13,7 +13,10 @@ import java.util.List;
 
 /**
  * A child-JVM broker: {@code BrokerMain <unix endpoint> <handoffAckMs> [registration uid]} (the uid, when
- * given, is the only one allowed to register). Prints {@code READY}, then one line per event
+ * given, is the only one allowed to register), or {@code BrokerMain <unix endpoint> <handoffAckMs>
+ * activate:<mode>:<backend endpoint>}, which activates service {@value BackendMain#SERVICE} as a
+ * {@link BackendMain} in that mode, on this JVM's flags and class path ({@code LAUNCHED <service> <pid>},
+ * {@code EXITED <service> <pid> <code> <restart in ms>}, {@code LAUNCH_FAILED <service> <why>}). Prints {@code READY}, then one line per event
  * ({@code REGISTERED <services>}, {@code HANDED_OFF <service> <client pid>}, {@code FALLBACK <service> <why>},
  * {@code TOKEN_REFUSED <why>}, {@code REGISTRATION_REFUSED <why>}, {@code DEREGISTERED <services>}); stdin
  * {@code status} prints {@code STATUS <backends> <pending>}, {@code fds} prints {@code FDS <open fds>}.
@@ -55,10 +58,34 @@ public final class BrokerMain {
             public void onTokenRefused(long backendPid, String why) {
                 say("TOKEN_REFUSED " + why);
             }
+
+            @Override
+            public void onLaunched(String service, long pid) {
+                say("LAUNCHED " + service + " " + pid);
+            }
+
+            @Override
+            public void onLaunchFailed(String service, long pid, String why) {
+                say("LAUNCH_FAILED " + service + " " + why);
+            }
+
+            @Override
+            public void onExited(String service, long pid, int exitCode, long restartInMs) {
+                say("EXITED " + service + " " + pid + " " + exitCode + " " + restartInMs);
+            }
         };
         try (Transport transport = Transport.create(TransportOptions.defaults())) {
             Broker.Builder builder = Broker.builder(transport).handoffAckMs(Long.parseLong(args[1])).listener(printing);
-            if (args.length > 2) {
+            if (args.length > 2 && args[2].startsWith("activate:")) {
+                String[] parts = args[2].split(":", 3);
+                List<String> command = new java.util.ArrayList<>();
+                command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+                command.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+                command.addAll(List.of("-cp", System.getProperty("java.class.path"), BackendMain.class.getName(),
+                        parts[1], args[0], parts[2]));
+                builder.activate(Activation.builder(BackendMain.SERVICE, "1.0.0", command)
+                        .log(Path.of(parts[2].substring("unix:".length()) + ".log")).build());
+            } else if (args.length > 2) {
                 builder.registrationPolicy(PeerPolicy.uidAllowList(Long.parseLong(args[2])));
             }
             try (Broker broker = builder.build()) {
