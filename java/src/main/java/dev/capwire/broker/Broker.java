@@ -65,6 +65,22 @@ public final class Broker implements AutoCloseable {
         return server;
     }
 
+    /**
+     * Serves on a Unix socket a service manager already bound and passed to this process (socket activation,
+     * see {@link dev.capwire.transport.InheritedSockets}), so the broker can start on the first connection.
+     */
+    public Server listen(dev.capwire.bindings.NativeSocket listening) throws NativeIoException {
+        Server server = transport.listen(listening, gate);
+        if (!server.endpoint().isUnix()) {
+            server.close();
+            throw new IllegalArgumentException("a broker listens on a Unix socket, not " + server.endpoint());
+        }
+        synchronized (servers) {
+            servers.add(server);
+        }
+        return server;
+    }
+
     /** The services registered now, by name. */
     public List<String> services() {
         return registry.serviceNames();

@@ -314,6 +314,35 @@ class BrokerAcrossProcessesTest {
         broker.expect("EXITED echo " + second + " 3 ", WAIT_SECONDS);
     }
 
+    /**
+     * Socket activation: a stand-in service manager (python3: binds the socket, puts it at fd 3, sets LISTEN_PID
+     * and LISTEN_FDS, and execs the broker's JVM) passes the listening socket; the broker serves it unbound.
+     */
+    @Test
+    void aBrokerServesTheSocketAServiceManagerPassedIt() throws Exception {
+        Path python = Path.of("/usr/bin/python3");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(python), "python3 stands in for systemd");
+        String path = brokerAddress.toString().substring("unix:".length());
+        String manager = "import os, socket, sys\n"
+                + "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                + "s.bind(sys.argv[1]); s.listen(64); s.setblocking(False)\n" // systemd: NonBlocking=yes
+                + "os.dup2(s.fileno(), 3)\n"
+                + "os.set_inheritable(3, True)\n" // dup2 onto itself (the socket may be fd 3) changes nothing
+                + "os.environ['LISTEN_FDS'] = '1'; os.environ['LISTEN_PID'] = str(os.getpid())\n"
+                + "os.execv(sys.argv[2], sys.argv[2:])\n";
+        ChildJvm broker = ChildJvm.startWrapped(List.of(python.toString(), "-c", manager, path), BrokerMain.class,
+                brokerAddress.toString(), Long.toString(ACK_MS), "inherited");
+        children.add(broker);
+        broker.expect("READY", WAIT_SECONDS);
+        ChildJvm backend = registeredBackend("ack", broker);
+        try (NegotiatedConnection connection = connect(echo())) {
+            assertTrue(connection.handedOff());
+            assertEquals(backend.pid(), call(connection)[0]);
+        }
+        broker.close();
+        Files.deleteIfExists(Path.of(path)); // the service manager's to remove
+    }
+
     private static String status(ChildJvm broker) throws Exception {
         broker.send("status");
         return broker.expect("STATUS ", WAIT_SECONDS);

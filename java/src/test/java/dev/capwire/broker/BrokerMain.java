@@ -16,7 +16,9 @@ import java.util.List;
  * given, is the only one allowed to register), or {@code BrokerMain <unix endpoint> <handoffAckMs>
  * activate:<mode>:<backend endpoint>}, which activates service {@value BackendMain#SERVICE} as a
  * {@link BackendMain} in that mode, on this JVM's flags and class path ({@code LAUNCHED <service> <pid>},
- * {@code EXITED <service> <pid> <code> <restart in ms>}, {@code LAUNCH_FAILED <service> <why>}). Prints {@code READY}, then one line per event
+ * {@code EXITED <service> <pid> <code> <restart in ms>}, {@code LAUNCH_FAILED <service> <why>}), or
+ * {@code BrokerMain <unix endpoint> <handoffAckMs> inherited}, which serves the socket a service manager passed
+ * (LISTEN_FDS) instead of binding the endpoint. Prints {@code READY}, then one line per event
  * ({@code REGISTERED <services>}, {@code HANDED_OFF <service> <client pid>}, {@code FALLBACK <service> <why>},
  * {@code TOKEN_REFUSED <why>}, {@code REGISTRATION_REFUSED <why>}, {@code DEREGISTERED <services>}); stdin
  * {@code status} prints {@code STATUS <backends> <pending>}, {@code fds} prints {@code FDS <open fds>}.
@@ -27,7 +29,9 @@ public final class BrokerMain {
     }
 
     public static void main(String[] args) throws Exception {
-        Files.deleteIfExists(Path.of(args[0].substring("unix:".length())));
+        if (!(args.length > 2 && args[2].equals("inherited"))) {
+            Files.deleteIfExists(Path.of(args[0].substring("unix:".length())));
+        }
         BrokerListener printing = new BrokerListener() {
             @Override
             public void onRegistered(long pid, List<String> services, String backendAddress) {
@@ -85,11 +89,15 @@ public final class BrokerMain {
                         parts[1], args[0], parts[2]));
                 builder.activate(Activation.builder(BackendMain.SERVICE, "1.0.0", command)
                         .log(Path.of(parts[2].substring("unix:".length()) + ".log")).build());
-            } else if (args.length > 2) {
+            } else if (args.length > 2 && !args[2].equals("inherited")) {
                 builder.registrationPolicy(PeerPolicy.uidAllowList(Long.parseLong(args[2])));
             }
             try (Broker broker = builder.build()) {
-                broker.listen(Endpoint.parse(args[0]));
+                if (args.length > 2 && args[2].equals("inherited")) {
+                    broker.listen(dev.capwire.transport.InheritedSockets.take().get(0)); // socket activation
+                } else {
+                    broker.listen(Endpoint.parse(args[0]));
+                }
                 say("READY");
                 BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
                 String line;
