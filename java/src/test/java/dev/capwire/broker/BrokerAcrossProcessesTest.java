@@ -349,14 +349,14 @@ class BrokerAcrossProcessesTest {
     }
 
     @Test
-    void manyHandoffsLeaveNoFdsBehindInTheBrokerOrTheBackend() throws Exception {
+    void aThousandHandoffsLeaveNoFdsBehindInTheBrokerOrTheBackend() throws Exception {
         ChildJvm broker = broker();
         ChildJvm backend = registeredBackend("ack", broker);
         handoffs(20); // warm-up: classes loaded, buffers pooled
         long brokerFds = fds(broker);
         long backendFds = fds(backend);
         String brokerKinds = kinds(broker);
-        handoffs(300);
+        handoffs(1000);
         long brokerAfter = settledFds(broker, brokerFds);
         assertEquals(brokerFds, brokerAfter, () -> "broker fds " + brokerKinds + " then " + kinds(broker));
         assertEquals(backendFds, settledFds(backend, backendFds), "backend fds");
