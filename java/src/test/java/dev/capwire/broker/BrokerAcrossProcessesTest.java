@@ -216,6 +216,22 @@ class BrokerAcrossProcessesTest {
         }
     }
 
+    /** One implementation of the checks: the broker refuses a Hello in the words its backend would. */
+    @Test
+    void theBrokerRefusesAHelloExactlyAsTheBackendItselfWould() throws Exception {
+        ChildJvm broker = broker();
+        registeredBackend("ack", broker);
+        ClientOptions tooNew = ClientOptions.builder(BackendMain.SERVICE).noSecret().wantedServiceVersion("2.0.0")
+                .build();
+        HandshakeRefusedException byBroker = assertThrows(HandshakeRefusedException.class, () -> connect(tooNew));
+        HandshakeRefusedException byBackend = assertThrows(HandshakeRefusedException.class,
+                () -> HandshakeClient.connect(transport, backendAddress, tooNew, (connection, frame) -> { }));
+        assertEquals(RefusedCode.SERVICE_UNKNOWN, byBroker.refusedCode());
+        assertEquals(byBackend.refusedCode(), byBroker.refusedCode());
+        assertEquals(byBackend.reason(), byBroker.reason());
+        assertEquals(byBackend.details(), byBroker.details());
+    }
+
     @Test
     void aClientWithoutHandlePassingIsSentToTheBackendAddress() throws Exception {
         ChildJvm broker = broker();
