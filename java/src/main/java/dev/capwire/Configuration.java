@@ -166,6 +166,13 @@ public final class Configuration {
     public static final String BROKER_HANDOFF_ACK_MS_PROP_NAME = "capwire.broker.handoffAckMs";
     public static final long BROKER_HANDOFF_ACK_MS_DEFAULT = 2_000;
 
+    /**
+     * How long a broker waits for a backend it launched (activation) to register; then it stops the process,
+     * reports it, and restarts it with back-off. Clients asking meanwhile get UNAVAILABLE with retry_after_ms.
+     */
+    public static final String BROKER_ACTIVATION_TIMEOUT_MS_PROP_NAME = "capwire.broker.activationTimeoutMs";
+    public static final long BROKER_ACTIVATION_TIMEOUT_MS_DEFAULT = 10_000;
+
     /** Hellos a server accepts per second from one peer (one pid on Unix sockets, one address on TCP). */
     public static final String HELLO_RATE_LIMIT_PROP_NAME = "capwire.hello.rateLimit";
     public static final int HELLO_RATE_LIMIT_DEFAULT = 256;
@@ -255,6 +262,10 @@ public final class Configuration {
 
     public static long brokerHandoffAckMs() {
         return Long.getLong(BROKER_HANDOFF_ACK_MS_PROP_NAME, BROKER_HANDOFF_ACK_MS_DEFAULT);
+    }
+
+    public static long brokerActivationTimeoutMs() {
+        return Long.getLong(BROKER_ACTIVATION_TIMEOUT_MS_PROP_NAME, BROKER_ACTIVATION_TIMEOUT_MS_DEFAULT);
     }
 
     public static int helloRateLimit() {

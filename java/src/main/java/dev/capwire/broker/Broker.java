@@ -33,6 +33,7 @@ public final class Broker implements AutoCloseable {
     private final Transport transport;
     private final Registry registry = new Registry();
     private final Handoffs handoffs;
+    private final Launcher launcher;
     private final BrokerGate gate;
     private final List<Server> servers = new ArrayList<>();
 
@@ -40,11 +41,12 @@ public final class Broker implements AutoCloseable {
         this.transport = b.transport;
         Events events = new Events(b.transport, b.listener);
         this.handoffs = new Handoffs(b.handoffAckMs, b.transport.options().sendTimeoutMs(), events);
+        this.launcher = new Launcher(b.activations, b.activationTimeoutMs, events);
         InboundGate handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, b.handshakeTimeoutMs,
                 FrameType.HELLO, FrameType.HELLO_REPLY);
         this.gate = new BrokerGate(HelloChecks.withDefaults(b.transport, b.clientPolicy),
                 HelloChecks.withDefaults(b.transport, b.registrationPolicy), handshakeGate,
-                Configuration.keepaliveMaxMissed(), registry, handoffs, events);
+                Configuration.keepaliveMaxMissed(), registry, handoffs, launcher, events);
     }
 
     public static Builder builder(Transport transport) {
@@ -63,6 +65,22 @@ public final class Broker implements AutoCloseable {
         return server;
     }
 
+    /**
+     * Serves on a Unix socket a service manager already bound and passed to this process (socket activation,
+     * see {@link dev.capwire.transport.InheritedSockets}), so the broker can start on the first connection.
+     */
+    public Server listen(dev.capwire.bindings.NativeSocket listening) throws NativeIoException {
+        Server server = transport.listen(listening, gate);
+        if (!server.endpoint().isUnix()) {
+            server.close();
+            throw new IllegalArgumentException("a broker listens on a Unix socket, not " + server.endpoint());
+        }
+        synchronized (servers) {
+            servers.add(server);
+        }
+        return server;
+    }
+
     /** The services registered now, by name. */
     public List<String> services() {
         return registry.serviceNames();
@@ -73,6 +91,11 @@ public final class Broker implements AutoCloseable {
         return registry.backends();
     }
 
+    /** Backends this broker started (activation) whose processes run now. */
+    public int children() {
+        return launcher.running();
+    }
+
     /** Hand-offs waiting for their backend's acknowledgement. */
     public int pendingHandoffs() {
         return handoffs.pendingCount();
@@ -81,6 +104,7 @@ public final class Broker implements AutoCloseable {
     /**
      * Stops listening and abandons hand-offs in flight (their clients go to the backend address). Connections
      * already handed off are the backends' and go on; registration connections close with the transport.
+     * Backends this broker started are stopped (stdin closed and SIGTERM, SIGKILL after two seconds).
      */
     @Override
     public void close() {
@@ -89,6 +113,7 @@ public final class Broker implements AutoCloseable {
             servers.clear();
         }
         handoffs.close();
+        launcher.close();
     }
 
     /** Every setting starts at its {@code capwire.*} property (see {@link Configuration}). */
@@ -99,6 +124,8 @@ public final class Broker implements AutoCloseable {
         private long handoffAckMs = Configuration.brokerHandoffAckMs();
         private long handshakeTimeoutMs = Configuration.handshakeTimeoutMs();
         private BrokerListener listener = new BrokerListener() { };
+        private final java.util.List<Activation> activations = new java.util.ArrayList<>();
+        private long activationTimeoutMs = Configuration.brokerActivationTimeoutMs();
 
         private Builder(Transport transport) {
             this.transport = transport;
@@ -127,6 +154,22 @@ public final class Broker implements AutoCloseable {
 
         public Builder handshakeTimeoutMs(long value) {
             handshakeTimeoutMs = value;
+            return this;
+        }
+
+        /**
+         * Starts {@code activation}'s backend when a client asks for its service and none is registered: the
+         * client is refused UNAVAILABLE with a retry_after_ms meanwhile (a {@code ReconnectingClient} retries),
+         * and is handed off once the backend registered.
+         */
+        public Builder activate(Activation activation) {
+            activations.add(activation);
+            return this;
+        }
+
+        /** See {@link Configuration#BROKER_ACTIVATION_TIMEOUT_MS_PROP_NAME}. */
+        public Builder activationTimeoutMs(long value) {
+            activationTimeoutMs = value;
             return this;
         }
 

@@ -35,6 +35,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 final class BrokerGate implements FrameListener {
     private static final AttributeKey<Peer> PEER = AttributeKey.create("capwire.broker.peer", Peer.class);
+    /** How soon a client asking for a service being started should come back. */
+    private static final long ACTIVATION_RETRY_MS = 200;
     /** Serves no frames: the broker only checks Hellos against it. */
     private static final FrameListener NOBODY = (connection, frame) -> { };
 
@@ -52,10 +54,13 @@ final class BrokerGate implements FrameListener {
     private final int keepaliveMaxMissed;
     private final Registry registry;
     private final Handoffs handoffs;
+    private final Launcher launcher;
+    /** The terms of services the broker can start, checked until their backend registers its own. */
+    private final Map<String, Service> activatable;
     private final Events events;
 
     BrokerGate(HelloChecks clientChecks, HelloChecks registrationChecks, InboundGate handshakeGate,
-            int keepaliveMaxMissed, Registry registry, Handoffs handoffs, Events events) {
+            int keepaliveMaxMissed, Registry registry, Handoffs handoffs, Launcher launcher, Events events) {
         this.clientChecks = clientChecks;
         this.registrationChecks = registrationChecks;
         this.registrationService = Map.of(Broker.REGISTRATION_SERVICE,
@@ -64,6 +69,11 @@ final class BrokerGate implements FrameListener {
         this.keepaliveMaxMissed = keepaliveMaxMissed;
         this.registry = registry;
         this.handoffs = handoffs;
+        this.launcher = launcher;
+        Map<String, Service> terms = new LinkedHashMap<>();
+        launcher.activations().forEach((name, activation) ->
+                terms.put(name, Service.builder(name, activation.version(), NOBODY).build()));
+        this.activatable = Map.copyOf(terms);
         this.events = events;
     }
 
@@ -118,9 +128,14 @@ final class BrokerGate implements FrameListener {
 
     private void onClientHello(Connection connection, Hello hello) {
         long helloNanos = System.nanoTime();
-        HelloChecks.Refusal refusal = clientChecks.check(connection, hello, registry.services(), () -> null);
+        HelloChecks.Refusal refusal = clientChecks.check(connection, hello, services(), () -> null);
         Registration backend = refusal == null ? registry.backendFor(hello.getServiceName()) : null;
         Registration.Offer offer = backend != null ? backend.offers.get(hello.getServiceName()) : null;
+        if (refusal == null && offer == null && activatable.containsKey(hello.getServiceName())) {
+            // A checked client, and nobody serves it yet: start the backend; the client comes back for it.
+            refusal = new HelloChecks.Refusal(RefusedCode.UNAVAILABLE, launcher.wanted(hello.getServiceName()),
+                    ACTIVATION_RETRY_MS, Map.of());
+        }
         if (refusal == null && offer == null) {
             // Deregistered between the check and now.
             refusal = new HelloChecks.Refusal(RefusedCode.SERVICE_UNKNOWN, "no service named '"
@@ -148,6 +163,16 @@ final class BrokerGate implements FrameListener {
         Negotiated reply = negotiated.setHandoffToken(ByteString.copyFrom(token)).build();
         // Nothing more is read from this client here: what it sends next is the backend's to read.
         connection.detach(socket -> handoffs.deliver(socket, token, reply, hello, client, backend, helloNanos));
+    }
+
+    /** The registered services, and the activatable ones not registered now (a new map only when there are any). */
+    private Map<String, Service> services() {
+        if (activatable.isEmpty()) {
+            return registry.services();
+        }
+        Map<String, Service> all = new LinkedHashMap<>(activatable);
+        all.putAll(registry.services());
+        return all;
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -230,6 +255,7 @@ final class BrokerGate implements FrameListener {
             return;
         }
         peer.registration = registration;
+        registration.offers.keySet().forEach(launcher::registered);
         BrokerFrames.send(connection, BrokerMessage.newBuilder().setRegistered(Registered.newBuilder()
                 .setAccepted(true)).build(), 0);
         Registration added = registration;

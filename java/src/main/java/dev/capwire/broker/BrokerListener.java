@@ -33,4 +33,19 @@ public interface BrokerListener {
     /** A backend acknowledged a token the broker refused (unknown, used, expired, another service's). */
     default void onTokenRefused(long backendPid, String why) {
     }
+
+    /** The broker started a backend for {@code service} (activation). */
+    default void onLaunched(String service, long pid) {
+    }
+
+    /** A backend the broker started did not register in time, or could not be started ({@code pid} -1). */
+    default void onLaunchFailed(String service, long pid, String why) {
+    }
+
+    /**
+     * A backend the broker started exited with {@code exitCode}; it restarts in {@code restartInMs} (back-off), or
+     * -1 when it does not (a clean exit after registering, or the broker stopping).
+     */
+    default void onExited(String service, long pid, int exitCode, long restartInMs) {
+    }
 }

@@ -89,6 +89,32 @@ final class Events {
         tell("onTokenRefused", l -> l.onTokenRefused(backendPid, why));
     }
 
+    void launched(String service, long pid) {
+        activation(service, pid, "launched");
+        tell("onLaunched", l -> l.onLaunched(service, pid));
+    }
+
+    void launchFailed(String service, long pid, String why) {
+        activation(service, pid, "failed: " + why);
+        tell("onLaunchFailed", l -> l.onLaunchFailed(service, pid, why));
+    }
+
+    void exited(String service, long pid, int exitCode, long restartInMs) {
+        activation(service, pid, "exited with " + exitCode + (restartInMs >= 0 ? ", restarts in " + restartInMs
+                + " ms" : ""));
+        tell("onExited", l -> l.onExited(service, pid, exitCode, restartInMs));
+    }
+
+    private static void activation(String service, long pid, String outcome) {
+        ActivationEvent event = new ActivationEvent();
+        if (event.shouldCommit()) {
+            event.service = service;
+            event.backendPid = pid;
+            event.outcome = outcome;
+            event.commit();
+        }
+    }
+
     private void tell(String what, Consumer<BrokerListener> event) {
         try {
             event.accept(listener);
@@ -140,5 +166,18 @@ final class Events {
         long backendPid;
         @Label("Reason")
         String reason;
+    }
+
+    @Name("dev.capwire.broker.Activation")
+    @Label("Broker Activation")
+    @Category("Capwire")
+    @Description("The broker launched a backend, which exited, failed to register, or restarts")
+    static final class ActivationEvent extends Event {
+        @Label("Service")
+        String service;
+        @Label("Backend pid")
+        long backendPid;
+        @Label("Outcome")
+        String outcome;
     }
 }

@@ -43,6 +43,8 @@ public final class HandshakeRefusedException extends StatusException {
                 return StatusCode.UNAUTHENTICATED;
             case PERMISSION_DENIED:
                 return StatusCode.PERMISSION_DENIED;
+            case UNAVAILABLE:
+                return StatusCode.UNAVAILABLE;
             default:
                 return StatusCode.INTERNAL;
         }
@@ -73,10 +75,13 @@ public final class HandshakeRefusedException extends StatusException {
         return refused.getDetailsMap();
     }
 
-    /** Whether the same Hello may succeed later (rate limits and full servers pass; policies do not). */
+    /**
+     * Whether the same Hello may succeed later (rate limits, full servers and services a broker is starting
+     * pass; policies do not).
+     */
     public boolean isRetryable() {
         RefusedCode code = refused.getCode();
         return code == RefusedCode.RATE_LIMITED || code == RefusedCode.RESOURCE_EXHAUSTED
-                || code == RefusedCode.INTERNAL;
+                || code == RefusedCode.INTERNAL || code == RefusedCode.UNAVAILABLE;
     }
 }

@@ -157,6 +157,23 @@ public final class HandshakeServer implements AutoCloseable {
         return transport.adopt(endpoint, socket, unread, new HandedOff(service, negotiated, hello));
     }
 
+    /**
+     * Serves on a socket a service manager already bound and passed to this process (socket activation, see
+     * {@link dev.capwire.transport.InheritedSockets}); the TCP rule of {@link #listen(Endpoint)} holds here too.
+     */
+    public Server listen(NativeSocket listening) throws NativeIoException {
+        Server server = transport.listen(listening, new Gate());
+        if (!server.endpoint().isUnix() && secret == null && !allowUnauthenticatedTcp) {
+            server.close();
+            throw new IllegalStateException("refusing to serve " + server.endpoint() + " over TCP without a shared"
+                    + " secret: configure one (capwire.secret.file) or call allowUnauthenticatedTcp()");
+        }
+        synchronized (servers) {
+            servers.add(server);
+        }
+        return server;
+    }
+
     /** Connections this server holds now, handshaking or negotiated. */
     public int connectionCount() {
         return connections.get();

@@ -72,13 +72,23 @@ public final class Server extends Channel implements AutoCloseable {
     private boolean failingToAdmit;
 
     Server(Transport transport, Endpoint requested, FrameListener listener) throws NativeIoException {
+        this(transport, SocketFile.listen(requested.socketAddress(), BACKLOG,
+                transport.options().replaceStaleSocketFile()), requested, listener);
+    }
+
+    /** A server on a socket already listening (passed by a service manager: see {@link InheritedSockets}). */
+    Server(Transport transport, NativeSocket listening, FrameListener listener) throws NativeIoException {
+        this(transport, SocketFile.inherited(listening), null, listener);
+    }
+
+    private Server(Transport transport, SocketFile socketFile, Endpoint requested, FrameListener listener)
+            throws NativeIoException {
         this.transport = transport;
         this.listener = listener;
         this.loop = transport.nextLoop();
-        this.socketFile = SocketFile.listen(requested.socketAddress(), BACKLOG,
-                transport.options().replaceStaleSocketFile());
+        this.socketFile = socketFile;
         this.socket = socketFile.socket();
-        this.endpoint = requested.isUnix() ? requested : Endpoint.of(socket.localAddress());
+        this.endpoint = requested != null && requested.isUnix() ? requested : Endpoint.of(socket.localAddress());
         this.fd = socket.fd().acquire();
         this.backoffNanos = TimeUnit.MILLISECONDS.toNanos(transport.options().acceptBackoffMs());
         this.maxConnections = transport.options().maxConnectionsPerServer();

@@ -52,6 +52,14 @@ final class SocketFile {
         this.identity = identity;
     }
 
+    /**
+     * A listening socket someone else bound (a service manager, which passed it to this process): its file, if
+     * any, is theirs, and is never removed here.
+     */
+    static SocketFile inherited(NativeSocket socket) {
+        return new SocketFile(socket, null, null);
+    }
+
     /** Binds and listens on {@code address}, replacing a stale socket file there if {@code replaceStale}. */
     static SocketFile listen(SocketAddress address, int backlog, boolean replaceStale) throws NativeIoException {
         Path path = filePath(address);

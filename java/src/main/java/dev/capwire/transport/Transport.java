@@ -104,6 +104,17 @@ public final class Transport implements AutoCloseable {
         return server;
     }
 
+    /**
+     * Serves on a socket that is already listening, one a service manager bound and passed to this process
+     * ({@link InheritedSockets}); its socket file stays the service manager's and is not removed on close.
+     */
+    public Server listen(NativeSocket listening, FrameListener listener) throws NativeIoException {
+        checkOpen();
+        Server server = new Server(this, listening, listener);
+        servers.add(server);
+        return server;
+    }
+
     /** Connects, waiting at most {@code connectTimeoutMs}; frames the peer sends report to {@code listener}. */
     public Connection connect(Endpoint endpoint, FrameListener listener) throws NativeIoException {
         checkOpen();

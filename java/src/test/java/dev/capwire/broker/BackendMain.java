@@ -33,7 +33,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * A child-JVM backend: {@code BackendMain <mode> <broker endpoint> <backend endpoint> [ackMs]}. It serves
  * {@value #SERVICE} on the backend endpoint (the fallback path); a request is answered with
  * {@code <this pid> <peer pid> <peer uid>}, the credentials the kernel gives for the socket it arrived on.
- * Modes: {@code ack} registers with {@link BrokerBackend}; the others speak the registration protocol by hand:
+ * Modes: {@code ack} registers with {@link BrokerBackend}; {@code crash} too, and exits with code 3 a moment
+ * later; the others speak the registration protocol by hand:
  * {@code silent} never acknowledges a hand-off; {@code late} acknowledges after twice {@code ackMs};
  * {@code tokens} acknowledges an unknown token, then the right token for another service, then the right one
  * (and adopts the socket), then the right one again, printing each answer as {@code CONFIRMED <accepted>
@@ -59,7 +60,8 @@ public final class BackendMain {
             server.listen(own);
             AutoCloseable registration;
             try {
-                registration = mode.equals("ack") ? BrokerBackend.register(transport, broker, server, own)
+                registration = mode.equals("ack") || mode.equals("crash")
+                        ? BrokerBackend.register(transport, broker, server, own)
                         : byHand(transport, broker, own, server, mode, ackMs);
             } catch (RuntimeException e) {
                 BrokerMain.say("REGISTER_FAILED " + e);
@@ -67,6 +69,10 @@ public final class BackendMain {
                 return;
             }
             BrokerMain.say("READY");
+            if (mode.equals("crash")) {
+                Thread.sleep(300);
+                Runtime.getRuntime().halt(3); // a crash: no clean-up, a failure exit code
+            }
             waitForStdin(registration);
         }
     }

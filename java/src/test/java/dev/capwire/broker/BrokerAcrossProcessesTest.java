@@ -216,6 +216,22 @@ class BrokerAcrossProcessesTest {
         }
     }
 
+    /** One implementation of the checks: the broker refuses a Hello in the words its backend would. */
+    @Test
+    void theBrokerRefusesAHelloExactlyAsTheBackendItselfWould() throws Exception {
+        ChildJvm broker = broker();
+        registeredBackend("ack", broker);
+        ClientOptions tooNew = ClientOptions.builder(BackendMain.SERVICE).noSecret().wantedServiceVersion("2.0.0")
+                .build();
+        HandshakeRefusedException byBroker = assertThrows(HandshakeRefusedException.class, () -> connect(tooNew));
+        HandshakeRefusedException byBackend = assertThrows(HandshakeRefusedException.class,
+                () -> HandshakeClient.connect(transport, backendAddress, tooNew, (connection, frame) -> { }));
+        assertEquals(RefusedCode.SERVICE_UNKNOWN, byBroker.refusedCode());
+        assertEquals(byBackend.refusedCode(), byBroker.refusedCode());
+        assertEquals(byBackend.reason(), byBroker.reason());
+        assertEquals(byBackend.details(), byBroker.details());
+    }
+
     @Test
     void aClientWithoutHandlePassingIsSentToTheBackendAddress() throws Exception {
         ChildJvm broker = broker();
@@ -278,28 +294,103 @@ class BrokerAcrossProcessesTest {
         }
     }
 
+    @Test
+    void anActivatedBackendIsStartedForTheFirstClientAndStoppedWithTheBroker() throws Exception {
+        ChildJvm broker = broker("activate:ack:" + backendAddress);
+        try (ReconnectingClient client = ReconnectingClient.builder(transport, brokerAddress, echo(),
+                (connection, frame) -> { }).build()) {
+            assertTrue(client.awaitConnected(WAIT_SECONDS * 1000).handedOff(), "handed off once registered");
+            long launched = Long.parseLong(broker.expect("LAUNCHED echo ", WAIT_SECONDS));
+            broker.expect("REGISTERED echo", WAIT_SECONDS);
+            byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
+            String answer = new String(client.call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000).payload(),
+                    StandardCharsets.US_ASCII);
+            assertTrue(answer.startsWith(launched + " " + ProcessHandle.current().pid() + " "), answer);
+            ProcessHandle child = ProcessHandle.of(launched).orElseThrow();
+            broker.close(); // stdin closes: the broker stops, and stops its children
+            child.onExit().get(WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aCrashingActivatedBackendIsRestartedWithBackoff() throws Exception {
+        ChildJvm broker = broker("activate:crash:" + backendAddress);
+        HandshakeRefusedException starting = assertThrows(HandshakeRefusedException.class, () -> connect(echo()));
+        assertEquals(RefusedCode.UNAVAILABLE, starting.refusedCode());
+        assertTrue(starting.isRetryable() && starting.retryAfterMs() > 0, starting.getMessage());
+        String first = broker.expect("LAUNCHED echo ", WAIT_SECONDS);
+        broker.expect("REGISTERED echo", WAIT_SECONDS);
+        String[] exit = broker.expect("EXITED echo ", WAIT_SECONDS).split(" ");
+        assertEquals(first, exit[0]);
+        assertEquals("3", exit[1], "the crash's exit code is reported");
+        assertTrue(Long.parseLong(exit[2]) >= 0, "a restart is scheduled");
+        String second = broker.expect("LAUNCHED echo ", WAIT_SECONDS);
+        assertFalse(first.equals(second), "a new process");
+        broker.expect("REGISTERED echo", WAIT_SECONDS);
+        broker.expect("EXITED echo " + second + " 3 ", WAIT_SECONDS);
+    }
+
+    /**
+     * Socket activation: a stand-in service manager (python3: binds the socket, puts it at fd 3, sets LISTEN_PID
+     * and LISTEN_FDS, and execs the broker's JVM) passes the listening socket; the broker serves it unbound.
+     */
+    @Test
+    void aBrokerServesTheSocketAServiceManagerPassedIt() throws Exception {
+        Path python = Path.of("/usr/bin/python3");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(python), "python3 stands in for systemd");
+        String path = brokerAddress.toString().substring("unix:".length());
+        String manager = "import os, socket, sys\n"
+                + "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                + "s.bind(sys.argv[1]); s.listen(64); s.setblocking(False)\n" // systemd: NonBlocking=yes
+                + "os.dup2(s.fileno(), 3)\n"
+                + "os.set_inheritable(3, True)\n" // dup2 onto itself (the socket may be fd 3) changes nothing
+                + "os.environ['LISTEN_FDS'] = '1'; os.environ['LISTEN_PID'] = str(os.getpid())\n"
+                + "os.execv(sys.argv[2], sys.argv[2:])\n";
+        ChildJvm broker = ChildJvm.startWrapped(List.of(python.toString(), "-c", manager, path), BrokerMain.class,
+                brokerAddress.toString(), Long.toString(ACK_MS), "inherited");
+        children.add(broker);
+        broker.expect("READY", WAIT_SECONDS);
+        ChildJvm backend = registeredBackend("ack", broker);
+        try (NegotiatedConnection connection = connect(echo())) {
+            assertTrue(connection.handedOff());
+            assertEquals(backend.pid(), call(connection)[0]);
+        }
+        broker.close();
+        Files.deleteIfExists(Path.of(path)); // the service manager's to remove
+    }
+
     private static String status(ChildJvm broker) throws Exception {
         broker.send("status");
         return broker.expect("STATUS ", WAIT_SECONDS);
     }
 
     @Test
-    void manyHandoffsLeaveNoFdsBehindInTheBrokerOrTheBackend() throws Exception {
+    void aThousandHandoffsLeaveNoFdsBehindInTheBrokerOrTheBackend() throws Exception {
         ChildJvm broker = broker();
         ChildJvm backend = registeredBackend("ack", broker);
         handoffs(20); // warm-up: classes loaded, buffers pooled
         long brokerFds = fds(broker);
         long backendFds = fds(backend);
         String brokerKinds = kinds(broker);
-        handoffs(300);
+        handoffs(1000);
         long brokerAfter = settledFds(broker, brokerFds);
         assertEquals(brokerFds, brokerAfter, () -> "broker fds " + brokerKinds + " then " + kinds(broker));
         assertEquals(backendFds, settledFds(backend, backendFds), "backend fds");
     }
 
+    /** {@code count} hand-offs, one after another; Hellos past the broker's rate limit wait as it says. */
     private void handoffs(int count) throws Exception {
         for (int i = 0; i < count; i++) {
-            try (NegotiatedConnection connection = connect(echo())) {
+            NegotiatedConnection connection;
+            try {
+                connection = connect(echo());
+            } catch (HandshakeRefusedException limited) {
+                assertEquals(RefusedCode.RATE_LIMITED, limited.refusedCode(), limited.getMessage());
+                Thread.sleep(limited.retryAfterMs());
+                i--;
+                continue;
+            }
+            try (connection) {
                 assertTrue(connection.handedOff());
                 call(connection);
             }

@@ -13,7 +13,12 @@ import java.util.List;
 
 /**
  * A child-JVM broker: {@code BrokerMain <unix endpoint> <handoffAckMs> [registration uid]} (the uid, when
- * given, is the only one allowed to register). Prints {@code READY}, then one line per event
+ * given, is the only one allowed to register), or {@code BrokerMain <unix endpoint> <handoffAckMs>
+ * activate:<mode>:<backend endpoint>}, which activates service {@value BackendMain#SERVICE} as a
+ * {@link BackendMain} in that mode, on this JVM's flags and class path ({@code LAUNCHED <service> <pid>},
+ * {@code EXITED <service> <pid> <code> <restart in ms>}, {@code LAUNCH_FAILED <service> <why>}), or
+ * {@code BrokerMain <unix endpoint> <handoffAckMs> inherited}, which serves the socket a service manager passed
+ * (LISTEN_FDS) instead of binding the endpoint. Prints {@code READY}, then one line per event
  * ({@code REGISTERED <services>}, {@code HANDED_OFF <service> <client pid>}, {@code FALLBACK <service> <why>},
  * {@code TOKEN_REFUSED <why>}, {@code REGISTRATION_REFUSED <why>}, {@code DEREGISTERED <services>}); stdin
  * {@code status} prints {@code STATUS <backends> <pending>}, {@code fds} prints {@code FDS <open fds>}.
@@ -24,7 +29,9 @@ public final class BrokerMain {
     }
 
     public static void main(String[] args) throws Exception {
-        Files.deleteIfExists(Path.of(args[0].substring("unix:".length())));
+        if (!(args.length > 2 && args[2].equals("inherited"))) {
+            Files.deleteIfExists(Path.of(args[0].substring("unix:".length())));
+        }
         BrokerListener printing = new BrokerListener() {
             @Override
             public void onRegistered(long pid, List<String> services, String backendAddress) {
@@ -55,14 +62,42 @@ public final class BrokerMain {
             public void onTokenRefused(long backendPid, String why) {
                 say("TOKEN_REFUSED " + why);
             }
+
+            @Override
+            public void onLaunched(String service, long pid) {
+                say("LAUNCHED " + service + " " + pid);
+            }
+
+            @Override
+            public void onLaunchFailed(String service, long pid, String why) {
+                say("LAUNCH_FAILED " + service + " " + why);
+            }
+
+            @Override
+            public void onExited(String service, long pid, int exitCode, long restartInMs) {
+                say("EXITED " + service + " " + pid + " " + exitCode + " " + restartInMs);
+            }
         };
         try (Transport transport = Transport.create(TransportOptions.defaults())) {
             Broker.Builder builder = Broker.builder(transport).handoffAckMs(Long.parseLong(args[1])).listener(printing);
-            if (args.length > 2) {
+            if (args.length > 2 && args[2].startsWith("activate:")) {
+                String[] parts = args[2].split(":", 3);
+                List<String> command = new java.util.ArrayList<>();
+                command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+                command.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+                command.addAll(List.of("-cp", System.getProperty("java.class.path"), BackendMain.class.getName(),
+                        parts[1], args[0], parts[2]));
+                builder.activate(Activation.builder(BackendMain.SERVICE, "1.0.0", command)
+                        .log(Path.of(parts[2].substring("unix:".length()) + ".log")).build());
+            } else if (args.length > 2 && !args[2].equals("inherited")) {
                 builder.registrationPolicy(PeerPolicy.uidAllowList(Long.parseLong(args[2])));
             }
             try (Broker broker = builder.build()) {
-                broker.listen(Endpoint.parse(args[0]));
+                if (args.length > 2 && args[2].equals("inherited")) {
+                    broker.listen(dev.capwire.transport.InheritedSockets.take().get(0)); // socket activation
+                } else {
+                    broker.listen(Endpoint.parse(args[0]));
+                }
                 say("READY");
                 BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
                 String line;

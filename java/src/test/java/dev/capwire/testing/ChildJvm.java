@@ -69,6 +69,15 @@ public final class ChildJvm implements AutoCloseable {
                 Path.of(System.getProperty("java.home")), mainClass, flags, Map.of(), stderrFile, args);
     }
 
+    /**
+     * Like {@link #start(Class, List, String...)}, run by {@code wrapper} (a command that ends by exec'ing the
+     * JVM command line it is given after its own arguments, so {@link #pid()} is the JVM's).
+     */
+    public static ChildJvm startWrapped(List<String> wrapper, Class<?> mainClass, String... args) throws IOException {
+        return launch(wrapper, Path.of(System.getProperty("java.home")), mainClass,
+                List.of("--add-opens", "java.base/jdk.internal.misc=ALL-UNNAMED"), Map.of(), null, args);
+    }
+
     private static ChildJvm launch(List<String> wrapper, Path javaHome, Class<?> mainClass, List<String> jvmArgs,
             Map<String, String> environment, Path stderrFile, String... args) throws IOException {
         List<String> command = new ArrayList<>(wrapper);

@@ -1,0 +1,192 @@
+package dev.capwire.broker;
+
+import dev.capwire.Configuration;
+import dev.capwire.handshake.Backoff;
+import java.io.IOException;
+import java.security.SecureRandom;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The backends a broker starts itself (activation): one process per activatable service at most, launched when a
+ * client asks for the service and none is registered, stopped when it does not register in time, restarted with
+ * back-off when it exits with a failure, and stopped when the broker stops.
+ */
+final class Launcher implements AutoCloseable {
+    /** One activatable service's process, if any; guarded by the launcher. */
+    private static final class Child {
+        final Backoff backoff = Backoff.defaults(new SecureRandom());
+        Process process;
+        boolean registered;
+        ScheduledFuture<?> registrationTimer;
+        ScheduledFuture<?> restart;
+    }
+
+    /** How long to wait for a backend to stop on its own (stdin closed, SIGTERM) before it is killed. */
+    private static final long STOP_GRACE_MS = 2_000;
+
+    private final Map<String, Activation> activations;
+    private final Map<String, Child> children = new HashMap<>();
+    private final long registrationTimeoutMs;
+    private final Events events;
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(task -> {
+        Thread thread = new Thread(task, "capwire-broker-launcher");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private boolean closed;
+
+    Launcher(List<Activation> activations, long registrationTimeoutMs, Events events) {
+        Map<String, Activation> byService = new HashMap<>();
+        for (Activation activation : activations) {
+            if (byService.putIfAbsent(activation.service(), activation) != null) {
+                throw new IllegalArgumentException("service '" + activation.service() + "' is activated twice");
+            }
+        }
+        this.activations = Map.copyOf(byService);
+        this.registrationTimeoutMs = registrationTimeoutMs;
+        this.events = events;
+    }
+
+    Map<String, Activation> activations() {
+        return activations;
+    }
+
+    /**
+     * A checked client wants {@code service}, which no backend has registered: starts its backend unless one is
+     * starting or about to restart. Returns what to tell the client.
+     */
+    synchronized String wanted(String service) {
+        Activation activation = activations.get(service);
+        Child child = children.computeIfAbsent(service, name -> new Child());
+        if (closed) {
+            return "the broker is stopping";
+        }
+        if (child.process != null) {
+            return "service '" + service + "' is starting (pid " + child.process.pid() + ")";
+        }
+        if (child.restart != null && !child.restart.isDone()) {
+            return "service '" + service + "' exited with a failure and restarts in a moment";
+        }
+        try {
+            launch(activation, child);
+            return "service '" + service + "' is starting (pid " + child.process.pid() + ")";
+        } catch (IOException | RuntimeException e) {
+            return "service '" + service + "' could not be started: " + e.getMessage();
+        }
+    }
+
+    /** A backend registered {@code service}: the launch (if it was ours) succeeded. */
+    synchronized void registered(String service) {
+        Child child = children.get(service);
+        if (child != null && child.process != null) {
+            child.registered = true;
+            cancel(child.registrationTimer);
+        }
+    }
+
+    /** Processes running now. */
+    synchronized int running() {
+        return (int) children.values().stream().filter(c -> c.process != null).count();
+    }
+
+    private void launch(Activation activation, Child child) throws IOException {
+        ProcessBuilder builder = new ProcessBuilder(activation.command());
+        builder.environment().putAll(activation.environment());
+        if (activation.workingDirectory() != null) {
+            builder.directory(activation.workingDirectory().toFile());
+        }
+        builder.redirectErrorStream(true);
+        builder.redirectOutput(activation.log() != null ? ProcessBuilder.Redirect.appendTo(activation.log().toFile())
+                : ProcessBuilder.Redirect.DISCARD);
+        // stdin stays a pipe the broker holds: it closes when the broker's process ends, however it ends.
+        Process process = builder.start();
+        child.process = process;
+        child.registered = false;
+        String service = activation.service();
+        events.launched(service, process.pid());
+        child.registrationTimer = timer.schedule(() -> notRegistered(service, child, process), registrationTimeoutMs,
+                TimeUnit.MILLISECONDS);
+        process.onExit().thenAccept(gone -> exited(service, child, gone));
+    }
+
+    private synchronized void notRegistered(String service, Child child, Process process) {
+        if (child.process == process && !child.registered) {
+            events.launchFailed(service, process.pid(), "no registration within " + registrationTimeoutMs + " ms ("
+                    + Configuration.BROKER_ACTIVATION_TIMEOUT_MS_PROP_NAME + "); stopping it");
+            process.destroy(); // its exit then schedules the restart
+        }
+    }
+
+    private synchronized void exited(String service, Child child, Process process) {
+        if (child.process != process) {
+            return;
+        }
+        child.process = null;
+        cancel(child.registrationTimer);
+        int code = process.exitValue();
+        long restartInMs = -1;
+        if (!closed && (code != 0 || !child.registered)) {
+            restartInMs = child.backoff.nextDelayMs();
+            child.restart = timer.schedule(() -> restart(service, child), restartInMs, TimeUnit.MILLISECONDS);
+        }
+        events.exited(service, process.pid(), code, restartInMs);
+    }
+
+    private synchronized void restart(String service, Child child) {
+        if (closed || child.process != null) {
+            return;
+        }
+        try {
+            launch(activations.get(service), child);
+        } catch (IOException | RuntimeException e) {
+            long again = child.backoff.nextDelayMs();
+            events.launchFailed(service, -1, "could not be restarted: " + e.getMessage() + "; again in " + again
+                    + " ms");
+            child.restart = timer.schedule(() -> restart(service, child), again, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private static void cancel(ScheduledFuture<?> future) {
+        if (future != null) {
+            future.cancel(false);
+        }
+    }
+
+    /** Stops every child: stdin closed and SIGTERM, then SIGKILL for those still there after a grace period. */
+    @Override
+    public void close() {
+        List<Process> running;
+        synchronized (this) {
+            closed = true;
+            children.values().forEach(child -> cancel(child.restart));
+            running = children.values().stream().map(c -> c.process).filter(p -> p != null).toList();
+        }
+        for (Process process : running) {
+            try {
+                process.getOutputStream().close();
+            } catch (IOException ignored) {
+                // Gone already: nothing to tell it.
+            }
+            process.destroy();
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(STOP_GRACE_MS);
+        for (Process process : running) {
+            try {
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || !process.waitFor(left, TimeUnit.NANOSECONDS)) {
+                    process.destroyForcibly();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                process.destroyForcibly();
+            }
+        }
+        timer.shutdownNow();
+    }
+}
