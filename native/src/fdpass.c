@@ -138,7 +138,7 @@ ssize_t cw_send_fds_to_pid(cw_fd fd, const void *buf, size_t len, const cw_fd *f
     for (int i = 0; i < fd_count; i++) {
         WSAPROTOCOL_INFOW info;
         if (WSADuplicateSocketW(CW_SOCKET(fds[i]), (DWORD)pid, &info) != 0) {
-            /* Copies made so far are released when the receiver never adopts them and the source closes. */
+            /* Copies made so far are not taken back: nothing here holds them (docs/platforms.md). */
             int err = CW_NET_ERROR();
             free(record);
             return err;
