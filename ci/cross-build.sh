@@ -6,7 +6,8 @@
 #   linux x86_64 musl        built, C tests run natively (statically linked)
 #   linux aarch64 musl       built, C tests run under qemu-aarch64 (statically linked)
 #   macOS x86_64, aarch64    built and linked against zig's macOS libc headers, C tests linked, exports checked
-#   windows x86_64           built, the portable C tests (poller over TCP, names) run under Wine
+#   windows x86_64           built, the portable C tests (poller over TCP, names, handle passing) run under Wine
+# CAPWIRE_CROSS_ONLY=<name> (e.g. windows-x86_64) builds that one target alone, for iterating on it.
 # The libraries land in build/cross/jar/META-INF/native/... in hawtjni's layout (musl beside it), which the
 # capwire-bindings jar packs when it exists (bindings/pom.xml); the default `mvn verify` does not need it.
 set -euo pipefail
@@ -45,8 +46,10 @@ targets=(
   "windows-x86_64|x86_64-windows-gnu|windows64|capwire.dll|wine"
 )
 
-# The C tests that run on Windows (test_socket runs its TCP cases there); the rest need fork and SCM_RIGHTS.
-windows_tests="native/test/test_poller.c native/test/test_socket.c native/test/test_names.c"
+# The C tests that run on Windows (test_socket runs its TCP cases there; test_handles_win passes sockets over
+# TCP within one process); the rest need fork and SCM_RIGHTS.
+windows_tests="native/test/test_poller.c native/test/test_socket.c native/test/test_names.c
+  native/test/test_handles_win.c"
 
 run_tests() { # name, mode, executables...
   local name=$1 mode=$2
@@ -67,6 +70,7 @@ run_tests() { # name, mode, executables...
 
 for entry in "${targets[@]}"; do
   IFS='|' read -r name target jar_dir library mode <<<"$entry"
+  if [ -n "${CAPWIRE_CROSS_ONLY:-}" ] && [ "$name" != "$CAPWIRE_CROSS_ONLY" ]; then continue; fi
   step_started=$(date +%s)
   obj="$out/obj/$name"
   lib="$out/lib/$name"

@@ -151,6 +151,10 @@ CW_API ssize_t cw_send_fds(cw_fd fd, const void *buf, size_t len, const cw_fd *f
  * Receives up to len bytes and at most max_fds descriptors (close-on-exec). *fd_count_out is set to the
  * number of fds stored in fds_out. If the control message was truncated, or carried more than max_fds, every
  * fd that did arrive is closed and -EMSGSIZE is returned.
+ *
+ * Windows: only sockets pass (WSADuplicateSocketW for the peer pid of an AF_UNIX socket, -EOPNOTSUPP on TCP),
+ * in in-band records, so every byte of such a stream must go through these two calls; a malformed or cut
+ * record is -EIO (docs/platforms.md, "Handle passing on Windows").
  */
 CW_API ssize_t cw_recv_fds(cw_fd fd, void *buf, size_t len, cw_fd *fds_out, int max_fds, int *fd_count_out);
 

@@ -73,9 +73,6 @@ cw_fd cw_peer_pidfd(cw_fd fd) {
 }
 
 #elif defined(_WIN32)
-#ifndef SIO_AF_UNIX_GETPEERPID
-#define SIO_AF_UNIX_GETPEERPID _WSAIOR(IOC_VENDOR, 256) /* Windows 10 1803+, afunix.h in newer SDKs */
-#endif
 
 int cw_peer_credentials(cw_fd fd, int64_t out[3]) {
     out[0] = out[1] = out[2] = CW_CRED_UNKNOWN;

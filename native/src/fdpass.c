@@ -5,9 +5,12 @@
  * every fd that did arrive is closed and the call fails. macOS installs every passed fd before it truncates
  * the control data, so the ones that did fit are closed there too.
  *
- * Windows has no SCM_RIGHTS: a socket crosses processes as WSADuplicateSocket's protocol info, which needs
- * the receiver's pid and travels in-band; that protocol is not built yet, so handles there fail with
- * -EOPNOTSUPP and bytes alone go through.
+ * Windows has no SCM_RIGHTS: a socket crosses processes as the WSAPROTOCOL_INFOW that WSADuplicateSocketW
+ * makes for the receiving process (the peer pid from SIO_AF_UNIX_GETPEERPID), sent in-band. So that the
+ * receiver can tell those bytes from frame bytes, a stream that passes handles on Windows carries records
+ * only, written by cw_send_fds and read by cw_recv_fds (docs/platforms.md, "Handle passing on Windows"):
+ *   u16 magic 0x4843, u16 handle count, u32 payload length (little-endian), count WSAPROTOCOL_INFOW, payload.
+ * Short writes and partial reads keep a small per-socket state here, dropped by cw_close.
  */
 #define _GNU_SOURCE
 #include "platform.h"
@@ -15,18 +18,269 @@
 #include <string.h>
 
 #ifdef _WIN32
+#include <limits.h>
+#include <stdlib.h>
+
+#define CW_MAX_FDS_PER_MESSAGE 253
+#define CW_RECORD_MAGIC 0x4843u
+#define CW_RECORD_HEADER 8
+#define CW_INFO_BYTES ((uint32_t)sizeof(WSAPROTOCOL_INFOW))
+/* How long cw_send_fds waits for room to finish a record's header, its handles and first byte. */
+#define CW_PREFIX_WAIT_MS 5000
+
+_Static_assert(sizeof(WSAPROTOCOL_INFOW) == 628, "WSAPROTOCOL_INFOW is 628 bytes on the wire");
+
+typedef struct stream_state {
+    struct stream_state *next;
+    SOCKET socket;
+    uint32_t send_left;     /* payload bytes of the record being sent that are still to go */
+    uint32_t recv_left;     /* payload bytes of the record being read that are still to deliver */
+    uint32_t prefix_have;   /* bytes of the header + protocol infos read so far (0 between records) */
+    unsigned char header[CW_RECORD_HEADER];
+    WSAPROTOCOL_INFOW *infos; /* the record's protocol infos while they arrive */
+    cw_fd *held;            /* adopted handles waiting for the record's first payload byte */
+    int held_count;
+    int pending;            /* the record's handles (maybe none) are not handed over yet */
+} stream_state;
+
+static SRWLOCK states_lock = SRWLOCK_INIT;
+static stream_state *states;
+
+/* The state of one socket, made on first use when create is set; NULL if missing or out of memory. */
+static stream_state *find_state(SOCKET s, int create) {
+    AcquireSRWLockExclusive(&states_lock);
+    stream_state *state = states;
+    while (state != NULL && state->socket != s) state = state->next;
+    if (state == NULL && create) {
+        state = calloc(1, sizeof(*state));
+        if (state != NULL) {
+            state->socket = s;
+            state->next = states;
+            states = state;
+        }
+    }
+    ReleaseSRWLockExclusive(&states_lock);
+    return state;
+}
+
+static void close_held(stream_state *state) {
+    for (int i = 0; i < state->held_count; i++) closesocket(CW_SOCKET(state->held[i]));
+    free(state->held);
+    state->held = NULL;
+    state->held_count = 0;
+}
+
+/* Resets the read side after a record was refused: what arrived is closed, the next bytes start a record. */
+static void drop_record(stream_state *state) {
+    close_held(state);
+    free(state->infos);
+    state->infos = NULL;
+    state->prefix_have = 0;
+    state->recv_left = 0;
+    state->pending = 0;
+}
+
+void cw_fdpass_forget(cw_fd fd) {
+    AcquireSRWLockExclusive(&states_lock);
+    stream_state **link = &states;
+    while (*link != NULL && (*link)->socket != CW_SOCKET(fd)) link = &(*link)->next;
+    stream_state *state = *link;
+    if (state != NULL) *link = state->next;
+    ReleaseSRWLockExclusive(&states_lock);
+    if (state == NULL) return;
+    drop_record(state);
+    free(state);
+}
+
+static void put_u16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8); }
+static void put_u32(unsigned char *p, uint32_t v) { put_u16(p, v & 0xffff), put_u16(p + 2, v >> 16); }
+static uint32_t get_u16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t get_u32(const unsigned char *p) { return get_u16(p) | get_u16(p + 2) << 16; }
+
+/* Sends all of buf (the record's prefix and first byte), waiting for room at most CW_PREFIX_WAIT_MS. */
+static int send_all(SOCKET s, const char *buf, size_t len) {
+    while (len > 0) {
+        int n = send(s, buf, (int)len, 0);
+        if (n == SOCKET_ERROR) {
+            int err = CW_NET_ERROR();
+            if (err != -EAGAIN) return err;
+            int ready = cw_wait_ready((cw_fd)s, CW_INTEREST_WRITE, CW_PREFIX_WAIT_MS);
+            if (ready < 0) return ready;
+            if (ready == 0) return -ETIMEDOUT;
+            continue;
+        }
+        buf += n, len -= (size_t)n;
+    }
+    return 0;
+}
+
+ssize_t cw_send_fds_to_pid(cw_fd fd, const void *buf, size_t len, const cw_fd *fds, int fd_count, unsigned long pid) {
+    if (fd_count < 0 || fd_count > CW_MAX_FDS_PER_MESSAGE || len == 0) return -EINVAL;
+    SOCKET s = CW_SOCKET(fd);
+    stream_state *state = find_state(s, 1);
+    if (state == NULL) return -ENOMEM;
+    if (state->send_left > 0) {
+        /* The rest of a record a short write cut: plain bytes, and no handles until it is out. */
+        if (fd_count > 0) return -EINVAL;
+        size_t part = len < state->send_left ? len : state->send_left;
+        int n = send(s, buf, (int)(part > INT_MAX ? INT_MAX : part), 0);
+        if (n == SOCKET_ERROR) return CW_NET_ERROR();
+        state->send_left -= (uint32_t)n;
+        return n;
+    }
+    uint32_t payload = len > 0x10000000 ? 0x10000000 : (uint32_t)len; /* a record holds at most 256 MiB */
+    size_t prefix = CW_RECORD_HEADER + (size_t)fd_count * CW_INFO_BYTES;
+    unsigned char *record = malloc(prefix + 1);
+    if (record == NULL) return -ENOMEM;
+    put_u16(record, CW_RECORD_MAGIC);
+    put_u16(record + 2, (uint32_t)fd_count);
+    put_u32(record + 4, payload);
+    for (int i = 0; i < fd_count; i++) {
+        WSAPROTOCOL_INFOW info;
+        if (WSADuplicateSocketW(CW_SOCKET(fds[i]), (DWORD)pid, &info) != 0) {
+            /* Copies made so far are not taken back: nothing here holds them (docs/platforms.md). */
+            int err = CW_NET_ERROR();
+            free(record);
+            return err;
+        }
+        memcpy(record + CW_RECORD_HEADER + (size_t)i * CW_INFO_BYTES, &info, CW_INFO_BYTES);
+    }
+    /* The header, the handles and the first payload byte go out whole (waiting if need be), as SCM_RIGHTS
+     * delivers fds with the first byte; then as much more of the payload as the socket takes now. */
+    record[prefix] = *(const unsigned char *)buf;
+    int rc = send_all(s, (const char *)record, prefix + 1);
+    free(record);
+    if (rc < 0) return rc; /* the stream may hold part of a record now: the connection is broken */
+    state->send_left = payload - 1;
+    size_t sent = 1;
+    if (state->send_left > 0) {
+        int n = send(s, (const char *)buf + 1, (int)(state->send_left > INT_MAX ? INT_MAX : state->send_left), 0);
+        if (n > 0) {
+            state->send_left -= (uint32_t)n;
+            sent += (size_t)n;
+        }
+    }
+    return (ssize_t)sent;
+}
+
 ssize_t cw_send_fds(cw_fd fd, const void *buf, size_t len, const cw_fd *fds, int fd_count) {
-    (void)fds;
-    if (fd_count < 0 || len == 0) return -EINVAL;
-    if (fd_count > 0) return -EOPNOTSUPP;
-    return cw_write(fd, buf, len);
+    unsigned long pid = 0;
+    if (fd_count > 0) {
+        DWORD returned = 0;
+        ULONG peer = 0;
+        if (WSAIoctl(CW_SOCKET(fd), SIO_AF_UNIX_GETPEERPID, NULL, 0, &peer, sizeof(peer), &returned, NULL, NULL) != 0) {
+            int err = CW_NET_ERROR();
+            return err == -EINVAL || err == -EOPNOTSUPP ? -EOPNOTSUPP : err; /* not AF_UNIX: no peer pid */
+        }
+        pid = peer;
+    }
+    return cw_send_fds_to_pid(fd, buf, len, fds, fd_count, pid);
+}
+
+/* Reads up to len bytes of the record's prefix into the state; returns 1 when it is complete, 0, or -errno. */
+static int read_prefix(stream_state *state) {
+    for (;;) {
+        uint32_t need = CW_RECORD_HEADER;
+        if (state->prefix_have >= CW_RECORD_HEADER) {
+            if (get_u16(state->header) != CW_RECORD_MAGIC || get_u32(state->header + 4) == 0
+                || get_u16(state->header + 2) > CW_MAX_FDS_PER_MESSAGE) {
+                return -EIO; /* not a record: the stream is out of step and the connection must end */
+            }
+            need += get_u16(state->header + 2) * CW_INFO_BYTES;
+        }
+        if (state->prefix_have == need) return 1;
+        char *into;
+        uint32_t offset = state->prefix_have;
+        if (offset < CW_RECORD_HEADER) {
+            into = (char *)state->header + offset;
+            need = CW_RECORD_HEADER;
+        } else {
+            uint32_t count = get_u16(state->header + 2);
+            if (state->infos == NULL) {
+                state->infos = malloc((size_t)count * CW_INFO_BYTES);
+                if (state->infos == NULL) return -ENOMEM;
+            }
+            into = (char *)state->infos + (offset - CW_RECORD_HEADER);
+        }
+        int n = recv(state->socket, into, (int)(need - offset), 0);
+        if (n == SOCKET_ERROR) {
+            int err = CW_NET_ERROR();
+            return err == -EAGAIN ? 0 : err;
+        }
+        if (n == 0) return offset == 0 ? -EPIPE : -EIO; /* end of stream between records, or inside one */
+        state->prefix_have += (uint32_t)n;
+    }
+}
+
+/* Makes sockets of the record's protocol infos; every one is adopted (and so closable) even past max_fds. */
+static int adopt_handles(stream_state *state) {
+    int count = (int)get_u16(state->header + 2);
+    if (count > 0) {
+        state->held = malloc((size_t)count * sizeof(cw_fd));
+        if (state->held == NULL) return -ENOMEM;
+    }
+    int rc = 0;
+    for (int i = 0; i < count; i++) {
+        SOCKET s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &state->infos[i], 0,
+                              WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+        if (s == INVALID_SOCKET) {
+            if (rc == 0) rc = CW_NET_ERROR();
+            continue;
+        }
+        u_long on = 1;
+        if ((ioctlsocket(s, FIONBIO, &on) != 0 || !SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0))
+            && rc == 0) {
+            rc = -EIO;
+        }
+        state->held[state->held_count++] = (cw_fd)s;
+    }
+    free(state->infos);
+    state->infos = NULL;
+    return rc;
 }
 
 ssize_t cw_recv_fds(cw_fd fd, void *buf, size_t len, cw_fd *fds_out, int max_fds, int *fd_count_out) {
-    (void)fds_out;
     *fd_count_out = 0;
-    if (max_fds < 0 || len == 0) return -EINVAL;
-    return cw_read(fd, buf, len);
+    if (max_fds < 0 || max_fds > CW_MAX_FDS_PER_MESSAGE || len == 0) return -EINVAL;
+    stream_state *state = find_state(CW_SOCKET(fd), 1);
+    if (state == NULL) return -ENOMEM;
+    if (state->recv_left == 0 && !state->pending) {
+        int rc = read_prefix(state);
+        if (rc == -EPIPE) return 0; /* end of stream at a record boundary */
+        if (rc == 0) return -EAGAIN;
+        if (rc < 0) {
+            drop_record(state);
+            return rc;
+        }
+        state->prefix_have = 0;
+        state->recv_left = get_u32(state->header + 4);
+        rc = adopt_handles(state);
+        if (rc == 0 && state->held_count > max_fds) rc = -EMSGSIZE;
+        if (rc < 0) {
+            /* As with a truncated SCM_RIGHTS message: whatever arrived is closed, the payload stays readable. */
+            close_held(state);
+            return rc;
+        }
+        state->pending = 1;
+    }
+    size_t part = len < state->recv_left ? len : state->recv_left;
+    int n = recv(state->socket, buf, (int)(part > INT_MAX ? INT_MAX : part), 0);
+    if (n == SOCKET_ERROR) return CW_NET_ERROR();
+    if (n == 0) {
+        drop_record(state); /* the peer ended the stream inside a record's payload */
+        return -EIO;
+    }
+    state->recv_left -= (uint32_t)n;
+    if (state->pending) {
+        /* The record's first payload bytes: its handles go with them. */
+        if (state->held_count > 0) memcpy(fds_out, state->held, (size_t)state->held_count * sizeof(cw_fd));
+        *fd_count_out = state->held_count;
+        free(state->held);
+        state->held = NULL;
+        state->held_count = 0;
+        state->pending = 0;
+    }
+    return n;
 }
 #else
 #include <unistd.h>

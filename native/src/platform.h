@@ -24,6 +24,13 @@ int cw_win_errno(unsigned long error);
 int cw_net_init(void);
 #define CW_SOCKET(fd) ((SOCKET)(fd))
 typedef int cw_socklen;
+#ifndef SIO_AF_UNIX_GETPEERPID
+#define SIO_AF_UNIX_GETPEERPID _WSAIOR(IOC_VENDOR, 256) /* Windows 10 1803+, afunix.h in newer SDKs */
+#endif
+/* cw_send_fds with the receiving process named (fdpass.c); the C tests use it over TCP, which has no peer pid. */
+ssize_t cw_send_fds_to_pid(cw_fd fd, const void *buf, size_t len, const cw_fd *fds, int fd_count, unsigned long pid);
+/* Drops fdpass.c's record state for a socket about to close (cw_close), closing handles it still holds. */
+void cw_fdpass_forget(cw_fd fd);
 #else
 #include <errno.h>
 #include <sys/socket.h>

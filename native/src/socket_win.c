@@ -216,6 +216,7 @@ int cw_shutdown(cw_fd fd, int read, int write) {
 }
 
 int cw_close(cw_fd fd) {
+    cw_fdpass_forget(fd);
     if (closesocket(CW_SOCKET(fd)) == 0) return 0;
     int err = CW_NET_ERROR();
     if (err != -ENOTSOCK) return err;
