@@ -95,7 +95,9 @@ final class DemoBroker {
 
         @Override
         public void onExited(String service, long pid, int exitCode, long restartInMs) {
-            say("backend pid " + pid + " exited with " + exitCode);
+            // 128 + n is how a JVM ends on signal n: the broker's SIGTERM, if it stopped the backend that way.
+            say("backend pid " + pid + " exited with " + exitCode + (exitCode > 128 ? " (signal "
+                    + (exitCode - 128) + ")" : ""));
         }
     }
 
@@ -130,7 +132,8 @@ final class DemoBroker {
             Files.readAllLines(backendLog).forEach(line -> out.println("  backend " + narrator.backendPid + ": "
                     + line));
         }
-        out.println(left.isEmpty() ? "no child process left" : "child processes left: " + left);
+        out.println("pids: broker " + ProcessHandle.current().pid() + ", backend " + narrator.backendPid + ", client "
+                + clientPid + "; " + (left.isEmpty() ? "no child process left" : "child processes left: " + left));
         deleteQuietly(directory, brokerSocket, backendSocket, backendLog);
         return new Outcome(ProcessHandle.current().pid(), clientPid, narrator.backendPid, narrator.handedOffClientPid,
                 narrator.helloToAckNanos, client.handedOff(), client.greeting(), left);

@@ -38,7 +38,7 @@ final class DemoClient {
             long start = System.nanoTime();
             try (NegotiatedConnection connection = connect(transport, Endpoint.parse(brokerAddress), rpc)) {
                 start = step(HANDED_OFF + connection.handedOff() + " (the broker passed this socket to the backend;"
-                        + " from here on the client and the backend talk directly)", start);
+                        + " from here on the client and the backend talk directly; time since the first Hello)", start);
                 Greeter greeter = rpc.connection(connection.connection()).bootstrap(Greeter.class);
                 start = step("greeter cap bootstrapped", start);
                 start = step(GREET + greeter.greet("demo client"), start);
