@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -45,6 +46,7 @@ final class DemoBroker {
         volatile long backendPid = -1;
         volatile long handedOffClientPid = -1;
         volatile long helloToAckNanos = -1;
+        final CountDownLatch backendExited = new CountDownLatch(1);
 
         Narrator(PrintStream out) {
             this.out = out;
@@ -98,6 +100,7 @@ final class DemoBroker {
             // 128 + n is how a JVM ends on signal n: the broker's SIGTERM, if it stopped the backend that way.
             say("backend pid " + pid + " exited with " + exitCode + (exitCode > 128 ? " (signal "
                     + (exitCode - 128) + ")" : ""));
+            backendExited.countDown();
         }
     }
 
@@ -124,6 +127,11 @@ final class DemoBroker {
                 client = ClientTranscript.relay(process, out);
                 out.println("client pid " + clientPid + " exited; stopping the broker, which stops its backend");
             }
+        }
+        // The broker waited for its backend to exit, but reports the exit from another thread: wait for that
+        // event too, so the story prints in the order it happened.
+        if (narrator.backendPid > 0) {
+            narrator.backendExited.await(5, TimeUnit.SECONDS);
         }
         List<Long> left = ProcessHandle.current().children().filter(ProcessHandle::isAlive)
                 .map(ProcessHandle::pid).toList();

@@ -46,6 +46,7 @@ class DemoTest {
 
         // The broker stopped the backend it started; the client exited: nothing is left behind.
         assertEquals(List.of(), outcome.childrenLeft(), transcript);
+        assertTrue(transcript.contains("backend pid " + outcome.backendPid() + " exited"), transcript);
         assertTrue(ProcessHandle.of(outcome.backendPid()).map(p -> !p.isAlive()).orElse(true), transcript);
         assertTrue(ProcessHandle.of(outcome.clientPid()).map(p -> !p.isAlive()).orElse(true), transcript);
     }
