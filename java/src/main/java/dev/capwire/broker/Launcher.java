@@ -33,6 +33,7 @@ final class Launcher implements AutoCloseable {
     private final Map<String, Activation> activations;
     private final Map<String, Child> children = new HashMap<>();
     private final long registrationTimeoutMs;
+    private final int maxConcurrentLaunches;
     private final Events events;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "capwire-broker-launcher");
@@ -41,7 +42,10 @@ final class Launcher implements AutoCloseable {
     });
     private boolean closed;
 
-    Launcher(List<Activation> activations, long registrationTimeoutMs, Events events) {
+    Launcher(List<Activation> activations, long registrationTimeoutMs, int maxConcurrentLaunches, Events events) {
+        if (maxConcurrentLaunches < 1) {
+            throw new IllegalArgumentException("maxConcurrentLaunches must be at least 1: " + maxConcurrentLaunches);
+        }
         Map<String, Activation> byService = new HashMap<>();
         for (Activation activation : activations) {
             if (byService.putIfAbsent(activation.service(), activation) != null) {
@@ -50,6 +54,7 @@ final class Launcher implements AutoCloseable {
         }
         this.activations = Map.copyOf(byService);
         this.registrationTimeoutMs = registrationTimeoutMs;
+        this.maxConcurrentLaunches = maxConcurrentLaunches;
         this.events = events;
     }
 
@@ -73,6 +78,12 @@ final class Launcher implements AutoCloseable {
         if (child.restart != null && !child.restart.isDone()) {
             return "service '" + service + "' exited with a failure and restarts in a moment";
         }
+        int launching = launching();
+        if (launching >= maxConcurrentLaunches) {
+            return "service '" + service + "' is not started yet: " + launching + " backends are starting, the"
+                    + " limit (" + Configuration.BROKER_MAX_CONCURRENT_LAUNCHES_PROP_NAME + ") is "
+                    + maxConcurrentLaunches;
+        }
         try {
             launch(activation, child);
             return "service '" + service + "' is starting (pid " + child.process.pid() + ")";
@@ -88,6 +99,11 @@ final class Launcher implements AutoCloseable {
             child.registered = true;
             cancel(child.registrationTimer);
         }
+    }
+
+    /** Processes started and not registered yet: launches in flight. */
+    synchronized int launching() {
+        return (int) children.values().stream().filter(c -> c.process != null && !c.registered).count();
     }
 
     /** Processes running now. */
@@ -140,6 +156,12 @@ final class Launcher implements AutoCloseable {
 
     private synchronized void restart(String service, Child child) {
         if (closed || child.process != null) {
+            return;
+        }
+        if (launching() >= maxConcurrentLaunches) {
+            // At the limit: try again shortly, without counting it as another failure.
+            child.restart = timer.schedule(() -> restart(service, child), registrationTimeoutMs / 10 + 1,
+                    TimeUnit.MILLISECONDS);
             return;
         }
         try {
