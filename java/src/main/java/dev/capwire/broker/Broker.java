@@ -41,7 +41,8 @@ public final class Broker implements AutoCloseable {
         this.transport = b.transport;
         Events events = new Events(b.transport, b.listener);
         this.handoffs = new Handoffs(b.handoffAckMs, b.transport.options().sendTimeoutMs(), events);
-        this.launcher = new Launcher(b.activations, b.activationTimeoutMs, b.maxConcurrentLaunches, events);
+        this.launcher = new Launcher(b.activations, b.activationTimeoutMs, b.maxConcurrentLaunches, b.idleStopMs,
+                events);
         InboundGate handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, b.handshakeTimeoutMs,
                 FrameType.HELLO, FrameType.HELLO_REPLY);
         this.gate = new BrokerGate(HelloChecks.withDefaults(b.transport, b.clientPolicy),
@@ -127,6 +128,7 @@ public final class Broker implements AutoCloseable {
         private final java.util.List<Activation> activations = new java.util.ArrayList<>();
         private long activationTimeoutMs = Configuration.brokerActivationTimeoutMs();
         private int maxConcurrentLaunches = Configuration.brokerMaxConcurrentLaunches();
+        private long idleStopMs = Configuration.brokerIdleStopMs();
 
         private Builder(Transport transport) {
             this.transport = transport;
@@ -180,6 +182,15 @@ public final class Broker implements AutoCloseable {
                 throw new IllegalArgumentException("maxConcurrentLaunches must be at least 1: " + value);
             }
             maxConcurrentLaunches = value;
+            return this;
+        }
+
+        /** See {@link Configuration#BROKER_IDLE_STOP_MS_PROP_NAME}; 0: never. */
+        public Builder idleStopMs(long value) {
+            if (value < 0) {
+                throw new IllegalArgumentException("idleStopMs must be 0 (never) or more: " + value);
+            }
+            idleStopMs = value;
             return this;
         }
 

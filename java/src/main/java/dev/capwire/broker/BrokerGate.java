@@ -162,6 +162,7 @@ final class BrokerGate implements FrameListener {
         byte[] token = handoffs.issueToken();
         Negotiated reply = negotiated.setHandoffToken(ByteString.copyFrom(token)).build();
         // Nothing more is read from this client here: what it sends next is the backend's to read.
+        launcher.handedOff(hello.getServiceName());
         connection.detach(socket -> handoffs.deliver(socket, token, reply, hello, client, backend, helloNanos));
     }
 
@@ -226,6 +227,12 @@ final class BrokerGate implements FrameListener {
             case HANDOFF_DECLINED -> {
                 if (peer.registration != null) {
                     handoffs.declined(peer.registration, message.getHandoffDeclined());
+                }
+            }
+            case LOAD -> {
+                if (peer.registration != null) {
+                    int connections = message.getLoad().getConnections();
+                    peer.registration.offers.keySet().forEach(name -> launcher.load(name, connections));
                 }
             }
             default -> connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR, message.getMessageCase()

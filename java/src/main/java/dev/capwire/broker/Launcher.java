@@ -25,6 +25,11 @@ final class Launcher implements AutoCloseable {
         boolean registered;
         ScheduledFuture<?> registrationTimer;
         ScheduledFuture<?> restart;
+        /** The client connections the backend last reported (Load), -1 before its first report. */
+        int load = -1;
+        ScheduledFuture<?> idleTimer;
+        /** Stopped for idleness: its exit is not a failure, and it is not restarted. */
+        boolean idleStopping;
     }
 
     /** How long to wait for a backend to stop on its own (stdin closed, SIGTERM) before it is killed. */
@@ -34,6 +39,7 @@ final class Launcher implements AutoCloseable {
     private final Map<String, Child> children = new HashMap<>();
     private final long registrationTimeoutMs;
     private final int maxConcurrentLaunches;
+    private final long idleStopMs;
     private final Events events;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "capwire-broker-launcher");
@@ -43,6 +49,14 @@ final class Launcher implements AutoCloseable {
     private boolean closed;
 
     Launcher(List<Activation> activations, long registrationTimeoutMs, int maxConcurrentLaunches, Events events) {
+        this(activations, registrationTimeoutMs, maxConcurrentLaunches, 0, events);
+    }
+
+    Launcher(List<Activation> activations, long registrationTimeoutMs, int maxConcurrentLaunches, long idleStopMs,
+            Events events) {
+        if (idleStopMs < 0) {
+            throw new IllegalArgumentException("idleStopMs must be 0 (never) or more: " + idleStopMs);
+        }
         if (maxConcurrentLaunches < 1) {
             throw new IllegalArgumentException("maxConcurrentLaunches must be at least 1: " + maxConcurrentLaunches);
         }
@@ -55,6 +69,7 @@ final class Launcher implements AutoCloseable {
         this.activations = Map.copyOf(byService);
         this.registrationTimeoutMs = registrationTimeoutMs;
         this.maxConcurrentLaunches = maxConcurrentLaunches;
+        this.idleStopMs = idleStopMs;
         this.events = events;
     }
 
@@ -97,8 +112,61 @@ final class Launcher implements AutoCloseable {
         Child child = children.get(service);
         if (child != null && child.process != null) {
             child.registered = true;
+            child.load = -1;
             cancel(child.registrationTimer);
         }
+    }
+
+    /**
+     * The backend serving {@code service} reported {@code connections} live client connections: when it is ours
+     * and at zero, its idle period starts (if idle stop is on); otherwise any idle period ends.
+     */
+    synchronized void load(String service, int connections) {
+        Child child = children.get(service);
+        if (child == null || child.process == null || !child.registered) {
+            return;
+        }
+        child.load = connections;
+        if (connections == 0) {
+            startIdlePeriod(service, child);
+        } else {
+            cancel(child.idleTimer);
+        }
+    }
+
+    /** A client was just handed to {@code service}'s backend: its idle period, if one runs, starts over. */
+    synchronized void handedOff(String service) {
+        Child child = children.get(service);
+        if (child != null && child.process != null && child.load == 0) {
+            startIdlePeriod(service, child);
+        }
+    }
+
+    private void startIdlePeriod(String service, Child child) {
+        cancel(child.idleTimer);
+        if (idleStopMs > 0 && !closed) {
+            Process process = child.process;
+            child.idleTimer = timer.schedule(() -> idle(service, child, process), idleStopMs, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private synchronized void idle(String service, Child child, Process process) {
+        if (closed || child.process != process || child.load != 0 || child.idleStopping) {
+            return;
+        }
+        child.idleStopping = true;
+        events.idleStopped(service, process.pid(), idleStopMs);
+        try {
+            process.getOutputStream().close();
+        } catch (IOException ignored) {
+            // Gone already.
+        }
+        process.destroy();
+        timer.schedule(() -> {
+            if (process.isAlive()) {
+                process.destroyForcibly();
+            }
+        }, STOP_GRACE_MS, TimeUnit.MILLISECONDS);
     }
 
     /** Processes started and not registered yet: launches in flight. */
@@ -145,9 +213,13 @@ final class Launcher implements AutoCloseable {
         }
         child.process = null;
         cancel(child.registrationTimer);
+        cancel(child.idleTimer);
+        boolean idleStop = child.idleStopping;
+        child.idleStopping = false;
+        child.load = -1;
         int code = process.exitValue();
         long restartInMs = -1;
-        if (!closed && (code != 0 || !child.registered)) {
+        if (!closed && !idleStop && (code != 0 || !child.registered)) {
             restartInMs = child.backoff.nextDelayMs();
             child.restart = timer.schedule(() -> restart(service, child), restartInMs, TimeUnit.MILLISECONDS);
         }
