@@ -136,6 +136,11 @@ final class BrokerGate implements FrameListener {
             refusal = new HelloChecks.Refusal(RefusedCode.UNAVAILABLE, launcher.wanted(hello.getServiceName()),
                     ACTIVATION_RETRY_MS, Map.of());
         }
+        if (refusal == null && offer != null && launcher.idleStopping(hello.getServiceName())) {
+            // Registered still, but on its way out: the client comes back and starts a new one.
+            refusal = new HelloChecks.Refusal(RefusedCode.UNAVAILABLE, launcher.wanted(hello.getServiceName()),
+                    ACTIVATION_RETRY_MS, Map.of());
+        }
         if (refusal == null && offer == null) {
             // Deregistered between the check and now.
             refusal = new HelloChecks.Refusal(RefusedCode.SERVICE_UNKNOWN, "no service named '"

@@ -87,6 +87,10 @@ final class Launcher implements AutoCloseable {
         if (closed) {
             return "the broker is stopping";
         }
+        if (child.process != null && child.idleStopping) {
+            return "service '" + service + "' is stopping after being idle (pid " + child.process.pid()
+                    + ") and starts again once it exited";
+        }
         if (child.process != null) {
             return "service '" + service + "' is starting (pid " + child.process.pid() + ")";
         }
@@ -167,6 +171,12 @@ final class Launcher implements AutoCloseable {
                 process.destroyForcibly();
             }
         }, STOP_GRACE_MS, TimeUnit.MILLISECONDS);
+    }
+
+    /** Whether {@code service}'s backend is being stopped for idleness: no client may be handed to it. */
+    synchronized boolean idleStopping(String service) {
+        Child child = children.get(service);
+        return child != null && child.process != null && child.idleStopping;
     }
 
     /** Processes started and not registered yet: launches in flight. */
