@@ -318,13 +318,13 @@ class BrokerAcrossProcessesTest {
      */
     @Test
     void anIdleActivatedBackendIsStoppedAndStartedAgainByTheNextHello() throws Exception {
-        ChildJvm broker = broker("activate:ack:" + backendAddress, "1000");
+        ChildJvm broker = broker("activate:ack:" + backendAddress, "2000"); // well above the 250 ms reports
         long first;
         try (ReconnectingClient client = ReconnectingClient.builder(transport, brokerAddress, echo(),
                 (connection, frame) -> { }).build()) {
             assertTrue(client.awaitConnected(WAIT_SECONDS * 1000).handedOff(), "handed off once registered");
             first = Long.parseLong(broker.expect("LAUNCHED echo ", WAIT_SECONDS));
-            Thread.sleep(1500); // longer than the idle time: a backend with a client is not stopped
+            Thread.sleep(2500); // longer than the idle time: a backend with a client is not stopped
             byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
             String answer = new String(client.call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000).payload(),
                     StandardCharsets.US_ASCII);
