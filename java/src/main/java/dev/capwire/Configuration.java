@@ -173,6 +173,21 @@ public final class Configuration {
     public static final String BROKER_ACTIVATION_TIMEOUT_MS_PROP_NAME = "capwire.broker.activationTimeoutMs";
     public static final long BROKER_ACTIVATION_TIMEOUT_MS_DEFAULT = 10_000;
 
+    /**
+     * How many backends a broker launches at once (started, not yet registered), over all its activatable
+     * services. A client whose service would need one more is refused UNAVAILABLE with retry_after_ms, and its
+     * backend is started once a launch in flight registered or failed.
+     */
+    public static final String BROKER_MAX_CONCURRENT_LAUNCHES_PROP_NAME = "capwire.broker.maxConcurrentLaunches";
+    public static final int BROKER_MAX_CONCURRENT_LAUNCHES_DEFAULT = 4;
+
+    /**
+     * How long a backend a broker started (activation) may serve no client connection (as it reports in
+     * broker.proto's Load) before the broker stops it; the next Hello for its service starts it again. 0: never.
+     */
+    public static final String BROKER_IDLE_STOP_MS_PROP_NAME = "capwire.broker.idleStopMs";
+    public static final long BROKER_IDLE_STOP_MS_DEFAULT = 0;
+
     /** Hellos a server accepts per second from one peer (one pid on Unix sockets, one address on TCP). */
     public static final String HELLO_RATE_LIMIT_PROP_NAME = "capwire.hello.rateLimit";
     public static final int HELLO_RATE_LIMIT_DEFAULT = 256;
@@ -266,6 +281,14 @@ public final class Configuration {
 
     public static long brokerActivationTimeoutMs() {
         return Long.getLong(BROKER_ACTIVATION_TIMEOUT_MS_PROP_NAME, BROKER_ACTIVATION_TIMEOUT_MS_DEFAULT);
+    }
+
+    public static long brokerIdleStopMs() {
+        return Long.getLong(BROKER_IDLE_STOP_MS_PROP_NAME, BROKER_IDLE_STOP_MS_DEFAULT);
+    }
+
+    public static int brokerMaxConcurrentLaunches() {
+        return Integer.getInteger(BROKER_MAX_CONCURRENT_LAUNCHES_PROP_NAME, BROKER_MAX_CONCURRENT_LAUNCHES_DEFAULT);
     }
 
     public static int helloRateLimit() {

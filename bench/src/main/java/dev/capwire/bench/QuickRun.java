@@ -108,7 +108,13 @@ public final class QuickRun {
             Comparison.peers(RpcInFlightBenchmark.class, "rpc", "grpc", false),
             Comparison.peers(RpcInFlightBenchmark.class, "rpc-executor", "grpc", false),
             // Server stream items per second (higher is better).
-            Comparison.peers(RpcStreamBenchmark.class, "rpc", "grpc", false));
+            Comparison.peers(RpcStreamBenchmark.class, "rpc", "grpc", false),
+            // Broker (issue 13). Connect to the first answered call through the broker: target at most 2x direct.
+            Comparison.peers(BrokerConnectBenchmark.class, "broker", "direct", Metric.TIME_PER_OP),
+            // Round trip on a handed-off connection against a direct one: target 1 within noise (no proxy).
+            Comparison.peers(BrokerRoundTripBenchmark.class, "handed-off", "direct", true),
+            // Hand-offs per second (4 client threads) against direct handshakes per second (higher is better).
+            Comparison.peers(BrokerHandoffRateBenchmark.class, "broker", "direct", false));
 
     private QuickRun() {
     }

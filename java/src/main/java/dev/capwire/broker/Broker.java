@@ -41,7 +41,8 @@ public final class Broker implements AutoCloseable {
         this.transport = b.transport;
         Events events = new Events(b.transport, b.listener);
         this.handoffs = new Handoffs(b.handoffAckMs, b.transport.options().sendTimeoutMs(), events);
-        this.launcher = new Launcher(b.activations, b.activationTimeoutMs, events);
+        this.launcher = new Launcher(b.activations, b.activationTimeoutMs, b.maxConcurrentLaunches, b.idleStopMs,
+                events);
         InboundGate handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, b.handshakeTimeoutMs,
                 FrameType.HELLO, FrameType.HELLO_REPLY);
         this.gate = new BrokerGate(HelloChecks.withDefaults(b.transport, b.clientPolicy),
@@ -126,6 +127,8 @@ public final class Broker implements AutoCloseable {
         private BrokerListener listener = new BrokerListener() { };
         private final java.util.List<Activation> activations = new java.util.ArrayList<>();
         private long activationTimeoutMs = Configuration.brokerActivationTimeoutMs();
+        private int maxConcurrentLaunches = Configuration.brokerMaxConcurrentLaunches();
+        private long idleStopMs = Configuration.brokerIdleStopMs();
 
         private Builder(Transport transport) {
             this.transport = transport;
@@ -170,6 +173,24 @@ public final class Broker implements AutoCloseable {
         /** See {@link Configuration#BROKER_ACTIVATION_TIMEOUT_MS_PROP_NAME}. */
         public Builder activationTimeoutMs(long value) {
             activationTimeoutMs = value;
+            return this;
+        }
+
+        /** See {@link Configuration#BROKER_MAX_CONCURRENT_LAUNCHES_PROP_NAME}. */
+        public Builder maxConcurrentLaunches(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxConcurrentLaunches must be at least 1: " + value);
+            }
+            maxConcurrentLaunches = value;
+            return this;
+        }
+
+        /** See {@link Configuration#BROKER_IDLE_STOP_MS_PROP_NAME}; 0: never. */
+        public Builder idleStopMs(long value) {
+            if (value < 0) {
+                throw new IllegalArgumentException("idleStopMs must be 0 (never) or more: " + value);
+            }
+            idleStopMs = value;
             return this;
         }
 

@@ -54,6 +54,15 @@ public final class BrokerBackend implements AutoCloseable {
     private final NegotiatedConnection registration;
     private final CompletableFuture<Registered> registered = new CompletableFuture<>();
     private final ConcurrentHashMap<ByteBuffer, Held> held = new ConcurrentHashMap<>();
+    /** How often the live connection count is looked at; a Load goes to the broker only when it changed. */
+    static final long LOAD_REPORT_MS = 250;
+    private final java.util.concurrent.ScheduledExecutorService loadReports =
+            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(task -> {
+                Thread thread = new Thread(task, "capwire-broker-load");
+                thread.setDaemon(true);
+                return thread;
+            });
+    private int reportedLoad = -1; // only the loadReports thread
 
     private BrokerBackend(Transport transport, Endpoint broker, HandshakeServer server, ClientOptions options)
             throws NativeIoException {
@@ -81,6 +90,8 @@ public final class BrokerBackend implements AutoCloseable {
             backend.close();
             throw e;
         }
+        // The broker closed its copies of handed-off sockets and cannot see them end: tell it the count.
+        backend.loadReports.scheduleWithFixedDelay(backend::reportLoad, 0, LOAD_REPORT_MS, TimeUnit.MILLISECONDS);
         return backend;
     }
 
@@ -120,6 +131,14 @@ public final class BrokerBackend implements AutoCloseable {
         }
     }
 
+    private void reportLoad() {
+        int connections = server.connectionCount();
+        if (connections != reportedLoad && BrokerFrames.send(registration.connection(), BrokerMessage.newBuilder()
+                .setLoad(dev.capwire.wire.proto.Load.newBuilder().setConnections(connections)).build(), 0)) {
+            reportedLoad = connections;
+        }
+    }
+
     /** Completes when the registration connection closes (the broker stopped, say): the services are gone. */
     public CompletableFuture<CloseReason> closeFuture() {
         return registration.connection().closeFuture();
@@ -128,6 +147,7 @@ public final class BrokerBackend implements AutoCloseable {
     /** Deregisters: closes the registration connection. Connections already handed over stay this server's. */
     @Override
     public void close() {
+        loadReports.shutdownNow();
         registration.close();
         held.values().forEach(h -> h.socket().close());
         held.clear();
@@ -162,6 +182,7 @@ public final class BrokerBackend implements AutoCloseable {
 
         @Override
         public void onClose(Connection connection, CloseReason reason) {
+            loadReports.shutdown();
             registered.completeExceptionally(new IllegalStateException("the broker closed the registration"
                     + " connection: " + reason));
             // Sockets not yet confirmed are the broker's to fall back with: this side lets go of its copies.

@@ -136,6 +136,11 @@ final class BrokerGate implements FrameListener {
             refusal = new HelloChecks.Refusal(RefusedCode.UNAVAILABLE, launcher.wanted(hello.getServiceName()),
                     ACTIVATION_RETRY_MS, Map.of());
         }
+        if (refusal == null && offer != null && launcher.idleStopping(hello.getServiceName())) {
+            // Registered still, but on its way out: the client comes back and starts a new one.
+            refusal = new HelloChecks.Refusal(RefusedCode.UNAVAILABLE, launcher.wanted(hello.getServiceName()),
+                    ACTIVATION_RETRY_MS, Map.of());
+        }
         if (refusal == null && offer == null) {
             // Deregistered between the check and now.
             refusal = new HelloChecks.Refusal(RefusedCode.SERVICE_UNKNOWN, "no service named '"
@@ -162,6 +167,7 @@ final class BrokerGate implements FrameListener {
         byte[] token = handoffs.issueToken();
         Negotiated reply = negotiated.setHandoffToken(ByteString.copyFrom(token)).build();
         // Nothing more is read from this client here: what it sends next is the backend's to read.
+        launcher.handedOff(hello.getServiceName());
         connection.detach(socket -> handoffs.deliver(socket, token, reply, hello, client, backend, helloNanos));
     }
 
@@ -226,6 +232,12 @@ final class BrokerGate implements FrameListener {
             case HANDOFF_DECLINED -> {
                 if (peer.registration != null) {
                     handoffs.declined(peer.registration, message.getHandoffDeclined());
+                }
+            }
+            case LOAD -> {
+                if (peer.registration != null) {
+                    int connections = message.getLoad().getConnections();
+                    peer.registration.offers.keySet().forEach(name -> launcher.load(name, connections));
                 }
             }
             default -> connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR, message.getMessageCase()

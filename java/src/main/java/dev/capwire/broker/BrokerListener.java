@@ -48,4 +48,11 @@ public interface BrokerListener {
      */
     default void onExited(String service, long pid, int exitCode, long restartInMs) {
     }
+
+    /**
+     * A backend the broker started served no client connection for {@code idleMs} and is being stopped; it is
+     * not restarted until a client asks for {@code service} again.
+     */
+    default void onIdleStopped(String service, long pid, long idleMs) {
+    }
 }

@@ -105,6 +105,11 @@ final class Events {
         tell("onExited", l -> l.onExited(service, pid, exitCode, restartInMs));
     }
 
+    void idleStopped(String service, long pid, long idleMs) {
+        activation(service, pid, "stopped: no client connection for " + idleMs + " ms");
+        tell("onIdleStopped", l -> l.onIdleStopped(service, pid, idleMs));
+    }
+
     private static void activation(String service, long pid, String outcome) {
         ActivationEvent event = new ActivationEvent();
         if (event.shouldCommit()) {

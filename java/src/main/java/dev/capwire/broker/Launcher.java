@@ -25,6 +25,11 @@ final class Launcher implements AutoCloseable {
         boolean registered;
         ScheduledFuture<?> registrationTimer;
         ScheduledFuture<?> restart;
+        /** The client connections the backend last reported (Load), -1 before its first report. */
+        int load = -1;
+        ScheduledFuture<?> idleTimer;
+        /** Stopped for idleness: its exit is not a failure, and it is not restarted. */
+        boolean idleStopping;
     }
 
     /** How long to wait for a backend to stop on its own (stdin closed, SIGTERM) before it is killed. */
@@ -33,6 +38,8 @@ final class Launcher implements AutoCloseable {
     private final Map<String, Activation> activations;
     private final Map<String, Child> children = new HashMap<>();
     private final long registrationTimeoutMs;
+    private final int maxConcurrentLaunches;
+    private final long idleStopMs;
     private final Events events;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(task -> {
         Thread thread = new Thread(task, "capwire-broker-launcher");
@@ -41,7 +48,18 @@ final class Launcher implements AutoCloseable {
     });
     private boolean closed;
 
-    Launcher(List<Activation> activations, long registrationTimeoutMs, Events events) {
+    Launcher(List<Activation> activations, long registrationTimeoutMs, int maxConcurrentLaunches, Events events) {
+        this(activations, registrationTimeoutMs, maxConcurrentLaunches, 0, events);
+    }
+
+    Launcher(List<Activation> activations, long registrationTimeoutMs, int maxConcurrentLaunches, long idleStopMs,
+            Events events) {
+        if (idleStopMs < 0) {
+            throw new IllegalArgumentException("idleStopMs must be 0 (never) or more: " + idleStopMs);
+        }
+        if (maxConcurrentLaunches < 1) {
+            throw new IllegalArgumentException("maxConcurrentLaunches must be at least 1: " + maxConcurrentLaunches);
+        }
         Map<String, Activation> byService = new HashMap<>();
         for (Activation activation : activations) {
             if (byService.putIfAbsent(activation.service(), activation) != null) {
@@ -50,6 +68,8 @@ final class Launcher implements AutoCloseable {
         }
         this.activations = Map.copyOf(byService);
         this.registrationTimeoutMs = registrationTimeoutMs;
+        this.maxConcurrentLaunches = maxConcurrentLaunches;
+        this.idleStopMs = idleStopMs;
         this.events = events;
     }
 
@@ -67,11 +87,21 @@ final class Launcher implements AutoCloseable {
         if (closed) {
             return "the broker is stopping";
         }
+        if (child.process != null && child.idleStopping) {
+            return "service '" + service + "' is stopping after being idle (pid " + child.process.pid()
+                    + ") and starts again once it exited";
+        }
         if (child.process != null) {
             return "service '" + service + "' is starting (pid " + child.process.pid() + ")";
         }
         if (child.restart != null && !child.restart.isDone()) {
             return "service '" + service + "' exited with a failure and restarts in a moment";
+        }
+        int launching = launching();
+        if (launching >= maxConcurrentLaunches) {
+            return "service '" + service + "' is not started yet: " + launching + " backends are starting, the"
+                    + " limit (" + Configuration.BROKER_MAX_CONCURRENT_LAUNCHES_PROP_NAME + ") is "
+                    + maxConcurrentLaunches;
         }
         try {
             launch(activation, child);
@@ -86,8 +116,72 @@ final class Launcher implements AutoCloseable {
         Child child = children.get(service);
         if (child != null && child.process != null) {
             child.registered = true;
+            child.load = -1;
             cancel(child.registrationTimer);
         }
+    }
+
+    /**
+     * The backend serving {@code service} reported {@code connections} live client connections: when it is ours
+     * and at zero, its idle period starts (if idle stop is on); otherwise any idle period ends.
+     */
+    synchronized void load(String service, int connections) {
+        Child child = children.get(service);
+        if (child == null || child.process == null || !child.registered) {
+            return;
+        }
+        child.load = connections;
+        if (connections == 0) {
+            startIdlePeriod(service, child);
+        } else {
+            cancel(child.idleTimer);
+        }
+    }
+
+    /** A client was just handed to {@code service}'s backend: its idle period, if one runs, starts over. */
+    synchronized void handedOff(String service) {
+        Child child = children.get(service);
+        if (child != null && child.process != null && child.load == 0) {
+            startIdlePeriod(service, child);
+        }
+    }
+
+    private void startIdlePeriod(String service, Child child) {
+        cancel(child.idleTimer);
+        if (idleStopMs > 0 && !closed) {
+            Process process = child.process;
+            child.idleTimer = timer.schedule(() -> idle(service, child, process), idleStopMs, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private synchronized void idle(String service, Child child, Process process) {
+        if (closed || child.process != process || child.load != 0 || child.idleStopping) {
+            return;
+        }
+        child.idleStopping = true;
+        events.idleStopped(service, process.pid(), idleStopMs);
+        try {
+            process.getOutputStream().close();
+        } catch (IOException ignored) {
+            // Gone already.
+        }
+        process.destroy();
+        timer.schedule(() -> {
+            if (process.isAlive()) {
+                process.destroyForcibly();
+            }
+        }, STOP_GRACE_MS, TimeUnit.MILLISECONDS);
+    }
+
+    /** Whether {@code service}'s backend is being stopped for idleness: no client may be handed to it. */
+    synchronized boolean idleStopping(String service) {
+        Child child = children.get(service);
+        return child != null && child.process != null && child.idleStopping;
+    }
+
+    /** Processes started and not registered yet: launches in flight. */
+    synchronized int launching() {
+        return (int) children.values().stream().filter(c -> c.process != null && !c.registered).count();
     }
 
     /** Processes running now. */
@@ -129,9 +223,13 @@ final class Launcher implements AutoCloseable {
         }
         child.process = null;
         cancel(child.registrationTimer);
+        cancel(child.idleTimer);
+        boolean idleStop = child.idleStopping;
+        child.idleStopping = false;
+        child.load = -1;
         int code = process.exitValue();
         long restartInMs = -1;
-        if (!closed && (code != 0 || !child.registered)) {
+        if (!closed && !idleStop && (code != 0 || !child.registered)) {
             restartInMs = child.backoff.nextDelayMs();
             child.restart = timer.schedule(() -> restart(service, child), restartInMs, TimeUnit.MILLISECONDS);
         }
@@ -140,6 +238,12 @@ final class Launcher implements AutoCloseable {
 
     private synchronized void restart(String service, Child child) {
         if (closed || child.process != null) {
+            return;
+        }
+        if (launching() >= maxConcurrentLaunches) {
+            // At the limit: try again shortly, without counting it as another failure.
+            child.restart = timer.schedule(() -> restart(service, child), registrationTimeoutMs / 10 + 1,
+                    TimeUnit.MILLISECONDS);
             return;
         }
         try {

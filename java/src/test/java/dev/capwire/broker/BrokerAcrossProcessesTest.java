@@ -312,6 +312,40 @@ class BrokerAcrossProcessesTest {
         }
     }
 
+    /**
+     * capwire.broker.idleStopMs: the backend reports its live connections (Load); at zero for the idle time the
+     * broker stops it, without a restart, and the next Hello starts a new one.
+     */
+    @Test
+    void anIdleActivatedBackendIsStoppedAndStartedAgainByTheNextHello() throws Exception {
+        ChildJvm broker = broker("activate:ack:" + backendAddress, "2000"); // well above the 250 ms reports
+        long first;
+        try (ReconnectingClient client = ReconnectingClient.builder(transport, brokerAddress, echo(),
+                (connection, frame) -> { }).build()) {
+            assertTrue(client.awaitConnected(WAIT_SECONDS * 1000).handedOff(), "handed off once registered");
+            first = Long.parseLong(broker.expect("LAUNCHED echo ", WAIT_SECONDS));
+            Thread.sleep(2500); // longer than the idle time: a backend with a client is not stopped
+            byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
+            String answer = new String(client.call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000).payload(),
+                    StandardCharsets.US_ASCII);
+            assertTrue(answer.startsWith(first + " "), answer);
+        } // the client's connection closes: the backend reports zero
+        assertEquals(Long.toString(first), broker.expect("IDLE_STOPPED echo ", WAIT_SECONDS));
+        String[] exit = broker.expect("EXITED echo ", WAIT_SECONDS).split(" ");
+        assertEquals(Long.toString(first), exit[0]);
+        assertEquals("-1", exit[2], "an idle stop is not restarted");
+        try (ReconnectingClient client = ReconnectingClient.builder(transport, brokerAddress, echo(),
+                (connection, frame) -> { }).build()) {
+            assertTrue(client.awaitConnected(WAIT_SECONDS * 1000).handedOff(), "handed off to a new backend");
+            long second = Long.parseLong(broker.expect("LAUNCHED echo ", WAIT_SECONDS));
+            assertFalse(second == first, "a new process");
+            byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
+            String answer = new String(client.call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000).payload(),
+                    StandardCharsets.US_ASCII);
+            assertTrue(answer.startsWith(second + " "), answer);
+        }
+    }
+
     @Test
     void aCrashingActivatedBackendIsRestartedWithBackoff() throws Exception {
         ChildJvm broker = broker("activate:crash:" + backendAddress);

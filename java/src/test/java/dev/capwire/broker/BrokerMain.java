@@ -14,9 +14,10 @@ import java.util.List;
 /**
  * A child-JVM broker: {@code BrokerMain <unix endpoint> <handoffAckMs> [registration uid]} (the uid, when
  * given, is the only one allowed to register), or {@code BrokerMain <unix endpoint> <handoffAckMs>
- * activate:<mode>:<backend endpoint>}, which activates service {@value BackendMain#SERVICE} as a
+ * activate:<mode>:<backend endpoint> [idleStopMs]}, which activates service {@value BackendMain#SERVICE} as a
  * {@link BackendMain} in that mode, on this JVM's flags and class path ({@code LAUNCHED <service> <pid>},
- * {@code EXITED <service> <pid> <code> <restart in ms>}, {@code LAUNCH_FAILED <service> <why>}), or
+ * {@code EXITED <service> <pid> <code> <restart in ms>}, {@code LAUNCH_FAILED <service> <why>},
+ * {@code IDLE_STOPPED <service> <pid>}), or
  * {@code BrokerMain <unix endpoint> <handoffAckMs> inherited}, which serves the socket a service manager passed
  * (LISTEN_FDS) instead of binding the endpoint. Prints {@code READY}, then one line per event
  * ({@code REGISTERED <services>}, {@code HANDED_OFF <service> <client pid>}, {@code FALLBACK <service> <why>},
@@ -74,6 +75,11 @@ public final class BrokerMain {
             }
 
             @Override
+            public void onIdleStopped(String service, long pid, long idleMs) {
+                say("IDLE_STOPPED " + service + " " + pid);
+            }
+
+            @Override
             public void onExited(String service, long pid, int exitCode, long restartInMs) {
                 say("EXITED " + service + " " + pid + " " + exitCode + " " + restartInMs);
             }
@@ -87,6 +93,9 @@ public final class BrokerMain {
                 command.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
                 command.addAll(List.of("-cp", System.getProperty("java.class.path"), BackendMain.class.getName(),
                         parts[1], args[0], parts[2]));
+                if (args.length > 3) {
+                    builder.idleStopMs(Long.parseLong(args[3]));
+                }
                 builder.activate(Activation.builder(BackendMain.SERVICE, "1.0.0", command)
                         .log(Path.of(parts[2].substring("unix:".length()) + ".log")).build());
             } else if (args.length > 2 && !args[2].equals("inherited")) {

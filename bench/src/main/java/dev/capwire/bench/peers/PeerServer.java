@@ -35,7 +35,8 @@ import java.nio.file.Path;
  * sink kinds ({@code capwire-sink}, {@code jdk-sink}, and {@code capwire-sink-timed}, which also records each
  * frame's one-way latency) decode a one-way stream and echo only its sync frames; the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
  * serve connect-and-close
- * clients. Prints {@code READY} once listening and exits when its stdin closes.
+ * clients; {@code broker} is a broker, and {@code broker-backend} (whose third argument is the broker's socket
+ * path, not an idle strategy) a backend registered with it that answers every REQUEST with its payload. Prints {@code READY} once listening and exits when its stdin closes.
  */
 public final class PeerServer {
     /**
@@ -89,6 +90,12 @@ public final class PeerServer {
             case "jdk-accept-echo":
                 server = jdkAccept(path, true);
                 break;
+            case "broker":
+                server = broker(path);
+                break;
+            case "broker-backend":
+                server = brokerBackend(path, Path.of(args[2]));
+                break;
             default:
                 throw new IllegalArgumentException("unknown peer kind " + kind);
         }
@@ -129,6 +136,48 @@ public final class PeerServer {
         HandshakeServer server = (secret == null ? builder.noSecret() : builder.secret(secret)).build();
         server.listen(Endpoint.unix(path));
         return () -> {
+            server.close();
+            transport.close();
+        };
+    }
+
+    /**
+     * A broker (issue 13) on {@code path}, with the Hello rate limit lifted as for {@code handshake}: the
+     * benchmark floods it with Hellos from one pid.
+     */
+    private static AutoCloseable broker(Path path) throws Exception {
+        if (System.getProperty(dev.capwire.Configuration.HELLO_RATE_LIMIT_PROP_NAME) == null) {
+            System.setProperty(dev.capwire.Configuration.HELLO_RATE_LIMIT_PROP_NAME,
+                    Integer.toString(Integer.MAX_VALUE));
+        }
+        Transport transport = Transport.create(TransportOptions.defaults());
+        dev.capwire.broker.Broker broker = dev.capwire.broker.Broker.builder(transport).build();
+        broker.listen(Endpoint.unix(path));
+        return () -> {
+            broker.close();
+            transport.close();
+        };
+    }
+
+    /**
+     * A backend for the broker benchmarks: a handshake server for {@link #HANDSHAKE_SERVICE} on {@code path}
+     * (its own socket, where the direct baseline connects) that answers every REQUEST with its payload, and
+     * registered with the broker at {@code brokerPath} before READY is printed.
+     */
+    private static AutoCloseable brokerBackend(Path path, Path brokerPath) throws Exception {
+        Transport transport = Transport.create(TransportOptions.defaults());
+        HandshakeServer server = HandshakeServer.builder(transport).helloRateLimit(Integer.MAX_VALUE).noSecret()
+                .service(Service.builder(HANDSHAKE_SERVICE, "1.0.0", (connection, frame) -> {
+                    if (frame.type() == FrameType.REQUEST) {
+                        connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(),
+                                frame.payloadLength());
+                    }
+                }).build()).build();
+        server.listen(Endpoint.unix(path));
+        dev.capwire.broker.BrokerBackend registration = dev.capwire.broker.BrokerBackend.register(transport,
+                Endpoint.unix(brokerPath), server, Endpoint.unix(path));
+        return () -> {
+            registration.close();
             server.close();
             transport.close();
         };
