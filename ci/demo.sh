@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
-mvn -B -q -DskipTests package
+mvn -B -q -Dstyle.color=never -DskipTests package
 main="${1:-dev.capwire.bench.Demo}"
 if [ $# -gt 0 ]; then shift; fi
 # Agrona reaches the JDK's internal Unsafe (the first flag); Java 24+ warns on JNI without the second.

@@ -20,62 +20,92 @@ final class RpcEvents {
     static void bootstrapped(RpcConnection rpc, String capName, StatusCode status) {
         BootstrapEvent event = new BootstrapEvent();
         if (event.shouldCommit()) {
-            event.connectionId = rpc.connection().id();
-            event.capName = capName;
-            event.status = status.name();
-            event.commit();
+            event.fill(rpc, capName, status.name()).commit();
         }
-        observe(rpc, () -> rpc.rpc().options().observer().bootstrapped(rpc.connection().id(), capName, status));
+        RpcObserver observer = observer(rpc);
+        try {
+            if (observer != null) {
+                observer.bootstrapped(rpc.connection().id(), capName, status);
+            }
+        } catch (RuntimeException e) {
+            rpc.reportError(e);
+        }
     }
 
     static void served(RpcConnection rpc, String capName, String methodName, StatusCode status, long startNanos) {
         long nanos = System.nanoTime() - startNanos;
         CallEvent event = new CallEvent();
         if (event.shouldCommit()) {
-            event.connectionId = rpc.connection().id();
-            event.capName = capName;
+            event.fill(rpc, capName, status.name());
             event.methodName = methodName;
-            event.status = status.name();
             event.handlingTime = nanos;
             event.commit();
         }
-        observe(rpc, () -> rpc.rpc().options().observer().served(rpc.connection().id(), capName, methodName, status,
-                nanos));
+        RpcObserver observer = observer(rpc);
+        try {
+            if (observer != null) {
+                observer.served(rpc.connection().id(), capName, methodName, status, nanos);
+            }
+        } catch (RuntimeException e) {
+            rpc.reportError(e);
+        }
     }
 
     static void streamEnded(RpcConnection rpc, String capName, String methodName, StatusCode status, long items) {
         StreamEvent event = new StreamEvent();
         if (event.shouldCommit()) {
-            event.connectionId = rpc.connection().id();
-            event.capName = capName;
+            event.fill(rpc, capName, status.name());
             event.methodName = methodName;
-            event.status = status.name();
             event.items = items;
             event.commit();
         }
-        observe(rpc, () -> rpc.rpc().options().observer().streamEnded(rpc.connection().id(), capName, methodName,
-                status, items));
+        RpcObserver observer = observer(rpc);
+        try {
+            if (observer != null) {
+                observer.streamEnded(rpc.connection().id(), capName, methodName, status, items);
+            }
+        } catch (RuntimeException e) {
+            rpc.reportError(e);
+        }
     }
 
     static void revoked(RpcConnection rpc, String capName, String reason) {
         RevokeEvent event = new RevokeEvent();
         if (event.shouldCommit()) {
-            event.connectionId = rpc.connection().id();
-            event.capName = capName;
+            event.fill(rpc, capName, null);
             event.reason = reason;
             event.commit();
         }
-        observe(rpc, () -> rpc.rpc().options().observer().revoked(rpc.connection().id(), capName, reason));
-    }
-
-    private static void observe(RpcConnection rpc, Runnable notification) {
-        if (rpc.rpc().options().observer() == RpcObserver.NONE) {
-            return;
-        }
+        RpcObserver observer = observer(rpc);
         try {
-            notification.run();
+            if (observer != null) {
+                observer.revoked(rpc.connection().id(), capName, reason);
+            }
         } catch (RuntimeException e) {
             rpc.reportError(e);
+        }
+    }
+
+    /** The observer to tell, or null when none was set: then nothing is built per call for it. */
+    private static RpcObserver observer(RpcConnection rpc) {
+        RpcObserver observer = rpc.rpc().options().observer();
+        return observer == RpcObserver.NONE ? null : observer;
+    }
+
+    /** What every RPC event says: which connection, which cap, and how it ended (where it has an end). */
+    abstract static class RpcEvent extends Event {
+        @Label("Connection")
+        long connectionId;
+        @Label("Cap")
+        String capName;
+        @Label("Status")
+        String status;
+
+        RpcEvent fill(RpcConnection rpc, String cap, String outcome) {
+            connectionId = rpc.connection().id();
+            capName = cap;
+            status = outcome;
+            return this;
         }
     }
 
@@ -83,28 +113,16 @@ final class RpcEvents {
     @Label("RPC Bootstrap")
     @Category("Capwire")
     @Description("A peer asked for a served cap by name")
-    static final class BootstrapEvent extends Event {
-        @Label("Connection")
-        long connectionId;
-        @Label("Cap")
-        String capName;
-        @Label("Status")
-        String status;
+    static final class BootstrapEvent extends RpcEvent {
     }
 
     @Name("dev.capwire.rpc.Call")
     @Label("RPC Call Served")
     @Category("Capwire")
     @Description("A call this process served, from its arrival to its answer")
-    static final class CallEvent extends Event {
-        @Label("Connection")
-        long connectionId;
-        @Label("Cap")
-        String capName;
+    static final class CallEvent extends RpcEvent {
         @Label("Method")
         String methodName;
-        @Label("Status")
-        String status;
         @Label("Handling Time")
         @Timespan(Timespan.NANOSECONDS)
         long handlingTime; // not "duration": JFR reserves that name for every event's own timing
@@ -114,15 +132,9 @@ final class RpcEvents {
     @Label("RPC Stream Ended")
     @Category("Capwire")
     @Description("A server stream this process produced ended")
-    static final class StreamEvent extends Event {
-        @Label("Connection")
-        long connectionId;
-        @Label("Cap")
-        String capName;
+    static final class StreamEvent extends RpcEvent {
         @Label("Method")
         String methodName;
-        @Label("Status")
-        String status;
         @Label("Items")
         long items;
     }
@@ -131,11 +143,7 @@ final class RpcEvents {
     @Label("RPC Revoke")
     @Category("Capwire")
     @Description("A cap a peer held was revoked")
-    static final class RevokeEvent extends Event {
-        @Label("Connection")
-        long connectionId;
-        @Label("Cap")
-        String capName;
+    static final class RevokeEvent extends RpcEvent {
         @Label("Reason")
         String reason;
     }
