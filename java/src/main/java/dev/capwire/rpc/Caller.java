@@ -134,32 +134,37 @@ final class Caller {
                     options.maxInFlight() + " calls are in flight on " + rpc.connection() + " already", null);
         }
         Question question = new Question(this, rpc.connection(), target, decoder);
-        Outgoing out = new Outgoing(rpc.exporter());
-        UnsafeBuffer payload;
-        FileDescriptor[] fds;
-        try {
-            argumentCodec.encode(argument, out);
-            payload = out.call(timeoutNanos, streamId, initialCredit);
-            fds = out.fds();
-        } catch (RuntimeException e) {
-            out.abandon();
-            inFlight.decrementAndGet();
-            throw e instanceof StatusException ? (StatusException) e
-                    : new StatusException(StatusCode.INVALID_ARGUMENT, "args.unencodable",
-                            "the argument cannot be sent: " + e.getMessage(), e);
-        }
-        rpc.trackQuestion(target, question);
-        long timeoutMs = timeoutNanos == 0 ? NO_DEADLINE_MS : Math.max(1, TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
+        Outgoing out = Outgoing.take(rpc.exporter());
         long requestId;
         try {
-            requestId = rpc.connection().request(target.id, methodId, payload, 0, payload.capacity(), timeoutMs,
-                    question, fds);
-        } catch (StatusException e) {
-            // Refused before it was sent (closed, too many requests, no room): the peer never saw the caps it
-            // carried. Once sent, the peer owns those references whatever happens to the call.
-            out.abandon();
-            forget(question);
-            throw e;
+            UnsafeBuffer payload;
+            FileDescriptor[] fds;
+            try {
+                argumentCodec.encode(argument, out);
+                payload = out.call(timeoutNanos, streamId, initialCredit);
+                fds = out.fds();
+            } catch (RuntimeException e) {
+                out.abandon();
+                inFlight.decrementAndGet();
+                throw e instanceof StatusException ? (StatusException) e
+                        : new StatusException(StatusCode.INVALID_ARGUMENT, "args.unencodable",
+                                "the argument cannot be sent: " + e.getMessage(), e);
+            }
+            rpc.trackQuestion(target, question);
+            long timeoutMs = timeoutNanos == 0 ? NO_DEADLINE_MS
+                    : Math.max(1, TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
+            try {
+                requestId = rpc.connection().request(target.id, methodId, payload, 0, payload.capacity(), timeoutMs,
+                        question, fds);
+            } catch (StatusException e) {
+                // Refused before it was sent (closed, too many requests, no room): the peer never saw the caps it
+                // carried. Once sent, the peer owns those references whatever happens to the call.
+                out.abandon();
+                forget(question);
+                throw e;
+            }
+        } finally {
+            out.recycle();
         }
         question.sent(requestId); // cancels it at once if it was revoked or cancelled while being sent
         if (context != null) {

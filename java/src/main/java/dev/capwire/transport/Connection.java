@@ -409,6 +409,15 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      *     stayed full, UNAVAILABLE when the connection is closing or closed
      */
     public long request(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
+            ReplyHandler handler) {
+        return request(capId, methodId, payload, offset, length, timeoutMs, handler, (FileDescriptor[]) null);
+    }
+
+    /**
+     * {@link #request(int, int, DirectBuffer, int, int, long, ReplyHandler)} with fds that belong to the request
+     * (Unix sockets, FD_PASSING negotiated); they are duplicated, so the caller keeps its own.
+     */
+    public long request(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             ReplyHandler handler, FileDescriptor... fds) {
         if (!closing.state().acceptsSends()) {
             throw closing.unavailable();
