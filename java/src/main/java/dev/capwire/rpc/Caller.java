@@ -150,7 +150,6 @@ final class Caller {
                         : new StatusException(StatusCode.INVALID_ARGUMENT, "args.unencodable",
                                 "the argument cannot be sent: " + e.getMessage(), e);
             }
-            rpc.trackQuestion(target, question);
             long timeoutMs = timeoutNanos == 0 ? NO_DEADLINE_MS
                     : Math.max(1, TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
             try {
@@ -166,7 +165,12 @@ final class Caller {
         } finally {
             out.recycle();
         }
-        question.sent(requestId); // cancels it at once if it was revoked or cancelled while being sent
+        question.sent(requestId); // cancels it at once if it was cancelled while being sent
+        String revoked = target.revoked;
+        if (revoked != null) {
+            // Revoked while it was being sent: the REVOKE's sweep of the pending calls may have missed it.
+            question.fail(new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
+        }
         if (context != null) {
             context.onCancel(() -> question.fail(context.cancellation()));
         }
@@ -195,10 +199,9 @@ final class Caller {
         question.completeExceptionally(failure);
     }
 
-    /** The question's request is over, one way or another: it no longer counts against the limits. */
+    /** The question's request is over, one way or another: it no longer counts against the limit. */
     void forget(Question question) {
         inFlight.decrementAndGet();
-        rpc.untrackQuestion(question.target, question);
     }
 
     private long timeoutNanos(CallContext context, boolean stream) {

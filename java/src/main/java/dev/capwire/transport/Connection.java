@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -454,6 +455,16 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public boolean cancelRequest(long correlationId) {
         return requests.cancel(correlationId);
+    }
+
+    /**
+     * Any thread: hands {@code action} the {@link ReplyHandler} of every request in flight, a snapshot taken
+     * without stopping anyone (a request that starts or ends meanwhile may or may not be seen). The layer above
+     * uses it to fail a group of its requests at once, such as every call on a cap the peer revoked, without
+     * keeping a second table of them.
+     */
+    public void forEachPendingRequest(Consumer<? super ReplyHandler> action) {
+        requests.forEachPending(action);
     }
 
     /**

@@ -8,6 +8,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.ManyToManyConcurrentArrayQueue;
@@ -172,6 +173,25 @@ final class RequestTable implements Timers.Task {
         // Else its fragments are still being queued: a CANCEL now would land among them, which the peer must
         // treat as a protocol error. The message is finished instead, and the reply, if any, dropped.
         return true;
+    }
+
+    /**
+     * Any thread: hands {@code action} the handler of every request in flight, a snapshot taken slot by slot
+     * (a request that starts or ends meanwhile may or may not be seen). For failing a group of requests at
+     * once, such as every call on a cap the peer revoked.
+     */
+    void forEachPending(Consumer<? super ReplyHandler> action) {
+        Slots all = slots;
+        if (all == null) {
+            return;
+        }
+        for (int i = 0, n = all.created.get(); i < n; i++) {
+            Slot slot = all.byIndex(i);
+            ReplyHandler handler = slot.id != 0 ? slot.handler : null; // the id's volatile read first
+            if (handler != null) {
+                action.accept(handler);
+            }
+        }
     }
 
     /** Loop: a RESPONSE or ERROR arrived; hands it to its request's handler, if anyone still waits for it. */
