@@ -118,9 +118,9 @@ final class RequestTable implements Timers.Task {
         }
         slot.handler = handler;
         slot.deadlineNanos = deadlineNanos;
-        slot.state = Slot.SENDING;
+        slot.startSending();
         long id = (sequence.getAndIncrement() << indexBits) | slot.index;
-        slot.id = id; // volatile: publishes the fields above to whichever thread claims the slot
+        slot.publish(id); // publishes the fields above to whichever thread claims the slot
         lowerDeadlineFloor(deadlineNanos);
         return id;
     }
@@ -393,12 +393,26 @@ final class RequestTable implements Timers.Task {
         /** The request it serves; 0 once that request is finished (or before the first). */
         volatile long id;
         volatile int state;
-        volatile boolean throughRing;
+        /** Written before the CAS that clears SENDING, read after a read of state that saw it cleared. */
+        boolean throughRing;
         ReplyHandler handler;
         long deadlineNanos;
 
         Slot(int index) {
             this.index = index;
+        }
+
+        /**
+         * A taker begins: nobody else touches a free slot, and {@link #publish} orders this before the id, so a
+         * plain write will do (each full fence on this path costs every request).
+         */
+        void startSending() {
+            STATE.set(this, SENDING);
+        }
+
+        /** Makes the request visible: a release store, as the fields written before it need no more. */
+        void publish(long requestId) {
+            ID.setRelease(this, requestId);
         }
 
         /** Whoever moves the id from {@code expected} to 0 owns the request's outcome. */
