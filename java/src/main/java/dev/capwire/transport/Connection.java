@@ -505,9 +505,16 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
-     * Replies to a REQUEST received by this side; fds are duplicated (the caller keeps its own). As loop work
-     * (from the listener) it never waits; from another thread it waits at most {@code sendTimeoutMs} for room
+     * Replies to a REQUEST received by this side. As loop work (from the listener) it never waits; from another thread it waits at most {@code sendTimeoutMs} for room
      * (then RESOURCE_EXHAUSTED), so one client that stops reading cannot hold a shared executor for long.
+     */
+    public void respond(long correlationId, DirectBuffer payload, int offset, int length) {
+        respond(correlationId, payload, offset, length, (FileDescriptor[]) null);
+    }
+
+    /**
+     * {@link #respond(long, DirectBuffer, int, int)} with fds that belong to the reply; they are duplicated, so the
+     * caller keeps its own.
      */
     public void respond(long correlationId, DirectBuffer payload, int offset, int length, FileDescriptor... fds) {
         messages.send(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
