@@ -169,7 +169,7 @@ final class RequestTable {
         if (type == FrameType.RESPONSE) {
             byte[] payload = new byte[length];
             buffer.getBytes(offset, payload);
-            int[] numbers = claimed.takeAll();
+            long[] numbers = claimed.takeAll();
             FileDescriptor[] fds = new FileDescriptor[numbers.length];
             for (int i = 0; i < numbers.length; i++) {
                 fds[i] = FileDescriptor.adopt(numbers[i]);
