@@ -283,12 +283,8 @@ static void failed_send_takes_copies_back(void) {
  * what each brought: "p" a pipe's write end, "m" a pipe's write end, a file and a socket, in that order.
  */
 static int child_main(int port) {
-    static const uint8_t loopback[4] = {127, 0, 0, 1};
-    cw_fd link = (cw_fd)CHECK_OK(cw_socket_tcp(0));
-    int rc = cw_connect_inet(link, loopback, 4, port, 0);
-    CHECK(rc == 0 || rc == -EINPROGRESS);
-    CHECK(CHECK_OK(cw_wait_ready(link, CW_INTEREST_WRITE, 5000)) & CW_READY_WRITE);
-    CHECK_EQ(cw_finish_connect(link), 0);
+    cw_fd link = cw_test_connect_loopback(port);
+    cw_test_connected(link);
     for (;;) {
         char what = 0;
         cw_fd received[4] = {-1, -1, -1, -1};
@@ -314,14 +310,8 @@ static int child_main(int port) {
 }
 
 static void process_pair(void) {
-    static const uint8_t loopback[4] = {127, 0, 0, 1};
-    cw_fd listener = (cw_fd)CHECK_OK(cw_socket_tcp(0));
-    CHECK_OK(cw_bind_inet(listener, loopback, 4, 0, 0));
-    CHECK_OK(cw_listen(listener, 1));
-    uint8_t address[CW_ADDR_MAX_BYTES];
-    CHECK_OK(cw_local_address(listener, address, sizeof(address)));
     int port;
-    memcpy(&port, address + 4, sizeof(port));
+    cw_fd listener = cw_test_loopback_listener(&port);
 
     wchar_t exe[MAX_PATH], command[MAX_PATH + 64];
     DWORD exe_len = GetModuleFileNameW(NULL, exe, MAX_PATH);
