@@ -151,11 +151,11 @@ static int send_all(SOCKET s, const char *buf, size_t len, size_t *done) {
 }
 
 /*
- * Closes, inside the receiving process, the DuplicateHandle copies of the first count entries: the record
- * that named them will never be read whole there. WSADuplicateSocketW copies cannot be taken back.
+ * Closes, inside the receiving process, the DuplicateHandle copies of entries from to to - 1: the receiver
+ * will never see those entries whole. WSADuplicateSocketW copies cannot be taken back.
  */
-static void take_back(HANDLE receiver, const unsigned char *entries, int count) {
-    for (int i = 0; i < count; i++) {
+static void take_back(HANDLE receiver, const unsigned char *entries, int from, int to) {
+    for (int i = from; i < to; i++) {
         const unsigned char *entry = entries + (size_t)i * CW_ENTRY_BYTES;
         if (receiver == NULL || get_u32(entry) != CW_KIND_HANDLE) continue;
         DuplicateHandle(receiver, (HANDLE)(uintptr_t)get_u64(entry + 4), NULL, NULL, 0, FALSE,
@@ -213,7 +213,7 @@ ssize_t cw_send_fds_to_pid(cw_fd fd, const void *buf, size_t len, const cw_fd *f
     for (int i = 0; i < fd_count; i++) {
         int err = make_entry(record + CW_RECORD_HEADER + (size_t)i * CW_ENTRY_BYTES, fds[i], pid, &receiver);
         if (err < 0) {
-            take_back(receiver, record + CW_RECORD_HEADER, i);
+            take_back(receiver, record + CW_RECORD_HEADER, 0, i);
             if (receiver != NULL) CloseHandle(receiver);
             free(record);
             return err;
@@ -224,8 +224,12 @@ ssize_t cw_send_fds_to_pid(cw_fd fd, const void *buf, size_t len, const cw_fd *f
     record[prefix] = *(const unsigned char *)buf;
     size_t done = 0;
     int rc = send_all(s, (const char *)record, prefix + 1, &done);
-    /* Unless the receiver got every entry (and so will adopt or close them), its copies are taken back. */
-    if (rc < 0 && done < prefix) take_back(receiver, record + CW_RECORD_HEADER, fd_count);
+    /* The entries that went out whole are the receiver's (it adopts them, or closes them when it drops the
+     * record); the copies of the others are taken back, so each copy has exactly one closer. */
+    if (rc < 0 && done < prefix) {
+        int whole = done > CW_RECORD_HEADER ? (int)((done - CW_RECORD_HEADER) / CW_ENTRY_BYTES) : 0;
+        take_back(receiver, record + CW_RECORD_HEADER, whole, fd_count);
+    }
     if (receiver != NULL) CloseHandle(receiver);
     free(record);
     if (rc < 0) return rc; /* the stream may hold part of a record now: the connection is broken */
