@@ -46,8 +46,8 @@ targets=(
   "windows-x86_64|x86_64-windows-gnu|windows64|capwire.dll|wine"
 )
 
-# The C tests that run on Windows (test_socket runs its TCP cases there; test_handles_win passes sockets over
-# TCP within one process); the rest need fork and SCM_RIGHTS.
+# The C tests that run on Windows (test_socket runs its TCP cases there; test_handles_win passes sockets, pipes
+# and files over TCP, within one process and to a child process it starts); the rest need fork and SCM_RIGHTS.
 windows_tests="native/test/test_poller.c native/test/test_socket.c native/test/test_names.c
   native/test/test_handles_win.c"
 

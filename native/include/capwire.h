@@ -125,7 +125,7 @@ CW_API int cw_local_address(cw_fd fd, uint8_t *out, size_t out_len);
 CW_API int cw_remote_address(cw_fd fd, uint8_t *out, size_t out_len);
 /* Opens a file close-on-exec: read-only, or write-only created/truncated with mode 0600. */
 CW_API cw_fd cw_open(const char *path, size_t path_len, int write);
-/* A close-on-exec duplicate of fd (F_DUPFD_CLOEXEC). */
+/* A close-on-exec duplicate of fd (F_DUPFD_CLOEXEC; on Windows a non-inheritable copy of a socket or handle). */
 CW_API cw_fd cw_dup(cw_fd fd);
 /* F_GETFD flags of fd (FD_CLOEXEC is 1). */
 CW_API int cw_fd_flags(cw_fd fd);
@@ -152,9 +152,10 @@ CW_API ssize_t cw_send_fds(cw_fd fd, const void *buf, size_t len, const cw_fd *f
  * number of fds stored in fds_out. If the control message was truncated, or carried more than max_fds, every
  * fd that did arrive is closed and -EMSGSIZE is returned.
  *
- * Windows: only sockets pass (WSADuplicateSocketW for the peer pid of an AF_UNIX socket, -EOPNOTSUPP on TCP),
- * in in-band records, so every byte of such a stream must go through these two calls; a malformed or cut
- * record is -EIO (docs/platforms.md, "Handle passing on Windows").
+ * Windows: handles pass to the peer process of an AF_UNIX socket (SIO_AF_UNIX_GETPEERPID; -EOPNOTSUPP on
+ * TCP), sockets through WSADuplicateSocketW, other handles (files, pipes) through DuplicateHandle into the
+ * peer, in in-band records, so every byte of such a stream must go through these two calls; a malformed or
+ * cut record is -EIO (docs/platforms.md, "Handle passing on Windows").
  */
 CW_API ssize_t cw_recv_fds(cw_fd fd, void *buf, size_t len, cw_fd *fds_out, int max_fds, int *fd_count_out);
 

@@ -14,6 +14,7 @@
 #include <jni.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #ifdef _WIN32
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -25,7 +26,9 @@
 
 #include "dev_capwire_bindings_Native.h"
 
-#define CW_ABI_VERSION 2
+#define CW_ABI_VERSION 3
+/* The most handles one message carries (the kernel's SCM_MAX_FD; fdpass.c's record limit on Windows). */
+#define CW_MAX_HANDLES 253
 
 /* Java reads and writes these layouts directly; they must agree with the constants in Native.java. */
 _Static_assert(sizeof(cw_iovec) == 16, "Native.IOV_BYTES assumes a 16-byte iovec");
@@ -47,23 +50,32 @@ _Static_assert(dev_capwire_bindings_Native_ADDR_INET4 == CW_ADDR_INET4, "Native.
 _Static_assert(dev_capwire_bindings_Native_ADDR_INET6 == CW_ADDR_INET6, "Native.ADDR_INET6");
 _Static_assert(dev_capwire_bindings_Native_ADDR_MAX_BYTES == CW_ADDR_MAX_BYTES, "Native.ADDR_MAX_BYTES");
 _Static_assert(dev_capwire_bindings_Native_ABI_VERSION == CW_ABI_VERSION, "Native.ABI_VERSION");
+_Static_assert(dev_capwire_bindings_Native_HANDLE_BYTES == sizeof(int64_t), "Native.HANDLE_BYTES");
+_Static_assert(dev_capwire_bindings_Native_MAX_FDS_PER_MESSAGE == CW_MAX_HANDLES, "Native.MAX_FDS_PER_MESSAGE");
 _Static_assert(dev_capwire_bindings_Native_BACKEND_EPOLL == CW_BACKEND_EPOLL, "Native.BACKEND_EPOLL");
 _Static_assert(dev_capwire_bindings_Native_BACKEND_KQUEUE == CW_BACKEND_KQUEUE, "Native.BACKEND_KQUEUE");
 _Static_assert(dev_capwire_bindings_Native_BACKEND_IOCP == CW_BACKEND_IOCP, "Native.BACKEND_IOCP");
 
 #define PTR(address) ((void *)(uintptr_t)(address))
-/* A handle from Java: an fd on Unix, a SOCKET or HANDLE on Windows; JNI carries it as a long everywhere. */
-#define FD(handle) ((cw_fd)(handle))
 
 /*
- * Handles go back to Java as ints: the Java side still holds fds as ints. Unix fds always fit; Windows
- * handle values are small multiples of 4 in practice, and one that does not fit is closed and refused
- * rather than truncated into another handle's number.
+ * Handles cross JNI as 64-bit values everywhere: jlong arguments and results, and arrays of int64 in native
+ * memory (Native.HANDLE_BYTES each), so a Windows SOCKET or HANDLE above 2^31 is never truncated. On Unix a
+ * value that is no int is no fd: it becomes -1, which every call refuses with EBADF, rather than being
+ * truncated into another fd's number. Results are -errno or a handle, which fits either way.
  */
-static jint handle_to_java(cw_fd handle) {
-    if (handle < 0 || handle <= INT32_MAX) return (jint)handle;
-    cw_close(handle);
-    return -EMFILE;
+#ifdef _WIN32
+#define FD(handle) ((cw_fd)(handle))
+#else
+#define FD(handle) ((handle) >= 0 && (handle) <= INT32_MAX ? (cw_fd)(handle) : (cw_fd)-1)
+#endif
+
+/* Writes handles into Java's int64 array at address (memcpy: the address need not be 8-byte aligned). */
+static void put_handles(jlong address, const cw_fd *handles, int count) {
+    for (int i = 0; i < count; i++) {
+        int64_t value = (int64_t)handles[i];
+        memcpy((char *)PTR(address) + (size_t)i * sizeof(value), &value, sizeof(value));
+    }
 }
 
 static jint abiVersion(JNIEnv *env, jclass cls) {
@@ -118,29 +130,35 @@ static jint pollerBackend(JNIEnv *env, jclass cls) {
     return cw_poller_backend();
 }
 
-static jint socketUnix(JNIEnv *env, jclass cls) {
+static jlong socketUnix(JNIEnv *env, jclass cls) {
     (void)env, (void)cls;
-    return handle_to_java(cw_socket_unix());
+    return cw_socket_unix();
 }
 
-static jint socketTcp(JNIEnv *env, jclass cls, jboolean ipv6) {
+static jlong socketTcp(JNIEnv *env, jclass cls, jboolean ipv6) {
     (void)env, (void)cls;
-    return handle_to_java(cw_socket_tcp(ipv6));
+    return cw_socket_tcp(ipv6);
 }
 
 static jint socketPair(JNIEnv *env, jclass cls, jlong fds) {
     (void)env, (void)cls;
-    return cw_socketpair(PTR(fds));
+    cw_fd pair[2];
+    int rc = cw_socketpair(pair);
+    if (rc >= 0) put_handles(fds, pair, 2);
+    return rc;
 }
 
 static jint pipeFds(JNIEnv *env, jclass cls, jlong fds) {
     (void)env, (void)cls;
-    return cw_pipe(PTR(fds));
+    cw_fd pair[2];
+    int rc = cw_pipe(pair);
+    if (rc >= 0) put_handles(fds, pair, 2);
+    return rc;
 }
 
-static jint openFile(JNIEnv *env, jclass cls, jlong path, jint path_len, jboolean write) {
+static jlong openFile(JNIEnv *env, jclass cls, jlong path, jint path_len, jboolean write) {
     (void)env, (void)cls;
-    return handle_to_java(cw_open(PTR(path), (size_t)path_len, write));
+    return cw_open(PTR(path), (size_t)path_len, write);
 }
 
 static jint bindUnix(JNIEnv *env, jclass cls, jlong fd, jlong path, jint path_len) {
@@ -168,9 +186,9 @@ static jint listenFd(JNIEnv *env, jclass cls, jlong fd, jint backlog) {
     return cw_listen(FD(fd), backlog);
 }
 
-static jint acceptFd(JNIEnv *env, jclass cls, jlong fd) {
+static jlong acceptFd(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return handle_to_java(cw_accept(FD(fd)));
+    return cw_accept(FD(fd));
 }
 
 static jint finishConnect(JNIEnv *env, jclass cls, jlong fd) {
@@ -228,9 +246,9 @@ static jint remoteAddress(JNIEnv *env, jclass cls, jlong fd, jlong out, jint out
     return cw_remote_address(FD(fd), PTR(out), (size_t)out_len);
 }
 
-static jint dupFd(JNIEnv *env, jclass cls, jlong fd) {
+static jlong dupFd(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return handle_to_java(cw_dup(FD(fd)));
+    return cw_dup(FD(fd));
 }
 
 static jint fdFlags(JNIEnv *env, jclass cls, jlong fd) {
@@ -243,20 +261,35 @@ static jint peerCredentials(JNIEnv *env, jclass cls, jlong fd, jlong out) {
     return cw_peer_credentials(FD(fd), PTR(out));
 }
 
-static jint peerPidfd(JNIEnv *env, jclass cls, jlong fd) {
+static jlong peerPidfd(JNIEnv *env, jclass cls, jlong fd) {
     (void)env, (void)cls;
-    return handle_to_java(cw_peer_pidfd(FD(fd)));
+    return cw_peer_pidfd(FD(fd));
 }
 
+/* The handles to send come as Java's int64 array; they are narrowed here, on the stack (no allocation). */
 static jint sendFds(JNIEnv *env, jclass cls, jlong fd, jlong buf, jint len, jlong fds, jint fd_count) {
     (void)env, (void)cls;
-    return (jint)cw_send_fds(FD(fd), PTR(buf), (size_t)len, PTR(fds), fd_count);
+    if (fd_count < 0 || fd_count > CW_MAX_HANDLES) return -EINVAL;
+    cw_fd handles[CW_MAX_HANDLES];
+    for (int i = 0; i < fd_count; i++) {
+        int64_t value;
+        memcpy(&value, (const char *)PTR(fds) + (size_t)i * sizeof(value), sizeof(value));
+        handles[i] = FD(value);
+    }
+    return (jint)cw_send_fds(FD(fd), PTR(buf), (size_t)len, handles, fd_count);
 }
 
+/* The received handles go back as Java's int64 array; the count as an int at fd_count_out. */
 static jint recvFds(JNIEnv *env, jclass cls, jlong fd, jlong buf, jint len, jlong fds_out, jint max_fds,
                     jlong fd_count_out) {
     (void)env, (void)cls;
-    return (jint)cw_recv_fds(FD(fd), PTR(buf), (size_t)len, PTR(fds_out), max_fds, PTR(fd_count_out));
+    if (max_fds < 0 || max_fds > CW_MAX_HANDLES) return -EINVAL;
+    cw_fd handles[CW_MAX_HANDLES];
+    int count = 0;
+    jint rc = (jint)cw_recv_fds(FD(fd), PTR(buf), (size_t)len, handles, max_fds, &count);
+    put_handles(fds_out, handles, count);
+    memcpy(PTR(fd_count_out), &count, sizeof(count));
+    return rc;
 }
 
 static const JNINativeMethod methods[] = {
@@ -270,17 +303,17 @@ static const JNINativeMethod methods[] = {
     {"pollerWait", "(JJII)I", (void *)pollerWait},
     {"pollerWake", "(J)I", (void *)pollerWake},
     {"pollerClose", "(J)I", (void *)pollerClose},
-    {"socketUnix", "()I", (void *)socketUnix},
-    {"socketTcp", "(Z)I", (void *)socketTcp},
+    {"socketUnix", "()J", (void *)socketUnix},
+    {"socketTcp", "(Z)J", (void *)socketTcp},
     {"socketPair", "(J)I", (void *)socketPair},
     {"pipe", "(J)I", (void *)pipeFds},
-    {"open", "(JIZ)I", (void *)openFile},
+    {"open", "(JIZ)J", (void *)openFile},
     {"bindUnix", "(JJI)I", (void *)bindUnix},
     {"connectUnix", "(JJI)I", (void *)connectUnix},
     {"bindInet", "(JJIII)I", (void *)bindInet},
     {"connectInet", "(JJIII)I", (void *)connectInet},
     {"listen", "(JI)I", (void *)listenFd},
-    {"accept", "(J)I", (void *)acceptFd},
+    {"accept", "(J)J", (void *)acceptFd},
     {"finishConnect", "(J)I", (void *)finishConnect},
     {"read", "(JJI)I", (void *)readFd},
     {"write", "(JJI)I", (void *)writeFd},
@@ -292,10 +325,10 @@ static const JNINativeMethod methods[] = {
     {"getOption", "(JI)I", (void *)getOption},
     {"localAddress", "(JJI)I", (void *)localAddress},
     {"remoteAddress", "(JJI)I", (void *)remoteAddress},
-    {"dup", "(J)I", (void *)dupFd},
+    {"dup", "(J)J", (void *)dupFd},
     {"fdFlags", "(J)I", (void *)fdFlags},
     {"peerCredentials", "(JJ)I", (void *)peerCredentials},
-    {"peerPidfd", "(J)I", (void *)peerPidfd},
+    {"peerPidfd", "(J)J", (void *)peerPidfd},
     {"sendFds", "(JJIJI)I", (void *)sendFds},
     {"recvFds", "(JJIJIJ)I", (void *)recvFds},
 };

@@ -5,11 +5,13 @@
  * every fd that did arrive is closed and the call fails. macOS installs every passed fd before it truncates
  * the control data, so the ones that did fit are closed there too.
  *
- * Windows has no SCM_RIGHTS: a socket crosses processes as the WSAPROTOCOL_INFOW that WSADuplicateSocketW
- * makes for the receiving process (the peer pid from SIO_AF_UNIX_GETPEERPID), sent in-band. So that the
- * receiver can tell those bytes from frame bytes, a stream that passes handles on Windows carries records
- * only, written by cw_send_fds and read by cw_recv_fds (docs/platforms.md, "Handle passing on Windows"):
- *   u16 magic 0x4843, u16 handle count, u32 payload length (little-endian), count WSAPROTOCOL_INFOW, payload.
+ * Windows has no SCM_RIGHTS. A handle crosses processes as an entry made for the receiving process (the peer
+ * pid from SIO_AF_UNIX_GETPEERPID), sent in-band: a socket as the WSAPROTOCOL_INFOW that WSADuplicateSocketW
+ * fills in, any other handle (file, pipe, event) as the value DuplicateHandle gave its copy inside the
+ * receiver. So that the receiver can tell those bytes from frame bytes, a stream that passes handles on
+ * Windows carries records only, written by cw_send_fds and read by cw_recv_fds (docs/platforms.md, "Handle
+ * passing on Windows"): u16 magic 0x4843, u16 handle count, u32 payload length (little-endian), count
+ * entries of 632 bytes (u32 kind, then a WSAPROTOCOL_INFOW, or a u64 handle value and zeros), payload.
  * Short writes and partial reads keep a small per-socket state here, dropped by cw_close.
  */
 #define _GNU_SOURCE
@@ -25,6 +27,10 @@
 #define CW_RECORD_MAGIC 0x4843u
 #define CW_RECORD_HEADER 8
 #define CW_INFO_BYTES ((uint32_t)sizeof(WSAPROTOCOL_INFOW))
+/* One handle's entry: u32 kind, then the kind's body in the room of a protocol info. */
+#define CW_ENTRY_BYTES (4 + CW_INFO_BYTES)
+#define CW_KIND_SOCKET 1u /* body: WSAPROTOCOL_INFOW for the receiver, made by WSADuplicateSocketW */
+#define CW_KIND_HANDLE 2u /* body: u64 value of the copy DuplicateHandle made inside the receiver, then zeros */
 /* How long cw_send_fds waits for room to finish a record's header, its handles and first byte. */
 #define CW_PREFIX_WAIT_MS 5000
 
@@ -35,9 +41,9 @@ typedef struct stream_state {
     SOCKET socket;
     uint32_t send_left;     /* payload bytes of the record being sent that are still to go */
     uint32_t recv_left;     /* payload bytes of the record being read that are still to deliver */
-    uint32_t prefix_have;   /* bytes of the header + protocol infos read so far (0 between records) */
+    uint32_t prefix_have;   /* bytes of the header + handle entries read so far (0 between records) */
     unsigned char header[CW_RECORD_HEADER];
-    WSAPROTOCOL_INFOW *infos; /* the record's protocol infos while they arrive */
+    unsigned char *entries; /* the record's handle entries while they arrive */
     cw_fd *held;            /* adopted handles waiting for the record's first payload byte */
     int held_count;
     int pending;            /* the record's handles (maybe none) are not handed over yet */
@@ -63,18 +69,49 @@ static stream_state *find_state(SOCKET s, int create) {
     return state;
 }
 
+static void put_u16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8); }
+static void put_u32(unsigned char *p, uint32_t v) { put_u16(p, v & 0xffff), put_u16(p + 2, v >> 16); }
+static void put_u64(unsigned char *p, uint64_t v) { put_u32(p, (uint32_t)v), put_u32(p + 4, (uint32_t)(v >> 32)); }
+static uint32_t get_u16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t get_u32(const unsigned char *p) { return get_u16(p) | get_u16(p + 2) << 16; }
+static uint64_t get_u64(const unsigned char *p) { return get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
+
+/* A socket or another handle: closesocket refuses (WSAENOTSOCK) what is not a socket, as in cw_close. */
+static void close_any(cw_fd handle) {
+    if (closesocket(CW_SOCKET(handle)) != 0) CloseHandle((HANDLE)handle);
+}
+
+/* The handle a CW_KIND_HANDLE entry names in this process, or NULL if that value is no open handle here. */
+static HANDLE entry_handle(const unsigned char *entry) {
+    HANDLE handle = (HANDLE)(uintptr_t)get_u64(entry + 4);
+    DWORD flags;
+    return handle != NULL && GetHandleInformation(handle, &flags) ? handle : NULL;
+}
+
 static void close_held(stream_state *state) {
-    for (int i = 0; i < state->held_count; i++) closesocket(CW_SOCKET(state->held[i]));
+    for (int i = 0; i < state->held_count; i++) close_any(state->held[i]);
     free(state->held);
     state->held = NULL;
     state->held_count = 0;
 }
 
-/* Resets the read side after a record was refused: what arrived is closed, the next bytes start a record. */
+/*
+ * Resets the read side after a record was refused: what arrived is closed, the next bytes start a record.
+ * The copies a sender already made in this process for entries that arrived whole are closed too; socket
+ * infos that never reach WSASocketW cannot be (docs/platforms.md).
+ */
 static void drop_record(stream_state *state) {
     close_held(state);
-    free(state->infos);
-    state->infos = NULL;
+    if (state->entries != NULL && state->prefix_have > CW_RECORD_HEADER) {
+        uint32_t whole = (state->prefix_have - CW_RECORD_HEADER) / CW_ENTRY_BYTES;
+        for (uint32_t i = 0; i < whole; i++) {
+            const unsigned char *entry = state->entries + (size_t)i * CW_ENTRY_BYTES;
+            HANDLE handle = get_u32(entry) == CW_KIND_HANDLE ? entry_handle(entry) : NULL;
+            if (handle != NULL) CloseHandle(handle);
+        }
+    }
+    free(state->entries);
+    state->entries = NULL;
     state->prefix_have = 0;
     state->recv_left = 0;
     state->pending = 0;
@@ -92,13 +129,12 @@ void cw_fdpass_forget(cw_fd fd) {
     free(state);
 }
 
-static void put_u16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8); }
-static void put_u32(unsigned char *p, uint32_t v) { put_u16(p, v & 0xffff), put_u16(p + 2, v >> 16); }
-static uint32_t get_u16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t get_u32(const unsigned char *p) { return get_u16(p) | get_u16(p + 2) << 16; }
-
-/* Sends all of buf (the record's prefix and first byte), waiting for room at most CW_PREFIX_WAIT_MS. */
-static int send_all(SOCKET s, const char *buf, size_t len) {
+/*
+ * Sends all of buf (the record's prefix and first byte), waiting for room at most CW_PREFIX_WAIT_MS; *done
+ * counts the bytes that went out, also when it fails.
+ */
+static int send_all(SOCKET s, const char *buf, size_t len, size_t *done) {
+    *done = 0;
     while (len > 0) {
         int n = send(s, buf, (int)len, 0);
         if (n == SOCKET_ERROR) {
@@ -109,8 +145,46 @@ static int send_all(SOCKET s, const char *buf, size_t len) {
             if (ready == 0) return -ETIMEDOUT;
             continue;
         }
-        buf += n, len -= (size_t)n;
+        buf += n, len -= (size_t)n, *done += (size_t)n;
     }
+    return 0;
+}
+
+/*
+ * Closes, inside the receiving process, the DuplicateHandle copies of entries from to to - 1: the receiver
+ * will never see those entries whole. WSADuplicateSocketW copies cannot be taken back.
+ */
+static void take_back(HANDLE receiver, const unsigned char *entries, int from, int to) {
+    for (int i = from; i < to; i++) {
+        const unsigned char *entry = entries + (size_t)i * CW_ENTRY_BYTES;
+        if (receiver == NULL || get_u32(entry) != CW_KIND_HANDLE) continue;
+        DuplicateHandle(receiver, (HANDLE)(uintptr_t)get_u64(entry + 4), NULL, NULL, 0, FALSE,
+                        DUPLICATE_CLOSE_SOURCE);
+    }
+}
+
+/*
+ * Fills one entry for handle, made for the process pid: a socket's protocol info, or else a DuplicateHandle
+ * copy inside the receiver, opened with PROCESS_DUP_HANDLE on first need (*receiver).
+ */
+static int make_entry(unsigned char *entry, cw_fd handle, unsigned long pid, HANDLE *receiver) {
+    if (cw_is_socket(handle)) {
+        WSAPROTOCOL_INFOW info;
+        if (WSADuplicateSocketW(CW_SOCKET(handle), (DWORD)pid, &info) != 0) return CW_NET_ERROR();
+        put_u32(entry, CW_KIND_SOCKET);
+        memcpy(entry + 4, &info, CW_INFO_BYTES);
+        return 0;
+    }
+    if (*receiver == NULL) {
+        *receiver = OpenProcess(PROCESS_DUP_HANDLE, FALSE, (DWORD)pid);
+        if (*receiver == NULL) return -cw_win_errno(GetLastError());
+    }
+    HANDLE copy = NULL;
+    if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)handle, *receiver, &copy, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+        return -cw_win_errno(GetLastError());
+    }
+    put_u32(entry, CW_KIND_HANDLE);
+    put_u64(entry + 4, (uint64_t)(uintptr_t)copy); /* the rest of the body stays zero */
     return 0;
 }
 
@@ -129,26 +203,34 @@ ssize_t cw_send_fds_to_pid(cw_fd fd, const void *buf, size_t len, const cw_fd *f
         return n;
     }
     uint32_t payload = len > 0x10000000 ? 0x10000000 : (uint32_t)len; /* a record holds at most 256 MiB */
-    size_t prefix = CW_RECORD_HEADER + (size_t)fd_count * CW_INFO_BYTES;
-    unsigned char *record = malloc(prefix + 1);
+    size_t prefix = CW_RECORD_HEADER + (size_t)fd_count * CW_ENTRY_BYTES;
+    unsigned char *record = calloc(1, prefix + 1);
     if (record == NULL) return -ENOMEM;
     put_u16(record, CW_RECORD_MAGIC);
     put_u16(record + 2, (uint32_t)fd_count);
     put_u32(record + 4, payload);
+    HANDLE receiver = NULL;
     for (int i = 0; i < fd_count; i++) {
-        WSAPROTOCOL_INFOW info;
-        if (WSADuplicateSocketW(CW_SOCKET(fds[i]), (DWORD)pid, &info) != 0) {
-            /* Copies made so far are not taken back: nothing here holds them (docs/platforms.md). */
-            int err = CW_NET_ERROR();
+        int err = make_entry(record + CW_RECORD_HEADER + (size_t)i * CW_ENTRY_BYTES, fds[i], pid, &receiver);
+        if (err < 0) {
+            take_back(receiver, record + CW_RECORD_HEADER, 0, i);
+            if (receiver != NULL) CloseHandle(receiver);
             free(record);
             return err;
         }
-        memcpy(record + CW_RECORD_HEADER + (size_t)i * CW_INFO_BYTES, &info, CW_INFO_BYTES);
     }
     /* The header, the handles and the first payload byte go out whole (waiting if need be), as SCM_RIGHTS
      * delivers fds with the first byte; then as much more of the payload as the socket takes now. */
     record[prefix] = *(const unsigned char *)buf;
-    int rc = send_all(s, (const char *)record, prefix + 1);
+    size_t done = 0;
+    int rc = send_all(s, (const char *)record, prefix + 1, &done);
+    /* The entries that went out whole are the receiver's (it adopts them, or closes them when it drops the
+     * record); the copies of the others are taken back, so each copy has exactly one closer. */
+    if (rc < 0 && done < prefix) {
+        int whole = done > CW_RECORD_HEADER ? (int)((done - CW_RECORD_HEADER) / CW_ENTRY_BYTES) : 0;
+        take_back(receiver, record + CW_RECORD_HEADER, whole, fd_count);
+    }
+    if (receiver != NULL) CloseHandle(receiver);
     free(record);
     if (rc < 0) return rc; /* the stream may hold part of a record now: the connection is broken */
     state->send_left = payload - 1;
@@ -186,7 +268,7 @@ static int read_prefix(stream_state *state) {
                 || get_u16(state->header + 2) > CW_MAX_FDS_PER_MESSAGE) {
                 return -EIO; /* not a record: the stream is out of step and the connection must end */
             }
-            need += get_u16(state->header + 2) * CW_INFO_BYTES;
+            need += get_u16(state->header + 2) * CW_ENTRY_BYTES;
         }
         if (state->prefix_have == need) return 1;
         char *into;
@@ -196,11 +278,11 @@ static int read_prefix(stream_state *state) {
             need = CW_RECORD_HEADER;
         } else {
             uint32_t count = get_u16(state->header + 2);
-            if (state->infos == NULL) {
-                state->infos = malloc((size_t)count * CW_INFO_BYTES);
-                if (state->infos == NULL) return -ENOMEM;
+            if (state->entries == NULL) {
+                state->entries = malloc((size_t)count * CW_ENTRY_BYTES);
+                if (state->entries == NULL) return -ENOMEM;
             }
-            into = (char *)state->infos + (offset - CW_RECORD_HEADER);
+            into = (char *)state->entries + (offset - CW_RECORD_HEADER);
         }
         int n = recv(state->socket, into, (int)(need - offset), 0);
         if (n == SOCKET_ERROR) {
@@ -212,16 +294,38 @@ static int read_prefix(stream_state *state) {
     }
 }
 
-/* Makes sockets of the record's protocol infos; every one is adopted (and so closable) even past max_fds. */
+/*
+ * Takes the record's handles: a socket entry becomes a socket (WSASocketW), a handle entry is a copy the
+ * sender already made in this process. Every one is held (and so closable) even past max_fds; an entry of
+ * an unknown kind, or naming no open handle, fails the record's handles.
+ */
 static int adopt_handles(stream_state *state) {
     int count = (int)get_u16(state->header + 2);
     if (count > 0) {
         state->held = malloc((size_t)count * sizeof(cw_fd));
-        if (state->held == NULL) return -ENOMEM;
+        if (state->held == NULL) return -ENOMEM; /* the entries stay, for drop_record to close */
     }
     int rc = 0;
     for (int i = 0; i < count; i++) {
-        SOCKET s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &state->infos[i], 0,
+        const unsigned char *entry = state->entries + (size_t)i * CW_ENTRY_BYTES;
+        uint32_t kind = get_u32(entry);
+        if (kind == CW_KIND_HANDLE) {
+            HANDLE handle = entry_handle(entry);
+            if (handle == NULL) {
+                if (rc == 0) rc = -EBADF;
+                continue;
+            }
+            if (!SetHandleInformation(handle, HANDLE_FLAG_INHERIT, 0) && rc == 0) rc = -EIO;
+            state->held[state->held_count++] = (cw_fd)handle;
+            continue;
+        }
+        if (kind != CW_KIND_SOCKET) {
+            if (rc == 0) rc = -EIO;
+            continue;
+        }
+        WSAPROTOCOL_INFOW info;
+        memcpy(&info, entry + 4, CW_INFO_BYTES);
+        SOCKET s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0,
                               WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
         if (s == INVALID_SOCKET) {
             if (rc == 0) rc = CW_NET_ERROR();
@@ -234,8 +338,8 @@ static int adopt_handles(stream_state *state) {
         }
         state->held[state->held_count++] = (cw_fd)s;
     }
-    free(state->infos);
-    state->infos = NULL;
+    free(state->entries);
+    state->entries = NULL;
     return rc;
 }
 
@@ -252,9 +356,13 @@ ssize_t cw_recv_fds(cw_fd fd, void *buf, size_t len, cw_fd *fds_out, int max_fds
             drop_record(state);
             return rc;
         }
+        rc = adopt_handles(state);
+        if (rc == -ENOMEM && state->entries != NULL) {
+            drop_record(state); /* nothing could be held: the copies made here are closed, the link is lost */
+            return rc;
+        }
         state->prefix_have = 0;
         state->recv_left = get_u32(state->header + 4);
-        rc = adopt_handles(state);
         if (rc == 0 && state->held_count > max_fds) rc = -EMSGSIZE;
         if (rc < 0) {
             /* As with a truncated SCM_RIGHTS message: whatever arrived is closed, the payload stays readable. */

@@ -29,6 +29,8 @@ typedef int cw_socklen;
 #endif
 /* cw_send_fds with the receiving process named (fdpass.c); the C tests use it over TCP, which has no peer pid. */
 ssize_t cw_send_fds_to_pid(cw_fd fd, const void *buf, size_t len, const cw_fd *fds, int fd_count, unsigned long pid);
+/* Whether a handle is a socket (socket_win.c): sockets and other handles are copied differently. */
+int cw_is_socket(cw_fd handle);
 /* Drops fdpass.c's record state for a socket about to close (cw_close), closing handles it still holds. */
 void cw_fdpass_forget(cw_fd fd);
 #else

@@ -6,7 +6,7 @@
  * Each poller owns an eventfd registered under a reserved token; cw_poller_wake writes it, and
  * cw_poller_wait consumes that event internally so callers only ever see their own tokens.
  */
-#ifdef __linux__
+#if defined(__linux__) && !defined(CW_POLLER_KQUEUE) /* CW_POLLER_KQUEUE: kqueue on libkqueue instead */
 #define _GNU_SOURCE
 #include "capwire.h"
 

@@ -13,7 +13,8 @@
  * Registration changes go through EV_RECEIPT, so each change reports its own error and none of them
  * consumes a pending event.
  */
-#if defined(__APPLE__) || defined(__FreeBSD__)
+/* CW_POLLER_KQUEUE builds it on Linux against libkqueue's emulation instead of epoll (ci/kqueue-on-linux.sh). */
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(CW_POLLER_KQUEUE)
 #include "platform.h"
 
 #include <limits.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/event.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WAKE_IDENT 0
@@ -120,6 +122,10 @@ static int control(cw_poller *poller, cw_fd fd, int interest, uint64_t token, in
     if (!adding && !registered) return -ENOENT;
     rc = remember_read_interest(poller, fd, interest);
     if (rc < 0) return rc;
+    /* A modify drops the fd's knotes and adds them anew rather than re-adding over them: the same on BSD
+     * (level-triggered, a new knote reports the present state), and libkqueue, on which ci/kqueue-on-linux.sh
+     * runs this file, does not re-declare a socket knote without EV_CLEAR (its token would stay the old one). */
+    if (!adding) forget(poller, fd);
     interest_changes(&changes[0], &changes[1], fd, interest, token);
     rc = apply(poller, changes, 2, errors);
     if (rc < 0) return rc;

@@ -277,7 +277,27 @@ cw_fd cw_open(const char *path, size_t path_len, int write) {
     return (cw_fd)file;
 }
 
+/*
+ * Whether handle is a socket. Asked before choosing how to copy a handle: what WSADuplicateSocketW says of
+ * a pipe differs (Wine: WSAEOPNOTSUPP, Windows: WSAENOTSOCK), SO_TYPE does not.
+ */
+int cw_is_socket(cw_fd handle) {
+    int type = 0;
+    int len = sizeof(type);
+    return getsockopt(CW_SOCKET(handle), SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0;
+}
+
+/* A socket is copied through its protocol info (a DuplicateHandle copy of a socket is not usable by Winsock),
+ * any other handle with DuplicateHandle; either copy is not inherited. */
 cw_fd cw_dup(cw_fd fd) {
+    if (!cw_is_socket(fd)) {
+        HANDLE copy = NULL;
+        if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)fd, GetCurrentProcess(), &copy, 0, FALSE,
+                             DUPLICATE_SAME_ACCESS)) {
+            return -cw_win_errno(GetLastError());
+        }
+        return (cw_fd)copy;
+    }
     WSAPROTOCOL_INFOW info;
     if (WSADuplicateSocketW(CW_SOCKET(fd), GetCurrentProcessId(), &info) != 0) return CW_NET_ERROR();
     SOCKET s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0,

@@ -228,27 +228,50 @@ static inline void cw_test_check_transfer(cw_fd from, cw_fd to, const char *text
     CHECK_BYTES(received, text, len);
 }
 
+#ifdef _WIN32
+/* 127.0.0.1, in network order. */
+static inline const uint8_t *cw_test_loopback(void) {
+    static const uint8_t loopback[4] = {127, 0, 0, 1};
+    return loopback;
+}
+
+/* A TCP listener on 127.0.0.1 at a port the system picks, written to *port. */
+static inline cw_fd cw_test_loopback_listener(int *port) {
+    cw_fd listener = (cw_fd)CHECK_OK(cw_socket_tcp(0));
+    CHECK_OK(cw_bind_inet(listener, cw_test_loopback(), 4, 0, 0));
+    CHECK_OK(cw_listen(listener, 1));
+    uint8_t address[CW_ADDR_MAX_BYTES];
+    CHECK_OK(cw_local_address(listener, address, sizeof(address)));
+    memcpy(port, address + 4, sizeof(*port));
+    return listener;
+}
+
+/* Starts a TCP connection to 127.0.0.1:port; cw_test_connected waits for it to complete. */
+static inline cw_fd cw_test_connect_loopback(int port) {
+    cw_fd fd = (cw_fd)CHECK_OK(cw_socket_tcp(0));
+    int rc = cw_connect_inet(fd, cw_test_loopback(), 4, port, 0);
+    CHECK(rc == 0 || rc == -EINPROGRESS);
+    return fd;
+}
+
+static inline void cw_test_connected(cw_fd fd) {
+    CHECK(CHECK_OK(cw_wait_ready(fd, CW_INTEREST_WRITE, 5000)) & CW_READY_WRITE);
+    CHECK_EQ(cw_finish_connect(fd), 0);
+}
+#endif
+
 /*
  * Two connected stream sockets: a Unix socketpair, or on Windows (no socketpair; and Wine has no AF_UNIX)
  * a TCP loopback connection made through a listener that is closed again.
  */
 static inline void cw_test_stream_pair(cw_fd ends[2]) {
 #ifdef _WIN32
-    static const uint8_t loopback[4] = {127, 0, 0, 1};
-    cw_fd listener = (cw_fd)CHECK_OK(cw_socket_tcp(0));
-    CHECK_OK(cw_bind_inet(listener, loopback, 4, 0, 0));
-    CHECK_OK(cw_listen(listener, 1));
-    uint8_t address[CW_ADDR_MAX_BYTES];
-    CHECK_OK(cw_local_address(listener, address, sizeof(address)));
     int port;
-    memcpy(&port, address + 4, sizeof(port));
-    ends[0] = (cw_fd)CHECK_OK(cw_socket_tcp(0));
-    int rc = cw_connect_inet(ends[0], loopback, 4, port, 0);
-    CHECK(rc == 0 || rc == -EINPROGRESS);
+    cw_fd listener = cw_test_loopback_listener(&port);
+    ends[0] = cw_test_connect_loopback(port);
     CHECK(CHECK_OK(cw_wait_ready(listener, CW_INTEREST_READ, 5000)) & CW_READY_READ);
     ends[1] = (cw_fd)CHECK_OK(cw_accept(listener));
-    CHECK(CHECK_OK(cw_wait_ready(ends[0], CW_INTEREST_WRITE, 5000)) & CW_READY_WRITE);
-    CHECK_EQ(cw_finish_connect(ends[0]), 0);
+    cw_test_connected(ends[0]);
     CHECK_OK(cw_close(listener));
 #else
     CHECK_OK(cw_socketpair(ends));

@@ -1,8 +1,12 @@
 /*
- * Handle passing on Windows (fdpass.c): sockets travel as WSADuplicateSocketW protocol infos inside records
- * that cw_send_fds writes and cw_recv_fds reads. Wine has no AF_UNIX, so the records cross a TCP loopback
- * pair and name this process as the receiver (cw_send_fds_to_pid); a passed socket is proved by moving
- * bytes through it both ways. On other systems this test has nothing to do (test_fdpass covers SCM_RIGHTS).
+ * Handle passing on Windows (fdpass.c): sockets travel as WSADuplicateSocketW protocol infos, other handles
+ * (pipes, files) as DuplicateHandle copies made inside the receiver, in records that cw_send_fds writes and
+ * cw_recv_fds reads. Wine has no AF_UNIX, so the records cross a TCP loopback link and name the receiving
+ * process themselves (cw_send_fds_to_pid): this process for the cases within one process, and a child
+ * process (this executable started again with "child <port>") for the process pair, which uses what it
+ * received and exits; the parent proves each handle crossed by what comes out of its own end, and that
+ * no copy leaked by reading the end of a pipe. On other systems this test has nothing to do (test_fdpass
+ * covers SCM_RIGHTS).
  */
 #include "cw_test.h"
 
@@ -179,13 +183,217 @@ static void arguments_and_tcp(void) {
     cw_test_close_pair(link);
 }
 
-int main(void) {
+/* A pipe made here, neither end inheritable (the child gets its ends through records only). */
+static void make_pipe(HANDLE *read_end, HANDLE *write_end) {
+    CHECK(CreatePipe(read_end, write_end, NULL, 0));
+}
+
+/* Reads exactly len bytes from a pipe or file handle. */
+static void read_handle_exactly(HANDLE handle, char *buf, DWORD len) {
+    DWORD done = 0;
+    while (done < len) {
+        DWORD n = 0;
+        CHECK(ReadFile(handle, buf + done, len - done, &n, NULL));
+        CHECK(n > 0);
+        done += n;
+    }
+}
+
+/* Every write end of the pipe is closed: a read ends with ERROR_BROKEN_PIPE (it would block on a leaked copy). */
+static void expect_pipe_end(HANDLE read_end) {
+    char byte;
+    DWORD n = 0;
+    CHECK(!ReadFile(read_end, &byte, 1, &n, NULL));
+    CHECK_EQ(GetLastError(), ERROR_BROKEN_PIPE);
+}
+
+static void write_handle(HANDLE handle, const char *text) {
+    DWORD n = 0;
+    CHECK(WriteFile(handle, text, (DWORD)strlen(text), &n, NULL));
+    CHECK_EQ(n, strlen(text));
+}
+
+/* A non-socket handle crosses within one process too; more than the receiver takes are all closed. */
+static void pipe_handle_within_process(void) {
+    cw_fd link[2];
+    cw_test_stream_pair(link);
+    HANDLE read_end, write_end;
+    make_pipe(&read_end, &write_end);
+    CHECK_EQ(send_here(link[0], "p", 1, (const cw_fd *)&write_end, 1), 1);
+    char byte = 0;
+    cw_fd received[2] = {-1, -1};
+    int count = -1;
+    CHECK_EQ(recv_waiting(link[1], &byte, 1, received, 2, &count), 1);
+    CHECK_EQ(count, 1);
+    CHECK(received[0] != (cw_fd)write_end);
+    CHECK_EQ(cw_fd_flags(received[0]), 1); /* not inheritable */
+    CHECK_OK(cw_close((cw_fd)write_end));
+    write_handle((HANDLE)received[0], "through the copy");
+    char text[16];
+    read_handle_exactly(read_end, text, 16);
+    CHECK_BYTES(text, "through the copy", 16);
+    CHECK_OK(cw_close(received[0]));
+    expect_pipe_end(read_end);
+    CloseHandle(read_end);
+
+    /* Two copies where the receiver takes one: both are closed, the pipe ends once ours is closed too. */
+    make_pipe(&read_end, &write_end);
+    cw_fd copies[2] = {(cw_fd)write_end, (cw_fd)write_end};
+    CHECK_EQ(send_here(link[0], "q", 1, copies, 2), 1);
+    CHECK_ERRNO(recv_waiting(link[1], &byte, 1, received, 1, &count), EMSGSIZE);
+    CHECK_EQ(count, 0);
+    CHECK_EQ(recv_waiting(link[1], &byte, 1, received, 1, &count), 1);
+    CHECK_EQ(byte, 'q');
+    CHECK_OK(cw_close((cw_fd)write_end));
+    expect_pipe_end(read_end);
+    CloseHandle(read_end);
+
+    /* cw_dup copies a non-socket handle too (the Java transport duplicates what it sends). */
+    make_pipe(&read_end, &write_end);
+    cw_fd copy = (cw_fd)CHECK_OK(cw_dup((cw_fd)write_end));
+    CHECK(copy != (cw_fd)write_end);
+    CHECK_EQ(cw_fd_flags(copy), 1);
+    CHECK_OK(cw_close((cw_fd)write_end));
+    write_handle((HANDLE)copy, "dup");
+    read_handle_exactly(read_end, text, 3);
+    CHECK_BYTES(text, "dup", 3);
+    CHECK_OK(cw_close(copy));
+    expect_pipe_end(read_end);
+    CloseHandle(read_end);
+    cw_test_close_pair(link);
+}
+
+/* A record whose second handle cannot be duplicated is not sent, and the copy made for the first is taken back. */
+static void failed_send_takes_copies_back(void) {
+    cw_fd link[2];
+    cw_test_stream_pair(link);
+    HANDLE read_end, write_end;
+    make_pipe(&read_end, &write_end);
+    cw_fd handles[2] = {(cw_fd)write_end, (cw_fd)0x7ffffff0}; /* no such handle */
+    CHECK_ERRNO(send_here(link[0], "x", 1, handles, 2), EBADF);
+    CHECK_ERRNO(cw_recv_fds(link[1], (char[1]){0}, 1, handles, 2, (int[1]){0}), EAGAIN); /* nothing was sent */
+    CHECK_OK(cw_close((cw_fd)write_end));
+    expect_pipe_end(read_end); /* no copy of the write end is left anywhere */
+    CloseHandle(read_end);
+    cw_test_close_pair(link);
+}
+
+/*
+ * The process pair. The child connects to the parent's port, reads records until the link ends and uses
+ * what each brought: "p" a pipe's write end, "m" a pipe's write end, a file and a socket, in that order.
+ */
+static int child_main(int port) {
+    cw_fd link = cw_test_connect_loopback(port);
+    cw_test_connected(link);
+    for (;;) {
+        char what = 0;
+        cw_fd received[4] = {-1, -1, -1, -1};
+        int count = -1;
+        ssize_t n = recv_waiting(link, &what, 1, received, 4, &count);
+        if (n == 0) break; /* the parent ended the link */
+        CHECK_EQ(n, 1);
+        for (int i = 0; i < count; i++) CHECK_EQ(cw_fd_flags(received[i]), 1); /* none inheritable */
+        if (what == 'p') {
+            CHECK_EQ(count, 1);
+            write_handle((HANDLE)received[0], "pipe from the child");
+        } else {
+            CHECK_EQ(what, 'm');
+            CHECK_EQ(count, 3);
+            write_handle((HANDLE)received[0], "m-pipe");
+            write_handle((HANDLE)received[1], "m-file");
+            CHECK_EQ(cw_write(received[2], "m-sock", 6), 6);
+        }
+        for (int i = 0; i < count; i++) CHECK_OK(cw_close(received[i]));
+    }
+    CHECK_OK(cw_close(link));
+    return 0;
+}
+
+static void process_pair(void) {
+    int port;
+    cw_fd listener = cw_test_loopback_listener(&port);
+
+    wchar_t exe[MAX_PATH], command[MAX_PATH + 64];
+    DWORD exe_len = GetModuleFileNameW(NULL, exe, MAX_PATH);
+    CHECK(exe_len > 0 && exe_len < MAX_PATH);
+    swprintf(command, MAX_PATH + 64, L"\"%ls\" child %d", exe, port);
+    STARTUPINFOW startup = {.cb = sizeof(startup)};
+    PROCESS_INFORMATION child;
+    CHECK(CreateProcessW(exe, command, NULL, NULL, FALSE, 0, NULL, NULL, &startup, &child));
+    CloseHandle(child.hThread);
+    CHECK(CHECK_OK(cw_wait_ready(listener, CW_INTEREST_READ, 10000)) & CW_READY_READ);
+    cw_fd link = (cw_fd)CHECK_OK(cw_accept(listener));
+    CHECK_OK(cw_close(listener));
+    unsigned long pid = child.dwProcessId;
+
+    /* A pipe's write end alone: ours is closed once sent, so the child's copy is the only one left. */
+    HANDLE read_end, write_end;
+    make_pipe(&read_end, &write_end);
+    CHECK_EQ(cw_send_fds_to_pid(link, "p", 1, (const cw_fd *)&write_end, 1, pid), 1);
+    CHECK_OK(cw_close((cw_fd)write_end));
+    char text[32];
+    read_handle_exactly(read_end, text, 19);
+    CHECK_BYTES(text, "pipe from the child", 19);
+    expect_pipe_end(read_end); /* the child closed its copy, and no other was left behind */
+    CloseHandle(read_end);
+
+    /* Three kinds in one record, in order: a pipe's write end, a file open for writing, a socket. */
+    make_pipe(&read_end, &write_end);
+    char path[MAX_PATH];
+    CHECK(GetTempPathA(MAX_PATH, path) > 0);
+    size_t path_len = strlen(path);
+    snprintf(path + path_len, MAX_PATH - path_len, "capwire-handles-%lu.txt", (unsigned long)GetCurrentProcessId());
+    cw_fd file = (cw_fd)CHECK_OK(cw_open(path, strlen(path), 1));
+    cw_fd socket_pair[2];
+    cw_test_stream_pair(socket_pair);
+    cw_fd sent[3] = {(cw_fd)write_end, file, socket_pair[0]};
+    CHECK_EQ(cw_send_fds_to_pid(link, "m", 1, sent, 3, pid), 1);
+    for (int i = 0; i < 3; i++) CHECK_OK(cw_close(sent[i]));
+    read_handle_exactly(read_end, text, 6);
+    CHECK_BYTES(text, "m-pipe", 6);
+    expect_pipe_end(read_end);
+    CloseHandle(read_end);
+    cw_test_read_exactly(socket_pair[1], text, 6);
+    CHECK_BYTES(text, "m-sock", 6);
+    expect_end_of_stream(socket_pair[1]); /* the child's socket was the last handle of that end */
+    CHECK_OK(cw_close(socket_pair[1]));
+
+    /* A record that cannot go out whole (the link is shut for sending) takes its copy back from the child. */
+    make_pipe(&read_end, &write_end);
+    CHECK_OK(cw_shutdown(link, 0, 1));
+    ssize_t refused = cw_send_fds_to_pid(link, "p", 1, (const cw_fd *)&write_end, 1, pid);
+    CHECK(refused < 0);
+    CHECK_OK(cw_close((cw_fd)write_end));
+    expect_pipe_end(read_end);
+    CloseHandle(read_end);
+
+    /* The child read the end of the link and exits with its checks passed. */
+    CHECK_EQ(WaitForSingleObject(child.hProcess, 10000), WAIT_OBJECT_0);
+    DWORD status = 1;
+    CHECK(GetExitCodeProcess(child.hProcess, &status));
+    CHECK_EQ(status, 0);
+    CloseHandle(child.hProcess);
+    CHECK_OK(cw_close(link));
+
+    /* The file holds what the child wrote through the handle it got (its copy is closed: it exited). */
+    cw_fd readable = (cw_fd)CHECK_OK(cw_open(path, strlen(path), 0));
+    read_handle_exactly((HANDLE)readable, text, 6);
+    CHECK_BYTES(text, "m-file", 6);
+    CHECK_OK(cw_close(readable));
+    CHECK(DeleteFileA(path));
+}
+
+int main(int argc, char **argv) {
     cw_test_arm_watchdog();
+    if (argc == 3 && strcmp(argv[1], "child") == 0) return child_main(atoi(argv[2]));
     RUN(pass_one_socket);
     RUN(several_in_order_and_partial_reads);
     RUN(too_many_handles_are_closed);
     RUN(malformed_and_truncated_records_fail);
     RUN(arguments_and_tcp);
+    RUN(pipe_handle_within_process);
+    RUN(failed_send_takes_copies_back);
+    RUN(process_pair);
     return 0;
 }
 #else

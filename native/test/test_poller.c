@@ -62,18 +62,21 @@ static void create_and_close(void) {
     cw_poller *poller = NULL;
     CHECK_EQ(cw_poller_create(&poller), 0);
     CHECK(poller != NULL);
+    /* On Linux, epoll's fds are counted; kqueue there is libkqueue's emulation (ci/kqueue-on-linux.sh), whose
+     * own fds are its business. */
 #ifdef __linux__
-    int before = cw_test_count_open_fds();
+    int counted = cw_poller_backend() == CW_BACKEND_EPOLL;
+    int before = counted ? cw_test_count_open_fds() : 0;
 #endif
     cw_poller *second = NULL;
     CHECK_EQ(cw_poller_create(&second), 0);
     CHECK(second != poller);
 #ifdef __linux__
-    CHECK_EQ(cw_test_count_open_fds(), before + 2); /* the epoll fd and the wake-up eventfd */
+    if (counted) CHECK_EQ(cw_test_count_open_fds(), before + 2); /* the epoll fd and the wake-up eventfd */
 #endif
     CHECK_EQ(cw_poller_close(second), 0);
 #ifdef __linux__
-    CHECK_EQ(cw_test_count_open_fds(), before);
+    if (counted) CHECK_EQ(cw_test_count_open_fds(), before);
 #endif
     CHECK_EQ(cw_poller_close(poller), 0);
     CHECK_ERRNO(cw_poller_close(NULL), EBADF);
@@ -130,6 +133,13 @@ static void hangup_when_peer_closes(void) {
     if (cw_test_under_wine()) {
         /* Wine sets AFD_POLL_DISCONNECT only once the receive buffer is empty: with a byte unread it never comes. */
         fprintf(stderr, "   skipped under Wine: hang-up with unread bytes\n");
+        close_fixture(&f);
+        return;
+    }
+    const char *emulator = cw_test_emulator();
+    if (emulator != NULL && strcmp(emulator, "libkqueue") == 0) {
+        /* libkqueue ignores NOTE_LOWAT: the unread byte fires the hang-up watch, which the wait then silences. */
+        fprintf(stderr, "   skipped under libkqueue: hang-up with unread bytes and no read interest\n");
         close_fixture(&f);
         return;
     }

@@ -68,8 +68,8 @@ public class UnixSocketPingBenchmark {
         private final long inAddress = BufferUtil.address(in);
         NativeSocket writer;
         private NativeSocket reader;
-        private int writeFd;
-        private int readFd;
+        private long writeFd;
+        private long readFd;
 
         @Override
         @Setup

@@ -17,18 +17,18 @@ public final class FileDescriptor implements AutoCloseable {
     private static final int CLOSED = 1;
     private static final int ONE_USE = 2;
 
-    private final int fd;
+    private final long fd; // an fd on Unix, a SOCKET or HANDLE on Windows: 64 bits, never truncated
     private final AtomicInteger state = new AtomicInteger();
 
-    private FileDescriptor(int fd) {
+    private FileDescriptor(long fd) {
         if (fd < 0) {
             throw new IllegalArgumentException("not an fd: " + fd);
         }
         this.fd = fd;
     }
 
-    /** Takes ownership of a raw fd number (for example one received from a peer). */
-    public static FileDescriptor adopt(int fd) {
+    /** Takes ownership of a raw fd number or Windows handle (for example one received from a peer). */
+    public static FileDescriptor adopt(long fd) {
         return new FileDescriptor(fd);
     }
 
@@ -36,7 +36,7 @@ public final class FileDescriptor implements AutoCloseable {
     public static FileDescriptor[] pipe() throws NativeIoException {
         ByteBuffer scratch = Scratch.buffer();
         Errors.check(Native.pipe(Scratch.address()), "pipe", null);
-        return new FileDescriptor[] {adopt(scratch.getInt(0)), adopt(scratch.getInt(4))};
+        return new FileDescriptor[] {adopt(scratch.getLong(0)), adopt(scratch.getLong(Native.HANDLE_BYTES))};
     }
 
     /** Opens a file read-only, close-on-exec. */
@@ -59,7 +59,7 @@ public final class FileDescriptor implements AutoCloseable {
      * Marks the fd in use and returns its number; pair every call with {@link #release()}. While in use,
      * the number cannot be closed.
      */
-    public int acquire() throws ClosedException {
+    public long acquire() throws ClosedException {
         for (;;) {
             int current = state.get();
             if ((current & CLOSED) != 0) {
@@ -100,7 +100,7 @@ public final class FileDescriptor implements AutoCloseable {
 
     /** Reads into the buffer's remaining space; returns bytes read, -1 at end of input, 0 if it would block. */
     public int read(ByteBuffer buffer) throws NativeIoException {
-        int number = acquire();
+        long number = acquire();
         try {
             int result = Native.read(number, Scratch.addressOf(buffer) + buffer.position(), buffer.remaining());
             if (result == -Errno.EAGAIN) {
@@ -118,7 +118,7 @@ public final class FileDescriptor implements AutoCloseable {
 
     /** Writes the buffer's remaining bytes; returns bytes written, 0 if it would block. */
     public int write(ByteBuffer buffer) throws NativeIoException {
-        int number = acquire();
+        long number = acquire();
         try {
             int result = Native.write(number, Scratch.addressOf(buffer) + buffer.position(), buffer.remaining());
             if (result == -Errno.EAGAIN) {
@@ -143,7 +143,7 @@ public final class FileDescriptor implements AutoCloseable {
     }
 
     private boolean await(int interest, long timeoutMs) throws NativeIoException {
-        int number = acquire();
+        long number = acquire();
         try {
             int timeout = (int) Math.min(Integer.MAX_VALUE, Math.max(-1, timeoutMs));
             return Errors.check(Native.waitReady(number, interest, timeout), "poll", this) != 0;
@@ -154,7 +154,7 @@ public final class FileDescriptor implements AutoCloseable {
 
     /** Whether the fd is close-on-exec (never inherited by a child process). */
     public boolean isCloseOnExec() throws NativeIoException {
-        int number = acquire();
+        long number = acquire();
         try {
             return (Errors.check(Native.fdFlags(number), "fcntl", this) & 1) != 0;
         } finally {
@@ -171,7 +171,7 @@ public final class FileDescriptor implements AutoCloseable {
     public static final class ClosedException extends NativeIoException {
         private static final long serialVersionUID = 1L;
 
-        ClosedException(int fd) {
+        ClosedException(long fd) {
             super("use", Errno.EBADF, "fd " + fd + ", already closed");
         }
     }

@@ -6,16 +6,18 @@ package dev.capwire.bindings;
  * allocates. Callers that want exceptions use {@link Errors#check}; the transport's hot path calls these
  * directly.
  *
- * <p>Handles ({@code fd} parameters) are longs: an fd on Unix, a {@code SOCKET} or {@code HANDLE} on
- * Windows, which is pointer-sized. Calls that create a handle still return it as an int, because the Java
- * side holds fds as ints; the C side refuses (closes, {@code -EMFILE}) a Windows handle that would not fit.
+ * <p>Handles are longs everywhere: an fd on Unix, a {@code SOCKET} or {@code HANDLE} on Windows, which is
+ * pointer-sized. Calls that create one return it as a long (or {@code -errno}), and arrays of handles in
+ * native memory ({@link #socketPair}, {@link #pipe}, {@link #sendFds}, {@link #recvFds}) hold
+ * {@link #HANDLE_BYTES} per handle in native order, so no handle is ever truncated. On Unix a value that is
+ * not an int is no fd, and every call refuses it with {@code EBADF}.
  *
  * <p>The constants are shared with C: {@code javac -h} turns them into macros that the C glue checks with
  * static assertions, so the two sides cannot drift apart.
  */
 public final class Native {
     /** Bumped whenever a native's signature or a shared layout changes. */
-    public static final int ABI_VERSION = 2;
+    public static final int ABI_VERSION = 3;
 
     /** The poller back end compiled into the loaded library ({@link #pollerBackend}). */
     public static final int BACKEND_EPOLL = 1;
@@ -45,6 +47,9 @@ public final class Native {
     public static final int ADDR_INET6 = 3;
     /** Normalized address record: kind, port, scope id, byte length (4 ints), then up to 108 bytes. */
     public static final int ADDR_MAX_BYTES = 16 + 108;
+
+    /** Bytes of one handle in native memory: a native-order 64-bit value. */
+    public static final int HANDLE_BYTES = 8;
 
     /** The most fds one message may carry (the kernel's SCM_MAX_FD). */
     public static final int MAX_FDS_PER_MESSAGE = 253;
@@ -88,17 +93,17 @@ public final class Native {
 
     public static native int pollerClose(long poller);
 
-    public static native int socketUnix();
+    public static native long socketUnix();
 
-    public static native int socketTcp(boolean ipv6);
+    public static native long socketTcp(boolean ipv6);
 
-    /** Writes two connected Unix stream socket fds (two ints) at {@code fdsAddress}. */
+    /** Writes two connected Unix stream socket fds (two handles of {@link #HANDLE_BYTES}) at {@code fdsAddress}. */
     public static native int socketPair(long fdsAddress);
 
-    /** Writes a pipe's read and write fds (two ints) at {@code fdsAddress}. */
+    /** Writes a pipe's read and write fds (two handles of {@link #HANDLE_BYTES}) at {@code fdsAddress}. */
     public static native int pipe(long fdsAddress);
 
-    public static native int open(long pathAddress, int pathLength, boolean write);
+    public static native long open(long pathAddress, int pathLength, boolean write);
 
     public static native int bindUnix(long fd, long pathAddress, int pathLength);
 
@@ -110,7 +115,7 @@ public final class Native {
 
     public static native int listen(long fd, int backlog);
 
-    public static native int accept(long fd);
+    public static native long accept(long fd);
 
     public static native int finishConnect(long fd);
 
@@ -136,7 +141,7 @@ public final class Native {
     public static native int remoteAddress(long fd, long outAddress, int outLength);
 
     /** A close-on-exec duplicate of {@code fd}. */
-    public static native int dup(long fd);
+    public static native long dup(long fd);
 
     public static native int fdFlags(long fd);
 
@@ -147,11 +152,15 @@ public final class Native {
      * A close-on-exec pidfd for the peer process of a connected Unix socket (Linux 6.5+ {@code SO_PEERPIDFD}),
      * or {@code -ENOPROTOOPT} where the kernel or platform has none.
      */
-    public static native int peerPidfd(long fd);
+    public static native long peerPidfd(long fd);
 
+    /** Sends bytes with {@code fdCount} handles ({@link #HANDLE_BYTES} each) read from {@code fdsAddress}. */
     public static native int sendFds(long fd, long address, int length, long fdsAddress, int fdCount);
 
-    /** Receives bytes and fds; the number of fds is written as an int at {@code fdCountAddress}. */
+    /**
+     * Receives bytes and fds: the fds are written at {@code fdsAddress} ({@link #HANDLE_BYTES} each), their
+     * number as an int at {@code fdCountAddress}.
+     */
     public static native int recvFds(long fd, long address, int length, long fdsAddress, int maxFds,
             long fdCountAddress);
 }

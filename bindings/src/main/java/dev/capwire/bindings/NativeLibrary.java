@@ -56,6 +56,14 @@ public final class NativeLibrary {
                     loadFailureMessage(library, name, platform, e.getMessage()));
             failure.initCause(e);
             throw failure;
+        } catch (NoSuchMethodError e) {
+            // JNI_OnLoad registers every native by its signature, so a library built for other bindings (an
+            // older ABI) fails right here, before Native's own check can ask it for its ABI version.
+            LinkageError stale = new LinkageError("libcapwire does not match the Java bindings' ABI "
+                    + Native.ABI_VERSION + ": a stale library was loaded (check -D" + "library." + name + ".path): "
+                    + e.getMessage());
+            stale.initCause(e);
+            throw stale;
         }
     }
 

@@ -31,7 +31,7 @@ public final class NativeSocket implements AutoCloseable {
         SocketAddress target = normalize(address);
         FileDescriptor fd = FileDescriptor.adopt(Errors.check(open(target), "socket", target));
         try {
-            int number = fd.acquire();
+            long number = fd.acquire();
             try {
                 if (target instanceof InetSocketAddress) {
                     Errors.check(Native.setOption(number, Native.OPT_REUSEADDR, 1), "setsockopt(SO_REUSEADDR)", target);
@@ -54,7 +54,7 @@ public final class NativeSocket implements AutoCloseable {
         FileDescriptor fd = FileDescriptor.adopt(Errors.check(open(target), "socket", target));
         try {
             long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
-            int number = fd.acquire();
+            long number = fd.acquire();
             try {
                 int result = bindOrConnect(number, target, false);
                 // A full Unix listen backlog answers EAGAIN, not EINPROGRESS: retry until the deadline.
@@ -85,7 +85,8 @@ public final class NativeSocket implements AutoCloseable {
         ByteBuffer scratch = Scratch.buffer();
         Errors.check(Native.socketPair(Scratch.address()), "socketpair", null);
         return new NativeSocket[] {
-            adopt(FileDescriptor.adopt(scratch.getInt(0))), adopt(FileDescriptor.adopt(scratch.getInt(4)))
+            adopt(FileDescriptor.adopt(scratch.getLong(0))),
+            adopt(FileDescriptor.adopt(scratch.getLong(Native.HANDLE_BYTES)))
         };
     }
 
@@ -106,14 +107,14 @@ public final class NativeSocket implements AutoCloseable {
         throw new IllegalArgumentException("unsupported address type: " + address);
     }
 
-    private static int open(SocketAddress address) {
+    private static long open(SocketAddress address) {
         if (address instanceof UnixAddress) {
             return Native.socketUnix();
         }
         return Native.socketTcp(((InetSocketAddress) address).getAddress() instanceof Inet6Address);
     }
 
-    private static int bindOrConnect(int fd, SocketAddress address, boolean bind) {
+    private static int bindOrConnect(long fd, SocketAddress address, boolean bind) {
         if (address instanceof UnixAddress) {
             int length = Scratch.put(((UnixAddress) address).bytes());
             return bind ? Native.bindUnix(fd, Scratch.address(), length) : Native.connectUnix(fd, Scratch.address(), length);
@@ -129,9 +130,9 @@ public final class NativeSocket implements AutoCloseable {
 
     /** Accepts one pending connection, or returns null when none is pending. */
     public NativeSocket accept() throws NativeIoException {
-        int number = fd.acquire();
+        long number = fd.acquire();
         try {
-            int result = Native.accept(number);
+            long result = Native.accept(number);
             if (result == -Errno.EAGAIN) {
                 return null;
             }
@@ -176,12 +177,12 @@ public final class NativeSocket implements AutoCloseable {
         if (fds.length > Native.MAX_FDS_PER_MESSAGE) {
             throw new IllegalArgumentException("at most " + Native.MAX_FDS_PER_MESSAGE + " fds per message");
         }
-        int number = fd.acquire();
+        long number = fd.acquire();
         int acquired = 0;
         try {
             ByteBuffer scratch = Scratch.buffer();
             for (; acquired < fds.length; acquired++) {
-                scratch.putInt(acquired * 4, fds[acquired].acquire());
+                scratch.putLong(acquired * Native.HANDLE_BYTES, fds[acquired].acquire());
             }
             int result = Native.sendFds(number, Scratch.addressOf(buffer) + buffer.position(), buffer.remaining(),
                     Scratch.address(), fds.length);
@@ -207,21 +208,21 @@ public final class NativeSocket implements AutoCloseable {
         if (maxFds < 0 || maxFds > Native.MAX_FDS_PER_MESSAGE) {
             throw new IllegalArgumentException("maxFds must be 0.." + Native.MAX_FDS_PER_MESSAGE);
         }
-        int number = fd.acquire();
+        long number = fd.acquire();
         try {
             ByteBuffer scratch = Scratch.buffer();
             long fdsAddress = Scratch.address();
-            long countAddress = fdsAddress + Native.MAX_FDS_PER_MESSAGE * 4L;
+            long countAddress = fdsAddress + Native.MAX_FDS_PER_MESSAGE * (long) Native.HANDLE_BYTES;
             int result = Native.recvFds(number, Scratch.addressOf(buffer) + buffer.position(), buffer.remaining(),
                     fdsAddress, maxFds, countAddress);
             if (result == -Errno.EAGAIN) {
                 return Received.NOTHING;
             }
             Errors.check(result, "recvmsg", this);
-            int count = scratch.getInt(Native.MAX_FDS_PER_MESSAGE * 4);
+            int count = scratch.getInt(Native.MAX_FDS_PER_MESSAGE * Native.HANDLE_BYTES);
             FileDescriptor[] fds = new FileDescriptor[count];
             for (int i = 0; i < count; i++) {
-                fds[i] = FileDescriptor.adopt(scratch.getInt(i * 4));
+                fds[i] = FileDescriptor.adopt(scratch.getLong(i * Native.HANDLE_BYTES));
             }
             buffer.position(buffer.position() + result);
             return new Received(result == 0 && buffer.hasRemaining() ? -1 : result, fds);
@@ -232,7 +233,7 @@ public final class NativeSocket implements AutoCloseable {
 
     /** The kernel-verified credentials of the peer process (Unix-domain sockets). */
     public PeerCredentials peerCredentials() throws NativeIoException {
-        int number = fd.acquire();
+        long number = fd.acquire();
         try {
             ByteBuffer scratch = Scratch.buffer();
             Errors.check(Native.peerCredentials(number, Scratch.address()),
@@ -250,9 +251,9 @@ public final class NativeSocket implements AutoCloseable {
      * The caller owns the returned descriptor and closes it.
      */
     public java.util.Optional<FileDescriptor> peerPidfd() throws NativeIoException {
-        int number = fd.acquire();
+        long number = fd.acquire();
         try {
-            int result = Native.peerPidfd(number);
+            long result = Native.peerPidfd(number);
             if (result == -Errno.ENOPROTOOPT) {
                 return java.util.Optional.empty();
             }
@@ -271,7 +272,7 @@ public final class NativeSocket implements AutoCloseable {
     }
 
     private SocketAddress address(boolean local) throws NativeIoException {
-        int number = fd.acquire();
+        long number = fd.acquire();
         try {
             ByteBuffer scratch = Scratch.buffer();
             long out = Scratch.address();
@@ -307,7 +308,7 @@ public final class NativeSocket implements AutoCloseable {
 
     /** Sets a {@code Native.OPT_*} option. */
     public void setOption(int option, int value) throws NativeIoException {
-        int number = fd.acquire();
+        long number = fd.acquire();
         try {
             Errors.check(Native.setOption(number, option, value), "setsockopt", this);
         } finally {
@@ -316,7 +317,7 @@ public final class NativeSocket implements AutoCloseable {
     }
 
     public int getOption(int option) throws NativeIoException {
-        int number = fd.acquire();
+        long number = fd.acquire();
         try {
             return Errors.check(Native.getOption(number, option), "getsockopt", this);
         } finally {
@@ -333,7 +334,7 @@ public final class NativeSocket implements AutoCloseable {
     }
 
     private void shutdown(boolean read, boolean write) throws NativeIoException {
-        int number = fd.acquire();
+        long number = fd.acquire();
         try {
             Errors.check(Native.shutdown(number, read, write), "shutdown", this);
         } finally {

@@ -56,17 +56,17 @@ public final class Poller implements AutoCloseable {
         this.handle = Errors.check(Native.pollerCreate(), Calls.IN_USE.create, null);
     }
 
-    public void add(int fd, int interest, long token) throws NativeIoException {
+    public void add(long fd, int interest, long token) throws NativeIoException {
         requireOpen();
         Errors.check(Native.pollerAdd(handle, fd, interest, token), Calls.IN_USE.control + "(add)", "fd " + fd);
     }
 
-    public void modify(int fd, int interest, long token) throws NativeIoException {
+    public void modify(long fd, int interest, long token) throws NativeIoException {
         requireOpen();
         Errors.check(Native.pollerModify(handle, fd, interest, token), Calls.IN_USE.control + "(modify)", "fd " + fd);
     }
 
-    public void remove(int fd) throws NativeIoException {
+    public void remove(long fd) throws NativeIoException {
         requireOpen();
         Errors.check(Native.pollerRemove(handle, fd), Calls.IN_USE.control + "(remove)", "fd " + fd);
     }

@@ -70,7 +70,7 @@ class PeerCredentialsTest {
             try (FileDescriptor owned = pidfd.get()) {
                 assertTrue(owned.isCloseOnExec());
                 // The kernel says which process a pidfd refers to in its fdinfo.
-                int number = owned.acquire();
+                long number = owned.acquire();
                 try {
                     String fdinfo = Files.readString(Path.of("/proc/self/fdinfo/" + number));
                     assertTrue(fdinfo.contains("Pid:\t" + ProcessHandle.current().pid() + "\n"), fdinfo);

@@ -51,8 +51,8 @@ class PollerTest {
     @Test
     void modifyChangesInterestAndTokenAndRemoveStopsEvents() throws Exception {
         try (SocketPair pair = new SocketPair(); Pipes pipe = new Pipes(1); Poller poller = new Poller(8)) {
-            int readerFd = number(pair.second.fd());
-            int pipeFd = number(pipe.writeEnd(0));
+            long readerFd = number(pair.second.fd());
+            long pipeFd = number(pipe.writeEnd(0));
             Io.writeFully(pair.first.fd(), "x");
             poller.add(readerFd, Native.INTEREST_READ, READABLE);
             poller.add(pipeFd, Native.INTEREST_WRITE, WRITABLE);
@@ -129,7 +129,7 @@ class PollerTest {
     @Test
     void everyOwnerMethodOnAClosedPollerFailsAndCannotReachANewerOne() throws Exception {
         try (Pipes pipe = new Pipes(1)) {
-            int fd = number(pipe.writeEnd(0));
+            long fd = number(pipe.writeEnd(0));
             Poller closed = new Poller(4);
             closed.close();
             try (Poller newer = new Poller(4)) {
@@ -150,8 +150,8 @@ class PollerTest {
     }
 
     /** The raw number of an fd that stays open for the test (the poller does not own what it watches). */
-    private static int number(FileDescriptor fd) throws NativeIoException {
-        int number = fd.acquire();
+    private static long number(FileDescriptor fd) throws NativeIoException {
+        long number = fd.acquire();
         fd.release();
         return number;
     }

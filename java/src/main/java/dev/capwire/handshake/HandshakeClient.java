@@ -436,7 +436,7 @@ public final class HandshakeClient {
                 }
                 int timeoutMs = driveLoop || virtual ? 0
                         : (int) Math.max(1, Math.min(INTERRUPT_CHECK_MS, TimeUnit.NANOSECONDS.toMillis(leftNanos)));
-                int number = socket.fd().acquire();
+                long number = socket.fd().acquire();
                 int ready;
                 try {
                     ready = Native.waitReady(number, interest, timeoutMs);

@@ -39,7 +39,7 @@ final class ChannelTable {
         this.pollingConnections = !busyPoll;
     }
 
-    long register(Channel channel, int fd, int interest) throws NativeIoException {
+    long register(Channel channel, long fd, int interest) throws NativeIoException {
         long token = ((++nextToken) << 2) | channel.kind();
         if (!(channel instanceof ConnectionChannel)) {
             poller.add(fd, interest, token);
@@ -70,7 +70,7 @@ final class ChannelTable {
         }
     }
 
-    void modify(int fd, int interest, long token) throws NativeIoException {
+    void modify(long fd, int interest, long token) throws NativeIoException {
         if (pollingConnections || (token & Channel.KIND_MASK) != Channel.KIND_CONNECTION) {
             poller.modify(fd, interest, token);
         }
@@ -78,7 +78,7 @@ final class ChannelTable {
     }
 
     /** Removes a channel whose fd is still open, the poller's registration with it. */
-    void deregister(int fd, long token) {
+    void deregister(long fd, long token) {
         Channel channel = channels.remove(token);
         if (channel != null) {
             if (channel instanceof ConnectionChannel) {

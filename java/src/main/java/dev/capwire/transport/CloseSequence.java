@@ -41,7 +41,7 @@ final class CloseSequence {
     private final Keepalive keepalive;
     private final EventLoop loop;
     private final FileDescriptor socket;
-    private final int fd;
+    private final long fd;
     private final boolean unix;
     private final long closeTimeoutMs;
     private volatile ConnectionState state = ConnectionState.OPEN;
@@ -53,7 +53,7 @@ final class CloseSequence {
     private final CompletableFuture<Void> sendingDone = new CompletableFuture<>();
 
     CloseSequence(Owner owner, Object name, OutboundPath outbound, InboundPath inbound, RequestTable requests,
-            Keepalive keepalive, EventLoop loop, FileDescriptor socket, int fd, boolean unix, long closeTimeoutMs) {
+            Keepalive keepalive, EventLoop loop, FileDescriptor socket, long fd, boolean unix, long closeTimeoutMs) {
         this.owner = owner;
         this.name = name;
         this.outbound = outbound;

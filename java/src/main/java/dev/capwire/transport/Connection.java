@@ -56,7 +56,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final Endpoint endpoint;
     private final boolean unix;
     private final NativeSocket nativeSocket; // for what is asked of the socket outside the loop
-    private final int fd;
+    private final long fd;
     private final java.net.SocketAddress remoteAddress;
     private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
     private final Attributes attributes = new Attributes();
@@ -632,7 +632,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     @Override
-    int fd() {
+    long fd() {
         return fd;
     }
 

@@ -10,7 +10,7 @@ abstract class ConnectionChannel extends Channel {
         return KIND_CONNECTION;
     }
 
-    abstract int fd();
+    abstract long fd();
 
     /** What the poller should report for it now. */
     abstract int interest();

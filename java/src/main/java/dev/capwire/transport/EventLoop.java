@@ -66,7 +66,7 @@ public final class EventLoop implements Agent, AutoCloseable {
     private boolean receiveBufferLent;
     /** Where a connection's recvmsg puts the fds that arrive; every read is on this thread, so one suffices. */
     private final UnsafeBuffer fdScratch = new UnsafeBuffer(
-            BufferUtil.allocateDirectAligned((FrameHeader.MAX_FDS + 2) * 4, 64));
+            BufferUtil.allocateDirectAligned(Handles.bytes(FrameHeader.MAX_FDS) + 8, 64)); // the handles, their count
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
     private final boolean invoker;
@@ -278,16 +278,16 @@ public final class EventLoop implements Agent, AutoCloseable {
         }
     }
 
-    long register(Channel channel, int fd, int interest) throws NativeIoException {
+    long register(Channel channel, long fd, int interest) throws NativeIoException {
         return table.register(channel, fd, interest);
     }
 
-    void modify(int fd, int interest, long token) throws NativeIoException {
+    void modify(long fd, int interest, long token) throws NativeIoException {
         table.modify(fd, interest, token);
     }
 
     /** Removes a channel whose fd is still open, the poller's registration with it. */
-    void deregister(int fd, long token) {
+    void deregister(long fd, long token) {
         table.deregister(fd, token);
     }
 

@@ -83,7 +83,7 @@ public final class InboundFrame {
             ownFds = NO_FDS;
             return taken;
         }
-        int[] numbers = fds.takeAll();
+        long[] numbers = fds.takeAll();
         FileDescriptor[] taken = new FileDescriptor[numbers.length];
         for (int i = 0; i < numbers.length; i++) {
             taken[i] = FileDescriptor.adopt(numbers[i]);

@@ -9,9 +9,9 @@ import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.proto.GoAwayReason;
 import java.util.concurrent.TimeUnit;
-import java.util.function.IntConsumer;
+import java.util.function.LongConsumer;
 import org.agrona.DirectBuffer;
-import org.agrona.collections.IntArrayQueue;
+import org.agrona.collections.LongArrayQueue;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -52,20 +52,20 @@ final class InboundPath {
 
     private static final int READS_PER_WAKEUP = 4;
     static final int PING_PAYLOAD_LENGTH = 8;
-    private static final IntConsumer CLOSE_FD = Native::close;
+    private static final LongConsumer CLOSE_FD = Native::close;
     private static final byte[] NO_BYTES = new byte[0];
     /** An unfinished frame this small keeps its carry array; a larger one's is dropped once it completes. */
     private static final int KEPT_CARRY_BYTES = 256;
 
     private final Owner owner;
     private final EventLoop loop;
-    private final int fd;
+    private final long fd;
     private final boolean unix;
     private final UnsafeBuffer receive; // the loop's, lent to each connection for the length of a read
     private byte[] carry = NO_BYTES; // an unfinished frame, kept between reads
     private int carried;
     private final FrameDecoder decoder;
-    private final IntArrayQueue arrivedFds = new IntArrayQueue();
+    private final LongArrayQueue arrivedFds = new LongArrayQueue();
     private final InboundFrame inbound = new InboundFrame();
     private long bytesReceived;
     private boolean paused; // backpressure: the peer is not reading what we send, so we stop reading it
@@ -77,7 +77,7 @@ final class InboundPath {
     private int unreadLength;
     private boolean seeded; // carry holds bytes another process read from this socket: decode them first
 
-    InboundPath(Owner owner, EventLoop loop, int fd, boolean unix, TransportOptions options) {
+    InboundPath(Owner owner, EventLoop loop, long fd, boolean unix, TransportOptions options) {
         this.owner = owner;
         this.loop = loop;
         this.fd = fd;
@@ -190,7 +190,7 @@ final class InboundPath {
                 UnsafeBuffer fdScratch = loop.fdScratch();
                 long fdsAddress = fdScratch.addressOffset();
                 received = Native.recvFds(fd, at, space, fdsAddress, FrameHeader.MAX_FDS,
-                        fdsAddress + FrameHeader.MAX_FDS * 4L);
+                        fdsAddress + Handles.bytes(FrameHeader.MAX_FDS));
                 if (received == -Errno.EMSGSIZE) {
                     // MSG_CTRUNC: the kernel could not hand over every fd, because the message carried more than
                     // our buffer takes or because this process's fd table is full (EMFILE) - it cannot say which.
@@ -199,11 +199,9 @@ final class InboundPath {
                             + " that did arrive was closed");
                     return;
                 }
-                int fdCount = received >= 0 ? fdScratch.getInt(FrameHeader.MAX_FDS * 4) : 0;
+                int fdCount = received >= 0 ? fdScratch.getInt(Handles.bytes(FrameHeader.MAX_FDS)) : 0;
                 if (fdCount > 0 && fdsRefused) {
-                    for (int i = 0; i < fdCount; i++) {
-                        Native.close(fdScratch.getInt(i * 4));
-                    }
+                    Handles.closeAll(fdScratch, 0, fdCount);
                     owner.protocolError(GoAwayReason.FD_MISMATCH, fdCount + " fds arrived on a connection that did"
                             + " not negotiate fd passing");
                     return;
@@ -212,18 +210,16 @@ final class InboundPath {
                 if (fdCount > 0 && shut != null) {
                     // Nobody has checked this peer yet: its fds must not sit in our table even briefly (systemd
                     // once let fds land in a server before its authorization check).
-                    for (int i = 0; i < fdCount; i++) {
-                        Native.close(fdScratch.getInt(i * 4));
-                    }
+                    Handles.closeAll(fdScratch, 0, fdCount);
                     owner.protocolError(shut.reason(), fdCount + " fds arrived before the " + shut.awaiting()
                             + " completed");
                     return;
                 }
                 for (int i = 0; i < fdCount; i++) {
                     if (decoder.isStopped()) {
-                        Native.close(fdScratch.getInt(i * 4)); // nobody will claim them any more
+                        Native.close(Handles.get(fdScratch, 0, i)); // nobody will claim them any more
                     } else {
-                        arrivedFds.addInt(fdScratch.getInt(i * 4));
+                        arrivedFds.addLong(Handles.get(fdScratch, 0, i));
                     }
                 }
             } else {
@@ -409,7 +405,7 @@ final class InboundPath {
 
     private void closeArrivedFds() {
         while (!arrivedFds.isEmpty()) {
-            Native.close(arrivedFds.pollInt());
+            Native.close(arrivedFds.pollLong());
         }
     }
 

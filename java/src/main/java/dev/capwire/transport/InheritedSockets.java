@@ -41,7 +41,7 @@ public final class InheritedSockets {
         int count = count(environment, pid);
         List<NativeSocket> sockets = new ArrayList<>(count);
         for (int fd = FIRST_FD; fd < FIRST_FD + count; fd++) {
-            int copy = Native.dup(fd);
+            long copy = Native.dup(fd);
             if (copy < 0) {
                 sockets.forEach(NativeSocket::close);
                 throw new IllegalStateException("LISTEN_FDS=" + count + " but fd " + fd + " cannot be taken (errno "

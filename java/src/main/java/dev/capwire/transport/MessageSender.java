@@ -59,17 +59,18 @@ final class MessageSender {
                     + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
         }
         awaitRoom(deadlineNanos);
-        int[] duplicated = fdCount == 0 ? null : duplicate(fds);
+        long[] duplicated = fdCount == 0 ? null : duplicate(fds);
         int framePayload = outbound.maxFramePayload();
-        // The first fragment's ring record also carries its fd numbers, 4 bytes each, after the frame.
-        int firstPayload = Math.min(framePayload, outbound.maxRecordLength() - FrameHeader.HEADER_LENGTH - fdCount * 4);
+        // The first fragment's ring record also carries its fd numbers, 8 bytes each, after the frame.
+        int firstPayload = Math.min(framePayload,
+                outbound.maxRecordLength() - FrameHeader.HEADER_LENGTH - Handles.bytes(fdCount));
         int sent = 0;
         boolean first = true;
         try {
             do {
                 int chunk = Math.min(first ? firstPayload : framePayload, length - sent);
                 int flags = sent + chunk < length ? FrameHeader.FLAG_MORE_FRAGMENTS : 0;
-                int[] frameFds = first ? duplicated : null;
+                long[] frameFds = first ? duplicated : null;
                 if (loop.inLoop()) {
                     outbound.stage(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
                             frameFds);
@@ -82,7 +83,7 @@ final class MessageSender {
             } while (sent < length);
         } finally {
             if (first && duplicated != null) {
-                OutboundPath.closeAll(duplicated); // never handed to the ring or staging
+                Handles.closeAll(duplicated); // never handed to the ring or staging
             }
         }
     }
@@ -120,7 +121,7 @@ final class MessageSender {
      * connection lives, which the stall timeout bounds when the peer reads nothing at all.
      */
     private void waitForRing(byte type, long correlationId, int capId, int methodId, int flags,
-            DirectBuffer payload, int offset, int length, int[] fds, long deadlineNanos) {
+            DirectBuffer payload, int offset, int length, long[] fds, long deadlineNanos) {
         int fdCount = fds == null ? 0 : fds.length;
         for (int attempt = 0; !outbound.tryRing(type, correlationId, capId, methodId, flags, payload, offset, length, fds,
                 fdCount); attempt++) {
@@ -154,12 +155,12 @@ final class MessageSender {
         }
     }
 
-    private static int[] duplicate(FileDescriptor[] fds) {
-        int[] numbers = new int[fds.length];
+    private static long[] duplicate(FileDescriptor[] fds) {
+        long[] numbers = new long[fds.length];
         int done = 0;
         try {
             for (; done < fds.length; done++) {
-                int number = fds[done].acquire();
+                long number = fds[done].acquire();
                 try {
                     numbers[done] = Errors.check(Native.dup(number), "dup", fds[done]);
                 } finally {

@@ -83,7 +83,7 @@ final class OutboundPath {
     private final Owner owner;
     private final ConnectionChannel channel; // how the loop knows this connection
     private final EventLoop loop;
-    private final int fd;
+    private final long fd;
     private final boolean unix;
     private final int ringBytes;
     private final int highWaterBytes;
@@ -105,7 +105,7 @@ final class OutboundPath {
     private boolean opened; // the connection's open() has run, so flushes may write
     private final ControlledMessageHandler stager = this::stage;
 
-    OutboundPath(Owner owner, ConnectionChannel channel, EventLoop loop, int fd, boolean unix,
+    OutboundPath(Owner owner, ConnectionChannel channel, EventLoop loop, long fd, boolean unix,
             TransportOptions options) {
         this.owner = owner;
         this.channel = channel;
@@ -210,10 +210,10 @@ final class OutboundPath {
 
     /** Loop work: appends to staging, stops reading past the high-water mark, and has the loop write it out. */
     void stage(byte type, long correlationId, int capId, int methodId, int flags, DirectBuffer payload,
-            int offset, int length, int[] fds) {
+            int offset, int length, long[] fds) {
         if (staging.isReleased()) {
             if (fds != null) {
-                closeAll(fds); // closed meanwhile: nothing goes out any more
+                Handles.closeAll(fds); // closed meanwhile: nothing goes out any more
             }
             return;
         }
@@ -235,9 +235,9 @@ final class OutboundPath {
 
     /** One frame (plus its fd numbers after it) into the ring; false when there is no room. */
     boolean tryRing(byte type, long correlationId, int capId, int methodId, int flags,
-            DirectBuffer payload, int offset, int length, int[] fds, int fdCount) {
+            DirectBuffer payload, int offset, int length, long[] fds, int fdCount) {
         int frameLength = FrameHeader.HEADER_LENGTH + length;
-        int recordLength = frameLength + fdCount * 4;
+        int recordLength = frameLength + Handles.bytes(fdCount);
         if (recordLength > maxRecordLength) {
             throw new IllegalArgumentException("a frame of " + frameLength + " bytes does not fit the ring's largest "
                     + "record (" + maxRecordLength + " bytes)");
@@ -252,9 +252,7 @@ final class OutboundPath {
         if (length > 0) {
             buffer.putBytes(index + FrameHeader.HEADER_LENGTH, payload, offset, length);
         }
-        for (int i = 0; i < fdCount; i++) {
-            buffer.putInt(index + frameLength + i * 4, fds[i]);
-        }
+        Handles.put(buffer, index + frameLength, fds, fdCount);
         ring.commit(index);
         scheduleFlushIfIdle();
         return true;
@@ -457,14 +455,14 @@ final class OutboundPath {
             return ControlledMessageHandler.Action.ABORT; // earlier bytes must leave before this frame's fds
         }
         int frameLength = FrameHeader.frameLength(buffer, index);
-        int fdCount = (length - frameLength) / 4;
+        int fdCount = Handles.countAfter(frameLength, length);
         int sent = Native.sendFds(fd, buffer.addressOffset() + index, frameLength,
                 buffer.addressOffset() + index + frameLength, fdCount);
         if (sent == -Errno.EAGAIN) {
             sendBlocked = true;
             return ControlledMessageHandler.Action.ABORT;
         }
-        closeRecordFds(buffer, index + frameLength, fdCount); // the peer has its own references now
+        Handles.closeAll(buffer, index + frameLength, fdCount); // the peer has its own references now
         if (sent < 0) {
             owner.writeFailed(CloseReason.ioError("sendmsg", sent));
             return ControlledMessageHandler.Action.BREAK;
@@ -472,18 +470,6 @@ final class OutboundPath {
         // The fds went with the first byte; the rest of the frame is ordinary bytes.
         staging.appendBytes(buffer, index + sent, frameLength - sent);
         return ControlledMessageHandler.Action.BREAK;
-    }
-
-    private static void closeRecordFds(DirectBuffer buffer, int at, int count) {
-        for (int i = 0; i < count; i++) {
-            Native.close(buffer.getInt(at + i * 4));
-        }
-    }
-
-    static void closeAll(int[] fds) {
-        for (int number : fds) {
-            Native.close(number);
-        }
     }
 
     private void discardRing() {
@@ -494,7 +480,7 @@ final class OutboundPath {
         queued.read((msgTypeId, buffer, index, length) -> {
             if (msgTypeId == MSG_FRAME_WITH_FDS) {
                 int frameLength = FrameHeader.frameLength(buffer, index);
-                closeRecordFds(buffer, index + frameLength, (length - frameLength) / 4);
+                Handles.closeAll(buffer, index + frameLength, Handles.countAfter(frameLength, length));
             }
         }, Integer.MAX_VALUE);
     }

@@ -49,7 +49,7 @@ public final class Server extends Channel implements AutoCloseable {
     private final EventLoop loop;
     private final SocketFile socketFile;
     private final NativeSocket socket;
-    private final int fd;
+    private final long fd;
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
     private long token;
     private boolean open = true;
@@ -63,7 +63,7 @@ public final class Server extends Channel implements AutoCloseable {
     private final FrameListener counting;
     private final Timers.Task resume = this::resumeAccepting;
     /** The reserved fd given up on EMFILE so that one more accept can succeed; -1 while it is not held. */
-    private int spare = -1;
+    private long spare = -1;
     /** The timer that puts read interest back; -1 while accepting. */
     private long resumeTimer = -1;
     /** Episodes already reported: accept failing, the connection limit reached, connections failing to be made. */
@@ -129,12 +129,12 @@ public final class Server extends Channel implements AutoCloseable {
     @Override
     void onReady(int ready) {
         for (int i = 0; i < ACCEPTS_PER_WAKEUP && open && resumeTimer == -1; i++) {
-            int accepted = Native.accept(fd);
+            long accepted = Native.accept(fd);
             if (accepted == -Errno.EAGAIN) {
                 return;
             }
             if (accepted < 0) {
-                acceptFailed(-accepted);
+                acceptFailed((int) -accepted);
                 return;
             }
             acceptFailing = false;
@@ -143,7 +143,7 @@ public final class Server extends Channel implements AutoCloseable {
     }
 
     /** Makes a connection of an accepted fd, unless the limit is reached or memory runs out: then closes it. */
-    private void admit(int accepted) {
+    private void admit(long accepted) {
         if (live.get() >= maxConnections) {
             Native.close(accepted);
             if (!atLimit) {
@@ -218,7 +218,7 @@ public final class Server extends Channel implements AutoCloseable {
         spare = -1;
         int shed = 0;
         while (shed < BACKLOG) {
-            int accepted = Native.accept(fd);
+            long accepted = Native.accept(fd);
             if (accepted < 0) {
                 break;
             }
@@ -245,8 +245,8 @@ public final class Server extends Channel implements AutoCloseable {
     }
 
     /** The spare fd, or -1 when none can be opened now (tried again after the next failure or back-off). */
-    private static int openSpare() {
-        int opened = Native.open(SPARE_PATH_ADDRESS, SPARE_PATH.capacity(), false);
+    private static long openSpare() {
+        long opened = Native.open(SPARE_PATH_ADDRESS, SPARE_PATH.capacity(), false);
         return opened < 0 ? -1 : opened;
     }
 

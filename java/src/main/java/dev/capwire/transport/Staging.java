@@ -38,7 +38,7 @@ final class Staging {
     private int end;
     // Staged frames that carry fds: where each starts, and its fd numbers (owned here until sent or released).
     private final IntArrayQueue fdFrameOffsets = new IntArrayQueue();
-    private final ArrayDeque<int[]> fdFrameNumbers = new ArrayDeque<>();
+    private final ArrayDeque<long[]> fdFrameNumbers = new ArrayDeque<>();
 
     Staging(EventLoop loop, UnsafeBuffer fdScratch) {
         this.loop = loop;
@@ -61,7 +61,7 @@ final class Staging {
 
     /** Appends a whole frame, growing if it must; {@code fds} (owned from now on) may be null. */
     void append(byte type, long correlationId, int capId, int methodId, int flags, DirectBuffer payload, int offset,
-            int length, int[] fds) {
+            int length, long[] fds) {
         int frameLength = FrameHeader.HEADER_LENGTH + length;
         ensureRoom(frameLength);
         int fdCount = fds == null ? 0 : fds.length;
@@ -98,17 +98,17 @@ final class Staging {
      * Writes what is staged into {@code fd}. Returns {@link #DRAINED}, {@link #BLOCKED}, or a negative errno of a
      * failed write (the connection is over then).
      */
-    int writeTo(int fd) {
+    int writeTo(long fd) {
         while (end > start) {
             int fdFrameAt = fdFrameOffsets.isEmpty() ? -1 : fdFrameOffsets.peekInt();
             int written;
             if (fdFrameAt == start) {
-                int[] fds = fdFrameNumbers.peekFirst();
+                long[] fds = fdFrameNumbers.peekFirst();
                 int frameLength = FrameHeader.frameLength(buffer, start);
                 written = sendWithFds(fd, frameLength, fds);
                 if (written > 0) {
                     fdFrameOffsets.pollInt();
-                    closeAll(fdFrameNumbers.pollFirst()); // the peer has its own references now
+                    Handles.closeAll(fdFrameNumbers.pollFirst()); // the peer has its own references now
                 }
             } else {
                 int until = fdFrameAt > start ? fdFrameAt : end;
@@ -128,10 +128,8 @@ final class Staging {
         return DRAINED;
     }
 
-    private int sendWithFds(int fd, int frameLength, int[] fds) {
-        for (int i = 0; i < fds.length; i++) {
-            fdScratch.putInt(i * 4, fds[i]); // sendmsg reads the numbers from native memory
-        }
+    private int sendWithFds(long fd, int frameLength, long[] fds) {
+        Handles.put(fdScratch, 0, fds, fds.length); // sendmsg reads the numbers from native memory
         return Native.sendFds(fd, buffer.addressOffset() + start, frameLength, fdScratch.addressOffset(), fds.length);
     }
 
@@ -185,7 +183,7 @@ final class Staging {
     /** At close: staged fds are closed and the memory given back; nothing may be staged afterwards. */
     void release() {
         while (!fdFrameNumbers.isEmpty()) {
-            closeAll(fdFrameNumbers.pollFirst());
+            Handles.closeAll(fdFrameNumbers.pollFirst());
         }
         fdFrameOffsets.clear();
         giveBack();
@@ -196,11 +194,5 @@ final class Staging {
 
     boolean isReleased() {
         return released;
-    }
-
-    private static void closeAll(int[] fds) {
-        for (int number : fds) {
-            Native.close(number);
-        }
     }
 }

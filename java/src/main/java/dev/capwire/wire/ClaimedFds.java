@@ -1,20 +1,21 @@
 package dev.capwire.wire;
 
-import java.util.function.IntConsumer;
-import org.agrona.collections.IntArrayQueue;
+import java.util.function.LongConsumer;
+import org.agrona.collections.LongArrayQueue;
 
 /**
  * The fd numbers that belong to one frame, claimed from the connection's arrival queue in wire order (the
- * order the frames' first bytes arrived, which is also the order their fds arrived). Reused per frame.
+ * order the frames' first bytes arrived, which is also the order their fds arrived). Reused per frame. A number
+ * is 64 bits: an fd on Unix, a {@code SOCKET} or {@code HANDLE} on Windows.
  */
 public final class ClaimedFds {
-    private final int[] numbers = new int[FrameHeader.MAX_FDS];
+    private final long[] numbers = new long[FrameHeader.MAX_FDS];
     private int count;
 
     /** Moves {@code n} fds from the head of {@code arrived}; the caller has checked that many are there. */
-    void claim(IntArrayQueue arrived, int n) {
+    void claim(LongArrayQueue arrived, int n) {
         for (int i = 0; i < n; i++) {
-            numbers[i] = arrived.pollInt();
+            numbers[i] = arrived.pollLong();
         }
         count = n;
     }
@@ -31,15 +32,15 @@ public final class ClaimedFds {
     }
 
     /** Takes the fd numbers; from here on the caller owns them and this holds none. */
-    public int[] takeAll() {
-        int[] taken = new int[count];
+    public long[] takeAll() {
+        long[] taken = new long[count];
         System.arraycopy(numbers, 0, taken, 0, count);
         count = 0;
         return taken;
     }
 
     /** Hands every fd still held to {@code closer} and forgets them. */
-    public void releaseAll(IntConsumer closer) {
+    public void releaseAll(LongConsumer closer) {
         for (int i = 0; i < count; i++) {
             closer.accept(numbers[i]);
         }

@@ -1,10 +1,10 @@
 package dev.capwire.wire;
 
 import dev.capwire.wire.proto.GoAwayReason;
-import java.util.function.IntConsumer;
+import java.util.function.LongConsumer;
 import org.agrona.DirectBuffer;
 import org.agrona.ExpandableArrayBuffer;
-import org.agrona.collections.IntArrayQueue;
+import org.agrona.collections.LongArrayQueue;
 import org.agrona.collections.Long2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -36,7 +36,7 @@ public final class FrameDecoder {
     private int maxFrameBytes; // lowered once, to the limit both sides negotiated
     private final int maxMessageBytes;
     private final boolean fdsAllowed;
-    private final IntArrayQueue arrivedFds;
+    private final LongArrayQueue arrivedFds;
     private final FrameHandler handler;
     private final FrameHeader header = new FrameHeader();
     private final ClaimedFds frameFds = new ClaimedFds();
@@ -57,7 +57,7 @@ public final class FrameDecoder {
      * @param arrivedFds      fd numbers received with the bytes, in arrival order; frames claim from its head
      */
     public FrameDecoder(UnsafeBuffer buffer, int maxFrameBytes, int maxMessageBytes, boolean fdsAllowed,
-            IntArrayQueue arrivedFds, FrameHandler handler) {
+            LongArrayQueue arrivedFds, FrameHandler handler) {
         if (buffer.capacity() < maxFrameBytes) {
             throw new IllegalArgumentException("receive buffer of " + buffer.capacity()
                     + " bytes cannot hold a frame of maxFrameBytes=" + maxFrameBytes);
@@ -275,7 +275,7 @@ public final class FrameDecoder {
      * Hands every fd the decoder still holds (the frame that failed, unfinished reassemblies) to
      * {@code closer}; call when the connection ends.
      */
-    public void releaseFds(IntConsumer closer) {
+    public void releaseFds(LongConsumer closer) {
         frameFds.releaseAll(closer);
         for (Reassembly reassembly : reassemblies.values()) {
             reassembly.fds.releaseAll(closer);

@@ -55,7 +55,7 @@ final class LocalFiles implements RemoteFiles {
             return -1;
         }
         try (FileDescriptor fd = pidfd.get()) {
-            int number = fd.acquire();
+            long number = fd.acquire();
             try {
                 for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/fdinfo/"
                         + number))) {

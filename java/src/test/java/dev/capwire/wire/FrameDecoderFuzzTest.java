@@ -15,7 +15,7 @@ import java.io.ByteArrayOutputStream;
 import java.util.BitSet;
 import java.util.Random;
 import org.agrona.DirectBuffer;
-import org.agrona.collections.IntArrayQueue;
+import org.agrona.collections.LongArrayQueue;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestReporter;
@@ -86,7 +86,7 @@ class FrameDecoderFuzzTest {
         /** A valid peer's frame type on each correlation id. */
         private final byte[] typeOf = new byte[4];
         private final UnsafeBuffer receive;
-        private final IntArrayQueue arrived = new IntArrayQueue();
+        private final LongArrayQueue arrived = new LongArrayQueue();
         private final FrameDecoder decoder;
         /** Bytes the peer has sent that the decoder has not received yet. */
         private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
@@ -188,7 +188,7 @@ class FrameDecoderFuzzTest {
 
         private void fdsArrive(int count) {
             for (int i = 0; i < count; i++) {
-                arrived.addInt(nextFd++);
+                arrived.addLong(nextFd++);
             }
             fdsArrived += count;
         }
@@ -249,9 +249,9 @@ class FrameDecoderFuzzTest {
                 assertTrue(payloadLength <= maxMessage, "reassembled " + payloadLength + " bytes, more than maxMessageBytes "
                         + maxMessage);
             }
-            int[] taken = fds.takeAll();
+            long[] taken = fds.takeAll();
             assertEquals(0, fds.count());
-            for (int fd : taken) {
+            for (long fd : taken) {
                 handOut(fd);
             }
             fdsDelivered += taken.length;
@@ -270,7 +270,8 @@ class FrameDecoderFuzzTest {
             error = reason;
         }
 
-        private void handOut(int fd) {
+        private void handOut(long number) {
+            int fd = Math.toIntExact(number);
             assertTrue(fd >= 1000 && fd < nextFd, "fd " + fd + " never arrived");
             assertFalse(seenFds.get(fd), "fd " + fd + " handed out twice");
             seenFds.set(fd);

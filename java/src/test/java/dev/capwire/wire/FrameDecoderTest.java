@@ -12,7 +12,7 @@ import java.util.Random;
 import java.util.zip.CRC32;
 import org.agrona.DirectBuffer;
 import org.agrona.ExpandableArrayBuffer;
-import org.agrona.collections.IntArrayQueue;
+import org.agrona.collections.LongArrayQueue;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 
@@ -24,7 +24,7 @@ class FrameDecoderTest {
     private static final class Recorder implements FrameHandler {
         final List<byte[]> payloads = new ArrayList<>();
         final List<Long> correlationIds = new ArrayList<>();
-        final List<int[]> fds = new ArrayList<>();
+        final List<long[]> fds = new ArrayList<>();
         GoAwayReason error;
         String message;
 
@@ -44,7 +44,7 @@ class FrameDecoderTest {
         }
     }
 
-    private final IntArrayQueue arrived = new IntArrayQueue();
+    private final LongArrayQueue arrived = new LongArrayQueue();
     private final Recorder recorder = new Recorder();
     private final UnsafeBuffer receive = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
     private final FrameDecoder decoder = new FrameDecoder(receive, MAX_FRAME, MAX_MESSAGE, true, arrived, recorder);
@@ -110,7 +110,7 @@ class FrameDecoderTest {
     private static void assertViolation(java.util.function.Consumer<UnsafeBuffer> corrupt, GoAwayReason expected) {
         Recorder recorder = new Recorder();
         UnsafeBuffer receive = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
-        FrameDecoder decoder = new FrameDecoder(receive, MAX_FRAME, MAX_MESSAGE, true, new IntArrayQueue(), recorder);
+        FrameDecoder decoder = new FrameDecoder(receive, MAX_FRAME, MAX_MESSAGE, true, new LongArrayQueue(), recorder);
         FrameHeader.write(receive, 0, 24, FrameType.NOTIFY, 0, 0, 2, 1, 0);
         corrupt.accept(receive);
         decoder.onBytesReceived(24);
@@ -122,7 +122,7 @@ class FrameDecoderTest {
     void fdsAreRefusedOnTcp() {
         Recorder tcp = new Recorder();
         UnsafeBuffer buffer = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
-        FrameDecoder noFds = new FrameDecoder(buffer, MAX_FRAME, MAX_MESSAGE, false, new IntArrayQueue(), tcp);
+        FrameDecoder noFds = new FrameDecoder(buffer, MAX_FRAME, MAX_MESSAGE, false, new LongArrayQueue(), tcp);
         FrameHeader.write(buffer, 0, 24, FrameType.REQUEST, 0, 1, 2, 1, 1);
         noFds.onBytesReceived(24);
         assertEquals(GoAwayReason.MALFORMED_FRAME, tcp.error);
@@ -130,8 +130,11 @@ class FrameDecoderTest {
 
     @Test
     void interleavedFragmentsReassembleAndKeepTheirFds() {
-        arrived.addInt(100); // arrives with message 7's first fragment
-        arrived.addInt(200); // arrives with the single frame 9
+        // Handles are 64 bits (a Windows SOCKET or HANDLE may lie above 2^31): both keep every bit.
+        long first = (1L << 32) + 100;
+        long second = 0x7fff_ffff_0000_00c8L;
+        arrived.addLong(first); // arrives with message 7's first fragment
+        arrived.addLong(second); // arrives with the single frame 9
         ExpandableArrayBuffer stream = new ExpandableArrayBuffer();
         int end = frame(stream, 0, FrameType.REQUEST, FrameHeader.FLAG_MORE_FRAGMENTS, 7, new byte[] {1, 2}, 1);
         end = frame(stream, end, FrameType.REQUEST, 0, 9, new byte[] {9}, 1);
@@ -141,16 +144,16 @@ class FrameDecoderTest {
         assertNull(recorder.error, recorder.message);
         assertEquals(List.of(9L, 7L), recorder.correlationIds);
         assertArrayEquals(new byte[] {9}, recorder.payloads.get(0));
-        assertArrayEquals(new int[] {200}, recorder.fds.get(0));
+        assertArrayEquals(new long[] {second}, recorder.fds.get(0));
         assertArrayEquals(new byte[] {1, 2, 3, 4, 5}, recorder.payloads.get(1));
-        assertArrayEquals(new int[] {100}, recorder.fds.get(1));
+        assertArrayEquals(new long[] {first}, recorder.fds.get(1));
     }
 
     @Test
     void aReassembledMessageAboveTheMaximumIsRefused() {
         Recorder small = new Recorder();
         UnsafeBuffer buffer = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
-        FrameDecoder decoder = new FrameDecoder(buffer, MAX_FRAME, 10_000, true, new IntArrayQueue(), small);
+        FrameDecoder decoder = new FrameDecoder(buffer, MAX_FRAME, 10_000, true, new LongArrayQueue(), small);
         for (int i = 0; i < 4 && small.error == null; i++) {
             FrameHeader.write(buffer, decoder.writeOffset(), MAX_FRAME, FrameType.NOTIFY,
                     FrameHeader.FLAG_MORE_FRAGMENTS, 3, 2, 1, 0);
@@ -189,7 +192,7 @@ class FrameDecoderTest {
     void tooManyMessagesInReassemblyAtOnceIsRefused() {
         Recorder many = new Recorder();
         UnsafeBuffer buffer = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
-        FrameDecoder decoder = new FrameDecoder(buffer, MAX_FRAME, MAX_MESSAGE, true, new IntArrayQueue(), many);
+        FrameDecoder decoder = new FrameDecoder(buffer, MAX_FRAME, MAX_MESSAGE, true, new LongArrayQueue(), many);
         for (int id = 1; id <= FrameDecoder.MAX_PARTIAL_MESSAGES + 1 && many.error == null; id++) {
             FrameHeader.write(buffer, decoder.writeOffset(), 25, FrameType.NOTIFY, FrameHeader.FLAG_MORE_FRAGMENTS,
                     id, 2, 1, 0);
@@ -203,7 +206,7 @@ class FrameDecoderTest {
         Recorder big = new Recorder();
         UnsafeBuffer buffer = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
         int maxMessage = 3 * MAX_FRAME;
-        FrameDecoder decoder = new FrameDecoder(buffer, MAX_FRAME, maxMessage, true, new IntArrayQueue(), big);
+        FrameDecoder decoder = new FrameDecoder(buffer, MAX_FRAME, maxMessage, true, new LongArrayQueue(), big);
         // Each message stays under maxMessage, but together they pass the bound on what reassembly may hold.
         for (int round = 0; round < 2 && big.error == null; round++) {
             for (int id = 1; id <= 8 && big.error == null; id++) {
