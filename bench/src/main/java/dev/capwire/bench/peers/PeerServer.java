@@ -241,16 +241,29 @@ public final class PeerServer {
 
     /**
      * The JDK stream sink: reads as much as there is, walks every complete frame's header (what decoding
-     * costs at the least), echoes sync frames, and keeps an unfinished frame for the next read.
+     * costs at the least), echoes sync frames, and keeps an unfinished frame for the next read. A frame larger
+     * than the buffer (a bulk message) is read past and counted once its last byte has arrived.
      */
     private static void jdkSink(SocketChannel channel) throws IOException {
         ByteBuffer in = ByteBuffer.allocateDirect(JDK_READ_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         long count = 0;
+        long skip = 0; // bytes still to come of a frame larger than the buffer
         while (channel.read(in) >= 0) {
             int end = in.position();
-            int at = 0;
-            while (end - at >= FrameHeader.HEADER_LENGTH && end - at >= in.getInt(at)) {
+            int at = (int) Math.min(skip, end);
+            skip -= at;
+            if (at > 0 && skip == 0) {
+                count++;
+            }
+            while (skip == 0 && end - at >= FrameHeader.HEADER_LENGTH) {
                 int length = in.getInt(at);
+                if (end - at < length) {
+                    if (length > in.capacity()) {
+                        skip = length - (end - at);
+                        at = end;
+                    }
+                    break;
+                }
                 count++;
                 if ((in.getShort(at + FrameHeader.METHOD_ID_OFFSET) & 0xFFFF) == Frames.SYNC_METHOD_ID) {
                     framesDecoded = count;
