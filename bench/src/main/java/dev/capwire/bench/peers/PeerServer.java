@@ -33,7 +33,8 @@ import java.nio.file.Path;
  * strategy]}. The echo kinds ({@code capwire}, {@code jdk}, {@code netty}, and {@code jdk-raw}, which echoes
  * whole reads) echo every frame back as it is ({@code capwire} also answers every REQUEST with its payload); the
  * sink kinds ({@code capwire-sink}, {@code jdk-sink}, and {@code capwire-sink-timed}, which also records each
- * frame's one-way latency) decode a one-way stream and echo only its sync frames; the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
+ * frame's one-way latency) decode a one-way stream and echo only its sync frames ({@code capwire-count-sink}
+ * counts each connection's frames instead and answers requests: the multi-producer profile); the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
  * serve connect-and-close
  * clients; {@code broker} is a broker, and {@code broker-backend} (whose third argument is the broker's socket
  * path, not an idle strategy) a backend registered with it that answers every REQUEST with its payload. Prints {@code READY} once listening and exits when its stdin closes.
@@ -77,6 +78,9 @@ public final class PeerServer {
                 break;
             case "capwire-sink-timed":
                 server = StreamLatencySink.listen(path, args.length > 2 ? args[2] : "backoff");
+                break;
+            case "capwire-count-sink":
+                server = CountingSink.listen(path, args.length > 2 ? args[2] : "backoff");
                 break;
             case "jdk-sink":
                 server = jdkPerConnection(path, PeerServer::jdkSink);
@@ -213,6 +217,17 @@ public final class PeerServer {
         acceptor.setDaemon(true);
         acceptor.start();
         return listener;
+    }
+
+    /** A Capwire server on {@code path} whose every connection has {@code listener}; closing stops both. */
+    static AutoCloseable capwireListener(Path path, String idleStrategy, dev.capwire.transport.FrameListener listener)
+            throws Exception {
+        Transport transport = Transport.create(TransportOptions.builder().idleStrategy(idleStrategy).build());
+        Server server = transport.listen(Endpoint.unix(path), listener);
+        return () -> {
+            server.close();
+            transport.close();
+        };
     }
 
     /** Frames the sinks decoded, kept where the JIT cannot drop the decoding that counts them. */
