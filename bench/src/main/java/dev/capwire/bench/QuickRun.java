@@ -136,12 +136,18 @@ public final class QuickRun {
             given.showHelp();
             return;
         }
-        Collection<RunResult> results = new Runner(options(given)).run();
+        Collection<RunResult> results;
+        try {
+            results = new Runner(options(given)).run();
+        } catch (org.openjdk.jmh.runner.NoBenchmarksException e) {
+            results = List.of(); // the pattern names only what runs after JMH (MultiProducer)
+        }
         System.out.println();
         ratios(results).forEach(System.out::println);
         socketFloor(results).ifPresent(System.out::println);
         streamFloor(results).ifPresent(System.out::println);
         bulkFloor(results).ifPresent(System.out::println);
+        multiProducer(given).forEach(System.out::println);
     }
 
     /** Probe runs per quick run: its p50 moves between runs on these hosts (2.4 to 3.9 us within one hour). */
@@ -267,6 +273,55 @@ public final class QuickRun {
         return java.util.Optional.of(String.format("%s: Capwire/baseline = %s (%.1f vs %.1f MB/s of payload, the"
                 + " median of %d probe runs: %s)", bulk.label(), ratioText(score / floor), score / 1e6, floor / 1e6,
                 PROBE_RUNS, String.join("; ", outputs)));
+    }
+
+    /**
+     * Many producers (issue 15), no baseline: the profiling tool's {@code multi} scenario in its own JVM, right after
+     * JMH, for 4 threads on one connection and for 4 threads over 64 connections on 2 event loops a side, each frame
+     * one {@code offerNotify}; one line each with the frames per second, the round trips of the probe connection
+     * that ran meanwhile, and the frames the server counted per connection. Runs when no benchmark is named or a
+     * named pattern matches {@code MultiProducer}.
+     */
+    static List<String> multiProducer(CommandLineOptions given) {
+        if (!given.getIncludes().isEmpty() && given.getIncludes().stream()
+                .noneMatch(include -> Pattern.compile(include).matcher("MultiProducer").find())) {
+            return List.of();
+        }
+        List<String> lines = new ArrayList<>();
+        lines.add(multiProducer("MultiProducer[4 threads, 1 connection]", "--connections=1", "--loops=1"));
+        lines.add(multiProducer("MultiProducer[4 threads, 64 connections, 2 loops]", "--connections=64", "--loops=2"));
+        return lines;
+    }
+
+    private static String multiProducer(String label, String connections, String loops) {
+        List<String> command = new ArrayList<>(List.of(
+                java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        command.addAll(JvmFlags.all());
+        try {
+            java.nio.file.Path out = java.nio.file.Files.createTempDirectory("quickrun-multi");
+            command.addAll(List.of("-cp", System.getProperty("java.class.path"),
+                    dev.capwire.bench.profile.Profile.class.getName(), "--scenario=multi", "--threads=4", connections,
+                    loops, "--batch=false", "--warmup=2", "--duration=5", "--out=" + out));
+            Process run = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String output = new String(run.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.walk(out)) {
+                for (java.nio.file.Path file : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    java.nio.file.Files.delete(file); // the log and plot: only the line below is wanted here
+                }
+            }
+            java.util.regex.Matcher throughput = Pattern.compile("throughput ([0-9,]+) ops/s").matcher(output);
+            java.util.regex.Matcher latency = Pattern.compile("samples\\) p50 ([0-9.]+ us).*?p99 ([0-9.]+ us)")
+                    .matcher(output);
+            java.util.regex.Matcher counted = Pattern.compile("server counted .*").matcher(output);
+            java.util.regex.Matcher load = Pattern.compile("load average after: ([0-9.]+)").matcher(output);
+            if (run.waitFor() != 0 || !throughput.find() || !latency.find() || !counted.find() || !load.find()) {
+                return label + ": failed: " + output.trim();
+            }
+            return String.format("%s: %s frames/s sent; probe round trip p50 %s, p99 %s; %s (load %s)", label,
+                    throughput.group(1), latency.group(1), latency.group(2), counted.group(), load.group(1));
+        } catch (java.io.IOException | InterruptedException e) {
+            return label + ": failed: " + e;
+        }
     }
 
     /** The quick settings, each overridden by the same option on the command line. */
