@@ -95,6 +95,8 @@ public final class QuickRun {
             Comparison.peers(StreamBenchmark.class, "capwire-batch", "jdk-batch", false),
             // The lever itself, measured in the same run: the batch against one offer per frame.
             Comparison.peers(StreamBenchmark.class, "capwire-batch", "capwire-offer", false),
+            // Bulk (issue 15): 1 MiB messages, fragmented, payload bytes per second (the C probe's line is after JMH).
+            Comparison.peers(BulkBenchmark.class, "capwire-send", "jdk-batch", false),
             Comparison.peers(HandshakeBenchmark.class, "capwire", "jdk", Metric.TIME_PER_OP),
             Comparison.peers(HandshakeBenchmark.class, "capwire-secret", "jdk", Metric.TIME_PER_OP),
             // A client that runs its own loop (invoker mode): no hand-offs to a loop thread.
@@ -134,11 +136,18 @@ public final class QuickRun {
             given.showHelp();
             return;
         }
-        Collection<RunResult> results = new Runner(options(given)).run();
+        Collection<RunResult> results;
+        try {
+            results = new Runner(options(given)).run();
+        } catch (org.openjdk.jmh.runner.NoBenchmarksException e) {
+            results = List.of(); // the pattern names only what runs after JMH (MultiProducer)
+        }
         System.out.println();
         ratios(results).forEach(System.out::println);
         socketFloor(results).ifPresent(System.out::println);
         streamFloor(results).ifPresent(System.out::println);
+        bulkFloor(results).ifPresent(System.out::println);
+        multiProducer(given).forEach(System.out::println);
     }
 
     /** Probe runs per quick run: its p50 moves between runs on these hosts (2.4 to 3.9 us within one hour). */
@@ -197,25 +206,11 @@ public final class QuickRun {
             return java.util.Optional.empty();
         }
         String payload = capwire.get(0).getParams().getParam("payloadBytes");
-        double[] rates = new double[PROBE_RUNS];
         List<String> outputs = new ArrayList<>();
-        try {
-            for (int i = 0; i < PROBE_RUNS; i++) {
-                Process run = new ProcessBuilder(probe.toString(), payload, "1").redirectErrorStream(true).start();
-                String output = new String(run.getInputStream().readAllBytes(),
-                        java.nio.charset.StandardCharsets.UTF_8).trim();
-                java.util.regex.Matcher rate = Pattern.compile("frames_per_s=([0-9.]+)").matcher(output);
-                if (run.waitFor() != 0 || !rate.find()) {
-                    return java.util.Optional.of("stream floor: probe failed: " + output);
-                }
-                rates[i] = Double.parseDouble(rate.group(1));
-                outputs.add(output);
-            }
-        } catch (java.io.IOException | InterruptedException e) {
-            return java.util.Optional.of("stream floor: probe failed: " + e);
+        double floor = streamProbe(probe, payload, outputs);
+        if (Double.isNaN(floor)) {
+            return java.util.Optional.of("stream floor: probe failed: " + outputs);
         }
-        java.util.Arrays.sort(rates);
-        double floor = rates[PROBE_RUNS / 2];
         StringBuilder lines = new StringBuilder();
         for (RunResult result : capwire) {
             double score = result.getPrimaryResult().getScore();
@@ -227,6 +222,106 @@ public final class QuickRun {
                     ratioText(score / floor), score, floor, PROBE_RUNS, String.join("; ", outputs)));
         }
         return java.util.Optional.of(lines.toString());
+    }
+
+    /**
+     * Runs the C stream probe {@link #PROBE_RUNS} times with {@code payload} bytes a frame, each for one second,
+     * adding each run's output line to {@code outputs}; returns the median frames per second, or NaN if a run
+     * failed (its output, or the exception, is then the last line in {@code outputs}).
+     */
+    static double streamProbe(java.nio.file.Path probe, String payload, List<String> outputs) {
+        double[] rates = new double[PROBE_RUNS];
+        try {
+            for (int i = 0; i < PROBE_RUNS; i++) {
+                Process run = new ProcessBuilder(probe.toString(), payload, "1").redirectErrorStream(true).start();
+                String output = new String(run.getInputStream().readAllBytes(),
+                        java.nio.charset.StandardCharsets.UTF_8).trim();
+                outputs.add(output);
+                java.util.regex.Matcher rate = Pattern.compile("frames_per_s=([0-9.]+)").matcher(output);
+                if (run.waitFor() != 0 || !rate.find()) {
+                    return Double.NaN;
+                }
+                rates[i] = Double.parseDouble(rate.group(1));
+            }
+        } catch (java.io.IOException | InterruptedException e) {
+            outputs.add(e.toString());
+            return Double.NaN;
+        }
+        java.util.Arrays.sort(rates);
+        return rates[PROBE_RUNS / 2];
+    }
+
+    /**
+     * Bulk (issue 15): {@code BulkBenchmark}'s {@code capwire-send} (1 MiB messages, fragmented; payload bytes per
+     * second) against the C stream probe writing 1 MiB frames whole, run right after JMH; the probe's rate is its
+     * median frames per second times the payload, so both sides count payload bytes. Goal: at least 0.7.
+     */
+    static java.util.Optional<String> bulkFloor(Collection<RunResult> results) {
+        java.nio.file.Path probe = java.nio.file.Path.of("bindings/target/cmake/capwire_stream_probe");
+        Comparison bulk = Comparison.peers(BulkBenchmark.class, "capwire-send", "c-stream-probe", false);
+        RunResult capwire = find(results, bulk, bulk.capwire());
+        if (capwire == null || !java.nio.file.Files.isExecutable(probe)) {
+            return java.util.Optional.empty();
+        }
+        List<String> outputs = new ArrayList<>();
+        double frames = streamProbe(probe, Integer.toString(BulkBenchmark.MESSAGE_BYTES), outputs);
+        if (Double.isNaN(frames)) {
+            return java.util.Optional.of("bulk floor: probe failed: " + outputs);
+        }
+        double floor = frames * BulkBenchmark.MESSAGE_BYTES;
+        double score = capwire.getPrimaryResult().getScore();
+        return java.util.Optional.of(String.format("%s: Capwire/baseline = %s (%.1f vs %.1f MB/s of payload, the"
+                + " median of %d probe runs: %s)", bulk.label(), ratioText(score / floor), score / 1e6, floor / 1e6,
+                PROBE_RUNS, String.join("; ", outputs)));
+    }
+
+    /**
+     * Many producers (issue 15), no baseline: the profiling tool's {@code multi} scenario in its own JVM, right after
+     * JMH, for 4 threads on one connection and for 4 threads over 64 connections on 2 event loops a side, each frame
+     * one {@code offerNotify}; one line each with the frames per second, the round trips of the probe connection
+     * that ran meanwhile, and the frames the server counted per connection. Runs when no benchmark is named or a
+     * named pattern matches {@code MultiProducer}.
+     */
+    static List<String> multiProducer(CommandLineOptions given) {
+        if (!given.getIncludes().isEmpty() && given.getIncludes().stream()
+                .noneMatch(include -> Pattern.compile(include).matcher("MultiProducer").find())) {
+            return List.of();
+        }
+        List<String> lines = new ArrayList<>();
+        lines.add(multiProducer("MultiProducer[4 threads, 1 connection]", "--connections=1", "--loops=1"));
+        lines.add(multiProducer("MultiProducer[4 threads, 64 connections, 2 loops]", "--connections=64", "--loops=2"));
+        return lines;
+    }
+
+    private static String multiProducer(String label, String connections, String loops) {
+        List<String> command = new ArrayList<>(List.of(
+                java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        command.addAll(JvmFlags.all());
+        try {
+            java.nio.file.Path out = java.nio.file.Files.createTempDirectory("quickrun-multi");
+            command.addAll(List.of("-cp", System.getProperty("java.class.path"),
+                    dev.capwire.bench.profile.Profile.class.getName(), "--scenario=multi", "--threads=4", connections,
+                    loops, "--batch=false", "--warmup=2", "--duration=5", "--out=" + out));
+            Process run = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String output = new String(run.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.walk(out)) {
+                for (java.nio.file.Path file : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    java.nio.file.Files.delete(file); // the log and plot: only the line below is wanted here
+                }
+            }
+            java.util.regex.Matcher throughput = Pattern.compile("throughput ([0-9,]+) ops/s").matcher(output);
+            java.util.regex.Matcher latency = Pattern.compile("samples\\) p50 ([0-9.]+ us).*?p99 ([0-9.]+ us)")
+                    .matcher(output);
+            java.util.regex.Matcher counted = Pattern.compile("server counted .*").matcher(output);
+            java.util.regex.Matcher load = Pattern.compile("load average after: ([0-9.]+)").matcher(output);
+            if (run.waitFor() != 0 || !throughput.find() || !latency.find() || !counted.find() || !load.find()) {
+                return label + ": failed: " + output.trim();
+            }
+            return String.format("%s: %s frames/s sent; probe round trip p50 %s, p99 %s; %s (load %s)", label,
+                    throughput.group(1), latency.group(1), latency.group(2), counted.group(), load.group(1));
+        } catch (java.io.IOException | InterruptedException e) {
+            return label + ": failed: " + e;
+        }
     }
 
     /** The quick settings, each overridden by the same option on the command line. */

@@ -1,8 +1,5 @@
 package dev.capwire.bench;
 
-import dev.capwire.bench.peers.PeerProcess;
-import dev.capwire.bench.peers.Peers;
-import dev.capwire.bench.peers.StreamPeer;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -16,7 +13,6 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
@@ -33,7 +29,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {JvmFlags.ADD_OPENS, JvmFlags.OPENS_INTERNAL_MISC, JvmFlags.ENABLE_NATIVE_ACCESS, "-Xmx1g"})
-public class StreamBenchmark {
+public class StreamBenchmark extends OneWayTrial {
     /** Frames per benchmark call: the loop is the peer's own, so JMH's per-call cost is spread thin. */
     static final int FRAMES_PER_CALL = 1024;
 
@@ -43,25 +39,9 @@ public class StreamBenchmark {
     @Param("64")
     public int payloadBytes;
 
-    private PeerProcess sink;
-    private StreamPeer client;
-
     @Setup(Level.Trial)
     public void connect() throws Exception {
-        sink = PeerProcess.start(Peers.sinkKind(peer), "backoff");
-        client = Peers.streamClient(peer, sink.socket(), payloadBytes);
-    }
-
-    /** The sink has decoded every frame sent, so the next iteration starts with an empty socket. */
-    @TearDown(Level.Iteration)
-    public void sync() {
-        client.sync();
-    }
-
-    @TearDown(Level.Trial)
-    public void disconnect() throws Exception {
-        client.close();
-        sink.close();
+        open(peer, payloadBytes);
     }
 
     @Benchmark

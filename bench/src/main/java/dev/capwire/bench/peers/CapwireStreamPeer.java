@@ -13,27 +13,43 @@ import java.util.concurrent.locks.LockSupport;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * Capwire's one-way stream from the benchmark thread, spinning while the ring pushes back: with {@code batch}
- * false every frame is one {@link Connection#offerNotify}; with {@code batch} true frames are added to a
+ * Capwire's one-way stream from the benchmark thread, spinning while the ring pushes back: with {@link Mode#OFFER}
+ * every frame is one {@link Connection#offerNotify}; with {@link Mode#BATCH} frames are added to a
  * {@link NotifyBatch} that claims the ring's largest record and is committed when full (and at each sync), as the
- * JDK batch writer writes its 64 KiB buffer when full. The default transport (one event loop that backs off while
- * idle) drains the ring into the socket.
+ * JDK batch writer writes its 64 KiB buffer when full; with {@link Mode#SEND} every message is one
+ * {@link Connection#sendNotify}, which cuts one larger than a frame into fragments (the bulk benchmark's 1 MiB
+ * messages). The default transport (one event loop that backs off while idle) drains the ring into the socket.
  */
 public final class CapwireStreamPeer implements StreamPeer, FrameListener {
+    /** How the messages go into the ring. */
+    public enum Mode {
+        /** {@code offerNotify} per frame. */
+        OFFER,
+        /** Frames added to a {@code NotifyBatch} of the ring's largest record. */
+        BATCH,
+        /** {@code sendNotify} per message, fragmented when larger than a frame; it waits for room as it does. */
+        SEND
+    }
+
+    /** The sync frame's payload at most: it must fit one frame whatever the messages' size. */
+    private static final int SYNC_PAYLOAD_MAX = 64;
+
     private final Transport transport;
     private final Connection connection;
     private final UnsafeBuffer payload;
     private final UnsafeBuffer syncPayload;
-    private final NotifyBatch batch; // null: one offerNotify per frame
+    private final NotifyBatch batch; // null: one offerNotify or sendNotify per frame
+    private final boolean fragmenting;
     private volatile long syncsEchoed;
     private long syncsSent;
 
-    public CapwireStreamPeer(Path socket, int payloadBytes, boolean batched) throws Exception {
+    public CapwireStreamPeer(Path socket, int payloadBytes, Mode mode) throws Exception {
         transport = Transport.create(TransportOptions.defaults());
         connection = transport.connect(Endpoint.unix(socket), this);
-        batch = batched ? connection.notifyBatch() : null;
+        batch = mode == Mode.BATCH ? connection.notifyBatch() : null;
+        fragmenting = mode == Mode.SEND;
         payload = new UnsafeBuffer(Frames.notify(payloadBytes), FrameHeader.HEADER_LENGTH, payloadBytes);
-        syncPayload = new UnsafeBuffer(new byte[payloadBytes]);
+        syncPayload = new UnsafeBuffer(new byte[Math.min(payloadBytes, SYNC_PAYLOAD_MAX)]);
     }
 
     @Override
@@ -45,6 +61,12 @@ public final class CapwireStreamPeer implements StreamPeer, FrameListener {
     public void send(int frames) {
         if (batch != null) {
             sendBatched(frames);
+            return;
+        }
+        if (fragmenting) {
+            for (int i = 0; i < frames; i++) {
+                connection.sendNotify(Frames.CAP_ID, Frames.METHOD_ID, payload, 0, payload.capacity(), 10_000);
+            }
             return;
         }
         for (int i = 0; i < frames; i++) {
@@ -60,7 +82,7 @@ public final class CapwireStreamPeer implements StreamPeer, FrameListener {
      * {@code sendNotify} and {@code NotifyBatch.begin(bytes, timeoutMs)} wait. A sender that only yielded kept a
      * core from the loop threads that drain the ring (0.5 M frames/s on two loaded cores).
      */
-    private static void pause(int attempt) {
+    public static void pause(int attempt) {
         if (attempt < 8) {
             Thread.onSpinWait();
         } else if (attempt < 16) {

@@ -12,7 +12,8 @@ import java.nio.file.Path;
 /**
  * The JDK batch writer: frames are copied one after another into a 64 KiB direct buffer, which goes out with one
  * blocking {@link SocketChannel#write} whenever the next frame would not fit. What a careful application with
- * the JDK alone would write for a one-way stream; the baseline for Capwire's.
+ * the JDK alone would write for a one-way stream; the baseline for Capwire's. A frame larger than the batch (a
+ * bulk message) is written straight from its own buffer with one blocking write, since the batch would only copy it.
  */
 public final class JdkStreamPeer implements StreamPeer {
     /** The batch: the size the baseline names. */
@@ -28,13 +29,19 @@ public final class JdkStreamPeer implements StreamPeer {
         channel = SocketChannel.open(StandardProtocolFamily.UNIX);
         channel.connect(UnixDomainSocketAddress.of(socket));
         frame = Frames.notify(payloadBytes);
-        sync = Frames.notify(payloadBytes, Frames.SYNC_METHOD_ID);
+        sync = Frames.notify(Math.min(payloadBytes, 64), Frames.SYNC_METHOD_ID); // fits the batch
         echo = ByteBuffer.allocateDirect(sync.capacity());
     }
 
     @Override
     public void send(int frames) {
         int length = frame.capacity();
+        if (length > BATCH_BYTES) {
+            for (int i = 0; i < frames; i++) {
+                write(frame.clear());
+            }
+            return;
+        }
         for (int i = 0; i < frames; i++) {
             if (batch.remaining() < length) {
                 writeBatch();
@@ -44,15 +51,18 @@ public final class JdkStreamPeer implements StreamPeer {
     }
 
     private void writeBatch() {
-        batch.flip();
+        write(batch.flip());
+        batch.clear();
+    }
+
+    private void write(ByteBuffer bytes) {
         try {
-            while (batch.hasRemaining()) {
-                channel.write(batch);
+            while (bytes.hasRemaining()) {
+                channel.write(bytes);
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        batch.clear();
     }
 
     @Override

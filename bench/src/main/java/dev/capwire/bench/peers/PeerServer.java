@@ -33,7 +33,8 @@ import java.nio.file.Path;
  * strategy]}. The echo kinds ({@code capwire}, {@code jdk}, {@code netty}, and {@code jdk-raw}, which echoes
  * whole reads) echo every frame back as it is ({@code capwire} also answers every REQUEST with its payload); the
  * sink kinds ({@code capwire-sink}, {@code jdk-sink}, and {@code capwire-sink-timed}, which also records each
- * frame's one-way latency) decode a one-way stream and echo only its sync frames; the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
+ * frame's one-way latency) decode a one-way stream and echo only its sync frames ({@code capwire-count-sink}
+ * counts each connection's frames instead and answers requests: the multi-producer profile); the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
  * serve connect-and-close
  * clients; {@code broker} is a broker, and {@code broker-backend} (whose third argument is the broker's socket
  * path, not an idle strategy) a backend registered with it that answers every REQUEST with its payload. Prints {@code READY} once listening and exits when its stdin closes.
@@ -77,6 +78,9 @@ public final class PeerServer {
                 break;
             case "capwire-sink-timed":
                 server = StreamLatencySink.listen(path, args.length > 2 ? args[2] : "backoff");
+                break;
+            case "capwire-count-sink":
+                server = CountingSink.listen(path, args.length > 2 ? args[2] : "backoff");
                 break;
             case "jdk-sink":
                 server = jdkPerConnection(path, PeerServer::jdkSink);
@@ -214,6 +218,17 @@ public final class PeerServer {
         return listener;
     }
 
+    /** A Capwire server on {@code path} whose every connection has {@code listener}; closing stops both. */
+    static AutoCloseable capwireListener(Path path, String idleStrategy, dev.capwire.transport.FrameListener listener)
+            throws Exception {
+        Transport transport = Transport.create(TransportOptions.builder().idleStrategy(idleStrategy).build());
+        Server server = transport.listen(Endpoint.unix(path), listener);
+        return () -> {
+            server.close();
+            transport.close();
+        };
+    }
+
     /** Frames the sinks decoded, kept where the JIT cannot drop the decoding that counts them. */
     static volatile long framesDecoded;
 
@@ -240,16 +255,29 @@ public final class PeerServer {
 
     /**
      * The JDK stream sink: reads as much as there is, walks every complete frame's header (what decoding
-     * costs at the least), echoes sync frames, and keeps an unfinished frame for the next read.
+     * costs at the least), echoes sync frames, and keeps an unfinished frame for the next read. A frame larger
+     * than the buffer (a bulk message) is read past and counted once its last byte has arrived.
      */
     private static void jdkSink(SocketChannel channel) throws IOException {
         ByteBuffer in = ByteBuffer.allocateDirect(JDK_READ_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         long count = 0;
+        long skip = 0; // bytes still to come of a frame larger than the buffer
         while (channel.read(in) >= 0) {
             int end = in.position();
-            int at = 0;
-            while (end - at >= FrameHeader.HEADER_LENGTH && end - at >= in.getInt(at)) {
+            int at = (int) Math.min(skip, end);
+            skip -= at;
+            if (at > 0 && skip == 0) {
+                count++;
+            }
+            while (skip == 0 && end - at >= FrameHeader.HEADER_LENGTH) {
                 int length = in.getInt(at);
+                if (end - at < length) {
+                    if (length > in.capacity()) {
+                        skip = length - (end - at);
+                        at = end;
+                    }
+                    break;
+                }
                 count++;
                 if ((in.getShort(at + FrameHeader.METHOD_ID_OFFSET) & 0xFFFF) == Frames.SYNC_METHOD_ID) {
                     framesDecoded = count;

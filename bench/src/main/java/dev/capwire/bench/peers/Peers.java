@@ -22,13 +22,19 @@ public final class Peers {
                 : "backoff";
     }
 
-    /** The sending side of a one-way stream for a {@code StreamBenchmark} peer: {@code capwire-offer}, {@code capwire-batch} or {@code jdk-batch}. */
+    /**
+     * The sending side of a one-way stream for a {@code StreamBenchmark} or {@code BulkBenchmark} peer:
+     * {@code capwire-offer}, {@code capwire-batch}, {@code capwire-send} ({@code sendNotify}, which fragments) or
+     * {@code jdk-batch}.
+     */
     public static StreamPeer streamClient(String peer, Path socket, int payloadBytes) throws Exception {
         switch (peer) {
             case "capwire-offer":
-                return new CapwireStreamPeer(socket, payloadBytes, false);
+                return new CapwireStreamPeer(socket, payloadBytes, CapwireStreamPeer.Mode.OFFER);
             case "capwire-batch":
-                return new CapwireStreamPeer(socket, payloadBytes, true);
+                return new CapwireStreamPeer(socket, payloadBytes, CapwireStreamPeer.Mode.BATCH);
+            case "capwire-send":
+                return new CapwireStreamPeer(socket, payloadBytes, CapwireStreamPeer.Mode.SEND);
             case "jdk-batch":
                 return new JdkStreamPeer(socket, payloadBytes);
             default:

@@ -1,11 +1,7 @@
 package dev.capwire.bench.peers;
 
 import dev.capwire.transport.Connection;
-import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.InboundFrame;
-import dev.capwire.transport.Server;
-import dev.capwire.transport.Transport;
-import dev.capwire.transport.TransportOptions;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
@@ -34,13 +30,7 @@ public final class StreamLatencySink {
     }
 
     static AutoCloseable listen(Path path, String idleStrategy) throws Exception {
-        StreamLatencySink sink = new StreamLatencySink();
-        Transport transport = Transport.create(TransportOptions.builder().idleStrategy(idleStrategy).build());
-        Server server = transport.listen(Endpoint.unix(path), sink::onFrame);
-        return () -> {
-            server.close();
-            transport.close();
-        };
+        return PeerServer.capwireListener(path, idleStrategy, new StreamLatencySink()::onFrame);
     }
 
     private void onFrame(Connection connection, InboundFrame frame) {

@@ -65,6 +65,7 @@ public final class Profile {
             case "pipelined" -> new RequestScenario(settings, serverJvmOptions, true);
             case "stream" -> new StreamScenario(settings, serverJvmOptions);
             case "connect" -> new ConnectScenario(settings, serverJvmOptions);
+            case "multi" -> new MultiScenario(settings, serverJvmOptions);
             default -> throw new IllegalArgumentException(settings.scenario());
         };
     }
@@ -141,7 +142,7 @@ public final class Profile {
         String summary = String.format(Locale.ROOT, "Profile: %s%nthroughput %,.0f ops/s over %d s; latency (%,d "
                 + "samples) %s, max %s%n%s%nload average after: %s%n", settings.describe(),
                 totalOps / (double) settings.durationSeconds(), settings.durationSeconds(), total.getTotalCount(),
-                percentiles(total), micros(total.getMaxValue()), cpu, loadAverage());
+                percentiles(total), micros(total.getMaxValue()), cpu, loadAverage()) + scenario.summary();
         out.print(summary);
         Files.writeString(settings.out().resolve("summary.txt"), summary);
         Files.writeString(settings.out().resolve("latency.svg"), LatencyPlot.svg(total, "Capwire "

@@ -19,4 +19,9 @@ interface Scenario extends AutoCloseable {
     default Histogram interval(Recorder latencies) throws Exception {
         return latencies.getIntervalHistogram();
     }
+
+    /** More lines for the summary (each ending with a line separator), once the measured seconds are over. */
+    default String summary() throws Exception {
+        return "";
+    }
 }

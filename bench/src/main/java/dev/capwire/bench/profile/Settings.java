@@ -9,19 +9,25 @@ import java.util.Map;
 
 /** What one profiling run measures, from its command line: {@code --name=value} options and {@code -Dname=value}. */
 record Settings(String scenario, int payloadBytes, int inflight, String idleStrategy, int threads, boolean batch,
-        int warmupSeconds, int durationSeconds, Path out, boolean jfr, Map<String, String> properties) {
+        int warmupSeconds, int durationSeconds, Path out, boolean jfr, Map<String, String> properties,
+        int connections) {
 
-    static final List<String> SCENARIOS = List.of("roundtrip", "pipelined", "stream", "connect");
+    static final List<String> SCENARIOS = List.of("roundtrip", "pipelined", "stream", "connect", "multi");
 
     static final String USAGE = String.join(System.lineSeparator(),
             "usage: Profile [--scenario=roundtrip|pipelined|stream|connect] [--payload=BYTES] [--inflight=N]",
             "               [--idle=backoff|spin|yield|sleep] [--loops=N] [--threads=N] [--batch=true|false]",
             "               [--warmup=SECONDS] [--duration=SECONDS] [--out=DIR] [--jfr] [-Dcapwire.name=value ...]",
+            "               [--connections=N]",
             "  roundtrip  one request at a time per thread (Connection.request), latency of each call",
             "  pipelined  up to --inflight requests outstanding per thread, latency of each call",
             "  stream     one-way NOTIFY frames (a NotifyBatch per thread, or sendNotify with --batch=false),",
             "             latency from the sender's clock to the server's listener",
             "  connect    connect, handshake and close, one after another per thread",
+            "  multi      --threads senders of one-way NOTIFY frames over --connections connections (offerNotify per",
+            "             frame, or a NotifyBatch per connection with --batch=true), and a probe connection doing one",
+            "             request/reply at a time meanwhile: the latencies are the probe's round trips; the summary",
+            "             adds the frames the server counted per connection (min, max)",
             "Both ends run in their own JVM over a Unix socket and get the same -Dcapwire.* properties.",
             "Writes DIR/latency.hlog (HdrHistogram log, one interval a second, values in ns), DIR/latency.svg",
             "(percentile plot), DIR/summary.txt, and with --jfr DIR/client.jfr and DIR/server.jfr.");
@@ -63,9 +69,10 @@ record Settings(String scenario, int payloadBytes, int inflight, String idleStra
                 Boolean.parseBoolean(options.getOrDefault("batch", "true")),
                 Integer.parseInt(options.getOrDefault("warmup", "3")),
                 Integer.parseInt(options.getOrDefault("duration", "10")), out,
-                Boolean.parseBoolean(options.getOrDefault("jfr", "false")), properties);
+                Boolean.parseBoolean(options.getOrDefault("jfr", "false")), properties,
+                Integer.parseInt(options.getOrDefault("connections", "1")));
         for (String known : List.of("scenario", "payload", "inflight", "idle", "threads", "batch", "warmup",
-                "duration", "out", "jfr")) {
+                "duration", "out", "jfr", "connections")) {
             options.remove(known);
         }
         if (!options.isEmpty()) {
@@ -77,7 +84,8 @@ record Settings(String scenario, int payloadBytes, int inflight, String idleStra
     /** One line naming every setting, for the report. */
     String describe() {
         return "scenario=" + scenario + " payload=" + payloadBytes + " B" + (scenario.equals("pipelined")
-                ? " inflight=" + inflight : "") + (scenario.equals("stream") ? " batch=" + batch : "")
+                ? " inflight=" + inflight : "") + (scenario.equals("stream") || scenario.equals("multi")
+                ? " batch=" + batch : "") + (scenario.equals("multi") ? " connections=" + connections : "")
                 + " threads=" + threads + " warmup=" + warmupSeconds + " s duration=" + durationSeconds + " s "
                 + properties;
     }

@@ -20,7 +20,7 @@ class ProfileTest {
     Path dir;
 
     @ParameterizedTest
-    @ValueSource(strings = {"roundtrip", "pipelined", "stream", "connect"})
+    @ValueSource(strings = {"roundtrip", "pipelined", "stream", "connect", "multi"})
     void eachScenarioWritesALogThatReadsBackAndAPlot(String scenario) throws Exception {
         Path out = dir.resolve(scenario);
         Profile.main(new String[] {"--scenario=" + scenario, "--warmup=1", "--duration=2", "--inflight=16",
@@ -50,6 +50,6 @@ class ProfileTest {
         assertEquals("2", settings.properties().get("capwire.eventLoops"));
         assertEquals("spin", settings.properties().get("capwire.idleStrategy"));
         assertEquals("65536", settings.properties().get("capwire.ringBytes"));
-        assertEquals(List.of("roundtrip", "pipelined", "stream", "connect"), Settings.SCENARIOS);
+        assertEquals(List.of("roundtrip", "pipelined", "stream", "connect", "multi"), Settings.SCENARIOS);
     }
 }
