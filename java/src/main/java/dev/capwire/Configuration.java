@@ -160,7 +160,7 @@ public final class Configuration {
 
     /**
      * How long a broker waits for the backend's acknowledgement of a handed-off client socket; then it revokes
-     * the token and sends the client to the backend's own address (GOAWAY HANDOFF_ABANDONED). Keep it below
+     * the token and shuts the socket down, which sends the client to the backend's own address. Keep it below
      * {@code capwire.handshakeTimeoutMs}, the client's whole wait.
      */
     public static final String BROKER_HANDOFF_ACK_MS_PROP_NAME = "capwire.broker.handoffAckMs";

@@ -27,8 +27,12 @@ import java.util.List;
 public final class Broker implements AutoCloseable {
     /** The service name a backend's Hello names to open its registration connection. */
     public static final String REGISTRATION_SERVICE = "capwire.broker";
-    /** The version of the registration protocol (broker.proto). */
-    public static final String REGISTRATION_VERSION = "1.0.0";
+    /**
+     * The version of the registration protocol (broker.proto). 2: the backend takes a handed-off client over as
+     * soon as it acknowledged (1 waited for the broker's confirmation), so a backend of either cannot work with
+     * a broker of the other.
+     */
+    public static final String REGISTRATION_VERSION = "2.0.0";
 
     private final Transport transport;
     private final Registry registry = new Registry();

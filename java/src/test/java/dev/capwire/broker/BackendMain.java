@@ -37,8 +37,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * later; the others speak the registration protocol by hand:
  * {@code silent} never acknowledges a hand-off; {@code late} acknowledges after twice {@code ackMs};
  * {@code tokens} acknowledges an unknown token, then the right token for another service, then the right one
- * (and adopts the socket), then the right one again, printing each answer as {@code CONFIRMED <accepted>
- * <reason>}; {@code fds} sends an fd with a message once registered. The hand-spoken registration prints
+ * (and adopts the socket), then the right one again, printing each answer (the broker answers refusals only) as
+ * {@code CONFIRMED <accepted> <reason>}; {@code fds} sends an fd with a message once registered. The hand-spoken registration prints
  * {@code CLOSED <reason>} when it ends. Prints {@code READY} once registered ({@code REGISTER_FAILED <why>} if not); stdin {@code fds}
  * prints {@code FDS <open fds>}. Exits when stdin closes.
  */
@@ -165,9 +165,7 @@ public final class BackendMain {
                 send(connection, ack(right.toBuilder().setToken(ByteString.copyFrom(unknown)).build()));
                 send(connection, ack(right.toBuilder().setServiceName("other").build()));
                 send(connection, ack(right));
-                // The confirmation comes back on this loop after this returns; adopting now is safe because the
-                // broker wrote its last byte (Negotiated) before sending the socket, and a refused ack would
-                // show in the transcript.
+                // Taken over at once, as BrokerBackend does: an accepted acknowledgement gets no answer.
                 try {
                     server.adoptHandedOff(Endpoint.parse(connection.endpoint().toString()), NativeSocket.adopt(socket),
                             handoff.getUnread().toByteArray(), SERVICE, handoff.getNegotiated(), handoff.getHello());
