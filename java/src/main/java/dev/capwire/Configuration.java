@@ -188,6 +188,14 @@ public final class Configuration {
     public static final String BROKER_IDLE_STOP_MS_PROP_NAME = "capwire.broker.idleStopMs";
     public static final long BROKER_IDLE_STOP_MS_DEFAULT = 0;
 
+    /**
+     * How many backends may register one service with a broker at once (all on the same terms; clients go to
+     * the least loaded). A registration past it is refused RESOURCE_EXHAUSTED with the reason. The default, 1,
+     * refuses a second backend naming a registered service, as it would a process trying to take one over.
+     */
+    public static final String BROKER_MAX_BACKENDS_PER_SERVICE_PROP_NAME = "capwire.broker.maxBackendsPerService";
+    public static final int BROKER_MAX_BACKENDS_PER_SERVICE_DEFAULT = 1;
+
     /** Hellos a server accepts per second from one peer (one pid on Unix sockets, one address on TCP). */
     public static final String HELLO_RATE_LIMIT_PROP_NAME = "capwire.hello.rateLimit";
     public static final int HELLO_RATE_LIMIT_DEFAULT = 256;
@@ -289,6 +297,10 @@ public final class Configuration {
 
     public static int brokerMaxConcurrentLaunches() {
         return Integer.getInteger(BROKER_MAX_CONCURRENT_LAUNCHES_PROP_NAME, BROKER_MAX_CONCURRENT_LAUNCHES_DEFAULT);
+    }
+
+    public static int brokerMaxBackendsPerService() {
+        return Integer.getInteger(BROKER_MAX_BACKENDS_PER_SERVICE_PROP_NAME, BROKER_MAX_BACKENDS_PER_SERVICE_DEFAULT);
     }
 
     public static int helloRateLimit() {

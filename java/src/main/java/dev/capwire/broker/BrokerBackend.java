@@ -68,8 +68,10 @@ public final class BrokerBackend implements AutoCloseable {
      * {@code server} listens) as the fallback, and returns once the broker accepted them.
      *
      * @throws dev.capwire.handshake.HandshakeRefusedException the broker's policy refused this process
-     * @throws StatusException FAILED_PRECONDITION when the broker refused the registration (a service name
-     *     another backend holds, say), UNAVAILABLE when it closed, DEADLINE_EXCEEDED when it did not answer
+     * @throws StatusException RESOURCE_EXHAUSTED when a service has as many backends as the broker allows
+     *     ({@code capwire.broker.maxBackendsPerService}), FAILED_PRECONDITION when the broker refused the
+     *     registration otherwise (a malformed offer, a service registered on other terms), UNAVAILABLE when it
+     *     closed, DEADLINE_EXCEEDED when it did not answer
      */
     public static BrokerBackend register(Transport transport, Endpoint broker, HandshakeServer server,
             Endpoint backendAddress) throws NativeIoException {
@@ -118,7 +120,8 @@ public final class BrokerBackend implements AutoCloseable {
                     + " did not answer the Register within " + timeoutMs + " ms");
         }
         if (!answer.getAccepted()) {
-            throw new StatusException(StatusCode.FAILED_PRECONDITION, "the broker at " + broker
+            throw new StatusException(answer.getCode() == dev.capwire.wire.proto.RefusedCode.RESOURCE_EXHAUSTED
+                    ? StatusCode.RESOURCE_EXHAUSTED : StatusCode.FAILED_PRECONDITION, "the broker at " + broker
                     + " refused the registration: " + answer.getReason());
         }
     }
