@@ -21,7 +21,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Pipelined echo with up to {@code window} frames in flight between two JVMs over a Unix socket: one
  * operation is one 64-byte frame sent (and, within the window, echoed back), so the score is frames per
- * second. Capwire against Netty and against the raw framed JDK echo ({@code jdk-raw}: one non-blocking
+ * second. Capwire's NOTIFY echo ({@code capwire-backoff}) and its request/reply path ({@code capwire-request}:
+ * correlation, deadlines, a reply handler) against Netty and against the raw framed JDK echo ({@code jdk-raw}: one non-blocking
  * {@code SocketChannel} on each side, every complete frame decoded and written back, no correlation) in the same
  * run; run with {@code -prof gc} for the allocation per frame.
  */
@@ -32,7 +33,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {JvmFlags.ADD_OPENS, JvmFlags.OPENS_INTERNAL_MISC, JvmFlags.ENABLE_NATIVE_ACCESS, "-Xmx1g"})
 public class PipelinedBenchmark {
-    @Param({"capwire-backoff", "netty", "jdk-raw"})
+    @Param({"capwire-backoff", "capwire-request", "netty", "jdk-raw"})
     public String peer;
 
     @Param("1024")
@@ -56,7 +57,7 @@ public class PipelinedBenchmark {
     public void drain() {
         while (client.received() < sent) {
             client.flush(); // a single-threaded peer (jdk-raw) reads the echoes only while it flushes
-            Thread.onSpinWait();
+            Thread.yield();
         }
     }
 
@@ -68,12 +69,16 @@ public class PipelinedBenchmark {
 
     @Benchmark
     public void frame() {
+        // Waiting yields: on two cores a spinning benchmark thread takes a core from the threads it waits for
+        // (a peer's loop thread, the server). A peer that does its own I/O (jdk-raw, invoker mode) does it in
+        // flush().
         while (sent - client.received() >= window) {
             client.flush();
-            Thread.onSpinWait();
+            Thread.yield();
         }
         while (!client.send()) {
-            Thread.onSpinWait();
+            client.flush();
+            Thread.yield();
         }
         sent++;
     }

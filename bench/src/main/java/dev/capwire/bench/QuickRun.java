@@ -89,6 +89,8 @@ public final class QuickRun {
             Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "netty", false),
             // The ceiling for request/reply: the same frames echoed by plain JDK channels, no correlation.
             Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "jdk-raw", false),
+            // Request/reply with correlation and deadlines, 1024 in flight: target at least 0.5 (issue 15).
+            Comparison.peers(PipelinedBenchmark.class, "capwire-request", "jdk-raw", false),
             Comparison.peers(StreamBenchmark.class, "capwire-offer", "jdk-batch", false),
             Comparison.peers(StreamBenchmark.class, "capwire-batch", "jdk-batch", false),
             // The lever itself, measured in the same run: the batch against one offer per frame.

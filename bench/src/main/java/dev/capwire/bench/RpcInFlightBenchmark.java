@@ -8,6 +8,10 @@ import dev.capwire.bench.rpc.RpcClient;
 import dev.capwire.bench.rpc.RpcPeerServer;
 import dev.capwire.bench.rpc.proto.EchoReply;
 import dev.capwire.bench.rpc.proto.EchoRequest;
+import dev.capwire.transport.Connection;
+import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.ReplyHandler;
+import dev.capwire.transport.StatusException;
 import io.grpc.CallOptions;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
@@ -39,7 +43,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * <li>{@code rpc-executor}: {@link BenchCap#echoAsync}, the same with the handler on the RPC executor;
  * <li>{@code rpc-bytes}: {@link BenchCap#bytesOnLoopAsync}, the message's bytes as {@code byte[]}, no protobuf:
  *     with {@code -prof gc}, the RPC layer's own allocation per call beside {@code raw-request}'s;
- * <li>{@code raw-request}: {@code Connection.request} of the same bytes, answered on the server's loop;
+ * <li>{@code raw-request}: {@code Connection.request} of the same bytes with one {@code ReplyHandler} for all
+ *     calls (nothing allocated per call), answered on the server's loop;
+ * <li>{@code raw-future}: the same through {@code Connection.request}'s future form (a future and a copy of
+ *     the reply per call);
  * <li>{@code grpc}: grpc-java's async stub ({@code ClientCalls.asyncUnaryCall}), handler on its event loop.
  * </ul>
  */
@@ -51,8 +58,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = {JvmFlags.ADD_OPENS, JvmFlags.OPENS_INTERNAL_MISC, JvmFlags.ENABLE_NATIVE_ACCESS, "-Xmx1g"})
 public class RpcInFlightBenchmark {
     private static final String BACKOFF = "backoff";
+    private static final long TIMEOUT_MS = 30_000;
 
-    @Param({"rpc", "rpc-executor", "rpc-bytes", "raw-request", "grpc"})
+    @Param({"rpc", "rpc-executor", "rpc-bytes", "raw-request", "raw-future", "grpc"})
     public String peer;
 
     @Param("128")
@@ -93,12 +101,26 @@ public class RpcInFlightBenchmark {
                     default -> () -> cap.bytesOnLoopAsync(bytes).whenComplete(done);
                 };
             }
-            case "raw-request" -> {
+            case "raw-request", "raw-future" -> {
                 server = PeerProcess.start(RpcPeerServer.class, "raw-request", BACKOFF);
                 RpcClient raw = RpcClient.raw(server.socket(), BACKOFF, false);
                 UnsafeBuffer payload = new UnsafeBuffer(request.toByteArray());
                 client = raw;
-                send = () -> raw.connection().request(2, 1, payload, 0, payload.capacity()).whenComplete(done);
+                Connection connection = raw.connection();
+                ReplyHandler handler = new ReplyHandler() {
+                    @Override
+                    public void onReply(long correlationId, InboundFrame reply) {
+                        answered.incrementAndGet();
+                    }
+
+                    @Override
+                    public void onFailure(long correlationId, StatusException failure) {
+                        done.accept(null, failure);
+                    }
+                };
+                send = peer.equals("raw-future")
+                        ? () -> connection.request(2, 1, payload, 0, payload.capacity()).whenComplete(done)
+                        : () -> connection.request(2, 1, payload, 0, payload.capacity(), TIMEOUT_MS, handler);
             }
             case "grpc" -> {
                 server = PeerProcess.start(RpcPeerServer.class, "grpc", BACKOFF);

@@ -299,16 +299,18 @@ final class Callee {
             refuseBootstrap(id, name, full.code(), full.reason(), full.detail());
             return;
         }
-        Outgoing out = new Outgoing(rpc.exporter());
-        out.addDescriptor(export.id);
-        out.putContent(BootstrapReply.newBuilder().setName(name).setServedVersion(served.type.version().toString())
-                .build());
-        UnsafeBuffer answer = out.answer();
+        Outgoing out = Outgoing.take(rpc.exporter());
         try {
+            out.addDescriptor(export.id);
+            out.putContent(BootstrapReply.newBuilder().setName(name)
+                    .setServedVersion(served.type.version().toString()).build());
+            UnsafeBuffer answer = out.answer();
             rpc.connection().respond(id, answer, 0, answer.capacity());
         } catch (StatusException e) {
             out.abandon();
             return;
+        } finally {
+            out.recycle();
         }
         this.served.incrementAndGet();
         RpcEvents.bootstrapped(rpc, name, StatusCode.OK);
@@ -380,7 +382,15 @@ final class Callee {
             answerFailure(call, new NullPointerException(call.spec + " returned null"));
             return;
         }
-        Outgoing out = new Outgoing(rpc.exporter());
+        Outgoing out = Outgoing.take(rpc.exporter());
+        try {
+            answerValue(call, value, out);
+        } finally {
+            out.recycle();
+        }
+    }
+
+    private void answerValue(Running call, Object value, Outgoing out) {
         FileDescriptor[] fds;
         UnsafeBuffer answer;
         try {

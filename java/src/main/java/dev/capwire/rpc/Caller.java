@@ -6,7 +6,6 @@ import dev.capwire.rpc.ImportTable.Import;
 import dev.capwire.rpc.proto.BootstrapReply;
 import dev.capwire.rpc.proto.BootstrapRequest;
 import dev.capwire.transport.InboundFrame;
-import dev.capwire.transport.Response;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.StatusCode;
@@ -16,6 +15,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.agrona.DirectBuffer;
 import org.agrona.collections.Int2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -133,34 +133,43 @@ final class Caller {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls are in flight on " + rpc.connection() + " already", null);
         }
-        Question question = new Question(this, target, decoder);
-        Outgoing out = new Outgoing(rpc.exporter());
-        UnsafeBuffer payload;
-        FileDescriptor[] fds;
+        Question question = new Question(this, rpc.connection(), target, decoder);
+        Outgoing out = Outgoing.take(rpc.exporter());
+        long requestId;
         try {
-            argumentCodec.encode(argument, out);
-            payload = out.call(timeoutNanos, streamId, initialCredit);
-            fds = out.fds();
-        } catch (RuntimeException e) {
-            out.abandon();
-            inFlight.decrementAndGet();
-            throw e instanceof StatusException ? (StatusException) e
-                    : new StatusException(StatusCode.INVALID_ARGUMENT, "args.unencodable",
-                            "the argument cannot be sent: " + e.getMessage(), e);
+            UnsafeBuffer payload;
+            FileDescriptor[] fds;
+            try {
+                argumentCodec.encode(argument, out);
+                payload = out.call(timeoutNanos, streamId, initialCredit);
+                fds = out.fds();
+            } catch (RuntimeException e) {
+                out.abandon();
+                inFlight.decrementAndGet();
+                throw e instanceof StatusException ? (StatusException) e
+                        : new StatusException(StatusCode.INVALID_ARGUMENT, "args.unencodable",
+                                "the argument cannot be sent: " + e.getMessage(), e);
+            }
+            long timeoutMs = timeoutNanos == 0 ? NO_DEADLINE_MS
+                    : Math.max(1, TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
+            try {
+                requestId = rpc.connection().request(target.id, methodId, payload, 0, payload.capacity(), timeoutMs,
+                        question, fds);
+            } catch (StatusException e) {
+                // Refused before it was sent (closed, too many requests, no room): the peer never saw the caps it
+                // carried. Once sent, the peer owns those references whatever happens to the call.
+                out.abandon();
+                forget(question);
+                throw e;
+            }
+        } finally {
+            out.recycle();
         }
-        rpc.trackQuestion(target, question);
-        long timeoutMs = timeoutNanos == 0 ? NO_DEADLINE_MS : Math.max(1, TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
-        CompletableFuture<Response> answer = rpc.connection().request(target.id, methodId, payload, 0,
-                payload.capacity(), timeoutMs, fds);
-        question.answer = answer;
-        if (answer.isCompletedExceptionally()) {
-            // Refused before it was sent (closed, too many requests, no room): the peer never saw the caps it
-            // carried. Once sent, the peer owns those references whatever happens to the call.
-            out.abandon();
-        }
-        answer.whenComplete(question); // the question is its own completion stage: no lambda per call
-        if (question.isDone()) {
-            answer.cancel(false); // revoked or cancelled while it was being sent
+        question.sent(requestId); // cancels it at once if it was cancelled while being sent
+        String revoked = target.revoked;
+        if (revoked != null) {
+            // Revoked while it was being sent: the REVOKE's sweep of the pending calls may have missed it.
+            question.fail(new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
         }
         if (context != null) {
             context.onCancel(() -> question.fail(context.cancellation()));
@@ -168,18 +177,11 @@ final class Caller {
         return question;
     }
 
-    /** Loop work: the transport's request for {@code question} completed. */
-    void answered(Question question, Response response, Throwable failure) {
-        inFlight.decrementAndGet();
-        rpc.untrackQuestion(question.target, question);
-        if (failure != null) {
-            if (!(failure instanceof CancellationException)) {
-                question.completeExceptionally(failure);
-            }
-            return;
-        }
+    /** Loop work: the answer to {@code question} arrived; {@code reply} is valid during this call only. */
+    void answered(Question question, InboundFrame reply) {
+        forget(question);
         try {
-            question.complete(question.decoder.decode(new Answer(rpc, response)));
+            question.complete(question.decoder.decode(new Answer(rpc, reply)));
         } catch (Codec.MalformedException e) {
             question.completeExceptionally(new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
                     "the answer does not decode: " + e.getMessage(), e));
@@ -189,6 +191,17 @@ final class Caller {
             question.completeExceptionally(new StatusException(StatusCode.INTERNAL, "answer.failed",
                     "decoding the answer failed: " + e, e));
         }
+    }
+
+    /** Loop work: the transport's request for {@code question} failed (an ERROR, its deadline, the close). */
+    void failed(Question question, StatusException failure) {
+        forget(question);
+        question.completeExceptionally(failure);
+    }
+
+    /** The question's request is over, one way or another: it no longer counts against the limit. */
+    void forget(Question question) {
+        inFlight.decrementAndGet();
     }
 
     private long timeoutNanos(CallContext context, boolean stream) {
@@ -298,44 +311,48 @@ final class Caller {
         }
     }
 
-    /** A received RESPONSE: its descriptors and content, decoded on demand. */
+    /**
+     * A received RESPONSE: its descriptors and content, decoded on demand straight from the receive buffer (the
+     * codecs copy what they keep). Valid only while the transport's reply handler runs.
+     */
     static final class Answer {
         private final RpcConnection rpc;
-        private final Response response;
-        private final UnsafeBuffer buffer;
+        private final InboundFrame reply;
+        private final DirectBuffer buffer;
+        private final int start;
+        private final int end;
         private final int capCount;
 
-        Answer(RpcConnection rpc, Response response) {
+        Answer(RpcConnection rpc, InboundFrame reply) {
             this.rpc = rpc;
-            this.response = response;
-            this.buffer = new UnsafeBuffer(response.payload());
-            if (buffer.capacity() < Outgoing.ANSWER_HEADER_BYTES) {
-                closeFds();
-                throw new Codec.MalformedException("an answer of " + buffer.capacity() + " bytes (the header has 4)");
+            this.reply = reply;
+            this.buffer = reply.buffer();
+            this.start = reply.payloadOffset();
+            this.end = start + reply.payloadLength();
+            // A malformed answer's fds are never taken, so the loop closes them after the handler.
+            if (reply.payloadLength() < Outgoing.ANSWER_HEADER_BYTES) {
+                throw new Codec.MalformedException("an answer of " + reply.payloadLength()
+                        + " bytes (the header has 4)");
             }
-            this.capCount = buffer.getShort(0, FrameHeader.ORDER) & 0xFFFF;
-            if (buffer.capacity() < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
-                closeFds();
+            this.capCount = buffer.getShort(start, FrameHeader.ORDER) & 0xFFFF;
+            if (reply.payloadLength() < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
                 throw new Codec.MalformedException("an answer too short for its " + capCount + " descriptors");
             }
         }
 
-        private void closeFds() {
-            for (FileDescriptor fd : response.fds()) {
-                fd.close();
-            }
+        private int contentOffset() {
+            return start + Outgoing.ANSWER_HEADER_BYTES + 4 * capCount;
         }
 
         Incoming incoming() {
-            int contentOffset = Outgoing.ANSWER_HEADER_BYTES + 4 * capCount;
-            return new Incoming(rpc.importer(), buffer, contentOffset, buffer.capacity(),
-                    Incoming.descriptors(buffer, Outgoing.ANSWER_HEADER_BYTES, capCount), response.fds());
+            return new Incoming(rpc.importer(), buffer, contentOffset(), end,
+                    Incoming.descriptors(buffer, start + Outgoing.ANSWER_HEADER_BYTES, capCount),
+                    reply.fdCount() == 0 ? ConsumerStream.NO_FDS : reply.takeFds());
         }
 
         byte[] content() {
-            int contentOffset = Outgoing.ANSWER_HEADER_BYTES + 4 * capCount;
-            byte[] bytes = new byte[buffer.capacity() - contentOffset];
-            buffer.getBytes(contentOffset, bytes);
+            byte[] bytes = new byte[end - contentOffset()];
+            buffer.getBytes(contentOffset(), bytes);
             return bytes;
         }
 

@@ -2,15 +2,13 @@ package dev.capwire.rpc;
 
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.Set;
 import org.agrona.collections.Int2ObjectHashMap;
 
 /**
- * The caps the peer hosts that this side holds references to, each with the questions in flight on it (so
- * a REVOKE can fail them at once). Every proxy owns one reference. Not thread-safe: {@link RpcConnection}
- * guards it.
+ * The caps the peer hosts that this side holds references to. Every proxy owns one reference. Not
+ * thread-safe: {@link RpcConnection} guards it. The questions in flight on a cap are not kept here: the
+ * transport's request table holds them (each {@link Question} is its request's handler and names its target),
+ * so a REVOKE finds them there and a call costs no second table entry or lock.
  */
 final class ImportTable {
     /** One of the peer's exports, as this side holds it. */
@@ -19,8 +17,6 @@ final class ImportTable {
         int references;
         /** The peer's reason once it revoked the cap, or the connection's end; null while usable. */
         volatile String revoked;
-        /** An identity set: a question leaves it when answered, which must not cost a scan of the others. */
-        final Set<Question> questions = Collections.newSetFromMap(new IdentityHashMap<>());
 
         Import(int id) {
             this.id = id;

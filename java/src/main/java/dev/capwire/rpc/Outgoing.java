@@ -15,6 +15,10 @@ import org.agrona.concurrent.UnsafeBuffer;
 /**
  * One message being encoded: the content, the cap descriptors and the fds a value turns into, then the
  * payload of a call, an answer or a stream item around them (docs/rpc-protocol.md).
+ *
+ * <p>Each thread reuses one: the transport copies a message into its ring or staging before the send returns,
+ * so the buffer is free again right after, and a call or an answer costs no buffer of its own. Take one with
+ * {@link #take}, and {@link #recycle} it once the message is sent or abandoned.
  */
 final class Outgoing {
     /** Turns a cap value (a local object, or a proxy from the same connection) into a descriptor. */
@@ -37,15 +41,54 @@ final class Outgoing {
     private static final int[] NO_DESCRIPTORS = new int[0];
     private static final FileDescriptor[] NO_FDS = new FileDescriptor[0];
 
-    private final CapExporter exporter;
-    private final ExpandableArrayBuffer content = new ExpandableArrayBuffer(256);
+    private static final int INITIAL_CAPACITY = 256;
+    /** A thread keeps a buffer grown past this only for the message that grew it. */
+    private static final int MAX_KEPT_CAPACITY = 64 * 1024;
+    private static final ThreadLocal<Outgoing> SPARE = new ThreadLocal<>();
+
+    private CapExporter exporter;
+    private ExpandableArrayBuffer content = new ExpandableArrayBuffer(INITIAL_CAPACITY);
+    private final UnsafeBuffer view = new UnsafeBuffer(0, 0);
     private int contentLength;
     private int[] descriptors = NO_DESCRIPTORS;
     private int capCount;
     private List<FileDescriptor> fds; // null until the first fd
+    private boolean inUse;
 
-    Outgoing(CapExporter exporter) {
-        this.exporter = exporter;
+    private Outgoing() {
+    }
+
+    /**
+     * This thread's message to encode into, for {@code exporter}'s connection; a fresh one when the thread's own
+     * is in use (a codec that sends while it encodes).
+     */
+    static Outgoing take(CapExporter exporter) {
+        Outgoing out = SPARE.get();
+        if (out == null || out.inUse) {
+            out = new Outgoing();
+            if (SPARE.get() == null) {
+                SPARE.set(out);
+            }
+        }
+        out.exporter = exporter;
+        out.inUse = true;
+        return out;
+    }
+
+    /**
+     * The message was sent or abandoned: this thread may encode the next one here. The payload returned
+     * before is invalid from now on.
+     */
+    void recycle() {
+        exporter = null;
+        contentLength = 0;
+        capCount = 0;
+        fds = null;
+        if (content.capacity() > MAX_KEPT_CAPACITY) {
+            content = new ExpandableArrayBuffer(INITIAL_CAPACITY);
+        }
+        view.wrap(0, 0);
+        inUse = false;
     }
 
     void putContent(byte[] bytes) {
@@ -162,11 +205,13 @@ final class Outgoing {
 
     /**
      * The payload with {@code headerBytes} in front for the caller to fill, then the descriptors and the content:
-     * a view of the content's own buffer when there are no descriptors, else a new array.
+     * a view of the content's own buffer (valid until {@link #recycle}) when there are no descriptors, else a
+     * new array.
      */
     private UnsafeBuffer frame(int headerBytes) {
         if (capCount == 0) {
-            return new UnsafeBuffer(content.byteArray(), HEADER_ROOM - headerBytes, headerBytes + contentLength);
+            view.wrap(content.byteArray(), HEADER_ROOM - headerBytes, headerBytes + contentLength);
+            return view;
         }
         UnsafeBuffer payload = new UnsafeBuffer(new byte[headerBytes + 4 * capCount + contentLength]);
         putDescriptorsAndContent(payload, headerBytes);

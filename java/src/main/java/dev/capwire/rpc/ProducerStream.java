@@ -40,16 +40,20 @@ final class ProducerStream implements StreamSink<Object> {
     @Override
     public void next(Object item) {
         takeCredit();
-        Outgoing out = new Outgoing(rpc.exporter());
-        codec.encode(item, out);
-        UnsafeBuffer payload = out.streamItem(id);
-        FileDescriptor[] fds = out.fds();
+        Outgoing out = Outgoing.take(rpc.exporter());
         try {
-            rpc.sendControl(RpcConnection.STREAM_ITEM, payload, Configuration.sendTimeoutMs(), fds);
-        } finally {
-            for (FileDescriptor fd : fds) {
-                fd.close(); // an item's fds are Capwire's once handed over, as a result's are
+            codec.encode(item, out);
+            UnsafeBuffer payload = out.streamItem(id);
+            FileDescriptor[] fds = out.fds();
+            try {
+                rpc.sendControl(RpcConnection.STREAM_ITEM, payload, Configuration.sendTimeoutMs(), fds);
+            } finally {
+                for (FileDescriptor fd : fds) {
+                    fd.close(); // an item's fds are Capwire's once handed over, as a result's are
+                }
             }
+        } finally {
+            out.recycle();
         }
         items++;
     }

@@ -1,49 +1,70 @@
 package dev.capwire.rpc;
 
-import dev.capwire.transport.Response;
+import dev.capwire.transport.Connection;
+import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.ReplyHandler;
 import dev.capwire.transport.StatusException;
 import java.util.concurrent.CompletableFuture;
-import java.util.function.BiConsumer;
 
 /**
  * A call this side made and awaits (the questions table of docs/rpc-protocol.md): the caller's future of the
- * decoded result, and the transport's future of the raw answer behind it. Failing or cancelling the
- * question cancels the transport's request, which sends CANCEL, so the peer's handler hears of it.
+ * decoded result, and the handler of the transport request behind it, so a call costs no second future.
+ * Failing or cancelling the question cancels the transport's request, which sends CANCEL, so the peer's
+ * handler hears of it.
  */
-final class Question extends CompletableFuture<Object> implements BiConsumer<Response, Throwable> {
+final class Question extends CompletableFuture<Object> implements ReplyHandler {
     private final Caller caller;
+    private final Connection connection;
     final ImportTable.Import target;
     final Caller.Decoder decoder;
-    volatile CompletableFuture<Response> answer;
+    /** The transport request's correlation id; 0 until it is sent (its answer may even come first). */
+    private volatile long requestId;
 
-    Question(Caller caller, ImportTable.Import target, Caller.Decoder decoder) {
+    Question(Caller caller, Connection connection, ImportTable.Import target, Caller.Decoder decoder) {
         this.caller = caller;
+        this.connection = connection;
         this.target = target;
         this.decoder = decoder;
     }
 
-    /** The transport's request completed (loop work): decode the answer, or take the failure. */
+    /** The request is on its way; a question failed or cancelled while it was being sent cancels it now. */
+    void sent(long correlationId) {
+        requestId = correlationId;
+        if (isDone()) {
+            cancelRequest();
+        }
+    }
+
+    /** Loop work: the answer arrived, as a view valid during this call; decoded here. */
     @Override
-    public void accept(Response response, Throwable failure) {
-        caller.answered(this, response, failure);
+    public void onReply(long correlationId, InboundFrame reply) {
+        caller.answered(this, reply);
+    }
+
+    @Override
+    public void onFailure(long correlationId, StatusException failure) {
+        caller.failed(this, failure);
     }
 
     /** Fails the caller's future and lets the peer know nobody waits any more. */
     void fail(StatusException why) {
         completeExceptionally(why);
-        CompletableFuture<Response> pending = answer;
-        if (pending != null) {
-            pending.cancel(false);
-        }
+        cancelRequest();
     }
 
     @Override
     public boolean cancel(boolean mayInterruptIfRunning) {
         boolean cancelled = super.cancel(mayInterruptIfRunning);
-        CompletableFuture<Response> pending = answer;
-        if (cancelled && pending != null) {
-            pending.cancel(false);
+        if (cancelled) {
+            cancelRequest();
         }
         return cancelled;
+    }
+
+    private void cancelRequest() {
+        long id = requestId;
+        if (id != 0 && connection.cancelRequest(id)) {
+            caller.forget(this); // its handler will not be called: the bookkeeping ends here
+        }
     }
 }

@@ -353,23 +353,13 @@ public final class RpcConnection {
         return peerBootstrap;
     }
 
-    synchronized void trackQuestion(Import target, Question question) {
-        target.questions.add(question);
-    }
-
-    synchronized void untrackQuestion(Import target, Question question) {
-        target.questions.remove(question);
-    }
-
+    /** Fails every call in flight on {@code target} (they are the transport's pending requests). */
     private void failQuestions(Import target, StatusException why) {
-        Question[] pending;
-        synchronized (this) {
-            pending = target.questions.toArray(new Question[0]);
-            target.questions.clear();
-        }
-        for (Question question : pending) {
-            question.fail(why);
-        }
+        connection.forEachPendingRequest(handler -> {
+            if (handler instanceof Question && ((Question) handler).target == target) {
+                ((Question) handler).fail(why);
+            }
+        });
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -410,12 +400,10 @@ public final class RpcConnection {
             imports.clear();
             exports.clear();
         }
+        // The transport failed every call in flight (UNAVAILABLE, naming why) before it told us of the close.
         for (Import entry : held) {
             entry.revoked = "connection.closed";
-            failQuestions(entry, why);
         }
-        failQuestions(peerBootstrap, why);
-        failQuestions(peerRuntime, why);
         callee.closed(why);
         caller.closed(why);
     }

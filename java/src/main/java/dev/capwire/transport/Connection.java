@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -379,33 +380,91 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
-     * Sends a REQUEST whose reply must arrive within {@code timeoutMs}. The future fails with a
-     * {@link StatusException}: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (too many in flight, or the ring stayed
-     * full), UNAVAILABLE (the connection closed first, naming why), or the status of an ERROR reply.
+     * Sends a REQUEST whose reply must arrive within {@code timeoutMs}; the future holds a copy of the reply.
+     * It fails with a {@link StatusException}: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (too many in flight, or
+     * the ring stayed full), UNAVAILABLE (the connection closed first, naming why), or the status of an ERROR
+     * reply. Cancelling the future cancels the request ({@link #cancelRequest}).
      *
      * <p>The future completes as loop work (see {@link FrameListener}); use the {@code *Async} stages for slow
-     * work. The fds are duplicated, so the caller keeps its own.
+     * work. The fds are duplicated, so the caller keeps its own. A caller with many requests in flight that
+     * wants no object per request uses the {@link ReplyHandler} form instead.
      */
     public CompletableFuture<Response> request(int capId, int methodId, DirectBuffer payload, int offset,
             int length, long timeoutMs, FileDescriptor... fds) {
+        ReplyFuture reply = new ReplyFuture(this);
+        try {
+            reply.correlationId = request(capId, methodId, payload, offset, length, timeoutMs, reply, fds);
+        } catch (StatusException e) {
+            reply.completeExceptionally(e);
+        }
+        return reply;
+    }
+
+    /**
+     * Sends a REQUEST whose reply must arrive within {@code timeoutMs}, and returns its correlation id;
+     * {@code handler} hears the outcome as loop work, with the reply as a view over the receive buffer (no copy,
+     * nothing allocated per request). Either this throws and the handler never hears of the request, or it
+     * returns and the handler is called exactly once, unless {@link #cancelRequest} cancels it first.
+     *
+     * @throws StatusException RESOURCE_EXHAUSTED when {@code maxInFlight} requests are in flight or the ring
+     *     stayed full, UNAVAILABLE when the connection is closing or closed
+     */
+    public long request(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
+            ReplyHandler handler) {
+        return request(capId, methodId, payload, offset, length, timeoutMs, handler, (FileDescriptor[]) null);
+    }
+
+    /**
+     * {@link #request(int, int, DirectBuffer, int, int, long, ReplyHandler)} with fds that belong to the request
+     * (Unix sockets, FD_PASSING negotiated); they are duplicated, so the caller keeps its own.
+     */
+    public long request(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
+            ReplyHandler handler, FileDescriptor... fds) {
         if (!closing.state().acceptsSends()) {
-            return CompletableFuture.failedFuture(closing.unavailable());
+            throw closing.unavailable();
         }
         long deadline = deadlineIn(timeoutMs);
-        RequestTable.PendingRequest request = requests.start(deadline);
-        if (request == null) {
-            return CompletableFuture.failedFuture(new StatusException(StatusCode.RESOURCE_EXHAUSTED,
-                    Configuration.MAX_IN_FLIGHT_PROP_NAME, options.maxInFlight() + " requests already in flight on "
-                    + this, null));
+        long id = requests.start(deadline, handler);
+        if (id == 0) {
+            throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.MAX_IN_FLIGHT_PROP_NAME,
+                    options.maxInFlight() + " requests already in flight on " + this, null);
         }
         try {
-            messages.send(FrameType.REQUEST, request.correlationId, capId, methodId, payload, offset, length,
-                    fds, deadline);
-            request.sent(!loop.inLoop());
-        } catch (StatusException e) {
-            request.fail(e); // the loop drops it from the table when it sees it completed
+            messages.send(FrameType.REQUEST, id, capId, methodId, payload, offset, length,
+                    fds == null || fds.length == 0 ? null : fds, deadline);
+        } catch (StatusException | IllegalArgumentException e) {
+            boolean ours = requests.abandon(id);
+            requests.sent(id, false);
+            if (ours) {
+                throw e;
+            }
+            return id; // the connection closed meanwhile, and the handler heard of it
         }
-        return request.future;
+        requests.sent(id, !loop.inLoop());
+        // Closed while we sent: the loop may have failed the requests in flight before it could see this one.
+        if (!closing.state().acceptsSends() && requests.abandon(id)) {
+            throw closing.unavailable();
+        }
+        return id;
+    }
+
+    /**
+     * Any thread: gives up on a request. True when it was still in flight: its handler is not called, its
+     * in-flight slot is free again, and the peer is sent CANCEL so it can stop the work (an RPC handler sees its
+     * call cancelled). False when its outcome had already been decided.
+     */
+    public boolean cancelRequest(long correlationId) {
+        return requests.cancel(correlationId);
+    }
+
+    /**
+     * Any thread: hands {@code action} the {@link ReplyHandler} of every request in flight, a snapshot taken
+     * without stopping anyone (a request that starts or ends meanwhile may or may not be seen). The layer above
+     * uses it to fail a group of its requests at once, such as every call on a cap the peer revoked, without
+     * keeping a second table of them.
+     */
+    public void forEachPendingRequest(Consumer<? super ReplyHandler> action) {
+        requests.forEachPending(action);
     }
 
     /**
@@ -592,7 +651,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * becomes public API.
      */
     private final class Wiring implements OutboundPath.Owner, InboundPath.Owner, CloseSequence.Owner,
-            RequestTable.CancelSender, Keepalive.Peer, ListenerGuard.Owner {
+            RequestTable.Owner, Keepalive.Peer, ListenerGuard.Owner {
         private final UnsafeBuffer ping = new UnsafeBuffer(new byte[InboundPath.PING_PAYLOAD_LENGTH]);
 
         @Override
@@ -612,7 +671,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
 
         @Override
         public void beforeWrite() {
-            requests.registerNew();
+            requests.noticeNewDeadlines();
         }
 
         @Override
@@ -712,6 +771,11 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             if (closing.state().acceptsSends()) {
                 outbound.sendCancel(correlationId, throughRing);
             }
+        }
+
+        @Override
+        public void replyHandlerFailed(Throwable failure) {
+            guard.replyHandlerFailed(Connection.this, failure);
         }
 
         @Override

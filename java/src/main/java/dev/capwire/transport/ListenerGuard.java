@@ -62,6 +62,17 @@ final class ListenerGuard {
     }
 
     /**
+     * The same policy for a request's {@link ReplyHandler}: reported; an {@link Error} closes this connection
+     * only. There is nothing to answer: the failed callback was the answer.
+     */
+    void replyHandlerFailed(Connection connection, Throwable failure) {
+        loop.reportError(new ListenerException("a reply handler on " + connection + " threw", failure));
+        if (failure instanceof Error) {
+            owner.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, "a reply handler failed with " + failure));
+        }
+    }
+
+    /**
      * The same policy for a handler that failed off the loop ({@link OffLoopListener}): reported; a REQUEST is
      * answered INTERNAL (from this thread, waiting at most {@code sendTimeoutMs} for room, best effort); an
      * {@link Error} closes this connection only. Never throws, so the executor's thread carries on.

@@ -61,8 +61,9 @@ public final class TransportOptions {
             throw new IllegalArgumentException("sendHighWaterBytes and sendStallTimeoutMs must be positive, "
                     + "sendTimeoutMs at least 0");
         }
-        if (b.maxInFlight < 1) {
-            throw new IllegalArgumentException("maxInFlight must be at least 1: " + b.maxInFlight);
+        if (b.maxInFlight < 1 || b.maxInFlight > RequestTable.MAX_SLOTS) {
+            throw new IllegalArgumentException("maxInFlight must be 1 to " + RequestTable.MAX_SLOTS + ": "
+                    + b.maxInFlight);
         }
         if (b.acceptBackoffMs < 1 || b.maxConnectionsPerServer < 1) {
             throw new IllegalArgumentException("acceptBackoffMs and maxConnectionsPerServer must be positive: "

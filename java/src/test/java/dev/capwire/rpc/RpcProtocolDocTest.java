@@ -39,15 +39,17 @@ class RpcProtocolDocTest {
         List<String> examples = hexBlocks(Files.readString(DOC));
         assertEquals(3, examples.size(), "the doc's three examples");
 
-        Outgoing call = new Outgoing(EXPORTER);
+        Outgoing call = Outgoing.take(EXPORTER);
         call.addDescriptor(3);
         call.putContent(new byte[] {1, 2});
         assertEquals(examples.get(0), frame(FrameType.REQUEST, 7, 2, 1, call.call(1_000_000, 0, 0)));
+        call.recycle();
 
-        Outgoing answer = new Outgoing(EXPORTER);
+        Outgoing answer = Outgoing.take(EXPORTER);
         answer.addDescriptor(4);
         answer.putContent("ok".getBytes());
         assertEquals(examples.get(1), frame(FrameType.RESPONSE, 7, 0, 0, answer.answer()));
+        answer.recycle();
 
         assertEquals(examples.get(2), frame(FrameType.NOTIFY, 0, 0, RpcConnection.RELEASE, Outgoing.release(4, 1)));
     }

@@ -5,6 +5,10 @@ import dev.capwire.wire.FrameType;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * A child-JVM echo server for the transport tests. It listens on the endpoint given as the first argument,
@@ -20,6 +24,15 @@ public final class EchoServerMain {
     public static final int METHOD_THROW = 8;
     /** Requests to this method make the handler throw an Error (as an OutOfMemoryError would). */
     public static final int METHOD_ERROR = 9;
+    /** Requests to this method are answered {@link #DELAY_MS} late, from another thread: replies after a deadline. */
+    public static final int METHOD_DELAY = 10;
+    public static final long DELAY_MS = 400;
+    private static final ScheduledExecutorService LATER =
+            Executors.newSingleThreadScheduledExecutor(task -> {
+                Thread thread = new Thread(task, "echo-later");
+                thread.setDaemon(true);
+                return thread;
+            });
 
     private EchoServerMain() {
     }
@@ -52,6 +65,13 @@ public final class EchoServerMain {
         }
         if (frame.methodId() == METHOD_ERROR) {
             throw new AssertionError("deliberate Error in request " + frame.correlationId());
+        }
+        if (frame.methodId() == METHOD_DELAY) {
+            byte[] payload = frame.payloadBytes();
+            long id = frame.correlationId();
+            LATER.schedule(() -> connection.respond(id, new UnsafeBuffer(payload), 0,
+                    payload.length), DELAY_MS, TimeUnit.MILLISECONDS);
+            return;
         }
         FileDescriptor[] fds = frame.takeFds();
         try {

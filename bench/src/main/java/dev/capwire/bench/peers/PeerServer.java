@@ -115,7 +115,8 @@ public final class PeerServer {
                 connection.sendNotify(frame.capId(), frame.methodId(), frame.buffer(), frame.payloadOffset(),
                         frame.payloadLength(), 10_000);
             } else if (frame.type() == FrameType.REQUEST) {
-                connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
+                connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength(),
+                        (dev.capwire.bindings.FileDescriptor[]) null); // no empty varargs array per reply
             }
         });
         return () -> {

@@ -4,7 +4,8 @@ import java.nio.file.Path;
 
 /**
  * Builds the client for a benchmark's {@code peer} parameter: {@code capwire-<idle strategy>} (spin, yield,
- * backoff, sleep), {@code jdk}, {@code netty} or {@code jdk-raw} (the pipelined raw framed echo).
+ * backoff, sleep: the NOTIFY echo), {@code capwire-request} (request/reply through a {@code ReplyHandler}, default
+ * idle strategy; {@code capwire-request-invoker}: the benchmark thread drives the client's transport), {@code jdk}, {@code netty} or {@code jdk-raw} (the pipelined raw framed echo).
  */
 public final class Peers {
     private Peers() {
@@ -14,8 +15,11 @@ public final class Peers {
         return peer.startsWith("capwire") ? "capwire" : peer;
     }
 
+    private static final String REQUEST = "capwire-request";
+
     public static String idleStrategy(String peer) {
-        return peer.startsWith("capwire-") ? peer.substring("capwire-".length()) : "backoff";
+        return peer.startsWith("capwire-") && !peer.startsWith(REQUEST) ? peer.substring("capwire-".length())
+                : "backoff";
     }
 
     /** The sending side of a one-way stream for a {@code StreamBenchmark} peer: {@code capwire-offer}, {@code capwire-batch} or {@code jdk-batch}. */
@@ -40,6 +44,9 @@ public final class Peers {
     public static EchoPeer client(String peer, Path socket, int payloadBytes) throws Exception {
         switch (serverKind(peer)) {
             case "capwire":
+                if (peer.startsWith(REQUEST)) {
+                    return new CapwireRequestPeer(socket, peer.equals(REQUEST + "-invoker"), payloadBytes);
+                }
                 return new CapwirePeer(socket, idleStrategy(peer), payloadBytes);
             case "jdk":
                 return new JdkPeer(socket, payloadBytes);

@@ -3,6 +3,9 @@ package dev.capwire.bench.profile;
 import dev.capwire.bench.peers.PeerProcess;
 import dev.capwire.transport.Connection;
 import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.ReplyHandler;
+import dev.capwire.transport.StatusException;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
 import java.util.List;
@@ -13,8 +16,9 @@ import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * Request/reply through {@link Connection#request} against a server that answers every request with its payload:
- * one call at a time per thread ({@code roundtrip}), or up to {@code inflight} outstanding per thread
- * ({@code pipelined}). All threads share one connection. In invoker mode ({@code --loops=0}) the waiting threads
+ * one call at a time per thread ({@code roundtrip}, {@code Connection.call}), or up to {@code inflight}
+ * outstanding per thread ({@code pipelined}, one {@link ReplyHandler} per thread; each payload carries its send
+ * time, which the echo brings back). All threads share one connection. In invoker mode ({@code --loops=0}) the waiting threads
  * drive the transport themselves.
  */
 final class RequestScenario implements Scenario {
@@ -50,23 +54,46 @@ final class RequestScenario implements Scenario {
             }
             return;
         }
-        AtomicInteger outstanding = new AtomicInteger();
+        Replies replies = new Replies(latencies, done);
         while (System.nanoTime() < deadlineNanos) {
-            while (outstanding.get() >= inflight) {
+            while (replies.outstanding.get() >= inflight) {
                 idle();
             }
-            outstanding.incrementAndGet();
-            long start = System.nanoTime();
-            connection.request(CAP_ID, METHOD_ID, payload, 0, payloadBytes, TIMEOUT_MS).whenComplete((reply, e) -> {
-                if (e == null) {
-                    latencies.recordValue(System.nanoTime() - start);
-                    done.increment();
-                }
-                outstanding.decrementAndGet();
-            });
+            replies.outstanding.incrementAndGet();
+            payload.putLong(0, System.nanoTime()); // echoed back: the reply says when its request left
+            try {
+                connection.request(CAP_ID, METHOD_ID, payload, 0, payloadBytes, TIMEOUT_MS, replies);
+            } catch (StatusException e) {
+                replies.outstanding.decrementAndGet(); // refused (a full ring): try again
+                idle();
+            }
         }
-        while (outstanding.get() > 0) {
+        while (replies.outstanding.get() > 0) {
             idle();
+        }
+    }
+
+    /** One thread's requests in flight: one handler for all of them, so the scenario allocates nothing per call. */
+    private static final class Replies implements ReplyHandler {
+        final AtomicInteger outstanding = new AtomicInteger();
+        private final Recorder latencies;
+        private final LongAdder done;
+
+        Replies(Recorder latencies, LongAdder done) {
+            this.latencies = latencies;
+            this.done = done;
+        }
+
+        @Override
+        public void onReply(long correlationId, InboundFrame reply) {
+            latencies.recordValue(System.nanoTime() - reply.buffer().getLong(reply.payloadOffset()));
+            done.increment();
+            outstanding.decrementAndGet();
+        }
+
+        @Override
+        public void onFailure(long correlationId, StatusException failure) {
+            outstanding.decrementAndGet();
         }
     }
 

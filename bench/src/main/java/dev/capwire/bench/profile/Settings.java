@@ -53,8 +53,8 @@ record Settings(String scenario, int payloadBytes, int inflight, String idleStra
         String idle = options.getOrDefault("idle", properties.getOrDefault("capwire.idleStrategy", "backoff"));
         properties.put("capwire.idleStrategy", idle);
         int payload = Integer.parseInt(options.getOrDefault("payload", "64"));
-        if (scenario.equals("stream") && payload < Long.BYTES) {
-            throw new IllegalArgumentException("a stream's payload carries its send time: at least 8 bytes");
+        if ((scenario.equals("stream") || scenario.equals("pipelined")) && payload < Long.BYTES) {
+            throw new IllegalArgumentException("a " + scenario + " payload carries its send time: at least 8 bytes");
         }
         Path out = Path.of(options.getOrDefault("out", "profile/" + scenario + "-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))));
