@@ -160,7 +160,7 @@ public final class Configuration {
 
     /**
      * How long a broker waits for the backend's acknowledgement of a handed-off client socket; then it revokes
-     * the token and sends the client to the backend's own address (GOAWAY HANDOFF_ABANDONED). Keep it below
+     * the token and shuts the socket down, which sends the client to the backend's own address. Keep it below
      * {@code capwire.handshakeTimeoutMs}, the client's whole wait.
      */
     public static final String BROKER_HANDOFF_ACK_MS_PROP_NAME = "capwire.broker.handoffAckMs";
@@ -187,6 +187,14 @@ public final class Configuration {
      */
     public static final String BROKER_IDLE_STOP_MS_PROP_NAME = "capwire.broker.idleStopMs";
     public static final long BROKER_IDLE_STOP_MS_DEFAULT = 0;
+
+    /**
+     * How many backends may register one service with a broker at once (all on the same terms; clients go to
+     * the least loaded). A registration past it is refused RESOURCE_EXHAUSTED with the reason. The default, 1,
+     * refuses a second backend naming a registered service, as it would a process trying to take one over.
+     */
+    public static final String BROKER_MAX_BACKENDS_PER_SERVICE_PROP_NAME = "capwire.broker.maxBackendsPerService";
+    public static final int BROKER_MAX_BACKENDS_PER_SERVICE_DEFAULT = 1;
 
     /** Hellos a server accepts per second from one peer (one pid on Unix sockets, one address on TCP). */
     public static final String HELLO_RATE_LIMIT_PROP_NAME = "capwire.hello.rateLimit";
@@ -289,6 +297,10 @@ public final class Configuration {
 
     public static int brokerMaxConcurrentLaunches() {
         return Integer.getInteger(BROKER_MAX_CONCURRENT_LAUNCHES_PROP_NAME, BROKER_MAX_CONCURRENT_LAUNCHES_DEFAULT);
+    }
+
+    public static int brokerMaxBackendsPerService() {
+        return Integer.getInteger(BROKER_MAX_BACKENDS_PER_SERVICE_PROP_NAME, BROKER_MAX_BACKENDS_PER_SERVICE_DEFAULT);
     }
 
     public static int helloRateLimit() {

@@ -2,8 +2,10 @@ package dev.capwire.broker;
 
 import dev.capwire.Configuration;
 import dev.capwire.bindings.NativeIoException;
+import dev.capwire.handshake.HandshakeSlots;
 import dev.capwire.handshake.HelloChecks;
 import dev.capwire.handshake.PeerPolicy;
+import dev.capwire.handshake.SharedSecret;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.InboundGate;
 import dev.capwire.transport.Server;
@@ -27,11 +29,15 @@ import java.util.List;
 public final class Broker implements AutoCloseable {
     /** The service name a backend's Hello names to open its registration connection. */
     public static final String REGISTRATION_SERVICE = "capwire.broker";
-    /** The version of the registration protocol (broker.proto). */
-    public static final String REGISTRATION_VERSION = "1.0.0";
+    /**
+     * The version of the registration protocol (broker.proto). 2: the backend takes a handed-off client over as
+     * soon as it acknowledged (1 waited for the broker's confirmation), so a backend of either cannot work with
+     * a broker of the other.
+     */
+    public static final String REGISTRATION_VERSION = "2.0.0";
 
     private final Transport transport;
-    private final Registry registry = new Registry();
+    private final Registry registry;
     private final Handoffs handoffs;
     private final Launcher launcher;
     private final BrokerGate gate;
@@ -39,14 +45,16 @@ public final class Broker implements AutoCloseable {
 
     private Broker(Builder b) {
         this.transport = b.transport;
+        this.registry = new Registry(b.maxBackendsPerService);
         Events events = new Events(b.transport, b.listener);
         this.handoffs = new Handoffs(b.handoffAckMs, b.transport.options().sendTimeoutMs(), events);
         this.launcher = new Launcher(b.activations, b.activationTimeoutMs, b.maxConcurrentLaunches, b.idleStopMs,
                 events);
         InboundGate handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, b.handshakeTimeoutMs,
                 FrameType.HELLO, FrameType.HELLO_REPLY);
-        this.gate = new BrokerGate(HelloChecks.withDefaults(b.transport, b.clientPolicy),
-                HelloChecks.withDefaults(b.transport, b.registrationPolicy), handshakeGate,
+        this.gate = new BrokerGate(HelloChecks.withDefaults(b.transport, b.clientPolicy), b.secret,
+                HandshakeSlots.withDefaults(), HelloChecks.withDefaults(b.transport, b.registrationPolicy),
+                handshakeGate,
                 Configuration.keepaliveMaxMissed(), registry, handoffs, launcher, events);
     }
 
@@ -122,6 +130,7 @@ public final class Broker implements AutoCloseable {
         private final Transport transport;
         private PeerPolicy clientPolicy;
         private PeerPolicy registrationPolicy = PeerPolicy.sameUser();
+        private SharedSecret secret = SharedSecret.fromConfiguration().orElse(null);
         private long handoffAckMs = Configuration.brokerHandoffAckMs();
         private long handshakeTimeoutMs = Configuration.handshakeTimeoutMs();
         private BrokerListener listener = new BrokerListener() { };
@@ -129,6 +138,7 @@ public final class Broker implements AutoCloseable {
         private long activationTimeoutMs = Configuration.brokerActivationTimeoutMs();
         private int maxConcurrentLaunches = Configuration.brokerMaxConcurrentLaunches();
         private long idleStopMs = Configuration.brokerIdleStopMs();
+        private int maxBackendsPerService = Configuration.brokerMaxBackendsPerService();
 
         private Builder(Transport transport) {
             this.transport = transport;
@@ -137,6 +147,21 @@ public final class Broker implements AutoCloseable {
         /** Which clients may say Hello; default as a direct server's, the same user on Unix sockets. */
         public Builder clientPolicy(PeerPolicy value) {
             clientPolicy = value;
+            return this;
+        }
+
+        /**
+         * The shared secret clients must prove, as to a direct server (default: {@code capwire.secret.*}); the
+         * proof comes before the broker starts or hands anything on for them. Registrations need none: the
+         * registration policy judges them.
+         */
+        public Builder secret(SharedSecret value) {
+            secret = value;
+            return this;
+        }
+
+        public Builder noSecret() {
+            secret = null;
             return this;
         }
 
@@ -191,6 +216,15 @@ public final class Broker implements AutoCloseable {
                 throw new IllegalArgumentException("idleStopMs must be 0 (never) or more: " + value);
             }
             idleStopMs = value;
+            return this;
+        }
+
+        /** See {@link Configuration#BROKER_MAX_BACKENDS_PER_SERVICE_PROP_NAME}. */
+        public Builder maxBackendsPerService(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxBackendsPerService must be at least 1: " + value);
+            }
+            maxBackendsPerService = value;
             return this;
         }
 

@@ -20,14 +20,11 @@ import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.BrokerMessage;
 import dev.capwire.wire.proto.Handoff;
 import dev.capwire.wire.proto.HandoffAck;
-import dev.capwire.wire.proto.HandoffConfirmed;
 import dev.capwire.wire.proto.HandoffDeclined;
 import dev.capwire.wire.proto.Register;
 import dev.capwire.wire.proto.Registered;
 import dev.capwire.wire.proto.ServiceOffer;
-import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -45,15 +42,10 @@ import java.util.concurrent.TimeoutException;
  * }</pre>
  */
 public final class BrokerBackend implements AutoCloseable {
-    /** A socket the broker sent, held until the broker confirms this backend's acknowledgement. */
-    private record Held(Handoff handoff, FileDescriptor socket) {
-    }
-
     private final HandshakeServer server;
     private final Endpoint broker;
     private final NegotiatedConnection registration;
     private final CompletableFuture<Registered> registered = new CompletableFuture<>();
-    private final ConcurrentHashMap<ByteBuffer, Held> held = new ConcurrentHashMap<>();
     /** How often the live connection count is looked at; a Load goes to the broker only when it changed. */
     static final long LOAD_REPORT_MS = 250;
     private final java.util.concurrent.ScheduledExecutorService loadReports =
@@ -76,8 +68,10 @@ public final class BrokerBackend implements AutoCloseable {
      * {@code server} listens) as the fallback, and returns once the broker accepted them.
      *
      * @throws dev.capwire.handshake.HandshakeRefusedException the broker's policy refused this process
-     * @throws StatusException FAILED_PRECONDITION when the broker refused the registration (a service name
-     *     another backend holds, say), UNAVAILABLE when it closed, DEADLINE_EXCEEDED when it did not answer
+     * @throws StatusException RESOURCE_EXHAUSTED when a service has as many backends as the broker allows
+     *     ({@code capwire.broker.maxBackendsPerService}), FAILED_PRECONDITION when the broker refused the
+     *     registration otherwise (a malformed offer, a service registered on other terms), UNAVAILABLE when it
+     *     closed, DEADLINE_EXCEEDED when it did not answer
      */
     public static BrokerBackend register(Transport transport, Endpoint broker, HandshakeServer server,
             Endpoint backendAddress) throws NativeIoException {
@@ -126,7 +120,8 @@ public final class BrokerBackend implements AutoCloseable {
                     + " did not answer the Register within " + timeoutMs + " ms");
         }
         if (!answer.getAccepted()) {
-            throw new StatusException(StatusCode.FAILED_PRECONDITION, "the broker at " + broker
+            throw new StatusException(answer.getCode() == dev.capwire.wire.proto.RefusedCode.RESOURCE_EXHAUSTED
+                    ? StatusCode.RESOURCE_EXHAUSTED : StatusCode.FAILED_PRECONDITION, "the broker at " + broker
                     + " refused the registration: " + answer.getReason());
         }
     }
@@ -149,8 +144,6 @@ public final class BrokerBackend implements AutoCloseable {
     public void close() {
         loadReports.shutdownNow();
         registration.close();
-        held.values().forEach(h -> h.socket().close());
-        held.clear();
     }
 
     /** The broker's messages, on the registration connection's loop. */
@@ -168,7 +161,11 @@ public final class BrokerBackend implements AutoCloseable {
             switch (message.getMessageCase()) {
                 case REGISTERED -> registered.complete(message.getRegistered());
                 case HANDOFF -> handoff(connection, message.getHandoff(), fds);
-                case HANDOFF_CONFIRMED -> confirmed(connection, message.getHandoffConfirmed());
+                case HANDOFF_CONFIRMED -> {
+                    // Only a refused acknowledgement is answered. The broker shut the socket down before it refused
+                    // (expired, revoked), so the connection adopted for it ends by itself; or the token was never
+                    // this backend's to hold, or is a replay of one it holds rightly: nothing to undo either way.
+                }
                 default -> {
                     closeAll(fds);
                     connection.closeWithGoAway(dev.capwire.wire.proto.GoAwayReason.PROTOCOL_ERROR,
@@ -185,13 +182,15 @@ public final class BrokerBackend implements AutoCloseable {
             loadReports.shutdown();
             registered.completeExceptionally(new IllegalStateException("the broker closed the registration"
                     + " connection: " + reason));
-            // Sockets not yet confirmed are the broker's to fall back with: this side lets go of its copies.
-            held.values().forEach(h -> h.socket().close());
-            held.clear();
         }
     }
 
-    /** The broker hands over a client: hold its socket, and acknowledge (or decline) with the token. */
+    /**
+     * The broker hands over a client: acknowledge with the token, then take the socket over at once, without
+     * waiting for an answer (the broker writes on the socket after the hand-off only when this side declines,
+     * and then this side has closed its copy unwritten). The acknowledgement is queued first, so that a broker
+     * that sees this registration close reads it before the close and does not end a conversation taken over.
+     */
     private void handoff(Connection connection, Handoff handoff, FileDescriptor[] fds) {
         if (fds.length != 1) {
             closeAll(fds);
@@ -201,38 +200,27 @@ public final class BrokerBackend implements AutoCloseable {
         }
         boolean served = server.services().stream().anyMatch(s -> s.name().equals(handoff.getServiceName()));
         if (!served) {
-            fds[0].close();
-            BrokerFrames.send(connection, BrokerMessage.newBuilder().setHandoffDeclined(HandoffDeclined.newBuilder()
-                    .setToken(handoff.getToken()).setReason("service '" + handoff.getServiceName()
-                            + "' is not served here")).build(), 0);
+            decline(connection, handoff, fds[0], "service '" + handoff.getServiceName() + "' is not served here");
             return;
         }
-        held.put(ByteBuffer.wrap(handoff.getToken().toByteArray()), new Held(handoff, fds[0]));
-        BrokerFrames.send(connection, BrokerMessage.newBuilder().setHandoffAck(HandoffAck.newBuilder()
-                .setToken(handoff.getToken()).setServiceName(handoff.getServiceName())).build(), 0);
-    }
-
-    /**
-     * The broker confirmed (or refused) an acknowledgement. Only a confirmed socket is adopted and written to:
-     * until then the broker may still abandon the hand-off and write its GOAWAY on it, and two writers on one
-     * stream would interleave.
-     */
-    private void confirmed(Connection connection, HandoffConfirmed confirmed) {
-        Held taken = held.remove(ByteBuffer.wrap(confirmed.getToken().toByteArray()));
-        if (taken == null) {
+        if (!BrokerFrames.send(connection, BrokerMessage.newBuilder().setHandoffAck(HandoffAck.newBuilder()
+                .setToken(handoff.getToken()).setServiceName(handoff.getServiceName())).build(), 0)) {
+            fds[0].close(); // the registration is closing: the broker falls back with its own copy
             return;
         }
-        if (!confirmed.getAccepted()) {
-            taken.socket().close();
-            return;
-        }
-        Handoff handoff = taken.handoff();
         try {
-            server.adoptHandedOff(broker, NativeSocket.adopt(taken.socket()), handoff.getUnread().toByteArray(),
+            server.adoptHandedOff(broker, NativeSocket.adopt(fds[0]), handoff.getUnread().toByteArray(),
                     handoff.getServiceName(), handoff.getNegotiated(), handoff.getHello());
         } catch (NativeIoException | RuntimeException e) {
-            taken.socket().close(); // the client sees its socket close and reconnects
+            // Unwritten: the client reads the end of the stream once the broker's copy closes too, and falls back.
+            fds[0].close();
         }
+    }
+
+    private static void decline(Connection connection, Handoff handoff, FileDescriptor socket, String why) {
+        socket.close(); // before the decline: the broker writes on the socket once it has it
+        BrokerFrames.send(connection, BrokerMessage.newBuilder().setHandoffDeclined(HandoffDeclined.newBuilder()
+                .setToken(handoff.getToken()).setReason(why)).build(), 0);
     }
 
     private static void closeAll(FileDescriptor[] fds) {

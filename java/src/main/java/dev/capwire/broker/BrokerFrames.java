@@ -18,7 +18,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * How the broker's messages travel (docs/wire-protocol.md, "Broker"): each {@link BrokerMessage} is the payload
  * of one NOTIFY frame with cap and method id 0 on the registration connection; and the two frames the broker
  * writes on a client socket it no longer runs a connection for (the Negotiated reply, or the GOAWAY that
- * abandons a hand-off) go straight to the socket.
+ * abandons a hand-off the backend declined) go straight to the socket, as does the shutdown that abandons one
+ * the backend may have taken.
  */
 final class BrokerFrames {
     private BrokerFrames() {
@@ -56,6 +57,18 @@ final class BrokerFrames {
     static void writeGoAway(NativeSocket socket, GoAwayReason reason, String message) {
         write(socket, FrameType.GOAWAY, GoAway.newBuilder().setReason(reason).setMessage(message).build()
                 .toByteArray());
+    }
+
+    /**
+     * Ends the stream of a client socket the backend may already be writing on: its peer reads the end once it
+     * has read what was sent, and later writes on the socket, from any process holding it, fail. Best effort.
+     */
+    static void shutdown(NativeSocket socket) {
+        try {
+            socket.shutdownOutput();
+        } catch (NativeIoException e) {
+            // The client is gone already.
+        }
     }
 
     /**

@@ -2,8 +2,11 @@ package dev.capwire.broker;
 
 import dev.capwire.bindings.PeerCredentials;
 import dev.capwire.handshake.Capabilities;
+import dev.capwire.handshake.HandshakeServer;
+import dev.capwire.handshake.HandshakeSlots;
 import dev.capwire.handshake.HelloChecks;
 import dev.capwire.handshake.Service;
+import dev.capwire.handshake.SharedSecret;
 import dev.capwire.transport.AttributeKey;
 import dev.capwire.transport.CloseReason;
 import dev.capwire.transport.Connection;
@@ -13,6 +16,7 @@ import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.InboundGate;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.proto.BrokerMessage;
+import dev.capwire.wire.proto.Challenge;
 import dev.capwire.wire.proto.GoAwayReason;
 import dev.capwire.wire.proto.Hello;
 import dev.capwire.wire.proto.HelloReply;
@@ -23,6 +27,7 @@ import dev.capwire.wire.proto.Register;
 import dev.capwire.wire.proto.Registered;
 import dev.capwire.wire.proto.ServiceOffer;
 import com.google.protobuf.ByteString;
+import java.security.SecureRandom;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -42,12 +47,24 @@ final class BrokerGate implements FrameListener {
 
     /** One accepted connection's state; touched only by its loop. */
     private static final class Peer {
-        boolean helloSeen;
+        /** Refused, sent on, handed off or turned away: nothing more is read. */
+        boolean done;
         boolean registering;
         Registration registration;
+        /** Whom its handshake slot is counted against, and whether it holds one now. */
+        String slotPeer;
+        boolean holdsSlot;
+        /** A client that was sent a Challenge: its first Hello and the nonce it must prove the secret against. */
+        Hello challenged;
+        byte[] serverNonce;
+        long helloNanos;
     }
 
     private final HelloChecks clientChecks;
+    /** Clients must prove it (null: none); registrations are judged by their peer policy alone. */
+    private final SharedSecret secret;
+    private final HandshakeSlots slots;
+    private final SecureRandom random = new SecureRandom();
     private final HelloChecks registrationChecks;
     private final Map<String, Service> registrationService;
     private final InboundGate handshakeGate;
@@ -59,9 +76,12 @@ final class BrokerGate implements FrameListener {
     private final Map<String, Service> activatable;
     private final Events events;
 
-    BrokerGate(HelloChecks clientChecks, HelloChecks registrationChecks, InboundGate handshakeGate,
-            int keepaliveMaxMissed, Registry registry, Handoffs handoffs, Launcher launcher, Events events) {
+    BrokerGate(HelloChecks clientChecks, SharedSecret secret, HandshakeSlots slots, HelloChecks registrationChecks,
+            InboundGate handshakeGate, int keepaliveMaxMissed, Registry registry, Handoffs handoffs, Launcher launcher,
+            Events events) {
         this.clientChecks = clientChecks;
+        this.secret = secret;
+        this.slots = slots;
         this.registrationChecks = registrationChecks;
         this.registrationService = Map.of(Broker.REGISTRATION_SERVICE,
                 Service.builder(Broker.REGISTRATION_SERVICE, Broker.REGISTRATION_VERSION, NOBODY).build());
@@ -79,8 +99,26 @@ final class BrokerGate implements FrameListener {
 
     @Override
     public void onOpen(Connection connection) {
-        connection.setAttribute(PEER, new Peer());
+        Peer peer = new Peer();
+        connection.setAttribute(PEER, peer);
+        PeerCredentials credentials = connection.peerCredentials();
+        peer.slotPeer = HandshakeSlots.peerOf(connection, credentials != null ? credentials.uid().orElse(-1) : -1);
+        String noSlot = slots.take(peer.slotPeer);
+        if (noSlot != null) {
+            // Before any Hello, so no Refused: a GOAWAY that names the limit, and the close.
+            peer.done = true;
+            connection.closeWithGoAway(GoAwayReason.HANDSHAKE_FAILED, "closed at once: " + noSlot);
+            return;
+        }
+        peer.holdsSlot = true;
         connection.shutGate(handshakeGate);
+    }
+
+    private void releaseSlot(Peer peer) {
+        if (peer.holdsSlot) {
+            peer.holdsSlot = false;
+            slots.release(peer.slotPeer);
+        }
     }
 
     @Override
@@ -90,10 +128,10 @@ final class BrokerGate implements FrameListener {
             onRegistrationFrame(connection, peer, frame);
             return;
         }
-        if (peer.helloSeen) {
-            return; // refused, or redirected: the close is on its way
+        if (peer.done) {
+            return; // refused, sent on or handed off: the close is on its way
         }
-        peer.helloSeen = true;
+        peer.done = true; // unless a Challenge goes out, below
         if (frame.type() != FrameType.HELLO) {
             connection.closeWithGoAway(GoAwayReason.HANDSHAKE_FAILED, FrameType.name(frame.type())
                     + " instead of a HELLO");
@@ -106,15 +144,18 @@ final class BrokerGate implements FrameListener {
             connection.closeWithGoAway(GoAwayReason.HANDSHAKE_FAILED, "the HELLO payload is not a Hello message");
             return;
         }
-        if (Broker.REGISTRATION_SERVICE.equals(hello.getServiceName())) {
+        if (peer.challenged != null) {
+            onClientProof(connection, peer, hello);
+        } else if (Broker.REGISTRATION_SERVICE.equals(hello.getServiceName())) {
             onRegistrationHello(connection, peer, hello);
         } else {
-            onClientHello(connection, hello);
+            onClientHello(connection, peer, hello);
         }
     }
 
     @Override
     public void onClose(Connection connection, CloseReason reason) {
+        releaseSlot(connection.attribute(PEER));
         Registration registration = connection.attribute(PEER).registration;
         if (registration != null && registry.remove(registration)) {
             handoffs.backendGone(registration);
@@ -126,20 +167,46 @@ final class BrokerGate implements FrameListener {
     // Clients
     // ---------------------------------------------------------------------------------------------------
 
-    private void onClientHello(Connection connection, Hello hello) {
-        long helloNanos = System.nanoTime();
+    /** Checks 1-7; then the shared secret's Challenge when there is one, else on to the backend. */
+    private void onClientHello(Connection connection, Peer peer, Hello hello) {
+        peer.helloNanos = System.nanoTime();
         HelloChecks.Refusal refusal = clientChecks.check(connection, hello, services(), () -> null);
-        Registration backend = refusal == null ? registry.backendFor(hello.getServiceName()) : null;
-        Registration.Offer offer = backend != null ? backend.offers.get(hello.getServiceName()) : null;
-        if (refusal == null && offer == null && activatable.containsKey(hello.getServiceName())) {
-            // A checked client, and nobody serves it yet: start the backend; the client comes back for it.
-            refusal = new HelloChecks.Refusal(RefusedCode.UNAVAILABLE, launcher.wanted(hello.getServiceName()),
-                    ACTIVATION_RETRY_MS, Map.of());
+        if (refusal == null && secret != null) {
+            // 8. Before anything is started or handed on for it, the client proves the secret.
+            peer.challenged = hello;
+            peer.serverNonce = new byte[HandshakeServer.NONCE_LENGTH];
+            random.nextBytes(peer.serverNonce);
+            peer.done = false;
+            send(connection, HelloReply.newBuilder().setChallenge(Challenge.newBuilder()
+                    .setServerNonce(ByteString.copyFrom(peer.serverNonce))).build());
+            return;
         }
-        if (refusal == null && offer != null && launcher.idleStopping(hello.getServiceName())) {
-            // Registered still, but on its way out: the client comes back and starts a new one.
-            refusal = new HelloChecks.Refusal(RefusedCode.UNAVAILABLE, launcher.wanted(hello.getServiceName()),
-                    ACTIVATION_RETRY_MS, Map.of());
+        route(connection, peer, hello, refusal, null);
+    }
+
+    /** The Hello that answers the Challenge: the first one again, with the proof. */
+    private void onClientProof(Connection connection, Peer peer, Hello answer) {
+        HelloChecks.Refusal refusal = HelloChecks.proofRefusal(peer.challenged, answer, peer.serverNonce, secret);
+        byte[] serverProof = refusal == null ? HelloChecks.serverProof(answer, peer.serverNonce, secret) : null;
+        route(connection, peer, peer.challenged, refusal, serverProof);
+    }
+
+    /**
+     * A client that passed the checks ({@code refusal} null) goes to a backend of its service: handed off, or
+     * sent to its address; or is told to come back while one starts. {@code serverProof}: the secret's, or null.
+     */
+    private void route(Connection connection, Peer peer, Hello hello, HelloChecks.Refusal refusal,
+            byte[] serverProof) {
+        String name = hello.getServiceName();
+        // A backend on its way out after being idle gets nobody new.
+        Registration backend = refusal == null ? registry.backendFor(name, r -> !launcher.idleStopping(name, r))
+                : null;
+        Registration.Offer offer = backend != null ? backend.offers.get(name) : null;
+        if (refusal == null && offer == null && activatable.containsKey(name)) {
+            // A checked client, and nobody serves it now: start the backend (or wait for the stopping one to
+            // exit first); the client comes back for it.
+            refusal = new HelloChecks.Refusal(RefusedCode.UNAVAILABLE, launcher.wanted(name), ACTIVATION_RETRY_MS,
+                    Map.of());
         }
         if (refusal == null && offer == null) {
             // Deregistered between the check and now.
@@ -153,6 +220,9 @@ final class BrokerGate implements FrameListener {
         Negotiated.Builder negotiated = clientChecks.negotiated(connection, hello, offer.service());
         negotiated.setCapabilities(negotiated.getCapabilities() & offer.capabilities())
                 .setBackendAddress(backend.backendAddress);
+        if (serverProof != null) {
+            negotiated.setServerProof(ByteString.copyFrom(serverProof));
+        }
         PeerCredentials client = connection.peerCredentials();
         if (!connection.endpoint().isUnix() || (negotiated.getCapabilities() & Capabilities.FD_PASSING) == 0) {
             // No socket can travel to this client's backend: name the backend's address, and it connects there.
@@ -167,7 +237,9 @@ final class BrokerGate implements FrameListener {
         byte[] token = handoffs.issueToken();
         Negotiated reply = negotiated.setHandoffToken(ByteString.copyFrom(token)).build();
         // Nothing more is read from this client here: what it sends next is the backend's to read.
-        launcher.handedOff(hello.getServiceName());
+        backend.handedOff();
+        launcher.handedOff(name, backend);
+        long helloNanos = peer.helloNanos;
         connection.detach(socket -> handoffs.deliver(socket, token, reply, hello, client, backend, helloNanos));
     }
 
@@ -199,6 +271,7 @@ final class BrokerGate implements FrameListener {
         if (!send(connection, HelloReply.newBuilder().setNegotiated(negotiated).build())) {
             return;
         }
+        releaseSlot(peer); // a registration connection stays open: its handshake is done
         connection.limitFrameBytes(negotiated.getMaxFrameBytes());
         connection.openGate();
         if (negotiated.getKeepaliveIntervalMs() > 0) {
@@ -236,8 +309,8 @@ final class BrokerGate implements FrameListener {
             }
             case LOAD -> {
                 if (peer.registration != null) {
-                    int connections = message.getLoad().getConnections();
-                    peer.registration.offers.keySet().forEach(name -> launcher.load(name, connections));
+                    peer.registration.reported(message.getLoad().getConnections());
+                    launcher.load(peer.registration, message.getLoad().getConnections());
                 }
             }
             default -> connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR, message.getMessageCase()
@@ -252,22 +325,21 @@ final class BrokerGate implements FrameListener {
         }
         long pid = pid(connection);
         Map<String, Registration.Offer> offers = new LinkedHashMap<>();
-        String refusal = offers(register, offers);
-        Registration registration = null;
-        if (refusal == null) {
-            registration = new Registration(connection, pid, register.getBackendAddress(), offers);
-            refusal = registry.add(registration);
-        }
+        String malformed = offers(register, offers);
+        Registration registration = new Registration(connection, pid, register.getBackendAddress(), offers);
+        Registry.Refusal refusal = malformed != null ? new Registry.Refusal(false, malformed)
+                : registry.add(registration);
         if (refusal != null) {
-            String why = refusal;
+            String why = refusal.reason();
             BrokerFrames.send(connection, BrokerMessage.newBuilder().setRegistered(Registered.newBuilder()
-                    .setAccepted(false).setReason(why)).build(), 0);
+                    .setAccepted(false).setReason(why)
+                    .setCode(refusal.limit() ? RefusedCode.RESOURCE_EXHAUSTED : RefusedCode.PEER_REJECTED)).build(), 0);
             connection.closeWithGoAway(GoAwayReason.NORMAL_CLOSE, "registration refused: " + why);
             events.registrationRefused(pid, why);
             return;
         }
         peer.registration = registration;
-        registration.offers.keySet().forEach(launcher::registered);
+        launcher.registered(registration);
         BrokerFrames.send(connection, BrokerMessage.newBuilder().setRegistered(Registered.newBuilder()
                 .setAccepted(true)).build(), 0);
         Registration added = registration;
@@ -298,7 +370,7 @@ final class BrokerGate implements FrameListener {
                 }
                 service.allowClientVersions(offer.getAllowedClientVersionsList().toArray(String[]::new));
                 if (offers.putIfAbsent(offer.getName(), new Registration.Offer(service.build(),
-                        offer.getCapabilities())) != null) {
+                        offer.getCapabilities(), offer)) != null) {
                     return "service '" + offer.getName() + "' is offered twice";
                 }
             } catch (RuntimeException e) {

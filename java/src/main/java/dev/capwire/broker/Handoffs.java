@@ -25,8 +25,10 @@ import java.util.concurrent.TimeUnit;
  * Hand-offs from the moment a client's connection has let go of its socket to the moment the backend holds it,
  * or the client is sent to the backend's own address (docs/wire-protocol.md, "Broker"). The broker writes the
  * Negotiated reply itself, sends the socket with a token, and keeps its own copy until the backend's
- * acknowledgement is confirmed; an acknowledgement that does not come in time, a decline, or a backend that goes
- * away abandons the hand-off with a GOAWAY HANDOFF_ABANDONED to the client.
+ * acknowledgement. The backend takes over without waiting for an answer, so once the socket has left the broker
+ * writes on it only when the backend said it will not (a decline): an acknowledgement that does not come in
+ * time, or a backend that goes away, abandons the hand-off with a shutdown of the socket instead, which ends
+ * the stream for the client (and for a backend that took it after all) without a second writer on it.
  */
 final class Handoffs implements AutoCloseable {
     /** One hand-off in flight; its token is taken once, by whichever of acknowledgement and abandonment wins. */
@@ -91,8 +93,8 @@ final class Handoffs implements AutoCloseable {
         Pending pending = new Pending(token, service, backend, pid, helloNanos, socket);
         tokens.hold(token, pending);
         pending.expiry = timer.schedule(() -> abandon(pending, "the backend did not acknowledge the hand-off within "
-                + ackMs + " ms (" + Configuration.BROKER_HANDOFF_ACK_MS_PROP_NAME + ")", "expired"), ackMs,
-                TimeUnit.MILLISECONDS);
+                + ackMs + " ms (" + Configuration.BROKER_HANDOFF_ACK_MS_PROP_NAME + ")", "expired", Ending.SHUTDOWN),
+                ackMs, TimeUnit.MILLISECONDS);
         Handoff.Builder handoff = Handoff.newBuilder()
                 .setToken(ByteString.copyFrom(token))
                 .setServiceName(service)
@@ -102,11 +104,15 @@ final class Handoffs implements AutoCloseable {
                 .setHello(hello);
         if (!BrokerFrames.send(backend.connection, BrokerMessage.newBuilder().setHandoff(handoff).build(),
                 sendTimeoutMs, socket.socket().fd())) {
-            abandon(pending, "the backend's registration connection took no hand-off", "revoked");
+            abandon(pending, "the backend's registration connection took no hand-off", "revoked", Ending.GOAWAY);
         }
     }
 
-    /** A backend's acknowledgement: confirmed when its token is pending, for this backend and service. */
+    /**
+     * A backend's acknowledgement: it holds the socket and has taken the client over. Accepted when its token is
+     * pending, for this backend and service (the broker then closes its copy, and answers nothing); otherwise
+     * answered with a HandoffConfirmed that says why not.
+     */
     void acknowledged(Registration from, HandoffAck ack) {
         byte[] token = ack.getToken().toByteArray();
         Pending pending = tokens.peek(token);
@@ -123,12 +129,11 @@ final class Handoffs implements AutoCloseable {
             refusal = null;
         }
         if (refusal != null) {
-            confirm(from, token, false, refusal);
+            refuse(from, token, refusal);
             events.tokenRefused(from.pid, refusal);
             return;
         }
         cancelExpiry(pending);
-        confirm(from, token, true, "");
         pending.socket.close(); // only now: the backend holds the socket, and the broker's copy goes
         long elapsed = System.nanoTime() - pending.helloNanos;
         events.handedOff(pending.service, pending.clientPid, elapsed);
@@ -137,7 +142,8 @@ final class Handoffs implements AutoCloseable {
     void declined(Registration from, HandoffDeclined declined) {
         Pending pending = tokens.peek(declined.getToken().toByteArray());
         if (pending != null && pending.backend == from) {
-            abandon(pending, "the backend declined the hand-off: " + declined.getReason(), "declined");
+            // The backend closed its copy without writing: the broker is the socket's one writer again.
+            abandon(pending, "the backend declined the hand-off: " + declined.getReason(), "declined", Ending.GOAWAY);
         }
     }
 
@@ -145,7 +151,7 @@ final class Handoffs implements AutoCloseable {
     void backendGone(Registration backend) {
         for (Pending pending : snapshot()) {
             if (pending.backend == backend) {
-                abandon(pending, "the backend's registration connection closed", "revoked");
+                abandon(pending, "the backend's registration connection closed", "revoked", Ending.SHUTDOWN);
             }
         }
     }
@@ -158,7 +164,7 @@ final class Handoffs implements AutoCloseable {
     @Override
     public void close() {
         for (Pending pending : snapshot()) {
-            abandon(pending, "the broker is stopping", "revoked");
+            abandon(pending, "the broker is stopping", "revoked", Ending.SHUTDOWN);
         }
         timer.shutdownNow();
     }
@@ -169,13 +175,29 @@ final class Handoffs implements AutoCloseable {
         return all;
     }
 
-    private void abandon(Pending pending, String why, String spentAs) {
+    /** How an abandoned hand-off ends for the client, who then goes to the backend address. */
+    private enum Ending {
+        /** The backend never had the socket, or declined it: the broker may write, and says why. */
+        GOAWAY,
+        /**
+         * The backend may have taken the client over: no write (it would be a second writer after the backend's
+         * frames), but a shutdown, which ends the stream for every holder of the socket. A client still waiting
+         * for the takeover frame reads the end of the stream; a backend that took it over sees its writes fail.
+         */
+        SHUTDOWN
+    }
+
+    private void abandon(Pending pending, String why, String spentAs, Ending ending) {
         if (!tokens.take(pending.token, pending, spentAs)) {
             return; // acknowledged or abandoned already
         }
         cancelExpiry(pending);
-        BrokerFrames.writeGoAway(pending.socket.socket(), GoAwayReason.HANDOFF_ABANDONED, why
-                + "; connect to backend_address " + pending.backend.backendAddress);
+        if (ending == Ending.GOAWAY) {
+            BrokerFrames.writeGoAway(pending.socket.socket(), GoAwayReason.HANDOFF_ABANDONED, why
+                    + "; connect to backend_address " + pending.backend.backendAddress);
+        } else {
+            BrokerFrames.shutdown(pending.socket.socket());
+        }
         pending.socket.close();
         events.fallback(pending.service, pending.clientPid, why);
     }
@@ -187,9 +209,9 @@ final class Handoffs implements AutoCloseable {
         }
     }
 
-    private void confirm(Registration to, byte[] token, boolean accepted, String reason) {
+    private void refuse(Registration to, byte[] token, String reason) {
         BrokerFrames.send(to.connection, BrokerMessage.newBuilder().setHandoffConfirmed(HandoffConfirmed.newBuilder()
-                .setToken(ByteString.copyFrom(token)).setAccepted(accepted).setReason(reason)).build(), sendTimeoutMs);
+                .setToken(ByteString.copyFrom(token)).setAccepted(false).setReason(reason)).build(), sendTimeoutMs);
     }
 
     private static PeerIdentity identity(PeerCredentials credentials) {

@@ -23,6 +23,8 @@ final class Launcher implements AutoCloseable {
         final Backoff backoff = Backoff.defaults(new SecureRandom());
         Process process;
         boolean registered;
+        /** The registration that came first after the launch: the child's own (its pid may be a wrapper's). */
+        Registration registration;
         ScheduledFuture<?> registrationTimer;
         ScheduledFuture<?> restart;
         /** The client connections the backend last reported (Load), -1 before its first report. */
@@ -111,37 +113,45 @@ final class Launcher implements AutoCloseable {
         }
     }
 
-    /** A backend registered {@code service}: the launch (if it was ours) succeeded. */
-    synchronized void registered(String service) {
-        Child child = children.get(service);
-        if (child != null && child.process != null) {
-            child.registered = true;
-            child.load = -1;
-            cancel(child.registrationTimer);
+    /**
+     * A backend registered: for each of its services whose child is starting, the launch succeeded and this is
+     * the child's registration (the first after the launch; other backends of the service may register too).
+     */
+    synchronized void registered(Registration registration) {
+        for (String service : registration.offers.keySet()) {
+            Child child = children.get(service);
+            if (child != null && child.process != null && !child.registered) {
+                child.registered = true;
+                child.registration = registration;
+                child.load = -1;
+                cancel(child.registrationTimer);
+            }
         }
     }
 
     /**
-     * The backend serving {@code service} reported {@code connections} live client connections: when it is ours
-     * and at zero, its idle period starts (if idle stop is on); otherwise any idle period ends.
+     * {@code registration}'s backend reported {@code connections} live client connections: for each service it
+     * is the child of, at zero its idle period starts (if idle stop is on); otherwise any idle period ends.
      */
-    synchronized void load(String service, int connections) {
-        Child child = children.get(service);
-        if (child == null || child.process == null || !child.registered) {
-            return;
-        }
-        child.load = connections;
-        if (connections == 0) {
-            startIdlePeriod(service, child);
-        } else {
-            cancel(child.idleTimer);
+    synchronized void load(Registration registration, int connections) {
+        for (String service : registration.offers.keySet()) {
+            Child child = children.get(service);
+            if (child == null || child.process == null || child.registration != registration) {
+                continue;
+            }
+            child.load = connections;
+            if (connections == 0) {
+                startIdlePeriod(service, child);
+            } else {
+                cancel(child.idleTimer);
+            }
         }
     }
 
-    /** A client was just handed to {@code service}'s backend: its idle period, if one runs, starts over. */
-    synchronized void handedOff(String service) {
+    /** A client was just handed to {@code backend} for {@code service}: the child's idle period restarts. */
+    synchronized void handedOff(String service, Registration backend) {
         Child child = children.get(service);
-        if (child != null && child.process != null && child.load == 0) {
+        if (child != null && child.process != null && child.registration == backend && child.load == 0) {
             startIdlePeriod(service, child);
         }
     }
@@ -173,10 +183,10 @@ final class Launcher implements AutoCloseable {
         }, STOP_GRACE_MS, TimeUnit.MILLISECONDS);
     }
 
-    /** Whether {@code service}'s backend is being stopped for idleness: no client may be handed to it. */
-    synchronized boolean idleStopping(String service) {
+    /** Whether {@code backend} is {@code service}'s child being stopped for idleness: no client may go to it. */
+    synchronized boolean idleStopping(String service, Registration backend) {
         Child child = children.get(service);
-        return child != null && child.process != null && child.idleStopping;
+        return child != null && child.process != null && child.idleStopping && child.registration == backend;
     }
 
     /** Processes started and not registered yet: launches in flight. */
@@ -222,6 +232,7 @@ final class Launcher implements AutoCloseable {
             return;
         }
         child.process = null;
+        child.registration = null;
         cancel(child.registrationTimer);
         cancel(child.idleTimer);
         boolean idleStop = child.idleStopping;

@@ -2,19 +2,27 @@ package dev.capwire.broker;
 
 import dev.capwire.handshake.Service;
 import dev.capwire.transport.Connection;
+import dev.capwire.wire.proto.ServiceOffer;
 import java.util.List;
 import java.util.Map;
 
 /** One registered backend: its registration connection, its fallback address and the services it serves. */
 final class Registration {
-    /** A service as the backend offered it: the terms clients must meet, and its capability bits. */
-    record Offer(Service service, long capabilities) {
+    /**
+     * A service as the backend offered it: the terms clients must meet as the checks use them, its capability
+     * bits, and the offer as sent ({@code terms}), which every backend of one service must send alike.
+     */
+    record Offer(Service service, long capabilities, ServiceOffer terms) {
     }
 
     final Connection connection;
     final long pid;
     final String backendAddress;
     final Map<String, Offer> offers;
+    /** Client connections by the backend's last Load report (0 before the first). */
+    private int reportedLoad;
+    /** Clients handed to it since that report. */
+    private int handedOffSinceReport;
 
     Registration(Connection connection, long pid, String backendAddress, Map<String, Offer> offers) {
         this.connection = connection;
@@ -25,5 +33,19 @@ final class Registration {
 
     List<String> serviceNames() {
         return offers.keySet().stream().sorted().toList();
+    }
+
+    synchronized void reported(int connections) {
+        reportedLoad = connections;
+        handedOffSinceReport = 0;
+    }
+
+    synchronized void handedOff() {
+        handedOffSinceReport++;
+    }
+
+    /** What the broker believes the backend serves now: its last report and the hand-offs since. */
+    synchronized long estimatedLoad() {
+        return (long) reportedLoad + handedOffSinceReport;
     }
 }

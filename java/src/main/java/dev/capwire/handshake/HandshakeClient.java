@@ -381,17 +381,30 @@ public final class HandshakeClient {
                     NativeIoException failure = readFailure;
                     readFailure = null;
                     if (failure instanceof NativeIoException.PeerGoneException) {
+                        abandonedIfHandingOff();
                         throw serverGone((NativeIoException.PeerGoneException) failure);
                     }
                     throw failure;
                 }
                 if (lastRead < 0) {
+                    abandonedIfHandingOff();
                     throw new StatusException(StatusCode.UNAVAILABLE, "handshake with " + endpoint
                             + " failed: the server closed the connection");
                 }
                 if (lastRead == 0) {
                     await(Native.INTEREST_READ); // the deadline passed: this reports it
                 }
+            }
+        }
+
+        /**
+         * The stream ended while a broker's hand-off was under way and before the backend's takeover frame: the
+         * broker abandoned a hand-off the backend may have taken (it shuts the socket down then rather than write
+         * a second time), or one of them died. Either way the backend address is the way in.
+         */
+        private void abandonedIfHandingOff() {
+            if (handingOff != null) {
+                throw new BackendAddress(null);
             }
         }
 

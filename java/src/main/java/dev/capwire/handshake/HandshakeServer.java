@@ -21,7 +21,6 @@ import dev.capwire.wire.proto.HelloReply;
 import dev.capwire.wire.proto.Negotiated;
 import dev.capwire.wire.proto.Refused;
 import dev.capwire.wire.proto.RefusedCode;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -52,7 +51,7 @@ public final class HandshakeServer implements AutoCloseable {
     /** The protocol versions this implementation speaks. */
     public static final int PROTOCOL_VERSION_MIN = 1;
     public static final int PROTOCOL_VERSION_MAX = 1;
-    static final int NONCE_LENGTH = 32;
+    public static final int NONCE_LENGTH = 32;
     static final int MAX_VERSION_BYTES = 128;
     static final int MAX_LIBRARY_FIELD_BYTES = 64;
     /** The smallest max frame size a peer may declare: a header and a useful payload. */
@@ -75,11 +74,7 @@ public final class HandshakeServer implements AutoCloseable {
     private final int keepaliveMaxMissed;
     private final int maxConnections;
     private final int maxConnectionsPerUid;
-    private final int maxHandshaking;
-    private final AtomicInteger handshaking = new AtomicInteger();
-    private final int maxHandshakingPerPeer;
-    // Keyed by handshakePeer(); changed with merge/computeIfPresent, atomic per key, as connectionsPerUid.
-    private final ConcurrentHashMap<String, Integer> handshakingPerPeer = new ConcurrentHashMap<>();
+    private final HandshakeSlots handshakeSlots;
     private final HandshakeListener listener;
     private final SecureRandom random = new SecureRandom();
     private final AtomicInteger connections = new AtomicInteger();
@@ -107,8 +102,7 @@ public final class HandshakeServer implements AutoCloseable {
         this.keepaliveMaxMissed = b.keepaliveMaxMissed;
         this.maxConnections = b.maxConnections;
         this.maxConnectionsPerUid = b.maxConnectionsPerUid;
-        this.maxHandshaking = b.maxHandshaking;
-        this.maxHandshakingPerPeer = b.maxHandshakingPerPeer;
+        this.handshakeSlots = new HandshakeSlots(b.maxHandshaking, b.maxHandshakingPerPeer);
         this.listener = b.listener;
         this.checks = new HelloChecks(b.transport, b.minProtocol, b.maxProtocol, b.policy, b.capabilities,
                 b.helloRateLimit, b.keepaliveIntervalMs, b.keepaliveMinIntervalMs);
@@ -219,7 +213,7 @@ public final class HandshakeServer implements AutoCloseable {
         public void onOpen(Connection connection) {
             PeerCredentials credentials = connection.peerCredentials();
             long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
-            Attempt attempt = new Attempt(uid, handshakePeer(connection, uid));
+            Attempt attempt = new Attempt(uid, HandshakeSlots.peerOf(connection, uid));
             connection.setAttribute(ATTEMPT, attempt);
             connections.incrementAndGet();
             if (uid >= 0) {
@@ -307,7 +301,7 @@ public final class HandshakeServer implements AutoCloseable {
         public void onOpen(Connection connection) {
             PeerCredentials credentials = connection.peerCredentials();
             long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
-            Attempt attempt = new Attempt(uid, handshakePeer(connection, uid));
+            Attempt attempt = new Attempt(uid, HandshakeSlots.peerOf(connection, uid));
             attempt.service = service;
             attempt.firstHello = hello;
             connection.setAttribute(ATTEMPT, attempt);
@@ -363,24 +357,13 @@ public final class HandshakeServer implements AutoCloseable {
             fail(connection, attempt, "a second HELLO without a Challenge");
             return;
         }
-        if (!hello.toBuilder().clearSecretProof().build().equals(attempt.firstHello)) {
-            refuse(connection, attempt, hello, RefusedCode.PEER_REJECTED, "the Hello answering the Challenge differs"
-                    + " from the first Hello in more than secret_proof", 0, Map.of("field", "secret_proof"));
+        HelloChecks.Refusal refusal = HelloChecks.proofRefusal(attempt.firstHello, hello, attempt.serverNonce, secret);
+        if (refusal != null) {
+            refuse(connection, attempt, hello, refusal.code(), refusal.reason(), refusal.retryAfterMs(),
+                    refusal.details());
             return;
         }
-        byte[] proof = hello.getSecretProof().toByteArray();
-        if (proof.length == 0) {
-            refuse(connection, attempt, hello, RefusedCode.UNAUTHENTICATED, "this server requires the shared secret"
-                    + " and the client proved none", 0, Map.of());
-            return;
-        }
-        byte[] clientNonce = hello.getClientNonce().toByteArray();
-        if (!SharedSecret.sameProof(secret.clientProof(attempt.serverNonce, clientNonce), proof)) {
-            refuse(connection, attempt, hello, RefusedCode.UNAUTHENTICATED, "the shared-secret proof is wrong", 0,
-                    Map.of());
-            return;
-        }
-        accept(connection, attempt, hello, secret.serverProof(attempt.serverNonce, clientNonce));
+        accept(connection, attempt, hello, HelloChecks.serverProof(hello, attempt.serverNonce, secret));
     }
 
     private void accept(Connection connection, Attempt attempt, Hello hello, byte[] serverProof) {
@@ -412,59 +395,18 @@ public final class HandshakeServer implements AutoCloseable {
         attempt.service.listener().onOpen(connection);
     }
 
-    /**
-     * Counts {@code attempt} among the handshakes in progress, from its peer and in all; or, when its peer is
-     * at {@code maxHandshakingPerPeer} or the server at {@code maxHandshaking}, takes nothing and says which.
-     * The peer's bound is checked first, so a peer that fills its own share is told so, and a connection turned
-     * away holds no slot even until its close.
-     */
+    /** Counts {@code attempt} among the handshakes in progress; or takes nothing and says why not. */
     private String takeHandshakeSlot(Attempt attempt) {
-        if (attempt.peer != null
-                && handshakingPerPeer.merge(attempt.peer, 1, Integer::sum) > maxHandshakingPerPeer) {
-            releasePeerSlot(attempt.peer);
-            return "peer " + attempt.peer + " already has " + maxHandshakingPerPeer + " handshakes in progress ("
-                    + Configuration.MAX_HANDSHAKING_PER_PEER_PROP_NAME + ")";
-        }
-        if (handshaking.incrementAndGet() > maxHandshaking) {
-            handshaking.decrementAndGet();
-            if (attempt.peer != null) {
-                releasePeerSlot(attempt.peer);
-            }
-            return maxHandshaking + " handshakes already in progress (" + Configuration.MAX_HANDSHAKING_PROP_NAME
-                    + ")";
-        }
-        attempt.holdsHandshakeSlot = true;
-        return null;
+        String noSlot = handshakeSlots.take(attempt.peer);
+        attempt.holdsHandshakeSlot = noSlot == null;
+        return noSlot;
     }
 
     private void releaseHandshakeSlot(Attempt attempt) {
         if (attempt.holdsHandshakeSlot) {
             attempt.holdsHandshakeSlot = false;
-            handshaking.decrementAndGet();
-            if (attempt.peer != null) {
-                releasePeerSlot(attempt.peer);
-            }
+            handshakeSlots.release(attempt.peer);
         }
-    }
-
-    private void releasePeerSlot(String peer) {
-        handshakingPerPeer.computeIfPresent(peer, (key, count) -> count == 1 ? null : count - 1);
-    }
-
-    /**
-     * Who a connection's handshake slot is counted against: the kernel-verified uid on a Unix socket
-     * ({@code "uid 1000"}), the remote IP address on TCP ({@code "127.0.0.2"}; its port changes per
-     * connection), null when neither is known. The two forms never collide, so a Unix-socket peer and a TCP
-     * peer never share a count.
-     */
-    private static String handshakePeer(Connection connection, long uid) {
-        if (uid >= 0) {
-            return "uid " + uid;
-        }
-        if (connection.remoteAddress() instanceof InetSocketAddress) {
-            return ((InetSocketAddress) connection.remoteAddress()).getAddress().getHostAddress();
-        }
-        return null;
     }
 
     private void refuse(Connection connection, Attempt attempt, Hello hello, RefusedCode code, String reason,

@@ -141,6 +141,32 @@ public final class HelloChecks {
     }
 
     /**
+     * Step 8, the shared secret: null when {@code answer}, the Hello that answers a Challenge with
+     * {@code serverNonce}, is {@code first} again with a proof of {@code secret}; else the refusal. The caller
+     * then sends {@link #serverProof} in its Negotiated.
+     */
+    public static Refusal proofRefusal(Hello first, Hello answer, byte[] serverNonce, SharedSecret secret) {
+        if (!answer.toBuilder().clearSecretProof().build().equals(first)) {
+            return new Refusal(RefusedCode.PEER_REJECTED, "the Hello answering the Challenge differs from the first"
+                    + " Hello in more than secret_proof", 0, Map.of("field", "secret_proof"));
+        }
+        byte[] proof = answer.getSecretProof().toByteArray();
+        if (proof.length == 0) {
+            return new Refusal(RefusedCode.UNAUTHENTICATED, "this server requires the shared secret and the client"
+                    + " proved none", 0, Map.of());
+        }
+        if (!SharedSecret.sameProof(secret.clientProof(serverNonce, answer.getClientNonce().toByteArray()), proof)) {
+            return new Refusal(RefusedCode.UNAUTHENTICATED, "the shared-secret proof is wrong", 0, Map.of());
+        }
+        return null;
+    }
+
+    /** What the server sends back in its Negotiated for an {@code answer} {@link #proofRefusal} passed. */
+    public static byte[] serverProof(Hello answer, byte[] serverNonce, SharedSecret secret) {
+        return secret.serverProof(serverNonce, answer.getClientNonce().toByteArray());
+    }
+
+    /**
      * The terms a Hello that passed is granted for {@code service}: the protocol both speak, the capability
      * bits both offer, the keepalive and frame size both accept. Proof and hand-off fields are the caller's.
      */

@@ -42,12 +42,22 @@ final class Timers {
         }
     }
 
-    /** Fires the timers that are due; reads the clock only when there are timers at all. */
+    /**
+     * Fires the timers that are due; reads the clock only when there are timers at all. The wheel moves on by
+     * one tick per {@code poll} while it holds timers, so after the loop parked (up to a second) it lags the
+     * clock by as many ticks, and a timer due now would wait as many loop cycles: it is caught up here, a
+     * spoke scan per tick missed.
+     */
     int expireDue() {
         if (tasks.isEmpty()) {
             return 0;
         }
-        return wheel.poll(clock.nanoTime(), fire, EXPIRY_LIMIT);
+        long now = clock.nanoTime();
+        int expired = 0;
+        do {
+            expired += wheel.poll(now, fire, EXPIRY_LIMIT - expired);
+        } while (expired < EXPIRY_LIMIT && !tasks.isEmpty() && now >= wheel.currentTickTime());
+        return expired;
     }
 
     /**

@@ -4,9 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.Configuration;
+import dev.capwire.handshake.Service;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.proto.ServiceOffer;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,6 +20,12 @@ import org.junit.jupiter.api.Test;
 class ActivationLimitsTest {
     private static Activation sleeper(String service) {
         return Activation.builder(service, "1.0.0", List.of("sleep", "60")).build();
+    }
+
+    private static Registration registration(String service) {
+        Registration.Offer offer = new Registration.Offer(Service.builder(service, "1.0.0", (c, f) -> { }).build(), 1,
+                ServiceOffer.newBuilder().setName(service).setVersion("1.0.0").build());
+        return new Registration(null, -1, "unix:/nowhere", Map.of(service, offer));
     }
 
     @Test
@@ -33,7 +42,7 @@ class ActivationLimitsTest {
                     && refused.contains("1 backends are starting"), refused);
             assertEquals(1, launcher.running(), "nothing started past the limit");
 
-            launcher.registered("a"); // 'a' is up: its launch is no longer in flight
+            launcher.registered(registration("a")); // 'a' is up: its launch is no longer in flight
             assertEquals(0, launcher.launching());
             String second = launcher.wanted("b");
             assertTrue(second.startsWith("service 'b' is starting (pid "), second);

@@ -8,6 +8,7 @@ import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.HandshakeServer;
 import dev.capwire.handshake.NegotiatedConnection;
 import dev.capwire.handshake.Service;
+import dev.capwire.testing.Leaks;
 import dev.capwire.transport.Connection;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.FrameListener;
@@ -35,12 +36,13 @@ import org.agrona.concurrent.UnsafeBuffer;
  * {@code <this pid> <peer pid> <peer uid>}, the credentials the kernel gives for the socket it arrived on.
  * Modes: {@code ack} registers with {@link BrokerBackend}; {@code crash} too, and exits with code 3 a moment
  * later; the others speak the registration protocol by hand:
- * {@code silent} never acknowledges a hand-off; {@code late} acknowledges after twice {@code ackMs};
+ * {@code silent} never acknowledges a hand-off; {@code dies} registers the backend endpoint without listening on
+ * it (another process serves it) and halts when a hand-off comes, before acknowledging it; {@code late} acknowledges after twice {@code ackMs};
  * {@code tokens} acknowledges an unknown token, then the right token for another service, then the right one
- * (and adopts the socket), then the right one again, printing each answer as {@code CONFIRMED <accepted>
- * <reason>}; {@code fds} sends an fd with a message once registered. The hand-spoken registration prints
+ * (and adopts the socket), then the right one again, printing each answer (the broker answers refusals only) as
+ * {@code CONFIRMED <accepted> <reason>}; {@code fds} sends an fd with a message once registered. The hand-spoken registration prints
  * {@code CLOSED <reason>} when it ends. Prints {@code READY} once registered ({@code REGISTER_FAILED <why>} if not); stdin {@code fds}
- * prints {@code FDS <open fds>}. Exits when stdin closes.
+ * prints {@code FDS <open fds>}, {@code live} prints {@code LIVE <Leaks.Live>}. Exits when stdin closes.
  */
 public final class BackendMain {
     public static final String SERVICE = "echo";
@@ -53,11 +55,16 @@ public final class BackendMain {
         Endpoint broker = Endpoint.parse(args[1]);
         Endpoint own = Endpoint.parse(args[2]);
         long ackMs = args.length > 3 ? Long.parseLong(args[3]) : 0;
-        Files.deleteIfExists(Path.of(args[2].substring("unix:".length())));
+        boolean listens = !mode.equals("dies"); // its fallback address is another process's
+        if (listens) {
+            Files.deleteIfExists(Path.of(args[2].substring("unix:".length())));
+        }
         try (Transport transport = Transport.create(TransportOptions.defaults())) {
             HandshakeServer server = HandshakeServer.builder(transport).noSecret()
                     .service(Service.builder(SERVICE, "1.0.0", BackendMain::serve).build()).build();
-            server.listen(own);
+            if (listens) {
+                server.listen(own);
+            }
             AutoCloseable registration;
             try {
                 registration = mode.equals("ack") || mode.equals("crash")
@@ -83,6 +90,8 @@ public final class BackendMain {
         while ((line = in.readLine()) != null) {
             if (line.equals("fds")) {
                 BrokerMain.say("FDS " + BrokerMain.openFds());
+            } else if (line.equals("live")) {
+                BrokerMain.say("LIVE " + Leaks.live().encode());
             }
         }
         if (registration != null) {
@@ -151,6 +160,10 @@ public final class BackendMain {
         HandoffAck right = HandoffAck.newBuilder().setToken(handoff.getToken()).setServiceName(SERVICE).build();
         switch (mode) {
             case "silent" -> socket.close(); // keeps nothing, says nothing
+            case "dies" -> {
+                BrokerMain.say("DYING");
+                Runtime.getRuntime().halt(9); // killed before its acknowledgement: no clean-up at all
+            }
             case "late" -> new Thread(() -> {
                 try {
                     Thread.sleep(2 * ackMs);
@@ -165,9 +178,7 @@ public final class BackendMain {
                 send(connection, ack(right.toBuilder().setToken(ByteString.copyFrom(unknown)).build()));
                 send(connection, ack(right.toBuilder().setServiceName("other").build()));
                 send(connection, ack(right));
-                // The confirmation comes back on this loop after this returns; adopting now is safe because the
-                // broker wrote its last byte (Negotiated) before sending the socket, and a refused ack would
-                // show in the transcript.
+                // Taken over at once, as BrokerBackend does: an accepted acknowledgement gets no answer.
                 try {
                     server.adoptHandedOff(Endpoint.parse(connection.endpoint().toString()), NativeSocket.adopt(socket),
                             handoff.getUnread().toByteArray(), SERVICE, handoff.getNegotiated(), handoff.getHello());

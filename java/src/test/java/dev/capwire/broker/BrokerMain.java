@@ -22,7 +22,8 @@ import java.util.List;
  * (LISTEN_FDS) instead of binding the endpoint. Prints {@code READY}, then one line per event
  * ({@code REGISTERED <services>}, {@code HANDED_OFF <service> <client pid>}, {@code FALLBACK <service> <why>},
  * {@code TOKEN_REFUSED <why>}, {@code REGISTRATION_REFUSED <why>}, {@code DEREGISTERED <services>}); stdin
- * {@code status} prints {@code STATUS <backends> <pending>}, {@code fds} prints {@code FDS <open fds>}.
+ * {@code status} prints {@code STATUS <backends> <pending>}, {@code fds} prints {@code FDS <open fds>}, {@code live}
+ * prints {@code LIVE <Leaks.Live>}.
  * Exits when stdin closes.
  */
 public final class BrokerMain {
@@ -117,6 +118,8 @@ public final class BrokerMain {
                         say("FDS " + openFds());
                     } else if (line.equals("fdkinds")) {
                         say("FDKINDS " + fdKinds());
+                    } else if (line.equals("live")) {
+                        say("LIVE " + dev.capwire.testing.Leaks.live().encode());
                     }
                 }
             }

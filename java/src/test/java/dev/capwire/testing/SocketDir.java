@@ -3,6 +3,7 @@ package dev.capwire.testing;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import dev.capwire.transport.Endpoint;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
@@ -30,6 +31,7 @@ public final class SocketDir implements BeforeAllCallback, AfterAllCallback {
     @Override
     public void beforeAll(ExtensionContext context) throws Exception {
         dir = Files.createTempDirectory(Path.of("/tmp"), prefix); // first: it opens the JDK's /dev/urandom for good
+        ManagementFactory.getPlatformMBeanServer(); // so does the MBean server Leaks.live() asks, with a socket
         fdsBefore = Leaks.openFds();
         threadsBefore = Leaks.capwireThreads();
     }
