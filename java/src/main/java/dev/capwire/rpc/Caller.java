@@ -30,6 +30,8 @@ final class Caller {
 
     private final RpcConnection rpc;
     private final RpcOptions options;
+    /** capwire.requestTimeoutMs, read once: a system property lookup per call cost more than the rest of it. */
+    private final long defaultTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(Configuration.requestTimeoutMs());
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger lastStreamId = new AtomicInteger();
     private final Int2ObjectHashMap<ConsumerStream> streams = new Int2ObjectHashMap<>(); // guarded by itself
@@ -208,7 +210,7 @@ final class Caller {
         if (context != null && context.deadlineNanos() != Long.MAX_VALUE) {
             return Math.max(1, context.deadlineNanos() - System.nanoTime());
         }
-        return stream ? 0 : TimeUnit.MILLISECONDS.toNanos(Configuration.requestTimeoutMs());
+        return stream ? 0 : defaultTimeoutNanos;
     }
 
     private boolean tryAcquire() {

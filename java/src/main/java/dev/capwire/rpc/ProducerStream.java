@@ -18,6 +18,7 @@ final class ProducerStream implements StreamSink<Object> {
     private final int id;
     private final Codec codec;
     private final CallContext context;
+    private final long sendTimeoutMs = Configuration.sendTimeoutMs(); // read once per stream, not per item
     private long credit; // guarded by this
     private volatile long items;
 
@@ -46,7 +47,7 @@ final class ProducerStream implements StreamSink<Object> {
             UnsafeBuffer payload = out.streamItem(id);
             FileDescriptor[] fds = out.fds();
             try {
-                rpc.sendControl(RpcConnection.STREAM_ITEM, payload, Configuration.sendTimeoutMs(), fds);
+                rpc.sendControl(RpcConnection.STREAM_ITEM, payload, sendTimeoutMs, fds);
             } finally {
                 for (FileDescriptor fd : fds) {
                     fd.close(); // an item's fds are Capwire's once handed over, as a result's are
