@@ -184,8 +184,10 @@ public final class HandshakeServer implements AutoCloseable {
 
     // ---------------------------------------------------------------------------------------------------
 
-    /** One connection's handshake state; touched only as its loop's work. */
-    /** The handshake's own state on each connection it serves; no other layer can see or replace it. */
+    /**
+     * The handshake's own state on each connection it serves, touched only as that connection's loop work; no
+     * other layer can see or replace it.
+     */
     private static final AttributeKey<Attempt> ATTEMPT = AttributeKey.create("capwire.handshake.attempt",
             Attempt.class);
 
@@ -515,10 +517,10 @@ public final class HandshakeServer implements AutoCloseable {
             return this;
         }
 
-        /** Capability bits this server offers; a connection gets those the client offers too. */
         /**
-         * The capability bits this server supports ({@link Capabilities}); the default is
-         * {@link Capabilities#DEFAULTS}. Keep {@link Capabilities#FD_PASSING} in them to accept fds.
+         * The capability bits this server offers ({@link Capabilities}); a connection gets those the client offers
+         * too. The default is {@link Capabilities#DEFAULTS}; keep {@link Capabilities#FD_PASSING} in them to
+         * accept fds.
          */
         public Builder capabilities(long bits) {
             capabilities = bits;

@@ -58,6 +58,8 @@ public final class PeerProcess implements AutoCloseable {
         }
         if (!"READY".equals(line)) {
             process.destroyForcibly();
+            Files.deleteIfExists(socket);
+            Files.deleteIfExists(dir); // else every failed start leaves a /tmp/cwbench* directory behind
             throw new IOException("peer server " + kind + " did not start: " + line);
         }
         return new PeerProcess(process, dir, socket, out);
