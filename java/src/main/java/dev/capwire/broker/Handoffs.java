@@ -18,7 +18,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -39,16 +38,18 @@ final class Handoffs implements AutoCloseable {
         final long clientPid;
         final long helloNanos;
         final DetachedSocket socket;
-        volatile ScheduledFuture<?> expiry;
+        /** When the acknowledgement is overdue (System.nanoTime). */
+        final long deadlineNanos;
 
         Pending(byte[] token, String service, Registration backend, long clientPid, long helloNanos,
-                DetachedSocket socket) {
+                DetachedSocket socket, long deadlineNanos) {
             this.token = token;
             this.service = service;
             this.backend = backend;
             this.clientPid = clientPid;
             this.helloNanos = helloNanos;
             this.socket = socket;
+            this.deadlineNanos = deadlineNanos;
         }
     }
 
@@ -66,6 +67,22 @@ final class Handoffs implements AutoCloseable {
         this.ackMs = ackMs;
         this.sendTimeoutMs = sendTimeoutMs;
         this.events = events;
+        // One sweep at a fixed rate rather than a timer task per hand-off: scheduling and cancelling a task signals
+        // the timer thread each time, two thread wake-ups per hand-off on the hand-off's own path. An overdue
+        // hand-off is abandoned at most a sweep period (an eighth of the deadline) late.
+        long periodMs = Math.max(1, Math.min(250, ackMs / 8));
+        timer.scheduleAtFixedRate(this::abandonOverdue, periodMs, periodMs, TimeUnit.MILLISECONDS);
+    }
+
+    /** The timer thread: abandons every hand-off whose acknowledgement is overdue. */
+    private void abandonOverdue() {
+        long now = System.nanoTime();
+        for (Pending pending : snapshot()) {
+            if (now - pending.deadlineNanos >= 0) {
+                abandon(pending, "the backend did not acknowledge the hand-off within " + ackMs + " ms ("
+                        + Configuration.BROKER_HANDOFF_ACK_MS_PROP_NAME + ")", "expired", Ending.SHUTDOWN);
+            }
+        }
     }
 
     byte[] issueToken() {
@@ -90,11 +107,9 @@ final class Handoffs implements AutoCloseable {
             events.fallback(service, pid, "the client's socket took no Negotiated");
             return;
         }
-        Pending pending = new Pending(token, service, backend, pid, helloNanos, socket);
+        Pending pending = new Pending(token, service, backend, pid, helloNanos, socket,
+                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ackMs));
         tokens.hold(token, pending);
-        pending.expiry = timer.schedule(() -> abandon(pending, "the backend did not acknowledge the hand-off within "
-                + ackMs + " ms (" + Configuration.BROKER_HANDOFF_ACK_MS_PROP_NAME + ")", "expired", Ending.SHUTDOWN),
-                ackMs, TimeUnit.MILLISECONDS);
         Handoff.Builder handoff = Handoff.newBuilder()
                 .setToken(ByteString.copyFrom(token))
                 .setServiceName(service)
@@ -133,7 +148,6 @@ final class Handoffs implements AutoCloseable {
             events.tokenRefused(from.pid, refusal);
             return;
         }
-        cancelExpiry(pending);
         pending.socket.close(); // only now: the backend holds the socket, and the broker's copy goes
         long elapsed = System.nanoTime() - pending.helloNanos;
         events.handedOff(pending.service, pending.clientPid, elapsed);
@@ -191,7 +205,6 @@ final class Handoffs implements AutoCloseable {
         if (!tokens.take(pending.token, pending, spentAs)) {
             return; // acknowledged or abandoned already
         }
-        cancelExpiry(pending);
         if (ending == Ending.GOAWAY) {
             BrokerFrames.writeGoAway(pending.socket.socket(), GoAwayReason.HANDOFF_ABANDONED, why
                     + "; connect to backend_address " + pending.backend.backendAddress);
@@ -200,13 +213,6 @@ final class Handoffs implements AutoCloseable {
         }
         pending.socket.close();
         events.fallback(pending.service, pending.clientPid, why);
-    }
-
-    private static void cancelExpiry(Pending pending) {
-        ScheduledFuture<?> expiry = pending.expiry;
-        if (expiry != null) {
-            expiry.cancel(false);
-        }
     }
 
     private void refuse(Registration to, byte[] token, String reason) {
