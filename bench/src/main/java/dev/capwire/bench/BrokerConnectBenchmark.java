@@ -32,6 +32,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  * <li>{@code broker}: to the broker, which checks the Hello and hands the socket to the backend; the call goes to
  *     the backend over that same socket once its takeover frame arrived;
+ * <li>{@code broker-early}: the same, with {@code callsBeforeTakeover}: the call goes out as soon as the broker's
+ *     Negotiated came, and waits in the socket for the backend to take over;
  * <li>{@code direct}, the baseline: to the backend's own socket, Hello answered by the backend itself.
  * </ul>
  */
@@ -44,19 +46,21 @@ import org.openjdk.jmh.annotations.Warmup;
 public class BrokerConnectBenchmark {
     private static final FrameListener IGNORE = (connection, frame) -> { };
 
-    @Param({"broker", "direct"})
+    @Param({"broker", "broker-early", "direct"})
     public String peer;
 
     private BrokerPeers peers;
     private Endpoint endpoint;
     private Transport transport;
-    private final ClientOptions options = ClientOptions.builder(PeerServer.HANDSHAKE_SERVICE).noSecret().build();
+    private ClientOptions options;
     private final UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
 
     @Setup(Level.Trial)
     public void start() throws Exception {
         peers = BrokerPeers.start();
         endpoint = peers.endpoint("direct".equals(peer));
+        options = ClientOptions.builder(PeerServer.HANDSHAKE_SERVICE).noSecret()
+                .callsBeforeTakeover("broker-early".equals(peer)).build();
         transport = Transport.create(TransportOptions.defaults());
         connectAndCall();
     }

@@ -115,6 +115,7 @@ public final class QuickRun {
             Comparison.peers(RpcStreamBenchmark.class, "rpc", "grpc", false),
             // Broker (issue 13). Connect to the first answered call through the broker: target at most 2x direct.
             Comparison.peers(BrokerConnectBenchmark.class, "broker", "direct", Metric.TIME_PER_OP),
+            Comparison.peers(BrokerConnectBenchmark.class, "broker-early", "direct", Metric.TIME_PER_OP),
             // Round trip on a handed-off connection against a direct one: target 1 within noise (no proxy).
             Comparison.peers(BrokerRoundTripBenchmark.class, "handed-off", "direct", true),
             // Hand-offs per second (4 client threads) against direct handshakes per second (higher is better).

@@ -25,6 +25,7 @@ public final class ClientOptions {
     private final int minProtocol;
     private final int maxProtocol;
     private final long handshakeTimeoutMs;
+    private final boolean callsBeforeTakeover;
 
     private ClientOptions(Builder b) {
         this.serviceName = b.serviceName;
@@ -41,6 +42,7 @@ public final class ClientOptions {
         this.minProtocol = b.minProtocol;
         this.maxProtocol = b.maxProtocol;
         this.handshakeTimeoutMs = b.handshakeTimeoutMs;
+        this.callsBeforeTakeover = b.callsBeforeTakeover;
     }
 
     /** Options for connecting to {@code serviceName}. */
@@ -105,6 +107,11 @@ public final class ClientOptions {
         return handshakeTimeoutMs;
     }
 
+    /** See {@link Builder#callsBeforeTakeover(boolean)}. */
+    public boolean callsBeforeTakeover() {
+        return callsBeforeTakeover;
+    }
+
     public static final class Builder {
         private final String serviceName;
         private String wantedServiceVersion = "";
@@ -120,6 +127,7 @@ public final class ClientOptions {
         private int minProtocol = HandshakeServer.PROTOCOL_VERSION_MIN;
         private int maxProtocol = HandshakeServer.PROTOCOL_VERSION_MAX;
         private long handshakeTimeoutMs = Configuration.handshakeTimeoutMs();
+        private boolean callsBeforeTakeover = Configuration.handoffCallsBeforeTakeover();
 
         private Builder(String serviceName) {
             this.serviceName = serviceName;
@@ -195,6 +203,21 @@ public final class ClientOptions {
 
         public Builder handshakeTimeoutMs(long value) {
             handshakeTimeoutMs = value;
+            return this;
+        }
+
+        /**
+         * When a broker hands this client's connection to a backend: return from {@code connect} as soon as the
+         * broker's Negotiated reply came (true), so the first calls ride the socket's buffer to the backend while
+         * it takes over, or wait for the backend's takeover frame first (false, the default). True saves a hop
+         * between processes on every brokered connect. Its price: when the broker abandons the hand-off, calls
+         * already sent fail UNAVAILABLE with the connection (as on any connection that breaks; a backend may have
+         * taken them), and {@link NegotiatedConnection#takeover()} fails naming the backend's own address, where
+         * a waiting {@code connect} would have reconnected by itself. Default from
+         * {@code capwire.handoff.callsBeforeTakeover}.
+         */
+        public Builder callsBeforeTakeover(boolean value) {
+            callsBeforeTakeover = value;
             return this;
         }
 

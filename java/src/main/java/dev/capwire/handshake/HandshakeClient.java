@@ -100,6 +100,15 @@ public final class HandshakeClient {
     }
 
     /**
+     * Connects to the backend address a broker named, where no broker may send this client on again (a
+     * {@link ReconnectingClient}'s next attempt after a hand-off failed before the backend took over).
+     */
+    static NegotiatedConnection connectToBackend(Transport transport, Endpoint backend, ClientOptions options,
+            FrameListener listener) throws NativeIoException {
+        return connect(transport, backend, options, listener, false);
+    }
+
+    /**
      * {@code viaBroker}: whether a broker may still send this client on (a connection made to the backend
      * address a broker named may not be sent on again, or two misconfigured brokers could bounce it forever).
      */
@@ -107,8 +116,9 @@ public final class HandshakeClient {
             FrameListener listener, boolean viaBroker) throws NativeIoException {
         NativeSocket socket = NativeSocket.connect(endpoint.socketAddress(), transport.options().connectTimeoutMs());
         Negotiated negotiated;
+        Exchange exchange = new Exchange(transport, endpoint, socket, options, viaBroker);
         try {
-            negotiated = new Exchange(transport, endpoint, socket, options, viaBroker).run();
+            negotiated = exchange.run();
         } catch (BackendAddress redirect) {
             // The broker could not hand this connection over, or this client cannot take a handed-over socket:
             // the backend's own socket is the way in, with a handshake of its own there.
@@ -118,8 +128,10 @@ public final class HandshakeClient {
             socket.close();
             throw e;
         }
-        Connection connection = transport.adopt(endpoint, socket, new AfterHandshake(negotiated, options, listener));
-        return new NegotiatedConnection(connection, negotiated);
+        Takeover takeover = exchange.takeover != null ? exchange.takeover : Takeover.settled(negotiated);
+        Connection connection = transport.adopt(endpoint, socket, new AfterHandshake(negotiated, options, listener,
+                takeover));
+        return new NegotiatedConnection(connection, negotiated, takeover.future());
     }
 
     /** A broker sends the client to the backend's own address (control flow inside connect, never thrown out). */
@@ -152,6 +164,8 @@ public final class HandshakeClient {
         private final boolean viaBroker;
         /** A broker's hand-off is under way: a GOAWAY HANDOFF_ABANDONED now sends us to the backend address. */
         private Negotiated handingOff;
+        /** Set when the connection is to check the backend's takeover frame itself (calls before takeover). */
+        Takeover takeover;
 
         Exchange(Transport transport, Endpoint endpoint, NativeSocket socket, ClientOptions options,
                 boolean viaBroker) {
@@ -228,9 +242,12 @@ public final class HandshakeClient {
 
         /**
          * A broker answered (docs/wire-protocol.md, "Broker"). With a hand-off token it is passing this socket to
-         * the backend: the backend's first frame, a HELLO_REPLY repeating the token, says it has taken over, and
-         * only then may calls go out, so none can be lost in a hand-off that fails. Without a token the broker
-         * only names the backend's address.
+         * the backend: the backend's first frame, a HELLO_REPLY repeating the token, says it has taken over. By
+         * default the handshake waits for that frame, so that no call goes out on a hand-off that may still fail
+         * and a failed one falls back to the backend's address inside {@code connect}. With
+         * {@link ClientOptions#callsBeforeTakeover()} it returns at once and calls ride the socket's buffer to the
+         * backend, one hop sooner; the connection checks the takeover frame as its first. Without a token the
+         * broker only names the backend's address.
          */
         private Negotiated fromBroker(Negotiated brokered, int maxFrameBytes) throws NativeIoException {
             if (!viaBroker) {
@@ -243,6 +260,10 @@ public final class HandshakeClient {
             if (brokered.getHandoffToken().size() != HANDOFF_TOKEN_LENGTH) {
                 throw broken("the hand-off token is " + brokered.getHandoffToken().size() + " bytes (must be "
                         + HANDOFF_TOKEN_LENGTH + ")");
+            }
+            if (options.callsBeforeTakeover()) {
+                takeover = Takeover.awaiting(brokered, options.minProtocol(), options.maxProtocol(), maxFrameBytes);
+                return brokered;
             }
             handingOff = brokered;
             HelloReply takeover;
@@ -470,16 +491,21 @@ public final class HandshakeClient {
         }
     }
 
-    /** The negotiated connection's first listener: applies what was agreed, then steps aside. */
+    /**
+     * The negotiated connection's first listener: applies what was agreed, checks a backend's takeover frame when
+     * the handshake did not wait for it, then steps aside.
+     */
     private static final class AfterHandshake implements FrameListener {
         private final Negotiated agreed;
         private final ClientOptions options;
         private final FrameListener listener;
+        private final Takeover takeover;
 
-        AfterHandshake(Negotiated agreed, ClientOptions options, FrameListener listener) {
+        AfterHandshake(Negotiated agreed, ClientOptions options, FrameListener listener, Takeover takeover) {
             this.agreed = agreed;
             this.options = options;
             this.listener = listener;
+            this.takeover = takeover;
         }
 
         @Override
@@ -496,6 +522,10 @@ public final class HandshakeClient {
 
         @Override
         public void onFrame(Connection connection, InboundFrame frame) {
+            if (takeover.awaited()) {
+                takeover.onFirstFrame(connection, frame);
+                return;
+            }
             if (frame.type() == FrameType.HELLO || frame.type() == FrameType.HELLO_REPLY) {
                 connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR,
                         FrameType.name(frame.type()) + " after the handshake completed");
@@ -506,6 +536,7 @@ public final class HandshakeClient {
 
         @Override
         public void onClose(Connection connection, CloseReason reason) {
+            takeover.onClose(reason);
             listener.onClose(connection, reason);
         }
     }

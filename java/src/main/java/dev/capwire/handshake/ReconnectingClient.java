@@ -87,6 +87,8 @@ public final class ReconnectingClient implements AutoCloseable {
 
     // Reconnect thread only.
     private int attemptsSinceLoss;
+    /** The backend address to try once next, after a hand-off failed before its takeover (reconnect thread only). */
+    private Endpoint fallbackOnce;
     private long lostAtNanos;
     private long giveUpAtNanos;
 
@@ -230,8 +232,11 @@ public final class ReconnectingClient implements AutoCloseable {
         }
         attemptsSinceLoss++;
         NegotiatedConnection connection;
+        Endpoint backend = fallbackOnce;
+        fallbackOnce = null;
         try {
-            connection = HandshakeClient.connect(transport, endpoint, options, frameListener);
+            connection = backend != null ? HandshakeClient.connectToBackend(transport, backend, options, frameListener)
+                    : HandshakeClient.connect(transport, endpoint, options, frameListener);
         } catch (HandshakeRefusedException e) {
             if (!e.isRetryable()) {
                 giveUp(e, "the server refused, and retrying will not change its answer");
@@ -273,6 +278,16 @@ public final class ReconnectingClient implements AutoCloseable {
                 return;
             }
             current = null;
+        }
+        String fallback = connection.fallbackAfterFailedTakeover();
+        if (fallback != null) {
+            // Calls before takeover: the broker abandoned this hand-off after connect returned, where a waiting
+            // connect would have gone to the backend's own address itself. The next attempt goes there.
+            try {
+                fallbackOnce = Endpoint.parse(fallback);
+            } catch (RuntimeException e) {
+                fallbackOnce = null; // not an address: back to the broker
+            }
         }
         lostAtNanos = System.nanoTime();
         giveUpAtNanos = lostAtNanos + TimeUnit.MILLISECONDS.toNanos(giveUpMs);

@@ -18,10 +18,12 @@ import dev.capwire.testing.Leaks;
 import dev.capwire.testing.RawFrames;
 import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.StatusException;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
+import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.Hello;
 import dev.capwire.wire.proto.HelloReply;
 import dev.capwire.wire.proto.Negotiated;
@@ -32,6 +34,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -414,6 +418,83 @@ class BrokerAcrossProcessesTest {
             String answer = new String(client.call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000).payload(),
                     StandardCharsets.US_ASCII);
             assertTrue(answer.startsWith(backend.pid() + " " + ProcessHandle.current().pid() + " "), answer);
+            broker.expect("FALLBACK echo the backend did not acknowledge", WAIT_SECONDS);
+        }
+    }
+
+    private static ClientOptions echoCallingBeforeTakeover() {
+        return ClientOptions.builder(BackendMain.SERVICE).noSecret().callsBeforeTakeover(true).build();
+    }
+
+    /**
+     * Calls before takeover: connect returns on the broker's Negotiated, the call waits in the socket, and the
+     * backend, which writes its takeover frame before it reads, answers it on the client's own socket.
+     */
+    @Test
+    void aClientCallingBeforeTheTakeoverIsAnsweredByTheBackendOnItsOwnSocket() throws Exception {
+        ChildJvm broker = broker();
+        ChildJvm backend = registeredBackend("ack", broker);
+        for (int i = 0; i < 20; i++) {
+            try (NegotiatedConnection connection = connect(echoCallingBeforeTakeover())) {
+                assertTrue(connection.handedOff());
+                long[] answer = call(connection);
+                assertEquals(backend.pid(), answer[0], "answered by the backend");
+                assertEquals(ProcessHandle.current().pid(), answer[1], "on the client's own socket");
+                // The takeover frame comes before any reply on the stream, so it was checked before this one.
+                assertTrue(connection.takeover().isDone() && !connection.takeover().isCompletedExceptionally());
+            }
+        }
+        broker.expect("HANDED_OFF echo " + ProcessHandle.current().pid(), WAIT_SECONDS);
+    }
+
+    /**
+     * The price of calling before the takeover: a hand-off the broker abandons after connect returned fails the
+     * call sent meanwhile, and says where the backend's own socket is; nothing is left open.
+     */
+    @Test
+    void anAbandonedHandoffFailsACallSentBeforeTheTakeoverAndNamesTheBackendAddress() throws Exception {
+        ChildJvm broker = broker();
+        registeredBackend("silent", broker);
+        NegotiatedConnection connection = connect(echoCallingBeforeTakeover());
+        assertTrue(connection.handedOff());
+        byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
+        StatusException failed = assertThrows(StatusException.class,
+                () -> connection.connection().call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000));
+        assertEquals(StatusCode.UNAVAILABLE, failed.code(), failed.getMessage());
+        ExecutionException takeover = assertThrows(ExecutionException.class,
+                () -> connection.takeover().get(WAIT_SECONDS, TimeUnit.SECONDS));
+        assertTrue(takeover.getCause().getMessage().contains("the backend's own address is " + backendAddress),
+                takeover.getCause().getMessage());
+        broker.expect("FALLBACK echo the backend did not acknowledge", WAIT_SECONDS);
+        connection.close();
+        for (int i = 0; i < 100 && transport.connectionCount() != 0; i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, transport.connectionCount(), "the abandoned connection is closed on this side");
+    }
+
+    /** A reconnecting client that calls before the takeover goes to the backend address after such a hand-off. */
+    @Test
+    void aReconnectingClientCallingBeforeTheTakeoverFallsBackToTheBackendAddress() throws Exception {
+        ChildJvm broker = broker();
+        ChildJvm backend = registeredBackend("silent", broker);
+        try (ReconnectingClient client = ReconnectingClient.builder(transport, brokerAddress,
+                echoCallingBeforeTakeover(), (connection, frame) -> { }).build()) {
+            assertTrue(client.awaitConnected(10_000).handedOff(), "first through the broker");
+            byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
+            String answer = null;
+            for (int attempt = 0; attempt < 100 && answer == null; attempt++) {
+                try {
+                    answer = new String(client.call(2, 1, new UnsafeBuffer(ask), 0, ask.length, 10_000).payload(),
+                            StandardCharsets.US_ASCII);
+                } catch (StatusException e) {
+                    assertEquals(StatusCode.UNAVAILABLE, e.code(), e.getMessage()); // the abandoned hand-off
+                    Thread.sleep(50);
+                }
+            }
+            assertTrue(answer != null && answer.startsWith(backend.pid() + " " + ProcessHandle.current().pid()
+                    + " "), String.valueOf(answer));
+            assertFalse(client.awaitConnected(10_000).handedOff(), "then connected to the backend address");
             broker.expect("FALLBACK echo the backend did not acknowledge", WAIT_SECONDS);
         }
     }
