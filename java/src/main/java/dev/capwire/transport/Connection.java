@@ -61,6 +61,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
     private final Attributes attributes = new Attributes();
     private long token; // the loop's name for this connection; 0 until registered
+    /** Whom a detach asked for during the current read hands the socket to (see {@link #detach}); loop only. */
+    private java.util.function.Consumer<DetachedSocket> detaching;
 
     private final OutboundPath outbound;
     private final MessageSender messages;
@@ -125,6 +127,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             readSeedLater();
         }
         outbound.writeOut();
+        finishDetach(); // a broker's gate let go of the socket on the Hello it just read: never registered
         if (closing.state() != ConnectionState.CLOSED) {
             token = loop.register(this, fd, interest());
         }
@@ -305,18 +308,30 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     public void detach(java.util.function.Consumer<DetachedSocket> then) {
         requireLoopWork("detach");
         inbound.keepFramesUnread();
-        // A timer due now runs after the read that delivered the current frame has finished, so the frames the
-        // decoder still holds from that read are kept, not dispatched.
-        loop.timers().schedule(loop.clock().nanoTime(), timer -> {
-            if (closing.state() != ConnectionState.OPEN) {
-                then.accept(null);
-                return;
-            }
-            byte[] unread = inbound.unreadBytes();
+        detaching = then;
+        // Finished once the read that delivered the current frame has returned (every read is followed by
+        // finishDetach), so the frames the decoder still holds from it are kept, not dispatched, and the hand-off
+        // does not wait a loop pass. The timer due now covers a detach asked for outside a read.
+        loop.timers().schedule(loop.clock().nanoTime(), timer -> finishDetach());
+    }
+
+    /** Completes a detach asked for since the last call, if any: see {@link #detach}. Loop work. */
+    private void finishDetach() {
+        java.util.function.Consumer<DetachedSocket> then = detaching;
+        if (then == null) {
+            return;
+        }
+        detaching = null;
+        if (closing.state() != ConnectionState.OPEN) {
+            then.accept(null);
+            return;
+        }
+        byte[] unread = inbound.unreadBytes();
+        if (token != 0) {
             loop.deregister(fd, token);
-            closing.detach(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "detached: the socket was handed over"));
-            then.accept(new DetachedSocket(nativeSocket, unread));
-        });
+        }
+        closing.detach(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "detached: the socket was handed over"));
+        then.accept(new DetachedSocket(nativeSocket, unread));
     }
 
     /** Before {@link #open}: bytes a previous owner of the socket read and did not handle. */
@@ -596,6 +611,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         if (EventLoop.readable(ready) && closing.state() != ConnectionState.CLOSED) {
             // A connection paused by backpressure still reads a hang-up: its end of stream ends the connection.
             inbound.readIn((ready & (Native.READY_HANGUP | Native.READY_ERROR)) != 0);
+            finishDetach();
         }
         if (EventLoop.writable(ready) && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
@@ -614,6 +630,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         }
         long before = inbound.bytesReceived();
         inbound.readIn(false);
+        finishDetach();
         int work = inbound.bytesReceived() != before || closing.state() == ConnectionState.CLOSED ? 1 : 0;
         if (outbound.wantsWrite() && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
