@@ -44,6 +44,8 @@ import java.util.concurrent.TimeoutException;
 public final class BrokerBackend implements AutoCloseable {
     private final HandshakeServer server;
     private final Endpoint broker;
+    /** Where a hand-off this side could not take goes (the transport's error handler). */
+    private final org.agrona.ErrorHandler errors;
     private final NegotiatedConnection registration;
     private final CompletableFuture<Registered> registered = new CompletableFuture<>();
     /** How often the live connection count is looked at; a Load goes to the broker only when it changed. */
@@ -60,6 +62,7 @@ public final class BrokerBackend implements AutoCloseable {
             throws NativeIoException {
         this.server = server;
         this.broker = broker;
+        this.errors = transport.options().errorHandler();
         this.registration = HandshakeClient.connect(transport, broker, options, new Messages());
     }
 
@@ -214,6 +217,9 @@ public final class BrokerBackend implements AutoCloseable {
         } catch (NativeIoException | RuntimeException e) {
             // Unwritten: the client reads the end of the stream once the broker's copy closes too, and falls back.
             fds[0].close();
+            errors.onError(new StatusException(StatusCode.UNAVAILABLE, "could not take over a client of service '"
+                    + handoff.getServiceName() + "' handed off by the broker at " + broker + " (its client falls"
+                    + " back to this backend's own address): " + e.getMessage(), e));
         }
     }
 
