@@ -45,6 +45,7 @@ final class Callee {
         this.rpc = rpc;
         this.options = options;
         this.runtime = runtime;
+        this.loopArguments = new Incoming();
     }
 
     int running() {
@@ -70,26 +71,61 @@ final class Callee {
     private static final AtomicIntegerFieldUpdater<Running> ANSWERED =
             AtomicIntegerFieldUpdater.newUpdater(Running.class, "answered");
 
-    /** A call being served; it is also the task the handler executor runs. */
-    private final class Running implements Runnable {
-        final long id;
-        final Export target;
-        final String capName;
-        final MethodSpec spec;
-        final CallContext context;
-        final long startNanos = System.nanoTime();
+    /**
+     * A call being served; it is also the task the handler executor runs, and the source of its
+     * {@link CallContext}, which is made only if the handler (or a call it makes) asks for it.
+     *
+     * <p>Reuse. A call run on the loop ({@code nonBlocking}) and answered there before its handler returned
+     * is put back in the loop's pool and serves a later call, so such a call costs no bookkeeping object. That
+     * is safe because nothing outside the loop holds it by then: user code never sees it (its context, when
+     * made, is an object of its own that keeps working after the call, and the handler's future is read, not
+     * hooked, when it is already done); it is out of the table of running calls; and every other thread that
+     * took it from that table ({@link #revoked}, {@link #closed}, {@link #onCredit}, {@link #onCancel}) marked it
+     * {@link #pinned} under the table's lock first, and a pinned call is never reused. A call on the executor,
+     * a stream, or one whose future completes later is never reused.
+     */
+    private final class Running implements Runnable, CallContext.Source {
+        long id;
+        Export target;
+        String capName;
+        MethodSpec spec;
+        long deadlineNanos;
+        PeerCredentials caller;
+        long startNanos;
         /** 1 once answered: a call is answered exactly once, by its handler, its revocation or a failure. */
         volatile int answered;
         ProducerStream stream;
         Object implementation;
         Incoming arguments;
+        /** The loop may reuse it once answered: a non-blocking, non-stream call whose answer came at once. */
+        boolean reusable;
+        /** Another thread took it from the table of running calls (guarded by that table's lock). */
+        boolean pinned;
+        /** It was answered while not pinned, and is out of the table (guarded by that table's lock). */
+        boolean finishedUnpinned;
+        private CallContext context; // guarded by this; made on demand
+        private StatusException cancellation; // guarded by this; a cancellation before the context was made
 
-        Running(long id, Export target, String capName, MethodSpec spec, CallContext context) {
+        void start(long id, Export target, String capName, MethodSpec spec, long deadlineNanos,
+                PeerCredentials caller) {
             this.id = id;
+            this.caller = caller;
             this.target = target;
             this.capName = capName;
             this.spec = spec;
-            this.context = context;
+            this.deadlineNanos = deadlineNanos;
+            this.startNanos = System.nanoTime();
+            ANSWERED.lazySet(this, 0); // nobody else sees it before the table's lock publishes it
+            this.stream = null;
+            this.implementation = null;
+            this.arguments = null;
+            this.reusable = false;
+            this.pinned = false;
+            this.finishedUnpinned = false;
+            // No lock: only the loop has touched these since the call before it (a call another thread could
+            // cancel was pinned, and a pinned call is never reused).
+            this.context = null;
+            this.cancellation = null;
         }
 
         boolean answerOnce() {
@@ -97,9 +133,72 @@ final class Callee {
         }
 
         @Override
+        public CallContext context() {
+            CallContext made;
+            StatusException cancelled;
+            synchronized (this) {
+                if (context != null) {
+                    return context;
+                }
+                made = new CallContext(deadlineNanos, rpc.connection(), caller, capName, spec.name, null);
+                context = made;
+                cancelled = cancellation;
+            }
+            if (cancelled != null) {
+                made.cancel(cancelled);
+            }
+            return made;
+        }
+
+        /** Cancels the call's context, or, when none was made yet, the one it will make. */
+        void cancel(StatusException why) {
+            CallContext made;
+            synchronized (this) {
+                if (context == null) {
+                    if (cancellation == null) {
+                        cancellation = why;
+                    }
+                    return;
+                }
+                made = context;
+            }
+            made.cancel(why);
+        }
+
+        @Override
         public void run() {
             Callee.this.run(this, implementation, arguments);
         }
+    }
+
+    /** Loop only: answered calls to reuse ({@link Running}), and the loop's decoder of non-blocking calls. */
+    private final Running[] pool = new Running[16];
+    private int pooled;
+    private final Incoming loopArguments;
+
+    private Running newRunning(boolean loop) {
+        if (loop && pooled > 0) {
+            Running call = pool[--pooled];
+            pool[pooled] = null;
+            return call;
+        }
+        return new Running();
+    }
+
+    /** Loop: after a non-blocking call's handler returned; reuses it if it may be (see {@link Running}). */
+    private void recycle(Running call) {
+        if (!call.reusable || pooled == pool.length) {
+            return;
+        }
+        synchronized (running) {
+            if (!call.finishedUnpinned) {
+                return;
+            }
+        }
+        call.target = null;
+        call.spec = null;
+        call.implementation = null;
+        pool[pooled++] = call;
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -191,11 +290,12 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "stream id " + Integer.toUnsignedString(
                     streamId) + " is not above the last one (" + Integer.toUnsignedString(highestStreamId) + ")");
         }
-        CallContext context = new CallContext(CallContext.deadlineIn(timeoutNanos), rpc.connection(), peer(),
-                type.name(), spec.name, null);
-        Running call = new Running(id, target, type.name(), spec, context);
+        boolean loop = spec.nonBlocking;
+        Running call = newRunning(loop);
+        call.start(id, target, type.name(), spec, CallContext.deadlineIn(timeoutNanos), peer());
         if (streamId != 0) {
             highestStreamId = streamId;
+            CallContext context = call.context();
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);
         }
@@ -206,10 +306,16 @@ final class Callee {
             }
         }
         int[] descriptors = Incoming.descriptors(frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
-        if (spec.nonBlocking) {
+        if (loop) {
             // Decoded from the receive buffer itself: it stays valid for the whole of this loop work.
-            run(call, implementation, new Incoming(rpc.importer(), frame.buffer(), offset + contentOffset,
-                    offset + length, descriptors, fds));
+            call.reusable = streamId == 0;
+            Incoming in = loopArguments;
+            if (!in.tryReset(rpc.importer(), frame.buffer(), offset + contentOffset, offset + length, descriptors, fds)) {
+                in = new Incoming(rpc.importer(), frame.buffer(), offset + contentOffset, offset + length,
+                        descriptors, fds);
+            }
+            run(call, implementation, in);
+            recycle(call);
             return true;
         }
         // A handler thread runs it after the loop has moved on and reused the receive buffer: the content moves.
@@ -338,9 +444,11 @@ final class Callee {
             in.discard();
             answerError(call, e.code(), e.reason(), e.detail());
             return;
+        } finally {
+            in.clear();
         }
         Object result;
-        CallContext saved = call.context.enter();
+        Object saved = CallContext.enter(call);
         try {
             result = call.spec.invoke(implementation, argument, call.stream);
         } catch (Throwable e) {
@@ -359,7 +467,12 @@ final class Callee {
                     break;
                 }
                 CompletableFuture<?> future = (CompletableFuture<?>) result;
-                call.context.onCancel(() -> future.cancel(true));
+                if (future.isDone() && !future.isCompletedExceptionally()) {
+                    answerValue(call, future.getNow(null)); // nothing to hook: no stage, no cancel hook
+                    break;
+                }
+                call.reusable = false; // the stage below holds it until the future completes
+                call.context().onCancel(() -> future.cancel(true));
                 future.whenComplete((value, failure) -> {
                     if (failure != null) {
                         answerFailure(call, failure instanceof CompletionException && failure.getCause() != null
@@ -458,6 +571,7 @@ final class Callee {
             if (call.stream != null) {
                 streams.remove(call.stream.id());
             }
+            call.finishedUnpinned = !call.pinned;
         }
         (status == StatusCode.OK ? served : failed).incrementAndGet();
         RpcEvents.served(rpc, call.capName, call.spec.name, status, call.startNanos);
@@ -475,6 +589,9 @@ final class Callee {
         Running call;
         synchronized (running) {
             call = running.get(id);
+            if (call != null) {
+                call.pinned = true;
+            }
         }
         if (call != null) {
             cancel(call, new StatusException(StatusCode.CANCELLED, "call.cancelled", "the caller cancelled the call",
@@ -484,7 +601,7 @@ final class Callee {
 
     private void cancel(Running call, StatusException why) {
         try {
-            call.context.cancel(why);
+            call.cancel(why);
         } catch (RuntimeException e) {
             rpc.reportError(e); // a hook of the handler's threw
         }
@@ -500,6 +617,7 @@ final class Callee {
                 for (Running candidate : running.values()) {
                     if (candidate.stream == stream) {
                         call = candidate;
+                        call.pinned = true;
                         break;
                     }
                 }
@@ -529,6 +647,9 @@ final class Callee {
         Running[] affected;
         synchronized (running) {
             affected = running.values().stream().filter(call -> call.target == export).toArray(Running[]::new);
+            for (Running call : affected) {
+                call.pinned = true;
+            }
         }
         StatusException why = new StatusException(StatusCode.UNAVAILABLE, reason, export.type.name()
                 + " was revoked", null);
@@ -544,6 +665,9 @@ final class Callee {
         Running[] all;
         synchronized (running) {
             all = running.values().toArray(new Running[0]);
+            for (Running call : all) {
+                call.pinned = true;
+            }
             running.clear();
             streams.clear();
         }

@@ -211,6 +211,63 @@ final class LocalFiles implements RemoteFiles {
         return bytes;
     }
 
+    /** What {@link #holdContext} kept: the context, and what it said while its call ran. */
+    private record Held(String tag, CallContext context, long deadlineNanos, String methodName, boolean cancelled) {
+    }
+
+    private final List<Held> held = new ArrayList<>();
+    private final List<String> heldCancelled = new ArrayList<>();
+
+    @Override
+    public byte[] holdContext(byte[] tag) {
+        CallContext context = CallContext.current();
+        String name = new String(tag, java.nio.charset.StandardCharsets.UTF_8);
+        synchronized (held) {
+            held.add(new Held(name, context, context.deadlineNanos(), context.methodName(), context.isCancelled()));
+        }
+        context.onCancel(() -> {
+            synchronized (held) {
+                heldCancelled.add(name);
+            }
+        });
+        return tag;
+    }
+
+    @Override
+    public byte[] heldContexts(byte[] ignored) {
+        synchronized (held) {
+            java.util.Set<CallContext> distinct = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            int changed = 0;
+            int cancelled = 0;
+            for (Held h : held) {
+                distinct.add(h.context());
+                if (h.context().deadlineNanos() != h.deadlineNanos() || !h.methodName().equals(
+                        h.context().methodName()) || h.cancelled() || !"holdContext".equals(h.methodName())) {
+                    changed++;
+                }
+                if (h.context().cancellation() != null) {
+                    cancelled++;
+                }
+            }
+            return ("held=" + held.size() + " distinct=" + distinct.size() + " changed=" + changed + " cancelled="
+                    + cancelled + " hooks=" + heldCancelled.size()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
+
+    @Override
+    public CompletableFuture<byte[]> parkOnLoop(byte[] tag) {
+        CompletableFuture<byte[]> parked = new CompletableFuture<>();
+        String name = new String(tag, java.nio.charset.StandardCharsets.UTF_8);
+        parked.whenComplete((value, failure) -> event("PARK ENDED " + name + " " + (failure == null ? "value"
+                : failure.getClass().getSimpleName())));
+        return parked;
+    }
+
+    @Override
+    public CompletableFuture<byte[]> echoOnLoopAsync(byte[] bytes) {
+        return CompletableFuture.completedFuture(bytes);
+    }
+
     /** A reader of fixed bytes. */
     static final class BytesReader implements Reader {
         private final byte[] content;
