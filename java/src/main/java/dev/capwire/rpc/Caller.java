@@ -182,16 +182,26 @@ final class Caller {
     /** Loop work: the answer to {@code question} arrived; {@code reply} is valid during this call only. */
     void answered(Question question, InboundFrame reply) {
         forget(question);
+        Object value = null;
+        StatusException failure = null;
+        Answer answer = Answer.take(rpc, reply);
         try {
-            question.complete(question.decoder.decode(new Answer(rpc, reply)));
+            value = question.decoder.decode(answer.check());
         } catch (Codec.MalformedException e) {
-            question.completeExceptionally(new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
-                    "the answer does not decode: " + e.getMessage(), e));
+            failure = new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
+                    "the answer does not decode: " + e.getMessage(), e);
         } catch (StatusException e) {
-            question.completeExceptionally(e);
+            failure = e;
         } catch (RuntimeException e) {
-            question.completeExceptionally(new StatusException(StatusCode.INTERNAL, "answer.failed",
-                    "decoding the answer failed: " + e, e));
+            failure = new StatusException(StatusCode.INTERNAL, "answer.failed", "decoding the answer failed: " + e, e);
+        } finally {
+            answer.release();
+        }
+        // After the release: the caller's callbacks run here, and may decode answers of their own.
+        if (failure != null) {
+            question.completeExceptionally(failure);
+        } else {
+            question.complete(value);
         }
     }
 
@@ -315,23 +325,43 @@ final class Caller {
 
     /**
      * A received RESPONSE: its descriptors and content, decoded on demand straight from the receive buffer (the
-     * codecs copy what they keep). Valid only while the transport's reply handler runs.
+     * codecs copy what they keep). Valid only while the transport's reply handler runs. Each thread that
+     * decodes answers reuses one ({@link #take}, {@link #release}): the decoded value never refers to it, and
+     * it is released before the question completes, so a caller's callback that makes a call of its own (and,
+     * driving the transport, decodes its answer on this thread) gets a fresh one only if it nests.
      */
     static final class Answer {
-        private final RpcConnection rpc;
-        private final InboundFrame reply;
-        private final DirectBuffer buffer;
-        private final int start;
-        private final int end;
-        private final int capCount;
+        private static final ThreadLocal<Answer> SPARE = new ThreadLocal<>();
 
-        Answer(RpcConnection rpc, InboundFrame reply) {
-            this.rpc = rpc;
-            this.reply = reply;
-            this.buffer = reply.buffer();
-            this.start = reply.payloadOffset();
-            this.end = start + reply.payloadLength();
-            // A malformed answer's fds are never taken, so the loop closes them after the handler.
+        private RpcConnection rpc;
+        private InboundFrame reply;
+        private DirectBuffer buffer;
+        private int start;
+        private int end;
+        private int capCount;
+        private final Incoming incoming = new Incoming();
+        private boolean inUse;
+
+        /** This thread's answer to decode {@code reply} in; a new one when its own is in use. */
+        static Answer take(RpcConnection rpc, InboundFrame reply) {
+            Answer answer = SPARE.get();
+            if (answer == null || answer.inUse) {
+                answer = new Answer();
+                if (SPARE.get() == null) {
+                    SPARE.set(answer);
+                }
+            }
+            answer.inUse = true;
+            answer.rpc = rpc;
+            answer.reply = reply;
+            answer.buffer = reply.buffer();
+            answer.start = reply.payloadOffset();
+            answer.end = answer.start + reply.payloadLength();
+            return answer;
+        }
+
+        /** Checks the answer header (after {@link #take}; throws for a malformed one, whose fds the loop closes). */
+        Answer check() {
             if (reply.payloadLength() < Outgoing.ANSWER_HEADER_BYTES) {
                 throw new Codec.MalformedException("an answer of " + reply.payloadLength()
                         + " bytes (the header has 4)");
@@ -340,16 +370,30 @@ final class Caller {
             if (reply.payloadLength() < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
                 throw new Codec.MalformedException("an answer too short for its " + capCount + " descriptors");
             }
+            return this;
+        }
+
+        /** Decoding is over: the answer refers to no frame any more, and this thread may decode the next here. */
+        void release() {
+            incoming.clear();
+            rpc = null;
+            reply = null;
+            buffer = null;
+            inUse = false;
         }
 
         private int contentOffset() {
             return start + Outgoing.ANSWER_HEADER_BYTES + 4 * capCount;
         }
 
+        /** The answer's descriptors and content to decode; valid until {@link #release}. */
         Incoming incoming() {
-            return new Incoming(rpc.importer(), buffer, contentOffset(), end,
-                    Incoming.descriptors(buffer, start + Outgoing.ANSWER_HEADER_BYTES, capCount),
-                    reply.fdCount() == 0 ? ConsumerStream.NO_FDS : reply.takeFds());
+            int[] descriptors = Incoming.descriptors(buffer, start + Outgoing.ANSWER_HEADER_BYTES, capCount);
+            FileDescriptor[] fds = reply.fdCount() == 0 ? ConsumerStream.NO_FDS : reply.takeFds();
+            if (incoming.tryReset(rpc.importer(), buffer, contentOffset(), end, descriptors, fds)) {
+                return incoming;
+            }
+            return new Incoming(rpc.importer(), buffer, contentOffset(), end, descriptors, fds);
         }
 
         byte[] content() {

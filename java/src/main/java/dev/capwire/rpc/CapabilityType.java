@@ -166,10 +166,50 @@ final class CapabilityType<T> {
         return byId.get(id);
     }
 
-    /** Null for a method Capwire does not carry (one of Object's, a default method). */
+    /**
+     * Null for a method Capwire does not carry (one of Object's, a default method). A proxy class passes the
+     * same {@code Method} object for a method every time, so that object is looked up by identity first, in
+     * a small array: a few reference comparisons instead of {@code Method.equals}, which compares names and
+     * parameter arrays. The first call with a new object goes to the map and adds it.
+     */
     MethodSpec method(java.lang.reflect.Method method) {
-        return byMethod.get(method);
+        Seen seen = this.seen;
+        for (int i = 0; i < seen.methods.length; i++) {
+            if (seen.methods[i] == method) {
+                return seen.specs[i];
+            }
+        }
+        MethodSpec spec = byMethod.get(method);
+        if (spec != null && seen.methods.length < MAX_SEEN) {
+            synchronized (byMethod) {
+                Seen now = this.seen;
+                if (now.methods.length >= MAX_SEEN || java.util.Arrays.asList(now.methods).contains(method)) {
+                    return spec; // another thread added it (contains compares with equals: the same method)
+                }
+                java.lang.reflect.Method[] methods = java.util.Arrays.copyOf(now.methods, now.methods.length + 1);
+                MethodSpec[] specs = java.util.Arrays.copyOf(now.specs, now.specs.length + 1);
+                methods[methods.length - 1] = method;
+                specs[specs.length - 1] = spec;
+                this.seen = new Seen(methods, specs);
+            }
+        }
+        return spec;
     }
+
+    /** The {@code Method} objects met so far and their specs, replaced whole (never changed) when one is added. */
+    private static final class Seen {
+        final java.lang.reflect.Method[] methods;
+        final MethodSpec[] specs;
+
+        Seen(java.lang.reflect.Method[] methods, MethodSpec[] specs) {
+            this.methods = methods;
+            this.specs = specs;
+        }
+    }
+
+    /** Past this many, further {@code Method} objects are looked up in the map only (a proxy class per loader). */
+    private static final int MAX_SEEN = 64;
+    private volatile Seen seen = new Seen(new java.lang.reflect.Method[0], new MethodSpec[0]);
 
     int[] methodIds() {
         return byId.keySet().stream().mapToInt(Integer::intValue).sorted().toArray();
