@@ -448,14 +448,18 @@ final class Callee {
             in.clear();
         }
         Object result;
+        Answering answering = call.spec.kind == MethodSpec.Kind.CALLBACK ? new Answering(call) : null;
         Object saved = CallContext.enter(call);
         try {
-            result = call.spec.invoke(implementation, argument, call.stream);
+            result = call.spec.invoke(implementation, argument, answering != null ? answering : call.stream);
         } catch (Throwable e) {
             answerFailure(call, e);
             return;
         } finally {
             CallContext.exit(saved);
+            if (answering != null) {
+                answering.handlerReturned();
+            }
         }
         switch (call.spec.kind) {
             case UNARY:
@@ -485,8 +489,64 @@ final class Callee {
             case STREAM:
                 answerValue(call, null); // the handler returned: the stream completed
                 break;
+            case CALLBACK:
+                break; // answered, or to be answered, through its sink
+
             default:
                 throw new IllegalStateException(call.spec.kind.toString());
+        }
+    }
+
+    private static final AtomicIntegerFieldUpdater<Answering> DONE =
+            AtomicIntegerFieldUpdater.newUpdater(Answering.class, "done");
+
+    /**
+     * The {@link ResultSink} a callback-form handler answers through: one per call, since the handler may keep
+     * it. It answers its own call once and then never touches it again; so that a kept sink can never reach a
+     * later call, its call is reused only when this sink answered it on the handler's own thread before the
+     * handler returned (then it is done, and inert).
+     */
+    private final class Answering implements ResultSink<Object> {
+        private final Running call;
+        private final Thread handlerThread = Thread.currentThread();
+        private volatile int done;
+        /** Answered on the handler's thread while the handler ran (handler's thread only). */
+        private boolean inline;
+        private boolean handlerRunning = true; // handler's thread only
+
+        Answering(Running call) {
+            this.call = call;
+        }
+
+        void handlerReturned() {
+            handlerRunning = false;
+            if (!inline) {
+                call.reusable = false; // answered later, elsewhere, or by a failure: this sink may still hold it
+            }
+        }
+
+        private boolean first() {
+            if (!DONE.compareAndSet(this, 0, 1)) {
+                return false;
+            }
+            if (Thread.currentThread() == handlerThread && handlerRunning) {
+                inline = true;
+            }
+            return true;
+        }
+
+        @Override
+        public void result(Object value) {
+            if (first()) {
+                answerValue(call, value);
+            }
+        }
+
+        @Override
+        public void failed(StatusException why) {
+            if (first()) {
+                answerFailure(call, why == null ? new NullPointerException(call.spec + " failed with null") : why);
+            }
         }
     }
 

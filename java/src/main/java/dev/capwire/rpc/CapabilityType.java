@@ -85,13 +85,16 @@ final class CapabilityType<T> {
             throw new IllegalArgumentException(where + ": @Method ids are 1 to 65535");
         }
         Type[] parameters = method.getGenericParameterTypes();
-        boolean stream = parameters.length > 0 && rawClass(parameters[parameters.length - 1]) == StreamSink.class;
-        int arguments = parameters.length - (stream ? 1 : 0);
+        Class<?> last = parameters.length > 0 ? rawClass(parameters[parameters.length - 1]) : null;
+        boolean stream = last == StreamSink.class;
+        boolean callback = last == ResultSink.class;
+        int arguments = parameters.length - (stream || callback ? 1 : 0);
         if (arguments > 1) {
             throw new IllegalArgumentException(where + " takes " + arguments
                     + " arguments; a cap method takes at most one (put several values in one message)");
         }
-        Codec argument = arguments == 0 ? Codecs.NONE : Codecs.forType(parameters[0], where);
+        Codec argument = arguments == 0 ? Codecs.NONE : callback ? viewing(parameters[0], where)
+                : Codecs.forType(parameters[0], where);
         Type returned = method.getGenericReturnType();
         MethodSpec.Kind kind;
         Codec result;
@@ -106,6 +109,12 @@ final class CapabilityType<T> {
             }
             kind = MethodSpec.Kind.STREAM;
             result = Codecs.forType(typeArgument(parameters[parameters.length - 1], where), where);
+        } else if (callback) {
+            if (returned != void.class) {
+                throw new IllegalArgumentException(where + " answers through its ResultSink, so it must return void");
+            }
+            kind = MethodSpec.Kind.CALLBACK;
+            result = viewing(typeArgument(parameters[parameters.length - 1], where), where);
         } else if (rawClass(returned) == CompletableFuture.class) {
             kind = MethodSpec.Kind.ASYNC;
             result = Codecs.forType(typeArgument(returned, where), where);
@@ -114,11 +123,16 @@ final class CapabilityType<T> {
             result = Codecs.forType(returned, where);
         }
         return new MethodSpec(annotation.value(), method.getName(), kind, annotation.nonBlocking(),
-                arguments == 1, argument, result, invoker(method, arguments, stream));
+                arguments == 1, argument, result, invoker(method, arguments, stream || callback));
+    }
+
+    /** In the callback form a {@code DirectBuffer} is decoded as a view (see {@link ResultSink}). */
+    private static Codec viewing(Type type, String where) {
+        return type == org.agrona.DirectBuffer.class ? Codecs.DIRECT_BUFFER_VIEW : Codecs.forType(type, where);
     }
 
     /** {@code (impl, argument, sink) -> result} whatever the method's own shape. */
-    private static MethodHandle invoker(java.lang.reflect.Method method, int arguments, boolean stream) {
+    private static MethodHandle invoker(java.lang.reflect.Method method, int arguments, boolean sink) {
         MethodHandle handle;
         try {
             method.setAccessible(true); // the interface may be package-private in the user's own package
@@ -129,7 +143,7 @@ final class CapabilityType<T> {
         if (arguments == 0) {
             handle = MethodHandles.dropArguments(handle, 1, Object.class);
         }
-        if (!stream) {
+        if (!sink) {
             handle = MethodHandles.dropArguments(handle, 2, Object.class);
         }
         return handle.asType(INVOKER);

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.agrona.DirectBuffer;
+import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * One received message being decoded: its content, descriptors and fds, each taken once by the codec. A
@@ -34,6 +35,7 @@ final class Incoming {
     private FileDescriptor[] fds;
     private int nextFd;
     private List<Object> created; // the caps taken so far, null until the first
+    private UnsafeBuffer view; // made at the first contentView, then rewrapped
     /** For one that is reused: true from {@link #reset} until {@link #clear}. */
     private boolean inUse;
 
@@ -96,6 +98,20 @@ final class Incoming {
             descriptors[i] = buffer.getInt(offset + 4 * i, FrameHeader.ORDER);
         }
         return descriptors;
+    }
+
+    /**
+     * The rest of the content as a view of the message's own buffer, not a copy: one view per decoder, valid
+     * until this decoder decodes its next message (for the loop's decoders, until the handler or the result's
+     * sink returns).
+     */
+    DirectBuffer contentView() {
+        if (view == null) {
+            view = new UnsafeBuffer(0, 0);
+        }
+        view.wrap(buffer, position, end - position);
+        position = end;
+        return view;
     }
 
     byte[] contentBytes() {

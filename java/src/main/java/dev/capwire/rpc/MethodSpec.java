@@ -10,7 +10,9 @@ final class MethodSpec {
         /** Returns a {@code CompletableFuture} of its result; the caller's thread does not wait. */
         ASYNC,
         /** Takes a {@link StreamSink} last and returns nothing: a server stream. */
-        STREAM
+        STREAM,
+        /** Takes a {@link ResultSink} last and returns nothing: the result goes to the sink (no future). */
+        CALLBACK
     }
 
     final int id;
@@ -39,8 +41,9 @@ final class MethodSpec {
         this.resultDecoder = answer -> answer.decode(result);
     }
 
-    Object invoke(Object implementation, Object argument, StreamSink<?> sink) throws Throwable {
-        return (Object) invoker.invokeExact(implementation, argument, (Object) sink);
+    /** {@code sink}: the method's {@link StreamSink} or {@link ResultSink}, else null. */
+    Object invoke(Object implementation, Object argument, Object sink) throws Throwable {
+        return (Object) invoker.invokeExact(implementation, argument, sink);
     }
 
     @Override

@@ -64,7 +64,7 @@ final class Question extends CompletableFuture<Object> implements ReplyHandler {
     private void cancelRequest() {
         long id = requestId;
         if (id != 0 && connection.cancelRequest(id)) {
-            caller.forget(this); // its handler will not be called: the bookkeeping ends here
+            caller.forget(); // its handler will not be called: the bookkeeping ends here
         }
     }
 }

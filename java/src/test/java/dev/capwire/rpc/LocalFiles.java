@@ -268,6 +268,42 @@ final class LocalFiles implements RemoteFiles {
         return CompletableFuture.completedFuture(bytes);
     }
 
+    @Override
+    public void echoView(org.agrona.DirectBuffer bytes, ResultSink<org.agrona.DirectBuffer> result) {
+        result.result(bytes);
+    }
+
+    private final java.util.concurrent.ScheduledExecutorService later =
+            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(runnable -> {
+                Thread thread = new Thread(runnable, "echo-later");
+                thread.setDaemon(true);
+                return thread;
+            });
+    private ResultSink<byte[]> previous; // loop only
+
+    @Override
+    public void echoLater(org.agrona.DirectBuffer bytes, ResultSink<byte[]> result) {
+        byte[] copy = new byte[bytes.capacity()];
+        bytes.getBytes(0, copy); // the view is valid only until this returns
+        if (previous != null) {
+            previous.result(new byte[] {-1}); // answered already: ignored, and it must not reach this call
+        }
+        previous = result;
+        later.schedule(() -> {
+            result.result(copy);
+            result.result(new byte[] {-2}); // a second answer: ignored
+        }, 1, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void failThrough(byte[] how, ResultSink<byte[]> result) {
+        if (new String(how, java.nio.charset.StandardCharsets.UTF_8).equals("status")) {
+            result.failed(new StatusException(StatusCode.NOT_FOUND, "test.missing", "not here", null));
+            return;
+        }
+        throw new IllegalStateException("the handler broke on purpose");
+    }
+
     /** A reader of fixed bytes. */
     static final class BytesReader implements Reader {
         private final byte[] content;

@@ -367,7 +367,7 @@ class RpcAcrossProcessesTest {
         ServedCaps caps = peer.runtime().servedCaps();
         assertEquals("files", caps.getCaps(0).getName());
         assertEquals("1.2.0", caps.getCaps(0).getVersion());
-        assertEquals(19, caps.getCaps(0).getMethodIdsCount());
+        assertEquals(22, caps.getCaps(0).getMethodIdsCount());
         assertEquals("secret", caps.getCaps(1).getName());
         RemoteFiles files = peer.bootstrap(RemoteFiles.class);
         Diagnostics diagnostics = peer.runtime().diagnostics();
@@ -678,5 +678,112 @@ class RpcAcrossProcessesTest {
         // The connection itself carries on: the runtime cap still answers.
         assertEquals(StatusCode.NOT_FOUND, assertThrows(StatusException.class,
                 () -> peer.bootstrap(RemoteFiles.class)).code());
+    }
+
+    /** Collects the results a {@link ResultSink} receives, copying each view while it is valid. */
+    private static final class Collected<T> implements ResultSink<T> {
+        final java.util.concurrent.BlockingQueue<Object> got = new java.util.concurrent.LinkedBlockingQueue<>();
+
+        @Override
+        public void result(T value) {
+            if (value instanceof org.agrona.DirectBuffer) {
+                org.agrona.DirectBuffer view = (org.agrona.DirectBuffer) value;
+                byte[] copy = new byte[view.capacity()];
+                view.getBytes(0, copy);
+                got.add(copy);
+            } else {
+                got.add(value);
+            }
+        }
+
+        @Override
+        public void failed(StatusException why) {
+            got.add(why);
+        }
+
+        Object next() throws InterruptedException {
+            Object value = got.poll(30, TimeUnit.SECONDS);
+            assertTrue(value != null, "a result within 30 s");
+            return value;
+        }
+    }
+
+    /**
+     * The callback form: one sink for many calls from many threads, the argument and the result as views of the
+     * receive buffers. Every call is answered once, with its own bytes (each thread's calls carry its own
+     * marker, and the sink collects per thread through the bytes themselves).
+     */
+    @Test
+    void theCallbackFormAnswersEachCallOnceThroughOneSharedSink() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Collected<org.agrona.DirectBuffer> sink = new Collected<>();
+        int threads = 4;
+        int calls = 2000;
+        ExecutorService callers = Executors.newFixedThreadPool(threads);
+        java.util.Set<String> sent = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                done.add(callers.submit(() -> {
+                    for (int i = 0; i < calls; i++) {
+                        byte[] mine = ByteBuffer.allocate(12 + i % 40).putInt(thread).putLong(i).array();
+                        sent.add(java.util.Arrays.toString(mine));
+                        files.echoView(new org.agrona.concurrent.UnsafeBuffer(mine), sink);
+                        while (sink.got.size() + 1000 < sent.size()) {
+                            Thread.yield(); // keep under the in-flight limit
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> each : done) {
+                each.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            callers.shutdownNow();
+        }
+        java.util.Set<String> received = new java.util.HashSet<>();
+        for (int i = 0; i < threads * calls; i++) {
+            Object value = sink.next();
+            assertTrue(value instanceof byte[], String.valueOf(value));
+            assertTrue(received.add(java.util.Arrays.toString((byte[]) value)), "answered once");
+        }
+        assertEquals(sent, received);
+        assertNull(sink.got.poll(50, TimeUnit.MILLISECONDS), "no answer twice");
+    }
+
+    /**
+     * A handler in the callback form answers later, from another thread, after its call's handler returned;
+     * and answers a sink it kept from an earlier call, and answers twice. Each call gets exactly its own answer.
+     */
+    @Test
+    void aSinkAnsweredLaterOrKeptByTheHandlerAnswersOnlyItsOwnCallOnce() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        for (int i = 0; i < 200; i++) {
+            Collected<byte[]> sink = new Collected<>();
+            byte[] mine = ByteBuffer.allocate(8).putLong(i).array();
+            files.echoLater(new org.agrona.concurrent.UnsafeBuffer(mine), sink);
+            assertArrayEquals(mine, (byte[]) sink.next());
+            // Between these calls others reuse the loop's bookkeeping: the kept sinks must not reach them.
+            assertArrayEquals(mine, files.echoOnLoop(mine));
+            assertNull(sink.got.poll(2, TimeUnit.MILLISECONDS), "answered once");
+        }
+    }
+
+    @Test
+    void aCallbackFormFailureReachesTheSinkAsItsStatus() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Collected<byte[]> sink = new Collected<>();
+        files.failThrough(bytes("status"), sink);
+        StatusException status = (StatusException) sink.next();
+        assertEquals(StatusCode.NOT_FOUND, status.code());
+        assertEquals("test.missing", status.reason());
+        files.failThrough(bytes("throw"), sink);
+        assertEquals(StatusCode.INTERNAL, ((StatusException) sink.next()).code());
+        assertThrows(NullPointerException.class, () -> files.failThrough(bytes("status"), null));
+        ((RemoteCapability) files).close();
+        files.failThrough(bytes("status"), sink);
+        assertEquals("proxy.closed", ((StatusException) sink.next()).reason(), "failed locally, through the sink");
     }
 }
