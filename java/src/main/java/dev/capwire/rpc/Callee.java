@@ -35,6 +35,8 @@ final class Callee {
     private final RuntimeService runtime;
     private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
     private final Long2ObjectHashMap<Running> running = new Long2ObjectHashMap<>(); // guarded by itself
+    /** {@code running.size()}, written under its lock, read without it (the loop's limit check, once per call). */
+    private volatile int runningCount;
     private final Int2ObjectHashMap<ProducerStream> streams = new Int2ObjectHashMap<>(); // guarded by running
     private int highestStreamId; // loop only
     private final AtomicLong served = new AtomicLong();
@@ -185,15 +187,14 @@ final class Callee {
         return new Running();
     }
 
-    /** Loop: after a non-blocking call's handler returned; reuses it if it may be (see {@link Running}). */
+    /**
+     * Loop: after a non-blocking call's handler returned; reuses it if it may be (see {@link Running}). No lock:
+     * {@code finishedUnpinned} is true only when this thread finished the call itself, after seeing under the
+     * lock that nobody had pinned it (a thread that pins writes false; the loop reset it for this call).
+     */
     private void recycle(Running call) {
-        if (!call.reusable || pooled == pool.length) {
+        if (!call.reusable || !call.finishedUnpinned || pooled == pool.length) {
             return;
-        }
-        synchronized (running) {
-            if (!call.finishedUnpinned) {
-                return;
-            }
         }
         call.target = null;
         call.spec = null;
@@ -242,7 +243,7 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "a call too short for its " + capCount
                     + " descriptors");
         }
-        if (running() >= options.maxInFlight()) {
+        if (runningCount >= options.maxInFlight()) {
             return refuse(id, StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls from this peer are running already");
         }
@@ -301,6 +302,7 @@ final class Callee {
         }
         synchronized (running) {
             running.put(id, call);
+            runningCount = running.size();
             if (call.stream != null) {
                 streams.put(streamId, call.stream);
             }
@@ -628,6 +630,7 @@ final class Callee {
     private void finish(Running call, StatusCode status) {
         synchronized (running) {
             running.remove(call.id);
+            runningCount = running.size();
             if (call.stream != null) {
                 streams.remove(call.stream.id());
             }
@@ -729,6 +732,7 @@ final class Callee {
                 call.pinned = true;
             }
             running.clear();
+            runningCount = 0;
             streams.clear();
         }
         for (Running call : all) {

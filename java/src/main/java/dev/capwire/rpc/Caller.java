@@ -5,6 +5,7 @@ import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.rpc.ImportTable.Import;
 import dev.capwire.rpc.proto.BootstrapReply;
 import dev.capwire.rpc.proto.BootstrapRequest;
+import dev.capwire.transport.Connection;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.ReplyHandler;
 import dev.capwire.transport.StatusException;
@@ -44,6 +45,10 @@ final class Caller {
 
     int inFlight() {
         return inFlight.get();
+    }
+
+    Connection connection() {
+        return rpc.connection();
     }
 
     int openStreams() {
@@ -148,7 +153,7 @@ final class Caller {
     Question send(Import target, int methodId, Codec argumentCodec, Object argument, int streamId,
             int initialCredit, Decoder decoder) {
         CallContext context = context();
-        Question question = new Question(this, rpc.connection(), target, decoder);
+        Question question = new Question(this, target, decoder);
         long requestId = request(target, methodId, argumentCodec, argument, streamId, initialCredit, context,
                 question);
         question.sent(requestId); // cancels it at once if it was cancelled while being sent

@@ -1,6 +1,7 @@
 package dev.capwire.rpc;
 
 import dev.capwire.handshake.Version;
+import java.lang.invoke.LambdaMetafactory;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
@@ -131,8 +132,8 @@ final class CapabilityType<T> {
         return type == org.agrona.DirectBuffer.class ? Codecs.DIRECT_BUFFER_VIEW : Codecs.forType(type, where);
     }
 
-    /** {@code (impl, argument, sink) -> result} whatever the method's own shape. */
-    private static MethodHandle invoker(java.lang.reflect.Method method, int arguments, boolean sink) {
+    /** {@code (impl, argument, sink) -> result} whatever the method's own shape (see {@link MethodSpec.Invoker}). */
+    private static MethodSpec.Invoker invoker(java.lang.reflect.Method method, int arguments, boolean sink) {
         MethodHandle handle;
         try {
             method.setAccessible(true); // the interface may be package-private in the user's own package
@@ -140,13 +141,104 @@ final class CapabilityType<T> {
         } catch (IllegalAccessException | RuntimeException e) {
             throw new IllegalArgumentException("cannot serve " + method + ": " + e.getMessage(), e);
         }
+        if (directlyCallable(method)) {
+            try {
+                return generated(handle, arguments, sink, method.getReturnType() == void.class);
+            } catch (Throwable e) {
+                // Not expected for a public interface; the method handle below serves it all the same.
+            }
+        }
         if (arguments == 0) {
             handle = MethodHandles.dropArguments(handle, 1, Object.class);
         }
         if (!sink) {
             handle = MethodHandles.dropArguments(handle, 2, Object.class);
         }
-        return handle.asType(INVOKER);
+        MethodHandle invoker = handle.asType(INVOKER);
+        return (implementation, argument, sinkOrNull) -> (Object) invoker.invokeExact(implementation, argument,
+                sinkOrNull);
+    }
+
+    /**
+     * True when a class defined beside this one may call {@code method} directly: its interface public (and any
+     * class it is nested in), and it and every type in its signature the very classes this class loader finds.
+     */
+    private static boolean directlyCallable(java.lang.reflect.Method method) {
+        for (Class<?> c = method.getDeclaringClass(); c != null; c = c.getEnclosingClass()) {
+            if (!Modifier.isPublic(c.getModifiers())) {
+                return false;
+            }
+        }
+        java.util.List<Class<?>> types = new java.util.ArrayList<>(java.util.List.of(method.getParameterTypes()));
+        types.add(method.getReturnType());
+        types.add(method.getDeclaringClass());
+        for (Class<?> c : types) {
+            while (c.isArray()) {
+                c = c.getComponentType();
+            }
+            if (c.isPrimitive()) {
+                continue;
+            }
+            try {
+                if (Class.forName(c.getName(), false, CapabilityType.class.getClassLoader()) != c) {
+                    return false;
+                }
+            } catch (ClassNotFoundException | LinkageError e) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static MethodSpec.Invoker generated(MethodHandle method, int arguments, boolean sink, boolean isVoid)
+            throws Throwable {
+        Class<?> shape;
+        if (sink) {
+            shape = arguments == 0 ? MethodSpec.Sink0.class : MethodSpec.Sink1.class;
+        } else if (isVoid) {
+            shape = arguments == 0 ? MethodSpec.Void0.class : MethodSpec.Void1.class;
+        } else {
+            shape = arguments == 0 ? MethodSpec.Returns0.class : MethodSpec.Returns1.class;
+        }
+        int parameters = method.type().parameterCount();
+        MethodType erased = MethodType.genericMethodType(parameters).changeReturnType(
+                sink || isVoid ? void.class : Object.class);
+        Object call = LambdaMetafactory.metafactory(MethodHandles.lookup(), "call", MethodType.methodType(shape),
+                erased, method, method.type()).getTarget().invoke();
+        if (shape == MethodSpec.Returns0.class) {
+            MethodSpec.Returns0 f = (MethodSpec.Returns0) call;
+            return (implementation, argument, sinkOrNull) -> f.call(implementation);
+        }
+        if (shape == MethodSpec.Returns1.class) {
+            MethodSpec.Returns1 f = (MethodSpec.Returns1) call;
+            return (implementation, argument, sinkOrNull) -> f.call(implementation, argument);
+        }
+        if (shape == MethodSpec.Void0.class) {
+            MethodSpec.Void0 f = (MethodSpec.Void0) call;
+            return (implementation, argument, sinkOrNull) -> {
+                f.call(implementation);
+                return null;
+            };
+        }
+        if (shape == MethodSpec.Void1.class) {
+            MethodSpec.Void1 f = (MethodSpec.Void1) call;
+            return (implementation, argument, sinkOrNull) -> {
+                f.call(implementation, argument);
+                return null;
+            };
+        }
+        if (shape == MethodSpec.Sink0.class) {
+            MethodSpec.Sink0 f = (MethodSpec.Sink0) call;
+            return (implementation, argument, sinkOrNull) -> {
+                f.call(implementation, sinkOrNull);
+                return null;
+            };
+        }
+        MethodSpec.Sink1 f = (MethodSpec.Sink1) call;
+        return (implementation, argument, sinkOrNull) -> {
+            f.call(implementation, argument, sinkOrNull);
+            return null;
+        };
     }
 
     private static Class<?> rawClass(Type type) {
