@@ -6,18 +6,22 @@ import dev.capwire.bench.rpc.BenchCap;
 import dev.capwire.bench.rpc.GrpcBench;
 import dev.capwire.bench.rpc.RpcClient;
 import dev.capwire.bench.rpc.RpcPeerServer;
+import dev.capwire.bench.rpc.ServerAllocation;
 import dev.capwire.bench.rpc.proto.EchoReply;
 import dev.capwire.bench.rpc.proto.EchoRequest;
 import dev.capwire.transport.Connection;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.ReplyHandler;
+import dev.capwire.rpc.ResultSink;
 import dev.capwire.transport.StatusException;
 import io.grpc.CallOptions;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
+import java.io.IOException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
+import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -32,6 +36,8 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.IterationParams;
+import org.openjdk.jmh.runner.IterationType;
 
 /**
  * Unary calls with up to {@code window} (128) in flight between two JVMs over a Unix socket, through
@@ -43,12 +49,16 @@ import org.openjdk.jmh.annotations.Warmup;
  * <li>{@code rpc-executor}: {@link BenchCap#echoAsync}, the same with the handler on the RPC executor;
  * <li>{@code rpc-bytes}: {@link BenchCap#bytesOnLoopAsync}, the message's bytes as {@code byte[]}, no protobuf:
  *     with {@code -prof gc}, the RPC layer's own allocation per call beside {@code raw-request}'s;
+ * <li>{@code rpc-view}: {@link BenchCap#bytesView}, the same bytes in the callback form ({@code ResultSink}, one
+ *     sink for every call, argument and result as views): the RPC layer's floor of allocation per call;
  * <li>{@code raw-request}: {@code Connection.request} of the same bytes with one {@code ReplyHandler} for all
  *     calls (nothing allocated per call), answered on the server's loop;
  * <li>{@code raw-future}: the same through {@code Connection.request}'s future form (a future and a copy of
  *     the reply per call);
  * <li>{@code grpc}: grpc-java's async stub ({@code ClientCalls.asyncUnaryCall}), handler on its event loop.
  * </ul>
+ * For the RPC peers each trial also prints the server JVM's bytes allocated per call over its measured
+ * iterations ({@link ServerAllocation}).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -60,7 +70,7 @@ public class RpcInFlightBenchmark {
     private static final String BACKOFF = "backoff";
     private static final long TIMEOUT_MS = 30_000;
 
-    @Param({"rpc", "rpc-executor", "rpc-bytes", "raw-request", "raw-future", "grpc"})
+    @Param({"rpc", "rpc-executor", "rpc-bytes", "rpc-view", "raw-request", "raw-future", "grpc"})
     public String peer;
 
     @Param("128")
@@ -70,6 +80,7 @@ public class RpcInFlightBenchmark {
     public int payloadBytes;
 
     private PeerProcess server;
+    private ServerAllocation allocation; // RPC peers only
     private AutoCloseable client;
     private Runnable send;
     private long sent;
@@ -89,15 +100,29 @@ public class RpcInFlightBenchmark {
             answered.incrementAndGet();
         };
         switch (peer) {
-            case "rpc", "rpc-executor", "rpc-bytes" -> {
+            case "rpc", "rpc-executor", "rpc-bytes", "rpc-view" -> {
                 server = PeerProcess.start(RpcPeerServer.class, "rpc", BACKOFF);
+                allocation = new ServerAllocation(server);
                 RpcClient rpc = RpcClient.rpc(server.socket(), BACKOFF, false);
                 BenchCap cap = rpc.cap();
                 client = rpc;
                 byte[] bytes = request.toByteArray();
+                UnsafeBuffer view = new UnsafeBuffer(bytes);
+                ResultSink<DirectBuffer> sink = new ResultSink<>() {
+                    @Override
+                    public void result(DirectBuffer value) {
+                        answered.incrementAndGet();
+                    }
+
+                    @Override
+                    public void failed(StatusException why) {
+                        done.accept(null, why);
+                    }
+                };
                 send = switch (peer) {
                     case "rpc" -> () -> cap.echoOnLoopAsync(request).whenComplete(done);
                     case "rpc-executor" -> () -> cap.echoAsync(request).whenComplete(done);
+                    case "rpc-view" -> () -> cap.bytesView(view, sink);
                     default -> () -> cap.bytesOnLoopAsync(bytes).whenComplete(done);
                 };
             }
@@ -155,9 +180,16 @@ public class RpcInFlightBenchmark {
         }
     }
 
+    @Setup(Level.Iteration)
+    public void startIteration(IterationParams iteration) throws IOException {
+        if (allocation != null) {
+            allocation.startIteration(iteration.getType() == IterationType.MEASUREMENT, sent);
+        }
+    }
+
     /** Lets every call of the iteration be answered, and fails the run if any call failed. */
     @TearDown(Level.Iteration)
-    public void drain() throws InterruptedException {
+    public void drain() throws InterruptedException, IOException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (answered.get() < sent) {
             if (System.nanoTime() > deadline) {
@@ -168,10 +200,16 @@ public class RpcInFlightBenchmark {
         if (failed.get() > 0) {
             throw new IllegalStateException(failed.get() + " calls failed; the first: " + firstFailure, firstFailure);
         }
+        if (allocation != null) {
+            allocation.endIteration(sent);
+        }
     }
 
     @TearDown(Level.Trial)
     public void disconnect() throws Exception {
+        if (allocation != null) {
+            allocation.print(peer);
+        }
         client.close();
         server.close();
     }

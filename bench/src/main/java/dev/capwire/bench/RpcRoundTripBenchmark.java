@@ -7,6 +7,7 @@ import dev.capwire.bench.rpc.BenchCap;
 import dev.capwire.bench.rpc.GrpcBench;
 import dev.capwire.bench.rpc.RpcClient;
 import dev.capwire.bench.rpc.RpcPeerServer;
+import dev.capwire.bench.rpc.ServerAllocation;
 import dev.capwire.bench.rpc.proto.EchoRequest;
 import io.grpc.CallOptions;
 import io.grpc.stub.ClientCalls;
@@ -68,11 +69,7 @@ public class RpcRoundTripBenchmark {
     private AutoCloseable client;
     private Supplier<Object> call;
     private long calls;
-    private boolean measuring;
-    private long iterationBytes;
-    private long iterationCalls;
-    private long measuredBytes;
-    private long measuredCalls;
+    private ServerAllocation allocation;
 
     @Setup(Level.Trial)
     public void connect() throws Exception {
@@ -119,27 +116,25 @@ public class RpcRoundTripBenchmark {
 
     @Setup(Level.Iteration)
     public void startIteration(IterationParams iteration) throws IOException {
-        measuring = iteration.getType() == IterationType.MEASUREMENT && reportsAllocation();
-        if (measuring) {
-            iterationBytes = serverAllocated();
-            iterationCalls = calls;
+        if (allocation == null && reportsAllocation()) {
+            allocation = new ServerAllocation(server);
+        }
+        if (allocation != null) {
+            allocation.startIteration(iteration.getType() == IterationType.MEASUREMENT, calls);
         }
     }
 
     @TearDown(Level.Iteration)
     public void endIteration() throws IOException {
-        if (measuring) {
-            measuredBytes += serverAllocated() - iterationBytes;
-            measuredCalls += calls - iterationCalls;
+        if (allocation != null) {
+            allocation.endIteration(calls);
         }
     }
 
     @TearDown(Level.Trial)
     public void disconnect() throws Exception {
-        if (measuredCalls > 0) {
-            // The server's side of the allocation; -prof gc measures this JVM only.
-            System.out.printf("%nserver allocation, peer %s: %.1f B/call (%d calls measured)%n", peer,
-                    (double) measuredBytes / measuredCalls, measuredCalls);
+        if (allocation != null) {
+            allocation.print(peer); // the server's side of the allocation; -prof gc measures this JVM only
         }
         client.close();
         server.close();
@@ -147,14 +142,6 @@ public class RpcRoundTripBenchmark {
 
     private boolean reportsAllocation() {
         return !peer.equals("raw-notify");
-    }
-
-    private long serverAllocated() throws IOException {
-        String answer = server.ask("allocated", "ALLOCATED ");
-        if (answer == null) {
-            throw new IOException("the server exited");
-        }
-        return Long.parseLong(answer.substring("ALLOCATED ".length()));
     }
 
     @Benchmark

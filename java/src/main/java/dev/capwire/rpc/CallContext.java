@@ -22,7 +22,11 @@ import java.util.concurrent.Callable;
  * that must outlive the call (a cache refresh it triggered, say) runs under {@link #detached}.
  */
 public final class CallContext {
-    private static final ThreadLocal<CallContext> CURRENT = new ThreadLocal<>();
+    /**
+     * The current thread's scope: a {@code CallContext}, or the {@link Source} of a served call whose context
+     * has not been asked for yet (most handlers never ask, so most calls never make one).
+     */
+    private static final ThreadLocal<Object> CURRENT = new ThreadLocal<>();
     private static final long NO_DEADLINE = Long.MAX_VALUE;
 
     private final long deadlineNanos;
@@ -44,9 +48,19 @@ public final class CallContext {
         this.parent = parent;
     }
 
+    /**
+     * A served call that makes its context only when someone asks for it ({@link #current()}, a child call,
+     * a cancellation hook). Once made, the call keeps and returns that one context; it is an object of its own,
+     * so what the handler holds stays valid however the server reuses its bookkeeping after the call.
+     */
+    interface Source {
+        CallContext context();
+    }
+
     /** The context of the call this thread is serving, or of the deadline scope it is in; null when none. */
     public static CallContext current() {
-        return CURRENT.get();
+        Object scope = CURRENT.get();
+        return scope == null || scope instanceof CallContext ? (CallContext) scope : ((Source) scope).context();
     }
 
     /**
@@ -70,7 +84,7 @@ public final class CallContext {
      * handler starts that must go on after its call ends.
      */
     public static <T> T detached(Callable<T> body) throws Exception {
-        CallContext saved = CURRENT.get();
+        Object saved = CURRENT.get();
         CURRENT.remove();
         try {
             return body.call();
@@ -79,20 +93,20 @@ public final class CallContext {
         }
     }
 
-    /** Makes this the current thread's context; returns the one to put back with {@link #exit}. */
-    CallContext enter() {
-        CallContext saved = CURRENT.get();
-        CURRENT.set(this);
+    /** Makes {@code source}'s call the current thread's; returns the scope to put back with {@link #exit}. */
+    static Object enter(Source source) {
+        Object saved = CURRENT.get();
+        CURRENT.set(source);
         return saved;
     }
 
     /** Puts back what {@link #enter} returned (set, not remove: see {@link #run}). */
-    static void exit(CallContext saved) {
+    static void exit(Object saved) {
         CURRENT.set(saved);
     }
 
     <T> T run(Callable<T> body) throws Exception {
-        CallContext saved = CURRENT.get();
+        Object saved = CURRENT.get();
         CURRENT.set(this);
         try {
             return body.call();

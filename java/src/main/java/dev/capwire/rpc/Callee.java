@@ -35,6 +35,8 @@ final class Callee {
     private final RuntimeService runtime;
     private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
     private final Long2ObjectHashMap<Running> running = new Long2ObjectHashMap<>(); // guarded by itself
+    /** {@code running.size()}, written under its lock, read without it (the loop's limit check, once per call). */
+    private volatile int runningCount;
     private final Int2ObjectHashMap<ProducerStream> streams = new Int2ObjectHashMap<>(); // guarded by running
     private int highestStreamId; // loop only
     private final AtomicLong served = new AtomicLong();
@@ -45,6 +47,7 @@ final class Callee {
         this.rpc = rpc;
         this.options = options;
         this.runtime = runtime;
+        this.loopArguments = new Incoming();
     }
 
     int running() {
@@ -70,26 +73,61 @@ final class Callee {
     private static final AtomicIntegerFieldUpdater<Running> ANSWERED =
             AtomicIntegerFieldUpdater.newUpdater(Running.class, "answered");
 
-    /** A call being served; it is also the task the handler executor runs. */
-    private final class Running implements Runnable {
-        final long id;
-        final Export target;
-        final String capName;
-        final MethodSpec spec;
-        final CallContext context;
-        final long startNanos = System.nanoTime();
+    /**
+     * A call being served; it is also the task the handler executor runs, and the source of its
+     * {@link CallContext}, which is made only if the handler (or a call it makes) asks for it.
+     *
+     * <p>Reuse. A call run on the loop ({@code nonBlocking}) and answered there before its handler returned
+     * is put back in the loop's pool and serves a later call, so such a call costs no bookkeeping object. That
+     * is safe because nothing outside the loop holds it by then: user code never sees it (its context, when
+     * made, is an object of its own that keeps working after the call, and the handler's future is read, not
+     * hooked, when it is already done); it is out of the table of running calls; and every other thread that
+     * took it from that table ({@link #revoked}, {@link #closed}, {@link #onCredit}, {@link #onCancel}) marked it
+     * {@link #pinned} under the table's lock first, and a pinned call is never reused. A call on the executor,
+     * a stream, or one whose future completes later is never reused.
+     */
+    private final class Running implements Runnable, CallContext.Source {
+        long id;
+        Export target;
+        String capName;
+        MethodSpec spec;
+        long deadlineNanos;
+        PeerCredentials caller;
+        long startNanos;
         /** 1 once answered: a call is answered exactly once, by its handler, its revocation or a failure. */
         volatile int answered;
         ProducerStream stream;
         Object implementation;
         Incoming arguments;
+        /** The loop may reuse it once answered: a non-blocking, non-stream call whose answer came at once. */
+        boolean reusable;
+        /** Another thread took it from the table of running calls (guarded by that table's lock). */
+        boolean pinned;
+        /** It was answered while not pinned, and is out of the table (guarded by that table's lock). */
+        boolean finishedUnpinned;
+        private CallContext context; // guarded by this; made on demand
+        private StatusException cancellation; // guarded by this; a cancellation before the context was made
 
-        Running(long id, Export target, String capName, MethodSpec spec, CallContext context) {
+        void start(long id, Export target, String capName, MethodSpec spec, long deadlineNanos,
+                PeerCredentials caller) {
             this.id = id;
+            this.caller = caller;
             this.target = target;
             this.capName = capName;
             this.spec = spec;
-            this.context = context;
+            this.deadlineNanos = deadlineNanos;
+            this.startNanos = System.nanoTime();
+            ANSWERED.lazySet(this, 0); // nobody else sees it before the table's lock publishes it
+            this.stream = null;
+            this.implementation = null;
+            this.arguments = null;
+            this.reusable = false;
+            this.pinned = false;
+            this.finishedUnpinned = false;
+            // No lock: only the loop has touched these since the call before it (a call another thread could
+            // cancel was pinned, and a pinned call is never reused).
+            this.context = null;
+            this.cancellation = null;
         }
 
         boolean answerOnce() {
@@ -97,9 +135,71 @@ final class Callee {
         }
 
         @Override
+        public CallContext context() {
+            CallContext made;
+            StatusException cancelled;
+            synchronized (this) {
+                if (context != null) {
+                    return context;
+                }
+                made = new CallContext(deadlineNanos, rpc.connection(), caller, capName, spec.name, null);
+                context = made;
+                cancelled = cancellation;
+            }
+            if (cancelled != null) {
+                made.cancel(cancelled);
+            }
+            return made;
+        }
+
+        /** Cancels the call's context, or, when none was made yet, the one it will make. */
+        void cancel(StatusException why) {
+            CallContext made;
+            synchronized (this) {
+                if (context == null) {
+                    if (cancellation == null) {
+                        cancellation = why;
+                    }
+                    return;
+                }
+                made = context;
+            }
+            made.cancel(why);
+        }
+
+        @Override
         public void run() {
             Callee.this.run(this, implementation, arguments);
         }
+    }
+
+    /** Loop only: answered calls to reuse ({@link Running}), and the loop's decoder of non-blocking calls. */
+    private final Running[] pool = new Running[16];
+    private int pooled;
+    private final Incoming loopArguments;
+
+    private Running newRunning(boolean loop) {
+        if (loop && pooled > 0) {
+            Running call = pool[--pooled];
+            pool[pooled] = null;
+            return call;
+        }
+        return new Running();
+    }
+
+    /**
+     * Loop: after a non-blocking call's handler returned; reuses it if it may be (see {@link Running}). No lock:
+     * {@code finishedUnpinned} is true only when this thread finished the call itself, after seeing under the
+     * lock that nobody had pinned it (a thread that pins writes false; the loop reset it for this call).
+     */
+    private void recycle(Running call) {
+        if (!call.reusable || !call.finishedUnpinned || pooled == pool.length) {
+            return;
+        }
+        call.target = null;
+        call.spec = null;
+        call.implementation = null;
+        pool[pooled++] = call;
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -143,7 +243,7 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "a call too short for its " + capCount
                     + " descriptors");
         }
-        if (running() >= options.maxInFlight()) {
+        if (runningCount >= options.maxInFlight()) {
             return refuse(id, StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls from this peer are running already");
         }
@@ -191,25 +291,33 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "stream id " + Integer.toUnsignedString(
                     streamId) + " is not above the last one (" + Integer.toUnsignedString(highestStreamId) + ")");
         }
-        CallContext context = new CallContext(CallContext.deadlineIn(timeoutNanos), rpc.connection(), peer(),
-                type.name(), spec.name, null);
-        Running call = new Running(id, target, type.name(), spec, context);
+        boolean loop = spec.nonBlocking;
+        Running call = newRunning(loop);
+        call.start(id, target, type.name(), spec, CallContext.deadlineIn(timeoutNanos), peer());
         if (streamId != 0) {
             highestStreamId = streamId;
+            CallContext context = call.context();
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);
         }
         synchronized (running) {
             running.put(id, call);
+            runningCount = running.size();
             if (call.stream != null) {
                 streams.put(streamId, call.stream);
             }
         }
         int[] descriptors = Incoming.descriptors(frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
-        if (spec.nonBlocking) {
+        if (loop) {
             // Decoded from the receive buffer itself: it stays valid for the whole of this loop work.
-            run(call, implementation, new Incoming(rpc.importer(), frame.buffer(), offset + contentOffset,
-                    offset + length, descriptors, fds));
+            call.reusable = streamId == 0;
+            Incoming in = loopArguments;
+            if (!in.tryReset(rpc.importer(), frame.buffer(), offset + contentOffset, offset + length, descriptors, fds)) {
+                in = new Incoming(rpc.importer(), frame.buffer(), offset + contentOffset, offset + length,
+                        descriptors, fds);
+            }
+            run(call, implementation, in);
+            recycle(call);
             return true;
         }
         // A handler thread runs it after the loop has moved on and reused the receive buffer: the content moves.
@@ -338,16 +446,22 @@ final class Callee {
             in.discard();
             answerError(call, e.code(), e.reason(), e.detail());
             return;
+        } finally {
+            in.clear();
         }
         Object result;
-        CallContext saved = call.context.enter();
+        Answering answering = call.spec.kind == MethodSpec.Kind.CALLBACK ? new Answering(call) : null;
+        Object saved = CallContext.enter(call);
         try {
-            result = call.spec.invoke(implementation, argument, call.stream);
+            result = call.spec.invoke(implementation, argument, answering != null ? answering : call.stream);
         } catch (Throwable e) {
             answerFailure(call, e);
             return;
         } finally {
             CallContext.exit(saved);
+            if (answering != null) {
+                answering.handlerReturned();
+            }
         }
         switch (call.spec.kind) {
             case UNARY:
@@ -359,7 +473,12 @@ final class Callee {
                     break;
                 }
                 CompletableFuture<?> future = (CompletableFuture<?>) result;
-                call.context.onCancel(() -> future.cancel(true));
+                if (future.isDone() && !future.isCompletedExceptionally()) {
+                    answerValue(call, future.getNow(null)); // nothing to hook: no stage, no cancel hook
+                    break;
+                }
+                call.reusable = false; // the stage below holds it until the future completes
+                call.context().onCancel(() -> future.cancel(true));
                 future.whenComplete((value, failure) -> {
                     if (failure != null) {
                         answerFailure(call, failure instanceof CompletionException && failure.getCause() != null
@@ -372,8 +491,64 @@ final class Callee {
             case STREAM:
                 answerValue(call, null); // the handler returned: the stream completed
                 break;
+            case CALLBACK:
+                break; // answered, or to be answered, through its sink
+
             default:
                 throw new IllegalStateException(call.spec.kind.toString());
+        }
+    }
+
+    private static final AtomicIntegerFieldUpdater<Answering> DONE =
+            AtomicIntegerFieldUpdater.newUpdater(Answering.class, "done");
+
+    /**
+     * The {@link ResultSink} a callback-form handler answers through: one per call, since the handler may keep
+     * it. It answers its own call once and then never touches it again; so that a kept sink can never reach a
+     * later call, its call is reused only when this sink answered it on the handler's own thread before the
+     * handler returned (then it is done, and inert).
+     */
+    private final class Answering implements ResultSink<Object> {
+        private final Running call;
+        private final Thread handlerThread = Thread.currentThread();
+        private volatile int done;
+        /** Answered on the handler's thread while the handler ran (handler's thread only). */
+        private boolean inline;
+        private boolean handlerRunning = true; // handler's thread only
+
+        Answering(Running call) {
+            this.call = call;
+        }
+
+        void handlerReturned() {
+            handlerRunning = false;
+            if (!inline) {
+                call.reusable = false; // answered later, elsewhere, or by a failure: this sink may still hold it
+            }
+        }
+
+        private boolean first() {
+            if (!DONE.compareAndSet(this, 0, 1)) {
+                return false;
+            }
+            if (Thread.currentThread() == handlerThread && handlerRunning) {
+                inline = true;
+            }
+            return true;
+        }
+
+        @Override
+        public void result(Object value) {
+            if (first()) {
+                answerValue(call, value);
+            }
+        }
+
+        @Override
+        public void failed(StatusException why) {
+            if (first()) {
+                answerFailure(call, why == null ? new NullPointerException(call.spec + " failed with null") : why);
+            }
         }
     }
 
@@ -455,9 +630,11 @@ final class Callee {
     private void finish(Running call, StatusCode status) {
         synchronized (running) {
             running.remove(call.id);
+            runningCount = running.size();
             if (call.stream != null) {
                 streams.remove(call.stream.id());
             }
+            call.finishedUnpinned = !call.pinned;
         }
         (status == StatusCode.OK ? served : failed).incrementAndGet();
         RpcEvents.served(rpc, call.capName, call.spec.name, status, call.startNanos);
@@ -475,6 +652,9 @@ final class Callee {
         Running call;
         synchronized (running) {
             call = running.get(id);
+            if (call != null) {
+                call.pinned = true;
+            }
         }
         if (call != null) {
             cancel(call, new StatusException(StatusCode.CANCELLED, "call.cancelled", "the caller cancelled the call",
@@ -484,7 +664,7 @@ final class Callee {
 
     private void cancel(Running call, StatusException why) {
         try {
-            call.context.cancel(why);
+            call.cancel(why);
         } catch (RuntimeException e) {
             rpc.reportError(e); // a hook of the handler's threw
         }
@@ -500,6 +680,7 @@ final class Callee {
                 for (Running candidate : running.values()) {
                     if (candidate.stream == stream) {
                         call = candidate;
+                        call.pinned = true;
                         break;
                     }
                 }
@@ -529,6 +710,9 @@ final class Callee {
         Running[] affected;
         synchronized (running) {
             affected = running.values().stream().filter(call -> call.target == export).toArray(Running[]::new);
+            for (Running call : affected) {
+                call.pinned = true;
+            }
         }
         StatusException why = new StatusException(StatusCode.UNAVAILABLE, reason, export.type.name()
                 + " was revoked", null);
@@ -544,7 +728,11 @@ final class Callee {
         Running[] all;
         synchronized (running) {
             all = running.values().toArray(new Running[0]);
+            for (Running call : all) {
+                call.pinned = true;
+            }
             running.clear();
+            runningCount = 0;
             streams.clear();
         }
         for (Running call : all) {

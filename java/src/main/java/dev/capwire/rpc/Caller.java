@@ -5,7 +5,9 @@ import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.rpc.ImportTable.Import;
 import dev.capwire.rpc.proto.BootstrapReply;
 import dev.capwire.rpc.proto.BootstrapRequest;
+import dev.capwire.transport.Connection;
 import dev.capwire.transport.InboundFrame;
+import dev.capwire.transport.ReplyHandler;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.StatusCode;
@@ -45,6 +47,10 @@ final class Caller {
         return inFlight.get();
     }
 
+    Connection connection() {
+        return rpc.connection();
+    }
+
     int openStreams() {
         synchronized (streams) {
             return streams.size();
@@ -77,35 +83,56 @@ final class Caller {
         return type.type().cast(await(question, "bootstrap of " + type.name()));
     }
 
-    /** A call through a proxy; see {@link MethodSpec.Kind} for what each kind returns. */
-    Object call(CapProxy proxy, Import target, MethodSpec spec, Object argument, StreamSink<?> sink) {
+    /**
+     * A call through a proxy; see {@link MethodSpec.Kind} for what each kind returns. {@code sink}: the
+     * method's {@link StreamSink} or {@link ResultSink}, else null.
+     */
+    Object call(CapProxy proxy, Import target, MethodSpec spec, Object argument, Object sink) {
+        if (spec.kind == MethodSpec.Kind.CALLBACK && sink == null) {
+            throw new NullPointerException(spec + " was called without its ResultSink");
+        }
         if (proxy.isClosed()) {
-            return failed(spec, new StatusException(StatusCode.UNAVAILABLE, "proxy.closed",
+            return failed(spec, sink, new StatusException(StatusCode.UNAVAILABLE, "proxy.closed",
                     "this proxy was closed", null));
         }
         String revoked = target.revoked;
         if (revoked != null) {
-            return failed(spec, new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
+            return failed(spec, sink, new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked",
+                    null));
         }
         if (spec.hasArgument && argument == null) {
-            return failed(spec, new StatusException(StatusCode.INVALID_ARGUMENT, "args.null",
+            return failed(spec, sink, new StatusException(StatusCode.INVALID_ARGUMENT, "args.null",
                     spec + " was called with null", null));
         }
         if (spec.kind == MethodSpec.Kind.STREAM) {
-            return stream(target, spec, argument, sink);
+            return stream(target, spec, argument, (StreamSink<?>) sink);
+        }
+        if (spec.kind == MethodSpec.Kind.CALLBACK) {
+            @SuppressWarnings("unchecked")
+            ResultSink<Object> results = (ResultSink<Object>) sink;
+            try {
+                callback(target, spec, argument, results);
+            } catch (StatusException e) {
+                results.failed(e);
+            }
+            return null;
         }
         Question question;
         try {
             question = send(target, spec.id, spec.argument, argument, 0, 0, spec.resultDecoder);
         } catch (StatusException e) {
-            return failed(spec, e);
+            return failed(spec, sink, e);
         }
         return spec.kind == MethodSpec.Kind.ASYNC ? question : await(question, spec.toString());
     }
 
-    private static Object failed(MethodSpec spec, StatusException why) {
+    private static Object failed(MethodSpec spec, Object sink, StatusException why) {
         if (spec.kind == MethodSpec.Kind.ASYNC) {
             return CompletableFuture.failedFuture(why);
+        }
+        if (spec.kind == MethodSpec.Kind.CALLBACK) {
+            ((ResultSink<?>) sink).failed(why);
+            return null;
         }
         throw why;
     }
@@ -125,19 +152,83 @@ final class Caller {
      */
     Question send(Import target, int methodId, Codec argumentCodec, Object argument, int streamId,
             int initialCredit, Decoder decoder) {
+        CallContext context = context();
+        Question question = new Question(this, target, decoder);
+        long requestId = request(target, methodId, argumentCodec, argument, streamId, initialCredit, context,
+                question);
+        question.sent(requestId); // cancels it at once if it was cancelled while being sent
+        String revoked = target.revoked;
+        if (revoked != null) {
+            // Revoked while it was being sent: the REVOKE's sweep of the pending calls may have missed it.
+            question.fail(new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
+        }
+        if (context != null) {
+            context.onCancel(() -> question.fail(context.cancellation()));
+        }
+        return question;
+    }
+
+    /**
+     * The callback form ({@link ResultSink}): sends the call with a reply handler that decodes the answer into
+     * the sink. The handler is kept for the next call with the same sink, method and cap, so a caller that
+     * passes one sink to every call costs no object per call here.
+     */
+    private void callback(Import target, MethodSpec spec, Object argument, ResultSink<Object> sink) {
+        CallContext context = context();
+        Callback handler = callbackFor(target, spec, sink);
+        long requestId = request(target, spec.id, spec.argument, argument, 0, 0, context, handler);
+        String revoked = target.revoked;
+        if (revoked != null) {
+            // Revoked while it was being sent: the REVOKE's sweep of the pending calls may have missed it.
+            end(requestId, handler, new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
+        } else if (context != null) {
+            context.onCancel(() -> end(requestId, handler, context.cancellation()));
+        }
+    }
+
+    private Callback callbackFor(Import target, MethodSpec spec, ResultSink<Object> sink) {
+        Callback kept = lastCallback;
+        if (kept != null && kept.sink == sink && kept.spec == spec && kept.target == target) {
+            return kept;
+        }
+        Callback made = new Callback(this, target, spec, sink);
+        lastCallback = made;
+        return made;
+    }
+
+    /** Ends a callback call before its answer: the sink hears {@code why}, unless the answer came first. */
+    private void end(long requestId, Callback handler, StatusException why) {
+        if (rpc.connection().cancelRequest(requestId)) {
+            forget(); // its handler will not be called: the bookkeeping ends here
+            handler.deliverFailure(why);
+        }
+    }
+
+    /** The one {@link Callback} kept (see {@link #callback}); immutable, so a racy read is safe. */
+    private Callback lastCallback;
+
+    /** The current {@link CallContext}, whose deadline and cancellation a call inherits; null when none. */
+    private CallContext context() {
         rpc.ensureOpen();
         CallContext context = CallContext.current();
         if (context != null && context.isCancelled()) {
             throw context.cancellation();
         }
+        return context;
+    }
+
+    /**
+     * Encodes and sends one call with {@code handler} as its transport request's handler; returns the request's
+     * correlation id. Counts it in flight; throws (having counted nothing) when it could not be sent.
+     */
+    private long request(Import target, int methodId, Codec argumentCodec, Object argument, int streamId,
+            int initialCredit, CallContext context, ReplyHandler handler) {
         long timeoutNanos = timeoutNanos(context, streamId != 0);
         if (!tryAcquire()) {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls are in flight on " + rpc.connection() + " already", null);
         }
-        Question question = new Question(this, rpc.connection(), target, decoder);
         Outgoing out = Outgoing.take(rpc.exporter());
-        long requestId;
         try {
             UnsafeBuffer payload;
             FileDescriptor[] fds;
@@ -155,54 +246,115 @@ final class Caller {
             long timeoutMs = timeoutNanos == 0 ? NO_DEADLINE_MS
                     : Math.max(1, TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
             try {
-                requestId = rpc.connection().request(target.id, methodId, payload, 0, payload.capacity(), timeoutMs,
-                        question, fds);
+                return rpc.connection().request(target.id, methodId, payload, 0, payload.capacity(), timeoutMs,
+                        handler, fds);
             } catch (StatusException e) {
                 // Refused before it was sent (closed, too many requests, no room): the peer never saw the caps it
                 // carried. Once sent, the peer owns those references whatever happens to the call.
                 out.abandon();
-                forget(question);
+                forget();
                 throw e;
             }
         } finally {
             out.recycle();
         }
-        question.sent(requestId); // cancels it at once if it was cancelled while being sent
-        String revoked = target.revoked;
-        if (revoked != null) {
-            // Revoked while it was being sent: the REVOKE's sweep of the pending calls may have missed it.
-            question.fail(new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
-        }
-        if (context != null) {
-            context.onCancel(() -> question.fail(context.cancellation()));
-        }
-        return question;
     }
 
     /** Loop work: the answer to {@code question} arrived; {@code reply} is valid during this call only. */
     void answered(Question question, InboundFrame reply) {
-        forget(question);
+        forget();
+        Object value = null;
+        StatusException failure = null;
+        Answer answer = Answer.take(rpc, reply);
         try {
-            question.complete(question.decoder.decode(new Answer(rpc, reply)));
-        } catch (Codec.MalformedException e) {
-            question.completeExceptionally(new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
-                    "the answer does not decode: " + e.getMessage(), e));
-        } catch (StatusException e) {
-            question.completeExceptionally(e);
+            value = question.decoder.decode(answer.check());
         } catch (RuntimeException e) {
-            question.completeExceptionally(new StatusException(StatusCode.INTERNAL, "answer.failed",
-                    "decoding the answer failed: " + e, e));
+            failure = decodeFailure(e);
+        } finally {
+            answer.release();
         }
+        // After the release: the caller's callbacks run here, and may decode answers of their own.
+        if (failure != null) {
+            question.completeExceptionally(failure);
+        } else {
+            question.complete(value);
+        }
+    }
+
+    private static StatusException decodeFailure(RuntimeException e) {
+        if (e instanceof Codec.MalformedException) {
+            return new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
+                    "the answer does not decode: " + e.getMessage(), e);
+        }
+        if (e instanceof StatusException) {
+            return (StatusException) e;
+        }
+        return new StatusException(StatusCode.INTERNAL, "answer.failed", "decoding the answer failed: " + e, e);
     }
 
     /** Loop work: the transport's request for {@code question} failed (an ERROR, its deadline, the close). */
     void failed(Question question, StatusException failure) {
-        forget(question);
+        forget();
         question.completeExceptionally(failure);
     }
 
-    /** The question's request is over, one way or another: it no longer counts against the limit. */
-    void forget(Question question) {
+    /**
+     * The transport request of a call in the callback form: one object for many calls (see {@link #callback}),
+     * so it holds nothing per call; the answer is decoded here, on the loop, and handed to the sink as it is
+     * (a {@code DirectBuffer} as a view, valid while the sink runs).
+     */
+    private static final class Callback implements ReplyHandler {
+        final Caller caller;
+        final Import target;
+        final MethodSpec spec;
+        final ResultSink<Object> sink;
+
+        Callback(Caller caller, Import target, MethodSpec spec, ResultSink<Object> sink) {
+            this.caller = caller;
+            this.target = target;
+            this.spec = spec;
+            this.sink = sink;
+        }
+
+        @Override
+        public void onReply(long correlationId, InboundFrame reply) {
+            caller.forget();
+            Answer answer = Answer.take(caller.rpc, reply);
+            try {
+                Object value;
+                try {
+                    value = answer.check().decode(spec.result);
+                } catch (RuntimeException e) {
+                    deliverFailure(decodeFailure(e));
+                    return;
+                }
+                try {
+                    sink.result(value);
+                } catch (RuntimeException e) {
+                    caller.rpc.reportError(e); // the caller's sink threw, on the loop: reported, never the loop's
+                }
+            } finally {
+                answer.release(); // after the sink: a view it was handed stays valid while it runs
+            }
+        }
+
+        @Override
+        public void onFailure(long correlationId, StatusException failure) {
+            caller.forget();
+            deliverFailure(failure);
+        }
+
+        void deliverFailure(StatusException why) {
+            try {
+                sink.failed(why);
+            } catch (RuntimeException e) {
+                caller.rpc.reportError(e);
+            }
+        }
+    }
+
+    /** A call's request is over, one way or another: it no longer counts against the limit. */
+    void forget() {
         inFlight.decrementAndGet();
     }
 
@@ -315,23 +467,43 @@ final class Caller {
 
     /**
      * A received RESPONSE: its descriptors and content, decoded on demand straight from the receive buffer (the
-     * codecs copy what they keep). Valid only while the transport's reply handler runs.
+     * codecs copy what they keep). Valid only while the transport's reply handler runs. Each thread that
+     * decodes answers reuses one ({@link #take}, {@link #release}): the decoded value never refers to it, and
+     * it is released before the question completes, so a caller's callback that makes a call of its own (and,
+     * driving the transport, decodes its answer on this thread) gets a fresh one only if it nests.
      */
     static final class Answer {
-        private final RpcConnection rpc;
-        private final InboundFrame reply;
-        private final DirectBuffer buffer;
-        private final int start;
-        private final int end;
-        private final int capCount;
+        private static final ThreadLocal<Answer> SPARE = new ThreadLocal<>();
 
-        Answer(RpcConnection rpc, InboundFrame reply) {
-            this.rpc = rpc;
-            this.reply = reply;
-            this.buffer = reply.buffer();
-            this.start = reply.payloadOffset();
-            this.end = start + reply.payloadLength();
-            // A malformed answer's fds are never taken, so the loop closes them after the handler.
+        private RpcConnection rpc;
+        private InboundFrame reply;
+        private DirectBuffer buffer;
+        private int start;
+        private int end;
+        private int capCount;
+        private final Incoming incoming = new Incoming();
+        private boolean inUse;
+
+        /** This thread's answer to decode {@code reply} in; a new one when its own is in use. */
+        static Answer take(RpcConnection rpc, InboundFrame reply) {
+            Answer answer = SPARE.get();
+            if (answer == null || answer.inUse) {
+                answer = new Answer();
+                if (SPARE.get() == null) {
+                    SPARE.set(answer);
+                }
+            }
+            answer.inUse = true;
+            answer.rpc = rpc;
+            answer.reply = reply;
+            answer.buffer = reply.buffer();
+            answer.start = reply.payloadOffset();
+            answer.end = answer.start + reply.payloadLength();
+            return answer;
+        }
+
+        /** Checks the answer header (after {@link #take}; throws for a malformed one, whose fds the loop closes). */
+        Answer check() {
             if (reply.payloadLength() < Outgoing.ANSWER_HEADER_BYTES) {
                 throw new Codec.MalformedException("an answer of " + reply.payloadLength()
                         + " bytes (the header has 4)");
@@ -340,16 +512,30 @@ final class Caller {
             if (reply.payloadLength() < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
                 throw new Codec.MalformedException("an answer too short for its " + capCount + " descriptors");
             }
+            return this;
+        }
+
+        /** Decoding is over: the answer refers to no frame any more, and this thread may decode the next here. */
+        void release() {
+            incoming.clear();
+            rpc = null;
+            reply = null;
+            buffer = null;
+            inUse = false;
         }
 
         private int contentOffset() {
             return start + Outgoing.ANSWER_HEADER_BYTES + 4 * capCount;
         }
 
+        /** The answer's descriptors and content to decode; valid until {@link #release}. */
         Incoming incoming() {
-            return new Incoming(rpc.importer(), buffer, contentOffset(), end,
-                    Incoming.descriptors(buffer, start + Outgoing.ANSWER_HEADER_BYTES, capCount),
-                    reply.fdCount() == 0 ? ConsumerStream.NO_FDS : reply.takeFds());
+            int[] descriptors = Incoming.descriptors(buffer, start + Outgoing.ANSWER_HEADER_BYTES, capCount);
+            FileDescriptor[] fds = reply.fdCount() == 0 ? ConsumerStream.NO_FDS : reply.takeFds();
+            if (incoming.tryReset(rpc.importer(), buffer, contentOffset(), end, descriptors, fds)) {
+                return incoming;
+            }
+            return new Incoming(rpc.importer(), buffer, contentOffset(), end, descriptors, fds);
         }
 
         byte[] content() {

@@ -64,8 +64,9 @@ final class CapProxy implements InvocationHandler {
     public Object invoke(Object proxy, java.lang.reflect.Method method, Object[] args) throws Throwable {
         MethodSpec spec = type.method(method);
         if (spec != null) {
-            return connection.caller().call(this, target, spec, args == null ? null : args[0],
-                    spec.kind == MethodSpec.Kind.STREAM ? (StreamSink<?>) args[args.length - 1] : null);
+            return connection.caller().call(this, target, spec, spec.hasArgument ? args[0] : null,
+                    spec.kind == MethodSpec.Kind.STREAM || spec.kind == MethodSpec.Kind.CALLBACK
+                            ? args[args.length - 1] : null);
         }
         switch (method.getName()) {
             case "close":

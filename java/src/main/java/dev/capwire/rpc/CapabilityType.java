@@ -1,6 +1,7 @@
 package dev.capwire.rpc;
 
 import dev.capwire.handshake.Version;
+import java.lang.invoke.LambdaMetafactory;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
@@ -85,13 +86,16 @@ final class CapabilityType<T> {
             throw new IllegalArgumentException(where + ": @Method ids are 1 to 65535");
         }
         Type[] parameters = method.getGenericParameterTypes();
-        boolean stream = parameters.length > 0 && rawClass(parameters[parameters.length - 1]) == StreamSink.class;
-        int arguments = parameters.length - (stream ? 1 : 0);
+        Class<?> last = parameters.length > 0 ? rawClass(parameters[parameters.length - 1]) : null;
+        boolean stream = last == StreamSink.class;
+        boolean callback = last == ResultSink.class;
+        int arguments = parameters.length - (stream || callback ? 1 : 0);
         if (arguments > 1) {
             throw new IllegalArgumentException(where + " takes " + arguments
                     + " arguments; a cap method takes at most one (put several values in one message)");
         }
-        Codec argument = arguments == 0 ? Codecs.NONE : Codecs.forType(parameters[0], where);
+        Codec argument = arguments == 0 ? Codecs.NONE : callback ? viewing(parameters[0], where)
+                : Codecs.forType(parameters[0], where);
         Type returned = method.getGenericReturnType();
         MethodSpec.Kind kind;
         Codec result;
@@ -106,6 +110,12 @@ final class CapabilityType<T> {
             }
             kind = MethodSpec.Kind.STREAM;
             result = Codecs.forType(typeArgument(parameters[parameters.length - 1], where), where);
+        } else if (callback) {
+            if (returned != void.class) {
+                throw new IllegalArgumentException(where + " answers through its ResultSink, so it must return void");
+            }
+            kind = MethodSpec.Kind.CALLBACK;
+            result = viewing(typeArgument(parameters[parameters.length - 1], where), where);
         } else if (rawClass(returned) == CompletableFuture.class) {
             kind = MethodSpec.Kind.ASYNC;
             result = Codecs.forType(typeArgument(returned, where), where);
@@ -114,11 +124,16 @@ final class CapabilityType<T> {
             result = Codecs.forType(returned, where);
         }
         return new MethodSpec(annotation.value(), method.getName(), kind, annotation.nonBlocking(),
-                arguments == 1, argument, result, invoker(method, arguments, stream));
+                arguments == 1, argument, result, invoker(method, arguments, stream || callback));
     }
 
-    /** {@code (impl, argument, sink) -> result} whatever the method's own shape. */
-    private static MethodHandle invoker(java.lang.reflect.Method method, int arguments, boolean stream) {
+    /** In the callback form a {@code DirectBuffer} is decoded as a view (see {@link ResultSink}). */
+    private static Codec viewing(Type type, String where) {
+        return type == org.agrona.DirectBuffer.class ? Codecs.DIRECT_BUFFER_VIEW : Codecs.forType(type, where);
+    }
+
+    /** {@code (impl, argument, sink) -> result} whatever the method's own shape (see {@link MethodSpec.Invoker}). */
+    private static MethodSpec.Invoker invoker(java.lang.reflect.Method method, int arguments, boolean sink) {
         MethodHandle handle;
         try {
             method.setAccessible(true); // the interface may be package-private in the user's own package
@@ -126,13 +141,104 @@ final class CapabilityType<T> {
         } catch (IllegalAccessException | RuntimeException e) {
             throw new IllegalArgumentException("cannot serve " + method + ": " + e.getMessage(), e);
         }
+        if (directlyCallable(method)) {
+            try {
+                return generated(handle, arguments, sink, method.getReturnType() == void.class);
+            } catch (Throwable e) {
+                // Not expected for a public interface; the method handle below serves it all the same.
+            }
+        }
         if (arguments == 0) {
             handle = MethodHandles.dropArguments(handle, 1, Object.class);
         }
-        if (!stream) {
+        if (!sink) {
             handle = MethodHandles.dropArguments(handle, 2, Object.class);
         }
-        return handle.asType(INVOKER);
+        MethodHandle invoker = handle.asType(INVOKER);
+        return (implementation, argument, sinkOrNull) -> (Object) invoker.invokeExact(implementation, argument,
+                sinkOrNull);
+    }
+
+    /**
+     * True when a class defined beside this one may call {@code method} directly: its interface public (and any
+     * class it is nested in), and it and every type in its signature the very classes this class loader finds.
+     */
+    private static boolean directlyCallable(java.lang.reflect.Method method) {
+        for (Class<?> c = method.getDeclaringClass(); c != null; c = c.getEnclosingClass()) {
+            if (!Modifier.isPublic(c.getModifiers())) {
+                return false;
+            }
+        }
+        java.util.List<Class<?>> types = new java.util.ArrayList<>(java.util.List.of(method.getParameterTypes()));
+        types.add(method.getReturnType());
+        types.add(method.getDeclaringClass());
+        for (Class<?> c : types) {
+            while (c.isArray()) {
+                c = c.getComponentType();
+            }
+            if (c.isPrimitive()) {
+                continue;
+            }
+            try {
+                if (Class.forName(c.getName(), false, CapabilityType.class.getClassLoader()) != c) {
+                    return false;
+                }
+            } catch (ClassNotFoundException | LinkageError e) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static MethodSpec.Invoker generated(MethodHandle method, int arguments, boolean sink, boolean isVoid)
+            throws Throwable {
+        Class<?> shape;
+        if (sink) {
+            shape = arguments == 0 ? MethodSpec.Sink0.class : MethodSpec.Sink1.class;
+        } else if (isVoid) {
+            shape = arguments == 0 ? MethodSpec.Void0.class : MethodSpec.Void1.class;
+        } else {
+            shape = arguments == 0 ? MethodSpec.Returns0.class : MethodSpec.Returns1.class;
+        }
+        int parameters = method.type().parameterCount();
+        MethodType erased = MethodType.genericMethodType(parameters).changeReturnType(
+                sink || isVoid ? void.class : Object.class);
+        Object call = LambdaMetafactory.metafactory(MethodHandles.lookup(), "call", MethodType.methodType(shape),
+                erased, method, method.type()).getTarget().invoke();
+        if (shape == MethodSpec.Returns0.class) {
+            MethodSpec.Returns0 f = (MethodSpec.Returns0) call;
+            return (implementation, argument, sinkOrNull) -> f.call(implementation);
+        }
+        if (shape == MethodSpec.Returns1.class) {
+            MethodSpec.Returns1 f = (MethodSpec.Returns1) call;
+            return (implementation, argument, sinkOrNull) -> f.call(implementation, argument);
+        }
+        if (shape == MethodSpec.Void0.class) {
+            MethodSpec.Void0 f = (MethodSpec.Void0) call;
+            return (implementation, argument, sinkOrNull) -> {
+                f.call(implementation);
+                return null;
+            };
+        }
+        if (shape == MethodSpec.Void1.class) {
+            MethodSpec.Void1 f = (MethodSpec.Void1) call;
+            return (implementation, argument, sinkOrNull) -> {
+                f.call(implementation, argument);
+                return null;
+            };
+        }
+        if (shape == MethodSpec.Sink0.class) {
+            MethodSpec.Sink0 f = (MethodSpec.Sink0) call;
+            return (implementation, argument, sinkOrNull) -> {
+                f.call(implementation, sinkOrNull);
+                return null;
+            };
+        }
+        MethodSpec.Sink1 f = (MethodSpec.Sink1) call;
+        return (implementation, argument, sinkOrNull) -> {
+            f.call(implementation, argument, sinkOrNull);
+            return null;
+        };
     }
 
     private static Class<?> rawClass(Type type) {
@@ -166,10 +272,50 @@ final class CapabilityType<T> {
         return byId.get(id);
     }
 
-    /** Null for a method Capwire does not carry (one of Object's, a default method). */
+    /**
+     * Null for a method Capwire does not carry (one of Object's, a default method). A proxy class passes the
+     * same {@code Method} object for a method every time, so that object is looked up by identity first, in
+     * a small array: a few reference comparisons instead of {@code Method.equals}, which compares names and
+     * parameter arrays. The first call with a new object goes to the map and adds it.
+     */
     MethodSpec method(java.lang.reflect.Method method) {
-        return byMethod.get(method);
+        Seen seen = this.seen;
+        for (int i = 0; i < seen.methods.length; i++) {
+            if (seen.methods[i] == method) {
+                return seen.specs[i];
+            }
+        }
+        MethodSpec spec = byMethod.get(method);
+        if (spec != null && seen.methods.length < MAX_SEEN) {
+            synchronized (byMethod) {
+                Seen now = this.seen;
+                if (now.methods.length >= MAX_SEEN || java.util.Arrays.asList(now.methods).contains(method)) {
+                    return spec; // another thread added it (contains compares with equals: the same method)
+                }
+                java.lang.reflect.Method[] methods = java.util.Arrays.copyOf(now.methods, now.methods.length + 1);
+                MethodSpec[] specs = java.util.Arrays.copyOf(now.specs, now.specs.length + 1);
+                methods[methods.length - 1] = method;
+                specs[specs.length - 1] = spec;
+                this.seen = new Seen(methods, specs);
+            }
+        }
+        return spec;
     }
+
+    /** The {@code Method} objects met so far and their specs, replaced whole (never changed) when one is added. */
+    private static final class Seen {
+        final java.lang.reflect.Method[] methods;
+        final MethodSpec[] specs;
+
+        Seen(java.lang.reflect.Method[] methods, MethodSpec[] specs) {
+            this.methods = methods;
+            this.specs = specs;
+        }
+    }
+
+    /** Past this many, further {@code Method} objects are looked up in the map only (a proxy class per loader). */
+    private static final int MAX_SEEN = 64;
+    private volatile Seen seen = new Seen(new java.lang.reflect.Method[0], new MethodSpec[0]);
 
     int[] methodIds() {
         return byId.keySet().stream().mapToInt(Integer::intValue).sorted().toArray();

@@ -69,6 +69,22 @@ final class Codecs {
         }
     };
 
+    /**
+     * A {@code DirectBuffer} in the callback form ({@link ResultSink}): decoded as a view of the received message,
+     * valid while the handler or the result's sink runs; no copy, no buffer per call.
+     */
+    static final Codec DIRECT_BUFFER_VIEW = new Codec() {
+        @Override
+        public void encode(Object value, Outgoing out) {
+            DIRECT_BUFFER.encode(value, out);
+        }
+
+        @Override
+        public Object decode(Incoming in) {
+            return in.contentView();
+        }
+    };
+
     static final Codec FD = new Codec() {
         @Override
         public void encode(Object value, Outgoing out) {

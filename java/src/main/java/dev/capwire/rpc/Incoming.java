@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import org.agrona.DirectBuffer;
+import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * One received message being decoded: its content, descriptors and fds, each taken once by the codec. A
@@ -25,24 +26,66 @@ final class Incoming {
     static final int RECEIVER_HOSTED = 0x8000_0000;
     private static final int[] NO_DESCRIPTORS = new int[0];
 
-    private final CapImporter importer;
-    private final DirectBuffer buffer;
+    private CapImporter importer;
+    private DirectBuffer buffer;
     private int position;
-    private final int end;
-    private final int[] descriptors;
+    private int end;
+    private int[] descriptors;
     private int nextCap;
-    private final FileDescriptor[] fds;
+    private FileDescriptor[] fds;
     private int nextFd;
     private List<Object> created; // the caps taken so far, null until the first
+    private UnsafeBuffer view; // made at the first contentView, then rewrapped
+    /** For one that is reused: true from {@link #reset} until {@link #clear}. */
+    private boolean inUse;
 
     Incoming(CapImporter importer, DirectBuffer buffer, int contentOffset, int contentEnd, int[] descriptors,
             FileDescriptor[] fds) {
         this.importer = importer;
+        reset(buffer, contentOffset, contentEnd, descriptors, fds);
+    }
+
+    /**
+     * One to be {@link #reset} for message after message by the one thread that owns it (the loop decoding a
+     * non-blocking call, or an answer): a message costs no decoding object of its own. The codecs copy what
+     * they keep, so nothing refers to it once decoding is over.
+     */
+    Incoming() {
+        this.descriptors = NO_DESCRIPTORS;
+    }
+
+    /** Starts decoding the next message; false (and nothing changed) while a decode in this one is not over. */
+    boolean tryReset(CapImporter importer, DirectBuffer buffer, int contentOffset, int contentEnd, int[] descriptors,
+            FileDescriptor[] fds) {
+        if (inUse) {
+            return false;
+        }
+        this.importer = importer;
+        reset(buffer, contentOffset, contentEnd, descriptors, fds);
+        inUse = true;
+        return true;
+    }
+
+    private void reset(DirectBuffer buffer, int contentOffset, int contentEnd, int[] descriptors,
+            FileDescriptor[] fds) {
         this.buffer = buffer;
         this.position = contentOffset;
         this.end = contentEnd;
         this.descriptors = descriptors;
+        this.nextCap = 0;
         this.fds = fds;
+        this.nextFd = 0;
+        this.created = null;
+    }
+
+    /** Decoding is over: drops the message (its buffer may be reused now) so a reused one holds nothing. */
+    void clear() {
+        importer = null;
+        buffer = null;
+        descriptors = NO_DESCRIPTORS;
+        fds = null;
+        created = null;
+        inUse = false;
     }
 
     /** Reads the descriptors of a message whose header says {@code count} start at {@code offset}. */
@@ -55,6 +98,20 @@ final class Incoming {
             descriptors[i] = buffer.getInt(offset + 4 * i, FrameHeader.ORDER);
         }
         return descriptors;
+    }
+
+    /**
+     * The rest of the content as a view of the message's own buffer, not a copy: one view per decoder, valid
+     * until this decoder decodes its next message (for the loop's decoders, until the handler or the result's
+     * sink returns).
+     */
+    DirectBuffer contentView() {
+        if (view == null) {
+            view = new UnsafeBuffer(0, 0);
+        }
+        view.wrap(buffer, position, end - position);
+        position = end;
+        return view;
     }
 
     byte[] contentBytes() {

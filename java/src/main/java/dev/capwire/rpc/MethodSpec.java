@@ -1,7 +1,5 @@
 package dev.capwire.rpc;
 
-import java.lang.invoke.MethodHandle;
-
 /** One method of a cap interface as Capwire calls and serves it, worked out once per interface. */
 final class MethodSpec {
     enum Kind {
@@ -10,7 +8,9 @@ final class MethodSpec {
         /** Returns a {@code CompletableFuture} of its result; the caller's thread does not wait. */
         ASYNC,
         /** Takes a {@link StreamSink} last and returns nothing: a server stream. */
-        STREAM
+        STREAM,
+        /** Takes a {@link ResultSink} last and returns nothing: the result goes to the sink (no future). */
+        CALLBACK
     }
 
     final int id;
@@ -21,13 +21,13 @@ final class MethodSpec {
     final Codec argument;
     /** The result's codec; for a stream, each item's. */
     final Codec result;
-    /** {@code (Object impl, Object argument, Object sink) -> Object}, for serving without reflection per call. */
-    final MethodHandle invoker;
+    /** Calls the implementation's method, for serving without reflection per call (see {@link Invoker}). */
+    final Invoker invoker;
     /** Decodes an answer into the result: made once here, not per call. */
     final Caller.Decoder resultDecoder;
 
     MethodSpec(int id, String name, Kind kind, boolean nonBlocking, boolean hasArgument, Codec argument,
-            Codec result, MethodHandle invoker) {
+            Codec result, Invoker invoker) {
         this.id = id;
         this.name = name;
         this.kind = kind;
@@ -39,8 +39,45 @@ final class MethodSpec {
         this.resultDecoder = answer -> answer.decode(result);
     }
 
-    Object invoke(Object implementation, Object argument, StreamSink<?> sink) throws Throwable {
-        return (Object) invoker.invokeExact(implementation, argument, (Object) sink);
+    /** {@code sink}: the method's {@link StreamSink} or {@link ResultSink}, else null. */
+    Object invoke(Object implementation, Object argument, Object sink) throws Throwable {
+        return invoker.invoke(implementation, argument, sink);
+    }
+
+    /**
+     * {@code (impl, argument, sink) -> result} whatever the method's own shape, made once per method. Where the
+     * interface allows (public, and visible from Capwire's class loader), {@code LambdaMetafactory} makes a class
+     * that calls the method directly, behind one of the shapes below; otherwise it calls a method handle.
+     * A method handle held in a field is not a constant to the JIT, so each call went through its lambda forms:
+     * about a third of the serving JVM's execution samples in a profile of the non-blocking echo.
+     */
+    interface Invoker {
+        Object invoke(Object implementation, Object argument, Object sink) throws Throwable;
+    }
+
+    /** The shapes LambdaMetafactory implements: a cap method's result or none, argument or none, sink or none. */
+    interface Returns0 {
+        Object call(Object implementation);
+    }
+
+    interface Returns1 {
+        Object call(Object implementation, Object argument);
+    }
+
+    interface Void0 {
+        void call(Object implementation);
+    }
+
+    interface Void1 {
+        void call(Object implementation, Object argument);
+    }
+
+    interface Sink0 {
+        void call(Object implementation, Object sink);
+    }
+
+    interface Sink1 {
+        void call(Object implementation, Object argument, Object sink);
     }
 
     @Override

@@ -1,6 +1,5 @@
 package dev.capwire.rpc;
 
-import dev.capwire.transport.Connection;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.ReplyHandler;
 import dev.capwire.transport.StatusException;
@@ -14,15 +13,13 @@ import java.util.concurrent.CompletableFuture;
  */
 final class Question extends CompletableFuture<Object> implements ReplyHandler {
     private final Caller caller;
-    private final Connection connection;
     final ImportTable.Import target;
     final Caller.Decoder decoder;
     /** The transport request's correlation id; 0 until it is sent (its answer may even come first). */
     private volatile long requestId;
 
-    Question(Caller caller, Connection connection, ImportTable.Import target, Caller.Decoder decoder) {
+    Question(Caller caller, ImportTable.Import target, Caller.Decoder decoder) {
         this.caller = caller;
-        this.connection = connection;
         this.target = target;
         this.decoder = decoder;
     }
@@ -63,8 +60,8 @@ final class Question extends CompletableFuture<Object> implements ReplyHandler {
 
     private void cancelRequest() {
         long id = requestId;
-        if (id != 0 && connection.cancelRequest(id)) {
-            caller.forget(this); // its handler will not be called: the bookkeeping ends here
+        if (id != 0 && caller.connection().cancelRequest(id)) {
+            caller.forget(); // its handler will not be called: the bookkeeping ends here
         }
     }
 }

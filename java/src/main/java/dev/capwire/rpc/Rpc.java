@@ -31,9 +31,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * }</pre>
  *
  * <p>Cap methods take at most one argument (and a {@link StreamSink} last for a server stream) and return a
- * value, nothing, or a {@code CompletableFuture} of a value; the values are protobuf messages, {@code byte[]},
- * {@code String}, {@code DirectBuffer}, {@code FileDescriptor}, a {@link Capability} interface, or a {@code List} or
- * {@code Map<String, ...>} of one. The wire format is docs/rpc-protocol.md.
+ * value, nothing, or a {@code CompletableFuture} of a value; or, in the callback form for calls that make no
+ * object per call, take a {@link ResultSink} last and return nothing. The values are protobuf messages,
+ * {@code byte[]}, {@code String}, {@code DirectBuffer}, {@code FileDescriptor}, a {@link Capability} interface, or
+ * a {@code List} or {@code Map<String, ...>} of one. The wire format is docs/rpc-protocol.md.
  */
 public final class Rpc {
     private final AttributeKey<RpcConnection> stateKey = AttributeKey.create("rpc", RpcConnection.class);

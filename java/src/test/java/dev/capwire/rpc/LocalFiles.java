@@ -211,6 +211,99 @@ final class LocalFiles implements RemoteFiles {
         return bytes;
     }
 
+    /** What {@link #holdContext} kept: the context, and what it said while its call ran. */
+    private record Held(String tag, CallContext context, long deadlineNanos, String methodName, boolean cancelled) {
+    }
+
+    private final List<Held> held = new ArrayList<>();
+    private final List<String> heldCancelled = new ArrayList<>();
+
+    @Override
+    public byte[] holdContext(byte[] tag) {
+        CallContext context = CallContext.current();
+        String name = new String(tag, java.nio.charset.StandardCharsets.UTF_8);
+        synchronized (held) {
+            held.add(new Held(name, context, context.deadlineNanos(), context.methodName(), context.isCancelled()));
+        }
+        context.onCancel(() -> {
+            synchronized (held) {
+                heldCancelled.add(name);
+            }
+        });
+        return tag;
+    }
+
+    @Override
+    public byte[] heldContexts(byte[] ignored) {
+        synchronized (held) {
+            java.util.Set<CallContext> distinct = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            int changed = 0;
+            int cancelled = 0;
+            for (Held h : held) {
+                distinct.add(h.context());
+                if (h.context().deadlineNanos() != h.deadlineNanos() || !h.methodName().equals(
+                        h.context().methodName()) || h.cancelled() || !"holdContext".equals(h.methodName())) {
+                    changed++;
+                }
+                if (h.context().cancellation() != null) {
+                    cancelled++;
+                }
+            }
+            return ("held=" + held.size() + " distinct=" + distinct.size() + " changed=" + changed + " cancelled="
+                    + cancelled + " hooks=" + heldCancelled.size()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
+
+    @Override
+    public CompletableFuture<byte[]> parkOnLoop(byte[] tag) {
+        CompletableFuture<byte[]> parked = new CompletableFuture<>();
+        String name = new String(tag, java.nio.charset.StandardCharsets.UTF_8);
+        parked.whenComplete((value, failure) -> event("PARK ENDED " + name + " " + (failure == null ? "value"
+                : failure.getClass().getSimpleName())));
+        return parked;
+    }
+
+    @Override
+    public CompletableFuture<byte[]> echoOnLoopAsync(byte[] bytes) {
+        return CompletableFuture.completedFuture(bytes);
+    }
+
+    @Override
+    public void echoView(org.agrona.DirectBuffer bytes, ResultSink<org.agrona.DirectBuffer> result) {
+        result.result(bytes);
+    }
+
+    private final java.util.concurrent.ScheduledExecutorService later =
+            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(runnable -> {
+                Thread thread = new Thread(runnable, "echo-later");
+                thread.setDaemon(true);
+                return thread;
+            });
+    private ResultSink<byte[]> previous; // loop only
+
+    @Override
+    public void echoLater(org.agrona.DirectBuffer bytes, ResultSink<byte[]> result) {
+        byte[] copy = new byte[bytes.capacity()];
+        bytes.getBytes(0, copy); // the view is valid only until this returns
+        if (previous != null) {
+            previous.result(new byte[] {-1}); // answered already: ignored, and it must not reach this call
+        }
+        previous = result;
+        later.schedule(() -> {
+            result.result(copy);
+            result.result(new byte[] {-2}); // a second answer: ignored
+        }, 1, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void failThrough(byte[] how, ResultSink<byte[]> result) {
+        if (new String(how, java.nio.charset.StandardCharsets.UTF_8).equals("status")) {
+            result.failed(new StatusException(StatusCode.NOT_FOUND, "test.missing", "not here", null));
+            return;
+        }
+        throw new IllegalStateException("the handler broke on purpose");
+    }
+
     /** A reader of fixed bytes. */
     static final class BytesReader implements Reader {
         private final byte[] content;

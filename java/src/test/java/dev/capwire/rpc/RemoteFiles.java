@@ -70,4 +70,35 @@ public interface RemoteFiles {
     /** Non-blocking: answered on the server's event loop. */
     @Method(value = 15, nonBlocking = true)
     byte[] echoOnLoop(byte[] bytes);
+
+    /** Non-blocking: keeps the call's context after the call (and a cancel hook on it); answers at once. */
+    @Method(value = 16, nonBlocking = true)
+    byte[] holdContext(byte[] tag);
+
+    /** Non-blocking: how the contexts {@link #holdContext} kept look now, as one line of text. */
+    @Method(value = 17, nonBlocking = true)
+    byte[] heldContexts(byte[] ignored);
+
+    /** Non-blocking: a future that only the call's cancellation completes. */
+    @Method(value = 18, nonBlocking = true)
+    CompletableFuture<byte[]> parkOnLoop(byte[] tag);
+
+    /** Non-blocking, asynchronous: the bytes back through a future already complete. */
+    @Method(value = 19, nonBlocking = true)
+    CompletableFuture<byte[]> echoOnLoopAsync(byte[] bytes);
+
+    /** The callback form, non-blocking: the bytes back, answered from the argument's view before returning. */
+    @Method(value = 20, nonBlocking = true)
+    void echoView(org.agrona.DirectBuffer bytes, ResultSink<org.agrona.DirectBuffer> result);
+
+    /**
+     * The callback form, answered from another thread after the handler returned; each call first answers the
+     * previous call's sink again (which must be ignored).
+     */
+    @Method(value = 21, nonBlocking = true)
+    void echoLater(org.agrona.DirectBuffer bytes, ResultSink<byte[]> result);
+
+    /** The callback form on the executor: "status" answers NOT_FOUND through the sink, "throw" throws. */
+    @Method(22)
+    void failThrough(byte[] how, ResultSink<byte[]> result);
 }

@@ -35,10 +35,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -364,7 +367,7 @@ class RpcAcrossProcessesTest {
         ServedCaps caps = peer.runtime().servedCaps();
         assertEquals("files", caps.getCaps(0).getName());
         assertEquals("1.2.0", caps.getCaps(0).getVersion());
-        assertEquals(15, caps.getCaps(0).getMethodIdsCount());
+        assertEquals(22, caps.getCaps(0).getMethodIdsCount());
         assertEquals("secret", caps.getCaps(1).getName());
         RemoteFiles files = peer.bootstrap(RemoteFiles.class);
         Diagnostics diagnostics = peer.runtime().diagnostics();
@@ -535,5 +538,252 @@ class RpcAcrossProcessesTest {
             held.forEach(future -> future.cancel(true));
         }
         assertNull(null);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // What the RPC layer reuses from call to call is never seen reused: the server reuses a non-blocking
+    // call's bookkeeping once it is answered, and each thread reuses its decoder of answers.
+    // ---------------------------------------------------------------------------------------------------
+
+    private static byte[] bytes(String text) {
+        return text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A handler keeps its call's context after answering, and later calls on the loop (which reuse the answered
+     * call's bookkeeping) are made, some with their own deadlines and some cancelled: every kept context still
+     * says what it said during its own call, is its own object, and none of the later cancellations reached it.
+     */
+    @Test
+    void aContextKeptByTheHandlerAfterItsCallIsNeverReusedForALaterCall() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        int kept = 40;
+        for (int i = 0; i < kept; i++) {
+            String tag = "t" + i;
+            byte[] back = CallContext.withTimeout(Duration.ofSeconds(60 + i), () -> files.holdContext(bytes(tag)));
+            assertArrayEquals(bytes(tag), back);
+            for (int j = 0; j < 5; j++) {
+                byte[] echo = bytes(tag + "/" + j);
+                assertArrayEquals(echo, files.echoOnLoop(echo));
+                assertArrayEquals(echo, files.echoOnLoopAsync(echo).get(10, TimeUnit.SECONDS));
+            }
+            if (i % 8 == 0) {
+                CompletableFuture<byte[]> parked = files.parkOnLoop(bytes("p" + i));
+                parked.cancel(true);
+                assertEquals("CancellationException", server.expect("PARK ENDED p" + i, 10),
+                        "the parked call's own cancellation reached it");
+            }
+        }
+        String report = new String(files.heldContexts(new byte[0]), StandardCharsets.UTF_8);
+        assertEquals("held=" + kept + " distinct=" + kept + " changed=0 cancelled=0 hooks=0", report);
+    }
+
+    /** Many threads call non-blocking methods at once, each with its own bytes: every call gets its own back. */
+    @Test
+    void concurrentCallsFromManyThreadsEachGetTheirOwnAnswer() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        int threads = 8;
+        int calls = 1500;
+        ExecutorService callers = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<Integer>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                done.add(callers.submit(() -> {
+                    List<CompletableFuture<byte[]>> pending = new ArrayList<>();
+                    List<byte[]> sent = new ArrayList<>();
+                    for (int i = 0; i < calls; i++) {
+                        byte[] mine = ByteBuffer.allocate(12 + i % 50).putInt(thread).putLong(i).array();
+                        if (i % 3 == 0) {
+                            assertArrayEquals(mine, files.echoOnLoop(mine));
+                        } else {
+                            sent.add(mine);
+                            pending.add(files.echoOnLoopAsync(mine));
+                        }
+                        if (pending.size() == 64) {
+                            check(sent, pending);
+                        }
+                    }
+                    check(sent, pending);
+                    return calls;
+                }));
+            }
+            for (Future<Integer> each : done) {
+                assertEquals(calls, each.get(60, TimeUnit.SECONDS));
+            }
+        } finally {
+            callers.shutdownNow();
+        }
+    }
+
+    private static void check(List<byte[]> sent, List<CompletableFuture<byte[]>> pending) throws Exception {
+        for (int i = 0; i < pending.size(); i++) {
+            assertArrayEquals(sent.get(i), pending.get(i).get(30, TimeUnit.SECONDS));
+        }
+        sent.clear();
+        pending.clear();
+    }
+
+    /**
+     * The cap is unserved while threads keep calling non-blocking methods: the revocation (on the server's
+     * command thread) and the loop's own answers race for the same calls. Each call gets its own bytes back or
+     * the revocation, never another call's answer; and the connection carries on.
+     */
+    @Test
+    void revokingWhileNonBlockingCallsRunNeverAnswersOneCallWithAnothersResult() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        int threads = 4;
+        ExecutorService callers = Executors.newFixedThreadPool(threads);
+        AtomicInteger answered = new AtomicInteger();
+        AtomicInteger revoked = new AtomicInteger();
+        CountDownLatch warm = new CountDownLatch(threads);
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                done.add(callers.submit(() -> {
+                    for (int i = 0; ; i++) {
+                        if (i == 200) {
+                            warm.countDown();
+                        }
+                        byte[] mine = ByteBuffer.allocate(12).putInt(thread).putLong(i).array();
+                        try {
+                            byte[] back = i % 2 == 0 ? files.echoOnLoop(mine)
+                                    : files.echoOnLoopAsync(mine).get(30, TimeUnit.SECONDS);
+                            assertArrayEquals(mine, back, "the call's own bytes");
+                            answered.incrementAndGet();
+                        } catch (StatusException | ExecutionException e) {
+                            StatusException why = (StatusException) (e instanceof ExecutionException ? e.getCause()
+                                    : e);
+                            assertEquals(StatusCode.UNAVAILABLE, why.code(), why.toString());
+                            revoked.incrementAndGet();
+                            return null;
+                        }
+                    }
+                }));
+            }
+            assertTrue(warm.await(60, TimeUnit.SECONDS));
+            server.send("unserve");
+            server.expect("UNSERVED", 10);
+            for (Future<?> each : done) {
+                each.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            callers.shutdownNow();
+        }
+        assertEquals(threads, revoked.get(), "every thread ended on the revocation");
+        assertTrue(answered.get() >= threads * 200);
+        StatusException later = assertThrows(StatusException.class, () -> files.echoOnLoop(new byte[1]));
+        assertEquals(StatusCode.UNAVAILABLE, later.code());
+        // The connection itself carries on: the runtime cap still answers.
+        assertEquals(StatusCode.NOT_FOUND, assertThrows(StatusException.class,
+                () -> peer.bootstrap(RemoteFiles.class)).code());
+    }
+
+    /** Collects the results a {@link ResultSink} receives, copying each view while it is valid. */
+    private static final class Collected<T> implements ResultSink<T> {
+        final java.util.concurrent.BlockingQueue<Object> got = new java.util.concurrent.LinkedBlockingQueue<>();
+
+        @Override
+        public void result(T value) {
+            if (value instanceof org.agrona.DirectBuffer) {
+                org.agrona.DirectBuffer view = (org.agrona.DirectBuffer) value;
+                byte[] copy = new byte[view.capacity()];
+                view.getBytes(0, copy);
+                got.add(copy);
+            } else {
+                got.add(value);
+            }
+        }
+
+        @Override
+        public void failed(StatusException why) {
+            got.add(why);
+        }
+
+        Object next() throws InterruptedException {
+            Object value = got.poll(30, TimeUnit.SECONDS);
+            assertTrue(value != null, "a result within 30 s");
+            return value;
+        }
+    }
+
+    /**
+     * The callback form: one sink for many calls from many threads, the argument and the result as views of the
+     * receive buffers. Every call is answered once, with its own bytes (each thread's calls carry its own
+     * marker, and the sink collects per thread through the bytes themselves).
+     */
+    @Test
+    void theCallbackFormAnswersEachCallOnceThroughOneSharedSink() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Collected<org.agrona.DirectBuffer> sink = new Collected<>();
+        int threads = 4;
+        int calls = 2000;
+        ExecutorService callers = Executors.newFixedThreadPool(threads);
+        java.util.Set<String> sent = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                done.add(callers.submit(() -> {
+                    for (int i = 0; i < calls; i++) {
+                        byte[] mine = ByteBuffer.allocate(12 + i % 40).putInt(thread).putLong(i).array();
+                        sent.add(java.util.Arrays.toString(mine));
+                        files.echoView(new org.agrona.concurrent.UnsafeBuffer(mine), sink);
+                        while (sink.got.size() + 1000 < sent.size()) {
+                            Thread.yield(); // keep under the in-flight limit
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> each : done) {
+                each.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            callers.shutdownNow();
+        }
+        java.util.Set<String> received = new java.util.HashSet<>();
+        for (int i = 0; i < threads * calls; i++) {
+            Object value = sink.next();
+            assertTrue(value instanceof byte[], String.valueOf(value));
+            assertTrue(received.add(java.util.Arrays.toString((byte[]) value)), "answered once");
+        }
+        assertEquals(sent, received);
+        assertNull(sink.got.poll(50, TimeUnit.MILLISECONDS), "no answer twice");
+    }
+
+    /**
+     * A handler in the callback form answers later, from another thread, after its call's handler returned;
+     * and answers a sink it kept from an earlier call, and answers twice. Each call gets exactly its own answer.
+     */
+    @Test
+    void aSinkAnsweredLaterOrKeptByTheHandlerAnswersOnlyItsOwnCallOnce() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        for (int i = 0; i < 200; i++) {
+            Collected<byte[]> sink = new Collected<>();
+            byte[] mine = ByteBuffer.allocate(8).putLong(i).array();
+            files.echoLater(new org.agrona.concurrent.UnsafeBuffer(mine), sink);
+            assertArrayEquals(mine, (byte[]) sink.next());
+            // Between these calls others reuse the loop's bookkeeping: the kept sinks must not reach them.
+            assertArrayEquals(mine, files.echoOnLoop(mine));
+            assertNull(sink.got.poll(2, TimeUnit.MILLISECONDS), "answered once");
+        }
+    }
+
+    @Test
+    void aCallbackFormFailureReachesTheSinkAsItsStatus() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Collected<byte[]> sink = new Collected<>();
+        files.failThrough(bytes("status"), sink);
+        StatusException status = (StatusException) sink.next();
+        assertEquals(StatusCode.NOT_FOUND, status.code());
+        assertEquals("test.missing", status.reason());
+        files.failThrough(bytes("throw"), sink);
+        assertEquals(StatusCode.INTERNAL, ((StatusException) sink.next()).code());
+        assertThrows(NullPointerException.class, () -> files.failThrough(bytes("status"), null));
+        ((RemoteCapability) files).close();
+        files.failThrough(bytes("status"), sink);
+        assertEquals("proxy.closed", ((StatusException) sink.next()).reason(), "failed locally, through the sink");
     }
 }

@@ -6,8 +6,10 @@ import dev.capwire.bench.rpc.proto.Item;
 import dev.capwire.bench.rpc.proto.StreamRequest;
 import dev.capwire.rpc.Capability;
 import dev.capwire.rpc.Method;
+import dev.capwire.rpc.ResultSink;
 import dev.capwire.rpc.StreamSink;
 import java.util.concurrent.CompletableFuture;
+import org.agrona.DirectBuffer;
 
 /**
  * The cap the RPC benchmarks call: the same echo as a handler on the transport's executor (the default for
@@ -41,6 +43,14 @@ public interface BenchCap {
     /** {@link #bytesOnLoop} through the asynchronous stub: the in-flight benchmark's allocation per call. */
     @Method(value = 8, nonBlocking = true)
     CompletableFuture<byte[]> bytesOnLoopAsync(byte[] payload);
+
+    /**
+     * The callback form ({@link ResultSink}), raw bytes as views: the argument is the receive buffer's view, the
+     * answer is given before the handler returns, and the caller's one sink sees the result as a view. The
+     * allocation benchmark's method for an RPC call that makes no object per call.
+     */
+    @Method(value = 9, nonBlocking = true)
+    void bytesView(DirectBuffer payload, ResultSink<DirectBuffer> result);
 
     /** {@code request.items} copies of one item, each taking a unit of the caller's credit. */
     @Method(7)

@@ -5,8 +5,10 @@ import dev.capwire.bench.rpc.proto.EchoReply;
 import dev.capwire.bench.rpc.proto.EchoRequest;
 import dev.capwire.bench.rpc.proto.Item;
 import dev.capwire.bench.rpc.proto.StreamRequest;
+import dev.capwire.rpc.ResultSink;
 import dev.capwire.rpc.StreamSink;
 import java.util.concurrent.CompletableFuture;
+import org.agrona.DirectBuffer;
 
 /**
  * The server side of {@link BenchCap}, doing what the gRPC peer's handlers do ({@link GrpcBench}): the echo
@@ -47,6 +49,11 @@ public final class BenchCapImpl implements BenchCap {
     @Override
     public CompletableFuture<byte[]> bytesOnLoopAsync(byte[] payload) {
         return CompletableFuture.completedFuture(payload);
+    }
+
+    @Override
+    public void bytesView(DirectBuffer payload, ResultSink<DirectBuffer> result) {
+        result.result(payload);
     }
 
     @Override
