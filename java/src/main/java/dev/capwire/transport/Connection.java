@@ -669,6 +669,11 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         return outbound.ringAllocated();
     }
 
+    /** For tests: the connection's way out, to play a sender that outlives its connection (see {@link RingPool}). */
+    OutboundPath outboundPath() {
+        return outbound;
+    }
+
     /**
      * How the parts report to each other without knowing each other: each part names what it needs in its own
      * {@code Owner} interface, and this one place connects them. Kept out of the public class, so none of it

@@ -61,6 +61,8 @@ public final class EventLoop implements Agent, AutoCloseable {
      */
     private final UnsafeBuffer receiveBuffer;
     private final BufferPool stagingPool;
+    /** Outbound rings of closed connections, for this loop's next ones (see {@link RingPool}). */
+    private final RingPool rings;
     private final UnsafeBuffer[] spareStaging = new UnsafeBuffer[SPARE_STAGING_BUFFERS];
     private int spareStagingCount;
     private boolean receiveBufferLent;
@@ -94,6 +96,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         this.clock = options.clock();
         this.errorHandler = options.errorHandler();
         this.timers = new Timers(clock);
+        this.rings = new RingPool(options.ringBytes(), timers, clock);
         this.receiveBuffer = new UnsafeBuffer(
                 BufferUtil.allocateDirectAligned(Math.max(64 * 1024, 2 * options.maxFrameBytes()), 64));
         this.ownership = new LoopOwnership(name);
@@ -186,6 +189,10 @@ public final class EventLoop implements Agent, AutoCloseable {
         } else {
             stagingPool.give(buffer);
         }
+    }
+
+    RingPool rings() {
+        return rings;
     }
 
     int stagingBufferBytes() {

@@ -7,13 +7,11 @@ import dev.capwire.wire.FrameType;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.TimeUnit;
-import org.agrona.BufferUtil;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.ControlledMessageHandler;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
-import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
 
 /**
  * One connection's way out: the outbound ring, staging, flushing, and backpressure.
@@ -22,8 +20,10 @@ import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
  * write the frame straight into it, lock-free; a full ring is their backpressure. Loop work (replies from a
  * listener, control frames, an invoker-mode application) appends straight to {@link Staging} instead, which
  * never refuses a frame: the loop must never wait for a socket, or every other connection on it would wait too.
- * Each sender's frames keep their order, since each sender uses one way only. The ring is allocated on the
- * first send from another thread, so a connection only its loop sends on never pays for it.
+ * Each sender's frames keep their order, since each sender uses one way only. The ring is taken on the first
+ * send from another thread, so a connection only its loop sends on never pays for it, from the loop's
+ * {@link RingPool}, to which it goes back when the connection closes: every claim checks that the ring is still
+ * this connection's (see the pool for why that makes reuse safe).
  *
  * <p>What bounds staging is the connection's backpressure, as Netty's writability and auto-read do it: when the
  * bytes staged pass the high-water mark the connection stops reading (its handlers stop producing) until they
@@ -74,7 +74,7 @@ final class OutboundPath {
     static {
         try {
             FLUSH_SCHEDULED = MethodHandles.lookup().findVarHandle(OutboundPath.class, "flushScheduled", int.class);
-            RING = MethodHandles.lookup().findVarHandle(OutboundPath.class, "ring", ManyToOneRingBuffer.class);
+            RING = MethodHandles.lookup().findVarHandle(OutboundPath.class, "ring", RingPool.Lease.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -85,10 +85,9 @@ final class OutboundPath {
     private final EventLoop loop;
     private final long fd;
     private final boolean unix;
-    private final int ringBytes;
     private final int highWaterBytes;
     private final long stallNanos;
-    private volatile ManyToOneRingBuffer ring; // null until the first send from a thread other than the loop
+    private volatile RingPool.Lease ring; // null until the first send from a thread other than the loop
     private final int maxRecordLength; // the ring's largest record, known before the ring exists
     private volatile int maxFramePayload; // lowered once by the layer above (the handshake), before sends
     @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
@@ -103,6 +102,7 @@ final class OutboundPath {
     private long blockedSinceNanos; // while writeInterest: when the socket last took anything
     private long stallTimer = -1;
     private boolean opened; // the connection's open() has run, so flushes may write
+    private boolean ringRetired; // the ring went back to the loop's pool: it may be another connection's now
     private final ControlledMessageHandler stager = this::stage;
 
     OutboundPath(Owner owner, ConnectionChannel channel, EventLoop loop, long fd, boolean unix,
@@ -112,10 +112,9 @@ final class OutboundPath {
         this.loop = loop;
         this.fd = fd;
         this.unix = unix;
-        this.ringBytes = options.ringBytes();
         this.highWaterBytes = options.sendHighWaterBytes();
         this.stallNanos = TimeUnit.MILLISECONDS.toNanos(options.sendStallTimeoutMs());
-        this.maxRecordLength = ringBytes / RING_CAPACITY_PER_RECORD;
+        this.maxRecordLength = options.ringBytes() / RING_CAPACITY_PER_RECORD;
         // A frame must fit one ring record, so the ring also bounds the frames this side sends.
         this.maxFramePayload = Math.min(options.maxFrameBytes(), maxRecordLength) - FrameHeader.HEADER_LENGTH;
         this.staging = new Staging(loop, loop.fdScratch());
@@ -242,9 +241,15 @@ final class OutboundPath {
             throw new IllegalArgumentException("a frame of " + frameLength + " bytes does not fit the ring's largest "
                     + "record (" + maxRecordLength + " bytes)");
         }
-        ManyToOneRingBuffer ring = ring();
+        RingPool.Lease lease = ring();
+        ManyToOneRingBuffer ring = lease.ring;
         int index = ring.tryClaim(fdCount == 0 ? MSG_FRAME : MSG_FRAME_WITH_FDS, recordLength);
         if (index <= 0) {
+            scheduleFlushIfIdle(); // full: make sure the loop drains it, even of padding no commit announced
+            return false;
+        }
+        if (lease.owner != this) {
+            ring.abort(index); // the connection closed and its ring moved on (RingPool, rule 1)
             return false;
         }
         MutableDirectBuffer buffer = ring.buffer();
@@ -272,13 +277,22 @@ final class OutboundPath {
             throw new IllegalArgumentException("a batch of " + bytes + " bytes exceeds the ring's largest record ("
                     + maxBatchBytes() + " bytes of frames)");
         }
-        int index = ring().tryClaim(MSG_BATCH, BATCH_HEADER_LENGTH + bytes);
-        return index <= 0 ? -1 : index + BATCH_HEADER_LENGTH;
+        RingPool.Lease lease = ring();
+        int index = lease.ring.tryClaim(MSG_BATCH, BATCH_HEADER_LENGTH + bytes);
+        if (index <= 0) {
+            scheduleFlushIfIdle(); // full: make sure the loop drains it, even of padding no commit announced
+            return -1;
+        }
+        if (lease.owner != this) {
+            lease.ring.abort(index); // the connection closed and its ring moved on (RingPool, rule 1)
+            return -1;
+        }
+        return index + BATCH_HEADER_LENGTH;
     }
 
     /** The ring's memory, where a claimed batch is written. */
     MutableDirectBuffer ringBuffer() {
-        return ring().buffer();
+        return ring().ring.buffer();
     }
 
     /**
@@ -287,7 +301,7 @@ final class OutboundPath {
      */
     void commitBatch(int framesIndex, int used) {
         int index = framesIndex - BATCH_HEADER_LENGTH;
-        ManyToOneRingBuffer ring = this.ring;
+        ManyToOneRingBuffer ring = this.ring.ring;
         ring.buffer().putInt(index, used);
         ring.commit(index);
         scheduleFlushIfIdle();
@@ -295,7 +309,7 @@ final class OutboundPath {
 
     /** Gives a claimed batch back unsent: the ring skips it. */
     void abortBatch(int framesIndex) {
-        ring.abort(framesIndex - BATCH_HEADER_LENGTH);
+        ring.ring.abort(framesIndex - BATCH_HEADER_LENGTH);
     }
 
     /**
@@ -319,15 +333,18 @@ final class OutboundPath {
         return ring != null;
     }
 
-    /** The outbound ring, allocated by whichever thread first needs it. */
-    private ManyToOneRingBuffer ring() {
-        ManyToOneRingBuffer existing = ring;
+    /** The outbound ring, taken from the loop's pool by whichever thread first needs it. */
+    private RingPool.Lease ring() {
+        RingPool.Lease existing = ring;
         if (existing != null) {
             return existing;
         }
-        ManyToOneRingBuffer created = new ManyToOneRingBuffer(new UnsafeBuffer(
-                BufferUtil.allocateDirectAligned(ringBytes + RingBufferDescriptor.TRAILER_LENGTH, 64)));
-        return RING.compareAndSet(this, null, created) ? created : (ManyToOneRingBuffer) RING.getVolatile(this);
+        RingPool.Lease taken = loop.rings().take(this);
+        if (RING.compareAndSet(this, null, taken)) {
+            return taken;
+        }
+        loop.rings().giveBackUnused(taken);
+        return (RingPool.Lease) RING.getVolatile(this);
     }
 
     /**
@@ -393,7 +410,7 @@ final class OutboundPath {
                 return;
             }
             sendBlocked = false;
-            ManyToOneRingBuffer queued = ring;
+            ManyToOneRingBuffer queued = ring == null ? null : ring.ring;
             long consumedBefore = queued == null ? 0 : queued.consumerPosition();
             if (queued != null) {
                 queued.controlledRead(stager);
@@ -473,17 +490,20 @@ final class OutboundPath {
     }
 
     private void discardRing() {
-        ManyToOneRingBuffer queued = ring;
-        if (queued == null) {
-            return;
+        RingPool.Lease lease = ring;
+        if (lease == null || ringRetired) {
+            return; // a retired ring is drained by its pool, or is another connection's now
         }
-        queued.read((msgTypeId, buffer, index, length) -> {
-            if (msgTypeId == MSG_FRAME_WITH_FDS) {
-                int frameLength = FrameHeader.frameLength(buffer, index);
-                Handles.closeAll(buffer, index + frameLength, Handles.countAfter(frameLength, length));
-            }
-        }, Integer.MAX_VALUE);
+        lease.ring.read(DISCARD, Integer.MAX_VALUE);
     }
+
+    /** Drops a queued frame, closing the fds it would have carried. */
+    private static final org.agrona.concurrent.MessageHandler DISCARD = (msgTypeId, buffer, index, length) -> {
+        if (msgTypeId == MSG_FRAME_WITH_FDS) {
+            int frameLength = FrameHeader.frameLength(buffer, index);
+            Handles.closeAll(buffer, index + frameLength, Handles.countAfter(frameLength, length));
+        }
+    };
 
     private void wantWrite(boolean want) {
         if (want == writeInterest || owner.state() == ConnectionState.CLOSED) {
@@ -523,6 +543,11 @@ final class OutboundPath {
     /** At close: frames still queued are dropped (their fds closed) and staging's memory goes back. */
     void release() {
         discardRing();
+        RingPool.Lease lease = ring;
+        if (lease != null && !ringRetired) {
+            ringRetired = true;
+            loop.rings().retire(lease, DISCARD);
+        }
         staging.release();
         if (stallTimer != -1) {
             loop.timers().cancel(stallTimer);
