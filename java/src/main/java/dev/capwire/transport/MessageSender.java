@@ -64,8 +64,29 @@ final class MessageSender {
         return deadlineNanos != DEADLINE_FROM_TIMEOUT ? deadlineNanos : loop.clock().nanoTime() + timeoutNanos;
     }
 
+    /**
+     * The usual message first, in a method small enough to be inlined into its callers: one frame, no fds, a
+     * connection that takes sends, and either loop work that need not wait (staged) or a ring with room now.
+     * Everything else, including every refusal and every wait, is {@link #sendChecked}'s.
+     */
     private void send(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
             int length, FileDescriptor[] fds, long deadlineNanos, long timeoutNanos) {
+        if (fds == null && length <= outbound.maxFramePayload() && length <= maxMessageBytes
+                && outbound.state().acceptsSends()) {
+            if (loop.inLoop()) {
+                if (!loop.isInvoker() || !outbound.overHighWater()) {
+                    outbound.stage(type, correlationId, capId, methodId, 0, payload, offset, length, null);
+                    return;
+                }
+            } else if (outbound.tryRing(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0)) {
+                return;
+            }
+        }
+        sendChecked(type, correlationId, capId, methodId, payload, offset, length, fds, deadlineNanos, timeoutNanos);
+    }
+
+    private void sendChecked(byte type, long correlationId, int capId, int methodId, DirectBuffer payload,
+            int offset, int length, FileDescriptor[] fds, long deadlineNanos, long timeoutNanos) {
         if (!outbound.state().acceptsSends()) {
             throw outbound.unavailable(); // nothing may follow our GOAWAY
         }
