@@ -384,8 +384,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             FileDescriptor... fds) {
         // A fragmented notify needs an id to reassemble by; a single-frame one does not.
         long correlationId = length > outbound.maxFramePayload() ? requests.nextCorrelationId() : 0;
-        messages.send(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length,
-                fds == null || fds.length == 0 ? null : fds, deadlineIn(timeoutMs));
+        messages.sendWithin(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length,
+                fds == null || fds.length == 0 ? null : fds, timeoutMs);
     }
 
     /** Sends a REQUEST and returns its reply; the default deadline is {@code requestTimeoutMs}. */
@@ -532,8 +532,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * caller keeps its own.
      */
     public void respond(long correlationId, DirectBuffer payload, int offset, int length, FileDescriptor... fds) {
-        messages.send(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
-                deadlineIn(options.sendTimeoutMs()));
+        messages.sendWithin(FrameType.RESPONSE, correlationId, 0, 0, payload, offset, length, fds,
+                options.sendTimeoutMs());
     }
 
     /** Replies to a REQUEST with an error status and no reason; waits as {@link #respond} does. */
@@ -547,8 +547,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public void respondError(long correlationId, StatusCode code, String reason, String message) {
         UnsafeBuffer payload = ListenerGuard.errorPayload(code, reason, message);
-        messages.send(FrameType.ERROR, correlationId, 0, 0, payload, 0, payload.capacity(), null,
-                deadlineIn(options.sendTimeoutMs()));
+        messages.sendWithin(FrameType.ERROR, correlationId, 0, 0, payload, 0, payload.capacity(), null,
+                options.sendTimeoutMs());
     }
 
     private long deadlineIn(long timeoutMs) {

@@ -50,7 +50,13 @@ final class InboundPath {
         void frame(InboundFrame frame);
     }
 
-    private static final int READS_PER_WAKEUP = 4;
+    /**
+     * The most one connection reads in one pass of its loop. A peer that keeps its socket full would otherwise have
+     * the loop decode and dispatch everything it sent (up to the socket's buffer, some hundreds of KiB) before the
+     * loop comes back to its other connections; what is left is read in the next pass, since level-triggered
+     * polling reports the socket again.
+     */
+    static final int READ_BUDGET_BYTES = 64 * 1024;
     static final int PING_PAYLOAD_LENGTH = 8;
     private static final LongConsumer CLOSE_FD = Native::close;
     private static final byte[] NO_BYTES = new byte[0];
@@ -182,8 +188,8 @@ final class InboundPath {
     }
 
     private void readSome() {
-        for (int reads = 0; reads < READS_PER_WAKEUP && owner.state() != ConnectionState.CLOSED; reads++) {
-            int space = decoder.writableBytes();
+        for (int budget = READ_BUDGET_BYTES; budget > 0 && owner.state() != ConnectionState.CLOSED;) {
+            int space = Math.min(decoder.writableBytes(), budget);
             long at = receive.addressOffset() + decoder.writeOffset();
             int received;
             if (unix) {
@@ -238,6 +244,7 @@ final class InboundPath {
             }
             owner.received();
             bytesReceived += received;
+            budget -= received;
             decoder.onBytesReceived(received);
             if (arrivedFds.size() > FrameHeader.MAX_FDS && owner.state() != ConnectionState.CLOSED) {
                 // Only the frame whose header is still incomplete may have fds waiting, at most MAX_FDS of them;
@@ -272,7 +279,34 @@ final class InboundPath {
         }
     }
 
+    /**
+     * The frames of a busy connection, kept small so that the compiler inlines it into the decoder's loop: on an
+     * open connection with no gate and nothing being handed off, a NOTIFY or a REQUEST with an id goes to the
+     * listener and a RESPONSE or ERROR to the request table at once. Every other case is {@link #dispatchChecked}'s,
+     * which decides them as before.
+     */
     private void dispatch(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
+            ClaimedFds fds) {
+        byte type = header.type();
+        long id = header.correlationId();
+        if (gate == null && unread == null && owner.state() == ConnectionState.OPEN) {
+            if (type == FrameType.NOTIFY || type == FrameType.REQUEST && id != 0) {
+                if (type == FrameType.REQUEST && Long.compareUnsigned(id, lastRequestId) > 0) {
+                    lastRequestId = id;
+                }
+                inbound.set(type, id, header.capId(), header.methodId(), buffer, payloadOffset, payloadLength, fds);
+                owner.frame(inbound);
+                return;
+            }
+            if (type == FrameType.RESPONSE || type == FrameType.ERROR) {
+                owner.reply(type, id, buffer, payloadOffset, payloadLength, fds);
+                return;
+            }
+        }
+        dispatchChecked(header, buffer, payloadOffset, payloadLength, fds);
+    }
+
+    private void dispatchChecked(FrameHeader header, DirectBuffer buffer, int payloadOffset, int payloadLength,
             ClaimedFds fds) {
         ConnectionState state = owner.state();
         if (state == ConnectionState.CLOSED) {

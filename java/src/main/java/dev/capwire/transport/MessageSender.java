@@ -21,6 +21,9 @@ import org.agrona.DirectBuffer;
  * passed deadline fails only that request.
  */
 final class MessageSender {
+    /** A deadline not read from the clock yet: the sender's timeout starts when it first has to wait. */
+    private static final long DEADLINE_FROM_TIMEOUT = Long.MIN_VALUE;
+
     private final OutboundPath outbound;
     private final EventLoop loop;
     private final boolean unix;
@@ -43,6 +46,47 @@ final class MessageSender {
      */
     void send(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset, int length,
             FileDescriptor[] fds, long deadlineNanos) {
+        send(type, correlationId, capId, methodId, payload, offset, length, fds, deadlineNanos, 0);
+    }
+
+    /**
+     * As {@link #send(byte, long, int, int, DirectBuffer, int, int, FileDescriptor[], long)}, waiting at most
+     * {@code timeoutMs}: the clock is read only if the sender has to wait, so a reply staged as loop work, or a
+     * frame that finds room in the ring, costs no clock read.
+     */
+    void sendWithin(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
+            int length, FileDescriptor[] fds, long timeoutMs) {
+        send(type, correlationId, capId, methodId, payload, offset, length, fds, DEADLINE_FROM_TIMEOUT,
+                TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+    }
+
+    private long deadline(long deadlineNanos, long timeoutNanos) {
+        return deadlineNanos != DEADLINE_FROM_TIMEOUT ? deadlineNanos : loop.clock().nanoTime() + timeoutNanos;
+    }
+
+    /**
+     * The usual message first, in a method small enough to be inlined into its callers: one frame, no fds, a
+     * connection that takes sends, and either loop work that need not wait (staged) or a ring with room now.
+     * Everything else, including every refusal and every wait, is {@link #sendChecked}'s.
+     */
+    private void send(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
+            int length, FileDescriptor[] fds, long deadlineNanos, long timeoutNanos) {
+        if (fds == null && length <= outbound.maxFramePayload() && length <= maxMessageBytes
+                && outbound.state().acceptsSends()) {
+            if (loop.inLoop()) {
+                if (!loop.isInvoker() || !outbound.overHighWater()) {
+                    outbound.stage(type, correlationId, capId, methodId, 0, payload, offset, length, null);
+                    return;
+                }
+            } else if (outbound.tryRing(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0)) {
+                return;
+            }
+        }
+        sendChecked(type, correlationId, capId, methodId, payload, offset, length, fds, deadlineNanos, timeoutNanos);
+    }
+
+    private void sendChecked(byte type, long correlationId, int capId, int methodId, DirectBuffer payload,
+            int offset, int length, FileDescriptor[] fds, long deadlineNanos, long timeoutNanos) {
         if (!outbound.state().acceptsSends()) {
             throw outbound.unavailable(); // nothing may follow our GOAWAY
         }
@@ -58,7 +102,10 @@ final class MessageSender {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
                     + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
         }
-        awaitRoom(deadlineNanos);
+        if (loop.isInvoker() && loop.inLoop() && outbound.overHighWater()) {
+            deadlineNanos = deadline(deadlineNanos, timeoutNanos);
+            awaitRoom(deadlineNanos);
+        }
         long[] duplicated = fdCount == 0 ? null : duplicate(fds);
         int framePayload = outbound.maxFramePayload();
         // The first fragment's ring record also carries its fd numbers, 8 bytes each, after the frame.
@@ -75,8 +122,14 @@ final class MessageSender {
                     outbound.stage(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
                             frameFds);
                 } else {
-                    waitForRing(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk, frameFds,
-                            first ? deadlineNanos : Long.MAX_VALUE);
+                    if (!outbound.tryRing(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
+                            frameFds, frameFds == null ? 0 : frameFds.length)) {
+                        if (first) {
+                            deadlineNanos = deadline(deadlineNanos, timeoutNanos);
+                        }
+                        waitForRing(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
+                                frameFds, first ? deadlineNanos : Long.MAX_VALUE);
+                    }
                 }
                 first = false;
                 sent += chunk;

@@ -139,6 +139,12 @@ final class Staging {
     }
 
     private void ensureRoom(int length) {
+        if (buffer == null || end + length > buffer.capacity()) {
+            makeRoom(length); // out of line: append stays small enough to be inlined where frames are staged
+        }
+    }
+
+    private void makeRoom(int length) {
         if (buffer == null) {
             takeFromPool();
         }

@@ -49,7 +49,7 @@ public final class FrameDecoder {
     private final ClaimedFds frameFds = new ClaimedFds();
     private final Long2ObjectHashMap<Reassembly> reassemblies = new Long2ObjectHashMap<>();
     private final UnsafeBuffer reassembledHeader = new UnsafeBuffer(new byte[FrameHeader.HEADER_LENGTH]);
-    private final FrameHeader wholeMessage = new FrameHeader().wrap(reassembledHeader, 0);
+    private final FrameHeader wholeMessage = new FrameHeader();
     private long partialBytes;
     private int partialFds;
     private GoAwayReason fragmentsRefusedFor;
@@ -197,6 +197,18 @@ public final class FrameDecoder {
 
     private void deliver(int frameLength) {
         int fdCount = header.fdCount();
+        if (fdCount == 0 && !header.moreFragments() && reassemblies.isEmpty()) {
+            // The usual frame: whole, no fds, nothing in reassembly (most streams never fragment).
+            frameFds.claim(arrivedFds, 0);
+            handler.onFrame(header, buffer, readOffset + FrameHeader.HEADER_LENGTH,
+                    frameLength - FrameHeader.HEADER_LENGTH, frameFds);
+            return;
+        }
+        deliverSlowly(frameLength, fdCount);
+    }
+
+    /** A frame with fds, a fragment, or any frame while a fragmented message is being reassembled. */
+    private void deliverSlowly(int frameLength, int fdCount) {
         if (fdCount > arrivedFds.size()) {
             stopped = true;
             handler.onError(GoAwayReason.FD_MISMATCH, FrameType.name(header.type()) + " frame declares "
@@ -207,7 +219,6 @@ public final class FrameDecoder {
         int payloadOffset = readOffset + FrameHeader.HEADER_LENGTH;
         int payloadLength = frameLength - FrameHeader.HEADER_LENGTH;
         long correlationId = header.correlationId();
-        // Most streams never fragment: a lookup per frame in an empty map is skipped.
         Reassembly reassembly = reassemblies.isEmpty() ? null : reassemblies.get(correlationId);
         if (reassembly == null && !header.moreFragments()) {
             handler.onFrame(header, buffer, payloadOffset, payloadLength, frameFds);
@@ -275,6 +286,7 @@ public final class FrameDecoder {
         partialFds -= reassembly.fds.count();
         FrameHeader.write(reassembledHeader, 0, FrameHeader.HEADER_LENGTH + reassembly.length, reassembly.type, 0,
                 correlationId, reassembly.capId, reassembly.methodId, reassembly.fds.count());
+        wholeMessage.wrap(reassembledHeader, 0);
         handler.onFrame(wholeMessage, reassembly.data, 0, reassembly.length, reassembly.fds);
         // The handler saw a view valid only during its call: the buffer is free for the next message.
         if (reassembly.data.capacity() <= KEPT_REASSEMBLY_BYTES) {

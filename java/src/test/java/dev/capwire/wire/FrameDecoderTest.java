@@ -25,6 +25,7 @@ class FrameDecoderTest {
         final List<byte[]> payloads = new ArrayList<>();
         final List<Long> correlationIds = new ArrayList<>();
         final List<long[]> fds = new ArrayList<>();
+        final List<String> headers = new ArrayList<>(); // type, flags, cap and method as the handler saw them
         GoAwayReason error;
         String message;
 
@@ -34,6 +35,7 @@ class FrameDecoderTest {
             buffer.getBytes(offset, bytes);
             payloads.add(bytes);
             correlationIds.add(header.correlationId());
+            headers.add(header.type() + "/" + header.flags() + "/" + header.capId() + "/" + header.methodId());
             fds.add(claimed.takeAll());
         }
 
@@ -80,6 +82,49 @@ class FrameDecoderTest {
         assertEquals(50, recorder.payloads.size());
         for (int i = 0; i < 50; i++) {
             assertArrayEquals(new byte[] {(byte) i, 7, 9}, recorder.payloads.get(i));
+        }
+    }
+
+    /**
+     * One read holding many whole frames and the start of another, the rest in a second read, for every point the
+     * first read can end at: every header field reaches the handler as written (the header is read as three 8-byte
+     * words, so a field that straddles nothing must still come out whole, including high and unsigned values).
+     */
+    @Test
+    void aReadOfManyFramesAndAPartialOneSplitAtEveryPoint() {
+        ExpandableArrayBuffer stream = new ExpandableArrayBuffer();
+        List<String> expected = new ArrayList<>();
+        int end = 0;
+        byte[] types = {FrameType.NOTIFY, FrameType.REQUEST, FrameType.RESPONSE, FrameType.CANCEL, FrameType.NOTIFY};
+        for (int i = 0; i < 40; i++) {
+            byte type = types[i % types.length];
+            int capId = i % 3 == 0 ? -1 - i : i * 1_000_003;
+            int methodId = (0xFFFF - i) & 0xFFFF;
+            long id = i == 0 ? 1 : ((long) i << 56) | i;
+            byte[] payload = new byte[type == FrameType.CANCEL ? 0 : i % 7 + 1];
+            java.util.Arrays.fill(payload, (byte) i);
+            FrameHeader.write(stream, end, 24 + payload.length, type, 0, id, capId, methodId, 0);
+            stream.putBytes(end + 24, payload);
+            end += 24 + payload.length;
+            expected.add(type + "/0/" + capId + "/" + methodId + "#" + id + "#" + payload.length);
+        }
+        for (int split = 0; split <= end; split++) {
+            Recorder seen = new Recorder();
+            UnsafeBuffer buffer = new UnsafeBuffer(new byte[2 * MAX_FRAME]);
+            FrameDecoder fresh = new FrameDecoder(buffer, MAX_FRAME, MAX_MESSAGE, true, new LongArrayQueue(), seen);
+            buffer.putBytes(fresh.writeOffset(), stream, 0, split);
+            fresh.onBytesReceived(split);
+            int firstRead = seen.payloads.size();
+            buffer.putBytes(fresh.writeOffset(), stream, split, end - split);
+            fresh.onBytesReceived(end - split);
+            assertNull(seen.error, seen.message);
+            assertEquals(0, fresh.pendingBytes());
+            assertTrue(firstRead <= expected.size());
+            List<String> got = new ArrayList<>();
+            for (int i = 0; i < seen.payloads.size(); i++) {
+                got.add(seen.headers.get(i) + "#" + seen.correlationIds.get(i) + "#" + seen.payloads.get(i).length);
+            }
+            assertEquals(expected, got, "first read of " + split + " bytes");
         }
     }
 

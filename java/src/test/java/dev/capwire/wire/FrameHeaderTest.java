@@ -54,6 +54,47 @@ class FrameHeaderTest {
         assertEquals(0xFFFF, header.fdCount());
     }
 
+    /**
+     * {@link FrameHeader#check} accepts exactly the headers the wire protocol's rules allow, compared with the rules
+     * written out one by one, around every boundary of every field it checks.
+     */
+    @Test
+    void checkAcceptsExactlyTheValidHeaders() {
+        int[] versions = {0, 1, 2, 0x81, 0xFF};
+        int[] types = {-128, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 127};
+        int[] flags = {0, 1, 2, 3, 0x100, 0x8000, 0x8001, 0xFFFF};
+        int[] fdCounts = {0, 1, 253, 254, 0x100, 0xFFFF};
+        long[] lengths = {0, 23, 24, 25, 4096, 4097, 0x8000_0000L, 0xFFFF_FFFFL};
+        UnsafeBuffer frame = new UnsafeBuffer(new byte[24]);
+        FrameHeader header = new FrameHeader();
+        for (int version : versions) {
+            for (int type : types) {
+                for (int flag : flags) {
+                    for (int fdCount : fdCounts) {
+                        for (long length : lengths) {
+                            FrameHeader.write(frame, 0, (int) length, (byte) type, flag, 9, 2, 1, fdCount);
+                            frame.putByte(FrameHeader.VERSION_OFFSET, (byte) version);
+                            header.wrap(frame, 0);
+                            for (boolean fdsAllowed : new boolean[] {true, false}) {
+                                boolean valid = length >= 24 && length <= 4096 && version == 1 && type >= 1
+                                        && type <= 10 && (flag & ~FrameHeader.KNOWN_FLAGS) == 0
+                                        && fdCount <= (fdsAllowed ? FrameHeader.MAX_FDS : 0);
+                                String what = version + "/" + type + "/" + flag + "/" + fdCount + "/" + length + "/"
+                                        + fdsAllowed;
+                                assertEquals(valid, header.check(4096, fdsAllowed) == null, what);
+                                assertEquals(length, header.frameLength(), what);
+                                assertEquals(version, header.version(), what);
+                                assertEquals((byte) type, header.type(), what);
+                                assertEquals(flag, header.flags(), what);
+                                assertEquals(fdCount, header.fdCount(), what);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void unknownStatusNumbersReadAsUnknown() {
         assertEquals(StatusCode.UNKNOWN, StatusCode.fromWire(999));
