@@ -118,7 +118,11 @@ public final class CallContext {
     }
 
     static long deadlineIn(long timeoutNanos) {
-        long now = System.nanoTime();
+        return deadlineAt(System.nanoTime(), timeoutNanos);
+    }
+
+    /** The deadline {@code timeoutNanos} after {@code now} ({@link System#nanoTime()}'s scale); none for 0. */
+    static long deadlineAt(long now, long timeoutNanos) {
         return timeoutNanos <= 0 || now + timeoutNanos < now ? NO_DEADLINE : now + timeoutNanos;
     }
 

@@ -17,6 +17,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
 import org.agrona.DirectBuffer;
 import org.agrona.collections.Int2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -34,7 +35,27 @@ final class Caller {
     private final RpcOptions options;
     /** capwire.requestTimeoutMs, read once: a system property lookup per call cost more than the rest of it. */
     private final long defaultTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(Configuration.requestTimeoutMs());
-    private final AtomicInteger inFlight = new AtomicInteger();
+    /**
+     * The calls in flight, as two counts that only grow: {@code STARTED}, written by the calling threads, and
+     * {@code ENDED}, written where a call's request ends (mostly the loop, as it delivers answers). They sit
+     * 128 bytes apart, so the loop's count and the callers' never share a cache line: one shared counter
+     * that both sides changed per call (get and compare-and-set here, decrement on the loop) moved its line
+     * between the cores twice per call, and was the client loop's hottest frame in a profile of 128 calls in
+     * flight. A caller reads {@code ENDED} only when its last reading ({@link #endedSeen}) says the limit is
+     * reached; a stale reading only overstates what is in flight.
+     */
+    private final AtomicLongArray counts = new AtomicLongArray(2 * Counts.STRIDE);
+    /** The last {@code ENDED} a caller read; racy by design (see {@link #counts}). */
+    private volatile long endedSeen;
+
+    /** Where in {@link #counts} each count is. */
+    private static final class Counts {
+        /** Longs in 128 bytes: two cache lines, so an adjacent-line prefetch does not pair the counts either. */
+        static final int STRIDE = 16;
+        static final int STARTED = STRIDE - 1;
+        static final int ENDED = 2 * STRIDE - 1;
+    }
+
     private final AtomicInteger lastStreamId = new AtomicInteger();
     private final Int2ObjectHashMap<ConsumerStream> streams = new Int2ObjectHashMap<>(); // guarded by itself
 
@@ -44,7 +65,8 @@ final class Caller {
     }
 
     int inFlight() {
-        return inFlight.get();
+        long ended = counts.get(Counts.ENDED);
+        return (int) (counts.get(Counts.STARTED) - ended);
     }
 
     Connection connection() {
@@ -238,7 +260,7 @@ final class Caller {
                 fds = out.fds();
             } catch (RuntimeException e) {
                 out.abandon();
-                inFlight.decrementAndGet();
+                forget();
                 throw e instanceof StatusException ? (StatusException) e
                         : new StatusException(StatusCode.INVALID_ARGUMENT, "args.unencodable",
                                 "the argument cannot be sent: " + e.getMessage(), e);
@@ -355,7 +377,7 @@ final class Caller {
 
     /** A call's request is over, one way or another: it no longer counts against the limit. */
     void forget() {
-        inFlight.decrementAndGet();
+        counts.getAndIncrement(Counts.ENDED);
     }
 
     private long timeoutNanos(CallContext context, boolean stream) {
@@ -366,12 +388,17 @@ final class Caller {
     }
 
     private boolean tryAcquire() {
+        int max = options.maxInFlight();
         for (;;) {
-            int current = inFlight.get();
-            if (current >= options.maxInFlight()) {
-                return false;
+            long started = counts.get(Counts.STARTED);
+            if (started - endedSeen >= max) {
+                long ended = counts.get(Counts.ENDED);
+                endedSeen = ended;
+                if (started - ended >= max) {
+                    return false;
+                }
             }
-            if (inFlight.compareAndSet(current, current + 1)) {
+            if (counts.compareAndSet(Counts.STARTED, started, started + 1)) {
                 return true;
             }
         }

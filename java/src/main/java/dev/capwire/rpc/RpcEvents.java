@@ -32,6 +32,16 @@ final class RpcEvents {
         }
     }
 
+    /**
+     * Whether a call arriving now is timed for {@link #served}: an observer is set, or a recording has the JFR Call
+     * event on (a call that arrived before the recording started is not recorded). Checked once per call, so
+     * that an untimed call reads no clock for it.
+     */
+    static boolean timesCalls(RpcConnection rpc) {
+        return observer(rpc) != null || new CallEvent().isEnabled();
+    }
+
+    /** A timed call ({@link #timesCalls}) was answered; {@code startNanos} is when it arrived. */
     static void served(RpcConnection rpc, String capName, String methodName, StatusCode status, long startNanos) {
         long nanos = System.nanoTime() - startNanos;
         CallEvent event = new CallEvent();
