@@ -21,8 +21,12 @@ import java.util.concurrent.CompletableFuture;
  */
 final class Takeover {
     private final CompletableFuture<Negotiated> done = new CompletableFuture<>();
-    /** The broker's Negotiated, whose token the backend must repeat; null once settled or when none is awaited. */
-    private volatile Negotiated awaited;
+    /**
+     * The broker's Negotiated, whose token the backend must repeat; null once settled or when none is awaited.
+     * Read for every frame the connection's listener gets, so a plain field: set before the connection reaches its
+     * loop (the loop's task queue publishes it), then touched only there.
+     */
+    private Negotiated awaited;
     private final int minProtocol;
     private final int maxProtocol;
     private final int maxFrameBytes;
