@@ -18,13 +18,16 @@ import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.channel.unix.DomainSocketChannel;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -37,7 +40,8 @@ import java.nio.file.Path;
  * counts each connection's frames instead and answers requests: the multi-producer profile); the connection kinds ({@code handshake}, {@code handshake-secret}, {@code jdk-accept}, {@code jdk-accept-echo})
  * serve connect-and-close
  * clients; {@code broker} is a broker, and {@code broker-backend} (whose third argument is the broker's socket
- * path, not an idle strategy) a backend registered with it that answers every REQUEST with its payload. Prints {@code READY} once listening and exits when its stdin closes.
+ * path, not an idle strategy) a backend registered with it that answers every REQUEST with its payload. Prints {@code READY} once listening and exits when its stdin closes; meanwhile it
+ * answers the profiling tool's {@link ProfilerCommand} lines.
  */
 public final class PeerServer {
     /**
@@ -105,8 +109,13 @@ public final class PeerServer {
         }
         System.out.println("READY");
         System.out.flush();
-        while (System.in.read() >= 0) {
-            // Runs until the benchmark closes our stdin (or dies).
+        // Runs until the benchmark closes our stdin (or dies); the profiling tool's commands come the same way.
+        BufferedReader commands = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        for (String line; (line = commands.readLine()) != null; ) {
+            if (ProfilerCommand.handles(line)) {
+                System.out.println(ProfilerCommand.run(line));
+                System.out.flush();
+            }
         }
         server.close();
         Files.deleteIfExists(path);

@@ -44,8 +44,8 @@ final class ConnectScenario implements Scenario {
     }
 
     @Override
-    public long serverPid() {
-        return server.pid();
+    public PeerProcess server() {
+        return server;
     }
 
     @Override

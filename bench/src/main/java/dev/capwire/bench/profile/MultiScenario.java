@@ -179,8 +179,8 @@ final class MultiScenario implements Scenario {
     }
 
     @Override
-    public long serverPid() {
-        return server.pid();
+    public PeerProcess server() {
+        return server;
     }
 
     @Override

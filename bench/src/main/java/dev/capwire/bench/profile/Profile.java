@@ -20,7 +20,8 @@ import org.HdrHistogram.Recorder;
 /**
  * The bench suite as a profiling tool: runs one cross-process scenario with the user's settings and any
  * {@code capwire.*} property, prints throughput and latency percentiles each second and at the end, and writes an
- * HdrHistogram log, a percentile plot (SVG) and, with {@code --jfr}, a flight recording of each side. Run it with
+ * HdrHistogram log, a percentile plot (SVG) and, with {@code --jfr}, a flight recording of each side, with
+ * {@code --profiler=EVENT} an async-profiler flame graph of each side ({@link FlameGraphs}). Run it with
  * {@code bash ci/demo.sh dev.capwire.bench.profile.Profile --help} for the options (see docs/benchmarks.md).
  */
 public final class Profile {
@@ -101,10 +102,12 @@ public final class Profile {
         if (recording != null) {
             recording.start();
         }
+        FlameGraphs flameGraphs = settings.profilerEvent() == null ? null
+                : FlameGraphs.start(settings.profilerEvent(), settings.out(), scenario.server());
         Histogram total = new Histogram(3);
         long totalOps = 0;
         long clientCpuBefore = CpuTime.nanos(ProcessHandle.current().pid());
-        long serverCpuBefore = CpuTime.nanos(scenario.serverPid());
+        long serverCpuBefore = CpuTime.nanos(scenario.server().pid());
         long startedMs = System.currentTimeMillis();
         try (PrintStream log = new PrintStream(Files.newOutputStream(settings.out().resolve("latency.hlog")), false,
                 StandardCharsets.UTF_8)) {
@@ -128,7 +131,8 @@ public final class Profile {
             }
         }
         String cpu = cpuPerOperation(clientCpuBefore, CpuTime.nanos(ProcessHandle.current().pid()),
-                serverCpuBefore, CpuTime.nanos(scenario.serverPid()), totalOps);
+                serverCpuBefore, CpuTime.nanos(scenario.server().pid()), totalOps);
+        List<Path> graphs = flameGraphs == null ? List.of() : flameGraphs.stop();
         for (Thread thread : threads) {
             thread.join(TimeUnit.SECONDS.toMillis(60));
         }
@@ -151,6 +155,9 @@ public final class Profile {
                 + " samples"));
         out.println("wrote " + settings.out().resolve("latency.hlog") + ", " + settings.out().resolve("latency.svg")
                 + ", " + settings.out().resolve("summary.txt"));
+        if (!graphs.isEmpty()) {
+            out.println("flame graphs: " + graphs.get(0) + ", " + graphs.get(1));
+        }
     }
 
     /** CPU time each JVM spent per operation while measured (all its threads: the loops, the JIT, the GC). */

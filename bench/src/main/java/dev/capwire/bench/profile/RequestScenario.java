@@ -106,8 +106,8 @@ final class RequestScenario implements Scenario {
     }
 
     @Override
-    public long serverPid() {
-        return server.pid();
+    public PeerProcess server() {
+        return server;
     }
 
     @Override

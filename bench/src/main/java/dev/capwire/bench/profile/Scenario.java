@@ -1,5 +1,6 @@
 package dev.capwire.bench.profile;
 
+import dev.capwire.bench.peers.PeerProcess;
 import java.util.concurrent.atomic.LongAdder;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
@@ -12,8 +13,8 @@ interface Scenario extends AutoCloseable {
      */
     void run(int thread, long deadlineNanos, Recorder latencies, LongAdder done) throws Exception;
 
-    /** The server JVM's process id. */
-    long serverPid();
+    /** The server JVM: its process id (what it spends, from /proc) and its command line (the profiler's). */
+    PeerProcess server();
 
     /** The latencies of the interval that just ended; a scenario whose latencies are recorded elsewhere says so. */
     default Histogram interval(Recorder latencies) throws Exception {

@@ -9,8 +9,8 @@ import java.util.Map;
 
 /** What one profiling run measures, from its command line: {@code --name=value} options and {@code -Dname=value}. */
 record Settings(String scenario, int payloadBytes, int inflight, String idleStrategy, int threads, boolean batch,
-        int warmupSeconds, int durationSeconds, Path out, boolean jfr, Map<String, String> properties,
-        int connections) {
+        int warmupSeconds, int durationSeconds, Path out, boolean jfr, String profilerEvent,
+        Map<String, String> properties, int connections) {
 
     static final List<String> SCENARIOS = List.of("roundtrip", "pipelined", "stream", "connect", "multi");
 
@@ -18,7 +18,7 @@ record Settings(String scenario, int payloadBytes, int inflight, String idleStra
             "usage: Profile [--scenario=roundtrip|pipelined|stream|connect] [--payload=BYTES] [--inflight=N]",
             "               [--idle=backoff|spin|yield|sleep] [--loops=N] [--threads=N] [--batch=true|false]",
             "               [--warmup=SECONDS] [--duration=SECONDS] [--out=DIR] [--jfr] [-Dcapwire.name=value ...]",
-            "               [--connections=N]",
+            "               [--connections=N] [--profiler=cpu|wall|alloc|lock|itimer|ctimer]",
             "  roundtrip  one request at a time per thread (Connection.request), latency of each call",
             "  pipelined  up to --inflight requests outstanding per thread, latency of each call",
             "  stream     one-way NOTIFY frames (a NotifyBatch per thread, or sendNotify with --batch=false),",
@@ -30,7 +30,10 @@ record Settings(String scenario, int payloadBytes, int inflight, String idleStra
             "             adds the frames the server counted per connection (min, max)",
             "Both ends run in their own JVM over a Unix socket and get the same -Dcapwire.* properties.",
             "Writes DIR/latency.hlog (HdrHistogram log, one interval a second, values in ns), DIR/latency.svg",
-            "(percentile plot), DIR/summary.txt, and with --jfr DIR/client.jfr and DIR/server.jfr.");
+            "(percentile plot), DIR/summary.txt, with --jfr DIR/client.jfr and DIR/server.jfr, and with",
+            "--profiler=EVENT an async-profiler flame graph of each side over the measured seconds, split by thread:",
+            "DIR/client-EVENT.html and DIR/server-EVENT.html, their stacks as text in *.collapsed (cpu: on-CPU time;",
+            "wall: every thread's time, waiting included; alloc: bytes allocated; lock: contended monitors).");
 
     static Settings parse(String[] args) {
         Map<String, String> options = new LinkedHashMap<>();
@@ -64,15 +67,20 @@ record Settings(String scenario, int payloadBytes, int inflight, String idleStra
         }
         Path out = Path.of(options.getOrDefault("out", "profile/" + scenario + "-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))));
+        String profilerEvent = options.get("profiler");
+        if (profilerEvent != null && !FlameGraphs.EVENTS.contains(profilerEvent)) {
+            throw new IllegalArgumentException("unknown profiler event " + profilerEvent + "; one of "
+                    + FlameGraphs.EVENTS);
+        }
         Settings settings = new Settings(scenario, payload, Integer.parseInt(options.getOrDefault("inflight", "128")),
                 idle, Integer.parseInt(options.getOrDefault("threads", "1")),
                 Boolean.parseBoolean(options.getOrDefault("batch", "true")),
                 Integer.parseInt(options.getOrDefault("warmup", "3")),
                 Integer.parseInt(options.getOrDefault("duration", "10")), out,
-                Boolean.parseBoolean(options.getOrDefault("jfr", "false")), properties,
+                Boolean.parseBoolean(options.getOrDefault("jfr", "false")), profilerEvent, properties,
                 Integer.parseInt(options.getOrDefault("connections", "1")));
         for (String known : List.of("scenario", "payload", "inflight", "idle", "threads", "batch", "warmup",
-                "duration", "out", "jfr", "connections")) {
+                "duration", "out", "jfr", "profiler", "connections")) {
             options.remove(known);
         }
         if (!options.isEmpty()) {

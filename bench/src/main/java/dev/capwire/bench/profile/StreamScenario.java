@@ -94,8 +94,8 @@ final class StreamScenario implements Scenario {
     }
 
     @Override
-    public long serverPid() {
-        return server.pid();
+    public PeerProcess server() {
+        return server;
     }
 
     @Override

@@ -41,9 +41,30 @@ class ProfileTest {
     }
 
     @Test
+    void profilerWritesAFlameGraphOfEachSideCoveringCapwiresOwnFrames() throws Exception {
+        Path out = dir.resolve("flame");
+        // itimer: a signal timer, which every Linux host has (cpu needs perf events, which some hosts forbid).
+        Profile.main(new String[] {"--scenario=pipelined", "--warmup=1", "--duration=2", "--inflight=64",
+            "--profiler=itimer", "--out=" + out});
+
+        for (String side : List.of("client", "server")) {
+            String html = Files.readString(out.resolve(side + "-itimer.html"));
+            assertTrue(html.contains("<html") || html.contains("<!DOCTYPE html"), side + ": " + html.substring(0,
+                    Math.min(200, html.length())));
+            String stacks = Files.readString(out.resolve(side + "-itimer.collapsed"));
+            // The client calls Connection.request; the server's loop decodes frames. Each must show up in its own
+            // side's samples, which proves the server's profile was taken in the server's JVM.
+            String expected = side.equals("client") ? "dev/capwire/transport/Connection.request"
+                    : "dev/capwire/wire/FrameDecoder";
+            assertTrue(stacks.contains(expected), side + " samples lack " + expected);
+        }
+    }
+
+    @Test
     void settingsRefuseWhatTheyDoNotKnow() {
         assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] {"--scenario=bulk"}));
         assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] {"--color=blue"}));
+        assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] {"--profiler=cycles"}));
         assertThrows(IllegalArgumentException.class, () -> Settings.parse(new String[] {"--scenario=stream",
             "--payload=4"}));
         Settings settings = Settings.parse(new String[] {"--loops=2", "--idle=spin", "-Dcapwire.ringBytes=65536"});
