@@ -33,7 +33,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 2)
 @Fork(value = 1, jvmArgsAppend = {JvmFlags.ADD_OPENS, JvmFlags.OPENS_INTERNAL_MISC, JvmFlags.ENABLE_NATIVE_ACCESS, "-Xmx1g"})
 public class PipelinedBenchmark {
-    @Param({"capwire-backoff", "capwire-request", "netty", "jdk-raw"})
+    @Param({"capwire-backoff", "capwire-request", "capwire-request-invoker", "netty", "jdk-raw"})
     public String peer;
 
     @Param("1024")

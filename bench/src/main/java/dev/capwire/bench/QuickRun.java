@@ -91,8 +91,12 @@ public final class QuickRun {
             Comparison.peers(PipelinedBenchmark.class, "capwire-backoff", "jdk-raw", false),
             // Request/reply with correlation and deadlines, 1024 in flight: target at least 0.5 (issue 15).
             Comparison.peers(PipelinedBenchmark.class, "capwire-request", "jdk-raw", false),
+            // The same with the benchmark thread as the loop (invoker mode): two threads, as the baseline.
+            Comparison.peers(PipelinedBenchmark.class, "capwire-request-invoker", "jdk-raw", false),
             Comparison.peers(StreamBenchmark.class, "capwire-offer", "jdk-batch", false),
             Comparison.peers(StreamBenchmark.class, "capwire-batch", "jdk-batch", false),
+            // The same with the benchmark thread as the loop (invoker mode): two threads a side, as the baseline.
+            Comparison.peers(StreamBenchmark.class, "capwire-batch-invoker", "jdk-batch", false),
             // The lever itself, measured in the same run: the batch against one offer per frame.
             Comparison.peers(StreamBenchmark.class, "capwire-batch", "capwire-offer", false),
             // Bulk (issue 15): 1 MiB messages, fragmented, payload bytes per second (the C probe's line is after JMH).

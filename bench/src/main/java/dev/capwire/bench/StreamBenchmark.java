@@ -33,7 +33,7 @@ public class StreamBenchmark extends OneWayTrial {
     /** Frames per benchmark call: the loop is the peer's own, so JMH's per-call cost is spread thin. */
     static final int FRAMES_PER_CALL = 1024;
 
-    @Param({"capwire-offer", "capwire-batch", "jdk-batch"})
+    @Param({"capwire-offer", "capwire-batch", "capwire-batch-invoker", "jdk-batch"})
     public String peer;
 
     @Param("64")

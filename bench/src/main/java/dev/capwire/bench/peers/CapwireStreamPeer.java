@@ -9,6 +9,7 @@ import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.FrameHeader;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -19,6 +20,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  * JDK batch writer writes its 64 KiB buffer when full; with {@link Mode#SEND} every message is one
  * {@link Connection#sendNotify}, which cuts one larger than a frame into fragments (the bulk benchmark's 1 MiB
  * messages). The default transport (one event loop that backs off while idle) drains the ring into the socket.
+ *
+ * <p>With {@code invoker}, the transport has no loop thread: the benchmark thread is the loop, so its batches
+ * go straight into the connection's staging and it writes them out itself ({@code Transport.poll()}) after each
+ * commit and while it waits for room, as the JDK batch writer writes its own channel: the same number of threads
+ * on each side as the baseline (two), which on a two-core host decides more than any per-frame cost.
  */
 public final class CapwireStreamPeer implements StreamPeer, FrameListener {
     /** How the messages go into the ring. */
@@ -40,11 +46,21 @@ public final class CapwireStreamPeer implements StreamPeer, FrameListener {
     private final UnsafeBuffer syncPayload;
     private final NotifyBatch batch; // null: one offerNotify or sendNotify per frame
     private final boolean fragmenting;
+    private final boolean invoker;
     private volatile long syncsEchoed;
     private long syncsSent;
 
     public CapwireStreamPeer(Path socket, int payloadBytes, Mode mode) throws Exception {
-        transport = Transport.create(TransportOptions.defaults());
+        this(socket, payloadBytes, mode, false);
+    }
+
+    public CapwireStreamPeer(Path socket, int payloadBytes, Mode mode, boolean invoker) throws Exception {
+        if (invoker && mode != Mode.BATCH) {
+            throw new IllegalArgumentException("invoker mode is measured with batches only");
+        }
+        this.invoker = invoker;
+        transport = Transport.create(invoker ? TransportOptions.builder().eventLoops(0).build()
+                : TransportOptions.defaults());
         connection = transport.connect(Endpoint.unix(socket), this);
         batch = mode == Mode.BATCH ? connection.notifyBatch() : null;
         fragmenting = mode == Mode.SEND;
@@ -98,7 +114,7 @@ public final class CapwireStreamPeer implements StreamPeer, FrameListener {
                 beginBatch();
             }
             if (!batch.add(Frames.CAP_ID, Frames.METHOD_ID, payload, 0, payload.capacity())) {
-                batch.commit();
+                commitBatch();
                 beginBatch();
                 batch.add(Frames.CAP_ID, Frames.METHOD_ID, payload, 0, payload.capacity());
             }
@@ -106,23 +122,56 @@ public final class CapwireStreamPeer implements StreamPeer, FrameListener {
     }
 
     private void beginBatch() {
-        if (!batch.begin(batch.maxBytes(), 10_000)) {
-            throw new IllegalStateException("the ring stayed full for 10 s: is the sink reading?");
+        if (!invoker) {
+            if (!batch.begin(batch.maxBytes(), 10_000)) {
+                throw new IllegalStateException("the ring stayed full for 10 s: is the sink reading?");
+            }
+            return;
+        }
+        // The loop's own thread never waits inside begin: past the high-water mark it refuses, and room comes
+        // only from running the loop, which writes staging into the socket.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!batch.begin(batch.maxBytes())) {
+            transport.poll();
+            if (System.nanoTime() - deadline > 0) {
+                throw new IllegalStateException("staging stayed over its high-water mark for 10 s: is the sink "
+                        + "reading?");
+            }
+        }
+    }
+
+    private void commitBatch() {
+        batch.commit();
+        if (invoker) {
+            transport.poll(); // writes the batch out: nothing else will
+        }
+    }
+
+    /** Waiting for the sink: run the loop in invoker mode, else leave the core to the loop thread. */
+    private void await(int attempt) {
+        if (invoker) {
+            transport.poll();
+        } else {
+            pause(attempt);
         }
     }
 
     @Override
     public void sync() {
         if (batch != null && batch.isOpen()) {
-            batch.commit();
+            commitBatch();
         }
         syncsSent++;
         for (int attempt = 0; !connection.offerNotify(Frames.CAP_ID, Frames.SYNC_METHOD_ID, syncPayload, 0,
                 syncPayload.capacity()); attempt++) {
-            pause(attempt);
+            await(attempt);
         }
         while (syncsEchoed < syncsSent) {
-            Thread.yield();
+            if (invoker) {
+                transport.poll();
+            } else {
+                Thread.yield();
+            }
         }
     }
 

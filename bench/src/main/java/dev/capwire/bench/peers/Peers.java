@@ -24,8 +24,8 @@ public final class Peers {
 
     /**
      * The sending side of a one-way stream for a {@code StreamBenchmark} or {@code BulkBenchmark} peer:
-     * {@code capwire-offer}, {@code capwire-batch}, {@code capwire-send} ({@code sendNotify}, which fragments) or
-     * {@code jdk-batch}.
+     * {@code capwire-offer}, {@code capwire-batch} (and {@code capwire-batch-invoker}, whose benchmark thread runs
+     * the loop), {@code capwire-send} ({@code sendNotify}, which fragments) or {@code jdk-batch}.
      */
     public static StreamPeer streamClient(String peer, Path socket, int payloadBytes) throws Exception {
         switch (peer) {
@@ -33,6 +33,8 @@ public final class Peers {
                 return new CapwireStreamPeer(socket, payloadBytes, CapwireStreamPeer.Mode.OFFER);
             case "capwire-batch":
                 return new CapwireStreamPeer(socket, payloadBytes, CapwireStreamPeer.Mode.BATCH);
+            case "capwire-batch-invoker":
+                return new CapwireStreamPeer(socket, payloadBytes, CapwireStreamPeer.Mode.BATCH, true);
             case "capwire-send":
                 return new CapwireStreamPeer(socket, payloadBytes, CapwireStreamPeer.Mode.SEND);
             case "jdk-batch":
