@@ -218,6 +218,26 @@ final class Caller {
         return made;
     }
 
+    /**
+     * The peer revoked {@code target}: every call in flight on it fails now with {@code why}, whichever form it was
+     * made in (a {@link Question} for the blocking, future and stream forms, a {@link Callback} for the callback
+     * form). They are found in the transport's request table, where each handler names its target, so a call
+     * costs no entry in a table of ours. Exactly once: a question completes once, and a callback call ends through
+     * {@link Connection#cancelRequest}, whose claim on the request races its answer, its deadline and the close,
+     * and only the winner reaches the sink (and ends the call's in-flight count).
+     */
+    void failCallsOn(Import target, StatusException why) {
+        rpc.connection().forEachPendingRequest((handler, requestId) -> {
+            if (handler instanceof Question question) {
+                if (question.target == target) {
+                    question.fail(why);
+                }
+            } else if (handler instanceof Callback callback && callback.target == target) {
+                end(requestId, callback, why);
+            }
+        });
+    }
+
     /** Ends a callback call before its answer: the sink hears {@code why}, unless the answer came first. */
     private void end(long requestId, Callback handler, StatusException why) {
         if (rpc.connection().cancelRequest(requestId)) {

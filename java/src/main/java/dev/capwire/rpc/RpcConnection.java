@@ -198,7 +198,7 @@ public final class RpcConnection {
             revoked.revoked = reason;
             references = imports.removeRevoked(revoked);
         }
-        failQuestions(revoked, new StatusException(StatusCode.UNAVAILABLE, reason,
+        caller.failCallsOn(revoked, new StatusException(StatusCode.UNAVAILABLE, reason,
                 "the peer revoked the cap (export " + exportId + ")", null));
         if (references > 0) {
             sendRelease(exportId, references);
@@ -351,15 +351,6 @@ public final class RpcConnection {
 
     Import peerBootstrap() {
         return peerBootstrap;
-    }
-
-    /** Fails every call in flight on {@code target} (they are the transport's pending requests). */
-    private void failQuestions(Import target, StatusException why) {
-        connection.forEachPendingRequest(handler -> {
-            if (handler instanceof Question && ((Question) handler).target == target) {
-                ((Question) handler).fail(why);
-            }
-        });
     }
 
     // ---------------------------------------------------------------------------------------------------
