@@ -287,7 +287,8 @@ public final class RpcConnection {
         }
     }
 
-    synchronized Export export(int id) {
+    /** The export {@code id} names, or null; no lock, since the loop asks once per incoming call (see ExportTable). */
+    Export export(int id) {
         return exports.get(id);
     }
 
