@@ -205,6 +205,15 @@ public final class RpcConnection {
         }
     }
 
+    /** Answers call {@code id} with an ERROR; a connection that closed or stopped reading is left to the caller's deadline. */
+    void respondError(long id, StatusCode code, String reason, String message) {
+        try {
+            connection.respondError(id, code, reason, message);
+        } catch (StatusException e) {
+            // Closed, or the peer stopped reading: its own deadline answers it.
+        }
+    }
+
     /** The peer broke docs/rpc-protocol.md: the connection ends with a GOAWAY that says how. */
     void protocolError(String what) {
         connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR, "RPC: " + what);
