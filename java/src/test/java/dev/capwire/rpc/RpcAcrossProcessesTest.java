@@ -87,8 +87,13 @@ class RpcAcrossProcessesTest {
 
     @AfterEach
     void stopServer() throws Exception {
-        connection.close();
-        server.close();
+        try {
+            if (connection != null) {
+                connection.close(); // null when the handshake failed: the child must go all the same
+            }
+        } finally {
+            server.close();
+        }
         waitFor(() -> rpc.connectionCount() == 0, "the connection's RPC state to go");
     }
 
