@@ -3,10 +3,7 @@ package dev.capwire.rpc;
 import dev.capwire.Configuration;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.PeerCredentials;
-import dev.capwire.handshake.Version;
 import dev.capwire.rpc.ExportTable.Export;
-import dev.capwire.rpc.proto.BootstrapReply;
-import dev.capwire.rpc.proto.BootstrapRequest;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.FrameHeader;
@@ -33,6 +30,7 @@ final class Callee {
     private final RpcConnection rpc;
     private final RpcOptions options;
     private final RuntimeService runtime;
+    private final BootstrapService bootstrap;
     private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
     private final Long2ObjectHashMap<Running> running = new Long2ObjectHashMap<>(); // guarded by itself
     /** {@code running.size()}, written under its lock, read without it (the loop's limit check, once per call). */
@@ -47,6 +45,7 @@ final class Callee {
         this.rpc = rpc;
         this.options = options;
         this.runtime = runtime;
+        this.bootstrap = new BootstrapService(rpc);
         this.loopArguments = new Incoming();
     }
 
@@ -364,88 +363,16 @@ final class Callee {
 
     private boolean refuse(long id, StatusCode code, String reason, String message) {
         failed.incrementAndGet();
-        respondError(id, code, reason, message);
+        rpc.respondError(id, code, reason, message);
         return false;
     }
 
-    private void respondError(long id, StatusCode code, String reason, String message) {
-        try {
-            rpc.connection().respondError(id, code, reason, message);
-        } catch (StatusException e) {
-            // Closed, or the peer stopped reading: its own deadline answers it.
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------------
-    // Bootstrap (loop)
-    // ---------------------------------------------------------------------------------------------------
-
+    /** Loop: a bootstrap call; counted as served or failed like any other (not when it could not be answered). */
     private void bootstrap(long id, byte[] content) {
-        BootstrapRequest request;
-        try {
-            request = BootstrapRequest.parseFrom(content);
-        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-            refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "the BootstrapRequest does not parse");
-            return;
+        StatusCode answered = bootstrap.answer(id, content, peer());
+        if (answered != null) {
+            (answered == StatusCode.OK ? served : failed).incrementAndGet();
         }
-        String name = request.getName();
-        Served served = rpc.rpc().served(name);
-        if (served == null) {
-            refuseBootstrap(id, name, StatusCode.NOT_FOUND, "cap.unknown", "nothing is served as '" + name
-                    + "' (served: " + rpc.rpc().servedNames() + ")");
-            return;
-        }
-        if (!request.getVersion().isEmpty()) {
-            Version wanted = Version.parseOrNull(request.getVersion());
-            if (wanted == null) {
-                refuseBootstrap(id, name, StatusCode.INVALID_ARGUMENT, "args.malformed", "version '"
-                        + request.getVersion() + "' is not MAJOR.MINOR.PATCH");
-                return;
-            }
-            if (!served.type.version().satisfies(wanted)) {
-                refuseBootstrap(id, name, StatusCode.FAILED_PRECONDITION, "cap.version", name + " is served at "
-                        + served.type.version() + ", which does not satisfy " + wanted
-                        + " (same major, not older)");
-                return;
-            }
-        }
-        String refusal;
-        try {
-            refusal = served.policy.refusal(peer());
-        } catch (RuntimeException e) {
-            rpc.reportError(e);
-            refusal = "the cap's policy failed (fail closed)";
-        }
-        if (refusal != null) {
-            refuseBootstrap(id, name, StatusCode.PERMISSION_DENIED, "cap.policy", refusal);
-            return;
-        }
-        Export export = rpc.exportServed(served);
-        if (export == null) {
-            StatusException full = rpc.maxCaps();
-            refuseBootstrap(id, name, full.code(), full.reason(), full.detail());
-            return;
-        }
-        Outgoing out = Outgoing.take(rpc.exporter());
-        try {
-            out.addDescriptor(export.id);
-            out.putContent(BootstrapReply.newBuilder().setName(name)
-                    .setServedVersion(served.type.version().toString()).build());
-            UnsafeBuffer answer = out.answer();
-            rpc.connection().respond(id, answer, 0, answer.capacity());
-        } catch (StatusException e) {
-            out.abandon();
-            return;
-        } finally {
-            out.recycle();
-        }
-        this.served.incrementAndGet();
-        RpcEvents.bootstrapped(rpc, name, StatusCode.OK);
-    }
-
-    private void refuseBootstrap(long id, String name, StatusCode code, String reason, String message) {
-        refuse(id, code, reason, message);
-        RpcEvents.bootstrapped(rpc, name, code);
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -641,7 +568,7 @@ final class Callee {
 
     private void answerError(Running call, StatusCode code, String reason, String message) {
         if (call.answerOnce()) {
-            respondError(call.id, code, reason, message);
+            rpc.respondError(call.id, code, reason, message);
             finish(call, code);
         }
     }

@@ -9,7 +9,6 @@ import dev.capwire.transport.Connection;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.ReplyHandler;
 import dev.capwire.transport.StatusException;
-import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.StatusCode;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -17,8 +16,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLongArray;
-import org.agrona.DirectBuffer;
 import org.agrona.collections.Int2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -35,26 +32,8 @@ final class Caller {
     private final RpcOptions options;
     /** capwire.requestTimeoutMs, read once: a system property lookup per call cost more than the rest of it. */
     private final long defaultTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(Configuration.requestTimeoutMs());
-    /**
-     * The calls in flight, as two counts that only grow: {@code STARTED}, written by the calling threads, and
-     * {@code ENDED}, written where a call's request ends (mostly the loop, as it delivers answers). They sit
-     * 128 bytes apart, so the loop's count and the callers' never share a cache line: one shared counter
-     * that both sides changed per call (get and compare-and-set here, decrement on the loop) moved its line
-     * between the cores twice per call, and was the client loop's hottest frame in a profile of 128 calls in
-     * flight. A caller reads {@code ENDED} only when its last reading ({@link #endedSeen}) says the limit is
-     * reached; a stale reading only overstates what is in flight.
-     */
-    private final AtomicLongArray counts = new AtomicLongArray(2 * Counts.STRIDE);
-    /** The last {@code ENDED} a caller read; racy by design (see {@link #counts}). */
-    private volatile long endedSeen;
-
-    /** Where in {@link #counts} each count is. */
-    private static final class Counts {
-        /** Longs in 128 bytes: two cache lines, so an adjacent-line prefetch does not pair the counts either. */
-        static final int STRIDE = 16;
-        static final int STARTED = STRIDE - 1;
-        static final int ENDED = 2 * STRIDE - 1;
-    }
+    /** The calls in flight, against {@code capwire.rpc.maxInFlight}. */
+    private final CallsInFlight inFlight;
 
     private final AtomicInteger lastStreamId = new AtomicInteger();
     private final Int2ObjectHashMap<ConsumerStream> streams = new Int2ObjectHashMap<>(); // guarded by itself
@@ -62,11 +41,11 @@ final class Caller {
     Caller(RpcConnection rpc, RpcOptions options) {
         this.rpc = rpc;
         this.options = options;
+        this.inFlight = new CallsInFlight(options.maxInFlight());
     }
 
     int inFlight() {
-        long ended = counts.get(Counts.ENDED);
-        return (int) (counts.get(Counts.STARTED) - ended);
+        return inFlight.count();
     }
 
     Connection connection() {
@@ -218,6 +197,26 @@ final class Caller {
         return made;
     }
 
+    /**
+     * The peer revoked {@code target}: every call in flight on it fails now with {@code why}, whichever form it was
+     * made in (a {@link Question} for the blocking, future and stream forms, a {@link Callback} for the callback
+     * form). They are found in the transport's request table, where each handler names its target, so a call
+     * costs no entry in a table of ours. Exactly once: a question completes once, and a callback call ends through
+     * {@link Connection#cancelRequest}, whose claim on the request races its answer, its deadline and the close,
+     * and only the winner reaches the sink (and ends the call's in-flight count).
+     */
+    void failCallsOn(Import target, StatusException why) {
+        rpc.connection().forEachPendingRequest((handler, requestId) -> {
+            if (handler instanceof Question question) {
+                if (question.target == target) {
+                    question.fail(why);
+                }
+            } else if (handler instanceof Callback callback && callback.target == target) {
+                end(requestId, callback, why);
+            }
+        });
+    }
+
     /** Ends a callback call before its answer: the sink hears {@code why}, unless the answer came first. */
     private void end(long requestId, Callback handler, StatusException why) {
         if (rpc.connection().cancelRequest(requestId)) {
@@ -246,7 +245,7 @@ final class Caller {
     private long request(Import target, int methodId, Codec argumentCodec, Object argument, int streamId,
             int initialCredit, CallContext context, ReplyHandler handler) {
         long timeoutNanos = timeoutNanos(context, streamId != 0);
-        if (!tryAcquire()) {
+        if (!inFlight.tryStart()) {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls are in flight on " + rpc.connection() + " already", null);
         }
@@ -377,7 +376,7 @@ final class Caller {
 
     /** A call's request is over, one way or another: it no longer counts against the limit. */
     void forget() {
-        counts.getAndIncrement(Counts.ENDED);
+        inFlight.end();
     }
 
     private long timeoutNanos(CallContext context, boolean stream) {
@@ -385,23 +384,6 @@ final class Caller {
             return Math.max(1, context.deadlineNanos() - System.nanoTime());
         }
         return stream ? 0 : defaultTimeoutNanos;
-    }
-
-    private boolean tryAcquire() {
-        int max = options.maxInFlight();
-        for (;;) {
-            long started = counts.get(Counts.STARTED);
-            if (started - endedSeen >= max) {
-                long ended = counts.get(Counts.ENDED);
-                endedSeen = ended;
-                if (started - ended >= max) {
-                    return false;
-                }
-            }
-            if (counts.compareAndSet(Counts.STARTED, started, started + 1)) {
-                return true;
-            }
-        }
     }
 
     /** Waits for a question on the caller's thread; interruption cancels it. */
@@ -489,98 +471,6 @@ final class Caller {
         }
         for (ConsumerStream stream : open) {
             stream.end(why);
-        }
-    }
-
-    /**
-     * A received RESPONSE: its descriptors and content, decoded on demand straight from the receive buffer (the
-     * codecs copy what they keep). Valid only while the transport's reply handler runs. Each thread that
-     * decodes answers reuses one ({@link #take}, {@link #release}): the decoded value never refers to it, and
-     * it is released before the question completes, so a caller's callback that makes a call of its own (and,
-     * driving the transport, decodes its answer on this thread) gets a fresh one only if it nests.
-     */
-    static final class Answer {
-        private static final ThreadLocal<Answer> SPARE = new ThreadLocal<>();
-
-        private RpcConnection rpc;
-        private InboundFrame reply;
-        private DirectBuffer buffer;
-        private int start;
-        private int end;
-        private int capCount;
-        private final Incoming incoming = new Incoming();
-        private boolean inUse;
-
-        /** This thread's answer to decode {@code reply} in; a new one when its own is in use. */
-        static Answer take(RpcConnection rpc, InboundFrame reply) {
-            Answer answer = SPARE.get();
-            if (answer == null || answer.inUse) {
-                answer = new Answer();
-                if (SPARE.get() == null) {
-                    SPARE.set(answer);
-                }
-            }
-            answer.inUse = true;
-            answer.rpc = rpc;
-            answer.reply = reply;
-            answer.buffer = reply.buffer();
-            answer.start = reply.payloadOffset();
-            answer.end = answer.start + reply.payloadLength();
-            return answer;
-        }
-
-        /** Checks the answer header (after {@link #take}; throws for a malformed one, whose fds the loop closes). */
-        Answer check() {
-            if (reply.payloadLength() < Outgoing.ANSWER_HEADER_BYTES) {
-                throw new Codec.MalformedException("an answer of " + reply.payloadLength()
-                        + " bytes (the header has 4)");
-            }
-            this.capCount = buffer.getShort(start, FrameHeader.ORDER) & 0xFFFF;
-            if (reply.payloadLength() < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
-                throw new Codec.MalformedException("an answer too short for its " + capCount + " descriptors");
-            }
-            return this;
-        }
-
-        /** Decoding is over: the answer refers to no frame any more, and this thread may decode the next here. */
-        void release() {
-            incoming.clear();
-            rpc = null;
-            reply = null;
-            buffer = null;
-            inUse = false;
-        }
-
-        private int contentOffset() {
-            return start + Outgoing.ANSWER_HEADER_BYTES + 4 * capCount;
-        }
-
-        /** The answer's descriptors and content to decode; valid until {@link #release}. */
-        Incoming incoming() {
-            int[] descriptors = Incoming.descriptors(buffer, start + Outgoing.ANSWER_HEADER_BYTES, capCount);
-            FileDescriptor[] fds = reply.fdCount() == 0 ? ConsumerStream.NO_FDS : reply.takeFds();
-            if (incoming.tryReset(rpc.importer(), buffer, contentOffset(), end, descriptors, fds)) {
-                return incoming;
-            }
-            return new Incoming(rpc.importer(), buffer, contentOffset(), end, descriptors, fds);
-        }
-
-        byte[] content() {
-            byte[] bytes = new byte[end - contentOffset()];
-            buffer.getBytes(contentOffset(), bytes);
-            return bytes;
-        }
-
-        Object decode(Codec codec) {
-            Incoming in = incoming();
-            try {
-                Object value = codec.decode(in);
-                in.requireAllTaken();
-                return value;
-            } catch (RuntimeException e) {
-                in.discard();
-                throw e;
-            }
         }
     }
 }

@@ -60,14 +60,25 @@ final class CapProxy implements InvocationHandler {
         return release.done.get();
     }
 
+    /**
+     * A cap method goes to the {@link Caller}; everything else to {@link #invokeOther}. Kept this small so that
+     * the JIT inlines it into the proxy class's method, which then sees that {@code args}, the array
+     * {@code Proxy} makes for every call, never escapes (only its elements are read here, and the other path is
+     * never taken): the array is then not allocated at all.
+     */
     @Override
     public Object invoke(Object proxy, java.lang.reflect.Method method, Object[] args) throws Throwable {
         MethodSpec spec = type.method(method);
-        if (spec != null) {
-            return connection.caller().call(this, target, spec, spec.hasArgument ? args[0] : null,
-                    spec.kind == MethodSpec.Kind.STREAM || spec.kind == MethodSpec.Kind.CALLBACK
-                            ? args[args.length - 1] : null);
+        if (spec == null) {
+            return invokeOther(proxy, method, args);
         }
+        return connection.caller().call(this, target, spec, spec.hasArgument ? args[0] : null,
+                spec.kind == MethodSpec.Kind.STREAM || spec.kind == MethodSpec.Kind.CALLBACK
+                        ? args[args.length - 1] : null);
+    }
+
+    /** The methods of {@link RemoteCapability} and {@link Object}, and an interface's default methods. */
+    private Object invokeOther(Object proxy, java.lang.reflect.Method method, Object[] args) throws Throwable {
         switch (method.getName()) {
             case "close":
                 if (method.getParameterCount() == 0) {

@@ -285,6 +285,11 @@ final class CapabilityType<T> {
                 return seen.specs[i];
             }
         }
+        return firstSeen(method, seen);
+    }
+
+    /** Apart from {@link #method}, so that the per-call search stays small enough to inline into the proxy. */
+    private MethodSpec firstSeen(java.lang.reflect.Method method, Seen seen) {
         MethodSpec spec = byMethod.get(method);
         if (spec != null && seen.methods.length < MAX_SEEN) {
             synchronized (byMethod) {

@@ -10,7 +10,8 @@ import org.agrona.collections.Int2ObjectHashMap;
  * The caps one side of a connection hosts for its peer (docs/rpc-protocol.md, "Export ids"). Ids come from a
  * counter and are never reused, so a late message naming a freed id finds nothing rather than another
  * object. The same object exported twice keeps its id and gains a reference; the peer's RELEASE gives
- * references back and the entry goes at zero. Not thread-safe: {@link RpcConnection} guards it.
+ * references back and the entry goes at zero. Every method but {@link #get} needs {@link RpcConnection}'s lock;
+ * {@link #get}, which every incoming call makes, needs none (see {@link #byId}).
  */
 final class ExportTable {
     static final int FIRST_USER_ID = 2;
@@ -23,9 +24,9 @@ final class ExportTable {
         final CapabilityType<?> type;
         /** The served cap it was bootstrapped from, or null for a cap passed in a call or result. */
         final Served served;
-        int references;
-        /** Why the export was revoked ("revoked: unserve"), or null. */
-        String revoked;
+        int references; // guarded by the RpcConnection's lock
+        /** Why the export was revoked ("revoked: unserve"), or null; read by incoming calls without the lock. */
+        volatile String revoked;
 
         Export(int id, Object implementation, CapabilityType<?> type, Served served) {
             this.id = id;
@@ -36,7 +37,17 @@ final class ExportTable {
     }
 
     private final int maxCaps;
-    private final Int2ObjectHashMap<Export> byId = new Int2ObjectHashMap<>();
+    /**
+     * Id to export, copy-on-write: a map is never changed once published here, so the loop finds each incoming
+     * call's export with no lock (it took the connection's monitor per call before, the same monitor every
+     * calling thread takes to export or release caps). A writer, holding the lock, copies the map, changes the
+     * copy and publishes it through this volatile field; a reader sees the old map or the new one, whole. The
+     * copy costs O(exports) per export added or freed, which is rare next to calls: a reference counted up or
+     * down, or a revocation, changes the {@link Export}, not the map. (Agrona's map cannot be read while another
+     * thread writes it: a rehash or a removal's compaction moves entries under the reader. A ConcurrentHashMap
+     * would box the key, an Integer per call for ids above 127.)
+     */
+    private volatile Int2ObjectHashMap<Export> byId = new Int2ObjectHashMap<>();
     private final Map<Object, Export> byObject = new IdentityHashMap<>();
     private int nextId = FIRST_USER_ID;
 
@@ -55,13 +66,16 @@ final class ExportTable {
                 return null;
             }
             export = new Export(nextId++, implementation, type, served);
-            byId.put(export.id, export);
+            Int2ObjectHashMap<Export> changed = new Int2ObjectHashMap<>(byId);
+            changed.put(export.id, export);
+            byId = changed;
             byObject.put(implementation, export);
         }
         export.references++;
         return export;
     }
 
+    /** No lock needed (see {@link #byId}). */
     Export get(int id) {
         return byId.get(id);
     }
@@ -77,7 +91,9 @@ final class ExportTable {
         }
         export.references -= count;
         if (export.references == 0) {
-            byId.remove(id);
+            Int2ObjectHashMap<Export> changed = new Int2ObjectHashMap<>(byId);
+            changed.remove(id);
+            byId = changed;
             if (byObject.get(export.implementation) == export) {
                 byObject.remove(export.implementation);
             }
@@ -107,7 +123,7 @@ final class ExportTable {
     }
 
     void clear() {
-        byId.clear();
+        byId = new Int2ObjectHashMap<>();
         byObject.clear();
     }
 }

@@ -198,10 +198,19 @@ public final class RpcConnection {
             revoked.revoked = reason;
             references = imports.removeRevoked(revoked);
         }
-        failQuestions(revoked, new StatusException(StatusCode.UNAVAILABLE, reason,
+        caller.failCallsOn(revoked, new StatusException(StatusCode.UNAVAILABLE, reason,
                 "the peer revoked the cap (export " + exportId + ")", null));
         if (references > 0) {
             sendRelease(exportId, references);
+        }
+    }
+
+    /** Answers call {@code id} with an ERROR; a connection that closed or stopped reading is left to the caller's deadline. */
+    void respondError(long id, StatusCode code, String reason, String message) {
+        try {
+            connection.respondError(id, code, reason, message);
+        } catch (StatusException e) {
+            // Closed, or the peer stopped reading: its own deadline answers it.
         }
     }
 
@@ -287,7 +296,8 @@ public final class RpcConnection {
         }
     }
 
-    synchronized Export export(int id) {
+    /** The export {@code id} names, or null; no lock, since the loop asks once per incoming call (see ExportTable). */
+    Export export(int id) {
         return exports.get(id);
     }
 
@@ -351,15 +361,6 @@ public final class RpcConnection {
 
     Import peerBootstrap() {
         return peerBootstrap;
-    }
-
-    /** Fails every call in flight on {@code target} (they are the transport's pending requests). */
-    private void failQuestions(Import target, StatusException why) {
-        connection.forEachPendingRequest(handler -> {
-            if (handler instanceof Question && ((Question) handler).target == target) {
-                ((Question) handler).fail(why);
-            }
-        });
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Consumer;
+import java.util.function.ObjLongConsumer;
 import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -473,12 +473,14 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
-     * Any thread: hands {@code action} the {@link ReplyHandler} of every request in flight, a snapshot taken
-     * without stopping anyone (a request that starts or ends meanwhile may or may not be seen). The layer above
-     * uses it to fail a group of its requests at once, such as every call on a cap the peer revoked, without
-     * keeping a second table of them.
+     * Any thread: hands {@code action} the {@link ReplyHandler} and correlation id of every request in flight, a
+     * snapshot taken without stopping anyone (a request that starts or ends meanwhile may or may not be seen).
+     * The layer above uses it to fail a group of its requests at once, such as every call on a cap the peer
+     * revoked, without keeping a second table of them; it gets the id because one handler may serve many
+     * requests, and {@link #cancelRequest} (which only the request's first outcome wins) needs the id. The pair
+     * may be stale (the request ended, its slot serves another): cancelling a stale id does nothing.
      */
-    public void forEachPendingRequest(Consumer<? super ReplyHandler> action) {
+    public void forEachPendingRequest(ObjLongConsumer<? super ReplyHandler> action) {
         requests.forEachPending(action);
     }
 

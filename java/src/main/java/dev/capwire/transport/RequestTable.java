@@ -8,7 +8,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Consumer;
+import java.util.function.ObjLongConsumer;
 import java.util.function.Supplier;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.ManyToManyConcurrentArrayQueue;
@@ -176,20 +176,22 @@ final class RequestTable implements Timers.Task {
     }
 
     /**
-     * Any thread: hands {@code action} the handler of every request in flight, a snapshot taken slot by slot
-     * (a request that starts or ends meanwhile may or may not be seen). For failing a group of requests at
-     * once, such as every call on a cap the peer revoked.
+     * Any thread: hands {@code action} the handler and id of every request in flight, a snapshot taken slot by
+     * slot (a request that starts or ends meanwhile may or may not be seen). For failing a group of requests at
+     * once, such as every call on a cap the peer revoked. The id is read first and the handler after, so a slot
+     * reused in between pairs an old id with a newer handler: {@link #cancel} of that id then claims nothing.
      */
-    void forEachPending(Consumer<? super ReplyHandler> action) {
+    void forEachPending(ObjLongConsumer<? super ReplyHandler> action) {
         Slots all = slots;
         if (all == null) {
             return;
         }
         for (int i = 0, n = all.created.get(); i < n; i++) {
             Slot slot = all.byIndex(i);
-            ReplyHandler handler = slot.id != 0 ? slot.handler : null; // the id's volatile read first
+            long id = slot.id; // the volatile read first: it publishes the handler written before it
+            ReplyHandler handler = id != 0 ? slot.handler : null;
             if (handler != null) {
-                action.accept(handler);
+                action.accept(handler, id);
             }
         }
     }

@@ -101,4 +101,8 @@ public interface RemoteFiles {
     /** The callback form on the executor: "status" answers NOT_FOUND through the sink, "throw" throws. */
     @Method(22)
     void failThrough(byte[] how, ResultSink<byte[]> result);
+
+    /** The callback form on the executor: {@link #slow}, answered through the sink once it returns. */
+    @Method(23)
+    void slowThrough(SlowRequest request, ResultSink<StatReply> result);
 }

@@ -1,5 +1,6 @@
 package dev.capwire.rpc;
 
+import static dev.capwire.rpc.RpcTestClient.waitFor;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -24,7 +25,6 @@ import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.StatusException;
 import dev.capwire.transport.Transport;
-import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.StatusCode;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -57,6 +57,7 @@ class RpcAcrossProcessesTest {
     @RegisterExtension
     static final SocketDir DIR = new SocketDir("cwrpc");
 
+    private static RpcTestClient client;
     private static Transport transport;
     private static ExecutorService handlers;
     private static Rpc rpc;
@@ -66,42 +67,34 @@ class RpcAcrossProcessesTest {
 
     @BeforeAll
     static void startClient() throws Exception {
-        transport = Transport.create(TransportOptions.defaults());
-        handlers = Executors.newCachedThreadPool();
-        rpc = Rpc.create(RpcOptions.builder().executor(handlers).build());
+        client = new RpcTestClient();
+        transport = client.transport;
+        handlers = client.handlers;
+        rpc = client.rpc;
     }
 
     @AfterAll
     static void stopClient() throws Exception {
-        transport.close();
-        handlers.shutdownNow();
-        assertTrue(handlers.awaitTermination(10, TimeUnit.SECONDS));
+        client.close();
     }
 
     @BeforeEach
     void startServer() throws Exception {
         server = ChildJvm.start(RpcServerMain.class, "unix:" + DIR.path("rpc-" + System.nanoTime()));
-        Endpoint endpoint = Endpoint.parse(server.expect("READY", 30));
-        connection = HandshakeClient.connect(transport, endpoint, ClientOptions.builder("app").build(),
-                rpc.listener());
+        connection = client.connect(server);
         peer = rpc.connection(connection.connection());
     }
 
     @AfterEach
     void stopServer() throws Exception {
-        connection.close();
-        server.close();
-        waitFor(() -> rpc.connectionCount() == 0, "the connection's RPC state to go");
-    }
-
-    private static void waitFor(java.util.function.BooleanSupplier condition, String what) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
+        try {
+            if (connection != null) {
+                connection.close(); // null when the handshake failed: the child must go all the same
             }
-            Thread.sleep(5);
+        } finally {
+            server.close();
         }
+        waitFor(() -> rpc.connectionCount() == 0, "the connection's RPC state to go");
     }
 
     private static long myUid() throws Exception {
@@ -367,7 +360,7 @@ class RpcAcrossProcessesTest {
         ServedCaps caps = peer.runtime().servedCaps();
         assertEquals("files", caps.getCaps(0).getName());
         assertEquals("1.2.0", caps.getCaps(0).getVersion());
-        assertEquals(22, caps.getCaps(0).getMethodIdsCount());
+        assertEquals(23, caps.getCaps(0).getMethodIdsCount());
         assertEquals("secret", caps.getCaps(1).getName());
         RemoteFiles files = peer.bootstrap(RemoteFiles.class);
         Diagnostics diagnostics = peer.runtime().diagnostics();
