@@ -123,8 +123,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         // either. A connection we made ourselves would mostly read nothing, so it skips the read. Either way
         // nothing is lost: a level-triggered poller reports bytes already waiting, and a busy-polling loop
         // reads every connection each cycle.
-        if (readFirst && !inbound.readIn(false) && inbound.isSeeded()) {
-            readSeedLater();
+        if (readFirst && !inbound.readIn(false)) {
+            readOnceBufferFree();
         }
         outbound.writeOut();
         finishDetach(); // a broker's gate let go of the socket on the Hello it just read: never registered
@@ -134,14 +134,22 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
-     * The loop's receive buffer was lent out (this connection was adopted from another one's listener): the
-     * poller would report the socket again, but not the seed, which is not in the socket. Try again after.
+     * The loop's receive buffer was lent out (this connection was adopted from another one's listener, as a
+     * backend adopts a broker's client inside the Handoff's read): read as soon as that read has returned, in
+     * this same duty cycle (a timer due now), and send the answers at once. The poller would report bytes in the
+     * socket only on the next cycle, and never the seed, which is not in the socket; a handed-off client that
+     * sent its first call early is answered without waiting for either.
      */
-    private void readSeedLater() {
+    private void readOnceBufferFree() {
         loop.timers().schedule(loop.clock().nanoTime(), timer -> {
-            if (closing.state() != ConnectionState.CLOSED && !inbound.readIn(false) && inbound.isSeeded()) {
-                readSeedLater();
+            if (closing.state() == ConnectionState.CLOSED) {
+                return;
             }
+            if (!inbound.readIn(false)) {
+                readOnceBufferFree();
+                return;
+            }
+            outbound.writeOut();
         });
     }
 

@@ -46,7 +46,10 @@ final class Timers {
      * Fires the timers that are due; reads the clock only when there are timers at all. The wheel moves on by
      * one tick per {@code poll} while it holds timers, so after the loop parked (up to a second) it lags the
      * clock by as many ticks, and a timer due now would wait as many loop cycles: it is caught up here, a
-     * spoke scan per tick missed.
+     * spoke scan per tick missed. A poll scans the current tick's spoke and then moves to the next tick if that
+     * one has begun, so the catch-up goes on until a poll stays in its tick: the spoke of the tick it ends in,
+     * where a timer scheduled for now sits, is scanned too (stopping once the wheel reached the current tick
+     * left that spoke for the next cycle).
      */
     int expireDue() {
         if (tasks.isEmpty()) {
@@ -54,9 +57,11 @@ final class Timers {
         }
         long now = clock.nanoTime();
         int expired = 0;
+        long tickEnd;
         do {
+            tickEnd = wheel.currentTickTime();
             expired += wheel.poll(now, fire, EXPIRY_LIMIT - expired);
-        } while (expired < EXPIRY_LIMIT && !tasks.isEmpty() && now >= wheel.currentTickTime());
+        } while (expired < EXPIRY_LIMIT && !tasks.isEmpty() && wheel.currentTickTime() != tickEnd);
         return expired;
     }
 

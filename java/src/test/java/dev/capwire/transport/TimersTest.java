@@ -24,4 +24,31 @@ class TimersTest {
         timers.expireDue();
         assertEquals(List.of("due now", "keepalive"), fired);
     }
+
+    /**
+     * A lag shorter than the wheel's turn (512 ticks): the catch-up reaches the current tick's spoke only as its
+     * last step, and must still look into it, or a timer due now waits for the loop's next cycle.
+     */
+    @Test
+    void aTimerDueNowFiresAtTheFirstLookAfterAShortPark() {
+        for (long lagMs : new long[] {2, 100, 400}) {
+            List<String> fired = new ArrayList<>();
+            timers.schedule(now + TimeUnit.SECONDS.toNanos(10), id -> { }); // the wheel is not empty
+            now += TimeUnit.MILLISECONDS.toNanos(lagMs);
+            timers.schedule(now, id -> fired.add("due now"));
+            timers.expireDue();
+            assertEquals(List.of("due now"), fired, "after " + lagMs + " ms without a look");
+        }
+    }
+
+    /** An empty wheel is not looked at at all, so it lags too: the first timer due now still fires at once. */
+    @Test
+    void aTimerDueNowOnAWheelThatWasEmptyFiresAtTheFirstLook() {
+        List<String> fired = new ArrayList<>();
+        now += TimeUnit.MILLISECONDS.toNanos(30);
+        timers.expireDue();
+        timers.schedule(now, id -> fired.add("due now"));
+        timers.expireDue();
+        assertEquals(List.of("due now"), fired);
+    }
 }
