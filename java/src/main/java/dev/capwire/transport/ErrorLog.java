@@ -1,5 +1,7 @@
 package dev.capwire.transport;
 
+import java.time.ZoneId;
+import java.time.ZonedDateTime;
 import org.agrona.ErrorHandler;
 
 /**
@@ -16,6 +18,11 @@ public final class ErrorLog implements ErrorHandler {
         // providers on the class path). Done now, while fds are free: the report that a process is out of fds
         // must not be the first use, or it fails for want of one and nothing is logged.
         LOGGER.isLoggable(System.Logger.Level.WARNING);
+        // The JDK's default formatter stamps each record with the local time, and the first use of the time
+        // zone reads /etc/localtime and the JDK's tzdb.dat. Without a free fd that throws an Error out of the
+        // logger (lost, since the loop survives a failing handler) and leaves the zone classes unusable, so the
+        // process never logs again. Loaded now for the same reason as above.
+        ZonedDateTime.now(ZoneId.systemDefault());
     }
 
     private ErrorLog() {
