@@ -64,6 +64,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     /** Whom a detach asked for during the current read hands the socket to (see {@link #detach}); loop only. */
     private java.util.function.Consumer<DetachedSocket> detaching;
 
+    private final OutboundLimits limits;
     private final OutboundPath outbound;
     private final MessageSender messages;
     private final InboundPath inbound;
@@ -94,8 +95,9 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             this.guard = new ListenerGuard(listener, wiring, loop, options.exposeHandlerErrors());
             this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
             this.keepalive = new Keepalive(loop, wiring);
-            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options);
-            this.messages = new MessageSender(outbound, loop, unix, options.maxMessageBytes());
+            this.limits = new OutboundLimits(options);
+            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, limits);
+            this.messages = new MessageSender(outbound, limits, loop, unix, options.maxMessageBytes());
             this.inbound = new InboundPath(wiring, loop, fd, unix, options);
             this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
                     unix, options.closeTimeoutMs());
@@ -260,7 +262,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public void limitFrameBytes(int maxFrameBytes) {
         requireLoopWork("limitFrameBytes");
-        outbound.limitFrameBytes(maxFrameBytes);
+        limits.limitFrameBytes(maxFrameBytes);
         inbound.limitFrameBytes(maxFrameBytes);
     }
 
@@ -294,7 +296,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         if (TRANSPORT_TYPES[type & 0xFF]) {
             throw new IllegalArgumentException(FrameType.name(type) + " is sent by the transport itself");
         }
-        outbound.checkSingleFrame(length, 0);
+        limits.checkSingleFrame(length, 0);
         return closing.state().acceptsSends() && outbound.offer(type, 0, 0, 0, payload, offset, length);
     }
 
@@ -362,7 +364,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * The payload must fit one frame ({@code maxFrameBytes} minus the header).
      */
     public boolean offerNotify(int capId, int methodId, DirectBuffer payload, int offset, int length) {
-        outbound.checkSingleFrame(length, 0);
+        limits.checkSingleFrame(length, 0);
         return closing.state().acceptsSends()
                 && outbound.offer(FrameType.NOTIFY, 0, capId, methodId, payload, offset, length);
     }
@@ -372,7 +374,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * claim and one commit for them all (see {@link NotifyBatch}). Keep it and reuse it; one per thread.
      */
     public NotifyBatch notifyBatch() {
-        return new NotifyBatch(outbound);
+        return new NotifyBatch(outbound, limits);
     }
 
     /**
@@ -391,7 +393,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     public void sendNotify(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             FileDescriptor... fds) {
         // A fragmented notify needs an id to reassemble by; a single-frame one does not.
-        long correlationId = length > outbound.maxFramePayload() ? requests.nextCorrelationId() : 0;
+        long correlationId = length > limits.maxFramePayload() ? requests.nextCorrelationId() : 0;
         messages.sendWithin(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length,
                 fds == null || fds.length == 0 ? null : fds, timeoutMs);
     }

@@ -25,13 +25,15 @@ final class MessageSender {
     private static final long DEADLINE_FROM_TIMEOUT = Long.MIN_VALUE;
 
     private final OutboundPath outbound;
+    private final OutboundLimits limits;
     private final EventLoop loop;
     private final boolean unix;
     private final int maxMessageBytes;
     private volatile boolean fdsRefused; // set once, by the layer above, before the application sends
 
-    MessageSender(OutboundPath outbound, EventLoop loop, boolean unix, int maxMessageBytes) {
+    MessageSender(OutboundPath outbound, OutboundLimits limits, EventLoop loop, boolean unix, int maxMessageBytes) {
         this.outbound = outbound;
+        this.limits = limits;
         this.loop = loop;
         this.unix = unix;
         this.maxMessageBytes = maxMessageBytes;
@@ -71,7 +73,7 @@ final class MessageSender {
      */
     private void send(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
             int length, FileDescriptor[] fds, long deadlineNanos, long timeoutNanos) {
-        if (fds == null && length <= outbound.maxFramePayload() && length <= maxMessageBytes
+        if (fds == null && length <= limits.maxFramePayload() && length <= maxMessageBytes
                 && outbound.state().acceptsSends()) {
             if (loop.inLoop()) {
                 if (!loop.isInvoker() || !outbound.overHighWater()) {
@@ -97,7 +99,7 @@ final class MessageSender {
         if (fdCount > 0 && fdsRefused) {
             throw new IllegalArgumentException("fd passing was not negotiated on " + outbound.channel());
         }
-        outbound.checkSingleFrame(0, fdCount);
+        limits.checkSingleFrame(0, fdCount);
         if (length > maxMessageBytes) {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
                     + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
@@ -107,10 +109,10 @@ final class MessageSender {
             awaitRoom(deadlineNanos);
         }
         long[] duplicated = fdCount == 0 ? null : duplicate(fds);
-        int framePayload = outbound.maxFramePayload();
+        int framePayload = limits.maxFramePayload();
         // The first fragment's ring record also carries its fd numbers, 8 bytes each, after the frame.
         int firstPayload = Math.min(framePayload,
-                outbound.maxRecordLength() - FrameHeader.HEADER_LENGTH - Handles.bytes(fdCount));
+                limits.maxRecordLength() - FrameHeader.HEADER_LENGTH - Handles.bytes(fdCount));
         int sent = 0;
         boolean first = true;
         try {

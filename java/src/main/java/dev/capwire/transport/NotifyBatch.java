@@ -33,6 +33,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 public final class NotifyBatch {
     private final OutboundPath outbound;
+    private final OutboundLimits limits;
     private UnsafeBuffer loopScratch; // the loop thread's frames until commit; made on first use there
     private MutableDirectBuffer buffer; // where the open batch's frames go
     private int start = -1; // index of the batch's first byte in buffer; -1 while no batch is open
@@ -41,8 +42,9 @@ public final class NotifyBatch {
     private int frames;
     private boolean onLoop;
 
-    NotifyBatch(OutboundPath outbound) {
+    NotifyBatch(OutboundPath outbound, OutboundLimits limits) {
         this.outbound = outbound;
+        this.limits = limits;
     }
 
     /** The most bytes one batch may claim: the ring's largest record, less the batch's own count. */
@@ -129,7 +131,7 @@ public final class NotifyBatch {
      */
     public int claim(int capId, int methodId, int length) {
         requireOpen();
-        outbound.checkSingleFrame(length, 0);
+        limits.checkSingleFrame(length, 0);
         int frameLength = FrameHeader.HEADER_LENGTH + length;
         if (frameLength > limit - position) {
             return -1;

@@ -66,8 +66,6 @@ final class OutboundPath {
     private static final int MSG_BATCH = 3;
     /** The count at the start of a batch record. */
     static final int BATCH_HEADER_LENGTH = Integer.BYTES;
-    /** Agrona's ManyToOneRingBuffer takes records of at most an eighth of its capacity. */
-    private static final int RING_CAPACITY_PER_RECORD = 8;
     private static final VarHandle FLUSH_SCHEDULED;
     private static final VarHandle RING;
 
@@ -88,8 +86,7 @@ final class OutboundPath {
     private final int highWaterBytes;
     private final long stallNanos;
     private volatile RingPool.Lease ring; // null until the first send from a thread other than the loop
-    private final int maxRecordLength; // the ring's largest record, known before the ring exists
-    private volatile int maxFramePayload; // lowered once by the layer above (the handshake), before sends
+    private final int maxRecordLength; // from the limits: read on every claim
     @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
     private volatile int flushScheduled;
     // Loop only from here on.
@@ -106,7 +103,7 @@ final class OutboundPath {
     private final ControlledMessageHandler stager = this::stage;
 
     OutboundPath(Owner owner, ConnectionChannel channel, EventLoop loop, long fd, boolean unix,
-            TransportOptions options) {
+            TransportOptions options, OutboundLimits limits) {
         this.owner = owner;
         this.channel = channel;
         this.loop = loop;
@@ -114,19 +111,8 @@ final class OutboundPath {
         this.unix = unix;
         this.highWaterBytes = options.sendHighWaterBytes();
         this.stallNanos = TimeUnit.MILLISECONDS.toNanos(options.sendStallTimeoutMs());
-        this.maxRecordLength = options.ringBytes() / RING_CAPACITY_PER_RECORD;
-        // A frame must fit one ring record, so the ring also bounds the frames this side sends.
-        this.maxFramePayload = Math.min(options.maxFrameBytes(), maxRecordLength) - FrameHeader.HEADER_LENGTH;
+        this.maxRecordLength = limits.maxRecordLength();
         this.staging = new Staging(loop, loop.fdScratch());
-    }
-
-    int maxFramePayload() {
-        return maxFramePayload;
-    }
-
-    /** The largest ring record: a frame's header, payload and fd numbers must fit it. */
-    int maxRecordLength() {
-        return maxRecordLength;
     }
 
     /** Loop work: whether the bytes staged for the peer are past the high-water mark. */
@@ -145,24 +131,6 @@ final class OutboundPath {
     /** The connection, for messages. */
     Object channel() {
         return channel;
-    }
-
-    /** Frames sent from now on are at most {@code maxFrameBytes}, header included (the peer's limit). */
-    void limitFrameBytes(int maxFrameBytes) {
-        if (maxFrameBytes <= FrameHeader.HEADER_LENGTH) {
-            throw new IllegalArgumentException("maxFrameBytes must exceed the header: " + maxFrameBytes);
-        }
-        maxFramePayload = Math.min(maxFramePayload, maxFrameBytes - FrameHeader.HEADER_LENGTH);
-    }
-
-    void checkSingleFrame(int length, int fdCount) {
-        if (length > maxFramePayload) {
-            throw new IllegalArgumentException("payload of " + length + " bytes exceeds one frame ("
-                    + maxFramePayload + "); use the sending methods that fragment");
-        }
-        if (fdCount > FrameHeader.MAX_FDS) {
-            throw new IllegalArgumentException("at most " + FrameHeader.MAX_FDS + " fds per message");
-        }
     }
 
     // ---------------------------------------------------------------------------------------------------
