@@ -65,6 +65,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private java.util.function.Consumer<DetachedSocket> detaching;
 
     private final OutboundLimits limits;
+    private final OutboundRing ring;
     private final OutboundPath outbound;
     private final MessageSender messages;
     private final InboundPath inbound;
@@ -96,8 +97,9 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
             this.keepalive = new Keepalive(loop, wiring);
             this.limits = new OutboundLimits(options);
-            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, limits);
-            this.messages = new MessageSender(outbound, limits, loop, unix, options.maxMessageBytes());
+            this.ring = new OutboundRing(this, loop, limits);
+            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, ring);
+            this.messages = new MessageSender(outbound, ring, limits, loop, unix, options.maxMessageBytes());
             this.inbound = new InboundPath(wiring, loop, fd, unix, options);
             this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
                     unix, options.closeTimeoutMs());
@@ -374,7 +376,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * claim and one commit for them all (see {@link NotifyBatch}). Keep it and reuse it; one per thread.
      */
     public NotifyBatch notifyBatch() {
-        return new NotifyBatch(outbound, limits);
+        return new NotifyBatch(outbound, ring, limits);
     }
 
     /**
@@ -678,12 +680,12 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
 
     /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
     boolean ringAllocated() {
-        return outbound.ringAllocated();
+        return ring.isAllocated();
     }
 
-    /** For tests: the connection's way out, to play a sender that outlives its connection (see {@link RingPool}). */
-    OutboundPath outboundPath() {
-        return outbound;
+    /** For tests: the ring, to play a sender that outlives its connection (see {@link RingPool}). */
+    OutboundRing outboundRing() {
+        return ring;
     }
 
     /**

@@ -25,14 +25,17 @@ final class MessageSender {
     private static final long DEADLINE_FROM_TIMEOUT = Long.MIN_VALUE;
 
     private final OutboundPath outbound;
+    private final OutboundRing ring;
     private final OutboundLimits limits;
     private final EventLoop loop;
     private final boolean unix;
     private final int maxMessageBytes;
     private volatile boolean fdsRefused; // set once, by the layer above, before the application sends
 
-    MessageSender(OutboundPath outbound, OutboundLimits limits, EventLoop loop, boolean unix, int maxMessageBytes) {
+    MessageSender(OutboundPath outbound, OutboundRing ring, OutboundLimits limits, EventLoop loop, boolean unix,
+            int maxMessageBytes) {
         this.outbound = outbound;
+        this.ring = ring;
         this.limits = limits;
         this.loop = loop;
         this.unix = unix;
@@ -80,7 +83,7 @@ final class MessageSender {
                     outbound.stage(type, correlationId, capId, methodId, 0, payload, offset, length, null);
                     return;
                 }
-            } else if (outbound.tryRing(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0)) {
+            } else if (ring.offer(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0)) {
                 return;
             }
         }
@@ -124,7 +127,7 @@ final class MessageSender {
                     outbound.stage(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
                             frameFds);
                 } else {
-                    if (!outbound.tryRing(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
+                    if (!ring.offer(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
                             frameFds, frameFds == null ? 0 : frameFds.length)) {
                         if (first) {
                             deadlineNanos = deadline(deadlineNanos, timeoutNanos);
@@ -178,7 +181,7 @@ final class MessageSender {
     private void waitForRing(byte type, long correlationId, int capId, int methodId, int flags,
             DirectBuffer payload, int offset, int length, long[] fds, long deadlineNanos) {
         int fdCount = fds == null ? 0 : fds.length;
-        for (int attempt = 0; !outbound.tryRing(type, correlationId, capId, methodId, flags, payload, offset, length, fds,
+        for (int attempt = 0; !ring.offer(type, correlationId, capId, methodId, flags, payload, offset, length, fds,
                 fdCount); attempt++) {
             if (!outbound.state().acceptsSends()) {
                 throw outbound.unavailable();
