@@ -67,6 +67,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final OutboundLimits limits;
     private final OutboundRing ring;
     private final OutboundPath outbound;
+    private final WriteInterest writeInterest; // read by every direct poll: held here, not behind outbound
     private final MessageSender messages;
     private final InboundPath inbound;
     private final RequestTable requests;
@@ -99,6 +100,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             this.limits = new OutboundLimits(options);
             this.ring = new OutboundRing(this, loop, limits);
             this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, ring);
+            this.writeInterest = outbound.writeInterest();
             this.messages = new MessageSender(outbound, ring, limits, loop, unix, options.maxMessageBytes());
             this.inbound = new InboundPath(wiring, loop, fd, unix, options);
             this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
@@ -646,7 +648,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         inbound.readIn(false);
         finishDetach();
         int work = inbound.bytesReceived() != before || closing.state() == ConnectionState.CLOSED ? 1 : 0;
-        if (outbound.wantsWrite() && closing.state() != ConnectionState.CLOSED) {
+        if (writeInterest.isWanted() && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
         }
         return work;
@@ -670,7 +672,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     /** Reads unless paused by backpressure; writes while the socket is full. */
     @Override
     int interest() {
-        return (inbound.isPaused() ? 0 : Native.INTEREST_READ) | (outbound.wantsWrite() ? Native.INTEREST_WRITE : 0);
+        return (inbound.isPaused() ? 0 : Native.INTEREST_READ) | (writeInterest.isWanted() ? Native.INTEREST_WRITE : 0);
     }
 
     /** The guard of this connection's listener: its failure policy, for {@link OffLoopListener} to share. */

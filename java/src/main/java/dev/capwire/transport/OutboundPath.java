@@ -4,7 +4,6 @@ import dev.capwire.bindings.Errno;
 import dev.capwire.bindings.Native;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
-import java.util.concurrent.TimeUnit;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.ControlledMessageHandler;
@@ -23,8 +22,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  *
  * <p>What bounds staging is the connection's backpressure, as Netty's writability and auto-read do it: when the
  * bytes staged pass the high-water mark the connection stops reading (its handlers stop producing) until they
- * drain below the low-water mark, and a socket that takes nothing for {@code sendStallTimeoutMs} ends the
- * connection. Every other connection on the loop carries on meanwhile.
+ * drain below the low-water mark. A socket that stays full is {@link WriteInterest}'s. Every other connection on
+ * the loop carries on meanwhile.
  *
  * <p>Whole messages, split into fragments, come through {@link MessageSender}.
  */
@@ -58,17 +57,14 @@ final class OutboundPath {
     private final long fd;
     private final boolean unix;
     private final int highWaterBytes;
-    private final long stallNanos;
     private final OutboundRing ring; // application threads' frames
     // Loop only from here on.
     private final Staging staging;
     private UnsafeBuffer lastFrame; // our GOAWAY: written once staging and the ring are empty
     private boolean sendBlocked;
     private boolean stagedFlushQueued; // on the loop's list of connections to write out
-    private boolean writeInterest;
+    private final WriteInterest writeInterest;
     private boolean overHighWater;
-    private long blockedSinceNanos; // while writeInterest: when the socket last took anything
-    private long stallTimer = -1;
     private boolean opened; // the connection's open() has run, so flushes may write
     private final ControlledMessageHandler stager = this::stageRecord;
 
@@ -80,9 +76,14 @@ final class OutboundPath {
         this.fd = fd;
         this.unix = unix;
         this.highWaterBytes = options.sendHighWaterBytes();
-        this.stallNanos = TimeUnit.MILLISECONDS.toNanos(options.sendStallTimeoutMs());
         this.ring = ring;
         this.staging = new Staging(loop, loop.fdScratch());
+        this.writeInterest = new WriteInterest(owner, loop, staging, options);
+    }
+
+    /** Whether the socket is full: the connection's interest in the poller, and how long it has been full. */
+    WriteInterest writeInterest() {
+        return writeInterest;
     }
 
     /** Loop work: whether the bytes staged for the peer are past the high-water mark. */
@@ -232,7 +233,7 @@ final class OutboundPath {
                 madeProgress();
             }
             if (result == Staging.BLOCKED) {
-                wantWrite(true);
+                writeInterest.want(true);
                 return;
             }
             sendBlocked = false;
@@ -241,7 +242,7 @@ final class OutboundPath {
                 return;
             }
             if (sendBlocked) {
-                wantWrite(true);
+                writeInterest.want(true);
                 return;
             }
             if (!drained && staging.pending() == 0) { // the ring took no step, even over padding: see drainInto
@@ -251,7 +252,7 @@ final class OutboundPath {
                     lastFrame = null;
                     continue;
                 }
-                wantWrite(false);
+                writeInterest.want(false);
                 owner.allSent();
                 return;
             }
@@ -259,9 +260,7 @@ final class OutboundPath {
     }
 
     private void madeProgress() {
-        if (writeInterest) {
-            blockedSinceNanos = loop.clock().nanoTime(); // only a blocked socket's progress needs the clock
-        }
+        writeInterest.progressed();
         if (overHighWater && staging.pending() <= highWaterBytes / 2) {
             overHighWater = false;
             owner.backlogChanged(false);
@@ -309,48 +308,10 @@ final class OutboundPath {
         return ControlledMessageHandler.Action.BREAK;
     }
 
-    private void wantWrite(boolean want) {
-        if (want == writeInterest || owner.state() == ConnectionState.CLOSED) {
-            return;
-        }
-        writeInterest = want;
-        if (want) {
-            blockedSinceNanos = loop.clock().nanoTime();
-            if (stallTimer == -1) {
-                stallTimer = loop.timers().schedule(blockedSinceNanos + stallNanos, this::checkStall);
-            }
-        }
-        owner.writeInterestChanged();
-    }
-
-    /** The stall timer: a peer that has read nothing of what waits for stallNanos is not coming back for it. */
-    private void checkStall(long timerId) {
-        stallTimer = -1;
-        if (!writeInterest || owner.state() == ConnectionState.CLOSED) {
-            return;
-        }
-        long now = loop.clock().nanoTime();
-        if (now - blockedSinceNanos < stallNanos) {
-            stallTimer = loop.timers().schedule(blockedSinceNanos + stallNanos, this::checkStall);
-            return;
-        }
-        owner.writeFailed(new CloseReason(CloseReason.Kind.PEER_UNRESPONSIVE, "the peer read nothing for "
-                + TimeUnit.NANOSECONDS.toMillis(now - blockedSinceNanos) + " ms while " + staging.pending()
-                + " bytes waited for it (capwire.sendStallTimeoutMs)"));
-    }
-
-    /** Whether the socket was full at the last write, so the poller must say when it drains. */
-    boolean wantsWrite() {
-        return writeInterest;
-    }
-
     /** At close: frames still queued are dropped (their fds closed) and staging's memory goes back. */
     void release() {
         ring.retire();
         staging.release();
-        if (stallTimer != -1) {
-            loop.timers().cancel(stallTimer);
-            stallTimer = -1;
-        }
+        writeInterest.release();
     }
 }
