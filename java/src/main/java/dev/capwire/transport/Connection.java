@@ -60,7 +60,6 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final java.net.SocketAddress remoteAddress;
     private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
     private final Attributes attributes = new Attributes();
-    private long token; // the loop's name for this connection; 0 until registered
     /** Whom a detach asked for during the current read hands the socket to (see {@link #detach}); loop only. */
     private java.util.function.Consumer<DetachedSocket> detaching;
 
@@ -73,6 +72,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final RequestTable requests;
     private final Keepalive keepalive;
     private final CloseSequence closing;
+    private final LoopRegistration registration;
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
             NativeSocket socket) throws NativeIoException {
@@ -103,6 +103,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             this.writeInterest = outbound.writeInterest();
             this.messages = new MessageSender(outbound, ring, limits, loop, unix, options.maxMessageBytes());
             this.inbound = new InboundPath(wiring, loop, fd, unix, options);
+            this.registration = new LoopRegistration(loop, this, fd, inbound, writeInterest);
             this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
                     unix, options.closeTimeoutMs());
         } catch (NativeIoException | RuntimeException | Error e) {
@@ -135,7 +136,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         outbound.writeOut();
         finishDetach(); // a broker's gate let go of the socket on the Hello it just read: never registered
         if (closing.state() != ConnectionState.CLOSED) {
-            token = loop.register(this, fd, interest());
+            registration.register();
         }
     }
 
@@ -341,9 +342,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             return;
         }
         byte[] unread = inbound.unreadBytes();
-        if (token != 0) {
-            loop.deregister(fd, token);
-        }
+        registration.deregister();
         closing.detach(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "detached: the socket was handed over"));
         then.accept(new DetachedSocket(nativeSocket, unread));
     }
@@ -669,10 +668,9 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         return fd;
     }
 
-    /** Reads unless paused by backpressure; writes while the socket is full. */
     @Override
     int interest() {
-        return (inbound.isPaused() ? 0 : Native.INTEREST_READ) | (writeInterest.isWanted() ? Native.INTEREST_WRITE : 0);
+        return registration.interest();
     }
 
     /** The guard of this connection's listener: its failure policy, for {@link OffLoopListener} to share. */
@@ -737,11 +735,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
 
         @Override
         public void writeInterestChanged() {
-            if (token == 0) {
-                return; // not registered yet: open() registers with interest()
-            }
             try {
-                loop.modify(fd, interest(), token);
+                registration.interestChanged();
             } catch (NativeIoException e) {
                 closing.closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
             }
@@ -802,7 +797,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
 
         @Override
         public void forget() {
-            loop.forgetClosed(Connection.this, token);
+            registration.forget();
         }
 
         @Override
