@@ -60,8 +60,6 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final java.net.SocketAddress remoteAddress;
     private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
     private final Attributes attributes = new Attributes();
-    /** Whom a detach asked for during the current read hands the socket to (see {@link #detach}); loop only. */
-    private java.util.function.Consumer<DetachedSocket> detaching;
 
     private final OutboundLimits limits;
     private final OutboundRing ring;
@@ -73,6 +71,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final Keepalive keepalive;
     private final CloseSequence closing;
     private final LoopRegistration registration;
+    private final SocketHandOff handOff;
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
             NativeSocket socket) throws NativeIoException {
@@ -106,6 +105,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             this.registration = new LoopRegistration(loop, this, fd, inbound, writeInterest);
             this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
                     unix, options.closeTimeoutMs());
+            this.handOff = new SocketHandOff(loop, socket, inbound, outbound, closing, registration);
         } catch (NativeIoException | RuntimeException | Error e) {
             // Failing after the fd was acquired (an OutOfMemoryError, say) would leave its use held, and the
             // caller's close would only mark it closed: give the use back so the number is really closed.
@@ -131,33 +131,13 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         // nothing is lost: a level-triggered poller reports bytes already waiting, and a busy-polling loop
         // reads every connection each cycle.
         if (readFirst && !inbound.readIn(false)) {
-            readOnceBufferFree();
+            handOff.readWhenBufferFree(); // the loop's receive buffer is lent out: we were adopted inside a read
         }
         outbound.writeOut();
-        finishDetach(); // a broker's gate let go of the socket on the Hello it just read: never registered
+        handOff.finishDetach(); // a broker's gate let go of the socket on the Hello it just read: never registered
         if (closing.state() != ConnectionState.CLOSED) {
             registration.register();
         }
-    }
-
-    /**
-     * The loop's receive buffer was lent out (this connection was adopted from another one's listener, as a
-     * backend adopts a broker's client inside the Handoff's read): read as soon as that read has returned, in
-     * this same duty cycle (a timer due now), and send the answers at once. The poller would report bytes in the
-     * socket only on the next cycle, and never the seed, which is not in the socket; a handed-off client that
-     * sent its first call early is answered without waiting for either.
-     */
-    private void readOnceBufferFree() {
-        loop.timers().schedule(loop.clock().nanoTime(), timer -> {
-            if (closing.state() == ConnectionState.CLOSED) {
-                return;
-            }
-            if (!inbound.readIn(false)) {
-                readOnceBufferFree();
-                return;
-            }
-            outbound.writeOut();
-        });
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -322,29 +302,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public void detach(java.util.function.Consumer<DetachedSocket> then) {
         requireLoopWork("detach");
-        inbound.keepFramesUnread();
-        detaching = then;
-        // Finished once the read that delivered the current frame has returned (every read is followed by
-        // finishDetach), so the frames the decoder still holds from it are kept, not dispatched, and the hand-off
-        // does not wait a loop pass. The timer due now covers a detach asked for outside a read.
-        loop.timers().schedule(loop.clock().nanoTime(), timer -> finishDetach());
-    }
-
-    /** Completes a detach asked for since the last call, if any: see {@link #detach}. Loop work. */
-    private void finishDetach() {
-        java.util.function.Consumer<DetachedSocket> then = detaching;
-        if (then == null) {
-            return;
-        }
-        detaching = null;
-        if (closing.state() != ConnectionState.OPEN) {
-            then.accept(null);
-            return;
-        }
-        byte[] unread = inbound.unreadBytes();
-        registration.deregister();
-        closing.detach(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "detached: the socket was handed over"));
-        then.accept(new DetachedSocket(nativeSocket, unread));
+        handOff.detach(then);
     }
 
     /** Before {@link #open}: bytes a previous owner of the socket read and did not handle. */
@@ -626,7 +584,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         if (EventLoop.readable(ready) && closing.state() != ConnectionState.CLOSED) {
             // A connection paused by backpressure still reads a hang-up: its end of stream ends the connection.
             inbound.readIn((ready & (Native.READY_HANGUP | Native.READY_ERROR)) != 0);
-            finishDetach();
+            handOff.finishDetach();
         }
         if (EventLoop.writable(ready) && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
@@ -645,7 +603,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         }
         long before = inbound.bytesReceived();
         inbound.readIn(false);
-        finishDetach();
+        handOff.finishDetach();
         int work = inbound.bytesReceived() != before || closing.state() == ConnectionState.CLOSED ? 1 : 0;
         if (writeInterest.isWanted() && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
