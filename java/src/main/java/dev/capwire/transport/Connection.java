@@ -1,6 +1,5 @@
 package dev.capwire.transport;
 
-import dev.capwire.Configuration;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
@@ -72,6 +71,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final CloseSequence closing;
     private final LoopRegistration registration;
     private final SocketHandOff handOff;
+    private final RequestSender requestSender;
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
             NativeSocket socket) throws NativeIoException {
@@ -106,6 +106,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
                     unix, options.closeTimeoutMs());
             this.handOff = new SocketHandOff(loop, socket, inbound, outbound, closing, registration);
+            this.requestSender = new RequestSender(closing, requests, messages, loop, options.maxInFlight(), this);
         } catch (NativeIoException | RuntimeException | Error e) {
             // Failing after the fd was acquired (an OutOfMemoryError, say) would leave its use held, and the
             // caller's close would only mark it closed: give the use back so the number is really closed.
@@ -406,32 +407,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public long request(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             ReplyHandler handler, FileDescriptor... fds) {
-        if (!closing.state().acceptsSends()) {
-            throw closing.unavailable();
-        }
-        long deadline = deadlineIn(timeoutMs);
-        long id = requests.start(deadline, handler);
-        if (id == 0) {
-            throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.MAX_IN_FLIGHT_PROP_NAME,
-                    options.maxInFlight() + " requests already in flight on " + this, null);
-        }
-        try {
-            messages.send(FrameType.REQUEST, id, capId, methodId, payload, offset, length,
-                    fds == null || fds.length == 0 ? null : fds, deadline);
-        } catch (StatusException | IllegalArgumentException e) {
-            boolean ours = requests.abandon(id);
-            requests.sent(id, false);
-            if (ours) {
-                throw e;
-            }
-            return id; // the connection closed meanwhile, and the handler heard of it
-        }
-        requests.sent(id, !loop.inLoop());
-        // Closed while we sent: the loop may have failed the requests in flight before it could see this one.
-        if (!closing.state().acceptsSends() && requests.abandon(id)) {
-            throw closing.unavailable();
-        }
-        return id;
+        return requestSender.send(capId, methodId, payload, offset, length, timeoutMs, handler, fds);
     }
 
     /**
@@ -522,10 +498,6 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         UnsafeBuffer payload = ListenerGuard.errorPayload(code, reason, message);
         messages.sendWithin(FrameType.ERROR, correlationId, 0, 0, payload, 0, payload.capacity(), null,
                 options.sendTimeoutMs());
-    }
-
-    private long deadlineIn(long timeoutMs) {
-        return loop.clock().nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
     }
 
     // ---------------------------------------------------------------------------------------------------
