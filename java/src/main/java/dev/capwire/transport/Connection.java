@@ -5,7 +5,6 @@ import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.bindings.PeerCredentials;
-import dev.capwire.wire.ClaimedFds;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.GoAwayReason;
@@ -22,13 +21,17 @@ import org.agrona.concurrent.UnsafeBuffer;
  * One live connection: a socket owned by an event loop, frames out and in, the requests this side awaits
  * replies to, and the typed state each layer above keeps with it.
  *
- * <p>This class is the public face and the place the parts meet; each job lives in a package-private part:
- * {@link OutboundPath} (ring, staging, writing, backpressure), {@link MessageSender} (fragmentation, and how each
- * kind of sender waits), {@link InboundPath} (reading, decoding, fd binding, the inbound gate, dispatch),
- * {@link RequestTable} (correlation and deadlines), {@link Keepalive}, {@link ListenerGuard} (listener
- * failures), and {@link CloseSequence} (the one place the {@link ConnectionState} changes). A part never names
- * this class or its siblings to report upward: it states what it needs in its own {@code Owner} interface, and
- * the private {@code Wiring} here connects them, so each part can be read on its own.
+ * <p>This class is the public face: it checks who may call what, and hands each call to the package-private
+ * part whose job it is. Out: {@link OutboundLimits} (how large a frame may be), {@link OutboundRing} (application
+ * threads' frames, lock-free), {@link OutboundPath} (loop work's frames in staging, the ring drained behind them,
+ * writing, backpressure), {@link WriteInterest} (a full socket and its stall timer), {@link MessageSender}
+ * (fragmentation, and how each kind of sender waits), {@link RequestSender} (a request's slot, frames and races
+ * with a close). In: {@link InboundPath} (reading, decoding, fd binding, the inbound gate, dispatch),
+ * {@link RequestTable} (correlation and deadlines). Around them: {@link Keepalive}, {@link ListenerGuard}
+ * (listener failures), {@link LoopRegistration} (the poller's view of the socket), {@link SocketHandOff} (the
+ * socket changing owner), and {@link CloseSequence} (the one place the {@link ConnectionState} changes).
+ * {@link ConnectionWiring} builds them and carries what each reports to the part that acts on it, so each part
+ * can be read on its own.
  *
  * <h2>Threads</h2>
  * The send and request methods, {@link #close()} and {@link #abort()} are safe from any thread. Methods marked
@@ -92,21 +95,20 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             if (!unix) {
                 socket.setOption(Native.OPT_TCP_NODELAY, 1);
             }
-            Wiring wiring = new Wiring();
-            this.guard = new ListenerGuard(listener, wiring, loop, options.exposeHandlerErrors());
-            this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
-            this.keepalive = new Keepalive(loop, wiring);
-            this.limits = new OutboundLimits(options);
-            this.ring = new OutboundRing(this, loop, limits);
-            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options, ring);
-            this.writeInterest = outbound.writeInterest();
-            this.messages = new MessageSender(outbound, ring, limits, loop, unix, options.maxMessageBytes());
-            this.inbound = new InboundPath(wiring, loop, fd, unix, options);
-            this.registration = new LoopRegistration(loop, this, fd, inbound, writeInterest);
-            this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
-                    unix, options.closeTimeoutMs());
-            this.handOff = new SocketHandOff(loop, socket, inbound, outbound, closing, registration);
-            this.requestSender = new RequestSender(closing, requests, messages, loop, options.maxInFlight(), this);
+            ConnectionWiring parts = new ConnectionWiring(this, loop, options, listener, socket, fd, unix);
+            this.guard = parts.guard;
+            this.requests = parts.requests;
+            this.keepalive = parts.keepalive;
+            this.limits = parts.limits;
+            this.ring = parts.ring;
+            this.outbound = parts.outbound;
+            this.writeInterest = parts.outbound.writeInterest();
+            this.messages = parts.messages;
+            this.inbound = parts.inbound;
+            this.registration = parts.registration;
+            this.closing = parts.closing;
+            this.handOff = parts.handOff;
+            this.requestSender = parts.requestSender;
         } catch (NativeIoException | RuntimeException | Error e) {
             // Failing after the fd was acquired (an OutOfMemoryError, say) would leave its use held, and the
             // caller's close would only mark it closed: give the use back so the number is really closed.
@@ -616,153 +618,6 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     /** For tests: the ring, to play a sender that outlives its connection (see {@link RingPool}). */
     OutboundRing outboundRing() {
         return ring;
-    }
-
-    /**
-     * How the parts report to each other without knowing each other: each part names what it needs in its own
-     * {@code Owner} interface, and this one place connects them. Kept out of the public class, so none of it
-     * becomes public API.
-     */
-    private final class Wiring implements OutboundPath.Owner, InboundPath.Owner, CloseSequence.Owner,
-            RequestTable.Owner, Keepalive.Peer, ListenerGuard.Owner {
-        private final UnsafeBuffer ping = new UnsafeBuffer(new byte[InboundPath.PING_PAYLOAD_LENGTH]);
-
-        @Override
-        public ConnectionState state() {
-            return closing.state();
-        }
-
-        @Override
-        public boolean acceptsSends() {
-            return closing.state().acceptsSends();
-        }
-
-        @Override
-        public StatusException unavailable() {
-            return closing.unavailable();
-        }
-
-        @Override
-        public void beforeWrite() {
-            requests.noticeNewDeadlines();
-        }
-
-        @Override
-        public void writeFailed(CloseReason reason) {
-            closing.closeNow(reason);
-        }
-
-        @Override
-        public void allSent() {
-            closing.onAllSent();
-        }
-
-        @Override
-        public void backlogChanged(boolean overHighWater) {
-            inbound.pause(overHighWater);
-            writeInterestChanged();
-        }
-
-        @Override
-        public void writeInterestChanged() {
-            try {
-                registration.interestChanged();
-            } catch (NativeIoException e) {
-                closing.closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
-            }
-        }
-
-        @Override
-        public void protocolError(GoAwayReason reason, String message) {
-            closing.protocolError(reason, message);
-        }
-
-        @Override
-        public void readFailed(CloseReason reason) {
-            closing.onReadFailed(reason);
-        }
-
-        @Override
-        public void endOfStream() {
-            closing.onEndOfStream();
-        }
-
-        @Override
-        public void received() {
-            keepalive.onReceived();
-        }
-
-        @Override
-        public void reply(byte type, long correlationId, DirectBuffer buffer, int offset, int length,
-                ClaimedFds fds) {
-            requests.complete(type, correlationId, buffer, offset, length, fds);
-        }
-
-        @Override
-        public void pong(long correlationId, DirectBuffer buffer, int offset, int length) {
-            if (closing.state().acceptsSends()) {
-                outbound.sendControl(FrameType.PONG, correlationId, buffer, offset, length);
-            }
-        }
-
-        @Override
-        public void goAway(DirectBuffer buffer, int offset, int length) {
-            closing.onGoAway(buffer, offset, length);
-        }
-
-        @Override
-        public void frame(InboundFrame frame) {
-            guard.onFrame(Connection.this, frame);
-        }
-
-        @Override
-        public void tryReplyError(long correlationId, UnsafeBuffer errorPayload) {
-            outbound.sendControl(FrameType.ERROR, correlationId, errorPayload, 0, errorPayload.capacity());
-        }
-
-        @Override
-        public void closeNow(CloseReason reason) {
-            closing.closeNow(reason);
-        }
-
-        @Override
-        public void forget() {
-            registration.forget();
-        }
-
-        @Override
-        public void closed(CloseReason reason) {
-            guard.onClose(Connection.this, reason);
-        }
-
-        @Override
-        public void sendCancel(long correlationId, boolean throughRing) {
-            // Tell the peer to stop working on a request nobody waits for; a full ring means it finishes in vain.
-            if (closing.state().acceptsSends()) {
-                outbound.sendCancel(correlationId, throughRing);
-            }
-        }
-
-        @Override
-        public void replyHandlerFailed(Throwable failure) {
-            guard.replyHandlerFailed(Connection.this, failure);
-        }
-
-        @Override
-        public boolean isOpen() {
-            return closing.state().acceptsSends();
-        }
-
-        @Override
-        public void sendPing(long stamp) {
-            ping.putLong(0, stamp);
-            outbound.sendControl(FrameType.PING, 0, ping, 0, ping.capacity());
-        }
-
-        @Override
-        public void declareUnresponsive(String why) {
-            closing.idleTimeout(why);
-        }
     }
 
     @Override
