@@ -56,11 +56,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final TransportOptions options;
     private final ListenerGuard guard;
     private final Endpoint endpoint;
-    private final boolean unix;
-    private final NativeSocket nativeSocket; // for what is asked of the socket outside the loop
     private final long fd;
-    private final java.net.SocketAddress remoteAddress;
-    private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
+    private final PeerIdentity peer;
     private final Attributes attributes = new Attributes();
 
     private final OutboundLimits limits;
@@ -81,11 +78,10 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         this.loop = loop;
         this.options = options;
         this.endpoint = endpoint;
-        this.unix = endpoint.isUnix();
-        this.nativeSocket = socket;
+        boolean unix = endpoint.isUnix();
         this.fd = socket.fd().acquire(); // held for the connection's life: the number stays ours until close
         try {
-            this.remoteAddress = unix ? null : socket.remoteAddress();
+            this.peer = new PeerIdentity(socket, unix);
             if (options.socketSendBufferBytes() > 0) {
                 socket.setOption(Native.OPT_SNDBUF, options.socketSendBufferBytes());
             }
@@ -162,17 +158,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * asked for the first time after it has closed has none to give either: null.
      */
     public PeerCredentials peerCredentials() {
-        PeerCredentials known = peer;
-        if (known != null || !unix) {
-            return known;
-        }
-        try {
-            known = nativeSocket.peerCredentials();
-        } catch (NativeIoException e) {
-            return null; // closed (FileDescriptor.ClosedException): the socket and what the kernel knew are gone
-        }
-        peer = known;
-        return known;
+        return peer.credentials();
     }
 
     /**
@@ -181,19 +167,12 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * owns it and closes it. Empty on TCP, on older kernels and other platforms, and once the socket is closed.
      */
     public java.util.Optional<FileDescriptor> peerPidfd() {
-        if (!unix) {
-            return java.util.Optional.empty();
-        }
-        try {
-            return nativeSocket.peerPidfd();
-        } catch (NativeIoException e) {
-            return java.util.Optional.empty();
-        }
+        return peer.pidfd();
     }
 
     /** The peer's address on TCP (for logs, and to tell peers apart where no credentials exist); null on Unix. */
     public java.net.SocketAddress remoteAddress() {
-        return remoteAddress;
+        return peer.remoteAddress();
     }
 
     public boolean isOpen() {
