@@ -15,8 +15,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * and the routing between them can be read in one place. Package-private, so none of it becomes public API.
  *
  * <p>{@link Connection} keeps its own final references to the parts it calls, so its methods reach a part in one
- * step, as they did when it built the parts itself; the parts reach each other through this class, one call
- * that the compiler inlines.
+ * step, as they did when it built the parts itself. The parts reach each other through this class with the same
+ * calls as through the inner class it was before; each {@code Owner} interface has this one implementation.
  */
 final class ConnectionWiring implements OutboundPath.Owner, InboundPath.Owner, CloseSequence.Owner,
         RequestTable.Owner, Keepalive.Peer, ListenerGuard.Owner {
