@@ -11,7 +11,8 @@ import java.util.concurrent.locks.LockSupport;
 import org.agrona.DirectBuffer;
 
 /**
- * Sends whole messages over one connection's {@link OutboundPath}: splits them into fragments, duplicates the
+ * Sends whole messages over one connection's way out (an application thread's frames into the {@link
+ * OutboundRing}, loop work's into the {@link OutboundPath}'s staging): splits them into fragments, duplicates the
  * fds they pass (the caller keeps its own), and decides how a sender waits for room, which depends on who it
  * is. An application thread parks until its ring has room; loop work never waits (the outbound path's
  * backpressure pauses reading instead); an invoker-mode application runs its loop while it waits.
