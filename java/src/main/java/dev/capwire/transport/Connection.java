@@ -1,12 +1,10 @@
 package dev.capwire.transport;
 
-import dev.capwire.Configuration;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.bindings.Native;
 import dev.capwire.bindings.NativeIoException;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.bindings.PeerCredentials;
-import dev.capwire.wire.ClaimedFds;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.GoAwayReason;
@@ -23,13 +21,17 @@ import org.agrona.concurrent.UnsafeBuffer;
  * One live connection: a socket owned by an event loop, frames out and in, the requests this side awaits
  * replies to, and the typed state each layer above keeps with it.
  *
- * <p>This class is the public face and the place the parts meet; each job lives in a package-private part:
- * {@link OutboundPath} (ring, staging, writing, backpressure), {@link MessageSender} (fragmentation, and how each
- * kind of sender waits), {@link InboundPath} (reading, decoding, fd binding, the inbound gate, dispatch),
- * {@link RequestTable} (correlation and deadlines), {@link Keepalive}, {@link ListenerGuard} (listener
- * failures), and {@link CloseSequence} (the one place the {@link ConnectionState} changes). A part never names
- * this class or its siblings to report upward: it states what it needs in its own {@code Owner} interface, and
- * the private {@code Wiring} here connects them, so each part can be read on its own.
+ * <p>This class is the public face: it checks who may call what, and hands each call to the package-private
+ * part whose job it is. Out: {@link OutboundLimits} (how large a frame may be), {@link OutboundRing} (application
+ * threads' frames, lock-free), {@link OutboundPath} (loop work's frames in staging, the ring drained behind them,
+ * writing, backpressure), {@link WriteInterest} (a full socket and its stall timer), {@link MessageSender}
+ * (fragmentation, and how each kind of sender waits), {@link RequestSender} (a request's slot, frames and races
+ * with a close). In: {@link InboundPath} (reading, decoding, fd binding, the inbound gate, dispatch),
+ * {@link RequestTable} (correlation and deadlines). Around them: {@link Keepalive}, {@link ListenerGuard}
+ * (listener failures), {@link LoopRegistration} (the poller's view of the socket), {@link SocketHandOff} (the
+ * socket changing owner), and {@link CloseSequence} (the one place the {@link ConnectionState} changes).
+ * {@link ConnectionWiring} builds them and carries what each reports to the part that acts on it, so each part
+ * can be read on its own.
  *
  * <h2>Threads</h2>
  * The send and request methods, {@link #close()} and {@link #abort()} are safe from any thread. Methods marked
@@ -54,33 +56,32 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private final TransportOptions options;
     private final ListenerGuard guard;
     private final Endpoint endpoint;
-    private final boolean unix;
-    private final NativeSocket nativeSocket; // for what is asked of the socket outside the loop
     private final long fd;
-    private final java.net.SocketAddress remoteAddress;
-    private volatile PeerCredentials peer; // fetched when first asked for; see peerCredentials()
+    private final PeerIdentity peer;
     private final Attributes attributes = new Attributes();
-    private long token; // the loop's name for this connection; 0 until registered
-    /** Whom a detach asked for during the current read hands the socket to (see {@link #detach}); loop only. */
-    private java.util.function.Consumer<DetachedSocket> detaching;
 
+    private final OutboundLimits limits;
+    private final OutboundRing ring;
     private final OutboundPath outbound;
+    private final WriteInterest writeInterest; // read by every direct poll: held here, not behind outbound
     private final MessageSender messages;
     private final InboundPath inbound;
     private final RequestTable requests;
     private final Keepalive keepalive;
     private final CloseSequence closing;
+    private final LoopRegistration registration;
+    private final SocketHandOff handOff;
+    private final RequestSender requestSender;
 
     Connection(EventLoop loop, TransportOptions options, FrameListener listener, Endpoint endpoint,
             NativeSocket socket) throws NativeIoException {
         this.loop = loop;
         this.options = options;
         this.endpoint = endpoint;
-        this.unix = endpoint.isUnix();
-        this.nativeSocket = socket;
+        boolean unix = endpoint.isUnix();
         this.fd = socket.fd().acquire(); // held for the connection's life: the number stays ours until close
         try {
-            this.remoteAddress = unix ? null : socket.remoteAddress();
+            this.peer = new PeerIdentity(socket, unix);
             if (options.socketSendBufferBytes() > 0) {
                 socket.setOption(Native.OPT_SNDBUF, options.socketSendBufferBytes());
             }
@@ -90,15 +91,20 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
             if (!unix) {
                 socket.setOption(Native.OPT_TCP_NODELAY, 1);
             }
-            Wiring wiring = new Wiring();
-            this.guard = new ListenerGuard(listener, wiring, loop, options.exposeHandlerErrors());
-            this.requests = new RequestTable(loop, options.maxInFlight(), wiring, this);
-            this.keepalive = new Keepalive(loop, wiring);
-            this.outbound = new OutboundPath(wiring, this, loop, fd, unix, options);
-            this.messages = new MessageSender(outbound, loop, unix, options.maxMessageBytes());
-            this.inbound = new InboundPath(wiring, loop, fd, unix, options);
-            this.closing = new CloseSequence(wiring, this, outbound, inbound, requests, keepalive, loop, socket.fd(), fd,
-                    unix, options.closeTimeoutMs());
+            ConnectionWiring parts = new ConnectionWiring(this, loop, options, listener, socket, fd, unix);
+            this.guard = parts.guard;
+            this.requests = parts.requests;
+            this.keepalive = parts.keepalive;
+            this.limits = parts.limits;
+            this.ring = parts.ring;
+            this.outbound = parts.outbound;
+            this.writeInterest = parts.outbound.writeInterest();
+            this.messages = parts.messages;
+            this.inbound = parts.inbound;
+            this.registration = parts.registration;
+            this.closing = parts.closing;
+            this.handOff = parts.handOff;
+            this.requestSender = parts.requestSender;
         } catch (NativeIoException | RuntimeException | Error e) {
             // Failing after the fd was acquired (an OutOfMemoryError, say) would leave its use held, and the
             // caller's close would only mark it closed: give the use back so the number is really closed.
@@ -124,33 +130,13 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         // nothing is lost: a level-triggered poller reports bytes already waiting, and a busy-polling loop
         // reads every connection each cycle.
         if (readFirst && !inbound.readIn(false)) {
-            readOnceBufferFree();
+            handOff.readWhenBufferFree(); // the loop's receive buffer is lent out: we were adopted inside a read
         }
         outbound.writeOut();
-        finishDetach(); // a broker's gate let go of the socket on the Hello it just read: never registered
+        handOff.finishDetach(); // a broker's gate let go of the socket on the Hello it just read: never registered
         if (closing.state() != ConnectionState.CLOSED) {
-            token = loop.register(this, fd, interest());
+            registration.register();
         }
-    }
-
-    /**
-     * The loop's receive buffer was lent out (this connection was adopted from another one's listener, as a
-     * backend adopts a broker's client inside the Handoff's read): read as soon as that read has returned, in
-     * this same duty cycle (a timer due now), and send the answers at once. The poller would report bytes in the
-     * socket only on the next cycle, and never the seed, which is not in the socket; a handed-off client that
-     * sent its first call early is answered without waiting for either.
-     */
-    private void readOnceBufferFree() {
-        loop.timers().schedule(loop.clock().nanoTime(), timer -> {
-            if (closing.state() == ConnectionState.CLOSED) {
-                return;
-            }
-            if (!inbound.readIn(false)) {
-                readOnceBufferFree();
-                return;
-            }
-            outbound.writeOut();
-        });
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -172,17 +158,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * asked for the first time after it has closed has none to give either: null.
      */
     public PeerCredentials peerCredentials() {
-        PeerCredentials known = peer;
-        if (known != null || !unix) {
-            return known;
-        }
-        try {
-            known = nativeSocket.peerCredentials();
-        } catch (NativeIoException e) {
-            return null; // closed (FileDescriptor.ClosedException): the socket and what the kernel knew are gone
-        }
-        peer = known;
-        return known;
+        return peer.credentials();
     }
 
     /**
@@ -191,19 +167,12 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * owns it and closes it. Empty on TCP, on older kernels and other platforms, and once the socket is closed.
      */
     public java.util.Optional<FileDescriptor> peerPidfd() {
-        if (!unix) {
-            return java.util.Optional.empty();
-        }
-        try {
-            return nativeSocket.peerPidfd();
-        } catch (NativeIoException e) {
-            return java.util.Optional.empty();
-        }
+        return peer.pidfd();
     }
 
     /** The peer's address on TCP (for logs, and to tell peers apart where no credentials exist); null on Unix. */
     public java.net.SocketAddress remoteAddress() {
-        return remoteAddress;
+        return peer.remoteAddress();
     }
 
     public boolean isOpen() {
@@ -260,7 +229,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public void limitFrameBytes(int maxFrameBytes) {
         requireLoopWork("limitFrameBytes");
-        outbound.limitFrameBytes(maxFrameBytes);
+        limits.limitFrameBytes(maxFrameBytes);
         inbound.limitFrameBytes(maxFrameBytes);
     }
 
@@ -294,7 +263,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         if (TRANSPORT_TYPES[type & 0xFF]) {
             throw new IllegalArgumentException(FrameType.name(type) + " is sent by the transport itself");
         }
-        outbound.checkSingleFrame(length, 0);
+        limits.checkSingleFrame(length, 0);
         return closing.state().acceptsSends() && outbound.offer(type, 0, 0, 0, payload, offset, length);
     }
 
@@ -315,31 +284,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public void detach(java.util.function.Consumer<DetachedSocket> then) {
         requireLoopWork("detach");
-        inbound.keepFramesUnread();
-        detaching = then;
-        // Finished once the read that delivered the current frame has returned (every read is followed by
-        // finishDetach), so the frames the decoder still holds from it are kept, not dispatched, and the hand-off
-        // does not wait a loop pass. The timer due now covers a detach asked for outside a read.
-        loop.timers().schedule(loop.clock().nanoTime(), timer -> finishDetach());
-    }
-
-    /** Completes a detach asked for since the last call, if any: see {@link #detach}. Loop work. */
-    private void finishDetach() {
-        java.util.function.Consumer<DetachedSocket> then = detaching;
-        if (then == null) {
-            return;
-        }
-        detaching = null;
-        if (closing.state() != ConnectionState.OPEN) {
-            then.accept(null);
-            return;
-        }
-        byte[] unread = inbound.unreadBytes();
-        if (token != 0) {
-            loop.deregister(fd, token);
-        }
-        closing.detach(new CloseReason(CloseReason.Kind.LOCAL_CLOSE, "detached: the socket was handed over"));
-        then.accept(new DetachedSocket(nativeSocket, unread));
+        handOff.detach(then);
     }
 
     /** Before {@link #open}: bytes a previous owner of the socket read and did not handle. */
@@ -362,7 +307,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * The payload must fit one frame ({@code maxFrameBytes} minus the header).
      */
     public boolean offerNotify(int capId, int methodId, DirectBuffer payload, int offset, int length) {
-        outbound.checkSingleFrame(length, 0);
+        limits.checkSingleFrame(length, 0);
         return closing.state().acceptsSends()
                 && outbound.offer(FrameType.NOTIFY, 0, capId, methodId, payload, offset, length);
     }
@@ -372,7 +317,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * claim and one commit for them all (see {@link NotifyBatch}). Keep it and reuse it; one per thread.
      */
     public NotifyBatch notifyBatch() {
-        return new NotifyBatch(outbound);
+        return new NotifyBatch(outbound, ring, limits);
     }
 
     /**
@@ -391,7 +336,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     public void sendNotify(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             FileDescriptor... fds) {
         // A fragmented notify needs an id to reassemble by; a single-frame one does not.
-        long correlationId = length > outbound.maxFramePayload() ? requests.nextCorrelationId() : 0;
+        long correlationId = length > limits.maxFramePayload() ? requests.nextCorrelationId() : 0;
         messages.sendWithin(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length,
                 fds == null || fds.length == 0 ? null : fds, timeoutMs);
     }
@@ -443,32 +388,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     public long request(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             ReplyHandler handler, FileDescriptor... fds) {
-        if (!closing.state().acceptsSends()) {
-            throw closing.unavailable();
-        }
-        long deadline = deadlineIn(timeoutMs);
-        long id = requests.start(deadline, handler);
-        if (id == 0) {
-            throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.MAX_IN_FLIGHT_PROP_NAME,
-                    options.maxInFlight() + " requests already in flight on " + this, null);
-        }
-        try {
-            messages.send(FrameType.REQUEST, id, capId, methodId, payload, offset, length,
-                    fds == null || fds.length == 0 ? null : fds, deadline);
-        } catch (StatusException | IllegalArgumentException e) {
-            boolean ours = requests.abandon(id);
-            requests.sent(id, false);
-            if (ours) {
-                throw e;
-            }
-            return id; // the connection closed meanwhile, and the handler heard of it
-        }
-        requests.sent(id, !loop.inLoop());
-        // Closed while we sent: the loop may have failed the requests in flight before it could see this one.
-        if (!closing.state().acceptsSends() && requests.abandon(id)) {
-            throw closing.unavailable();
-        }
-        return id;
+        return requestSender.send(capId, methodId, payload, offset, length, timeoutMs, handler, fds);
     }
 
     /**
@@ -561,10 +481,6 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
                 options.sendTimeoutMs());
     }
 
-    private long deadlineIn(long timeoutMs) {
-        return loop.clock().nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-    }
-
     // ---------------------------------------------------------------------------------------------------
     // Closing (any thread)
     // ---------------------------------------------------------------------------------------------------
@@ -621,7 +537,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         if (EventLoop.readable(ready) && closing.state() != ConnectionState.CLOSED) {
             // A connection paused by backpressure still reads a hang-up: its end of stream ends the connection.
             inbound.readIn((ready & (Native.READY_HANGUP | Native.READY_ERROR)) != 0);
-            finishDetach();
+            handOff.finishDetach();
         }
         if (EventLoop.writable(ready) && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
@@ -640,9 +556,9 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         }
         long before = inbound.bytesReceived();
         inbound.readIn(false);
-        finishDetach();
+        handOff.finishDetach();
         int work = inbound.bytesReceived() != before || closing.state() == ConnectionState.CLOSED ? 1 : 0;
-        if (outbound.wantsWrite() && closing.state() != ConnectionState.CLOSED) {
+        if (writeInterest.isWanted() && closing.state() != ConnectionState.CLOSED) {
             outbound.writeOut();
         }
         return work;
@@ -663,10 +579,9 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         return fd;
     }
 
-    /** Reads unless paused by backpressure; writes while the socket is full. */
     @Override
     int interest() {
-        return (inbound.isPaused() ? 0 : Native.INTEREST_READ) | (outbound.wantsWrite() ? Native.INTEREST_WRITE : 0);
+        return registration.interest();
     }
 
     /** The guard of this connection's listener: its failure policy, for {@link OffLoopListener} to share. */
@@ -676,162 +591,12 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
 
     /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
     boolean ringAllocated() {
-        return outbound.ringAllocated();
+        return ring.isAllocated();
     }
 
-    /** For tests: the connection's way out, to play a sender that outlives its connection (see {@link RingPool}). */
-    OutboundPath outboundPath() {
-        return outbound;
-    }
-
-    /**
-     * How the parts report to each other without knowing each other: each part names what it needs in its own
-     * {@code Owner} interface, and this one place connects them. Kept out of the public class, so none of it
-     * becomes public API.
-     */
-    private final class Wiring implements OutboundPath.Owner, InboundPath.Owner, CloseSequence.Owner,
-            RequestTable.Owner, Keepalive.Peer, ListenerGuard.Owner {
-        private final UnsafeBuffer ping = new UnsafeBuffer(new byte[InboundPath.PING_PAYLOAD_LENGTH]);
-
-        @Override
-        public ConnectionState state() {
-            return closing.state();
-        }
-
-        @Override
-        public boolean acceptsSends() {
-            return closing.state().acceptsSends();
-        }
-
-        @Override
-        public StatusException unavailable() {
-            return closing.unavailable();
-        }
-
-        @Override
-        public void beforeWrite() {
-            requests.noticeNewDeadlines();
-        }
-
-        @Override
-        public void writeFailed(CloseReason reason) {
-            closing.closeNow(reason);
-        }
-
-        @Override
-        public void allSent() {
-            closing.onAllSent();
-        }
-
-        @Override
-        public void backlogChanged(boolean overHighWater) {
-            inbound.pause(overHighWater);
-            writeInterestChanged();
-        }
-
-        @Override
-        public void writeInterestChanged() {
-            if (token == 0) {
-                return; // not registered yet: open() registers with interest()
-            }
-            try {
-                loop.modify(fd, interest(), token);
-            } catch (NativeIoException e) {
-                closing.closeNow(new CloseReason(CloseReason.Kind.IO_ERROR, e.getMessage()));
-            }
-        }
-
-        @Override
-        public void protocolError(GoAwayReason reason, String message) {
-            closing.protocolError(reason, message);
-        }
-
-        @Override
-        public void readFailed(CloseReason reason) {
-            closing.onReadFailed(reason);
-        }
-
-        @Override
-        public void endOfStream() {
-            closing.onEndOfStream();
-        }
-
-        @Override
-        public void received() {
-            keepalive.onReceived();
-        }
-
-        @Override
-        public void reply(byte type, long correlationId, DirectBuffer buffer, int offset, int length,
-                ClaimedFds fds) {
-            requests.complete(type, correlationId, buffer, offset, length, fds);
-        }
-
-        @Override
-        public void pong(long correlationId, DirectBuffer buffer, int offset, int length) {
-            if (closing.state().acceptsSends()) {
-                outbound.sendControl(FrameType.PONG, correlationId, buffer, offset, length);
-            }
-        }
-
-        @Override
-        public void goAway(DirectBuffer buffer, int offset, int length) {
-            closing.onGoAway(buffer, offset, length);
-        }
-
-        @Override
-        public void frame(InboundFrame frame) {
-            guard.onFrame(Connection.this, frame);
-        }
-
-        @Override
-        public void tryReplyError(long correlationId, UnsafeBuffer errorPayload) {
-            outbound.sendControl(FrameType.ERROR, correlationId, errorPayload, 0, errorPayload.capacity());
-        }
-
-        @Override
-        public void closeNow(CloseReason reason) {
-            closing.closeNow(reason);
-        }
-
-        @Override
-        public void forget() {
-            loop.forgetClosed(Connection.this, token);
-        }
-
-        @Override
-        public void closed(CloseReason reason) {
-            guard.onClose(Connection.this, reason);
-        }
-
-        @Override
-        public void sendCancel(long correlationId, boolean throughRing) {
-            // Tell the peer to stop working on a request nobody waits for; a full ring means it finishes in vain.
-            if (closing.state().acceptsSends()) {
-                outbound.sendCancel(correlationId, throughRing);
-            }
-        }
-
-        @Override
-        public void replyHandlerFailed(Throwable failure) {
-            guard.replyHandlerFailed(Connection.this, failure);
-        }
-
-        @Override
-        public boolean isOpen() {
-            return closing.state().acceptsSends();
-        }
-
-        @Override
-        public void sendPing(long stamp) {
-            ping.putLong(0, stamp);
-            outbound.sendControl(FrameType.PING, 0, ping, 0, ping.capacity());
-        }
-
-        @Override
-        public void declareUnresponsive(String why) {
-            closing.idleTimeout(why);
-        }
+    /** For tests: the ring, to play a sender that outlives its connection (see {@link RingPool}). */
+    OutboundRing outboundRing() {
+        return ring;
     }
 
     @Override

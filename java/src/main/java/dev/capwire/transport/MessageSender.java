@@ -11,7 +11,8 @@ import java.util.concurrent.locks.LockSupport;
 import org.agrona.DirectBuffer;
 
 /**
- * Sends whole messages over one connection's {@link OutboundPath}: splits them into fragments, duplicates the
+ * Sends whole messages over one connection's way out (an application thread's frames into the {@link
+ * OutboundRing}, loop work's into the {@link OutboundPath}'s staging): splits them into fragments, duplicates the
  * fds they pass (the caller keeps its own), and decides how a sender waits for room, which depends on who it
  * is. An application thread parks until its ring has room; loop work never waits (the outbound path's
  * backpressure pauses reading instead); an invoker-mode application runs its loop while it waits.
@@ -25,13 +26,18 @@ final class MessageSender {
     private static final long DEADLINE_FROM_TIMEOUT = Long.MIN_VALUE;
 
     private final OutboundPath outbound;
+    private final OutboundRing ring;
+    private final OutboundLimits limits;
     private final EventLoop loop;
     private final boolean unix;
     private final int maxMessageBytes;
     private volatile boolean fdsRefused; // set once, by the layer above, before the application sends
 
-    MessageSender(OutboundPath outbound, EventLoop loop, boolean unix, int maxMessageBytes) {
+    MessageSender(OutboundPath outbound, OutboundRing ring, OutboundLimits limits, EventLoop loop, boolean unix,
+            int maxMessageBytes) {
         this.outbound = outbound;
+        this.ring = ring;
+        this.limits = limits;
         this.loop = loop;
         this.unix = unix;
         this.maxMessageBytes = maxMessageBytes;
@@ -71,14 +77,14 @@ final class MessageSender {
      */
     private void send(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
             int length, FileDescriptor[] fds, long deadlineNanos, long timeoutNanos) {
-        if (fds == null && length <= outbound.maxFramePayload() && length <= maxMessageBytes
+        if (fds == null && length <= limits.maxFramePayload() && length <= maxMessageBytes
                 && outbound.state().acceptsSends()) {
             if (loop.inLoop()) {
                 if (!loop.isInvoker() || !outbound.overHighWater()) {
                     outbound.stage(type, correlationId, capId, methodId, 0, payload, offset, length, null);
                     return;
                 }
-            } else if (outbound.tryRing(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0)) {
+            } else if (ring.offer(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0)) {
                 return;
             }
         }
@@ -97,7 +103,7 @@ final class MessageSender {
         if (fdCount > 0 && fdsRefused) {
             throw new IllegalArgumentException("fd passing was not negotiated on " + outbound.channel());
         }
-        outbound.checkSingleFrame(0, fdCount);
+        limits.checkSingleFrame(0, fdCount);
         if (length > maxMessageBytes) {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
                     + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
@@ -107,10 +113,10 @@ final class MessageSender {
             awaitRoom(deadlineNanos);
         }
         long[] duplicated = fdCount == 0 ? null : duplicate(fds);
-        int framePayload = outbound.maxFramePayload();
+        int framePayload = limits.maxFramePayload();
         // The first fragment's ring record also carries its fd numbers, 8 bytes each, after the frame.
         int firstPayload = Math.min(framePayload,
-                outbound.maxRecordLength() - FrameHeader.HEADER_LENGTH - Handles.bytes(fdCount));
+                limits.maxRecordLength() - FrameHeader.HEADER_LENGTH - Handles.bytes(fdCount));
         int sent = 0;
         boolean first = true;
         try {
@@ -122,7 +128,7 @@ final class MessageSender {
                     outbound.stage(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
                             frameFds);
                 } else {
-                    if (!outbound.tryRing(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
+                    if (!ring.offer(type, correlationId, capId, methodId, flags, payload, offset + sent, chunk,
                             frameFds, frameFds == null ? 0 : frameFds.length)) {
                         if (first) {
                             deadlineNanos = deadline(deadlineNanos, timeoutNanos);
@@ -176,7 +182,7 @@ final class MessageSender {
     private void waitForRing(byte type, long correlationId, int capId, int methodId, int flags,
             DirectBuffer payload, int offset, int length, long[] fds, long deadlineNanos) {
         int fdCount = fds == null ? 0 : fds.length;
-        for (int attempt = 0; !outbound.tryRing(type, correlationId, capId, methodId, flags, payload, offset, length, fds,
+        for (int attempt = 0; !ring.offer(type, correlationId, capId, methodId, flags, payload, offset, length, fds,
                 fdCount); attempt++) {
             if (!outbound.state().acceptsSends()) {
                 throw outbound.unavailable();

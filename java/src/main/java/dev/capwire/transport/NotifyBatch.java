@@ -32,7 +32,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  * goes through the ring. Reusing one batch allocates nothing.
  */
 public final class NotifyBatch {
-    private final OutboundPath outbound;
+    private final OutboundPath outbound; // the loop thread's batches, staged
+    private final OutboundRing ring; // every other thread's, written in place
+    private final OutboundLimits limits;
     private UnsafeBuffer loopScratch; // the loop thread's frames until commit; made on first use there
     private MutableDirectBuffer buffer; // where the open batch's frames go
     private int start = -1; // index of the batch's first byte in buffer; -1 while no batch is open
@@ -41,13 +43,15 @@ public final class NotifyBatch {
     private int frames;
     private boolean onLoop;
 
-    NotifyBatch(OutboundPath outbound) {
+    NotifyBatch(OutboundPath outbound, OutboundRing ring, OutboundLimits limits) {
         this.outbound = outbound;
+        this.ring = ring;
+        this.limits = limits;
     }
 
     /** The most bytes one batch may claim: the ring's largest record, less the batch's own count. */
     public int maxBytes() {
-        return outbound.maxBatchBytes();
+        return ring.maxBatchBytes();
     }
 
     /**
@@ -81,11 +85,11 @@ public final class NotifyBatch {
             buffer = loopScratch;
             index = 0;
         } else {
-            index = outbound.claimBatch(bytes);
+            index = ring.claimBatch(bytes);
             if (index < 0) {
                 return false;
             }
-            buffer = outbound.ringBuffer();
+            buffer = ring.buffer();
         }
         start = index;
         position = index;
@@ -129,7 +133,7 @@ public final class NotifyBatch {
      */
     public int claim(int capId, int methodId, int length) {
         requireOpen();
-        outbound.checkSingleFrame(length, 0);
+        limits.checkSingleFrame(length, 0);
         int frameLength = FrameHeader.HEADER_LENGTH + length;
         if (frameLength > limit - position) {
             return -1;
@@ -183,7 +187,7 @@ public final class NotifyBatch {
         if (onLoop) {
             outbound.stageBatch(loopScratch, at, used);
         } else {
-            outbound.commitBatch(at, used);
+            ring.commitBatch(at, used);
         }
     }
 
@@ -193,7 +197,7 @@ public final class NotifyBatch {
         int at = start;
         start = -1;
         if (!onLoop) {
-            outbound.abortBatch(at);
+            ring.abortBatch(at);
         }
     }
 

@@ -4,31 +4,26 @@ import dev.capwire.bindings.Errno;
 import dev.capwire.bindings.Native;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-import java.util.concurrent.TimeUnit;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.ControlledMessageHandler;
 import org.agrona.concurrent.UnsafeBuffer;
-import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
 
 /**
- * One connection's way out: the outbound ring, staging, flushing, and backpressure.
+ * One connection's way out, as its loop runs it: loop work's frames into staging, the ring drained in behind
+ * them, everything written into the socket, and the backpressure that bounds staging.
  *
- * <p>Two kinds of sender, two ways in. Application threads claim space in a {@link ManyToOneRingBuffer} and
- * write the frame straight into it, lock-free; a full ring is their backpressure. Loop work (replies from a
- * listener, control frames, an invoker-mode application) appends straight to {@link Staging} instead, which
- * never refuses a frame: the loop must never wait for a socket, or every other connection on it would wait too.
- * Each sender's frames keep their order, since each sender uses one way only. The ring is taken on the first
- * send from another thread, so a connection only its loop sends on never pays for it, from the loop's
- * {@link RingPool}, to which it goes back when the connection closes: every claim checks that the ring is still
- * this connection's (see the pool for why that makes reuse safe).
+ * <p>Two kinds of sender, two ways in. Application threads write into the {@link OutboundRing}, lock-free; a
+ * full ring is their backpressure. Loop work (replies from a listener, control frames, an invoker-mode
+ * application) appends straight to {@link Staging} instead, which never refuses a frame: the loop must never
+ * wait for a socket, or every other connection on it would wait too. Each sender's frames keep their order,
+ * since each sender uses one way only; the loop copies the ring's records into staging behind what it staged
+ * itself, and writes both with one system call.
  *
  * <p>What bounds staging is the connection's backpressure, as Netty's writability and auto-read do it: when the
  * bytes staged pass the high-water mark the connection stops reading (its handlers stop producing) until they
- * drain below the low-water mark, and a socket that takes nothing for {@code sendStallTimeoutMs} ends the
- * connection. Every other connection on the loop carries on meanwhile.
+ * drain below the low-water mark. A socket that stays full is {@link WriteInterest}'s. Every other connection on
+ * the loop carries on meanwhile.
  *
  * <p>Whole messages, split into fragments, come through {@link MessageSender}.
  */
@@ -56,77 +51,39 @@ final class OutboundPath {
         void backlogChanged(boolean overHighWater);
     }
 
-    private static final int MSG_FRAME = 1;
-    private static final int MSG_FRAME_WITH_FDS = 2;
-    /**
-     * A batch of whole frames (no fds) written in place by a {@link NotifyBatch}: an int count of the bytes used,
-     * then the frames. The record's length is fixed when it is claimed, before the writer knows how much it
-     * will use, so the count says where the frames end.
-     */
-    private static final int MSG_BATCH = 3;
-    /** The count at the start of a batch record. */
-    static final int BATCH_HEADER_LENGTH = Integer.BYTES;
-    /** Agrona's ManyToOneRingBuffer takes records of at most an eighth of its capacity. */
-    private static final int RING_CAPACITY_PER_RECORD = 8;
-    private static final VarHandle FLUSH_SCHEDULED;
-    private static final VarHandle RING;
-
-    static {
-        try {
-            FLUSH_SCHEDULED = MethodHandles.lookup().findVarHandle(OutboundPath.class, "flushScheduled", int.class);
-            RING = MethodHandles.lookup().findVarHandle(OutboundPath.class, "ring", RingPool.Lease.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
-
     private final Owner owner;
     private final ConnectionChannel channel; // how the loop knows this connection
     private final EventLoop loop;
     private final long fd;
     private final boolean unix;
     private final int highWaterBytes;
-    private final long stallNanos;
-    private volatile RingPool.Lease ring; // null until the first send from a thread other than the loop
-    private final int maxRecordLength; // the ring's largest record, known before the ring exists
-    private volatile int maxFramePayload; // lowered once by the layer above (the handshake), before sends
-    @SuppressWarnings("unused") // accessed through FLUSH_SCHEDULED
-    private volatile int flushScheduled;
+    private final OutboundRing ring; // application threads' frames
     // Loop only from here on.
     private final Staging staging;
     private UnsafeBuffer lastFrame; // our GOAWAY: written once staging and the ring are empty
     private boolean sendBlocked;
     private boolean stagedFlushQueued; // on the loop's list of connections to write out
-    private boolean writeInterest;
+    private final WriteInterest writeInterest;
     private boolean overHighWater;
-    private long blockedSinceNanos; // while writeInterest: when the socket last took anything
-    private long stallTimer = -1;
     private boolean opened; // the connection's open() has run, so flushes may write
-    private boolean ringRetired; // the ring went back to the loop's pool: it may be another connection's now
-    private final ControlledMessageHandler stager = this::stage;
+    private final ControlledMessageHandler stager = this::stageRecord;
 
     OutboundPath(Owner owner, ConnectionChannel channel, EventLoop loop, long fd, boolean unix,
-            TransportOptions options) {
+            TransportOptions options, OutboundRing ring) {
         this.owner = owner;
         this.channel = channel;
         this.loop = loop;
         this.fd = fd;
         this.unix = unix;
         this.highWaterBytes = options.sendHighWaterBytes();
-        this.stallNanos = TimeUnit.MILLISECONDS.toNanos(options.sendStallTimeoutMs());
-        this.maxRecordLength = options.ringBytes() / RING_CAPACITY_PER_RECORD;
-        // A frame must fit one ring record, so the ring also bounds the frames this side sends.
-        this.maxFramePayload = Math.min(options.maxFrameBytes(), maxRecordLength) - FrameHeader.HEADER_LENGTH;
+        this.ring = ring;
         this.staging = new Staging(loop, loop.fdScratch());
+        this.writeInterest = new WriteInterest(owner, loop, staging, options);
     }
 
-    int maxFramePayload() {
-        return maxFramePayload;
-    }
-
-    /** The largest ring record: a frame's header, payload and fd numbers must fit it. */
-    int maxRecordLength() {
-        return maxRecordLength;
+    /** Whether the socket is full: the connection's interest in the poller, and how long it has been full. */
+    WriteInterest writeInterest() {
+        return writeInterest;
     }
 
     /** Loop work: whether the bytes staged for the peer are past the high-water mark. */
@@ -147,24 +104,6 @@ final class OutboundPath {
         return channel;
     }
 
-    /** Frames sent from now on are at most {@code maxFrameBytes}, header included (the peer's limit). */
-    void limitFrameBytes(int maxFrameBytes) {
-        if (maxFrameBytes <= FrameHeader.HEADER_LENGTH) {
-            throw new IllegalArgumentException("maxFrameBytes must exceed the header: " + maxFrameBytes);
-        }
-        maxFramePayload = Math.min(maxFramePayload, maxFrameBytes - FrameHeader.HEADER_LENGTH);
-    }
-
-    void checkSingleFrame(int length, int fdCount) {
-        if (length > maxFramePayload) {
-            throw new IllegalArgumentException("payload of " + length + " bytes exceeds one frame ("
-                    + maxFramePayload + "); use the sending methods that fragment");
-        }
-        if (fdCount > FrameHeader.MAX_FDS) {
-            throw new IllegalArgumentException("at most " + FrameHeader.MAX_FDS + " fds per message");
-        }
-    }
-
     // ---------------------------------------------------------------------------------------------------
     // Sending
     // ---------------------------------------------------------------------------------------------------
@@ -182,7 +121,7 @@ final class OutboundPath {
             stage(type, correlationId, capId, methodId, 0, payload, offset, length, null);
             return true;
         }
-        return tryRing(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0);
+        return ring.offer(type, correlationId, capId, methodId, 0, payload, offset, length, null, 0);
     }
 
     /** Loop: a frame the transport owes the peer (PONG, PING, CANCEL, an ERROR reply); never refused. */
@@ -196,7 +135,7 @@ final class OutboundPath {
      */
     void sendCancel(long correlationId, boolean throughRing) {
         if (throughRing) {
-            tryRing(FrameType.CANCEL, correlationId, 0, 0, 0, BufferPool.RELEASED, 0, 0, null, 0);
+            ring.offer(FrameType.CANCEL, correlationId, 0, 0, 0, BufferPool.RELEASED, 0, 0, null, 0);
         } else {
             sendControl(FrameType.CANCEL, correlationId, BufferPool.RELEASED, 0, 0);
         }
@@ -232,86 +171,6 @@ final class OutboundPath {
         }
     }
 
-    /** One frame (plus its fd numbers after it) into the ring; false when there is no room. */
-    boolean tryRing(byte type, long correlationId, int capId, int methodId, int flags,
-            DirectBuffer payload, int offset, int length, long[] fds, int fdCount) {
-        int frameLength = FrameHeader.HEADER_LENGTH + length;
-        int recordLength = frameLength + Handles.bytes(fdCount);
-        if (recordLength > maxRecordLength) {
-            throw new IllegalArgumentException("a frame of " + frameLength + " bytes does not fit the ring's largest "
-                    + "record (" + maxRecordLength + " bytes)");
-        }
-        RingPool.Lease lease = ring();
-        ManyToOneRingBuffer ring = lease.ring;
-        int index = ring.tryClaim(fdCount == 0 ? MSG_FRAME : MSG_FRAME_WITH_FDS, recordLength);
-        if (index <= 0) {
-            scheduleFlushIfIdle(); // full: make sure the loop drains it, even of padding no commit announced
-            return false;
-        }
-        if (lease.owner != this) {
-            ring.abort(index); // the connection closed and its ring moved on (RingPool, rule 1)
-            return false;
-        }
-        MutableDirectBuffer buffer = ring.buffer();
-        FrameHeader.write(buffer, index, frameLength, type, flags, correlationId, capId, methodId, fdCount);
-        if (length > 0) {
-            buffer.putBytes(index + FrameHeader.HEADER_LENGTH, payload, offset, length);
-        }
-        Handles.put(buffer, index + frameLength, fds, fdCount);
-        ring.commit(index);
-        scheduleFlushIfIdle();
-        return true;
-    }
-
-    /** The most frame bytes one batch may hold: a ring record less the batch's count. */
-    int maxBatchBytes() {
-        return maxRecordLength - BATCH_HEADER_LENGTH;
-    }
-
-    /**
-     * Any thread but the loop: claims a ring record for up to {@code bytes} of frames, to be written in place.
-     * Returns the index in {@link #ringBuffer()} where the frames go, or -1 when the ring has no room now.
-     */
-    int claimBatch(int bytes) {
-        if (bytes > maxBatchBytes()) {
-            throw new IllegalArgumentException("a batch of " + bytes + " bytes exceeds the ring's largest record ("
-                    + maxBatchBytes() + " bytes of frames)");
-        }
-        RingPool.Lease lease = ring();
-        int index = lease.ring.tryClaim(MSG_BATCH, BATCH_HEADER_LENGTH + bytes);
-        if (index <= 0) {
-            scheduleFlushIfIdle(); // full: make sure the loop drains it, even of padding no commit announced
-            return -1;
-        }
-        if (lease.owner != this) {
-            lease.ring.abort(index); // the connection closed and its ring moved on (RingPool, rule 1)
-            return -1;
-        }
-        return index + BATCH_HEADER_LENGTH;
-    }
-
-    /** The ring's memory, where a claimed batch is written. */
-    MutableDirectBuffer ringBuffer() {
-        return ring().ring.buffer();
-    }
-
-    /**
-     * Publishes a claimed batch whose first {@code used} bytes hold whole frames: one commit and one fence for
-     * all of them.
-     */
-    void commitBatch(int framesIndex, int used) {
-        int index = framesIndex - BATCH_HEADER_LENGTH;
-        ManyToOneRingBuffer ring = this.ring.ring;
-        ring.buffer().putInt(index, used);
-        ring.commit(index);
-        scheduleFlushIfIdle();
-    }
-
-    /** Gives a claimed batch back unsent: the ring skips it. */
-    void abortBatch(int framesIndex) {
-        ring.ring.abort(framesIndex - BATCH_HEADER_LENGTH);
-    }
-
     /**
      * Loop work: whole frames written elsewhere (a batch begun on the loop's thread, which checked the high-water
      * mark when it began) go into staging with one copy.
@@ -326,38 +185,6 @@ final class OutboundPath {
     /** Whether the calling thread is the connection's loop (its sends go into staging, not the ring). */
     boolean inLoop() {
         return loop.inLoop();
-    }
-
-    /** Whether the outbound ring exists yet (for tests: a connection only its loop writes to never needs one). */
-    boolean ringAllocated() {
-        return ring != null;
-    }
-
-    /** The outbound ring, taken from the loop's pool by whichever thread first needs it. */
-    private RingPool.Lease ring() {
-        RingPool.Lease existing = ring;
-        if (existing != null) {
-            return existing;
-        }
-        RingPool.Lease taken = loop.rings().take(this);
-        if (RING.compareAndSet(this, null, taken)) {
-            return taken;
-        }
-        loop.rings().giveBackUnused(taken);
-        return (RingPool.Lease) RING.getVolatile(this);
-    }
-
-    /**
-     * Makes sure the loop will drain the ring. The fence pairs with the volatile clear in {@link #flush()}:
-     * either this side sees the flag cleared and schedules, or the loop's drain sees the frame just committed.
-     * Without it both could read stale values (a store then a load, on each side) and the frame would sit in
-     * the ring until some later send.
-     */
-    private void scheduleFlushIfIdle() {
-        VarHandle.fullFence();
-        if ((int) FLUSH_SCHEDULED.getOpaque(this) == 0 && FLUSH_SCHEDULED.compareAndSet(this, 0, 1)) {
-            loop.scheduleFlush(channel);
-        }
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -379,9 +206,9 @@ final class OutboundPath {
 
     /** Drain the ring into the socket (called when producers scheduled a flush). */
     void flush() {
-        FLUSH_SCHEDULED.setVolatile(this, 0); // cleared first, so a frame written from now on schedules again
+        ring.flushStarts();
         if (owner.state() == ConnectionState.CLOSED) {
-            discardRing();
+            ring.discard();
             return;
         }
         if (opened) {
@@ -406,33 +233,26 @@ final class OutboundPath {
                 madeProgress();
             }
             if (result == Staging.BLOCKED) {
-                wantWrite(true);
+                writeInterest.want(true);
                 return;
             }
             sendBlocked = false;
-            ManyToOneRingBuffer queued = ring == null ? null : ring.ring;
-            long consumedBefore = queued == null ? 0 : queued.consumerPosition();
-            if (queued != null) {
-                queued.controlledRead(stager);
-            }
+            boolean drained = ring.drainInto(stager);
             if (owner.state() == ConnectionState.CLOSED) {
                 return;
             }
             if (sendBlocked) {
-                wantWrite(true);
+                writeInterest.want(true);
                 return;
             }
-            // Progress is the consumer position moving, not the record count: a read that only steps over
-            // the padding at the ring's end returns 0 records, and stopping there would strand every frame
-            // written after the wrap until some later send.
-            if ((queued == null || queued.consumerPosition() == consumedBefore) && staging.pending() == 0) {
+            if (!drained && staging.pending() == 0) { // the ring took no step, even over padding: see drainInto
                 if (lastFrame != null) {
                     staging.append(FrameType.GOAWAY, 0, 0, 0, 0, lastFrame, 0, lastFrame.capacity(),
                             null);
                     lastFrame = null;
                     continue;
                 }
-                wantWrite(false);
+                writeInterest.want(false);
                 owner.allSent();
                 return;
             }
@@ -440,9 +260,7 @@ final class OutboundPath {
     }
 
     private void madeProgress() {
-        if (writeInterest) {
-            blockedSinceNanos = loop.clock().nanoTime(); // only a blocked socket's progress needs the clock
-        }
+        writeInterest.progressed();
         if (overHighWater && staging.pending() <= highWaterBytes / 2) {
             overHighWater = false;
             owner.backlogChanged(false);
@@ -450,18 +268,19 @@ final class OutboundPath {
     }
 
     /** Copies ring records into staging; an fd-carrying frame is sent on its own with sendmsg. */
-    private ControlledMessageHandler.Action stage(int msgTypeId, MutableDirectBuffer buffer, int index, int length) {
-        if (msgTypeId == MSG_BATCH) {
+    private ControlledMessageHandler.Action stageRecord(int msgTypeId, MutableDirectBuffer buffer, int index,
+            int length) {
+        if (msgTypeId == OutboundRing.MSG_BATCH) {
             int used = buffer.getInt(index);
             if (used > staging.room()) {
                 return ControlledMessageHandler.Action.ABORT; // write what is staged first
             }
             if (used > 0) {
-                staging.appendRecord(buffer, index + BATCH_HEADER_LENGTH, used);
+                staging.appendRecord(buffer, index + OutboundRing.BATCH_HEADER_LENGTH, used);
             }
             return ControlledMessageHandler.Action.CONTINUE;
         }
-        if (msgTypeId == MSG_FRAME) {
+        if (msgTypeId == OutboundRing.MSG_FRAME) {
             if (length > staging.room()) {
                 return ControlledMessageHandler.Action.ABORT; // write what is staged first
             }
@@ -489,69 +308,10 @@ final class OutboundPath {
         return ControlledMessageHandler.Action.BREAK;
     }
 
-    private void discardRing() {
-        RingPool.Lease lease = ring;
-        if (lease == null || ringRetired) {
-            return; // a retired ring is drained by its pool, or is another connection's now
-        }
-        lease.ring.read(DISCARD, Integer.MAX_VALUE);
-    }
-
-    /** Drops a queued frame, closing the fds it would have carried. */
-    private static final org.agrona.concurrent.MessageHandler DISCARD = (msgTypeId, buffer, index, length) -> {
-        if (msgTypeId == MSG_FRAME_WITH_FDS) {
-            int frameLength = FrameHeader.frameLength(buffer, index);
-            Handles.closeAll(buffer, index + frameLength, Handles.countAfter(frameLength, length));
-        }
-    };
-
-    private void wantWrite(boolean want) {
-        if (want == writeInterest || owner.state() == ConnectionState.CLOSED) {
-            return;
-        }
-        writeInterest = want;
-        if (want) {
-            blockedSinceNanos = loop.clock().nanoTime();
-            if (stallTimer == -1) {
-                stallTimer = loop.timers().schedule(blockedSinceNanos + stallNanos, this::checkStall);
-            }
-        }
-        owner.writeInterestChanged();
-    }
-
-    /** The stall timer: a peer that has read nothing of what waits for stallNanos is not coming back for it. */
-    private void checkStall(long timerId) {
-        stallTimer = -1;
-        if (!writeInterest || owner.state() == ConnectionState.CLOSED) {
-            return;
-        }
-        long now = loop.clock().nanoTime();
-        if (now - blockedSinceNanos < stallNanos) {
-            stallTimer = loop.timers().schedule(blockedSinceNanos + stallNanos, this::checkStall);
-            return;
-        }
-        owner.writeFailed(new CloseReason(CloseReason.Kind.PEER_UNRESPONSIVE, "the peer read nothing for "
-                + TimeUnit.NANOSECONDS.toMillis(now - blockedSinceNanos) + " ms while " + staging.pending()
-                + " bytes waited for it (capwire.sendStallTimeoutMs)"));
-    }
-
-    /** Whether the socket was full at the last write, so the poller must say when it drains. */
-    boolean wantsWrite() {
-        return writeInterest;
-    }
-
     /** At close: frames still queued are dropped (their fds closed) and staging's memory goes back. */
     void release() {
-        discardRing();
-        RingPool.Lease lease = ring;
-        if (lease != null && !ringRetired) {
-            ringRetired = true;
-            loop.rings().retire(lease, DISCARD);
-        }
+        ring.retire();
         staging.release();
-        if (stallTimer != -1) {
-            loop.timers().cancel(stallTimer);
-            stallTimer = -1;
-        }
+        writeInterest.release();
     }
 }

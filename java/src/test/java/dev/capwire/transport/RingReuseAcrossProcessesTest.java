@@ -110,7 +110,7 @@ class RingReuseAcrossProcessesTest {
         AtomicLong echoesA = new AtomicLong();
         Connection a = connect(1, echoesA);
         sendAndAwaitEchoes(a, 1, echoesA, 10); // from this thread: a takes a ring
-        OutboundPath stale = a.outboundPath();
+        OutboundRing stale = a.outboundRing();
         closeAndAwaitSettled(a, 0);
 
         AtomicLong echoesB = new AtomicLong();
@@ -122,7 +122,7 @@ class RingReuseAcrossProcessesTest {
         // a's sender, past every check of the closed state, claims in the ring that is b's now.
         UnsafeBuffer fromA = tagged(1);
         for (int i = 0; i < 100; i++) {
-            assertFalse(stale.tryRing(FrameType.NOTIFY, 0, 1, 1, 0, fromA, 0, PAYLOAD, null, 0),
+            assertFalse(stale.offer(FrameType.NOTIFY, 0, 1, 1, 0, fromA, 0, PAYLOAD, null, 0),
                     "a claim in a ring that changed hands is aborted");
             assertEquals(-1, stale.claimBatch(PAYLOAD + 24), "a batch claim too");
         }
