@@ -156,12 +156,13 @@ public final class Configuration {
 
     /**
      * Whether a client a broker hands off sends calls as soon as the broker's Negotiated reply came, instead of
-     * waiting for the backend's takeover frame. It saves a hop between processes on every brokered connect; the
-     * price is that a hand-off the broker abandons then fails the calls sent meanwhile (UNAVAILABLE) instead of
-     * falling back to the backend's address inside the connect.
+     * waiting for the backend's takeover frame (the default since the measurements in docs/benchmarks.md,
+     * "brk5"). It saves a hop between processes on every brokered connect; the price is that a hand-off the
+     * broker abandons then fails the calls sent meanwhile (UNAVAILABLE) instead of falling back to the backend's
+     * address inside the connect. Only brokered connections are affected: a direct one has no takeover.
      */
     public static final String HANDOFF_CALLS_BEFORE_TAKEOVER_PROP_NAME = "capwire.handoff.callsBeforeTakeover";
-    public static final boolean HANDOFF_CALLS_BEFORE_TAKEOVER_DEFAULT = false;
+    public static final boolean HANDOFF_CALLS_BEFORE_TAKEOVER_DEFAULT = true;
 
     /** How long a server waits for a connection's Hello (and a client for the reply) before closing it. */
     public static final String HANDSHAKE_TIMEOUT_MS_PROP_NAME = "capwire.handshakeTimeoutMs";

@@ -45,7 +45,9 @@ public class BrokerHandoffRateBenchmark {
     private BrokerPeers peers;
     private Endpoint endpoint;
     private Transport transport;
-    private final ClientOptions options = ClientOptions.builder(PeerServer.HANDSHAKE_SERVICE).noSecret().build();
+    /** Waits for the takeover frame, so that each operation is a whole hand-off (the default would not wait). */
+    private final ClientOptions options = ClientOptions.builder(PeerServer.HANDSHAKE_SERVICE).noSecret()
+            .callsBeforeTakeover(false).build();
 
     @Setup
     public void start() throws Exception {

@@ -201,8 +201,7 @@ public final class BrokerBackend implements AutoCloseable {
                     + fds.length + " fds (must be 1)");
             return;
         }
-        boolean served = server.services().stream().anyMatch(s -> s.name().equals(handoff.getServiceName()));
-        if (!served) {
+        if (!server.serves(handoff.getServiceName())) {
             decline(connection, handoff, fds[0], "service '" + handoff.getServiceName() + "' is not served here");
             return;
         }

@@ -22,6 +22,15 @@ import org.agrona.concurrent.UnsafeBuffer;
  * the backend may have taken.
  */
 final class BrokerFrames {
+    /** The largest frame a thread writes from its reused buffer; a Negotiated or a GOAWAY is a few hundred bytes. */
+    private static final int SCRATCH_BYTES = 4096;
+    /**
+     * Each writing thread's buffer (the broker's loops write Negotiated replies, its timer thread the GOAWAYs of
+     * expired hand-offs): a direct buffer allocated per frame cost more than the rest of the write.
+     */
+    private static final ThreadLocal<ByteBuffer> SCRATCH =
+            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(SCRATCH_BYTES));
+
     private BrokerFrames() {
     }
 
@@ -77,7 +86,7 @@ final class BrokerFrames {
      */
     private static boolean write(NativeSocket socket, byte type, byte[] payload) {
         int length = FrameHeader.HEADER_LENGTH + payload.length;
-        ByteBuffer frame = ByteBuffer.allocateDirect(length);
+        ByteBuffer frame = length <= SCRATCH_BYTES ? SCRATCH.get().clear() : ByteBuffer.allocateDirect(length);
         FrameHeader.write(new UnsafeBuffer(frame), 0, length, type, 0, 0, 0, 0, 0);
         frame.position(FrameHeader.HEADER_LENGTH);
         frame.put(payload).flip();

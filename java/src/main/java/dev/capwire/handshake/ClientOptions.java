@@ -208,8 +208,8 @@ public final class ClientOptions {
 
         /**
          * When a broker hands this client's connection to a backend: return from {@code connect} as soon as the
-         * broker's Negotiated reply came (true), so the first calls ride the socket's buffer to the backend while
-         * it takes over, or wait for the backend's takeover frame first (false, the default). True saves a hop
+         * broker's Negotiated reply came (true, the default), so the first calls ride the socket's buffer to the
+         * backend while it takes over, or wait for the backend's takeover frame first (false). True saves a hop
          * between processes on every brokered connect. Its price: when the broker abandons the hand-off, calls
          * already sent fail UNAVAILABLE with the connection (as on any connection that breaks; a backend may have
          * taken them), and {@link NegotiatedConnection#takeover()} fails naming the backend's own address, where

@@ -133,6 +133,11 @@ public final class HandshakeServer implements AutoCloseable {
         return services.values();
     }
 
+    /** Whether this server serves a service of that name (one map look-up, for each hand-off a broker makes). */
+    public boolean serves(String serviceName) {
+        return services.containsKey(serviceName);
+    }
+
     /**
      * Takes over a client connection a broker negotiated and handed to this process (its socket came over the
      * registration connection): the connection is open for calls at once, as if this server had run the

@@ -172,12 +172,12 @@ final class HelloExchange {
 
     /**
      * A broker answered (docs/wire-protocol.md, "Broker"). With a hand-off token it is passing this socket to
-     * the backend: the backend's first frame, a HELLO_REPLY repeating the token, says it has taken over. By
-     * default the handshake waits for that frame, so that no call goes out on a hand-off that may still fail
-     * and a failed one falls back to the backend's address inside {@code connect}. With
-     * {@link ClientOptions#callsBeforeTakeover()} it returns at once and calls ride the socket's buffer to the
-     * backend, one hop sooner; the connection checks the takeover frame as its first. Without a token the
-     * broker only names the backend's address.
+     * the backend: the backend's first frame, a HELLO_REPLY repeating the token, says it has taken over. With
+     * {@link ClientOptions#callsBeforeTakeover()} (the default) the handshake returns at once and calls ride the
+     * socket's buffer to the backend, one hop sooner; the connection checks the takeover frame as its first.
+     * Without it the handshake waits for that frame, so that no call goes out on a hand-off that may still fail
+     * and a failed one falls back to the backend's address inside {@code connect}. Without a token the broker
+     * only names the backend's address.
      */
     private Negotiated fromBroker(Negotiated brokered, int maxFrameBytes) throws NativeIoException {
         if (!viaBroker) {

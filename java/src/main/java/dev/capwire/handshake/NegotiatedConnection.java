@@ -30,8 +30,8 @@ public final class NegotiatedConnection implements AutoCloseable {
     /**
      * Completes once the backend has taken a handed-off connection over (its takeover frame arrived), and fails
      * UNAVAILABLE, naming the backend's own address, when the connection ended first. Already complete for a
-     * direct connection and for a hand-off whose takeover {@code connect} waited for (the default; see
-     * {@link ClientOptions.Builder#callsBeforeTakeover}).
+     * direct connection and for a hand-off whose takeover {@code connect} waited for
+     * ({@link ClientOptions.Builder#callsBeforeTakeover} false; by default it does not wait).
      */
     public CompletableFuture<Void> takeover() {
         return takeover.thenApply(backend -> null);

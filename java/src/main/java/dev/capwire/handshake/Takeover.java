@@ -66,18 +66,15 @@ final class Takeover {
     void onFirstFrame(Connection connection, InboundFrame frame) {
         Negotiated brokered = awaited;
         awaited = null;
-        String wrong = check(brokered, frame);
+        HelloReply reply = parse(frame);
+        String wrong = check(brokered, frame, reply);
         if (wrong != null) {
             done.completeExceptionally(new StatusException(StatusCode.UNAVAILABLE, "the hand-off to "
                     + brokered.getBackendAddress() + " failed: " + wrong));
             connection.closeWithGoAway(GoAwayReason.HANDSHAKE_FAILED, wrong);
             return;
         }
-        try {
-            done.complete(HelloReply.parseFrom(frame.payloadBytes()).getNegotiated());
-        } catch (InvalidProtocolBufferException e) {
-            throw new AssertionError(e); // check() parsed it already
-        }
+        done.complete(reply.getNegotiated());
     }
 
     /**
@@ -95,15 +92,27 @@ final class Takeover {
         }
     }
 
-    /** Null when {@code frame} is the takeover the broker's {@code brokered} reply announced, else what is wrong. */
-    private String check(Negotiated brokered, InboundFrame frame) {
+    /** The frame's HelloReply, or null when it is not a HELLO_REPLY holding one. */
+    private static HelloReply parse(InboundFrame frame) {
+        if (frame.type() != FrameType.HELLO_REPLY) {
+            return null;
+        }
+        try {
+            return HelloReply.parseFrom(frame.payloadBytes());
+        } catch (InvalidProtocolBufferException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Null when {@code frame}, parsed as {@code reply}, is the takeover the broker's {@code brokered} reply
+     * announced, else what is wrong.
+     */
+    private String check(Negotiated brokered, InboundFrame frame, HelloReply reply) {
         if (frame.type() != FrameType.HELLO_REPLY) {
             return "the backend's first frame is " + FrameType.name(frame.type()) + ", not its takeover HELLO_REPLY";
         }
-        HelloReply reply;
-        try {
-            reply = HelloReply.parseFrom(frame.payloadBytes());
-        } catch (InvalidProtocolBufferException e) {
+        if (reply == null) {
             return "the backend's takeover frame is not a HelloReply message";
         }
         if (!reply.hasNegotiated() || !reply.getNegotiated().getHandoffToken().equals(brokered.getHandoffToken())) {

@@ -106,8 +106,9 @@ class BrokerAcrossProcessesTest {
         return HandshakeClient.connect(transport, brokerAddress, options, (connection, frame) -> { });
     }
 
+    /** A client that waits for the takeover frame in connect (not the default: see echoCallingBeforeTakeover). */
     private static ClientOptions echo() {
-        return ClientOptions.builder(BackendMain.SERVICE).noSecret().build();
+        return ClientOptions.builder(BackendMain.SERVICE).noSecret().callsBeforeTakeover(false).build();
     }
 
     /** The backend's answer: its pid, and the pid and uid the kernel gives for the caller's socket. */
@@ -423,7 +424,9 @@ class BrokerAcrossProcessesTest {
     }
 
     private static ClientOptions echoCallingBeforeTakeover() {
-        return ClientOptions.builder(BackendMain.SERVICE).noSecret().callsBeforeTakeover(true).build();
+        ClientOptions options = ClientOptions.builder(BackendMain.SERVICE).noSecret().build();
+        assertTrue(options.callsBeforeTakeover(), "a brokered client sends calls before the takeover by default");
+        return options;
     }
 
     /**
