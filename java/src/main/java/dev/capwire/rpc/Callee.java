@@ -318,12 +318,23 @@ final class Callee {
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);
         }
+        String revokedMeanwhile;
         synchronized (running) {
-            running.put(id, call);
-            runningCount = running.size();
-            if (call.stream != null) {
-                streams.put(streamId, call.stream);
+            // Checked again here, under the lock that revoked() takes to find the calls running on the export:
+            // a revocation that began (marked the export) before this point is seen now, and one that begins
+            // after it finds this call in the table. Either way the revocation wins: a call never runs on an
+            // export whose revocation missed it.
+            revokedMeanwhile = target == null ? null : target.revoked;
+            if (revokedMeanwhile == null) {
+                running.put(id, call);
+                runningCount = running.size();
+                if (call.stream != null) {
+                    streams.put(streamId, call.stream);
+                }
             }
+        }
+        if (revokedMeanwhile != null) {
+            return refuse(id, StatusCode.UNAVAILABLE, revokedMeanwhile, target.type.name() + " was revoked");
         }
         int[] descriptors = Incoming.descriptors(frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
         if (loop) {
@@ -380,6 +391,13 @@ final class Callee {
     // ---------------------------------------------------------------------------------------------------
 
     private void run(Running call, Object implementation, Incoming in) {
+        if (call.answered != 0) {
+            // Answered before its handler could start (it waited for a handler thread): its export was revoked,
+            // or the connection closed. The handler must not run for a call that has ended.
+            in.discard();
+            in.clear();
+            return;
+        }
         Object argument;
         try {
             argument = call.spec.argument.decode(in);
