@@ -35,6 +35,8 @@ final class Caller {
     /** The calls in flight, against {@code capwire.rpc.maxInFlight}. */
     private final CallsInFlight inFlight;
 
+    /** The answer that loop work decodes replies in (see {@link Answer#take}). */
+    private final Answer spareAnswer = new Answer();
     private final AtomicInteger lastStreamId = new AtomicInteger();
     private final Int2ObjectHashMap<ConsumerStream> streams = new Int2ObjectHashMap<>(); // guarded by itself
 
@@ -286,7 +288,7 @@ final class Caller {
         forget();
         Object value = null;
         StatusException failure = null;
-        Answer answer = Answer.take(rpc, reply);
+        Answer answer = Answer.take(spareAnswer, rpc, reply);
         try {
             value = question.decoder.decode(answer.check());
         } catch (RuntimeException e) {
@@ -340,7 +342,7 @@ final class Caller {
         @Override
         public void onReply(long correlationId, InboundFrame reply) {
             caller.forget();
-            Answer answer = Answer.take(caller.rpc, reply);
+            Answer answer = Answer.take(caller.spareAnswer, caller.rpc, reply);
             try {
                 Object value;
                 try {

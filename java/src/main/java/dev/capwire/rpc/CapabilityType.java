@@ -74,7 +74,24 @@ final class CapabilityType<T> {
             }
             byMethod.put(method, spec);
         }
+        int highest = 0;
+        for (MethodSpec spec : byId.values()) {
+            highest = Math.max(highest, spec.id);
+        }
+        if (highest <= MAX_INDEXED_ID) {
+            byIndex = new MethodSpec[highest + 1];
+            for (MethodSpec spec : byId.values()) {
+                byIndex[spec.id] = spec;
+            }
+        } else {
+            byIndex = null;
+        }
     }
+
+    /** Method ids up to this are looked up by index (each incoming call looks its method up). */
+    private static final int MAX_INDEXED_ID = 1024;
+    /** The specs by method id, when every id is at most {@link #MAX_INDEXED_ID}; else null (then {@link #byId}). */
+    private final MethodSpec[] byIndex;
 
     private MethodSpec spec(java.lang.reflect.Method method) {
         String where = type.getName() + "." + method.getName();
@@ -269,6 +286,10 @@ final class CapabilityType<T> {
 
     /** Null when the interface has no method with this id. */
     MethodSpec method(int id) {
+        MethodSpec[] index = byIndex;
+        if (index != null) {
+            return id >= 0 && id < index.length ? index[id] : null;
+        }
         return byId.get(id);
     }
 

@@ -15,8 +15,16 @@ final class Question extends CompletableFuture<Object> implements ReplyHandler {
     private final Caller caller;
     final ImportTable.Import target;
     final Caller.Decoder decoder;
-    /** The transport request's correlation id; 0 until it is sent (its answer may even come first). */
-    private volatile long requestId;
+    /**
+     * The transport request's correlation id; 0 until it is sent (its answer may even come first). A plain field:
+     * the caller's thread writes it before the question is handed to anyone (the user, a context's cancel hook),
+     * which then reads it on the same thread or after a hand-off. The one reader that can run meanwhile is a
+     * REVOKE's sweep ({@link Caller#failCallsOn}); should it fail the question and still read 0 (a volatile write
+     * here, a fence per call, was a visible share of the call's cost), the caller's own check of the revocation
+     * right after {@link #sent} fails it again with the id known, and otherwise the peer, which revoked the cap,
+     * answers the request itself: the request ends either way and only its CANCEL is saved.
+     */
+    private long requestId;
 
     Question(Caller caller, ImportTable.Import target, Caller.Decoder decoder) {
         this.caller = caller;
