@@ -140,7 +140,7 @@ final class CapabilityType<T> {
             kind = MethodSpec.Kind.UNARY;
             result = Codecs.forType(returned, where);
         }
-        return new MethodSpec(annotation.value(), method.getName(), kind, annotation.nonBlocking(),
+        return new MethodSpec(annotation.value(), byId.size(), method.getName(), kind, annotation.nonBlocking(),
                 arguments == 1, argument, result, invoker(method, arguments, stream || callback));
     }
 
@@ -285,6 +285,11 @@ final class CapabilityType<T> {
     }
 
     /** Null when the interface has no method with this id. */
+    /** How many methods Capwire carries; their {@link MethodSpec#ordinal}s are 0 to this less one. */
+    int methodCount() {
+        return byId.size();
+    }
+
     MethodSpec method(int id) {
         MethodSpec[] index = byIndex;
         if (index != null) {
