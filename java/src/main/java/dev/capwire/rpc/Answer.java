@@ -7,14 +7,12 @@ import org.agrona.DirectBuffer;
 
 /**
  * A received RESPONSE: its descriptors and content, decoded on demand straight from the receive buffer (the
- * codecs copy what they keep). Valid only while the transport's reply handler runs. Each thread that
- * decodes answers reuses one ({@link #take}, {@link #release}): the decoded value never refers to it, and
+ * codecs copy what they keep). Valid only while the transport's reply handler runs. Each connection's
+ * {@link Caller} reuses one ({@link #take}, {@link #release}): the decoded value never refers to it, and
  * it is released before the question completes, so a caller's callback that makes a call of its own (and,
  * driving the transport, decodes its answer on this thread) gets a fresh one only if it nests.
  */
 final class Answer {
-    private static final ThreadLocal<Answer> SPARE = new ThreadLocal<>();
-
     private RpcConnection rpc;
     private InboundFrame reply;
     private DirectBuffer buffer;
@@ -24,14 +22,15 @@ final class Answer {
     private final Incoming incoming = new Incoming();
     private boolean inUse;
 
-    /** This thread's answer to decode {@code reply} in; a new one when its own is in use. */
-    static Answer take(RpcConnection rpc, InboundFrame reply) {
-        Answer answer = SPARE.get();
-        if (answer == null || answer.inUse) {
+    /**
+     * {@code spare}, or a new one when it is in use (a callback nested in the decoding of another answer), set to
+     * decode {@code reply}. Answers are loop work, which one thread at a time runs, so the connection's one spare
+     * needs no thread-local (a thread-local lookup per answer was a visible share of the caller's loop).
+     */
+    static Answer take(Answer spare, RpcConnection rpc, InboundFrame reply) {
+        Answer answer = spare;
+        if (answer.inUse) {
             answer = new Answer();
-            if (SPARE.get() == null) {
-                SPARE.set(answer);
-            }
         }
         answer.inUse = true;
         answer.rpc = rpc;

@@ -26,7 +26,14 @@ public final class CallContext {
      * The current thread's scope: a {@code CallContext}, or the {@link Source} of a served call whose context
      * has not been asked for yet (most handlers never ask, so most calls never make one).
      */
-    private static final ThreadLocal<Object> CURRENT = new ThreadLocal<>();
+    private static final ThreadLocal<Scope> CURRENT = ThreadLocal.withInitial(Scope::new);
+    /**
+     * False until some thread first entered a scope. A thread only ever reads its own scope, and a thread that
+     * entered one wrote this first, so a thread that reads false has no scope: a caller on a thread that never
+     * serves or opens a scope (a client's, say) skips the thread-local lookup per call. Set once, read-first, so
+     * the loops that serve calls do not write its cache line per call.
+     */
+    private static boolean used;
     private static final long NO_DEADLINE = Long.MAX_VALUE;
 
     private final long deadlineNanos;
@@ -57,9 +64,29 @@ public final class CallContext {
         CallContext context();
     }
 
+    /**
+     * A thread's scope holder: its {@code value} is the current {@code CallContext}, or the {@link Source} of a served
+     * call whose context has not been asked for yet, or null. One per thread, so entering a scope and leaving it
+     * are field writes, and a loop that serves call after call keeps its holder and looks nothing up per call.
+     */
+    static final class Scope {
+        Object value;
+    }
+
+    /** The current thread's scope holder, for a server that enters calls itself ({@link Callee}). */
+    static Scope scope() {
+        if (!used) {
+            used = true;
+        }
+        return CURRENT.get();
+    }
+
     /** The context of the call this thread is serving, or of the deadline scope it is in; null when none. */
     public static CallContext current() {
-        Object scope = CURRENT.get();
+        if (!used) {
+            return null;
+        }
+        Object scope = CURRENT.get().value;
         return scope == null || scope instanceof CallContext ? (CallContext) scope : ((Source) scope).context();
     }
 
@@ -84,36 +111,24 @@ public final class CallContext {
      * handler starts that must go on after its call ends.
      */
     public static <T> T detached(Callable<T> body) throws Exception {
-        Object saved = CURRENT.get();
-        CURRENT.remove();
+        Scope scope = scope();
+        Object saved = scope.value;
+        scope.value = null;
         try {
             return body.call();
         } finally {
-            CURRENT.set(saved);
+            scope.value = saved;
         }
     }
 
-    /** Makes {@code source}'s call the current thread's; returns the scope to put back with {@link #exit}. */
-    static Object enter(Source source) {
-        Object saved = CURRENT.get();
-        CURRENT.set(source);
-        return saved;
-    }
-
-    /** Puts back what {@link #enter} returned (set, not remove: see {@link #run}). */
-    static void exit(Object saved) {
-        CURRENT.set(saved);
-    }
-
     <T> T run(Callable<T> body) throws Exception {
-        Object saved = CURRENT.get();
-        CURRENT.set(this);
+        Scope scope = scope();
+        Object saved = scope.value;
+        scope.value = this;
         try {
             return body.call();
         } finally {
-            // set, not remove: a handler thread serves call after call, and remove() would make the next set()
-            // allocate the thread-local's entry again.
-            CURRENT.set(saved);
+            scope.value = saved;
         }
     }
 

@@ -187,7 +187,7 @@ final class Callee {
 
         @Override
         public void run() {
-            Callee.this.run(this, implementation, arguments);
+            Callee.this.run(this, implementation, arguments, CallContext.scope());
         }
     }
 
@@ -285,7 +285,7 @@ final class Callee {
             implementation = runtime;
             type = RUNTIME;
         } else {
-            target = rpc.export(capId);
+            target = export(capId);
             if (target == null) {
                 return refuse(id, StatusCode.NOT_FOUND, "cap.unknown", "no export " + Integer.toUnsignedString(capId)
                         + " on this connection");
@@ -318,12 +318,23 @@ final class Callee {
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);
         }
+        String revokedMeanwhile;
         synchronized (running) {
-            running.put(id, call);
-            runningCount = running.size();
-            if (call.stream != null) {
-                streams.put(streamId, call.stream);
+            // Checked again here, under the lock that revoked() takes to find the calls running on the export:
+            // a revocation that began (marked the export) before this point is seen now, and one that begins
+            // after it finds this call in the table. Either way the revocation wins: a call never runs on an
+            // export whose revocation missed it.
+            revokedMeanwhile = target == null ? null : target.revoked;
+            if (revokedMeanwhile == null) {
+                running.put(id, call);
+                runningCount = running.size();
+                if (call.stream != null) {
+                    streams.put(streamId, call.stream);
+                }
             }
+        }
+        if (revokedMeanwhile != null) {
+            return refuse(id, StatusCode.UNAVAILABLE, revokedMeanwhile, target.type.name() + " was revoked");
         }
         int[] descriptors = Incoming.descriptors(frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
         if (loop) {
@@ -334,7 +345,7 @@ final class Callee {
                 in = new Incoming(rpc.importer(), frame.buffer(), offset + contentOffset, offset + length,
                         descriptors, fds);
             }
-            run(call, implementation, in);
+            run(call, implementation, in, loopScope());
             recycle(call);
             return true;
         }
@@ -353,6 +364,43 @@ final class Callee {
         }
         return true;
     }
+
+    /**
+     * Loop: the scope holder of the thread running this loop work, kept across calls (a thread-local lookup per
+     * call otherwise); looked up again when another thread runs the loop (invoker mode).
+     */
+    private CallContext.Scope loopScope() {
+        Thread thread = Thread.currentThread();
+        if (thread != loopScopeThread) {
+            loopScope = CallContext.scope();
+            loopScopeThread = thread;
+        }
+        return loopScope;
+    }
+
+    private Thread loopScopeThread; // loop only
+    private CallContext.Scope loopScope; // loop only
+
+    /**
+     * Loop: the export {@code capId} names. The last one found is kept with the map it came from: a published
+     * map never changes (see {@link ExportTable}), so while the table publishes no new one, the same id names the
+     * same export, and a run of calls on one cap costs no hash lookup each.
+     */
+    private Export export(int capId) {
+        Int2ObjectHashMap<Export> map = rpc.exportMap();
+        if (map == lastExportMap && capId == lastExportId) {
+            return lastExport;
+        }
+        Export export = map.get(capId);
+        lastExportMap = map;
+        lastExportId = capId;
+        lastExport = export;
+        return export;
+    }
+
+    private Int2ObjectHashMap<Export> lastExportMap; // loop only
+    private int lastExportId; // loop only
+    private Export lastExport; // loop only
 
     private PeerCredentials peer() {
         if (peer == null) {
@@ -379,7 +427,14 @@ final class Callee {
     // Running (handler executor, or the loop for non-blocking methods)
     // ---------------------------------------------------------------------------------------------------
 
-    private void run(Running call, Object implementation, Incoming in) {
+    private void run(Running call, Object implementation, Incoming in, CallContext.Scope scope) {
+        if (call.answered != 0) {
+            // Answered before its handler could start (it waited for a handler thread): its export was revoked,
+            // or the connection closed. The handler must not run for a call that has ended.
+            in.discard();
+            in.clear();
+            return;
+        }
         Object argument;
         try {
             argument = call.spec.argument.decode(in);
@@ -397,14 +452,15 @@ final class Callee {
         }
         Object result;
         Answering answering = call.spec.kind == MethodSpec.Kind.CALLBACK ? new Answering(call) : null;
-        Object saved = CallContext.enter(call);
+        Object saved = scope.value;
+        scope.value = call;
         try {
             result = call.spec.invoke(implementation, argument, answering != null ? answering : call.stream);
         } catch (Throwable e) {
             answerFailure(call, e);
             return;
         } finally {
-            CallContext.exit(saved);
+            scope.value = saved;
             if (answering != null) {
                 answering.handlerReturned();
             }

@@ -35,6 +35,8 @@ final class Caller {
     /** The calls in flight, against {@code capwire.rpc.maxInFlight}. */
     private final CallsInFlight inFlight;
 
+    /** The answer that loop work decodes replies in (see {@link Answer#take}). */
+    private final Answer spareAnswer = new Answer();
     private final AtomicInteger lastStreamId = new AtomicInteger();
     private final Int2ObjectHashMap<ConsumerStream> streams = new Int2ObjectHashMap<>(); // guarded by itself
 
@@ -61,8 +63,7 @@ final class Caller {
     <T> T bootstrap(CapabilityType<T> type) {
         BootstrapRequest request = BootstrapRequest.newBuilder().setName(type.name())
                 .setVersion(type.version().toString()).build();
-        Question question = send(rpc.peerBootstrap(), RpcConnection.BOOTSTRAP_METHOD, BOOTSTRAP_REQUEST, request, 0,
-                0, answer -> {
+        Question question = send(new Binding(this, rpc.peerBootstrap(), answer -> {
                     Incoming in = answer.incoming();
                     try {
                         if (in.capsLeft() != 1) {
@@ -80,7 +81,7 @@ final class Caller {
                         in.discard();
                         throw e;
                     }
-                });
+                }), RpcConnection.BOOTSTRAP_METHOD, BOOTSTRAP_REQUEST, request, 0, 0);
         return type.type().cast(await(question, "bootstrap of " + type.name()));
     }
 
@@ -120,7 +121,7 @@ final class Caller {
         }
         Question question;
         try {
-            question = send(target, spec.id, spec.argument, argument, 0, 0, spec.resultDecoder);
+            question = send(proxy.binding(spec), spec.id, spec.argument, argument, 0, 0);
         } catch (StatusException e) {
             return failed(spec, sink, e);
         }
@@ -143,6 +144,22 @@ final class Caller {
         Object decode(Answer answer);
     }
 
+    /**
+     * What every call of one proxy method has in common: the connection's caller, the cap, and how its answer
+     * decodes. A proxy keeps one per method ({@link CapProxy#binding}), and each {@link Question} refers to it.
+     */
+    static final class Binding {
+        final Caller caller;
+        final Import target;
+        final Decoder decoder;
+
+        Binding(Caller caller, Import target, Decoder decoder) {
+            this.caller = caller;
+            this.target = target;
+            this.decoder = decoder;
+        }
+    }
+
     /** A stream's answer only ends it: its items were the results. */
     private static final Decoder NO_RESULT = answer -> null;
     private static final Codec BOOTSTRAP_REQUEST = Codecs.forType(BootstrapRequest.class, "bootstrap");
@@ -151,10 +168,11 @@ final class Caller {
      * Encodes and sends one call and returns its question, completed (as loop work) with the decoded result
      * or the failure. Inherits the current {@link CallContext}: its deadline, and its cancellation.
      */
-    Question send(Import target, int methodId, Codec argumentCodec, Object argument, int streamId,
-            int initialCredit, Decoder decoder) {
+    Question send(Binding binding, int methodId, Codec argumentCodec, Object argument, int streamId,
+            int initialCredit) {
         CallContext context = context();
-        Question question = new Question(this, target, decoder);
+        Import target = binding.target;
+        Question question = new Question(binding);
         long requestId = request(target, methodId, argumentCodec, argument, streamId, initialCredit, context,
                 question);
         question.sent(requestId); // cancels it at once if it was cancelled while being sent
@@ -208,7 +226,7 @@ final class Caller {
     void failCallsOn(Import target, StatusException why) {
         rpc.connection().forEachPendingRequest((handler, requestId) -> {
             if (handler instanceof Question question) {
-                if (question.target == target) {
+                if (question.binding.target == target) {
                     question.fail(why);
                 }
             } else if (handler instanceof Callback callback && callback.target == target) {
@@ -286,9 +304,9 @@ final class Caller {
         forget();
         Object value = null;
         StatusException failure = null;
-        Answer answer = Answer.take(rpc, reply);
+        Answer answer = Answer.take(spareAnswer, rpc, reply);
         try {
-            value = question.decoder.decode(answer.check());
+            value = question.binding.decoder.decode(answer.check());
         } catch (RuntimeException e) {
             failure = decodeFailure(e);
         } finally {
@@ -340,7 +358,7 @@ final class Caller {
         @Override
         public void onReply(long correlationId, InboundFrame reply) {
             caller.forget();
-            Answer answer = Answer.take(caller.rpc, reply);
+            Answer answer = Answer.take(caller.spareAnswer, caller.rpc, reply);
             try {
                 Object value;
                 try {
@@ -422,7 +440,7 @@ final class Caller {
         }
         Question question;
         try {
-            question = send(target, spec.id, spec.argument, argument, streamId, window, NO_RESULT);
+            question = send(new Binding(this, target, NO_RESULT), spec.id, spec.argument, argument, streamId, window);
         } catch (StatusException e) {
             forget(stream);
             throw e;

@@ -18,12 +18,25 @@ final class CapProxy implements InvocationHandler {
     private final Import target;
     private final Release release;
     private Cleaner.Cleanable cleanable;
+    /** Per method (by {@link MethodSpec#ordinal}), made at its first call; immutable, so a racy read is safe. */
+    private final Caller.Binding[] bindings;
 
     private CapProxy(RpcConnection connection, CapabilityType<?> type, Import target) {
         this.connection = connection;
         this.type = type;
         this.target = target;
         this.release = new Release(connection, target);
+        this.bindings = new Caller.Binding[type.methodCount()];
+    }
+
+    /** The binding every call of {@code spec} on this proxy shares (see {@link Question}). */
+    Caller.Binding binding(MethodSpec spec) {
+        Caller.Binding binding = bindings[spec.ordinal];
+        if (binding == null) {
+            binding = new Caller.Binding(connection.caller(), target, spec.resultDecoder);
+            bindings[spec.ordinal] = binding;
+        }
+        return binding;
     }
 
     /** A new proxy holding one reference to {@code target}; {@code cleaner} null for a cap never released. */

@@ -74,7 +74,24 @@ final class CapabilityType<T> {
             }
             byMethod.put(method, spec);
         }
+        int highest = 0;
+        for (MethodSpec spec : byId.values()) {
+            highest = Math.max(highest, spec.id);
+        }
+        if (highest <= MAX_INDEXED_ID) {
+            byIndex = new MethodSpec[highest + 1];
+            for (MethodSpec spec : byId.values()) {
+                byIndex[spec.id] = spec;
+            }
+        } else {
+            byIndex = null;
+        }
     }
+
+    /** Method ids up to this are looked up by index (each incoming call looks its method up). */
+    private static final int MAX_INDEXED_ID = 1024;
+    /** The specs by method id, when every id is at most {@link #MAX_INDEXED_ID}; else null (then {@link #byId}). */
+    private final MethodSpec[] byIndex;
 
     private MethodSpec spec(java.lang.reflect.Method method) {
         String where = type.getName() + "." + method.getName();
@@ -123,7 +140,7 @@ final class CapabilityType<T> {
             kind = MethodSpec.Kind.UNARY;
             result = Codecs.forType(returned, where);
         }
-        return new MethodSpec(annotation.value(), method.getName(), kind, annotation.nonBlocking(),
+        return new MethodSpec(annotation.value(), byId.size(), method.getName(), kind, annotation.nonBlocking(),
                 arguments == 1, argument, result, invoker(method, arguments, stream || callback));
     }
 
@@ -268,7 +285,16 @@ final class CapabilityType<T> {
     }
 
     /** Null when the interface has no method with this id. */
+    /** How many methods Capwire carries; their {@link MethodSpec#ordinal}s are 0 to this less one. */
+    int methodCount() {
+        return byId.size();
+    }
+
     MethodSpec method(int id) {
+        MethodSpec[] index = byIndex;
+        if (index != null) {
+            return id >= 0 && id < index.length ? index[id] : null;
+        }
         return byId.get(id);
     }
 

@@ -163,7 +163,7 @@ final class Codecs {
         @Override
         public Object decode(Incoming in) {
             try {
-                return parser.parseFrom(in.contentBytes());
+                return in.parse(parser);
             } catch (InvalidProtocolBufferException e) {
                 throw new MalformedException("the content is not a valid protobuf message: " + e.getMessage(), e);
             }

@@ -75,6 +75,11 @@ final class ExportTable {
         return export;
     }
 
+    /** The id-to-export map published now, which never changes (a writer publishes a new one); no lock. */
+    Int2ObjectHashMap<Export> map() {
+        return byId;
+    }
+
     /** No lock needed (see {@link #byId}). */
     Export get(int id) {
         return byId.get(id);

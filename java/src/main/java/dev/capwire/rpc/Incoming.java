@@ -1,8 +1,12 @@
 package dev.capwire.rpc;
 
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Parser;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.rpc.Codec.MalformedException;
 import dev.capwire.wire.FrameHeader;
+import java.lang.ref.WeakReference;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,6 +40,14 @@ final class Incoming {
     private int nextFd;
     private List<Object> created; // the caps taken so far, null until the first
     private UnsafeBuffer view; // made at the first contentView, then rewrapped
+    /**
+     * This decoder's window onto the direct buffer of the last message parsed in place (a duplicate of it), and
+     * that buffer's address. Held weakly: a connection that goes idle gives its receive buffer back to the
+     * transport, and a window held here must not keep it from being freed. While the window lives, the buffer
+     * it duplicates lives too, so no other buffer can have that address.
+     */
+    private WeakReference<ByteBuffer> window;
+    private long windowAddress;
     /** For one that is reused: true from {@link #reset} until {@link #clear}. */
     private boolean inUse;
 
@@ -112,6 +124,39 @@ final class Incoming {
         view.wrap(buffer, position, end - position);
         position = end;
         return view;
+    }
+
+    /**
+     * The rest of the content parsed as a protobuf message straight from the message's own buffer: no copy of
+     * the content into an array first. The receive buffer is a direct {@code ByteBuffer}; this decoder keeps one
+     * window onto it (a duplicate, made again only when the buffer changes), so a message costs no buffer object.
+     */
+    Object parse(Parser<?> parser) throws InvalidProtocolBufferException {
+        int length = end - position;
+        int at = position;
+        position = end;
+        byte[] array = buffer.byteArray();
+        if (array != null) {
+            return parser.parseFrom(array, buffer.wrapAdjustment() + at, length);
+        }
+        ByteBuffer direct = buffer.byteBuffer();
+        if (direct == null || !direct.isDirect()) {
+            byte[] bytes = new byte[length];
+            buffer.getBytes(at, bytes);
+            return parser.parseFrom(bytes);
+        }
+        int adjustment = buffer.wrapAdjustment();
+        long address = buffer.addressOffset() - adjustment;
+        ByteBuffer in = window == null ? null : window.get();
+        if (in == null || windowAddress != address || in.capacity() != direct.capacity()) {
+            in = direct.duplicate();
+            window = new WeakReference<>(in);
+            windowAddress = address;
+        }
+        int from = adjustment + at;
+        in.clear();
+        in.limit(from + length).position(from);
+        return parser.parseFrom(in);
     }
 
     byte[] contentBytes() {

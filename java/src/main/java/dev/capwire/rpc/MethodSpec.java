@@ -26,9 +26,13 @@ final class MethodSpec {
     /** Decodes an answer into the result: made once here, not per call. */
     final Caller.Decoder resultDecoder;
 
-    MethodSpec(int id, String name, Kind kind, boolean nonBlocking, boolean hasArgument, Codec argument,
+    /** Its position among its interface's methods, 0 to the count less one: a proxy keeps per-method state by it. */
+    final int ordinal;
+
+    MethodSpec(int id, int ordinal, String name, Kind kind, boolean nonBlocking, boolean hasArgument, Codec argument,
             Codec result, Invoker invoker) {
         this.id = id;
+        this.ordinal = ordinal;
         this.name = name;
         this.kind = kind;
         this.nonBlocking = nonBlocking;

@@ -12,16 +12,21 @@ import java.util.concurrent.CompletableFuture;
  * handler hears of it.
  */
 final class Question extends CompletableFuture<Object> implements ReplyHandler {
-    private final Caller caller;
-    final ImportTable.Import target;
-    final Caller.Decoder decoder;
-    /** The transport request's correlation id; 0 until it is sent (its answer may even come first). */
-    private volatile long requestId;
+    /** The caller, the cap and the decoder: shared by every call of one proxy method, so each question is 32 B, not 40. */
+    final Caller.Binding binding;
+    /**
+     * The transport request's correlation id; 0 until it is sent (its answer may even come first). A plain field:
+     * the caller's thread writes it before the question is handed to anyone (the user, a context's cancel hook),
+     * which then reads it on the same thread or after a hand-off. The one reader that can run meanwhile is a
+     * REVOKE's sweep ({@link Caller#failCallsOn}); should it fail the question and still read 0 (a volatile write
+     * here, a fence per call, was a visible share of the call's cost), the caller's own check of the revocation
+     * right after {@link #sent} fails it again with the id known, and otherwise the peer, which revoked the cap,
+     * answers the request itself: the request ends either way and only its CANCEL is saved.
+     */
+    private long requestId;
 
-    Question(Caller caller, ImportTable.Import target, Caller.Decoder decoder) {
-        this.caller = caller;
-        this.target = target;
-        this.decoder = decoder;
+    Question(Caller.Binding binding) {
+        this.binding = binding;
     }
 
     /** The request is on its way; a question failed or cancelled while it was being sent cancels it now. */
@@ -35,12 +40,12 @@ final class Question extends CompletableFuture<Object> implements ReplyHandler {
     /** Loop work: the answer arrived, as a view valid during this call; decoded here. */
     @Override
     public void onReply(long correlationId, InboundFrame reply) {
-        caller.answered(this, reply);
+        binding.caller.answered(this, reply);
     }
 
     @Override
     public void onFailure(long correlationId, StatusException failure) {
-        caller.failed(this, failure);
+        binding.caller.failed(this, failure);
     }
 
     /** Fails the caller's future and lets the peer know nobody waits any more. */
@@ -60,8 +65,8 @@ final class Question extends CompletableFuture<Object> implements ReplyHandler {
 
     private void cancelRequest() {
         long id = requestId;
-        if (id != 0 && caller.connection().cancelRequest(id)) {
-            caller.forget(); // its handler will not be called: the bookkeeping ends here
+        if (id != 0 && binding.caller.connection().cancelRequest(id)) {
+            binding.caller.forget(); // its handler will not be called: the bookkeeping ends here
         }
     }
 }

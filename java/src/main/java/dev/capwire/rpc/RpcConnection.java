@@ -296,6 +296,11 @@ public final class RpcConnection {
         }
     }
 
+    /** The id-to-export map as published now; it never changes (see {@link ExportTable#map}). */
+    org.agrona.collections.Int2ObjectHashMap<Export> exportMap() {
+        return exports.map();
+    }
+
     /** The export {@code id} names, or null; no lock, since the loop asks once per incoming call (see ExportTable). */
     Export export(int id) {
         return exports.get(id);

@@ -145,6 +145,46 @@ class RevokeAcrossProcessesTest {
         }
     }
 
+    /**
+     * A call that reached the server and waits for a handler thread when its cap is revoked ends with the
+     * revocation, and its handler never runs: the revocation wins over a call it caught between its dispatch and
+     * its handler. (Before, the handler ran once a thread was free, after the cap was gone.) The server's handler
+     * executor is a gate the test opens only after the revocation, so the order is fixed, not a race.
+     */
+    @Test
+    void callsWaitingForAHandlerWhenTheCapIsRevokedNeverRunTheirHandler() throws Exception {
+        for (String how : List.of("unserve", "replace")) {
+            try (ChildJvm server = ChildJvm.start(GatedServerMain.class, "unix:" + DIR.path("gated-" + System.nanoTime()));
+                    NegotiatedConnection connection = client.connect(server)) {
+                RpcConnection peer = client.rpc.connection(connection.connection());
+                GatedServerMain.Gated gated = peer.bootstrap(GatedServerMain.Gated.class);
+                List<CompletableFuture<byte[]>> calls = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    calls.add(gated.echo(new byte[] {(byte) i}));
+                }
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(AT_ONCE_SECONDS);
+                String held;
+                do {
+                    server.send("held");
+                    held = server.expect("HELD", 10);
+                } while (!held.equals("3") && System.nanoTime() < deadline && sleep());
+                assertEquals("3", held, "the three calls wait at the server's gate");
+
+                server.send(how);
+                server.expect(how.equals("unserve") ? "UNSERVED" : "REPLACED", 10);
+                for (CompletableFuture<byte[]> call : calls) {
+                    assertRevoked("revoked: " + how, assertThrows(ExecutionException.class,
+                            () -> call.get(AT_ONCE_SECONDS, TimeUnit.SECONDS)).getCause());
+                }
+                server.send("release");
+                assertEquals("3", server.expect("RELEASED", 10));
+                server.send("ran");
+                assertEquals("0", server.expect("RAN", 10), "no handler ran for a call its revocation ended");
+                waitFor(() -> peer.questionCount() == 0, "every call to leave the in-flight count");
+            }
+        }
+    }
+
     private static void assertRevoked(String reason, Throwable failure) {
         assertTrue(failure instanceof StatusException, String.valueOf(failure));
         StatusException why = (StatusException) failure;
