@@ -324,6 +324,26 @@ class RpcAcrossProcessesTest {
         assertEquals(StatusCode.NOT_FOUND, gone.code());
     }
 
+    /**
+     * A non-blocking call whose handler returned on the loop with its future still open is still running: an
+     * unserve must find and fail it like a call on a handler thread, and its handler must see the cancellation.
+     */
+    @Test
+    void unservingFailsANonBlockingCallWhoseFutureIsStillOpen() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        CompletableFuture<byte[]> parked = files.parkOnLoop(bytes("u"));
+        // Calls on one connection are dispatched in order: once this one is answered, the parked one has run.
+        assertArrayEquals(bytes("after"), files.echoOnLoop(bytes("after")));
+        assertTrue(!parked.isDone(), "the parked call was answered: " + parked);
+        server.send("unserve");
+        ExecutionException failed = assertThrows(ExecutionException.class, () -> parked.get(10, TimeUnit.SECONDS));
+        StatusException why = (StatusException) failed.getCause();
+        assertEquals(StatusCode.UNAVAILABLE, why.code());
+        assertEquals("revoked: unserve", why.reason());
+        assertEquals("CancellationException", server.expect("PARK ENDED u", 10), "the handler saw it too");
+        waitForServerExports(0);
+    }
+
     @Test
     void replacingRevokesTheOldInstanceAndBootstrapFindsTheNewOne() throws Exception {
         RemoteFiles files = peer.bootstrap(RemoteFiles.class);
