@@ -157,7 +157,7 @@ public final class Configuration {
     /**
      * Whether a client a broker hands off sends calls as soon as the broker's Negotiated reply came, instead of
      * waiting for the backend's takeover frame (the default since the measurements in docs/benchmarks.md,
-     * "brk5"). It saves a hop between processes on every brokered connect; the price is that a hand-off the
+     * "The brokered connect's CPU, profiled"). It saves a hop between processes on every brokered connect; the price is that a hand-off the
      * broker abandons then fails the calls sent meanwhile (UNAVAILABLE) instead of falling back to the backend's
      * address inside the connect. Only brokered connections are affected: a direct one has no takeover.
      */
