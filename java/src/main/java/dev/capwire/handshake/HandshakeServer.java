@@ -27,8 +27,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -72,15 +70,10 @@ public final class HandshakeServer implements AutoCloseable {
      */
     private final InboundGate handshakeGate;
     private final int keepaliveMaxMissed;
-    private final int maxConnections;
-    private final int maxConnectionsPerUid;
+    private final ConnectionCounts connections;
     private final HandshakeSlots handshakeSlots;
     private final HandshakeListener listener;
     private final SecureRandom random = new SecureRandom();
-    private final AtomicInteger connections = new AtomicInteger();
-    // Counts change with compute/merge, atomic per key: connections of one uid may open and close on
-    // different loops at once, and a separate get-then-remove could drop a count another loop just raised.
-    private final ConcurrentHashMap<Long, Integer> connectionsPerUid = new ConcurrentHashMap<>();
     private final List<Server> servers = new ArrayList<>();
 
     private HandshakeServer(Builder b) {
@@ -100,8 +93,7 @@ public final class HandshakeServer implements AutoCloseable {
         this.handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, handshakeTimeoutMs,
                 FrameType.HELLO, FrameType.HELLO_REPLY);
         this.keepaliveMaxMissed = b.keepaliveMaxMissed;
-        this.maxConnections = b.maxConnections;
-        this.maxConnectionsPerUid = b.maxConnectionsPerUid;
+        this.connections = new ConnectionCounts(b.maxConnections, b.maxConnectionsPerUid);
         this.handshakeSlots = new HandshakeSlots(b.maxHandshaking, b.maxHandshakingPerPeer);
         this.listener = b.listener;
         this.checks = new HelloChecks(b.transport, b.minProtocol, b.maxProtocol, b.policy, b.capabilities,
@@ -117,10 +109,7 @@ public final class HandshakeServer implements AutoCloseable {
      * there) unless {@link Builder#allowUnauthenticatedTcp()} was chosen.
      */
     public Server listen(Endpoint endpoint) throws NativeIoException {
-        if (!endpoint.isUnix() && secret == null && !allowUnauthenticatedTcp) {
-            throw new IllegalStateException("refusing to serve " + endpoint + " over TCP without a shared secret:"
-                    + " configure one (capwire.secret.file) or call allowUnauthenticatedTcp()");
-        }
+        checkAuthenticated(endpoint);
         Server server = transport.listen(endpoint, new Gate());
         synchronized (servers) {
             servers.add(server);
@@ -162,10 +151,11 @@ public final class HandshakeServer implements AutoCloseable {
      */
     public Server listen(NativeSocket listening) throws NativeIoException {
         Server server = transport.listen(listening, new Gate());
-        if (!server.endpoint().isUnix() && secret == null && !allowUnauthenticatedTcp) {
+        try {
+            checkAuthenticated(server.endpoint());
+        } catch (IllegalStateException e) {
             server.close();
-            throw new IllegalStateException("refusing to serve " + server.endpoint() + " over TCP without a shared"
-                    + " secret: configure one (capwire.secret.file) or call allowUnauthenticatedTcp()");
+            throw e;
         }
         synchronized (servers) {
             servers.add(server);
@@ -173,9 +163,17 @@ public final class HandshakeServer implements AutoCloseable {
         return server;
     }
 
+    /** The kernel vouches for nobody over TCP, so serving there without the shared secret must be asked for. */
+    private void checkAuthenticated(Endpoint endpoint) {
+        if (!endpoint.isUnix() && secret == null && !allowUnauthenticatedTcp) {
+            throw new IllegalStateException("refusing to serve " + endpoint + " over TCP without a shared secret:"
+                    + " configure one (capwire.secret.file) or call allowUnauthenticatedTcp()");
+        }
+    }
+
     /** Connections this server holds now, handshaking or negotiated. */
     public int connectionCount() {
-        return connections.get();
+        return connections.open();
     }
 
     /** Stops listening; connections already made stay open (close the transport to end them). */
@@ -218,14 +216,7 @@ public final class HandshakeServer implements AutoCloseable {
     private class Gate implements FrameListener {
         @Override
         public void onOpen(Connection connection) {
-            PeerCredentials credentials = connection.peerCredentials();
-            long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
-            Attempt attempt = new Attempt(uid, HandshakeSlots.peerOf(connection, uid));
-            connection.setAttribute(ATTEMPT, attempt);
-            connections.incrementAndGet();
-            if (uid >= 0) {
-                connectionsPerUid.merge(uid, 1, Integer::sum);
-            }
+            Attempt attempt = startAttempt(connection);
             String noSlot = takeHandshakeSlot(attempt);
             if (noSlot != null) {
                 // No Hello has come yet to answer, so no Refused: closed like a full listen backlog.
@@ -279,10 +270,7 @@ public final class HandshakeServer implements AutoCloseable {
         public void onClose(Connection connection, CloseReason reason) {
             Attempt attempt = connection.attribute(ATTEMPT);
             releaseHandshakeSlot(attempt);
-            connections.decrementAndGet();
-            if (attempt.uid >= 0) {
-                connectionsPerUid.computeIfPresent(attempt.uid, (uid, count) -> count == 1 ? null : count - 1);
-            }
+            connections.closed(attempt.uid);
             if (attempt.negotiated) {
                 attempt.service.listener().onClose(connection, reason);
             } else if (!attempt.reported) {
@@ -306,16 +294,9 @@ public final class HandshakeServer implements AutoCloseable {
 
         @Override
         public void onOpen(Connection connection) {
-            PeerCredentials credentials = connection.peerCredentials();
-            long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
-            Attempt attempt = new Attempt(uid, HandshakeSlots.peerOf(connection, uid));
+            Attempt attempt = startAttempt(connection);
             attempt.service = service;
             attempt.firstHello = hello;
-            connection.setAttribute(ATTEMPT, attempt);
-            connections.incrementAndGet();
-            if (uid >= 0) {
-                connectionsPerUid.merge(uid, 1, Integer::sum);
-            }
             // The broker's terms, with this server's own name for the connection.
             Negotiated negotiated = brokered.toBuilder().setConnectionId(connection.id()).clearBackendAddress().build();
             opened(connection, attempt, negotiated, "handed off by a broker: protocol "
@@ -323,8 +304,19 @@ public final class HandshakeServer implements AutoCloseable {
         }
     }
 
+    /** The attempt every connection starts with, counted against this server's limits until it closes. */
+    private Attempt startAttempt(Connection connection) {
+        PeerCredentials credentials = connection.peerCredentials();
+        long uid = credentials != null && credentials.uid().isPresent() ? credentials.uid().getAsLong() : -1;
+        Attempt attempt = new Attempt(uid, HandshakeSlots.peerOf(connection, uid));
+        connection.setAttribute(ATTEMPT, attempt);
+        connections.opened(uid);
+        return attempt;
+    }
+
     private void onHello(Connection connection, Attempt attempt, Hello hello) {
-        HelloChecks.Refusal refusal = checks.check(connection, hello, services, () -> connectionLimits(attempt));
+        HelloChecks.Refusal refusal = checks.check(connection, hello, services,
+                () -> connections.refusal(attempt.uid));
         if (refusal != null) {
             refuse(connection, attempt, hello, refusal.code(), refusal.reason(), refusal.retryAfterMs(),
                     refusal.details());
@@ -342,20 +334,6 @@ public final class HandshakeServer implements AutoCloseable {
             return;
         }
         accept(connection, attempt, hello, null);
-    }
-
-    /** Step 3b of the checks: this server's connection limits, counted from the accept (silent ones too). */
-    private HelloChecks.Refusal connectionLimits(Attempt attempt) {
-        if (connections.get() > maxConnections) {
-            return new HelloChecks.Refusal(RefusedCode.RESOURCE_EXHAUSTED, "the server holds its maximum of "
-                    + maxConnections + " connections", 1000, Map.of("limit", Configuration.MAX_CONNECTIONS_PROP_NAME));
-        }
-        if (attempt.uid >= 0 && connectionsPerUid.getOrDefault(attempt.uid, 0) > maxConnectionsPerUid) {
-            return new HelloChecks.Refusal(RefusedCode.RESOURCE_EXHAUSTED, "uid " + attempt.uid + " holds its"
-                    + " maximum of " + maxConnectionsPerUid + " connections", 1000,
-                    Map.of("limit", Configuration.MAX_CONNECTIONS_PER_UID_PROP_NAME));
-        }
-        return null;
     }
 
     /** The Hello that answers a Challenge: the same Hello, now with the proof. */
