@@ -20,6 +20,7 @@ import dev.capwire.rpc.testing.StatRequest;
 import dev.capwire.rpc.testing.TailRequest;
 import dev.capwire.testing.ChildJvm;
 import dev.capwire.testing.SocketDir;
+import dev.capwire.transport.CloseReason;
 import dev.capwire.transport.Connection;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.StatusException;
@@ -237,6 +238,30 @@ class RpcInvokerAcrossProcessesTest {
     }
 
     /**
+     * The same check on a transport with a loop thread, where a stream consumed as loop work used to block the
+     * loop thread for good (the stream has no deadline of its own): it fails at once, having sent nothing.
+     */
+    @Test
+    @Timeout(60)
+    void aStreamCalledAsLoopWorkOnALoopThreadFailsAtOnce() throws Exception {
+        try (Transport threaded = Transport.create(TransportOptions.builder().eventLoops(1).build());
+                NegotiatedConnection other = HandshakeClient.connect(threaded, endpoint,
+                        ClientOptions.builder("app").build(), rpc.listener())) {
+            RpcConnection otherPeer = rpc.connection(other.connection());
+            RemoteFiles files = otherPeer.bootstrap(RemoteFiles.class);
+            CompletableFuture<Throwable> stream = new CompletableFuture<>();
+            files.statAsync(StatRequest.newBuilder().setPath("lw").build()).whenComplete((reply, failure) ->
+                    stream.complete(failureOf(() -> files.tail(TailRequest.newBuilder().setLines(5).build(),
+                            line -> { }))));
+            Throwable why = stream.get(10, TimeUnit.SECONDS);
+            assertTrue(why instanceof IllegalStateException, String.valueOf(why));
+            assertTrue(why.getMessage().contains("event-loop work"), why.getMessage());
+            assertEquals(0, otherPeer.openStreams());
+            assertArrayEquals(new byte[] {6}, files.echo(new byte[] {6}), "the loop goes on");
+        }
+    }
+
+    /**
      * No loop thread fires the deadline's timer: the invoker's own wait runs the loop, and so the timers. The
      * server's handler holds for ten seconds; the caller gives up after 300 ms, and the handler hears CANCEL.
      */
@@ -294,6 +319,34 @@ class RpcInvokerAcrossProcessesTest {
         assertTrue(tookMs < 10_000, "the close ended the call: " + tookMs + " ms");
         pollUntil(() -> secondClosedOn.isDone(), "the close");
         assertSame(me, secondClosedOn.get(), "the close ran on the owning thread");
+    }
+
+    /**
+     * The transport closed by another thread: that thread hands the closes to the owner and waits; the owner's
+     * polls close the connection gracefully and then stop the loop, after which a poll does nothing.
+     */
+    @Test
+    @Timeout(60)
+    void closingTheTransportFromAnotherThreadLeavesTheLoopToTheOwningThread() throws Exception {
+        Thread me = Thread.currentThread();
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        assertArrayEquals(new byte[] {5}, files.echo(new byte[] {5}));
+        Connection only = connection.connection();
+        // The closer waits on the close's future, and a waiter may run that future's dependents itself once
+        // woken: the thread that ran the close is seen by a call the close fails instead.
+        CompletableFuture<StatReply> pending = files.slowAsync(SlowRequest.newBuilder().setHoldMs(20_000)
+                .setTag("inv-t").build());
+        expectWhilePolling("HOLDING inv-t");
+        CompletableFuture<Thread> closedOn = pending.handle((reply, failure) -> Thread.currentThread());
+        Thread closer = new Thread(transport::close, "transport-closer");
+        closer.start();
+        Thread.sleep(300); // the owner does not poll meanwhile
+        assertFalse(only.closeFuture().isDone(), "another thread ran the loop: the close completed without a poll");
+        pollUntil(() -> !closer.isAlive(), "the transport's close to return");
+        assertSame(me, closedOn.get(), "the close ran on the owning thread");
+        assertEquals(CloseReason.Kind.LOCAL_CLOSE, only.closeFuture().get().kind(), "closed gracefully, not aborted");
+        assertEquals(0, transport.poll(), "a stopped loop has nothing to do");
+        assertEquals(0, transport.connectionCount());
     }
 
     /** An interrupt ends the wait of a blocking call: CANCELLED, the flag kept, and the handler hears CANCEL. */
