@@ -14,6 +14,7 @@ import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.ReplyHandler;
 import dev.capwire.rpc.ResultSink;
 import dev.capwire.transport.StatusException;
+import dev.capwire.transport.Transport;
 import io.grpc.CallOptions;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
@@ -55,7 +56,11 @@ import org.openjdk.jmh.runner.IterationType;
  *     calls (nothing allocated per call), answered on the server's loop;
  * <li>{@code raw-future}: the same through {@code Connection.request}'s future form (a future and a copy of
  *     the reply per call);
- * <li>{@code grpc}: grpc-java's async stub ({@code ClientCalls.asyncUnaryCall}), handler on its event loop.
+ * <li>{@code grpc}: grpc-java's async stub ({@code ClientCalls.asyncUnaryCall}), handler on its event loop;
+ * <li>{@code rpc-invoker}, {@code raw-request-invoker}: {@code rpc} and {@code raw-request} with the client's
+ *     transport in invoker mode ({@code eventLoops=0}): no loop thread, the benchmark thread runs the loop
+ *     ({@code Transport.poll()}) whenever it waits for room in the window, so its calls go out and their
+ *     answers come in on that thread.
  * </ul>
  * For the RPC peers each trial also prints the server JVM's bytes allocated per call over its measured
  * iterations ({@link ServerAllocation}).
@@ -70,7 +75,8 @@ public class RpcInFlightBenchmark {
     private static final String BACKOFF = "backoff";
     private static final long TIMEOUT_MS = 30_000;
 
-    @Param({"rpc", "rpc-executor", "rpc-bytes", "rpc-view", "raw-request", "raw-future", "grpc"})
+    @Param({"rpc", "rpc-executor", "rpc-bytes", "rpc-view", "raw-request", "raw-future", "grpc", "rpc-invoker",
+        "raw-request-invoker"})
     public String peer;
 
     @Param("128")
@@ -82,6 +88,8 @@ public class RpcInFlightBenchmark {
     private PeerProcess server;
     private ServerAllocation allocation; // RPC peers only
     private AutoCloseable client;
+    /** Invoker-mode peers: the transport this thread runs; null when a loop thread runs it. */
+    private Transport invoker;
     private Runnable send;
     private long sent;
     private final AtomicLong answered = new AtomicLong();
@@ -100,10 +108,11 @@ public class RpcInFlightBenchmark {
             answered.incrementAndGet();
         };
         switch (peer) {
-            case "rpc", "rpc-executor", "rpc-bytes", "rpc-view" -> {
+            case "rpc", "rpc-executor", "rpc-bytes", "rpc-view", "rpc-invoker" -> {
                 server = PeerProcess.start(RpcPeerServer.class, "rpc", BACKOFF);
                 allocation = new ServerAllocation(server);
-                RpcClient rpc = RpcClient.rpc(server.socket(), BACKOFF, false);
+                RpcClient rpc = RpcClient.rpc(server.socket(), BACKOFF, peer.endsWith("-invoker"));
+                invoker = rpc.invokerTransport();
                 BenchCap cap = rpc.cap();
                 client = rpc;
                 byte[] bytes = request.toByteArray();
@@ -120,15 +129,16 @@ public class RpcInFlightBenchmark {
                     }
                 };
                 send = switch (peer) {
-                    case "rpc" -> () -> cap.echoOnLoopAsync(request).whenComplete(done);
+                    case "rpc", "rpc-invoker" -> () -> cap.echoOnLoopAsync(request).whenComplete(done);
                     case "rpc-executor" -> () -> cap.echoAsync(request).whenComplete(done);
                     case "rpc-view" -> () -> cap.bytesView(view, sink);
                     default -> () -> cap.bytesOnLoopAsync(bytes).whenComplete(done);
                 };
             }
-            case "raw-request", "raw-future" -> {
+            case "raw-request", "raw-future", "raw-request-invoker" -> {
                 server = PeerProcess.start(RpcPeerServer.class, "raw-request", BACKOFF);
-                RpcClient raw = RpcClient.raw(server.socket(), BACKOFF, false);
+                RpcClient raw = RpcClient.raw(server.socket(), BACKOFF, peer.endsWith("-invoker"));
+                invoker = raw.invokerTransport();
                 UnsafeBuffer payload = new UnsafeBuffer(request.toByteArray());
                 client = raw;
                 Connection connection = raw.connection();
@@ -195,7 +205,9 @@ public class RpcInFlightBenchmark {
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException((sent - answered.get()) + " calls unanswered after 30 s");
             }
-            Thread.sleep(1);
+            if (invoker == null || invoker.poll() == 0) {
+                Thread.sleep(1);
+            }
         }
         if (failed.get() > 0) {
             throw new IllegalStateException(failed.get() + " calls failed; the first: " + firstFailure, firstFailure);
@@ -217,6 +229,9 @@ public class RpcInFlightBenchmark {
     @Benchmark
     public void call() {
         while (sent - answered.get() >= window) {
+            if (invoker != null) {
+                invoker.poll(); // this thread is the loop: the calls go out, and their answers come in, here
+            }
             Thread.yield(); // two cores, up to four busy threads: let the loops and handlers run
         }
         send.run();

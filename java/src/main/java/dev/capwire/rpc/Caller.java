@@ -26,7 +26,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 final class Caller {
     /** A stream call's transport deadline when the caller set none: streams may run as long as they like. */
-    private static final long NO_DEADLINE_MS = TimeUnit.DAYS.toMillis(365);
+    static final long NO_DEADLINE_MS = TimeUnit.DAYS.toMillis(365);
 
     private final RpcConnection rpc;
     private final RpcOptions options;
@@ -61,6 +61,7 @@ final class Caller {
     }
 
     <T> T bootstrap(CapabilityType<T> type) {
+        boolean drivesLoop = rpc.connection().ensureMayBlock("bootstrap of " + type.name());
         BootstrapRequest request = BootstrapRequest.newBuilder().setName(type.name())
                 .setVersion(type.version().toString()).build();
         Question question = send(new Binding(this, rpc.peerBootstrap(), answer -> {
@@ -82,7 +83,7 @@ final class Caller {
                         throw e;
                     }
                 }), RpcConnection.BOOTSTRAP_METHOD, BOOTSTRAP_REQUEST, request, 0, 0);
-        return type.type().cast(await(question, "bootstrap of " + type.name()));
+        return type.type().cast(await(question, "bootstrap of " + type.name(), drivesLoop));
     }
 
     /**
@@ -119,13 +120,16 @@ final class Caller {
             }
             return null;
         }
+        // A blocking call is checked before it is sent, so that one refused (see Connection.ensureMayBlock)
+        // costs the peer nothing; its answer says how this thread waits.
+        boolean drivesLoop = spec.kind == MethodSpec.Kind.UNARY && rpc.connection().ensureMayBlock(spec);
         Question question;
         try {
             question = send(proxy.binding(spec), spec.id, spec.argument, argument, 0, 0);
         } catch (StatusException e) {
             return failed(spec, sink, e);
         }
-        return spec.kind == MethodSpec.Kind.ASYNC ? question : await(question, spec.toString());
+        return spec.kind == MethodSpec.Kind.ASYNC ? question : await(question, spec.toString(), drivesLoop);
     }
 
     private static Object failed(MethodSpec spec, Object sink, StatusException why) {
@@ -404,10 +408,14 @@ final class Caller {
         return stream ? 0 : defaultTimeoutNanos;
     }
 
-    /** Waits for a question on the caller's thread; interruption cancels it. */
-    private Object await(Question question, String what) {
+    /**
+     * Waits for a question on the caller's thread, which {@link Connection#ensureMayBlock} allowed before the
+     * call was sent: through the connection when this thread must run the loop meanwhile (invoker mode), else
+     * on the question itself, whose transport deadline ends it. Interruption cancels it.
+     */
+    private Object await(Question question, String what, boolean drivesLoop) {
         try {
-            return rpc.connection().await(question, NO_DEADLINE_MS);
+            return drivesLoop ? rpc.connection().await(question, NO_DEADLINE_MS) : question.get();
         } catch (ExecutionException e) {
             throw asStatus(e.getCause());
         } catch (CancellationException e) {
@@ -432,6 +440,7 @@ final class Caller {
     // ---------------------------------------------------------------------------------------------------
 
     private Object stream(Import target, MethodSpec spec, Object argument, StreamSink<?> sink) {
+        boolean drivesLoop = rpc.connection().ensureMayBlock(spec); // the consumer blocks for every item
         int streamId = lastStreamId.incrementAndGet();
         int window = options.initialCredit();
         ConsumerStream stream = new ConsumerStream(rpc, streamId, window);
@@ -447,7 +456,7 @@ final class Caller {
         }
         question.whenComplete((ignored, failure) -> stream.end(failure));
         try {
-            stream.drain(spec.result, sink, question);
+            stream.drain(spec.result, sink, question, drivesLoop);
         } finally {
             forget(stream);
         }

@@ -1,10 +1,14 @@
 package dev.capwire.rpc;
 
 import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.transport.Connection;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.StatusCode;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -14,6 +18,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  * hands them to its sink; credit goes back to the producer as they are consumed, half a window at a time.
  * The queue never holds more than the window, because the producer may not send past its credit (one that
  * does ends the connection).
+ *
+ * <p>How the consumer waits for the next item depends on who runs the loop. With a loop thread it blocks on
+ * the queue. In invoker mode, on the owning thread, the loop would never run while it blocked, and the items
+ * (and the credit it grants) would never move: it waits through {@link Connection#await} instead, on an
+ * {@link #arrival} future the next item or the end completes, which runs the loop until then.
  */
 final class ConsumerStream {
     static final FileDescriptor[] NO_FDS = new FileDescriptor[0];
@@ -25,6 +34,8 @@ final class ConsumerStream {
     private final AtomicInteger creditLeft;
     private final AtomicBoolean ended = new AtomicBoolean();
     private boolean abandoned; // guarded by this
+    /** Invoker mode: what the waiting consumer's loop runs until; null while it does not wait. Guarded by this. */
+    private CompletableFuture<Void> arrival;
 
     ConsumerStream(RpcConnection rpc, int id, int window) {
         this.rpc = rpc;
@@ -47,6 +58,7 @@ final class ConsumerStream {
             return withinCredit;
         }
         queue.add(new Item(content, fds));
+        arrived();
         return true;
     }
 
@@ -54,18 +66,34 @@ final class ConsumerStream {
     void end(Throwable failure) {
         if (ended.compareAndSet(false, true)) {
             queue.add(new End(failure));
+            synchronized (this) {
+                arrived();
+            }
         }
     }
 
-    /** Caller's thread: hands every item to {@code sink} until the end; throws the stream's failure. */
-    void drain(Codec codec, StreamSink<?> sink, Question question) {
+    /** Holding the lock: something was queued; a waiting invoker-mode consumer stops running the loop. */
+    private void arrived() {
+        CompletableFuture<Void> waiting = arrival;
+        if (waiting != null) {
+            arrival = null;
+            waiting.complete(null);
+        }
+    }
+
+    /**
+     * Caller's thread: hands every item to {@code sink} until the end; throws the stream's failure.
+     * {@code drivesLoop}: the caller is the invoker-mode thread that runs the loop (see {@link
+     * Connection#ensureMayBlock}).
+     */
+    void drain(Codec codec, StreamSink<?> sink, Question question, boolean drivesLoop) {
         @SuppressWarnings("unchecked")
         StreamSink<Object> out = (StreamSink<Object>) sink;
         int consumedSinceGrant = 0;
         for (;;) {
             Object next;
             try {
-                next = queue.take();
+                next = drivesLoop ? runLoopForNext() : queue.take();
             } catch (InterruptedException e) {
                 question.cancel(true);
                 Thread.currentThread().interrupt();
@@ -104,6 +132,37 @@ final class ConsumerStream {
             if (++consumedSinceGrant >= Math.max(1, window / 2)) {
                 grant(consumedSinceGrant);
                 consumedSinceGrant = 0;
+            }
+        }
+    }
+
+    /**
+     * Invoker mode: the next item or the end, running the loop until one is queued. Interrupts are seen at
+     * every item, as {@link LinkedBlockingQueue#take} sees them.
+     */
+    private Object runLoopForNext() throws InterruptedException {
+        for (;;) {
+            if (Thread.interrupted()) {
+                throw new InterruptedException();
+            }
+            Object next = queue.poll();
+            if (next != null) {
+                return next;
+            }
+            CompletableFuture<Void> waiting;
+            synchronized (this) {
+                if (!queue.isEmpty()) {
+                    continue;
+                }
+                waiting = new CompletableFuture<>();
+                arrival = waiting;
+            }
+            try {
+                rpc.connection().await(waiting, Caller.NO_DEADLINE_MS);
+            } catch (ExecutionException | TimeoutException e) {
+                // Only arrived() completes it, normally; a year without an item or an end is a stuck peer.
+                throw new StatusException(StatusCode.DEADLINE_EXCEEDED, "call.deadline",
+                        "no item and no end of stream " + id, e);
             }
         }
     }

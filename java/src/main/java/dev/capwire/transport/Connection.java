@@ -37,7 +37,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * The send and request methods, {@link #close()} and {@link #abort()} are safe from any thread. Methods marked
  * "loop work" must be called from the connection's listener callbacks (or another task of its loop); they
  * throw {@link IllegalStateException} otherwise. Blocking methods ({@link #call}, {@link #await}) throw at
- * once when called as loop work on a loop with its own thread, since they would wait for the loop they hold.
+ * once when called as loop work, since they would wait for the loop they hold: on a loop with its own thread,
+ * and in invoker mode from a callback run while the owning thread polls ({@link #ensureMayBlock}).
  */
 public final class Connection extends ConnectionChannel implements AutoCloseable {
     private static final AtomicLong IDS = new AtomicLong();
@@ -413,16 +414,17 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
-     * {@link #request} and wait: returns the reply or throws its {@link StatusException}. Blocks, so it may not
-     * be called as loop work (except in invoker mode, where the wait runs the loop).
+     * {@link #request} and wait: returns the reply or throws its {@link StatusException}. Blocks, so it fails
+     * at once where it may not ({@link #ensureMayBlock}); in invoker mode, on the owning thread, the wait
+     * runs the loop.
      */
     public Response call(int capId, int methodId, DirectBuffer payload, int offset, int length, long timeoutMs,
             FileDescriptor... fds) {
-        loop.ensureMayBlock("Connection.call()");
+        boolean drivesLoop = loop.ensureMayBlock("Connection.call()");
         CompletableFuture<Response> reply = request(capId, methodId, payload, offset, length, timeoutMs, fds);
         try {
             // The deadline timer completes the future; the extra second only guards against a stuck loop.
-            return await(reply, timeoutMs + 1000);
+            return waitFor(reply, timeoutMs + 1000, drivesLoop);
         } catch (ExecutionException e) {
             throw e.getCause() instanceof StatusException
                     ? (StatusException) e.getCause()
@@ -430,23 +432,45 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         } catch (TimeoutException e) {
             throw new StatusException(StatusCode.DEADLINE_EXCEEDED, "no reply within " + timeoutMs + " ms");
         } catch (InterruptedException e) {
+            reply.cancel(true); // the peer hears CANCEL: nobody waits for the reply any more
             Thread.currentThread().interrupt();
             throw new StatusException(StatusCode.CANCELLED, "interrupted while waiting for a reply");
         }
     }
 
     /**
+     * The check a caller makes before it starts something it will then block on (a call, a stream it
+     * consumes), so that a wait that may not happen sends nothing. Throws {@link IllegalStateException} at
+     * once when nothing could end the wait: the caller is this connection's loop work, on a loop with its own
+     * thread (see {@link LoopOwnership}), or in invoker mode a callback the owning thread runs while it polls
+     * (the duty cycle it would wait for is the one running it). Returns true when the caller is the invoker's
+     * owning thread outside its callbacks: its wait must run the loop, which {@link #await} does; false when
+     * another thread runs the loop, and any wait will do. {@code call} names the call in the failure.
+     */
+    public boolean ensureMayBlock(Object call) {
+        return loop.ensureMayBlock(call);
+    }
+
+    /**
      * Waits for {@code future} (a reply, a handshake) for at most {@code timeoutMs}. In invoker mode, on the
-     * loop's own thread, this runs the loop meanwhile, since nothing else would; on a loop with its own thread,
-     * called as loop work, it fails at once (see {@link LoopOwnership}).
+     * loop's own thread, this runs the loop meanwhile, since nothing else would; where a thread may not block
+     * it fails at once (see {@link #ensureMayBlock}). An interrupt ends the wait.
      */
     public <T> T await(CompletableFuture<T> future, long timeoutMs)
             throws ExecutionException, TimeoutException, InterruptedException {
-        loop.ensureMayBlock("Connection.await()");
-        if (loop.isInvoker() && loop.inLoop()) {
-            loop.runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+        return waitFor(future, timeoutMs, loop.ensureMayBlock("Connection.await()"));
+    }
+
+    private <T> T waitFor(CompletableFuture<T> future, long timeoutMs, boolean drivesLoop)
+            throws ExecutionException, TimeoutException, InterruptedException {
+        if (!drivesLoop) {
+            return future.get(timeoutMs, TimeUnit.MILLISECONDS);
         }
-        return future.get(timeoutMs, TimeUnit.MILLISECONDS);
+        loop.runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+        if (!future.isDone()) {
+            throw new TimeoutException(); // nobody else runs the loop: waiting on would only wait longer
+        }
+        return future.get();
     }
 
     /**
@@ -492,14 +516,20 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * socket until the peer closes its side too (at most a second), so that a peer still sending gets no
      * reset; {@link #closeFuture()} completes then. On a Unix socket with nothing left unread the socket is
      * closed at once instead (the peer still reads everything we sent; see docs/wire-protocol.md), and
-     * {@link #closeFuture()} is complete when this returns. In invoker mode nothing else runs the loop, so
-     * close() runs it until the close completes. Idempotent.
+     * {@link #closeFuture()} is complete when this returns. In invoker mode the owning thread runs the loop
+     * until the close completes (from a callback it returns at once, as loop work does); another thread never
+     * runs the loop, only its owner may: it hands the close to the owner and waits, as above, for the owner's
+     * polls to do it. Idempotent.
      */
     @Override
     public void close() {
         loop.execute(() -> closing.startClose(false));
-        if (loop.isInvoker()) {
-            loop.runUntil(closing.closed(), TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
+        if (loop.drivenByCurrentThread()) {
+            try {
+                loop.runUntil(closing.closed(), TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt(); // the close goes on with the owner's next polls
+            }
         } else if (!loop.inLoop()) {
             try {
                 SpinThenBlock.spin(closing.sendingDone()::isDone,

@@ -72,6 +72,11 @@ public final class EventLoop implements Agent, AutoCloseable {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
     private final boolean invoker;
+    /**
+     * Invoker mode: the owning thread is running loop work now (a duty cycle, or a task it runs inline), so
+     * its callbacks are running; a plain field, only the owning thread touches it.
+     */
+    private boolean inCallbacks;
     /** Who runs loop work right now; see the class comment. */
     private final LoopOwnership ownership;
     private final NanoClock clock;
@@ -114,14 +119,53 @@ public final class EventLoop implements Agent, AutoCloseable {
         return invoker;
     }
 
-    /** Invoker mode: runs duty cycles until {@code done} completes or {@code timeoutNanos} pass. */
-    void runUntil(java.util.concurrent.Future<?> done, long timeoutNanos) {
+    /**
+     * Invoker mode, on the owning thread outside its callbacks ({@link #drivenByCurrentThread}): runs duty
+     * cycles until {@code done} completes or {@code timeoutNanos} pass. An interrupt ends it, the flag
+     * cleared as {@link InterruptedException} promises: nothing else would end a wait whose thread is busy
+     * running the loop rather than parked.
+     */
+    void runUntil(java.util.concurrent.Future<?> done, long timeoutNanos) throws InterruptedException {
         long deadline = clock.nanoTime() + timeoutNanos;
         while (!done.isDone() && clock.nanoTime() - deadline < 0) {
-            if (doWork() == 0) {
+            if (Thread.interrupted()) {
+                throw new InterruptedException("interrupted while running " + name + " for a wait");
+            }
+            if (invokerCycle() == 0) {
                 Thread.onSpinWait();
             }
         }
+    }
+
+    /**
+     * Invoker mode: one duty cycle on the owning thread, marked as callbacks for its length, so that a
+     * blocking call made by what it runs fails at once ({@link #ensureMayBlock}). A cycle run by a wait
+     * inside a cycle (a send waiting for room) keeps the outer mark.
+     */
+    int invokerCycle() {
+        boolean outer = inCallbacks;
+        inCallbacks = true;
+        try {
+            if (!running) {
+                // Another thread closed the transport: the owner stops the loop, as only it may (see close()).
+                if (stopped.getCount() > 0) {
+                    stopped();
+                }
+                return 0;
+            }
+            return doWork();
+        } finally {
+            inCallbacks = outer;
+        }
+    }
+
+    /**
+     * Whether the calling thread runs this loop and may run it to wait: invoker mode, the owning thread,
+     * and not inside a callback the loop is running. A loop with its own thread answers false at the cost
+     * of a final field.
+     */
+    boolean drivenByCurrentThread() {
+        return invoker && inLoop() && !inCallbacks;
     }
 
     @Override
@@ -140,13 +184,32 @@ public final class EventLoop implements Agent, AutoCloseable {
     }
 
     /**
-     * Fails at once when the caller is doing this loop's work and would wait for the loop it holds up. In
-     * invoker mode the waits run the loop themselves, so they may.
+     * The one check before a thread blocks on something loop work will produce: fails at once with
+     * {@link IllegalStateException} when nothing could end the wait, and otherwise says how to wait. On a
+     * loop with its own thread, loop work may not block (see {@link LoopOwnership#ensureMayBlock}); any other
+     * thread may, and false says a plain wait will do. In invoker mode the owning thread may block outside
+     * the loop's callbacks, and true says its wait must run the loop ({@link #runUntil}), since nothing else
+     * will; inside a callback (a listener, a reply, a future's continuation, run by {@link
+     * Transport#poll()} or by another wait) it may not, since the duty cycle it would wait for is the one
+     * running it. Other threads may block on an invoker loop: the owner's polling ends their wait.
+     *
+     * @param call what blocks, named in the failure (by its {@code toString}, only then)
      */
-    void ensureMayBlock(String call) {
+    boolean ensureMayBlock(Object call) {
         if (!invoker) {
             ownership.ensureMayBlock(call);
+            return false;
         }
+        if (!inLoop()) {
+            return false;
+        }
+        if (inCallbacks) {
+            throw new IllegalStateException(call + " blocks, and it was called from a callback of " + name
+                    + ", an invoker-mode loop (eventLoops = 0), while its owning thread ran the loop: the answer "
+                    + "could only come from the duty cycle the callback is part of, so the wait could never end. "
+                    + "Use the asynchronous form, or block after Transport.poll() returns.");
+        }
+        return true;
     }
 
     /** The clock this loop's timers and its connections' deadlines run on. */
@@ -230,7 +293,11 @@ public final class EventLoop implements Agent, AutoCloseable {
      */
     void execute(Runnable task) {
         if (inLoop()) {
-            task.run();
+            if (invoker) {
+                runAsCallbacks(task); // the listeners it runs (an onOpen, an onClose) are callbacks too
+            } else {
+                task.run();
+            }
             return;
         }
         // Another loop's thread queues instead: its own connections wait while it works, and spreading
@@ -250,6 +317,16 @@ public final class EventLoop implements Agent, AutoCloseable {
             Thread.onSpinWait();
         }
         wakeIfParked();
+    }
+
+    private void runAsCallbacks(Runnable task) {
+        boolean outer = inCallbacks;
+        inCallbacks = true;
+        try {
+            task.run();
+        } finally {
+            inCallbacks = outer;
+        }
     }
 
     /**
@@ -424,25 +501,43 @@ public final class EventLoop implements Agent, AutoCloseable {
         reportError(new IllegalStateException(name + ": unexpected error in the event loop (it keeps running)", error));
     }
 
-    /** Stops the loop, aborting every connection still on it, and waits for its thread to end. */
+    /**
+     * Stops the loop, aborting every connection still on it, and waits for its thread to end. In invoker mode
+     * only the owning thread may run loop work, so another thread asks the owner's next poll to stop it and
+     * waits for that; unless the owner has ended, when nobody can race this thread for the loop any more.
+     */
     @Override
     public void close() {
         running = false;
         if (invoker) {
-            if (stopped.getCount() > 0) {
-                stopped();
+            if (inLoop() || !thread.isAlive()) {
+                if (stopped.getCount() > 0) {
+                    stopped();
+                }
+                return;
             }
+            awaitStopped(name + " was not polled by its owning thread " + thread.getName()
+                    + " within 10 s: it stops at that thread's next poll");
             return;
         }
         if (!inLoop()) {
             wakeIfParkedForStop();
-            try {
-                if (!stopped.await(10, TimeUnit.SECONDS)) {
-                    throw new IllegalStateException(name + " did not stop within 10 s");
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            awaitStopped(name + " did not stop within 10 s");
+        }
+    }
+
+    /** Whether the thread that owns an invoker-mode loop still runs (another thread may then not run the loop). */
+    boolean ownerAlive() {
+        return thread.isAlive();
+    }
+
+    private void awaitStopped(String otherwise) {
+        try {
+            if (!stopped.await(10, TimeUnit.SECONDS)) {
+                throw new IllegalStateException(otherwise);
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -59,7 +59,7 @@ final class LoopOwnership {
      * Fails at once when the calling thread is doing loop work: {@code call} would wait for the loop it is
      * holding up.
      */
-    void ensureMayBlock(String call) {
+    void ensureMayBlock(Object call) {
         if (isHeldByCurrentThread()) {
             throw new IllegalStateException(call + " blocks, and it was called as event-loop work on " + loopName
                     + " (a listener, a future's callback, or a task the loop runs): loop work must never wait, "

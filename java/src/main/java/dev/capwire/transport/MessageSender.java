@@ -15,7 +15,8 @@ import org.agrona.DirectBuffer;
  * OutboundRing}, loop work's into the {@link OutboundPath}'s staging): splits them into fragments, duplicates the
  * fds they pass (the caller keeps its own), and decides how a sender waits for room, which depends on who it
  * is. An application thread parks until its ring has room; loop work never waits (the outbound path's
- * backpressure pauses reading instead); an invoker-mode application runs its loop while it waits.
+ * backpressure pauses reading instead); an invoker-mode application runs its loop while it waits, outside the
+ * loop's callbacks (inside them it is loop work).
  *
  * <p>Once a message's first fragment is queued the rest always follow, deadline or not (docs/wire-protocol.md,
  * "Fragmentation"): cutting a message off would leave the peer waiting for fragments that never come, so a
@@ -46,7 +47,8 @@ final class MessageSender {
     /**
      * Any thread: writes one message as one or more frames. An application thread waits for ring space (parking,
      * never spinning or waiting in a native call) until {@code deadlineNanos} for the first fragment; loop work
-     * never waits (in invoker mode, where the application is the loop, it runs the loop while it waits).
+     * never waits (in invoker mode, where the application is the loop, it runs the loop while it waits, outside
+     * the loop's callbacks).
      *
      * @throws StatusException RESOURCE_EXHAUSTED when no room came before the deadline, UNAVAILABLE when closed
      */
@@ -108,7 +110,7 @@ final class MessageSender {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
                     + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
         }
-        if (loop.isInvoker() && loop.inLoop() && outbound.overHighWater()) {
+        if (outbound.overHighWater() && loop.drivenByCurrentThread()) {
             deadlineNanos = deadline(deadlineNanos, timeoutNanos);
             awaitRoom(deadlineNanos);
         }
@@ -153,14 +155,12 @@ final class MessageSender {
     }
 
     /**
-     * Invoker mode only (the application is the loop): past the high-water mark, runs the loop until the peer
-     * has read enough or the deadline passes. Loop work on a loop thread never waits; its backpressure is that
-     * the connection stops being read.
+     * Invoker mode only, the owning thread outside the loop's callbacks (the application is the loop): past
+     * the high-water mark, runs the loop until the peer has read enough or the deadline passes. Loop work never
+     * waits, a callback of an invoker-mode loop included (the loop it would run is the one running it); its
+     * backpressure is that the connection stops being read.
      */
     private void awaitRoom(long deadlineNanos) {
-        if (!loop.isInvoker() || !loop.inLoop()) {
-            return;
-        }
         for (int attempt = 0; outbound.overHighWater(); attempt++) {
             if (!outbound.state().acceptsSends()) {
                 throw outbound.unavailable();
@@ -168,7 +168,7 @@ final class MessageSender {
             if (loop.clock().nanoTime() - deadlineNanos >= 0) {
                 throw full();
             }
-            if (loop.doWork() == 0) {
+            if (loop.invokerCycle() == 0) {
                 pause(attempt);
             }
         }

@@ -89,7 +89,7 @@ public final class Transport implements AutoCloseable {
         if (!loop.isInvoker() || !loop.inLoop()) {
             throw new IllegalStateException("poll() is for invoker mode (eventLoops = 0), on the creating thread");
         }
-        return loop.doWork();
+        return loop.invokerCycle();
     }
 
     EventLoop nextLoop() {
@@ -259,31 +259,44 @@ public final class Transport implements AutoCloseable {
         return connections.size();
     }
 
-    /** Closes every server and connection (gracefully, bounded by closeTimeoutMs) and stops the loops. */
+    /**
+     * Closes every server and connection (gracefully, bounded by closeTimeoutMs) and stops the loops. An
+     * invoker-mode transport closed by another thread than its owner is closed by the owner's polls (only it
+     * may run the loop), which this thread waits for; if the owner has ended, everything is aborted here.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
+        EventLoop invoker = loops[0].isInvoker() ? loops[0] : null;
+        if (invoker != null && !invoker.inLoop() && !invoker.ownerAlive()) {
+            invoker.close(); // nobody polls any more, so nobody to hand the closes to: everything is aborted here
+            return;
+        }
         for (Server server : new ArrayList<>(servers)) {
             server.close();
         }
-        if (loops[0].isInvoker()) {
+        if (invoker != null && invoker.inLoop()) {
             for (Connection connection : new ArrayList<>(connections)) {
                 connection.close(); // drives the loop itself until closed
             }
-            loops[0].close();
+            invoker.close();
             return;
         }
+        // Loop threads, or another thread than an invoker loop's owner, which may not run the loop: whoever runs
+        // it does the graceful closes, and this thread waits for them, once for all.
         List<CompletableFuture<CloseReason>> closing = new ArrayList<>();
         for (Connection connection : new ArrayList<>(connections)) {
             closing.add(connection.closeFuture());
             connection.startShutdown();
         }
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(
+                options.closeTimeoutMs() + 1000);
         for (CompletableFuture<CloseReason> future : closing) {
             try {
-                future.get(options.closeTimeoutMs() + 1000, java.util.concurrent.TimeUnit.MILLISECONDS);
+                future.get(Math.max(0, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 break;

@@ -69,6 +69,11 @@ public final class RpcClient implements AutoCloseable {
         return connection;
     }
 
+    /** The transport, when it is in invoker mode and the calling thread must run it; else null. */
+    public Transport invokerTransport() {
+        return transport.options().eventLoops() == 0 ? transport : null;
+    }
+
     @Override
     public void close() {
         if (negotiated != null) {
