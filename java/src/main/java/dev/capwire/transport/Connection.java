@@ -339,7 +339,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         // A fragmented notify needs an id to reassemble by; a single-frame one does not.
         long correlationId = length > limits.maxFramePayload() ? requests.nextCorrelationId() : 0;
         messages.sendWithin(FrameType.NOTIFY, correlationId, capId, methodId, payload, offset, length,
-                fds == null || fds.length == 0 ? null : fds, timeoutMs);
+                fds, timeoutMs);
     }
 
     /** Sends a REQUEST and returns its reply; the default deadline is {@code requestTimeoutMs}. */

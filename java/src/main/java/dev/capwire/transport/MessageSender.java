@@ -79,6 +79,9 @@ final class MessageSender {
      */
     private void send(byte type, long correlationId, int capId, int methodId, DirectBuffer payload, int offset,
             int length, FileDescriptor[] fds, long deadlineNanos, long timeoutNanos) {
+        if (fds != null && fds.length == 0) {
+            fds = null; // a varargs call that passed none: still the usual message
+        }
         if (fds == null && length <= limits.maxFramePayload() && length <= maxMessageBytes
                 && outbound.state().acceptsSends()) {
             if (loop.inLoop()) {

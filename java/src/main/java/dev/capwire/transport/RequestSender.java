@@ -46,7 +46,7 @@ final class RequestSender {
         }
         try {
             messages.send(FrameType.REQUEST, id, capId, methodId, payload, offset, length,
-                    fds == null || fds.length == 0 ? null : fds, deadline);
+                    fds, deadline);
         } catch (StatusException | IllegalArgumentException e) {
             boolean ours = requests.abandon(id);
             requests.sent(id, false);
