@@ -65,6 +65,7 @@ public final class HandshakeClient {
      */
     private static NegotiatedConnection connect(Transport transport, Endpoint endpoint, ClientOptions options,
             FrameListener listener, boolean viaBroker) throws NativeIoException {
+        transport.ensureMayBlock("HandshakeClient.connect(" + endpoint + ")");
         NativeSocket socket = NativeSocket.connect(endpoint.socketAddress(), transport.options().connectTimeoutMs());
         Negotiated negotiated;
         HelloExchange exchange = new HelloExchange(transport, endpoint, socket, options, viaBroker);

@@ -89,6 +89,12 @@ public final class Transport implements AutoCloseable {
         if (!loop.isInvoker() || !loop.inLoop()) {
             throw new IllegalStateException("poll() is for invoker mode (eventLoops = 0), on the creating thread");
         }
+        if (!loop.drivenByCurrentThread()) {
+            // A duty cycle inside one of its own callbacks would run the rest of that cycle's work (and the
+            // callback's connection) re-entrantly, under the callback's feet.
+            throw new IllegalStateException("poll() called from a callback of the loop it would run: return from the"
+                    + " callback, and the owning thread's next poll() goes on");
+        }
         return loop.invokerCycle();
     }
 
@@ -157,11 +163,27 @@ public final class Transport implements AutoCloseable {
     }
 
     /**
-     * Whether the calling thread runs this transport's loop itself (invoker mode, on the creating thread):
-     * code that waits on this thread must then call {@link #poll()} meanwhile, or nothing would move.
+     * Whether the calling thread runs this transport's loop itself (invoker mode, on the creating thread, not
+     * inside one of the loop's callbacks): code that waits on this thread must then call {@link #poll()}
+     * meanwhile, or nothing would move.
      */
     public boolean isDrivenByCurrentThread() {
-        return loops[0].isInvoker() && loops[0].inLoop();
+        return loops[0].drivenByCurrentThread();
+    }
+
+    /**
+     * The check before something blocks on this transport's loops without a connection yet (a handshake, say),
+     * as {@link Connection#ensureMayBlock} is with one: throws {@link IllegalStateException} at once when the
+     * caller is the work of one of its loops, which the wait would hold up (a listener on a loop thread, or a
+     * callback of an invoker-mode loop); returns whether the caller must run the loop while it waits (invoker
+     * mode, the owning thread). {@code call} names the call in the failure.
+     */
+    public boolean ensureMayBlock(Object call) {
+        boolean drivesLoop = false;
+        for (EventLoop loop : loops) {
+            drivesLoop |= loop.ensureMayBlock(call);
+        }
+        return drivesLoop;
     }
 
     /**

@@ -107,6 +107,75 @@ class HandshakeInProcessTest {
     }
 
     /**
+     * A handshake started from a callback of the loop it needs can never be answered on time (with both ends on
+     * one loop the server's reply is loop work the callback holds up), and a poll() from a callback would run
+     * the loop re-entrantly: both fail at once, the service answers the call that asked for them, and the
+     * transport serves on.
+     */
+    @Test
+    void aHandshakeOrAPollFromALoopCallbackFailsAtOnce() throws Exception {
+        try (Transport invoker = Transport.create(TransportOptions.builder().eventLoops(0).build())) {
+            assertCallbackCannotHandshake(invoker, Endpoint.unix(dir.resolve("s")));
+        }
+        Files.deleteIfExists(dir.resolve("s"));
+        assertCallbackCannotHandshake(transport, Endpoint.unix(dir.resolve("s")));
+    }
+
+    private static void assertCallbackCannotHandshake(Transport transport, Endpoint endpoint) throws Exception {
+        FrameListener reentrant = (connection, frame) -> {
+            if (frame.type() != FrameType.REQUEST) {
+                return;
+            }
+            String failures = failureOf(() -> HandshakeClient.connect(transport, endpoint, client().build(),
+                    (c, f) -> { }).close());
+            if (frame.methodId() == 2) {
+                failures += " | " + failureOf(transport::poll);
+            }
+            byte[] answer = failures.getBytes();
+            connection.respond(frame.correlationId(), new UnsafeBuffer(answer), 0, answer.length);
+        };
+        HandshakeServer.builder(transport).noSecret()
+                .service(Service.builder("echo", "1.4.0", reentrant).minimumClientVersion("2.0.0").build())
+                .build().listen(endpoint);
+        try (NegotiatedConnection echo = HandshakeClient.connect(transport, endpoint, client().build(),
+                (c, f) -> { })) {
+            long started = System.nanoTime();
+            String answer = new String(echo.connection().call(2, 1, new UnsafeBuffer(new byte[1]), 0, 1, 20_000)
+                    .payload());
+            assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started) < 5_000,
+                    "the callback waited for its handshake instead of failing at once: " + answer);
+            assertTrue(answer.startsWith("IllegalStateException: HandshakeClient.connect(" + endpoint + ") blocks"),
+                    answer);
+            if (!transport.isDrivenByCurrentThread()) {
+                assertFalse(answer.contains(" | "), answer); // poll() is only for invoker mode
+            } else {
+                String polled = new String(echo.connection().call(2, 2, new UnsafeBuffer(new byte[1]), 0, 1, 20_000)
+                        .payload());
+                assertTrue(polled.endsWith(" | IllegalStateException: poll() called from a callback of the loop it"
+                        + " would run: return from the callback, and the owning thread's next poll() goes on"), polled);
+            }
+            // The loop serves on: a handshake from outside any callback still works.
+            try (NegotiatedConnection another = HandshakeClient.connect(transport, endpoint, client().build(),
+                    (c, f) -> { })) {
+                assertTrue(another.connection().isOpen());
+            }
+        }
+    }
+
+    private interface Attempt {
+        void run() throws Exception;
+    }
+
+    private static String failureOf(Attempt attempt) {
+        try {
+            attempt.run();
+            return "no failure";
+        } catch (Exception e) {
+            return e.getClass().getSimpleName() + ": " + e.getMessage();
+        }
+    }
+
+    /**
      * A negotiated connection always has a keepalive timer pending. The loop must park until that timer is
      * due, not wake at every tick of the timer wheel: that once cost an idle loop a third of a core.
      */
