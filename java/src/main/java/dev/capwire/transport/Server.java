@@ -9,7 +9,9 @@ import dev.capwire.bindings.NativeSocket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.BufferUtil;
 
@@ -266,6 +268,12 @@ public final class Server extends Channel implements AutoCloseable {
         closeOnLoop();
     }
 
+    /** Has the loop stop accepting (at once when the caller runs the loop) and says when it has. */
+    CompletableFuture<Void> startClose() {
+        loop.execute(this::closeOnLoop);
+        return closed;
+    }
+
     private void closeOnLoop() {
         if (open) {
             open = false;
@@ -289,12 +297,31 @@ public final class Server extends Channel implements AutoCloseable {
         }
     }
 
-    /** Stops accepting; connections already accepted stay open. */
+    /**
+     * Stops accepting; connections already accepted stay open. From a thread that does not run the loop this
+     * waits for the loop to do it, bounded by {@code closeTimeoutMs} and a second: an invoker-mode loop runs
+     * it only when its owning thread next polls, and a caller must not hang on an owner that stopped polling.
+     *
+     * @throws IllegalStateException when the loop did not get to it in time (it still will, at its next cycle)
+     */
     @Override
     public void close() {
-        loop.execute(this::closeOnLoop);
+        startClose();
         if (!loop.inLoop()) {
-            closed.join();
+            long timeoutMs = transport.options().closeTimeoutMs() + 1000;
+            try {
+                closed.get(timeoutMs, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                throw new IllegalStateException(this + ": " + loop.roleName() + " did not run the close within "
+                        + timeoutMs + " ms" + (loop.isInvoker() ? " (invoker mode: it runs when the owning thread"
+                        + " next calls Transport.poll())" : "") + "; it stays queued, and Transport.close() closes"
+                        + " it too");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(this + ": interrupted while its loop closed it; it stays queued");
+            } catch (ExecutionException e) {
+                throw new IllegalStateException(e.getCause());
+            }
         }
         transport.removed(this);
     }

@@ -297,10 +297,10 @@ public final class Transport implements AutoCloseable {
             invoker.close(); // nobody polls any more, so nobody to hand the closes to: everything is aborted here
             return;
         }
-        for (Server server : new ArrayList<>(servers)) {
-            server.close();
-        }
         if (invoker != null && invoker.inLoop()) {
+            for (Server server : new ArrayList<>(servers)) {
+                server.close();
+            }
             for (Connection connection : new ArrayList<>(connections)) {
                 connection.close(); // drives the loop itself until closed
             }
@@ -309,14 +309,18 @@ public final class Transport implements AutoCloseable {
         }
         // Loop threads, or another thread than an invoker loop's owner, which may not run the loop: whoever runs
         // it does the graceful closes, and this thread waits for them, once for all.
-        List<CompletableFuture<CloseReason>> closing = new ArrayList<>();
+        List<CompletableFuture<?>> closing = new ArrayList<>();
+        for (Server server : new ArrayList<>(servers)) {
+            closing.add(server.startClose());
+            servers.remove(server);
+        }
         for (Connection connection : new ArrayList<>(connections)) {
             closing.add(connection.closeFuture());
             connection.startShutdown();
         }
         long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(
                 options.closeTimeoutMs() + 1000);
-        for (CompletableFuture<CloseReason> future : closing) {
+        for (CompletableFuture<?> future : closing) {
             try {
                 future.get(Math.max(0, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
             } catch (InterruptedException e) {
