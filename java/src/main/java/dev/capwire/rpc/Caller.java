@@ -129,7 +129,7 @@ final class Caller {
         } catch (StatusException e) {
             return failed(spec, sink, e);
         }
-        return spec.kind == MethodSpec.Kind.ASYNC ? question : await(question, spec.toString(), drivesLoop);
+        return spec.kind == MethodSpec.Kind.ASYNC ? question : await(question, spec, drivesLoop);
     }
 
     private static Object failed(MethodSpec spec, Object sink, StatusException why) {
@@ -411,9 +411,10 @@ final class Caller {
     /**
      * Waits for a question on the caller's thread, which {@link Connection#ensureMayBlock} allowed before the
      * call was sent: through the connection when this thread must run the loop meanwhile (invoker mode), else
-     * on the question itself, whose transport deadline ends it. Interruption cancels it.
+     * on the question itself, whose transport deadline ends it. Interruption cancels it. {@code what} names
+     * the call in a failure, by its {@code toString}, only then.
      */
-    private Object await(Question question, String what, boolean drivesLoop) {
+    private Object await(Question question, Object what, boolean drivesLoop) {
         try {
             return drivesLoop ? rpc.connection().await(question, NO_DEADLINE_MS) : question.get();
         } catch (ExecutionException e) {
