@@ -27,12 +27,12 @@ final class Callee {
     private static final FileDescriptor[] NO_FDS = new FileDescriptor[0];
     private static final CapabilityType<RuntimeCapability> RUNTIME = CapabilityType.of(RuntimeCapability.class);
 
-    private final RpcConnection rpc;
+    final RpcConnection rpc;
     private final RpcOptions options;
     private final RuntimeService runtime;
     private final BootstrapService bootstrap;
     private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
-    private final Long2ObjectHashMap<Running> running = new Long2ObjectHashMap<>(); // guarded by itself
+    private final Long2ObjectHashMap<RunningCall> running = new Long2ObjectHashMap<>(); // guarded by itself
     /** {@code running.size()}, written under its lock, read without it (the loop's limit check, once per call). */
     private volatile int runningCount;
     private final Int2ObjectHashMap<ProducerStream> streams = new Int2ObjectHashMap<>(); // guarded by running
@@ -69,156 +69,9 @@ final class Callee {
         return failed.get();
     }
 
-    private static final AtomicIntegerFieldUpdater<Running> ANSWERED =
-            AtomicIntegerFieldUpdater.newUpdater(Running.class, "answered");
-
-    /**
-     * A call being served; it is also the task the handler executor runs, and the source of its
-     * {@link CallContext}, which is made only if the handler (or a call it makes) asks for it.
-     *
-     * <p>Reuse. A call run on the loop ({@code nonBlocking}) and answered there before its handler returned
-     * is put back in the loop's pool and serves a later call, so such a call costs no bookkeeping object. That
-     * is safe because nothing outside the loop holds it by then: user code never sees it (its context, when
-     * made, is an object of its own that keeps working after the call, and the handler's future is read, not
-     * hooked, when it is already done); it is out of the table of running calls; and every other thread that
-     * took it from that table ({@link #revoked}, {@link #closed}, {@link #onCredit}, {@link #onCancel}) marked it
-     * {@link #pinned} under the table's lock first, and a pinned call is never reused. A call on the executor,
-     * a stream, or one whose future completes later is never reused.
-     */
-    private final class Running implements Runnable, CallContext.Source {
-        long id;
-        Export target;
-        String capName;
-        MethodSpec spec;
-        /** The call header's timeout_nanos; the deadline is counted from {@link #arrivalNanos}. */
-        long timeoutNanos;
-        /**
-         * When the call arrived, on {@link System#nanoTime()}'s scale; valid once {@link #arrived}. Taken at once for
-         * a call on the executor (its time in the queue counts against its deadline) and for a call that is timed
-         * ({@link #timed}); for an untimed non-blocking call only when its context is made, which, since the loop
-         * runs the handler as soon as the call is decoded, is within the handler's own run.
-         */
-        long arrivalNanos;
-        boolean arrived; // written by the loop before the call is published, then under this
-        /** The observer or the JFR Call event wanted this call's handling time when it arrived. */
-        boolean timed;
-        PeerCredentials caller;
-        /** 1 once answered: a call is answered exactly once, by its handler, its revocation or a failure. */
-        volatile int answered;
-        ProducerStream stream;
-        Object implementation;
-        Incoming arguments;
-        /** The loop may reuse it once answered: a non-blocking, non-stream call whose answer came at once. */
-        boolean reusable;
-        /** Another thread took it from the table of running calls (guarded by that table's lock). */
-        boolean pinned;
-        /** It was answered while not pinned, and is out of the table (guarded by that table's lock). */
-        boolean finishedUnpinned;
-        private CallContext context; // guarded by this; made on demand
-        private StatusException cancellation; // guarded by this; a cancellation before the context was made
-
-        void start(long id, Export target, String capName, MethodSpec spec, long timeoutNanos, boolean loop,
-                PeerCredentials caller) {
-            this.id = id;
-            this.caller = caller;
-            this.target = target;
-            this.capName = capName;
-            this.spec = spec;
-            this.timeoutNanos = timeoutNanos;
-            // System.nanoTime costs about 30 ns on a VM: a non-blocking call nobody times or asks the deadline of
-            // reads the clock not at all (it used to read it three times).
-            this.timed = RpcEvents.timesCalls(rpc);
-            this.arrived = timed || !loop;
-            this.arrivalNanos = arrived ? System.nanoTime() : 0;
-            ANSWERED.lazySet(this, 0); // nobody else sees it before the table's lock publishes it
-            this.stream = null;
-            this.implementation = null;
-            this.arguments = null;
-            this.reusable = false;
-            this.pinned = false;
-            this.finishedUnpinned = false;
-            // No lock: only the loop has touched these since the call before it (a call another thread could
-            // cancel was pinned, and a pinned call is never reused).
-            this.context = null;
-            this.cancellation = null;
-        }
-
-        boolean answerOnce() {
-            return ANSWERED.compareAndSet(this, 0, 1);
-        }
-
-        @Override
-        public CallContext context() {
-            CallContext made;
-            StatusException cancelled;
-            synchronized (this) {
-                if (context != null) {
-                    return context;
-                }
-                if (!arrived) {
-                    arrivalNanos = System.nanoTime();
-                    arrived = true;
-                }
-                made = new CallContext(CallContext.deadlineAt(arrivalNanos, timeoutNanos), rpc.connection(), caller,
-                        capName, spec.name, null);
-                context = made;
-                cancelled = cancellation;
-            }
-            if (cancelled != null) {
-                made.cancel(cancelled);
-            }
-            return made;
-        }
-
-        /** Cancels the call's context, or, when none was made yet, the one it will make. */
-        void cancel(StatusException why) {
-            CallContext made;
-            synchronized (this) {
-                if (context == null) {
-                    if (cancellation == null) {
-                        cancellation = why;
-                    }
-                    return;
-                }
-                made = context;
-            }
-            made.cancel(why);
-        }
-
-        @Override
-        public void run() {
-            Callee.this.run(this, implementation, arguments, CallContext.scope());
-        }
-    }
-
-    /** Loop only: answered calls to reuse ({@link Running}), and the loop's decoder of non-blocking calls. */
-    private final Running[] pool = new Running[16];
-    private int pooled;
+    /** Loop only: answered calls to reuse, and the loop's decoder of non-blocking calls. */
+    private final RunningCall.Pool pool = new RunningCall.Pool(this);
     private final Incoming loopArguments;
-
-    private Running newRunning(boolean loop) {
-        if (loop && pooled > 0) {
-            Running call = pool[--pooled];
-            pool[pooled] = null;
-            return call;
-        }
-        return new Running();
-    }
-
-    /**
-     * Loop: after a non-blocking call's handler returned; reuses it if it may be (see {@link Running}). No lock:
-     * {@code finishedUnpinned} is true only when this thread finished the call itself, after seeing under the
-     * lock that nobody had pinned it (a thread that pins writes false; the loop reset it for this call).
-     */
-    private void recycle(Running call) {
-        if (!call.reusable || !call.finishedUnpinned || pooled == pool.length) {
-            return;
-        }
-        call.target = null;
-        call.spec = null;
-        call.implementation = null;
-        pool[pooled++] = call;
-    }
 
     // ---------------------------------------------------------------------------------------------------
     // Arrival (loop)
@@ -310,7 +163,7 @@ final class Callee {
                     streamId) + " is not above the last one (" + Integer.toUnsignedString(highestStreamId) + ")");
         }
         boolean loop = spec.nonBlocking;
-        Running call = newRunning(loop);
+        RunningCall call = pool.take(loop);
         call.start(id, target, type.name(), spec, timeoutNanos, loop, peer());
         if (streamId != 0) {
             highestStreamId = streamId;
@@ -346,7 +199,7 @@ final class Callee {
                         descriptors, fds);
             }
             run(call, implementation, in, loopScope());
-            recycle(call);
+            pool.recycle(call);
             return true;
         }
         // A handler thread runs it after the loop has moved on and reused the receive buffer: the content moves.
@@ -427,7 +280,7 @@ final class Callee {
     // Running (handler executor, or the loop for non-blocking methods)
     // ---------------------------------------------------------------------------------------------------
 
-    private void run(Running call, Object implementation, Incoming in, CallContext.Scope scope) {
+    void run(RunningCall call, Object implementation, Incoming in, CallContext.Scope scope) {
         if (call.answered != 0) {
             // Answered before its handler could start (it waited for a handler thread): its export was revoked,
             // or the connection closed. The handler must not run for a call that has ended.
@@ -511,14 +364,14 @@ final class Callee {
      * handler returned (then it is done, and inert).
      */
     private final class Answering implements ResultSink<Object> {
-        private final Running call;
+        private final RunningCall call;
         private final Thread handlerThread = Thread.currentThread();
         private volatile int done;
         /** Answered on the handler's thread while the handler ran (handler's thread only). */
         private boolean inline;
         private boolean handlerRunning = true; // handler's thread only
 
-        Answering(Running call) {
+        Answering(RunningCall call) {
             this.call = call;
         }
 
@@ -554,7 +407,7 @@ final class Callee {
         }
     }
 
-    private void answerValue(Running call, Object value) {
+    private void answerValue(RunningCall call, Object value) {
         if (call.spec.kind != MethodSpec.Kind.STREAM && call.spec.result != Codecs.NONE && value == null) {
             answerFailure(call, new NullPointerException(call.spec + " returned null"));
             return;
@@ -567,7 +420,7 @@ final class Callee {
         }
     }
 
-    private void answerValue(Running call, Object value, Outgoing out) {
+    private void answerValue(RunningCall call, Object value, Outgoing out) {
         FileDescriptor[] fds;
         UnsafeBuffer answer;
         try {
@@ -603,7 +456,7 @@ final class Callee {
         }
     }
 
-    private void answerFailure(Running call, Throwable failure) {
+    private void answerFailure(RunningCall call, Throwable failure) {
         if (failure instanceof StatusException) {
             StatusException status = (StatusException) failure;
             answerError(call, status.code(), status.reason().isEmpty() ? "handler.status" : status.reason(),
@@ -622,14 +475,14 @@ final class Callee {
                 + failure : "the handler failed");
     }
 
-    private void answerError(Running call, StatusCode code, String reason, String message) {
+    private void answerError(RunningCall call, StatusCode code, String reason, String message) {
         if (call.answerOnce()) {
             rpc.respondError(call.id, code, reason, message);
             finish(call, code);
         }
     }
 
-    private void finish(Running call, StatusCode status) {
+    private void finish(RunningCall call, StatusCode status) {
         synchronized (running) {
             running.remove(call.id);
             runningCount = running.size();
@@ -653,7 +506,7 @@ final class Callee {
 
     /** Loop: the caller no longer waits for this call. */
     void onCancel(long id) {
-        Running call;
+        RunningCall call;
         synchronized (running) {
             call = running.get(id);
             if (call != null) {
@@ -666,7 +519,7 @@ final class Callee {
         }
     }
 
-    private void cancel(Running call, StatusException why) {
+    private void cancel(RunningCall call, StatusException why) {
         try {
             call.cancel(why);
         } catch (RuntimeException e) {
@@ -677,11 +530,11 @@ final class Callee {
     /** Loop: credit for a stream this side produces. */
     void onCredit(int streamId, int items) {
         ProducerStream stream;
-        Running call = null;
+        RunningCall call = null;
         synchronized (running) {
             stream = streams.get(streamId);
             if (stream != null) {
-                for (Running candidate : running.values()) {
+                for (RunningCall candidate : running.values()) {
                     if (candidate.stream == stream) {
                         call = candidate;
                         call.pinned = true;
@@ -711,16 +564,16 @@ final class Callee {
 
     /** The export was revoked: calls running on it end now with the reason, and their handlers see it. */
     void revoked(Export export, String reason) {
-        Running[] affected;
+        RunningCall[] affected;
         synchronized (running) {
-            affected = running.values().stream().filter(call -> call.target == export).toArray(Running[]::new);
-            for (Running call : affected) {
+            affected = running.values().stream().filter(call -> call.target == export).toArray(RunningCall[]::new);
+            for (RunningCall call : affected) {
                 call.pinned = true;
             }
         }
         StatusException why = new StatusException(StatusCode.UNAVAILABLE, reason, export.type.name()
                 + " was revoked", null);
-        for (Running call : affected) {
+        for (RunningCall call : affected) {
             // Answered first: a handler woken by its cancellation would otherwise race to answer OK.
             answerError(call, why.code(), why.reason(), why.detail());
             cancel(call, why);
@@ -729,17 +582,17 @@ final class Callee {
 
     /** The connection closed: every running call is cancelled; nobody is left to answer. */
     void closed(StatusException why) {
-        Running[] all;
+        RunningCall[] all;
         synchronized (running) {
-            all = running.values().toArray(new Running[0]);
-            for (Running call : all) {
+            all = running.values().toArray(new RunningCall[0]);
+            for (RunningCall call : all) {
                 call.pinned = true;
             }
             running.clear();
             runningCount = 0;
             streams.clear();
         }
-        for (Running call : all) {
+        for (RunningCall call : all) {
             call.answerOnce();
             cancel(call, why);
         }
