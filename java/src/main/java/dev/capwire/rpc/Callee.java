@@ -12,9 +12,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
-import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.collections.Int2ObjectHashMap;
-import org.agrona.collections.Long2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -32,13 +30,8 @@ final class Callee {
     private final RuntimeService runtime;
     private final BootstrapService bootstrap;
     private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
-    private final Long2ObjectHashMap<RunningCall> running = new Long2ObjectHashMap<>(); // guarded by itself
-    /** {@code running.size()}, written under its lock, read without it (the loop's limit check, once per call). */
-    private volatile int runningCount;
-    private final Int2ObjectHashMap<ProducerStream> streams = new Int2ObjectHashMap<>(); // guarded by running
+    private final RunningCalls calls = new RunningCalls();
     private int highestStreamId; // loop only
-    private final AtomicLong served = new AtomicLong();
-    private final AtomicLong failed = new AtomicLong();
     private PeerCredentials peer; // loop only, fetched at the first call
 
     Callee(RpcConnection rpc, RpcOptions options, RuntimeService runtime) {
@@ -50,23 +43,19 @@ final class Callee {
     }
 
     int running() {
-        synchronized (running) {
-            return running.size();
-        }
+        return calls.size();
     }
 
     int openStreams() {
-        synchronized (running) {
-            return streams.size();
-        }
+        return calls.openStreams();
     }
 
     long served() {
-        return served.get();
+        return calls.served();
     }
 
     long failed() {
-        return failed.get();
+        return calls.failed();
     }
 
     /** Loop only: answered calls to reuse, and the loop's decoder of non-blocking calls. */
@@ -114,7 +103,7 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "a call too short for its " + capCount
                     + " descriptors");
         }
-        if (runningCount >= options.maxInFlight()) {
+        if (calls.runningCount() >= options.maxInFlight()) {
             return refuse(id, StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls from this peer are running already");
         }
@@ -171,21 +160,7 @@ final class Callee {
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);
         }
-        String revokedMeanwhile;
-        synchronized (running) {
-            // Checked again here, under the lock that revoked() takes to find the calls running on the export:
-            // a revocation that began (marked the export) before this point is seen now, and one that begins
-            // after it finds this call in the table. Either way the revocation wins: a call never runs on an
-            // export whose revocation missed it.
-            revokedMeanwhile = target == null ? null : target.revoked;
-            if (revokedMeanwhile == null) {
-                running.put(id, call);
-                runningCount = running.size();
-                if (call.stream != null) {
-                    streams.put(streamId, call.stream);
-                }
-            }
-        }
+        String revokedMeanwhile = calls.enter(call, target); // the revocation wins a race (see there)
         if (revokedMeanwhile != null) {
             return refuse(id, StatusCode.UNAVAILABLE, revokedMeanwhile, target.type.name() + " was revoked");
         }
@@ -263,7 +238,7 @@ final class Callee {
     }
 
     private boolean refuse(long id, StatusCode code, String reason, String message) {
-        failed.incrementAndGet();
+        calls.count(code);
         rpc.respondError(id, code, reason, message);
         return false;
     }
@@ -272,7 +247,7 @@ final class Callee {
     private void bootstrap(long id, byte[] content) {
         StatusCode answered = bootstrap.answer(id, content, peer());
         if (answered != null) {
-            (answered == StatusCode.OK ? served : failed).incrementAndGet();
+            calls.count(answered);
         }
     }
 
@@ -483,15 +458,7 @@ final class Callee {
     }
 
     private void finish(RunningCall call, StatusCode status) {
-        synchronized (running) {
-            running.remove(call.id);
-            runningCount = running.size();
-            if (call.stream != null) {
-                streams.remove(call.stream.id());
-            }
-            call.finishedUnpinned = !call.pinned;
-        }
-        (status == StatusCode.OK ? served : failed).incrementAndGet();
+        calls.finished(call, status);
         if (call.timed) {
             RpcEvents.served(rpc, call.capName, call.spec.name, status, call.arrivalNanos);
         }
@@ -506,13 +473,7 @@ final class Callee {
 
     /** Loop: the caller no longer waits for this call. */
     void onCancel(long id) {
-        RunningCall call;
-        synchronized (running) {
-            call = running.get(id);
-            if (call != null) {
-                call.pinned = true;
-            }
-        }
+        RunningCall call = calls.pin(id);
         if (call != null) {
             cancel(call, new StatusException(StatusCode.CANCELLED, "call.cancelled", "the caller cancelled the call",
                     null));
@@ -529,20 +490,9 @@ final class Callee {
 
     /** Loop: credit for a stream this side produces. */
     void onCredit(int streamId, int items) {
-        ProducerStream stream;
-        RunningCall call = null;
-        synchronized (running) {
-            stream = streams.get(streamId);
-            if (stream != null) {
-                for (RunningCall candidate : running.values()) {
-                    if (candidate.stream == stream) {
-                        call = candidate;
-                        call.pinned = true;
-                        break;
-                    }
-                }
-            }
-        }
+        RunningCall call = calls.pinProducer(streamId);
+        // One lookup when the stream's call runs; a second only for a stream that ended (or lost its call).
+        ProducerStream stream = call != null ? call.stream : calls.openStream(streamId);
         if (items == 0) {
             rpc.protocolError("a STREAM_CREDIT of 0 items");
             return;
@@ -564,13 +514,7 @@ final class Callee {
 
     /** The export was revoked: calls running on it end now with the reason, and their handlers see it. */
     void revoked(Export export, String reason) {
-        RunningCall[] affected;
-        synchronized (running) {
-            affected = running.values().stream().filter(call -> call.target == export).toArray(RunningCall[]::new);
-            for (RunningCall call : affected) {
-                call.pinned = true;
-            }
-        }
+        RunningCall[] affected = calls.pinCallsOn(export);
         StatusException why = new StatusException(StatusCode.UNAVAILABLE, reason, export.type.name()
                 + " was revoked", null);
         for (RunningCall call : affected) {
@@ -582,16 +526,7 @@ final class Callee {
 
     /** The connection closed: every running call is cancelled; nobody is left to answer. */
     void closed(StatusException why) {
-        RunningCall[] all;
-        synchronized (running) {
-            all = running.values().toArray(new RunningCall[0]);
-            for (RunningCall call : all) {
-                call.pinned = true;
-            }
-            running.clear();
-            runningCount = 0;
-            streams.clear();
-        }
+        RunningCall[] all = calls.pinAllAndClear();
         for (RunningCall call : all) {
             call.answerOnce();
             cancel(call, why);
