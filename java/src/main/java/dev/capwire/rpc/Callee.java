@@ -29,8 +29,8 @@ final class Callee {
     private final RpcOptions options;
     private final RuntimeService runtime;
     private final BootstrapService bootstrap;
-    private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
     private final RunningCalls calls = new RunningCalls();
+    private final Answerer answerer;
     private int highestStreamId; // loop only
     private PeerCredentials peer; // loop only, fetched at the first call
 
@@ -39,6 +39,7 @@ final class Callee {
         this.options = options;
         this.runtime = runtime;
         this.bootstrap = new BootstrapService(rpc);
+        this.answerer = new Answerer(rpc, calls);
         this.loopArguments = new Incoming();
     }
 
@@ -187,7 +188,7 @@ final class Callee {
             options.executor().execute(call);
         } catch (RejectedExecutionException e) {
             in.discard();
-            answerError(call, StatusCode.RESOURCE_EXHAUSTED, "handler.executor",
+            answerer.answerError(call, StatusCode.RESOURCE_EXHAUSTED, "handler.executor",
                     "every handler thread is busy (capwire.rpc.handlerThreads)");
         }
         return true;
@@ -269,23 +270,24 @@ final class Callee {
             in.requireAllTaken();
         } catch (Codec.MalformedException e) {
             in.discard();
-            answerError(call, StatusCode.INVALID_ARGUMENT, "args.malformed", call.spec + ": " + e.getMessage());
+            answerer.answerError(call, StatusCode.INVALID_ARGUMENT, "args.malformed", call.spec + ": "
+                    + e.getMessage());
             return;
         } catch (StatusException e) {
             in.discard();
-            answerError(call, e.code(), e.reason(), e.detail());
+            answerer.answerError(call, e.code(), e.reason(), e.detail());
             return;
         } finally {
             in.clear();
         }
         Object result;
-        Answering answering = call.spec.kind == MethodSpec.Kind.CALLBACK ? new Answering(call) : null;
+        Answerer.Answering answering = call.spec.kind == MethodSpec.Kind.CALLBACK ? answerer.sinkFor(call) : null;
         Object saved = scope.value;
         scope.value = call;
         try {
             result = call.spec.invoke(implementation, argument, answering != null ? answering : call.stream);
         } catch (Throwable e) {
-            answerFailure(call, e);
+            answerer.answerFailure(call, e);
             return;
         } finally {
             scope.value = saved;
@@ -295,175 +297,38 @@ final class Callee {
         }
         switch (call.spec.kind) {
             case UNARY:
-                answerValue(call, result);
+                answerer.answerValue(call, result);
                 break;
             case ASYNC:
                 if (result == null) {
-                    answerFailure(call, new NullPointerException(call.spec + " returned a null future"));
+                    answerer.answerFailure(call, new NullPointerException(call.spec
+                            + " returned a null future"));
                     break;
                 }
                 CompletableFuture<?> future = (CompletableFuture<?>) result;
                 if (future.isDone() && !future.isCompletedExceptionally()) {
-                    answerValue(call, future.getNow(null)); // nothing to hook: no stage, no cancel hook
+                    answerer.answerValue(call, future.getNow(null)); // nothing to hook: no stage, no cancel hook
                     break;
                 }
                 call.reusable = false; // the stage below holds it until the future completes
                 call.context().onCancel(() -> future.cancel(true));
                 future.whenComplete((value, failure) -> {
                     if (failure != null) {
-                        answerFailure(call, failure instanceof CompletionException && failure.getCause() != null
-                                ? failure.getCause() : failure);
+                        answerer.answerFailure(call, failure instanceof CompletionException
+                                && failure.getCause() != null ? failure.getCause() : failure);
                     } else {
-                        answerValue(call, value);
+                        answerer.answerValue(call, value);
                     }
                 });
                 break;
             case STREAM:
-                answerValue(call, null); // the handler returned: the stream completed
+                answerer.answerValue(call, null); // the handler returned: the stream completed
                 break;
             case CALLBACK:
                 break; // answered, or to be answered, through its sink
 
             default:
                 throw new IllegalStateException(call.spec.kind.toString());
-        }
-    }
-
-    private static final AtomicIntegerFieldUpdater<Answering> DONE =
-            AtomicIntegerFieldUpdater.newUpdater(Answering.class, "done");
-
-    /**
-     * The {@link ResultSink} a callback-form handler answers through: one per call, since the handler may keep
-     * it. It answers its own call once and then never touches it again; so that a kept sink can never reach a
-     * later call, its call is reused only when this sink answered it on the handler's own thread before the
-     * handler returned (then it is done, and inert).
-     */
-    private final class Answering implements ResultSink<Object> {
-        private final RunningCall call;
-        private final Thread handlerThread = Thread.currentThread();
-        private volatile int done;
-        /** Answered on the handler's thread while the handler ran (handler's thread only). */
-        private boolean inline;
-        private boolean handlerRunning = true; // handler's thread only
-
-        Answering(RunningCall call) {
-            this.call = call;
-        }
-
-        void handlerReturned() {
-            handlerRunning = false;
-            if (!inline) {
-                call.reusable = false; // answered later, elsewhere, or by a failure: this sink may still hold it
-            }
-        }
-
-        private boolean first() {
-            if (!DONE.compareAndSet(this, 0, 1)) {
-                return false;
-            }
-            if (Thread.currentThread() == handlerThread && handlerRunning) {
-                inline = true;
-            }
-            return true;
-        }
-
-        @Override
-        public void result(Object value) {
-            if (first()) {
-                answerValue(call, value);
-            }
-        }
-
-        @Override
-        public void failed(StatusException why) {
-            if (first()) {
-                answerFailure(call, why == null ? new NullPointerException(call.spec + " failed with null") : why);
-            }
-        }
-    }
-
-    private void answerValue(RunningCall call, Object value) {
-        if (call.spec.kind != MethodSpec.Kind.STREAM && call.spec.result != Codecs.NONE && value == null) {
-            answerFailure(call, new NullPointerException(call.spec + " returned null"));
-            return;
-        }
-        Outgoing out = Outgoing.take(rpc.exporter());
-        try {
-            answerValue(call, value, out);
-        } finally {
-            out.recycle();
-        }
-    }
-
-    private void answerValue(RunningCall call, Object value, Outgoing out) {
-        FileDescriptor[] fds;
-        UnsafeBuffer answer;
-        try {
-            if (call.spec.kind != MethodSpec.Kind.STREAM) {
-                call.spec.result.encode(value, out);
-            }
-            answer = out.answer();
-            fds = out.fds();
-        } catch (StatusException e) {
-            out.abandon();
-            answerError(call, e.code(), e.reason(), e.detail());
-            return;
-        } catch (RuntimeException e) {
-            out.abandon();
-            answerFailure(call, e);
-            return;
-        }
-        try {
-            if (!call.answerOnce()) {
-                out.abandon(); // revoked or cancelled meanwhile, and answered then
-                return;
-            }
-            try {
-                rpc.connection().respond(call.id, answer, 0, answer.capacity(), fds);
-            } catch (StatusException e) {
-                out.abandon();
-            }
-            finish(call, StatusCode.OK);
-        } finally {
-            for (FileDescriptor fd : fds) {
-                fd.close(); // a result's fds are Capwire's once returned: sent (as duplicates), then closed
-            }
-        }
-    }
-
-    private void answerFailure(RunningCall call, Throwable failure) {
-        if (failure instanceof StatusException) {
-            StatusException status = (StatusException) failure;
-            answerError(call, status.code(), status.reason().isEmpty() ? "handler.status" : status.reason(),
-                    status.detail());
-            return;
-        }
-        rpc.reportError(new IllegalStateException("handler of " + call.capName + "." + call.spec.name + " on "
-                + rpc.connection() + " failed", failure));
-        if (failure instanceof Error) {
-            // An Error may have left the handler's object broken: this connection ends, the others carry on.
-            answerError(call, StatusCode.INTERNAL, "handler.failed", "the handler failed");
-            rpc.connection().abort();
-            return;
-        }
-        answerError(call, StatusCode.INTERNAL, "handler.failed", exposeHandlerErrors ? "the handler failed: "
-                + failure : "the handler failed");
-    }
-
-    private void answerError(RunningCall call, StatusCode code, String reason, String message) {
-        if (call.answerOnce()) {
-            rpc.respondError(call.id, code, reason, message);
-            finish(call, code);
-        }
-    }
-
-    private void finish(RunningCall call, StatusCode status) {
-        calls.finished(call, status);
-        if (call.timed) {
-            RpcEvents.served(rpc, call.capName, call.spec.name, status, call.arrivalNanos);
-        }
-        if (call.stream != null) {
-            RpcEvents.streamEnded(rpc, call.capName, call.spec.name, status, call.stream.items());
         }
     }
 
@@ -507,7 +372,7 @@ final class Callee {
         if (!stream.grant(items) && call != null) {
             StatusException overflow = new StatusException(StatusCode.INVALID_ARGUMENT, "stream.credit",
                     "credit beyond 2^31 - 1 items", null);
-            answerError(call, overflow.code(), overflow.reason(), overflow.detail());
+            answerer.answerError(call, overflow.code(), overflow.reason(), overflow.detail());
             cancel(call, overflow);
         }
     }
@@ -519,7 +384,7 @@ final class Callee {
                 + " was revoked", null);
         for (RunningCall call : affected) {
             // Answered first: a handler woken by its cancellation would otherwise race to answer OK.
-            answerError(call, why.code(), why.reason(), why.detail());
+            answerer.answerError(call, why.code(), why.reason(), why.detail());
             cancel(call, why);
         }
     }

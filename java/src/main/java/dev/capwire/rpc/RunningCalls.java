@@ -57,9 +57,9 @@ final class RunningCalls {
     String enter(RunningCall call, Export target) {
         synchronized (running) {
             // Checked again here, under the lock that a revocation takes to find the calls running on the export
-            // (pinCallsOn): a revocation that began (marked the export) before this point is seen now, and one that begins
-            // after it finds this call in the table. Either way the revocation wins: a call never runs on an
-            // export whose revocation missed it.
+            // (pinCallsOn): a revocation that began (marked the export) before this point is seen now, and one
+            // that begins after it finds this call in the table. Either way the revocation wins: a call never runs
+            // on an export whose revocation missed it.
             String revokedMeanwhile = target == null ? null : target.revoked;
             if (revokedMeanwhile == null) {
                 running.put(call.id, call);
