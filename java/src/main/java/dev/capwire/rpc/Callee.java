@@ -8,29 +8,31 @@ import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.StatusCode;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 import org.agrona.collections.Int2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * The calls one connection serves (the answers table of docs/rpc-protocol.md): each call is checked and
- * decoded as the doc says, run on the handler executor (or on the loop, for a method declared
- * non-blocking) inside its {@link CallContext}, and answered exactly once, whether by its handler, its
- * revocation, or a failure; a handler's exception becomes an ERROR and never reaches the loop.
+ * The calls one connection serves (the answers table of docs/rpc-protocol.md), as its {@link RpcConnection}
+ * hands them over: a call, a cancel, stream credit, a revocation, the close. Each call is checked as the doc
+ * says and its target found (the bootstrap cap, the runtime cap, or an export), or it is refused; then it
+ * enters the {@link RunningCalls}, and the {@link CallRunner} runs its handler, on the handler executor or,
+ * for a method declared non-blocking, on the loop. The {@link Answerer} answers it exactly once, whether its
+ * handler, its revocation or a failure comes first.
  */
 final class Callee {
     private static final FileDescriptor[] NO_FDS = new FileDescriptor[0];
     private static final CapabilityType<RuntimeCapability> RUNTIME = CapabilityType.of(RuntimeCapability.class);
 
-    final RpcConnection rpc;
+    private final RpcConnection rpc;
     private final RpcOptions options;
     private final RuntimeService runtime;
     private final BootstrapService bootstrap;
     private final RunningCalls calls = new RunningCalls();
     private final Answerer answerer;
+    private final CallRunner runner;
+    /** Loop only: answered calls to reuse, and the loop's decoder of non-blocking calls. */
+    private final RunningCall.Pool pool;
+    private final Incoming loopArguments;
     private int highestStreamId; // loop only
     private PeerCredentials peer; // loop only, fetched at the first call
 
@@ -40,6 +42,8 @@ final class Callee {
         this.runtime = runtime;
         this.bootstrap = new BootstrapService(rpc);
         this.answerer = new Answerer(rpc, calls);
+        this.runner = new CallRunner(rpc, options, answerer);
+        this.pool = new RunningCall.Pool(runner);
         this.loopArguments = new Incoming();
     }
 
@@ -58,10 +62,6 @@ final class Callee {
     long failed() {
         return calls.failed();
     }
-
-    /** Loop only: answered calls to reuse, and the loop's decoder of non-blocking calls. */
-    private final RunningCall.Pool pool = new RunningCall.Pool(this);
-    private final Incoming loopArguments;
 
     // ---------------------------------------------------------------------------------------------------
     // Arrival (loop)
@@ -174,7 +174,7 @@ final class Callee {
                 in = new Incoming(rpc.importer(), frame.buffer(), offset + contentOffset, offset + length,
                         descriptors, fds);
             }
-            run(call, implementation, in, loopScope());
+            runner.runOnLoop(call, implementation, in);
             pool.recycle(call);
             return true;
         }
@@ -182,33 +182,9 @@ final class Callee {
         byte[] content = new byte[length - contentOffset];
         frame.buffer().getBytes(offset + contentOffset, content);
         Incoming in = new Incoming(rpc.importer(), new UnsafeBuffer(content), 0, content.length, descriptors, fds);
-        call.implementation = implementation;
-        call.arguments = in;
-        try {
-            options.executor().execute(call);
-        } catch (RejectedExecutionException e) {
-            in.discard();
-            answerer.answerError(call, StatusCode.RESOURCE_EXHAUSTED, "handler.executor",
-                    "every handler thread is busy (capwire.rpc.handlerThreads)");
-        }
+        runner.runOnExecutor(call, implementation, in);
         return true;
     }
-
-    /**
-     * Loop: the scope holder of the thread running this loop work, kept across calls (a thread-local lookup per
-     * call otherwise); looked up again when another thread runs the loop (invoker mode).
-     */
-    private CallContext.Scope loopScope() {
-        Thread thread = Thread.currentThread();
-        if (thread != loopScopeThread) {
-            loopScope = CallContext.scope();
-            loopScopeThread = thread;
-        }
-        return loopScope;
-    }
-
-    private Thread loopScopeThread; // loop only
-    private CallContext.Scope loopScope; // loop only
 
     /**
      * Loop: the export {@code capId} names. The last one found is kept with the map it came from: a published
@@ -249,86 +225,6 @@ final class Callee {
         StatusCode answered = bootstrap.answer(id, content, peer());
         if (answered != null) {
             calls.count(answered);
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------------
-    // Running (handler executor, or the loop for non-blocking methods)
-    // ---------------------------------------------------------------------------------------------------
-
-    void run(RunningCall call, Object implementation, Incoming in, CallContext.Scope scope) {
-        if (call.answered != 0) {
-            // Answered before its handler could start (it waited for a handler thread): its export was revoked,
-            // or the connection closed. The handler must not run for a call that has ended.
-            in.discard();
-            in.clear();
-            return;
-        }
-        Object argument;
-        try {
-            argument = call.spec.argument.decode(in);
-            in.requireAllTaken();
-        } catch (Codec.MalformedException e) {
-            in.discard();
-            answerer.answerError(call, StatusCode.INVALID_ARGUMENT, "args.malformed", call.spec + ": "
-                    + e.getMessage());
-            return;
-        } catch (StatusException e) {
-            in.discard();
-            answerer.answerError(call, e.code(), e.reason(), e.detail());
-            return;
-        } finally {
-            in.clear();
-        }
-        Object result;
-        Answerer.Answering answering = call.spec.kind == MethodSpec.Kind.CALLBACK ? answerer.sinkFor(call) : null;
-        Object saved = scope.value;
-        scope.value = call;
-        try {
-            result = call.spec.invoke(implementation, argument, answering != null ? answering : call.stream);
-        } catch (Throwable e) {
-            answerer.answerFailure(call, e);
-            return;
-        } finally {
-            scope.value = saved;
-            if (answering != null) {
-                answering.handlerReturned();
-            }
-        }
-        switch (call.spec.kind) {
-            case UNARY:
-                answerer.answerValue(call, result);
-                break;
-            case ASYNC:
-                if (result == null) {
-                    answerer.answerFailure(call, new NullPointerException(call.spec
-                            + " returned a null future"));
-                    break;
-                }
-                CompletableFuture<?> future = (CompletableFuture<?>) result;
-                if (future.isDone() && !future.isCompletedExceptionally()) {
-                    answerer.answerValue(call, future.getNow(null)); // nothing to hook: no stage, no cancel hook
-                    break;
-                }
-                call.reusable = false; // the stage below holds it until the future completes
-                call.context().onCancel(() -> future.cancel(true));
-                future.whenComplete((value, failure) -> {
-                    if (failure != null) {
-                        answerer.answerFailure(call, failure instanceof CompletionException
-                                && failure.getCause() != null ? failure.getCause() : failure);
-                    } else {
-                        answerer.answerValue(call, value);
-                    }
-                });
-                break;
-            case STREAM:
-                answerer.answerValue(call, null); // the handler returned: the stream completed
-                break;
-            case CALLBACK:
-                break; // answered, or to be answered, through its sink
-
-            default:
-                throw new IllegalStateException(call.spec.kind.toString());
         }
     }
 

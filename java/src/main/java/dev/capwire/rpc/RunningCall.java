@@ -22,7 +22,7 @@ final class RunningCall implements Runnable, CallContext.Source {
     private static final AtomicIntegerFieldUpdater<RunningCall> ANSWERED =
             AtomicIntegerFieldUpdater.newUpdater(RunningCall.class, "answered");
 
-    private final Callee callee;
+    private final CallRunner runner;
     long id;
     Export target;
     String capName;
@@ -54,8 +54,8 @@ final class RunningCall implements Runnable, CallContext.Source {
     private CallContext context; // guarded by this; made on demand
     private StatusException cancellation; // guarded by this; a cancellation before the context was made
 
-    private RunningCall(Callee callee) {
-        this.callee = callee;
+    private RunningCall(CallRunner runner) {
+        this.runner = runner;
     }
 
     void start(long id, Export target, String capName, MethodSpec spec, long timeoutNanos, boolean loop,
@@ -68,7 +68,7 @@ final class RunningCall implements Runnable, CallContext.Source {
         this.timeoutNanos = timeoutNanos;
         // System.nanoTime costs about 30 ns on a VM: a non-blocking call nobody times or asks the deadline of
         // reads the clock not at all (it used to read it three times).
-        this.timed = RpcEvents.timesCalls(callee.rpc);
+        this.timed = RpcEvents.timesCalls(runner.rpc);
         this.arrived = timed || !loop;
         this.arrivalNanos = arrived ? System.nanoTime() : 0;
         ANSWERED.lazySet(this, 0); // nobody else sees it before the table's lock publishes it
@@ -100,7 +100,7 @@ final class RunningCall implements Runnable, CallContext.Source {
                 arrivalNanos = System.nanoTime();
                 arrived = true;
             }
-            made = new CallContext(CallContext.deadlineAt(arrivalNanos, timeoutNanos), callee.rpc.connection(),
+            made = new CallContext(CallContext.deadlineAt(arrivalNanos, timeoutNanos), runner.rpc.connection(),
                     caller, capName, spec.name, null);
             context = made;
             cancelled = cancellation;
@@ -128,17 +128,17 @@ final class RunningCall implements Runnable, CallContext.Source {
 
     @Override
     public void run() {
-        callee.run(this, implementation, arguments, CallContext.scope());
+        runner.run(this, implementation, arguments, CallContext.scope());
     }
 
     /** Loop only: answered calls to reuse (see {@link RunningCall}, "Reuse"). */
     static final class Pool {
-        private final Callee callee;
+        private final CallRunner runner;
         private final RunningCall[] calls = new RunningCall[16];
         private int pooled;
 
-        Pool(Callee callee) {
-            this.callee = callee;
+        Pool(CallRunner runner) {
+            this.runner = runner;
         }
 
         /** A call to start: a pooled one when it runs on the loop and one is there, else a new one. */
@@ -148,7 +148,7 @@ final class RunningCall implements Runnable, CallContext.Source {
                 calls[pooled] = null;
                 return call;
             }
-            return new RunningCall(callee);
+            return new RunningCall(runner);
         }
 
         /**
