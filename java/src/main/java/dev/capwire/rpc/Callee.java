@@ -161,7 +161,7 @@ final class Callee {
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);
         }
-        String revokedMeanwhile = calls.enter(call, target); // the revocation wins a race (see there)
+        String revokedMeanwhile = calls.enter(call, target); // a revocation wins a race with this call (see there)
         if (revokedMeanwhile != null) {
             return refuse(id, StatusCode.UNAVAILABLE, revokedMeanwhile, target.type.name() + " was revoked");
         }
