@@ -11,7 +11,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  * Answers the calls one connection serves, each exactly once ({@link RunningCall#answerOnce}), whichever
  * answer comes first: its handler's value or failure (a handler's exception becomes an ERROR and never reaches
  * the loop), its revocation, or an error found on the way; then the call leaves the table of running calls,
- * is counted, and is reported to the observer.
+ * is counted, and is reported (the observer, the JFR events).
  */
 final class Answerer {
     private static final AtomicIntegerFieldUpdater<Answering> DONE =
@@ -45,7 +45,7 @@ final class Answerer {
         private boolean inline;
         private boolean handlerRunning = true; // handler's thread only
 
-        Answering(RunningCall call) {
+        private Answering(RunningCall call) {
             this.call = call;
         }
 

@@ -22,6 +22,10 @@ final class RunningCall implements Runnable, CallContext.Source {
     private static final AtomicIntegerFieldUpdater<RunningCall> ANSWERED =
             AtomicIntegerFieldUpdater.newUpdater(RunningCall.class, "answered");
 
+    /**
+     * Runs it on a handler thread, and holds the connection it came on ({@code runner.rpc}): one field for both,
+     * since a call on the executor is an object per call.
+     */
     private final CallRunner runner;
     long id;
     Export target;
