@@ -73,7 +73,7 @@ public final class CallContext {
         Object value;
     }
 
-    /** The current thread's scope holder, for a server that enters calls itself ({@link Callee}). */
+    /** The current thread's scope holder, for a server that enters calls itself ({@link CallRunner}). */
     static Scope scope() {
         if (!used) {
             used = true;

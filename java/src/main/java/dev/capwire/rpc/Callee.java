@@ -8,20 +8,16 @@ import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.StatusCode;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
-import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.collections.Int2ObjectHashMap;
-import org.agrona.collections.Long2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * The calls one connection serves (the answers table of docs/rpc-protocol.md): each call is checked and
- * decoded as the doc says, run on the handler executor (or on the loop, for a method declared
- * non-blocking) inside its {@link CallContext}, and answered exactly once, whether by its handler, its
- * revocation, or a failure; a handler's exception becomes an ERROR and never reaches the loop.
+ * The calls one connection serves (the answers table of docs/rpc-protocol.md), as its {@link RpcConnection}
+ * hands them over: a call, a cancel, stream credit, a revocation, the close. Each call is checked as the doc
+ * says and its target found (the bootstrap cap, the runtime cap, or an export), or it is refused; then it
+ * enters the {@link RunningCalls}, and the {@link CallRunner} runs its handler, on the handler executor or,
+ * for a method declared non-blocking, on the loop. The {@link Answerer} answers it exactly once, whether its
+ * handler, its revocation or a failure comes first.
  */
 final class Callee {
     private static final FileDescriptor[] NO_FDS = new FileDescriptor[0];
@@ -31,14 +27,13 @@ final class Callee {
     private final RpcOptions options;
     private final RuntimeService runtime;
     private final BootstrapService bootstrap;
-    private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
-    private final Long2ObjectHashMap<Running> running = new Long2ObjectHashMap<>(); // guarded by itself
-    /** {@code running.size()}, written under its lock, read without it (the loop's limit check, once per call). */
-    private volatile int runningCount;
-    private final Int2ObjectHashMap<ProducerStream> streams = new Int2ObjectHashMap<>(); // guarded by running
+    private final RunningCalls calls = new RunningCalls();
+    private final Answerer answerer;
+    private final CallRunner runner;
+    /** Loop only: answered calls to reuse, and the loop's decoder of non-blocking calls. */
+    private final RunningCall.Pool pool;
+    private final Incoming loopArguments;
     private int highestStreamId; // loop only
-    private final AtomicLong served = new AtomicLong();
-    private final AtomicLong failed = new AtomicLong();
     private PeerCredentials peer; // loop only, fetched at the first call
 
     Callee(RpcConnection rpc, RpcOptions options, RuntimeService runtime) {
@@ -46,178 +41,26 @@ final class Callee {
         this.options = options;
         this.runtime = runtime;
         this.bootstrap = new BootstrapService(rpc);
+        this.answerer = new Answerer(rpc, calls);
+        this.runner = new CallRunner(rpc, options, answerer);
+        this.pool = new RunningCall.Pool(runner);
         this.loopArguments = new Incoming();
     }
 
     int running() {
-        synchronized (running) {
-            return running.size();
-        }
+        return calls.size();
     }
 
     int openStreams() {
-        synchronized (running) {
-            return streams.size();
-        }
+        return calls.openStreams();
     }
 
     long served() {
-        return served.get();
+        return calls.served();
     }
 
     long failed() {
-        return failed.get();
-    }
-
-    private static final AtomicIntegerFieldUpdater<Running> ANSWERED =
-            AtomicIntegerFieldUpdater.newUpdater(Running.class, "answered");
-
-    /**
-     * A call being served; it is also the task the handler executor runs, and the source of its
-     * {@link CallContext}, which is made only if the handler (or a call it makes) asks for it.
-     *
-     * <p>Reuse. A call run on the loop ({@code nonBlocking}) and answered there before its handler returned
-     * is put back in the loop's pool and serves a later call, so such a call costs no bookkeeping object. That
-     * is safe because nothing outside the loop holds it by then: user code never sees it (its context, when
-     * made, is an object of its own that keeps working after the call, and the handler's future is read, not
-     * hooked, when it is already done); it is out of the table of running calls; and every other thread that
-     * took it from that table ({@link #revoked}, {@link #closed}, {@link #onCredit}, {@link #onCancel}) marked it
-     * {@link #pinned} under the table's lock first, and a pinned call is never reused. A call on the executor,
-     * a stream, or one whose future completes later is never reused.
-     */
-    private final class Running implements Runnable, CallContext.Source {
-        long id;
-        Export target;
-        String capName;
-        MethodSpec spec;
-        /** The call header's timeout_nanos; the deadline is counted from {@link #arrivalNanos}. */
-        long timeoutNanos;
-        /**
-         * When the call arrived, on {@link System#nanoTime()}'s scale; valid once {@link #arrived}. Taken at once for
-         * a call on the executor (its time in the queue counts against its deadline) and for a call that is timed
-         * ({@link #timed}); for an untimed non-blocking call only when its context is made, which, since the loop
-         * runs the handler as soon as the call is decoded, is within the handler's own run.
-         */
-        long arrivalNanos;
-        boolean arrived; // written by the loop before the call is published, then under this
-        /** The observer or the JFR Call event wanted this call's handling time when it arrived. */
-        boolean timed;
-        PeerCredentials caller;
-        /** 1 once answered: a call is answered exactly once, by its handler, its revocation or a failure. */
-        volatile int answered;
-        ProducerStream stream;
-        Object implementation;
-        Incoming arguments;
-        /** The loop may reuse it once answered: a non-blocking, non-stream call whose answer came at once. */
-        boolean reusable;
-        /** Another thread took it from the table of running calls (guarded by that table's lock). */
-        boolean pinned;
-        /** It was answered while not pinned, and is out of the table (guarded by that table's lock). */
-        boolean finishedUnpinned;
-        private CallContext context; // guarded by this; made on demand
-        private StatusException cancellation; // guarded by this; a cancellation before the context was made
-
-        void start(long id, Export target, String capName, MethodSpec spec, long timeoutNanos, boolean loop,
-                PeerCredentials caller) {
-            this.id = id;
-            this.caller = caller;
-            this.target = target;
-            this.capName = capName;
-            this.spec = spec;
-            this.timeoutNanos = timeoutNanos;
-            // System.nanoTime costs about 30 ns on a VM: a non-blocking call nobody times or asks the deadline of
-            // reads the clock not at all (it used to read it three times).
-            this.timed = RpcEvents.timesCalls(rpc);
-            this.arrived = timed || !loop;
-            this.arrivalNanos = arrived ? System.nanoTime() : 0;
-            ANSWERED.lazySet(this, 0); // nobody else sees it before the table's lock publishes it
-            this.stream = null;
-            this.implementation = null;
-            this.arguments = null;
-            this.reusable = false;
-            this.pinned = false;
-            this.finishedUnpinned = false;
-            // No lock: only the loop has touched these since the call before it (a call another thread could
-            // cancel was pinned, and a pinned call is never reused).
-            this.context = null;
-            this.cancellation = null;
-        }
-
-        boolean answerOnce() {
-            return ANSWERED.compareAndSet(this, 0, 1);
-        }
-
-        @Override
-        public CallContext context() {
-            CallContext made;
-            StatusException cancelled;
-            synchronized (this) {
-                if (context != null) {
-                    return context;
-                }
-                if (!arrived) {
-                    arrivalNanos = System.nanoTime();
-                    arrived = true;
-                }
-                made = new CallContext(CallContext.deadlineAt(arrivalNanos, timeoutNanos), rpc.connection(), caller,
-                        capName, spec.name, null);
-                context = made;
-                cancelled = cancellation;
-            }
-            if (cancelled != null) {
-                made.cancel(cancelled);
-            }
-            return made;
-        }
-
-        /** Cancels the call's context, or, when none was made yet, the one it will make. */
-        void cancel(StatusException why) {
-            CallContext made;
-            synchronized (this) {
-                if (context == null) {
-                    if (cancellation == null) {
-                        cancellation = why;
-                    }
-                    return;
-                }
-                made = context;
-            }
-            made.cancel(why);
-        }
-
-        @Override
-        public void run() {
-            Callee.this.run(this, implementation, arguments, CallContext.scope());
-        }
-    }
-
-    /** Loop only: answered calls to reuse ({@link Running}), and the loop's decoder of non-blocking calls. */
-    private final Running[] pool = new Running[16];
-    private int pooled;
-    private final Incoming loopArguments;
-
-    private Running newRunning(boolean loop) {
-        if (loop && pooled > 0) {
-            Running call = pool[--pooled];
-            pool[pooled] = null;
-            return call;
-        }
-        return new Running();
-    }
-
-    /**
-     * Loop: after a non-blocking call's handler returned; reuses it if it may be (see {@link Running}). No lock:
-     * {@code finishedUnpinned} is true only when this thread finished the call itself, after seeing under the
-     * lock that nobody had pinned it (a thread that pins writes false; the loop reset it for this call).
-     */
-    private void recycle(Running call) {
-        if (!call.reusable || !call.finishedUnpinned || pooled == pool.length) {
-            return;
-        }
-        call.target = null;
-        call.spec = null;
-        call.implementation = null;
-        pool[pooled++] = call;
+        return calls.failed();
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -261,7 +104,7 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "a call too short for its " + capCount
                     + " descriptors");
         }
-        if (runningCount >= options.maxInFlight()) {
+        if (calls.runningCount() >= options.maxInFlight()) {
             return refuse(id, StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls from this peer are running already");
         }
@@ -310,7 +153,7 @@ final class Callee {
                     streamId) + " is not above the last one (" + Integer.toUnsignedString(highestStreamId) + ")");
         }
         boolean loop = spec.nonBlocking;
-        Running call = newRunning(loop);
+        RunningCall call = pool.take(loop);
         call.start(id, target, type.name(), spec, timeoutNanos, loop, peer());
         if (streamId != 0) {
             highestStreamId = streamId;
@@ -318,21 +161,7 @@ final class Callee {
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);
         }
-        String revokedMeanwhile;
-        synchronized (running) {
-            // Checked again here, under the lock that revoked() takes to find the calls running on the export:
-            // a revocation that began (marked the export) before this point is seen now, and one that begins
-            // after it finds this call in the table. Either way the revocation wins: a call never runs on an
-            // export whose revocation missed it.
-            revokedMeanwhile = target == null ? null : target.revoked;
-            if (revokedMeanwhile == null) {
-                running.put(id, call);
-                runningCount = running.size();
-                if (call.stream != null) {
-                    streams.put(streamId, call.stream);
-                }
-            }
-        }
+        String revokedMeanwhile = calls.enter(call, target); // a revocation wins a race with this call (see there)
         if (revokedMeanwhile != null) {
             return refuse(id, StatusCode.UNAVAILABLE, revokedMeanwhile, target.type.name() + " was revoked");
         }
@@ -345,41 +174,17 @@ final class Callee {
                 in = new Incoming(rpc.importer(), frame.buffer(), offset + contentOffset, offset + length,
                         descriptors, fds);
             }
-            run(call, implementation, in, loopScope());
-            recycle(call);
+            runner.runOnLoop(call, implementation, in);
+            pool.recycle(call);
             return true;
         }
         // A handler thread runs it after the loop has moved on and reused the receive buffer: the content moves.
         byte[] content = new byte[length - contentOffset];
         frame.buffer().getBytes(offset + contentOffset, content);
         Incoming in = new Incoming(rpc.importer(), new UnsafeBuffer(content), 0, content.length, descriptors, fds);
-        call.implementation = implementation;
-        call.arguments = in;
-        try {
-            options.executor().execute(call);
-        } catch (RejectedExecutionException e) {
-            in.discard();
-            answerError(call, StatusCode.RESOURCE_EXHAUSTED, "handler.executor",
-                    "every handler thread is busy (capwire.rpc.handlerThreads)");
-        }
+        runner.runOnExecutor(call, implementation, in);
         return true;
     }
-
-    /**
-     * Loop: the scope holder of the thread running this loop work, kept across calls (a thread-local lookup per
-     * call otherwise); looked up again when another thread runs the loop (invoker mode).
-     */
-    private CallContext.Scope loopScope() {
-        Thread thread = Thread.currentThread();
-        if (thread != loopScopeThread) {
-            loopScope = CallContext.scope();
-            loopScopeThread = thread;
-        }
-        return loopScope;
-    }
-
-    private Thread loopScopeThread; // loop only
-    private CallContext.Scope loopScope; // loop only
 
     /**
      * Loop: the export {@code capId} names. The last one found is kept with the map it came from: a published
@@ -410,7 +215,7 @@ final class Callee {
     }
 
     private boolean refuse(long id, StatusCode code, String reason, String message) {
-        failed.incrementAndGet();
+        calls.count(code);
         rpc.respondError(id, code, reason, message);
         return false;
     }
@@ -419,231 +224,7 @@ final class Callee {
     private void bootstrap(long id, byte[] content) {
         StatusCode answered = bootstrap.answer(id, content, peer());
         if (answered != null) {
-            (answered == StatusCode.OK ? served : failed).incrementAndGet();
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------------
-    // Running (handler executor, or the loop for non-blocking methods)
-    // ---------------------------------------------------------------------------------------------------
-
-    private void run(Running call, Object implementation, Incoming in, CallContext.Scope scope) {
-        if (call.answered != 0) {
-            // Answered before its handler could start (it waited for a handler thread): its export was revoked,
-            // or the connection closed. The handler must not run for a call that has ended.
-            in.discard();
-            in.clear();
-            return;
-        }
-        Object argument;
-        try {
-            argument = call.spec.argument.decode(in);
-            in.requireAllTaken();
-        } catch (Codec.MalformedException e) {
-            in.discard();
-            answerError(call, StatusCode.INVALID_ARGUMENT, "args.malformed", call.spec + ": " + e.getMessage());
-            return;
-        } catch (StatusException e) {
-            in.discard();
-            answerError(call, e.code(), e.reason(), e.detail());
-            return;
-        } finally {
-            in.clear();
-        }
-        Object result;
-        Answering answering = call.spec.kind == MethodSpec.Kind.CALLBACK ? new Answering(call) : null;
-        Object saved = scope.value;
-        scope.value = call;
-        try {
-            result = call.spec.invoke(implementation, argument, answering != null ? answering : call.stream);
-        } catch (Throwable e) {
-            answerFailure(call, e);
-            return;
-        } finally {
-            scope.value = saved;
-            if (answering != null) {
-                answering.handlerReturned();
-            }
-        }
-        switch (call.spec.kind) {
-            case UNARY:
-                answerValue(call, result);
-                break;
-            case ASYNC:
-                if (result == null) {
-                    answerFailure(call, new NullPointerException(call.spec + " returned a null future"));
-                    break;
-                }
-                CompletableFuture<?> future = (CompletableFuture<?>) result;
-                if (future.isDone() && !future.isCompletedExceptionally()) {
-                    answerValue(call, future.getNow(null)); // nothing to hook: no stage, no cancel hook
-                    break;
-                }
-                call.reusable = false; // the stage below holds it until the future completes
-                call.context().onCancel(() -> future.cancel(true));
-                future.whenComplete((value, failure) -> {
-                    if (failure != null) {
-                        answerFailure(call, failure instanceof CompletionException && failure.getCause() != null
-                                ? failure.getCause() : failure);
-                    } else {
-                        answerValue(call, value);
-                    }
-                });
-                break;
-            case STREAM:
-                answerValue(call, null); // the handler returned: the stream completed
-                break;
-            case CALLBACK:
-                break; // answered, or to be answered, through its sink
-
-            default:
-                throw new IllegalStateException(call.spec.kind.toString());
-        }
-    }
-
-    private static final AtomicIntegerFieldUpdater<Answering> DONE =
-            AtomicIntegerFieldUpdater.newUpdater(Answering.class, "done");
-
-    /**
-     * The {@link ResultSink} a callback-form handler answers through: one per call, since the handler may keep
-     * it. It answers its own call once and then never touches it again; so that a kept sink can never reach a
-     * later call, its call is reused only when this sink answered it on the handler's own thread before the
-     * handler returned (then it is done, and inert).
-     */
-    private final class Answering implements ResultSink<Object> {
-        private final Running call;
-        private final Thread handlerThread = Thread.currentThread();
-        private volatile int done;
-        /** Answered on the handler's thread while the handler ran (handler's thread only). */
-        private boolean inline;
-        private boolean handlerRunning = true; // handler's thread only
-
-        Answering(Running call) {
-            this.call = call;
-        }
-
-        void handlerReturned() {
-            handlerRunning = false;
-            if (!inline) {
-                call.reusable = false; // answered later, elsewhere, or by a failure: this sink may still hold it
-            }
-        }
-
-        private boolean first() {
-            if (!DONE.compareAndSet(this, 0, 1)) {
-                return false;
-            }
-            if (Thread.currentThread() == handlerThread && handlerRunning) {
-                inline = true;
-            }
-            return true;
-        }
-
-        @Override
-        public void result(Object value) {
-            if (first()) {
-                answerValue(call, value);
-            }
-        }
-
-        @Override
-        public void failed(StatusException why) {
-            if (first()) {
-                answerFailure(call, why == null ? new NullPointerException(call.spec + " failed with null") : why);
-            }
-        }
-    }
-
-    private void answerValue(Running call, Object value) {
-        if (call.spec.kind != MethodSpec.Kind.STREAM && call.spec.result != Codecs.NONE && value == null) {
-            answerFailure(call, new NullPointerException(call.spec + " returned null"));
-            return;
-        }
-        Outgoing out = Outgoing.take(rpc.exporter());
-        try {
-            answerValue(call, value, out);
-        } finally {
-            out.recycle();
-        }
-    }
-
-    private void answerValue(Running call, Object value, Outgoing out) {
-        FileDescriptor[] fds;
-        UnsafeBuffer answer;
-        try {
-            if (call.spec.kind != MethodSpec.Kind.STREAM) {
-                call.spec.result.encode(value, out);
-            }
-            answer = out.answer();
-            fds = out.fds();
-        } catch (StatusException e) {
-            out.abandon();
-            answerError(call, e.code(), e.reason(), e.detail());
-            return;
-        } catch (RuntimeException e) {
-            out.abandon();
-            answerFailure(call, e);
-            return;
-        }
-        try {
-            if (!call.answerOnce()) {
-                out.abandon(); // revoked or cancelled meanwhile, and answered then
-                return;
-            }
-            try {
-                rpc.connection().respond(call.id, answer, 0, answer.capacity(), fds);
-            } catch (StatusException e) {
-                out.abandon();
-            }
-            finish(call, StatusCode.OK);
-        } finally {
-            for (FileDescriptor fd : fds) {
-                fd.close(); // a result's fds are Capwire's once returned: sent (as duplicates), then closed
-            }
-        }
-    }
-
-    private void answerFailure(Running call, Throwable failure) {
-        if (failure instanceof StatusException) {
-            StatusException status = (StatusException) failure;
-            answerError(call, status.code(), status.reason().isEmpty() ? "handler.status" : status.reason(),
-                    status.detail());
-            return;
-        }
-        rpc.reportError(new IllegalStateException("handler of " + call.capName + "." + call.spec.name + " on "
-                + rpc.connection() + " failed", failure));
-        if (failure instanceof Error) {
-            // An Error may have left the handler's object broken: this connection ends, the others carry on.
-            answerError(call, StatusCode.INTERNAL, "handler.failed", "the handler failed");
-            rpc.connection().abort();
-            return;
-        }
-        answerError(call, StatusCode.INTERNAL, "handler.failed", exposeHandlerErrors ? "the handler failed: "
-                + failure : "the handler failed");
-    }
-
-    private void answerError(Running call, StatusCode code, String reason, String message) {
-        if (call.answerOnce()) {
-            rpc.respondError(call.id, code, reason, message);
-            finish(call, code);
-        }
-    }
-
-    private void finish(Running call, StatusCode status) {
-        synchronized (running) {
-            running.remove(call.id);
-            runningCount = running.size();
-            if (call.stream != null) {
-                streams.remove(call.stream.id());
-            }
-            call.finishedUnpinned = !call.pinned;
-        }
-        (status == StatusCode.OK ? served : failed).incrementAndGet();
-        if (call.timed) {
-            RpcEvents.served(rpc, call.capName, call.spec.name, status, call.arrivalNanos);
-        }
-        if (call.stream != null) {
-            RpcEvents.streamEnded(rpc, call.capName, call.spec.name, status, call.stream.items());
+            calls.count(answered);
         }
     }
 
@@ -653,20 +234,14 @@ final class Callee {
 
     /** Loop: the caller no longer waits for this call. */
     void onCancel(long id) {
-        Running call;
-        synchronized (running) {
-            call = running.get(id);
-            if (call != null) {
-                call.pinned = true;
-            }
-        }
+        RunningCall call = calls.pin(id);
         if (call != null) {
             cancel(call, new StatusException(StatusCode.CANCELLED, "call.cancelled", "the caller cancelled the call",
                     null));
         }
     }
 
-    private void cancel(Running call, StatusException why) {
+    private void cancel(RunningCall call, StatusException why) {
         try {
             call.cancel(why);
         } catch (RuntimeException e) {
@@ -676,20 +251,9 @@ final class Callee {
 
     /** Loop: credit for a stream this side produces. */
     void onCredit(int streamId, int items) {
-        ProducerStream stream;
-        Running call = null;
-        synchronized (running) {
-            stream = streams.get(streamId);
-            if (stream != null) {
-                for (Running candidate : running.values()) {
-                    if (candidate.stream == stream) {
-                        call = candidate;
-                        call.pinned = true;
-                        break;
-                    }
-                }
-            }
-        }
+        RunningCall call = calls.pinProducer(streamId);
+        // One lookup when the stream's call runs; a second only for a stream that ended (or lost its call).
+        ProducerStream stream = call != null ? call.stream : calls.openStream(streamId);
         if (items == 0) {
             rpc.protocolError("a STREAM_CREDIT of 0 items");
             return;
@@ -704,42 +268,27 @@ final class Callee {
         if (!stream.grant(items) && call != null) {
             StatusException overflow = new StatusException(StatusCode.INVALID_ARGUMENT, "stream.credit",
                     "credit beyond 2^31 - 1 items", null);
-            answerError(call, overflow.code(), overflow.reason(), overflow.detail());
+            answerer.answerError(call, overflow.code(), overflow.reason(), overflow.detail());
             cancel(call, overflow);
         }
     }
 
     /** The export was revoked: calls running on it end now with the reason, and their handlers see it. */
     void revoked(Export export, String reason) {
-        Running[] affected;
-        synchronized (running) {
-            affected = running.values().stream().filter(call -> call.target == export).toArray(Running[]::new);
-            for (Running call : affected) {
-                call.pinned = true;
-            }
-        }
+        RunningCall[] affected = calls.pinCallsOn(export);
         StatusException why = new StatusException(StatusCode.UNAVAILABLE, reason, export.type.name()
                 + " was revoked", null);
-        for (Running call : affected) {
+        for (RunningCall call : affected) {
             // Answered first: a handler woken by its cancellation would otherwise race to answer OK.
-            answerError(call, why.code(), why.reason(), why.detail());
+            answerer.answerError(call, why.code(), why.reason(), why.detail());
             cancel(call, why);
         }
     }
 
     /** The connection closed: every running call is cancelled; nobody is left to answer. */
     void closed(StatusException why) {
-        Running[] all;
-        synchronized (running) {
-            all = running.values().toArray(new Running[0]);
-            for (Running call : all) {
-                call.pinned = true;
-            }
-            running.clear();
-            runningCount = 0;
-            streams.clear();
-        }
-        for (Running call : all) {
+        RunningCall[] all = calls.pinAllAndClear();
+        for (RunningCall call : all) {
             call.answerOnce();
             cancel(call, why);
         }
