@@ -161,9 +161,13 @@ final class Callee {
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);
         }
-        String revokedMeanwhile = calls.enter(call, target); // a revocation wins a race with this call (see there)
-        if (revokedMeanwhile != null) {
-            return refuse(id, StatusCode.UNAVAILABLE, revokedMeanwhile, target.type.name() + " was revoked");
+        String notEntered = calls.enter(call, target); // a revocation wins a race with this call (see there)
+        if (notEntered == RunningCalls.ID_IN_USE) {
+            rpc.protocolError("a REQUEST with correlation id " + Long.toUnsignedString(id) + ", " + notEntered);
+            return false;
+        }
+        if (notEntered != null) {
+            return refuse(id, StatusCode.UNAVAILABLE, notEntered, target.type.name() + " was revoked");
         }
         int[] descriptors = Incoming.descriptors(frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
         if (loop) {
@@ -252,20 +256,18 @@ final class Callee {
     /** Loop: credit for a stream this side produces. */
     void onCredit(int streamId, int items) {
         RunningCall call = calls.pinProducer(streamId);
-        // One lookup when the stream's call runs; a second only for a stream that ended (or lost its call).
-        ProducerStream stream = call != null ? call.stream : calls.openStream(streamId);
         if (items == 0) {
             rpc.protocolError("a STREAM_CREDIT of 0 items");
             return;
         }
-        if (stream == null) {
+        if (call == null) {
             if (Integer.compareUnsigned(streamId, highestStreamId) > 0) {
                 rpc.protocolError("a STREAM_CREDIT for stream " + Integer.toUnsignedString(streamId)
                         + ", which the peer never opened");
             }
             return; // it ended: late credit is dropped
         }
-        if (!stream.grant(items) && call != null) {
+        if (!call.stream.grant(items)) {
             StatusException overflow = new StatusException(StatusCode.INVALID_ARGUMENT, "stream.credit",
                     "credit beyond 2^31 - 1 items", null);
             answerer.answerError(call, overflow.code(), overflow.reason(), overflow.detail());

@@ -13,10 +13,18 @@ import org.agrona.collections.Long2ObjectHashMap;
  * from here only through a method that pins it under that lock (see {@link RunningCall}, "Reuse").
  */
 final class RunningCalls {
+    /**
+     * What {@link #enter} answers, compared by identity, when the call's id is the id of a call still running:
+     * the peer broke the rule that its request ids are unique while in flight, and the answers table, keyed by
+     * them, cannot tell the two apart (which would the answer or a CANCEL be for?).
+     */
+    static final String ID_IN_USE = "the id of a call still running";
+
     private final Long2ObjectHashMap<RunningCall> running = new Long2ObjectHashMap<>(); // guarded by itself
     /** {@code running.size()}, written under its lock, read without it (the loop's limit check, once per call). */
     private volatile int runningCount;
-    private final Int2ObjectHashMap<ProducerStream> streams = new Int2ObjectHashMap<>(); // guarded by running
+    /** The running calls that produce a stream, by stream id. */
+    private final Int2ObjectHashMap<RunningCall> producers = new Int2ObjectHashMap<>(); // guarded by running
     private final AtomicLong served = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
 
@@ -33,7 +41,7 @@ final class RunningCalls {
 
     int openStreams() {
         synchronized (running) {
-            return streams.size();
+            return producers.size();
         }
     }
 
@@ -52,7 +60,8 @@ final class RunningCalls {
 
     /**
      * Loop: {@code call}, on {@code target} (null for the runtime cap), enters the table with its stream, if any;
-     * returns null, or the reason {@code target} was revoked, and then the call is not entered.
+     * returns null, or why the call was not entered: {@link #ID_IN_USE}, or the reason {@code target} was
+     * revoked.
      */
     String enter(RunningCall call, Export target) {
         synchronized (running) {
@@ -61,14 +70,19 @@ final class RunningCalls {
             // that begins after it finds this call in the table. Either way the revocation wins: a call never runs
             // on an export whose revocation missed it.
             String revokedMeanwhile = target == null ? null : target.revoked;
-            if (revokedMeanwhile == null) {
-                running.put(call.id, call);
-                runningCount = running.size();
-                if (call.stream != null) {
-                    streams.put(call.stream.id(), call.stream);
-                }
+            if (revokedMeanwhile != null) {
+                return revokedMeanwhile;
             }
-            return revokedMeanwhile;
+            RunningCall earlier = running.put(call.id, call); // one lookup: the usual call finds no earlier one
+            if (earlier != null) {
+                running.put(call.id, earlier);
+                return ID_IN_USE;
+            }
+            runningCount = running.size();
+            if (call.stream != null) {
+                producers.put(call.stream.id(), call);
+            }
+            return null;
         }
     }
 
@@ -78,7 +92,7 @@ final class RunningCalls {
             running.remove(call.id);
             runningCount = running.size();
             if (call.stream != null) {
-                streams.remove(call.stream.id());
+                producers.remove(call.stream.id());
             }
             call.finishedUnpinned = !call.pinned;
         }
@@ -96,32 +110,14 @@ final class RunningCalls {
         }
     }
 
-    /**
-     * The running call that produces stream {@code streamId}, pinned; null when the stream is not open, or is
-     * open with no running call (see {@link #openStream}).
-     */
+    /** The running call that produces stream {@code streamId}, pinned; null when the stream is not open. */
     RunningCall pinProducer(int streamId) {
         synchronized (running) {
-            ProducerStream stream = streams.get(streamId);
-            if (stream != null) {
-                for (RunningCall candidate : running.values()) {
-                    if (candidate.stream == stream) {
-                        candidate.pinned = true;
-                        return candidate;
-                    }
-                }
+            RunningCall producer = producers.get(streamId);
+            if (producer != null) {
+                producer.pinned = true;
             }
-            return null;
-        }
-    }
-
-    /**
-     * Stream {@code streamId}, or null when it is not open. A stream can be open while no running call has it:
-     * a peer that reused a running call's correlation id put its later call in the earlier one's place.
-     */
-    ProducerStream openStream(int streamId) {
-        synchronized (running) {
-            return streams.get(streamId);
+            return producer;
         }
     }
 
@@ -146,7 +142,7 @@ final class RunningCalls {
             }
             running.clear();
             runningCount = 0;
-            streams.clear();
+            producers.clear();
             return all;
         }
     }

@@ -4,12 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.protobuf.ByteString;
 import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.bindings.NativeSocket;
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.NegotiatedConnection;
 import dev.capwire.rpc.proto.BootstrapRequest;
+import dev.capwire.rpc.testing.SlowRequest;
 import dev.capwire.testing.ChildJvm;
+import dev.capwire.testing.RawFrames;
 import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.CloseReason;
 import dev.capwire.transport.Connection;
@@ -19,6 +23,12 @@ import dev.capwire.transport.StatusException;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.GoAway;
+import dev.capwire.wire.proto.GoAwayReason;
+import dev.capwire.wire.proto.Hello;
+import dev.capwire.wire.proto.HelloReply;
+import java.nio.ByteBuffer;
 import dev.capwire.wire.StatusCode;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -191,6 +201,46 @@ class RpcBadInputTest {
             pipe[1].close();
         }
         // The server's fd count is checked once every case has run (AfterAll).
+    }
+
+    /**
+     * Two calls in flight with one correlation id: the answers table is keyed by it, so the second ends the
+     * connection with a PROTOCOL_ERROR (the transport's own request ids can never repeat, so this peer writes
+     * its frames by hand on a socket of its own after a hand-made Hello), and the first call, still running,
+     * is cancelled with the connection.
+     */
+    @Test
+    void aCallReusingTheIdOfACallStillRunningEndsTheConnectionWithAProtocolError() throws Exception {
+        try (NativeSocket socket = NativeSocket.connect(endpoint.socketAddress(), 5000)) {
+            RawFrames.writeFully(socket, rawFrame(FrameType.HELLO, 0, 0, 0, Hello.newBuilder()
+                    .setMinProtocolVersion(1).setMaxProtocolVersion(1).setServiceName("app")
+                    .setClientNonce(ByteString.copyFrom(new byte[32])).build().toByteArray()));
+            assertTrue(HelloReply.parseFrom(RawFrames.readFrame(socket, FrameType.HELLO_REPLY)).hasNegotiated());
+            UnsafeBuffer bootstrap = call(0, new int[0], BootstrapRequest.newBuilder().setName("files").build()
+                    .toByteArray());
+            RawFrames.writeFully(socket, rawFrame(FrameType.REQUEST, 1, 0, 1, bootstrap.byteArray()));
+            int files = new UnsafeBuffer(RawFrames.readFrame(socket, FrameType.RESPONSE)).getInt(4, FrameHeader.ORDER);
+
+            byte[] slow = call(0, new int[0], SlowRequest.newBuilder().setHoldMs(30_000).setTag("reused-id").build()
+                    .toByteArray()).byteArray();
+            RawFrames.writeFully(socket, rawFrame(FrameType.REQUEST, 7, files, 7, slow));
+            server.expect("HOLDING reused-id", 10); // running, on a handler thread: id 7 is in use
+            RawFrames.writeFully(socket, rawFrame(FrameType.REQUEST, 7, files, 7, slow));
+            GoAway goAway = RawFrames.readGoAway(socket);
+            assertEquals(GoAwayReason.PROTOCOL_ERROR, goAway.getReason());
+            assertTrue(goAway.getMessage().contains("correlation id 7, the id of a call still running"),
+                    goAway.getMessage());
+            assertTrue(server.expect("CANCELLED reused-id", 10).startsWith("UNAVAILABLE"),
+                    "the first call is cancelled with the connection");
+        }
+    }
+
+    private static ByteBuffer rawFrame(byte type, long correlationId, int capId, int methodId, byte[] payload) {
+        ByteBuffer frame = ByteBuffer.allocateDirect(FrameHeader.HEADER_LENGTH + payload.length);
+        UnsafeBuffer view = new UnsafeBuffer(frame);
+        FrameHeader.write(view, 0, frame.capacity(), type, 0, correlationId, capId, methodId, 0);
+        view.putBytes(FrameHeader.HEADER_LENGTH, payload);
+        return frame;
     }
 
     @Test
