@@ -466,7 +466,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         if (!drivesLoop) {
             return future.get(timeoutMs, TimeUnit.MILLISECONDS);
         }
-        loop.runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
+        loop.invoker().runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
         if (!future.isDone()) {
             throw new TimeoutException(); // nobody else runs the loop: waiting on would only wait longer
         }
@@ -526,7 +526,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         loop.execute(() -> closing.startClose(false));
         if (loop.drivenByCurrentThread()) {
             try {
-                loop.runUntil(closing.closed(), TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
+                loop.invoker().runUntil(closing.closed(), TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt(); // the close goes on with the owner's next polls
             }

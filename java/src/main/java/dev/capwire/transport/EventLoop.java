@@ -19,7 +19,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  * {@link ChannelTable}), flush again (what the reads produced), fire due timers. Who runs the cycles is a
  * separate choice: a {@link LoopRunner} on a thread of its own, which idles under the {@link IdleStrategy} and
  * after {@code parkAfterIdleNanos} parks in the poller's wait ({@link #park}); or, in invoker mode, the
- * application's thread through {@link Transport#poll()} and {@link #runUntil}.
+ * application's thread through its {@link LoopInvoker}.
  *
  * <p>Waking a parked loop costs a syscall, so producers only do it when the loop is actually parked: a
  * producer publishes its work (a queue offer, which is a full fence) and then reads {@link #parked}; the
@@ -71,12 +71,8 @@ public final class EventLoop implements Agent, AutoCloseable {
             BufferUtil.allocateDirectAligned(Handles.bytes(FrameHeader.MAX_FDS) + 8, 64)); // the handles, their count
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
-    private final boolean invoker;
-    /**
-     * Invoker mode: the owning thread is running loop work now (a duty cycle, or a task it runs inline), so
-     * its callbacks are running; a plain field, only the owning thread touches it.
-     */
-    private boolean inCallbacks;
+    /** Invoker mode: the owning thread's way to run this loop; null when the loop has a thread of its own. */
+    private final LoopInvoker invoker;
     /** Who runs loop work right now; see the class comment. */
     private final LoopOwnership ownership;
     private final NanoClock clock;
@@ -105,8 +101,8 @@ public final class EventLoop implements Agent, AutoCloseable {
         this.receiveBuffer = new UnsafeBuffer(
                 BufferUtil.allocateDirectAligned(Math.max(64 * 1024, 2 * options.maxFrameBytes()), 64));
         this.ownership = new LoopOwnership(name);
-        this.invoker = !ownThread;
-        if (invoker) {
+        this.invoker = ownThread ? null : new LoopInvoker(this);
+        if (invoker != null) {
             this.thread = Thread.currentThread();
             ownership.tryAcquire(); // for good: an invoker-mode loop is run by its creating thread alone
             return;
@@ -116,47 +112,12 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     /** Whether the application drives this loop (no thread of its own). */
     boolean isInvoker() {
+        return invoker != null;
+    }
+
+    /** Invoker mode: how the owning thread runs this loop; null for a loop with a thread of its own. */
+    LoopInvoker invoker() {
         return invoker;
-    }
-
-    /**
-     * Invoker mode, on the owning thread outside its callbacks ({@link #drivenByCurrentThread}): runs duty
-     * cycles until {@code done} completes or {@code timeoutNanos} pass. An interrupt ends it, the flag
-     * cleared as {@link InterruptedException} promises: nothing else would end a wait whose thread is busy
-     * running the loop rather than parked.
-     */
-    void runUntil(java.util.concurrent.Future<?> done, long timeoutNanos) throws InterruptedException {
-        long deadline = clock.nanoTime() + timeoutNanos;
-        while (!done.isDone() && clock.nanoTime() - deadline < 0) {
-            if (Thread.interrupted()) {
-                throw new InterruptedException("interrupted while running " + name + " for a wait");
-            }
-            if (invokerCycle() == 0) {
-                Thread.onSpinWait();
-            }
-        }
-    }
-
-    /**
-     * Invoker mode: one duty cycle on the owning thread, marked as callbacks for its length, so that a
-     * blocking call made by what it runs fails at once ({@link #ensureMayBlock}). A cycle run by a wait
-     * inside a cycle (a send waiting for room) keeps the outer mark.
-     */
-    int invokerCycle() {
-        boolean outer = inCallbacks;
-        inCallbacks = true;
-        try {
-            if (!running) {
-                // Another thread closed the transport: the owner stops the loop, as only it may (see close()).
-                if (stopped.getCount() > 0) {
-                    stopped();
-                }
-                return 0;
-            }
-            return doWork();
-        } finally {
-            inCallbacks = outer;
-        }
     }
 
     /**
@@ -165,7 +126,7 @@ public final class EventLoop implements Agent, AutoCloseable {
      * of a final field.
      */
     boolean drivenByCurrentThread() {
-        return invoker && inLoop() && !inCallbacks;
+        return invoker != null && invoker.drivenByCurrentThread();
     }
 
     @Override
@@ -188,28 +149,19 @@ public final class EventLoop implements Agent, AutoCloseable {
      * {@link IllegalStateException} when nothing could end the wait, and otherwise says how to wait. On a
      * loop with its own thread, loop work may not block (see {@link LoopOwnership#ensureMayBlock}); any other
      * thread may, and false says a plain wait will do. In invoker mode the owning thread may block outside
-     * the loop's callbacks, and true says its wait must run the loop ({@link #runUntil}), since nothing else
-     * will; inside a callback (a listener, a reply, a future's continuation, run by {@link
+     * the loop's callbacks, and true says its wait must run the loop ({@link LoopInvoker#runUntil}), since
+     * nothing else will; inside a callback (a listener, a reply, a future's continuation, run by {@link
      * Transport#poll()} or by another wait) it may not, since the duty cycle it would wait for is the one
      * running it. Other threads may block on an invoker loop: the owner's polling ends their wait.
      *
      * @param call what blocks, named in the failure (by its {@code toString}, only then)
      */
     boolean ensureMayBlock(Object call) {
-        if (!invoker) {
+        if (invoker == null) {
             ownership.ensureMayBlock(call);
             return false;
         }
-        if (!inLoop()) {
-            return false;
-        }
-        if (inCallbacks) {
-            throw new IllegalStateException(call + " blocks, and it was called from a callback of " + name
-                    + ", an invoker-mode loop (eventLoops = 0), while its owning thread ran the loop: the answer "
-                    + "could only come from the duty cycle the callback is part of, so the wait could never end. "
-                    + "Use the asynchronous form, or block after Transport.poll() returns.");
-        }
-        return true;
+        return invoker.ensureMayBlock(call);
     }
 
     /** The clock this loop's timers and its connections' deadlines run on. */
@@ -293,8 +245,8 @@ public final class EventLoop implements Agent, AutoCloseable {
      */
     void execute(Runnable task) {
         if (inLoop()) {
-            if (invoker) {
-                runAsCallbacks(task); // the listeners it runs (an onOpen, an onClose) are callbacks too
+            if (invoker != null) {
+                invoker.runAsCallbacks(task);
             } else {
                 task.run();
             }
@@ -302,7 +254,7 @@ public final class EventLoop implements Agent, AutoCloseable {
         }
         // Another loop's thread queues instead: its own connections wait while it works, and spreading
         // connections over loops would mean little if the accepting loop ran their first reads itself.
-        if (!invoker && !(Thread.currentThread() instanceof LoopThread) && ownership.tryAcquire()) {
+        if (invoker == null && !(Thread.currentThread() instanceof LoopThread) && ownership.tryAcquire()) {
             try {
                 task.run();
             } finally {
@@ -317,16 +269,6 @@ public final class EventLoop implements Agent, AutoCloseable {
             Thread.onSpinWait();
         }
         wakeIfParked();
-    }
-
-    private void runAsCallbacks(Runnable task) {
-        boolean outer = inCallbacks;
-        inCallbacks = true;
-        try {
-            task.run();
-        } finally {
-            inCallbacks = outer;
-        }
     }
 
     /**
@@ -458,6 +400,13 @@ public final class EventLoop implements Agent, AutoCloseable {
         }
     }
 
+    /** Invoker mode: {@link #stopped} once, by whichever of the owner's poll or close gets there first. */
+    void stopOnce() {
+        if (stopped.getCount() > 0) {
+            stopped();
+        }
+    }
+
     /**
      * Waits in the poller, not owning the loop, until the next timer is due or {@link #MAX_PARK_NANOS} pass.
      * A caller that takes the loop meanwhile and sets a timer due earlier than that wakes it (see
@@ -509,11 +458,9 @@ public final class EventLoop implements Agent, AutoCloseable {
     @Override
     public void close() {
         running = false;
-        if (invoker) {
+        if (invoker != null) {
             if (inLoop() || !thread.isAlive()) {
-                if (stopped.getCount() > 0) {
-                    stopped();
-                }
+                stopOnce();
                 return;
             }
             awaitStopped(name + " was not polled by its owning thread " + thread.getName()

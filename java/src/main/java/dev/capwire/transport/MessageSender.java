@@ -171,7 +171,7 @@ final class MessageSender {
             if (loop.clock().nanoTime() - deadlineNanos >= 0) {
                 throw full();
             }
-            if (loop.invokerCycle() == 0) {
+            if (loop.invoker().cycle() == 0) {
                 pause(attempt);
             }
         }

@@ -95,7 +95,7 @@ public final class Transport implements AutoCloseable {
             throw new IllegalStateException("poll() called from a callback of the loop it would run: return from the"
                     + " callback, and the owning thread's next poll() goes on");
         }
-        return loop.invokerCycle();
+        return loop.invoker().cycle();
     }
 
     EventLoop nextLoop() {
