@@ -414,8 +414,17 @@ public final class EventLoop implements Agent, AutoCloseable {
      * a close's linger), which each new connection sets.
      */
     void park(long now) {
+        park(now, MAX_PARK_NANOS);
+    }
+
+    /**
+     * {@link #park(long)} for at most {@code maxWaitNanos}. An invoker-mode loop's owner parks this way while it
+     * waits for something (see {@link LoopInvoker#runUntil}); it keeps the loop meanwhile, since nobody else may
+     * run it, and other threads' tasks wake it as they would a parked loop thread.
+     */
+    void park(long now, long maxWaitNanos) {
         long untilTimer = timers.nanosToNext(now);
-        long waitNanos = untilTimer < 0 ? MAX_PARK_NANOS : Math.min(untilTimer, MAX_PARK_NANOS);
+        long waitNanos = untilTimer < 0 ? maxWaitNanos : Math.min(untilTimer, maxWaitNanos);
         timers.resetEarliestScheduled();
         parkDeadlineNanos = now + waitNanos;
         parked = true;
@@ -425,12 +434,17 @@ public final class EventLoop implements Agent, AutoCloseable {
         }
         int timeoutMs = (int) ((waitNanos + 999_999) / 1_000_000);
         int count;
-        ownership.release();
+        boolean handOver = invoker == null;
+        if (handOver) {
+            ownership.release();
+        }
         try {
             count = table.awaitReadiness(timeoutMs);
         } finally {
             parked = false;
-            ownership.acquire(idleStrategy);
+            if (handOver) {
+                ownership.acquire(idleStrategy);
+            }
         }
         try {
             table.dispatch(count);

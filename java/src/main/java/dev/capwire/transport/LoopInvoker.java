@@ -1,6 +1,8 @@
 package dev.capwire.transport;
 
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.agrona.concurrent.NanoClock;
 
 /**
  * Drives an {@link EventLoop} from the application's own thread (invoker mode, {@code eventLoops = 0}), as
@@ -15,6 +17,12 @@ import java.util.concurrent.Future;
  * guards its conductor against re-entry.
  */
 final class LoopInvoker {
+    /**
+     * The longest a waiting owner parks at a time: a Java interrupt does not end a wait in the poller, so the
+     * owner looks at its interrupt flag (and the wait's deadline) at least this often.
+     */
+    private static final long PARK_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+
     private final EventLoop loop;
     /** The owning thread is running loop work now; a plain field, since only that thread touches it. */
     private boolean inCallbacks;
@@ -44,18 +52,32 @@ final class LoopInvoker {
 
     /**
      * On the owning thread outside its callbacks ({@link #drivenByCurrentThread}): runs duty cycles until
-     * {@code done} completes or {@code timeoutNanos} pass. An interrupt ends it, the flag cleared as
-     * {@link InterruptedException} promises: nothing else would end a wait whose thread is busy running the
-     * loop rather than parked.
+     * {@code done} completes or {@code timeoutNanos} pass. Idle, it spins for {@code parkAfterIdleMicros} as a
+     * loop thread would (an answer due within microseconds costs no wake-up), then parks in the poller in
+     * slices, so a long wait does not burn the owner's core (a spinning loop, {@code idleStrategy=spin}, never
+     * parks). An interrupt ends it, the flag cleared as {@link InterruptedException} promises: nothing else
+     * would end a wait whose thread is running the loop.
      */
     void runUntil(Future<?> done, long timeoutNanos) throws InterruptedException {
-        long deadline = loop.clock().nanoTime() + timeoutNanos;
-        while (!done.isDone() && loop.clock().nanoTime() - deadline < 0) {
+        NanoClock clock = loop.clock();
+        long deadline = clock.nanoTime() + timeoutNanos;
+        long idleSince = 0;
+        for (long now = clock.nanoTime(); !done.isDone() && now - deadline < 0; now = clock.nanoTime()) {
             if (Thread.interrupted()) {
                 throw new InterruptedException("interrupted while running " + loop.roleName() + " for a wait");
             }
-            if (cycle() == 0) {
+            if (cycle() > 0) {
+                idleSince = 0;
+            } else if (!loop.parks()) {
                 Thread.onSpinWait();
+            } else if (idleSince == 0) {
+                idleSince = now;
+            } else if (now - idleSince < loop.parkAfterIdleNanos()) {
+                Thread.onSpinWait();
+            } else {
+                long parkedAt = now;
+                long slice = Math.min(PARK_SLICE_NANOS, deadline - now);
+                runAsCallbacks(() -> loop.park(parkedAt, slice)); // what the wait reads goes to callbacks
             }
         }
     }
