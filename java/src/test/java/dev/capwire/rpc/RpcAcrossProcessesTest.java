@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
-import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.NegotiatedConnection;
@@ -193,27 +192,7 @@ class RpcAcrossProcessesTest {
 
     @Test
     void anFdTravelsAsAResultAndAsAnArgument() throws Exception {
-        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
-        try (FileDescriptor fd = files.openFd(OpenRequest.newBuilder()
-                .setContent(ByteString.copyFromUtf8("through the pipe")).build())) {
-            ByteBuffer buffer = ByteBuffer.allocateDirect(64);
-            int read = fd.read(buffer);
-            buffer.flip();
-            byte[] bytes = new byte[read];
-            buffer.get(bytes);
-            assertEquals("through the pipe", text(bytes));
-        }
-        FileDescriptor[] pipe = FileDescriptor.pipe();
-        try {
-            byte[] bytes = "to the server".getBytes(StandardCharsets.UTF_8);
-            pipe[1].write(ByteBuffer.allocateDirect(bytes.length).put(bytes).flip());
-            pipe[1].close();
-            assertEquals("to the server", text(files.readFd(pipe[0])));
-            assertTrue(pipe[0].isOpen(), "the caller keeps its own fd: the call sent a duplicate");
-        } finally {
-            pipe[0].close();
-            pipe[1].close();
-        }
+        FdThroughMethods.check(peer.bootstrap(RemoteFiles.class));
     }
 
     @Test

@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
-import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.NegotiatedConnection;
@@ -27,7 +26,6 @@ import dev.capwire.transport.StatusException;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.StatusCode;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -158,26 +156,7 @@ class RpcInvokerAcrossProcessesTest {
     @Test
     @Timeout(60)
     void anFdTravelsAsAResultAndAsAnArgument() throws Exception {
-        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
-        try (FileDescriptor fd = files.openFd(OpenRequest.newBuilder()
-                .setContent(ByteString.copyFromUtf8("through the pipe")).build())) {
-            ByteBuffer buffer = ByteBuffer.allocateDirect(64);
-            int read = fd.read(buffer);
-            byte[] bytes = new byte[read];
-            buffer.flip().get(bytes);
-            assertEquals("through the pipe", text(bytes));
-        }
-        FileDescriptor[] pipe = FileDescriptor.pipe();
-        try {
-            byte[] bytes = "to the server".getBytes(StandardCharsets.UTF_8);
-            pipe[1].write(ByteBuffer.allocateDirect(bytes.length).put(bytes).flip());
-            pipe[1].close();
-            assertEquals("to the server", text(files.readFd(pipe[0])));
-            assertTrue(pipe[0].isOpen(), "the caller keeps its own fd");
-        } finally {
-            pipe[0].close();
-            pipe[1].close();
-        }
+        FdThroughMethods.check(peer.bootstrap(RemoteFiles.class));
     }
 
     /**
