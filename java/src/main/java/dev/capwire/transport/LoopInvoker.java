@@ -98,6 +98,11 @@ final class LoopInvoker {
         return loop.inLoop() && !inCallbacks;
     }
 
+    /** Owner only: whether it is running the loop's work now (the loop's own test, once ownership is known). */
+    boolean inCallbacks() {
+        return inCallbacks;
+    }
+
     /**
      * {@link EventLoop#ensureMayBlock} in invoker mode: another thread may block (the owner's polling ends its
      * wait), the owner outside its callbacks may too and must run the loop meanwhile (true), and inside a

@@ -86,16 +86,17 @@ public final class Transport implements AutoCloseable {
      */
     public int poll() {
         EventLoop loop = loops[0];
-        if (!loop.isInvoker() || !loop.inLoop()) {
+        LoopInvoker invoker = loop.invoker();
+        if (invoker == null || !loop.inLoop()) {
             throw new IllegalStateException("poll() is for invoker mode (eventLoops = 0), on the creating thread");
         }
-        if (!loop.drivenByCurrentThread()) {
+        if (invoker.inCallbacks()) {
             // A duty cycle inside one of its own callbacks would run the rest of that cycle's work (and the
             // callback's connection) re-entrantly, under the callback's feet.
             throw new IllegalStateException("poll() called from a callback of the loop it would run: return from the"
                     + " callback, and the owning thread's next poll() goes on");
         }
-        return loop.invoker().cycle();
+        return invoker.cycle();
     }
 
     EventLoop nextLoop() {
