@@ -86,7 +86,7 @@ final class Answerer {
             answerFailure(call, new NullPointerException(call.spec + " returned null"));
             return;
         }
-        Outgoing out = Outgoing.take(rpc.exporter());
+        Outgoing out = rpc.outgoing();
         try {
             answerValue(call, value, out);
         } finally {

@@ -66,7 +66,7 @@ final class BootstrapService {
             StatusException full = rpc.maxCaps();
             return refuse(id, name, full.code(), full.reason(), full.detail());
         }
-        Outgoing out = Outgoing.take(rpc.exporter());
+        Outgoing out = rpc.outgoing();
         try {
             out.addDescriptor(export.id);
             out.putContent(BootstrapReply.newBuilder().setName(name)

@@ -271,7 +271,7 @@ final class Caller {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_IN_FLIGHT_PROP_NAME,
                     options.maxInFlight() + " calls are in flight on " + rpc.connection() + " already", null);
         }
-        Outgoing out = Outgoing.take(rpc.exporter());
+        Outgoing out = rpc.outgoing();
         try {
             UnsafeBuffer payload;
             FileDescriptor[] fds;

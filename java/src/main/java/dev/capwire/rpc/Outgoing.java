@@ -17,8 +17,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * payload of a call, an answer or a stream item around them (docs/rpc-protocol.md).
  *
  * <p>Each thread reuses one: the transport copies a message into its ring or staging before the send returns,
- * so the buffer is free again right after, and a call or an answer costs no buffer of its own. Take one with
- * {@link #take}, and {@link #recycle} it once the message is sent or abandoned.
+ * so the buffer is free again right after, and a call or an answer costs no buffer of its own. Take one through the
+ * connection's {@link Shortcut}, and {@link #recycle} it once the message is sent or abandoned.
  */
 final class Outgoing {
     /** Turns a cap value (a local object, or a proxy from the same connection) into a descriptor. */
@@ -46,6 +46,8 @@ final class Outgoing {
     private static final int MAX_KEPT_CAPACITY = 64 * 1024;
     private static final ThreadLocal<Outgoing> SPARE = new ThreadLocal<>();
 
+    /** The thread this one belongs to: only it takes, encodes into and recycles it. */
+    private final Thread owner = Thread.currentThread();
     private CapExporter exporter;
     private ExpandableArrayBuffer content = new ExpandableArrayBuffer(INITIAL_CAPACITY);
     private final UnsafeBuffer view = new UnsafeBuffer(0, 0);
@@ -73,6 +75,32 @@ final class Outgoing {
         out.exporter = exporter;
         out.inUse = true;
         return out;
+    }
+
+    /**
+     * A connection's shortcut to the thread's message: the one taken last on the connection, used again when the
+     * same thread takes one next, so that a run of calls or answers from one thread (the usual case: a loop, or
+     * an application thread making call after call) costs no thread-local lookup each. A thread-local lookup per
+     * call was 7 % of an RPC client's sending work in a profile of 128 calls in flight; on a thread with many
+     * thread-locals (an application server's) it costs more. Racy by design: any thread may overwrite the
+     * shortcut, and a thread that finds another's message there just takes its own through the thread-local.
+     */
+    static final class Shortcut {
+        private Outgoing last;
+
+        /** This thread's message to encode into, for {@code exporter}'s connection (see {@link Outgoing#take}). */
+        Outgoing take(CapExporter exporter) {
+            Outgoing out = last;
+            // owner is final, so a racy read sees it set; inUse is the owner's own plain field.
+            if (out != null && out.owner == Thread.currentThread() && !out.inUse) {
+                out.exporter = exporter;
+                out.inUse = true;
+                return out;
+            }
+            out = Outgoing.take(exporter);
+            last = out;
+            return out;
+        }
     }
 
     /**

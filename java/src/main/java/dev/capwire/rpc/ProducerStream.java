@@ -41,7 +41,7 @@ final class ProducerStream implements StreamSink<Object> {
     @Override
     public void next(Object item) {
         takeCredit();
-        Outgoing out = Outgoing.take(rpc.exporter());
+        Outgoing out = rpc.outgoing();
         try {
             codec.encode(item, out);
             UnsafeBuffer payload = out.streamItem(id);

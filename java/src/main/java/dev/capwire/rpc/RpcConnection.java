@@ -247,8 +247,11 @@ public final class RpcConnection {
         }
     };
 
-    Outgoing.CapExporter exporter() {
-        return exporter;
+    private final Outgoing.Shortcut outgoing = new Outgoing.Shortcut();
+
+    /** The calling thread's message to encode a call, an answer or a stream item of this connection into. */
+    Outgoing outgoing() {
+        return outgoing.take(exporter);
     }
 
     Incoming.CapImporter importer() {

@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 
-/** A thread reuses one {@link Outgoing}, but never while it is still encoding a message into it. */
+/**
+ * A thread reuses one {@link Outgoing}, but never while it is still encoding a message into it, and a connection's
+ * {@link Outgoing.Shortcut} never hands one thread's to another.
+ */
 class OutgoingReuseTest {
     private static final Outgoing.CapExporter NO_CAPS = new Outgoing.CapExporter() {
         @Override
@@ -49,5 +52,33 @@ class OutgoingReuseTest {
         assertEquals(4 + 1, payload.capacity());
         assertEquals(5, payload.getByte(4));
         next.recycle();
+    }
+
+    @Test
+    void theShortcutHandsEachThreadItsOwnAndNeverOneInUse() throws Exception {
+        Outgoing.Shortcut shortcut = new Outgoing.Shortcut();
+        Outgoing mine = shortcut.take(NO_CAPS);
+        Outgoing nested = shortcut.take(NO_CAPS); // taken while the first is in use
+        assertNotSame(mine, nested);
+        nested.recycle();
+        mine.recycle();
+        assertSame(nested, shortcut.take(NO_CAPS), "the last one taken here, recycled, is taken again");
+        nested.recycle();
+
+        Outgoing[] theirs = new Outgoing[1];
+        Thread other = new Thread(() -> {
+            theirs[0] = shortcut.take(NO_CAPS);
+            theirs[0].recycle();
+        });
+        other.start();
+        other.join();
+        assertNotSame(theirs[0], mine, "another thread gets its own");
+        assertNotSame(theirs[0], nested);
+        Outgoing again = shortcut.take(NO_CAPS); // the shortcut now points at the other thread's
+        assertNotSame(theirs[0], again);
+        again.recycle();
+        Outgoing last = shortcut.take(NO_CAPS);
+        last.recycle(); // before the assertion: this thread's own must be free for the tests after this one
+        assertSame(again, last, "and this thread's own is the shortcut again");
     }
 }
