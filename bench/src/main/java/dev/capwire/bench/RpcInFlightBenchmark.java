@@ -7,6 +7,7 @@ import dev.capwire.bench.rpc.GrpcBench;
 import dev.capwire.bench.rpc.RpcClient;
 import dev.capwire.bench.rpc.RpcPeerServer;
 import dev.capwire.bench.rpc.ServerAllocation;
+import dev.capwire.bench.rpc.ServerProfile;
 import dev.capwire.bench.rpc.proto.EchoReply;
 import dev.capwire.bench.rpc.proto.EchoRequest;
 import dev.capwire.transport.Connection;
@@ -59,11 +60,12 @@ import org.openjdk.jmh.runner.IterationType;
  * <li>{@code grpc}: grpc-java's async stub ({@code ClientCalls.asyncUnaryCall}), handler on its event loop;
  * <li>{@code rpc-invoker}, {@code raw-request-invoker}: {@code rpc} and {@code raw-request} with the client's
  *     transport in invoker mode ({@code eventLoops=0}): no loop thread, the benchmark thread runs the loop
- *     ({@code Transport.poll()}) whenever it waits for room in the window, so its calls go out and their
- *     answers come in on that thread.
+ *     ({@code Transport.poll()}) whenever it waits for room in the window (and, with {@code pollEvery}, after
+ *     every so many calls it sends), so its calls go out and their answers come in on that thread.
  * </ul>
  * For the RPC peers each trial also prints the server JVM's bytes allocated per call over its measured
- * iterations ({@link ServerAllocation}).
+ * iterations ({@link ServerAllocation}); with {@code -jvmArgsAppend -Dbench.serverProfile=FILE}, a CPU profile of the
+ * server JVM over the measured iterations ({@link ServerProfile}).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -85,8 +87,17 @@ public class RpcInFlightBenchmark {
     @Param("64")
     public int payloadBytes;
 
+    /**
+     * Invoker-mode peers only: when not 0, the benchmark thread also runs the loop after every {@code pollEvery}
+     * calls it sends, as an application with a duty cycle would, so the calls sent so far go out while it makes
+     * more (at 0 they go out only when the window is full, and the two sides take turns).
+     */
+    @Param("0")
+    public int pollEvery;
+
     private PeerProcess server;
     private ServerAllocation allocation; // RPC peers only
+    private ServerProfile serverProfile; // with -Dbench.serverProfile=FILE only
     private AutoCloseable client;
     /** Invoker-mode peers: the transport this thread runs; null when a loop thread runs it. */
     private Transport invoker;
@@ -182,6 +193,7 @@ public class RpcInFlightBenchmark {
             }
             default -> throw new IllegalArgumentException("unknown peer " + peer);
         }
+        serverProfile = ServerProfile.ifAsked(server);
     }
 
     private void fail(Throwable failure) {
@@ -192,8 +204,12 @@ public class RpcInFlightBenchmark {
 
     @Setup(Level.Iteration)
     public void startIteration(IterationParams iteration) throws IOException {
+        boolean measurement = iteration.getType() == IterationType.MEASUREMENT;
         if (allocation != null) {
-            allocation.startIteration(iteration.getType() == IterationType.MEASUREMENT, sent);
+            allocation.startIteration(measurement, sent);
+        }
+        if (serverProfile != null) {
+            serverProfile.startIteration(measurement);
         }
     }
 
@@ -222,6 +238,9 @@ public class RpcInFlightBenchmark {
         if (allocation != null) {
             allocation.print(peer);
         }
+        if (serverProfile != null) {
+            serverProfile.finish();
+        }
         client.close();
         server.close();
     }
@@ -236,5 +255,8 @@ public class RpcInFlightBenchmark {
         }
         send.run();
         sent++;
+        if (invoker != null && pollEvery > 0 && sent % pollEvery == 0) {
+            invoker.poll();
+        }
     }
 }

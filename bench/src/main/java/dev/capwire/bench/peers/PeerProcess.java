@@ -53,8 +53,10 @@ public final class PeerProcess implements AutoCloseable {
         Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         String line = out.readLine();
-        while (line != null && line.startsWith("[")) {
-            line = out.readLine(); // the JVM's own logging (-Xlog, JFR started by JAVA_TOOL_OPTIONS) goes to stdout too
+        while (line != null && (line.startsWith("[") || line.startsWith("Profiling started"))) {
+            // The JVM's own logging (-Xlog, JFR started by JAVA_TOOL_OPTIONS) goes to stdout too, and so does an
+            // async-profiler agent's greeting (-agentpath in JAVA_TOOL_OPTIONS: both sides of a run profiled).
+            line = out.readLine();
         }
         if (!"READY".equals(line)) {
             process.destroyForcibly();

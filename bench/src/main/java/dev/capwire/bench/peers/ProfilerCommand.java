@@ -15,12 +15,12 @@ public final class ProfilerCommand {
     private ProfilerCommand() {
     }
 
-    static boolean handles(String line) {
+    public static boolean handles(String line) {
         return line.startsWith(PREFIX);
     }
 
     /** Runs the command; a failure (no such event on this host, say) is the answer, not an exception. */
-    static String run(String line) {
+    public static String run(String line) {
         String command = line.substring(PREFIX.length());
         try {
             return ANSWER + oneLine(AsyncProfiler.getInstance().execute(command));

@@ -1,5 +1,6 @@
 package dev.capwire.bench.rpc;
 
+import dev.capwire.bench.peers.ProfilerCommand;
 import dev.capwire.handshake.HandshakeServer;
 import dev.capwire.handshake.Service;
 import dev.capwire.rpc.IfExists;
@@ -23,7 +24,8 @@ import java.nio.file.Path;
  * {@link BenchCap}), {@code raw-request} (Capwire's transport alone: every REQUEST answered with its own
  * payload, on the loop) or {@code grpc} ({@link GrpcBench}). Prints {@code READY}; then answers the line
  * {@code allocated} with {@code ALLOCATED <bytes>} (what this process's live threads have allocated so far,
- * so a benchmark can work out the server's bytes per call) and exits when its stdin closes.
+ * so a benchmark can work out the server's bytes per call) and the {@link ProfilerCommand} lines ({@link
+ * ServerProfile}), and exits when its stdin closes.
  */
 public final class RpcPeerServer {
     /** The handshake service the RPC clients ask for. */
@@ -57,6 +59,8 @@ public final class RpcPeerServer {
         while ((line = in.readLine()) != null) {
             if (line.equals("allocated")) {
                 System.out.println("ALLOCATED " + allocatedBytes());
+            } else if (ProfilerCommand.handles(line)) {
+                System.out.println(ProfilerCommand.run(line));
             } else {
                 System.out.println("UNKNOWN " + line);
             }
