@@ -21,6 +21,11 @@ import org.fusesource.hawtjni.runtime.Library;
  * (or {@code -Dlibrary.capwire.path}, or {@code java.library.path}) without hawtjni's fallbacks. When no
  * library fits, the error says which OS, architecture and C library were detected.
  *
+ * <p>A copy extracted from the jar is unlinked as soon as it is loaded (the loaded library lives on in the
+ * process), so no JVM leaves one behind, not even one killed before its delete-on-exit hooks run; only on
+ * Windows, which cannot delete a loaded DLL, does it stay. A library loaded where the user put it is never
+ * deleted.
+ *
  * <p>When Capwire is shaded, the library must be renamed {@code lib<prefix>capwire.so}, where
  * {@code <prefix>} is the relocated package prefix with {@code _} for {@code .} (for example
  * {@code libcom_acme_shaded_capwire.so} for {@code com.acme.shaded.dev.capwire}); the C side reads the same
@@ -50,6 +55,7 @@ public final class NativeLibrary {
                 loadWithoutFallbacks(name, platform);
             } else {
                 library.load();
+                deleteHawtjniCopy(library, platform);
             }
         } catch (UnsatisfiedLinkError e) {
             UnsatisfiedLinkError failure = new UnsatisfiedLinkError(
@@ -69,7 +75,8 @@ public final class NativeLibrary {
 
     /**
      * Loads from {@code -Dlibrary.<name>.path} when given, else {@code java.library.path}, else this
-     * platform's own resource, extracted into a temporary file; never from another platform's directory.
+     * platform's own resource, extracted into a temporary file (deleted once loaded, or when loading it
+     * fails); never from another platform's directory.
      */
     private static void loadWithoutFallbacks(String name, Platform platform) {
         String fileName = System.mapLibraryName(name);
@@ -95,19 +102,49 @@ public final class NativeLibrary {
             reasons.add("this jar has no library for " + platform);
             throw new UnsatisfiedLinkError(String.join("; ", reasons));
         }
+        File extracted = null;
+        boolean loaded = false;
         // java.io, not Files.createTempFile/Files.copy: an NIO FileChannel would make the JDK keep a socketpair
         // end open for the JVM's life (see Platform.linuxLibc), in a process whose fds are the application's.
         try (InputStream in = resource.openStream()) {
-            File extracted = File.createTempFile("lib" + name + "-", fileName.substring(fileName.lastIndexOf('.')));
+            extracted = File.createTempFile("lib" + name + "-", fileName.substring(fileName.lastIndexOf('.')));
             extracted.deleteOnExit();
             try (OutputStream out = new FileOutputStream(extracted)) {
                 in.transferTo(out);
             }
             System.load(extracted.getAbsolutePath());
+            loaded = true;
         } catch (IOException e) {
             reasons.add("extracting " + resource + " into " + System.getProperty("java.io.tmpdir") + " failed: " + e);
             throw new UnsatisfiedLinkError(String.join("; ", reasons));
+        } finally {
+            // A copy that failed to load is of no use on any platform.
+            if (extracted != null && (!loaded || platform.keepsLoadedLibraryWithoutItsFile())) {
+                deleteExtracted(extracted);
+            }
         }
+    }
+
+    /**
+     * Deletes the file hawtjni-runtime loaded if it extracted that file for this JVM alone. Only an extraction
+     * sets {@link Library#getNativeLibrarySourceUrl}: a library found in {@code -Dlibrary.<name>.path} or on
+     * {@code java.library.path} was loaded where it is and leaves it null. Its {@code sha1} strategy (the
+     * default on Windows, or {@code -Dhawtjni.strategy=sha1}) extracts under a name derived from the
+     * content, to be reused by the next JVM rather than piling up, which another JVM may be loading this
+     * moment: that file is kept. Its {@code temp} strategy makes a fresh file per JVM, left to delete-on-exit.
+     */
+    private static void deleteHawtjniCopy(Library library, Platform platform) {
+        boolean ownTempFile = library.getNativeLibrarySourceUrl() != null && library.getNativeLibraryPath() != null
+                && !Library.STRATEGY_SHA1.equals(System.getProperty(Library.STRATEGY_PROPERTY));
+        if (ownTempFile && platform.keepsLoadedLibraryWithoutItsFile()) {
+            deleteExtracted(new File(library.getNativeLibraryPath()));
+        }
+    }
+
+    private static void deleteExtracted(File extracted) {
+        // Ignoring a failure is safe: the file is still marked delete-on-exit, which removes it unless the JVM
+        // is killed first.
+        extracted.delete();
     }
 
     private static String loadFailureMessage(Library library, String name, Platform platform, String reasons) {

@@ -108,6 +108,14 @@ record Platform(String os, String arch, String libc) {
         };
     }
 
+    /**
+     * Whether a loaded library keeps working once its file is unlinked: the mapping holds the file on every
+     * Unix, while Windows refuses to delete a loaded DLL.
+     */
+    boolean keepsLoadedLibraryWithoutItsFile() {
+        return !os.equals("windows");
+    }
+
     boolean isMusl() {
         return libc.equals("musl");
     }

@@ -150,6 +150,11 @@ final class ChildJvm implements AutoCloseable {
         return process.pid();
     }
 
+    /** The child's own {@code java.io.tmpdir}, which nothing else uses; removed on close. */
+    Path tmpDir() {
+        return privateTmp;
+    }
+
     /**
      * Sends one command line and returns the payload of the child's {@code OK} reply; a command the child
      * failed throws {@link CommandFailedException} carrying the child's exception chain.

@@ -1,17 +1,17 @@
 package dev.capwire.bindings;
 
+import static dev.capwire.bindings.PackedLibrary.builtLibrary;
+import static dev.capwire.bindings.PackedLibrary.classpathWithMuslBuildOnly;
+import static dev.capwire.bindings.PackedLibrary.classpathWithoutNativeResources;
+import static dev.capwire.bindings.PackedLibrary.muslPlatform;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** How the library loads, or says why it cannot, in fresh child JVMs. */
 @ExtendWith(LeakCheck.class)
 class LoaderTest {
-    private static final String NATIVE_RESOURCES = "META-INF/native";
-    private static final String LIBRARY_PATH = "library.capwire.path";
+    private static final String NATIVE_RESOURCES = PackedLibrary.NATIVE_RESOURCES;
+    private static final String LIBRARY_PATH = PackedLibrary.LIBRARY_PATH;
 
     @TempDir(factory = SocketDirFactory.class)
     Path dir;
@@ -40,7 +40,7 @@ class LoaderTest {
     @Test
     void withNoLibraryAnywhereTheErrorSaysWhatItTriedAndHowToOverride() throws Exception {
         Path empty = Files.createDirectory(dir.resolve("empty"));
-        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpathWithoutNativeResources())
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpathWithoutNativeResources(dir))
                 .property(LIBRARY_PATH, empty.toString()).start()) {
             ChildJvm.CommandFailedException failure = assertThrows(ChildJvm.CommandFailedException.class,
                     () -> child.ask("load"));
@@ -64,7 +64,7 @@ class LoaderTest {
     void theLibraryPathPropertyLoadsTheLibraryFromThatDirectory() throws Exception {
         Path library = Files.createDirectory(dir.resolve("lib"));
         Files.copy(builtLibrary(), library.resolve("libcapwire.so"));
-        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpathWithoutNativeResources())
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpathWithoutNativeResources(dir))
                 .property(LIBRARY_PATH, library.toString()).start()) {
             assertEquals("loaded", child.ask("load"));
         }
@@ -72,12 +72,8 @@ class LoaderTest {
 
     @Test
     void onMuslTheMuslBuildIsLoadedFromItsOwnDirectory() throws Exception {
-        // This host is glibc, so the musl path is taken by override; the "musl build" here is the host build
-        // under the musl build's name, which proves the directory and the extraction, not musl itself.
-        Path jarTree = Files.createDirectories(dir.resolve("musl-jar/" + muslPlatform().resourceDirectory()));
-        Files.copy(builtLibrary(), jarTree.resolve("libcapwire.so"));
-        String classpath = classpathWithoutNativeResources() + File.pathSeparator + dir.resolve("musl-jar");
-        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpath)
+        // This host is glibc, so the musl path is taken by override.
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpathWithMuslBuildOnly(dir))
                 .property("capwire.libc", "musl").start()) {
             assertEquals("loaded", child.ask("load"));
         }
@@ -88,7 +84,7 @@ class LoaderTest {
         // The glibc build is on the classpath, the musl one is not: the load must fail without touching it.
         Path jarTree = Files.createDirectories(dir.resolve("glibc-jar/" + NATIVE_RESOURCES + "/linux64"));
         Files.copy(builtLibrary(), jarTree.resolve("libcapwire.so"));
-        String classpath = classpathWithoutNativeResources() + File.pathSeparator + dir.resolve("glibc-jar");
+        String classpath = classpathWithoutNativeResources(dir) + File.pathSeparator + dir.resolve("glibc-jar");
         try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpath)
                 .property("capwire.libc", "musl").start()) {
             ChildJvm.CommandFailedException failure = assertThrows(ChildJvm.CommandFailedException.class,
@@ -117,45 +113,5 @@ class LoaderTest {
 
     private static long sockets(String fds) {
         return fds.split("socket:\\[", -1).length - 1;
-    }
-
-    /** This host's OS and architecture with musl as its C library. */
-    private static Platform muslPlatform() {
-        return Platform.of(System.getProperty("os.name"), System.getProperty("os.arch"), () -> "musl");
-    }
-
-    /** The library the build packed into this module's classes. */
-    private static Path builtLibrary() {
-        return classpathEntries().stream()
-                .map(entry -> entry.resolve(NATIVE_RESOURCES).resolve("linux64").resolve("libcapwire.so"))
-                .filter(Files::isRegularFile).findFirst()
-                .orElseThrow(() -> new AssertionError("no built libcapwire.so on the classpath"));
-    }
-
-    /** This JVM's classpath, with every directory that holds the packed library copied without it. */
-    private String classpathWithoutNativeResources() throws IOException {
-        List<String> entries = new ArrayList<>();
-        int copies = 0;
-        for (Path entry : classpathEntries()) {
-            Path nativeResources = entry.resolve(NATIVE_RESOURCES);
-            if (!Files.isDirectory(nativeResources)) {
-                entries.add(entry.toString());
-                continue;
-            }
-            Path copy = dir.resolve("classes-" + copies++);
-            try (Stream<Path> tree = Files.walk(entry)) {
-                for (Path from : tree.filter(path -> !path.startsWith(nativeResources)).collect(Collectors.toList())) {
-                    Files.copy(from, copy.resolve(entry.relativize(from).toString()));
-                }
-            }
-            entries.add(copy.toString());
-        }
-        assertTrue(copies > 0, "no classpath directory holds " + NATIVE_RESOURCES + ": this test would prove nothing");
-        return String.join(File.pathSeparator, entries);
-    }
-
-    private static List<Path> classpathEntries() {
-        return Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
-                .map(Path::of).collect(Collectors.toList());
     }
 }

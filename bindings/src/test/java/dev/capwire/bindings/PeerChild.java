@@ -27,6 +27,10 @@ final class PeerChild {
             case "load":
                 Native.ensureLoaded();
                 return "loaded";
+            case "abi":
+                return Integer.toString(Native.abiVersion());
+            case "mapped":
+                return String.join("\n", ProcSelf.mappedFiles(words[1]));
             case "connect":
                 connection = NativeSocket.connect(parseAddress(words), Io.TIMEOUT_MS);
                 return "connected";

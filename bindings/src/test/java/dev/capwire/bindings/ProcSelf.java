@@ -13,10 +13,11 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
-/** What Linux says about this process, read from {@code /proc/self}: real ids and open fds. */
+/** What Linux says about this process, read from {@code /proc/self}: real ids, open fds and mapped files. */
 public final class ProcSelf {
     private static final Path STATUS = Path.of("/proc/self/status");
     private static final Path FDS = Path.of("/proc/self/fd");
+    private static final Path MAPS = Path.of("/proc/self/maps");
     private static final Pattern SOCKET = Pattern.compile("socket:\\[(\\d+)]");
 
     private ProcSelf() {
@@ -58,6 +59,18 @@ public final class ProcSelf {
             }
         }
         return fds;
+    }
+
+    /**
+     * The distinct files mapped into this process whose path holds {@code fragment}, as the kernel names them:
+     * a file unlinked since it was mapped ends in {@code " (deleted)"}.
+     */
+    static List<String> mappedFiles(String fragment) throws IOException {
+        // Fields: address, perms, offset, device, inode, path (which may hold spaces).
+        return Files.readAllLines(MAPS).stream()
+                .map(line -> line.trim().split("\\s+", 6))
+                .filter(fields -> fields.length == 6 && fields[5].contains(fragment))
+                .map(fields -> fields[5]).distinct().collect(Collectors.toList());
     }
 
     /** The entries of {@code after} that are not in {@code before}, as "fd -> target" text. */
