@@ -116,6 +116,15 @@ public final class Configuration {
     public static final String SEND_HIGH_WATER_BYTES_PROP_NAME = "capwire.sendHighWaterBytes";
     public static final int SEND_HIGH_WATER_BYTES_DEFAULT = 1 << 20;
 
+    /**
+     * Bytes of loop work's frames (replies, and an invoker-mode application's sends) staged for one peer at which
+     * the loop writes them out at once instead of at the end of its duty cycle, so the peer starts on a large batch
+     * while this side still makes the rest of it (with 128 calls in flight, the two sides otherwise take turns).
+     * 0: only at the end of each duty cycle.
+     */
+    public static final String EARLY_WRITE_BYTES_PROP_NAME = "capwire.earlyWriteBytes";
+    public static final int EARLY_WRITE_BYTES_DEFAULT = 8 * 1024;
+
     /** How long a connection's socket may take nothing of what waits for it before the connection is closed. */
     public static final String SEND_STALL_TIMEOUT_MS_PROP_NAME = "capwire.sendStallTimeoutMs";
     public static final long SEND_STALL_TIMEOUT_MS_DEFAULT = 30_000;
@@ -427,6 +436,10 @@ public final class Configuration {
 
     public static int sendHighWaterBytes() {
         return Integer.getInteger(SEND_HIGH_WATER_BYTES_PROP_NAME, SEND_HIGH_WATER_BYTES_DEFAULT);
+    }
+
+    public static int earlyWriteBytes() {
+        return Integer.getInteger(EARLY_WRITE_BYTES_PROP_NAME, EARLY_WRITE_BYTES_DEFAULT);
     }
 
     public static long sendStallTimeoutMs() {

@@ -18,7 +18,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * application) appends straight to {@link Staging} instead, which never refuses a frame: the loop must never
  * wait for a socket, or every other connection on it would wait too. Each sender's frames keep their order,
  * since each sender uses one way only; the loop copies the ring's records into staging behind what it staged
- * itself, and writes both with one system call.
+ * itself, and writes both with one system call. Loop work that stages a large batch has it written as it grows,
+ * a {@code capwire.earlyWriteBytes} at a time ({@link #writeEarly}), so the peer need not wait for all of it.
  *
  * <p>What bounds staging is the connection's backpressure, as Netty's writability and auto-read do it: when the
  * bytes staged pass the high-water mark the connection stops reading (its handlers stop producing) until they
@@ -57,6 +58,7 @@ final class OutboundPath {
     private final long fd;
     private final boolean unix;
     private final int highWaterBytes;
+    private final int earlyWriteBytes; // 0: loop work's frames go out at the end of the duty cycle only
     private final OutboundRing ring; // application threads' frames
     // Loop only from here on.
     private final Staging staging;
@@ -66,6 +68,7 @@ final class OutboundPath {
     private final WriteInterest writeInterest;
     private boolean overHighWater;
     private boolean opened; // the connection's open() has run, so flushes may write
+    private boolean earlyWriteStopped; // an early write found the socket full or failing: none until the next flush
     private final ControlledMessageHandler stager = this::stageRecord;
 
     OutboundPath(Owner owner, ConnectionChannel channel, EventLoop loop, long fd, boolean unix,
@@ -76,6 +79,7 @@ final class OutboundPath {
         this.fd = fd;
         this.unix = unix;
         this.highWaterBytes = options.sendHighWaterBytes();
+        this.earlyWriteBytes = options.earlyWriteBytes();
         this.ring = ring;
         this.staging = new Staging(loop, loop.fdScratch());
         this.writeInterest = new WriteInterest(owner, loop, staging, options);
@@ -169,6 +173,31 @@ final class OutboundPath {
             stagedFlushQueued = true; // the loop's own list: no fence, no CAS, no concurrent queue
             loop.flushStagedLater(channel);
         }
+        if (earlyWriteBytes > 0 && staging.pending() >= earlyWriteBytes) {
+            writeEarly();
+        }
+    }
+
+    /**
+     * Loop work staged a write's worth ({@code capwire.earlyWriteBytes}): it goes out now, not at the end of the
+     * duty cycle, so the peer works on the first part of a large batch (128 answers, or an invoker-mode
+     * application's 128 calls) while this side makes the rest; without it the two sides took turns, each idle
+     * while the other worked through the whole batch. Only what the socket takes now is written, and nothing
+     * else happens here: a full socket, or a failed write, is left to the flush already queued for the end of the
+     * cycle, which deals with it (write interest, the close) outside the loop work that staged the frame.
+     */
+    private void writeEarly() {
+        if (earlyWriteStopped || !opened || owner.state() == ConnectionState.CLOSED || writeInterest.isWanted()) {
+            return; // not writable yet, closed, or the socket is full or failing: the queued flush will do
+        }
+        owner.beforeWrite();
+        int pendingBefore = staging.pending();
+        int result = staging.writeTo(fd);
+        if (result >= 0 && staging.pending() != pendingBefore) {
+            madeProgress();
+        }
+        // Else one failed system call per frame staged until the flush, for a peer that stopped reading.
+        earlyWriteStopped = result < 0 || result == Staging.BLOCKED;
     }
 
     /**
@@ -222,6 +251,7 @@ final class OutboundPath {
             return; // staging is released
         }
         owner.beforeWrite();
+        earlyWriteStopped = false;
         for (;;) {
             int pendingBefore = staging.pending();
             int result = staging.writeTo(fd);

@@ -36,6 +36,7 @@ public final class TransportOptions {
     private final ErrorHandler errorHandler;
     private final boolean exposeHandlerErrors;
     private final int sendHighWaterBytes;
+    private final int earlyWriteBytes;
     private final long sendStallTimeoutMs;
     private final long sendTimeoutMs;
     private final boolean replaceStaleSocketFile;
@@ -61,6 +62,9 @@ public final class TransportOptions {
             throw new IllegalArgumentException("sendHighWaterBytes and sendStallTimeoutMs must be positive, "
                     + "sendTimeoutMs at least 0");
         }
+        if (b.earlyWriteBytes < 0) {
+            throw new IllegalArgumentException("earlyWriteBytes must not be negative, was " + b.earlyWriteBytes);
+        }
         if (b.maxInFlight < 1 || b.maxInFlight > RequestTable.MAX_SLOTS) {
             throw new IllegalArgumentException("maxInFlight must be 1 to " + RequestTable.MAX_SLOTS + ": "
                     + b.maxInFlight);
@@ -84,6 +88,7 @@ public final class TransportOptions {
         this.errorHandler = b.errorHandler;
         this.exposeHandlerErrors = b.exposeHandlerErrors;
         this.sendHighWaterBytes = b.sendHighWaterBytes;
+        this.earlyWriteBytes = b.earlyWriteBytes;
         this.sendStallTimeoutMs = b.sendStallTimeoutMs;
         this.sendTimeoutMs = b.sendTimeoutMs;
         this.socketSendBufferBytes = b.socketSendBufferBytes;
@@ -174,6 +179,11 @@ public final class TransportOptions {
         return sendHighWaterBytes;
     }
 
+    /** See {@link Configuration#EARLY_WRITE_BYTES_PROP_NAME}. */
+    public int earlyWriteBytes() {
+        return earlyWriteBytes;
+    }
+
     /** See {@link Configuration#SEND_STALL_TIMEOUT_MS_PROP_NAME}. */
     public long sendStallTimeoutMs() {
         return sendStallTimeoutMs;
@@ -221,6 +231,7 @@ public final class TransportOptions {
         private ErrorHandler errorHandler = ErrorLog.INSTANCE;
         private boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
         private int sendHighWaterBytes = Configuration.sendHighWaterBytes();
+        private int earlyWriteBytes = Configuration.earlyWriteBytes();
         private long sendStallTimeoutMs = Configuration.sendStallTimeoutMs();
         private long sendTimeoutMs = Configuration.sendTimeoutMs();
         private boolean replaceStaleSocketFile = Configuration.replaceStaleSocketFile();
@@ -310,6 +321,12 @@ public final class TransportOptions {
 
         public Builder sendHighWaterBytes(int value) {
             sendHighWaterBytes = value;
+            return this;
+        }
+
+        /** See {@link Configuration#EARLY_WRITE_BYTES_PROP_NAME}. */
+        public Builder earlyWriteBytes(int value) {
+            earlyWriteBytes = value;
             return this;
         }
 
