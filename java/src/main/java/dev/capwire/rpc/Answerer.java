@@ -10,8 +10,8 @@ import org.agrona.concurrent.UnsafeBuffer;
 /**
  * Answers the calls one connection serves, each exactly once ({@link RunningCall#answerOnce}), whichever
  * answer comes first: its handler's value or failure (a handler's exception becomes an ERROR and never reaches
- * the loop), its revocation, or an error found on the way; then the call leaves the table of running calls,
- * is counted, and is reported (the observer, the JFR events).
+ * the loop), its revocation, or an error found on the way. The call leaves the table of running calls and is
+ * counted before its answer is sent, and is reported (the observer, the JFR events) after.
  */
 final class Answerer {
     private static final AtomicIntegerFieldUpdater<Answering> DONE =
@@ -117,12 +117,13 @@ final class Answerer {
                 out.abandon(); // revoked or cancelled meanwhile, and answered then
                 return;
             }
+            calls.finished(call, StatusCode.OK); // before the answer leaves (see answerError)
             try {
                 rpc.connection().respond(call.id, answer, 0, answer.capacity(), fds);
             } catch (StatusException e) {
                 out.abandon();
             }
-            finish(call, StatusCode.OK);
+            report(call, StatusCode.OK);
         } finally {
             for (FileDescriptor fd : fds) {
                 fd.close(); // a result's fds are Capwire's once returned: sent (as duplicates), then closed
@@ -151,13 +152,17 @@ final class Answerer {
 
     void answerError(RunningCall call, StatusCode code, String reason, String message) {
         if (call.answerOnce()) {
+            // Out of the table and counted before the answer leaves, so a caller that has its answer and then asks
+            // the runtime cap finds the call counted; counted after, a handler thread could still be between the two
+            // when the question came. Once answerOnce has claimed the call, nothing else can answer or count it.
+            calls.finished(call, code);
             rpc.respondError(call.id, code, reason, message);
-            finish(call, code);
+            report(call, code);
         }
     }
 
-    private void finish(RunningCall call, StatusCode status) {
-        calls.finished(call, status);
+    /** After the answer left: the observer and the JFR events, whose time is not the caller's. */
+    private void report(RunningCall call, StatusCode status) {
         if (call.timed) {
             RpcEvents.served(rpc, call.capName, call.spec.name, status, call.arrivalNanos);
         }

@@ -159,6 +159,23 @@ class CallCountsAcrossProcessesTest {
      * diagnostics calls this asked before (each one served, and counted after it answered, on the loop, before
      * the loop reads the next one).
      */
+    @Test
+    void aCallIsCountedBeforeItsAnswerReachesTheCaller() throws Exception {
+        try (ChildJvm server = ChildJvm.start(RpcServerMain.class, "unix:" + DIR.path("early-" + System.nanoTime()));
+                NegotiatedConnection connection = client.connect(server)) {
+            RpcConnection peer = client.rpc.connection(connection.connection());
+            ServerCounts counts = new ServerCounts(peer.runtime());
+            RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+            counts.await(1, 0);
+            // On a handler thread, the answer and the count were two steps, and a question right after the
+            // answer could come between them; asked at once, with no waiting, the count must already be there.
+            for (int served = 2; served <= 201; served++) {
+                assertArrayEquals(bytes("n"), files.echo(bytes("n")));
+                assertEquals("served " + served + ", failed 0", counts.now(), "right after call " + served);
+            }
+        }
+    }
+
     private static final class ServerCounts {
         private final RuntimeCapability runtime;
         private int asked;
@@ -167,7 +184,7 @@ class CallCountsAcrossProcessesTest {
             this.runtime = runtime;
         }
 
-        private String now() {
+        String now() {
             Diagnostics diagnostics = runtime.diagnostics();
             String counts = "served " + (diagnostics.getCallsServed() - asked) + ", failed "
                     + diagnostics.getCallsFailed();
@@ -175,10 +192,7 @@ class CallCountsAcrossProcessesTest {
             return counts;
         }
 
-        /**
-         * Waits until the counts are {@code served} and {@code failed} (a call answered on a handler thread is
-         * counted just after its answer is sent), then checks that they stay there.
-         */
+        /** Waits until the counts are {@code served} and {@code failed}, then checks that they stay there. */
         void await(long served, long failed) throws Exception {
             String expected = "served " + served + ", failed " + failed;
             String[] seen = {null};
