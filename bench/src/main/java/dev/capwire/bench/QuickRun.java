@@ -126,6 +126,10 @@ public final class QuickRun {
             Comparison.peers(RpcInFlightBenchmark.class, "rpc-invoker", "raw-request-invoker", false),
             Comparison.peers(RpcInFlightBenchmark.class, "rpc", "grpc", false),
             Comparison.peers(RpcInFlightBenchmark.class, "rpc-executor", "grpc", false),
+            // Like with like: both asynchronous stubs in their callback form (a ResultSink, gRPC's StreamObserver),
+            // and the invoker-mode client against gRPC.
+            Comparison.peers(RpcInFlightBenchmark.class, "rpc-sink", "grpc", false),
+            Comparison.peers(RpcInFlightBenchmark.class, "rpc-invoker", "grpc", false),
             // Server stream items per second (higher is better).
             Comparison.peers(RpcStreamBenchmark.class, "rpc", "grpc", false),
             // Broker (issue 13). Connect to the first answered call through the broker: target at most 2x direct,

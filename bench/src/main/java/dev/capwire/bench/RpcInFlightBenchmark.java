@@ -53,6 +53,8 @@ import org.openjdk.jmh.runner.IterationType;
  *     with {@code -prof gc}, the RPC layer's own allocation per call beside {@code raw-request}'s;
  * <li>{@code rpc-view}: {@link BenchCap#bytesView}, the same bytes in the callback form ({@code ResultSink}, one
  *     sink for every call, argument and result as views): the RPC layer's floor of allocation per call;
+ * <li>{@code rpc-sink}: {@link BenchCap#echoSink}, {@code rpc}'s protobuf messages in the callback form (one
+ *     {@code ResultSink} for every call): what grpc-java's asynchronous stub is, a request and an observer;
  * <li>{@code raw-request}: {@code Connection.request} of the same bytes with one {@code ReplyHandler} for all
  *     calls (nothing allocated per call), answered on the server's loop;
  * <li>{@code raw-future}: the same through {@code Connection.request}'s future form (a future and a copy of
@@ -77,7 +79,7 @@ public class RpcInFlightBenchmark {
     private static final String BACKOFF = "backoff";
     private static final long TIMEOUT_MS = 30_000;
 
-    @Param({"rpc", "rpc-executor", "rpc-bytes", "rpc-view", "raw-request", "raw-future", "grpc", "rpc-invoker",
+    @Param({"rpc", "rpc-executor", "rpc-bytes", "rpc-view", "rpc-sink", "raw-request", "raw-future", "grpc", "rpc-invoker",
         "raw-request-invoker"})
     public String peer;
 
@@ -119,7 +121,7 @@ public class RpcInFlightBenchmark {
             answered.incrementAndGet();
         };
         switch (peer) {
-            case "rpc", "rpc-executor", "rpc-bytes", "rpc-view", "rpc-invoker" -> {
+            case "rpc", "rpc-executor", "rpc-bytes", "rpc-view", "rpc-sink", "rpc-invoker" -> {
                 server = PeerProcess.start(RpcPeerServer.class, "rpc", BACKOFF);
                 allocation = new ServerAllocation(server);
                 RpcClient rpc = RpcClient.rpc(server.socket(), BACKOFF, peer.endsWith("-invoker"));
@@ -139,10 +141,22 @@ public class RpcInFlightBenchmark {
                         done.accept(null, why);
                     }
                 };
+                ResultSink<EchoReply> replies = new ResultSink<>() {
+                    @Override
+                    public void result(EchoReply value) {
+                        answered.incrementAndGet();
+                    }
+
+                    @Override
+                    public void failed(StatusException why) {
+                        done.accept(null, why);
+                    }
+                };
                 send = switch (peer) {
                     case "rpc", "rpc-invoker" -> () -> cap.echoOnLoopAsync(request).whenComplete(done);
                     case "rpc-executor" -> () -> cap.echoAsync(request).whenComplete(done);
                     case "rpc-view" -> () -> cap.bytesView(view, sink);
+                    case "rpc-sink" -> () -> cap.echoSink(request, replies);
                     default -> () -> cap.bytesOnLoopAsync(bytes).whenComplete(done);
                 };
             }

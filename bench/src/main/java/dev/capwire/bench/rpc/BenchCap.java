@@ -52,6 +52,14 @@ public interface BenchCap {
     @Method(value = 9, nonBlocking = true)
     void bytesView(DirectBuffer payload, ResultSink<DirectBuffer> result);
 
+    /**
+     * {@link #echoOnLoopAsync} in the callback form: protobuf messages in and out, the answer given through the
+     * sink before the handler returns, the result handed to the caller's one sink. What grpc-java's asynchronous
+     * stub is (a request and a {@code StreamObserver}), so the in-flight benchmark can compare like with like.
+     */
+    @Method(value = 10, nonBlocking = true)
+    void echoSink(EchoRequest request, ResultSink<EchoReply> reply);
+
     /** {@code request.items} copies of one item, each taking a unit of the caller's credit. */
     @Method(7)
     void stream(StreamRequest request, StreamSink<Item> out);

@@ -57,6 +57,11 @@ public final class BenchCapImpl implements BenchCap {
     }
 
     @Override
+    public void echoSink(EchoRequest request, ResultSink<EchoReply> reply) {
+        reply.result(reply(request));
+    }
+
+    @Override
     public void stream(StreamRequest request, StreamSink<Item> out) {
         Item item = item(request.getPayloadBytes());
         for (int i = 0; i < request.getItems(); i++) {
