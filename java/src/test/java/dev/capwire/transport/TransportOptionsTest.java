@@ -48,5 +48,10 @@ class TransportOptionsTest {
         IllegalArgumentException idle = assertThrows(IllegalArgumentException.class,
                 () -> TransportOptions.builder().idleStrategy("no.such.Strategy").build());
         assertTrue(idle.getMessage().contains(Configuration.IDLE_STRATEGY_PROP_NAME), idle.getMessage());
+        IllegalArgumentException early = assertThrows(IllegalArgumentException.class,
+                () -> TransportOptions.builder().earlyWriteBytes(-1).build());
+        assertTrue(early.getMessage().contains("earlyWriteBytes"), early.getMessage());
+        assertEquals(Configuration.EARLY_WRITE_BYTES_DEFAULT, TransportOptions.defaults().earlyWriteBytes());
+        assertEquals(0, TransportOptions.builder().earlyWriteBytes(0).build().earlyWriteBytes(), "0 turns it off");
     }
 }
