@@ -154,11 +154,6 @@ class CallCountsAcrossProcessesTest {
         assertEquals("revoked: unserve", why.reason());
     }
 
-    /**
-     * The server's calls served and failed on this connection, as its runtime cap reports them, less the
-     * diagnostics calls this asked before (each one served, and counted after it answered, on the loop, before
-     * the loop reads the next one).
-     */
     @Test
     void aCallIsCountedBeforeItsAnswerReachesTheCaller() throws Exception {
         try (ChildJvm server = ChildJvm.start(RpcServerMain.class, "unix:" + DIR.path("early-" + System.nanoTime()));
@@ -176,6 +171,11 @@ class CallCountsAcrossProcessesTest {
         }
     }
 
+    /**
+     * The server's calls served and failed on this connection, as its runtime cap reports them, less the
+     * diagnostics calls this asked before (each one served, and counted as it was answered, before the loop reads
+     * the next one).
+     */
     private static final class ServerCounts {
         private final RuntimeCapability runtime;
         private int asked;
