@@ -52,11 +52,13 @@ class ProfileTest {
             assertTrue(html.contains("<html") || html.contains("<!DOCTYPE html"), side + ": " + html.substring(0,
                     Math.min(200, html.length())));
             String stacks = Files.readString(out.resolve(side + "-itimer.collapsed"));
-            // The client calls Connection.request; the server's loop decodes frames. Each must show up in its own
-            // side's samples, which proves the server's profile was taken in the server's JVM.
-            String expected = side.equals("client") ? "dev/capwire/transport/Connection.request"
-                    : "dev/capwire/wire/FrameDecoder";
-            assertTrue(stacks.contains(expected), side + " samples lack " + expected);
+            // Only the client sends requests and completes them (its request table); the server's loop decodes
+            // frames. Each must show up in its own side's samples, which proves the server's profile was taken in
+            // the server's JVM. Either client frame will do: a 2 s signal-timer profile once caught no sample in
+            // Connection.request, the sending thread's share, in a fresh-clone CI run.
+            List<String> expected = side.equals("client") ? List.of("dev/capwire/transport/Connection.request",
+                    "dev/capwire/transport/RequestTable.complete") : List.of("dev/capwire/wire/FrameDecoder");
+            assertTrue(expected.stream().anyMatch(stacks::contains), side + " samples lack all of " + expected);
         }
     }
 
