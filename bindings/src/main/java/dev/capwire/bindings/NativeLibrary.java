@@ -149,23 +149,27 @@ public final class NativeLibrary {
 
     private static String loadFailureMessage(Library library, String name, Platform platform, String reasons) {
         String pathProperty = "library." + name + ".path";
-        List<String> tried = new ArrayList<>();
         String customPath = System.getProperty(pathProperty);
+        boolean musl = platform.isMusl();
+        List<String> tried = new ArrayList<>();
         if (customPath != null) {
             tried.add(new File(customPath, library.getLibraryFileName()) + " (from -D" + pathProperty + ")");
         }
-        tried.add("java.library.path=" + System.getProperty("java.library.path"));
-        if (platform.isMusl()) {
-            String directory = platform.resourceDirectory();
-            tried.add(directory == null ? "no classpath resource (this jar has no musl build for " + platform.arch() + ")"
-                    : "classpath resource " + directory + library.getLibraryFileName());
-        } else {
-            tried.add("classpath resource " + library.getArchSpecificResourcePath());
-            tried.add("classpath resource " + library.getPlatformSpecificResourcePath());
-            tried.add("classpath resource " + library.getResourcePath());
+        // On musl a custom path is the only place tried (see loadWithoutFallbacks); hawtjni goes on from it.
+        if (!musl || customPath == null) {
+            tried.add("java.library.path=" + System.getProperty("java.library.path"));
+            if (musl) {
+                String directory = platform.resourceDirectory();
+                tried.add(directory == null ? "no classpath resource (this jar has no musl build for "
+                        + platform.arch() + ")" : "classpath resource " + directory + library.getLibraryFileName());
+            } else {
+                tried.add("classpath resource " + library.getArchSpecificResourcePath());
+                tried.add("classpath resource " + library.getPlatformSpecificResourcePath());
+                tried.add("classpath resource " + library.getResourcePath());
+            }
+            tried.add("extraction into " + (customPath != null ? customPath + " and " : "")
+                    + System.getProperty("java.io.tmpdir"));
         }
-        tried.add("extraction into " + (customPath != null ? customPath + " and " : "")
-                + System.getProperty("java.io.tmpdir"));
         return "Capwire could not load its native library " + library.getLibraryFileName()
                 + " for os.name=" + System.getProperty("os.name") + ", os.arch=" + System.getProperty("os.arch")
                 + " (detected " + platform + "; hawtjni platform " + Library.getPlatform() + ")."
@@ -175,8 +179,10 @@ public final class NativeLibrary {
                         : "")
                 + "\n  Tried: " + String.join("; ", tried)
                 + "\n  Reasons: " + reasons
-                + "\n  To override, put the library in a directory and pass -D" + pathProperty + "=DIR; "
-                + "the same property gives an executable directory to extract into when java.io.tmpdir is "
-                + "mounted noexec.";
+                + "\n  To override, put the library in a directory and pass -D" + pathProperty + "=DIR"
+                + (musl ? " (on musl it is loaded from there, and nothing is extracted); when java.io.tmpdir is "
+                        + "mounted noexec, do that, or pass -Djava.io.tmpdir= an executable directory to extract into."
+                        : "; the same property gives an executable directory to extract into when java.io.tmpdir "
+                                + "is mounted noexec.");
     }
 }

@@ -61,6 +61,26 @@ class LoaderTest {
     }
 
     @Test
+    void onMuslTheErrorSaysTheLibraryPathIsOnlyLoadedFromAndHowToGetPastANoexecTmpdir() throws Exception {
+        // On musl a custom path is the one place tried, and nothing is ever extracted into it: the message must
+        // not claim otherwise (as it did), nor offer that property as a place to extract into.
+        Path empty = Files.createDirectory(dir.resolve("empty"));
+        try (ChildJvm child = ChildJvm.launch(PeerChild.class).classpath(classpathWithMuslBuildOnly(dir))
+                .property("capwire.libc", "musl").property(LIBRARY_PATH, empty.toString()).start()) {
+            ChildJvm.CommandFailedException failure = assertThrows(ChildJvm.CommandFailedException.class,
+                    () -> child.ask("load"));
+            String message = failure.messageOf(UnsatisfiedLinkError.class);
+            String tried = message.substring(message.indexOf("Tried: "), message.indexOf("\n  Reasons: "));
+            assertEquals("Tried: " + new File(empty.toFile(), "libcapwire.so") + " (from -D" + LIBRARY_PATH + ")",
+                    tried, message);
+            assertTrue(message.contains("-D" + LIBRARY_PATH + "=DIR (on musl it is loaded from there, and nothing is "
+                    + "extracted)"), message);
+            assertTrue(message.contains("-Djava.io.tmpdir="), message);
+            assertTrue(!message.contains("extract into when"), message);
+        }
+    }
+
+    @Test
     void theLibraryPathPropertyLoadsTheLibraryFromThatDirectory() throws Exception {
         Path library = Files.createDirectory(dir.resolve("lib"));
         Files.copy(builtLibrary(), library.resolve("libcapwire.so"));
