@@ -15,8 +15,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
-import org.agrona.collections.Int2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -37,12 +35,12 @@ final class Caller {
 
     /** The answer that loop work decodes replies in (see {@link Answer#take}). */
     private final Answer spareAnswer = new Answer();
-    private final AtomicInteger lastStreamId = new AtomicInteger();
-    private final Int2ObjectHashMap<ConsumerStream> streams = new Int2ObjectHashMap<>(); // guarded by itself
+    private final ConsumerStreams streams;
 
-    Caller(RpcConnection rpc, RpcOptions options) {
+    Caller(RpcConnection rpc, RpcOptions options, ConsumerStreams streams) {
         this.rpc = rpc;
         this.options = options;
+        this.streams = streams;
         this.inFlight = new CallsInFlight(options.maxInFlight());
     }
 
@@ -52,12 +50,6 @@ final class Caller {
 
     Connection connection() {
         return rpc.connection();
-    }
-
-    int openStreams() {
-        synchronized (streams) {
-            return streams.size();
-        }
     }
 
     <T> T bootstrap(CapabilityType<T> type) {
@@ -440,65 +432,28 @@ final class Caller {
     // Streams this side consumes
     // ---------------------------------------------------------------------------------------------------
 
+    /**
+     * A stream call: the call opens the stream and its answer ends it, with the status the stream ended with; the
+     * items in between arrive through {@link ConsumerStreams}, and this thread hands them to {@code sink}.
+     */
     private Object stream(Import target, MethodSpec spec, Object argument, StreamSink<?> sink) {
         boolean drivesLoop = rpc.connection().ensureMayBlock(spec); // the consumer blocks for every item
-        int streamId = lastStreamId.incrementAndGet();
         int window = options.initialCredit();
-        ConsumerStream stream = new ConsumerStream(rpc, streamId, window);
-        synchronized (streams) {
-            streams.put(streamId, stream);
-        }
+        ConsumerStream stream = streams.open(window); // before the call: its first items may beat send's return
         Question question;
         try {
-            question = send(new Binding(this, target, NO_RESULT), spec.id, spec.argument, argument, streamId, window);
+            question = send(new Binding(this, target, NO_RESULT), spec.id, spec.argument, argument, stream.id(),
+                    window);
         } catch (StatusException e) {
-            forget(stream);
+            streams.forget(stream);
             throw e;
         }
         question.whenComplete((ignored, failure) -> stream.end(failure));
         try {
             stream.drain(spec.result, sink, question, drivesLoop);
         } finally {
-            forget(stream);
+            streams.forget(stream);
         }
         return null;
-    }
-
-    private void forget(ConsumerStream stream) {
-        synchronized (streams) {
-            streams.remove(stream.id());
-        }
-        stream.closeUnconsumed();
-    }
-
-    /** Loop: an item for one of this side's streams. */
-    void onStreamItem(int streamId, InboundFrame frame) {
-        ConsumerStream stream;
-        synchronized (streams) {
-            stream = streams.get(streamId);
-        }
-        if (stream == null) {
-            if (Integer.compareUnsigned(streamId, lastStreamId.get()) > 0) {
-                rpc.protocolError("a STREAM_ITEM for stream " + Integer.toUnsignedString(streamId)
-                        + ", which this side never opened");
-            }
-            return; // it ended or was cancelled here: late items are dropped, their fds closed by the loop
-        }
-        int offset = frame.payloadOffset() + Outgoing.STREAM_ID_BYTES;
-        byte[] content = new byte[frame.payloadLength() - Outgoing.STREAM_ID_BYTES];
-        frame.buffer().getBytes(offset, content);
-        if (!stream.offer(content, frame.fdCount() == 0 ? ConsumerStream.NO_FDS : frame.takeFds())) {
-            rpc.protocolError("stream " + streamId + " sent an item beyond the credit it was granted");
-        }
-    }
-
-    void closed(StatusException why) {
-        ConsumerStream[] open;
-        synchronized (streams) {
-            open = streams.values().toArray(new ConsumerStream[0]);
-        }
-        for (ConsumerStream stream : open) {
-            stream.end(why);
-        }
     }
 }

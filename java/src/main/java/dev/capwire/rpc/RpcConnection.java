@@ -44,6 +44,7 @@ public final class RpcConnection {
     private final Import peerRuntime = new Import(RUNTIME_CAP);
     private final Callee callee;
     private final Caller caller;
+    private final ConsumerStreams streams;
     private final Object runtimeProxy;
     private volatile CloseReason closed;
 
@@ -53,7 +54,8 @@ public final class RpcConnection {
         this.options = options;
         this.exports = new ExportTable(options.maxCaps());
         this.callee = new Callee(this, options, new RuntimeService(this));
-        this.caller = new Caller(this, options);
+        this.streams = new ConsumerStreams(this);
+        this.caller = new Caller(this, options, streams);
         this.runtimeProxy = CapProxy.create(this, CapabilityType.of(RuntimeCapability.class), peerRuntime, null);
     }
 
@@ -94,7 +96,7 @@ public final class RpcConnection {
 
     /** Server streams open on this connection now, either way. */
     public int openStreams() {
-        return callee.openStreams() + caller.openStreams();
+        return callee.openStreams() + streams.count();
     }
 
     /** True once the connection has closed; every table is empty then. */
@@ -161,7 +163,7 @@ public final class RpcConnection {
                     protocolError("a STREAM_ITEM of " + length + " bytes (it has at least 4)");
                     return;
                 }
-                caller.onStreamItem(buffer.getInt(offset, FrameHeader.ORDER), frame);
+                streams.onItem(buffer.getInt(offset, FrameHeader.ORDER), frame);
                 break;
             case STREAM_CREDIT:
                 if (length != 8) {
@@ -414,7 +416,7 @@ public final class RpcConnection {
             entry.revoked = "connection.closed";
         }
         callee.closed(why);
-        caller.closed(why);
+        streams.closed(why);
     }
 
     /** Throws UNAVAILABLE once the connection has closed. */
