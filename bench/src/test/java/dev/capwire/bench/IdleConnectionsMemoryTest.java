@@ -54,8 +54,11 @@ class IdleConnectionsMemoryTest {
                 // A few GiB at most: a unit mix-up (kB taken for bytes, or the reverse) would show here.
                 assertTrue(snapshot.rssBytes() < (64L << 30) && snapshot.rssBytes() > (1L << 20), side.toString());
             }
-            // Every connection held a socket while idle, and gave it back when closed.
-            assertTrue(side.idle().fds() - side.before().fds() >= COUNT, side.toString());
+            // Every connection held a socket while idle, and gave it back when closed. Against the lower of the
+            // two baselines: an fd the JVM held for a moment during one snapshot (a run once counted 97 before,
+            // 296 idle, 96 closed) is not a connection's.
+            long baseline = Math.min(side.before().fds(), side.closed().fds());
+            assertTrue(side.idle().fds() - baseline >= COUNT, side.toString());
             assertTrue(side.closed().fds() <= side.before().fds() + 2, side.toString());
             // A connection is at least a few Java objects, and the heap is measured after a full GC.
             assertTrue(side.heapPerConnection(COUNT) > 0, side.toString());
