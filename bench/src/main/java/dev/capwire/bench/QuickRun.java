@@ -120,6 +120,12 @@ public final class QuickRun {
             Comparison.peers(RpcRoundTripBenchmark.class, "rpc", "raw-request", true),
             Comparison.peers(RpcRoundTripBenchmark.class, "rpc", "raw-notify", true),
             Comparison.peers(RpcRoundTripBenchmark.class, "rpc", "grpc", true),
+            // Blocking calls with the defaults (a loop thread per side, backoff): what an application that tuned
+            // nothing waits per call, against the JDK's blocking echo, the request/reply under it, and gRPC.
+            Comparison.peers(BlockingCallBenchmark.class, "rpc", "jdk", true),
+            Comparison.peers(BlockingCallBenchmark.class, "raw-request", "jdk", true),
+            Comparison.peers(BlockingCallBenchmark.class, "rpc", "raw-request", true),
+            Comparison.peers(BlockingCallBenchmark.class, "rpc", "grpc", true),
             // 128 in flight, calls per second (higher is better): targets at least 0.7 and at least 40.
             Comparison.peers(RpcInFlightBenchmark.class, "rpc", "raw-request", false),
             // The same with the benchmark thread as the client's loop (invoker mode) on both sides of the ratio.

@@ -1,20 +1,12 @@
 package dev.capwire.bench;
 
-import com.google.protobuf.ByteString;
 import dev.capwire.bench.peers.CapwirePeer;
 import dev.capwire.bench.peers.PeerProcess;
-import dev.capwire.bench.rpc.BenchCap;
-import dev.capwire.bench.rpc.GrpcBench;
-import dev.capwire.bench.rpc.RpcClient;
-import dev.capwire.bench.rpc.RpcPeerServer;
 import dev.capwire.bench.rpc.ServerAllocation;
+import dev.capwire.bench.rpc.UnaryPeer;
 import dev.capwire.bench.rpc.proto.EchoRequest;
-import io.grpc.CallOptions;
-import io.grpc.stub.ClientCalls;
 import java.io.IOException;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
-import org.agrona.concurrent.UnsafeBuffer;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -35,16 +27,16 @@ import org.openjdk.jmh.runner.IterationType;
  * Sequential unary calls between two JVMs over a Unix socket, spinning loops on both sides (the client's
  * transport in invoker mode, driven by the benchmark thread while it waits, as in {@link RoundTripBenchmark}'s
  * {@code capwire-spin}): Capwire RPC against Capwire's raw transport round trip and grpc-java, in one run.
- * Sample mode gives p50 and p99. The peers:
+ * Sample mode gives p50 and p99. The peers (all but {@code raw-notify} made by {@link UnaryPeer}):
  * <ul>
- * <li>{@code rpc}: {@link BenchCap#echoOnLoop}, a small protobuf message to a {@code nonBlocking} handler;
- * <li>{@code rpc-executor}: {@link BenchCap#echo}, the same to a handler on the RPC executor;
- * <li>{@code rpc-bytes}: {@link BenchCap#bytesOnLoop}, the message's bytes as {@code byte[]}: the RPC layer's
+ * <li>{@code rpc}: {@code BenchCap.echoOnLoop}, a small protobuf message to a {@code nonBlocking} handler;
+ * <li>{@code rpc-executor}: {@code BenchCap.echo}, the same to a handler on the RPC executor;
+ * <li>{@code rpc-bytes}: {@code BenchCap.bytesOnLoop}, the message's bytes as {@code byte[]}: the RPC layer's
  *     own cost with no protobuf (run with {@code -prof gc} for the allocation per call);
  * <li>{@code raw-request}: {@code Connection.call} of the same bytes, answered on the server's loop: the
  *     request/reply that RPC calls ride on, without the RPC layer;
  * <li>{@code raw-notify}: {@link RoundTripBenchmark}'s echo of one NOTIFY of the same size, no correlation;
- * <li>{@code grpc}: grpc-java's blocking stub over Netty epoll on a domain socket ({@link GrpcBench}).
+ * <li>{@code grpc}: grpc-java's blocking stub over Netty epoll on a domain socket ({@code GrpcBench}).
  * </ul>
  * At the end of each trial it prints the server JVM's bytes allocated per call over the measured iterations
  * (not for {@code raw-notify}, whose server does not report it).
@@ -65,59 +57,25 @@ public class RpcRoundTripBenchmark {
     @Param("64")
     public int payloadBytes;
 
-    private PeerProcess server;
-    private AutoCloseable client;
-    private Supplier<Object> call;
+    private UnaryPeer unary;
     private long calls;
     private ServerAllocation allocation;
 
     @Setup(Level.Trial)
     public void connect() throws Exception {
-        EchoRequest request = EchoRequest.newBuilder().setId(1).setPayload(ByteString.copyFrom(new byte[payloadBytes]))
-                .build();
-        byte[] bytes = request.toByteArray();
-        switch (peer) {
-            case "rpc", "rpc-executor", "rpc-bytes" -> {
-                server = PeerProcess.start(RpcPeerServer.class, "rpc", SPIN);
-                RpcClient rpc = RpcClient.rpc(server.socket(), SPIN, true);
-                BenchCap cap = rpc.cap();
-                client = rpc;
-                call = switch (peer) {
-                    case "rpc" -> () -> cap.echoOnLoop(request);
-                    case "rpc-executor" -> () -> cap.echo(request);
-                    default -> () -> cap.bytesOnLoop(bytes);
-                };
-            }
-            case "raw-request" -> {
-                server = PeerProcess.start(RpcPeerServer.class, "raw-request", SPIN);
-                RpcClient raw = RpcClient.raw(server.socket(), SPIN, true);
-                UnsafeBuffer payload = new UnsafeBuffer(bytes);
-                client = raw;
-                call = () -> raw.connection().call(2, 1, payload, 0, payload.capacity(), 10_000);
-            }
-            case "raw-notify" -> {
-                server = PeerProcess.start("capwire", SPIN);
-                CapwirePeer notify = new CapwirePeer(server.socket(), SPIN, bytes.length);
-                client = notify;
-                call = () -> {
-                    notify.roundTrip();
-                    return notify;
-                };
-            }
-            case "grpc" -> {
-                server = PeerProcess.start(RpcPeerServer.class, "grpc", SPIN);
-                GrpcBench.Client grpc = GrpcBench.connect(server.socket());
-                client = grpc;
-                call = () -> ClientCalls.blockingUnaryCall(grpc.channel, GrpcBench.ECHO, CallOptions.DEFAULT, request);
-            }
-            default -> throw new IllegalArgumentException("unknown peer " + peer);
+        EchoRequest request = UnaryPeer.request(payloadBytes);
+        if (peer.equals("raw-notify")) {
+            PeerProcess server = PeerProcess.start("capwire", SPIN);
+            unary = UnaryPeer.echo(server, new CapwirePeer(server.socket(), SPIN, request.getSerializedSize()));
+        } else {
+            unary = UnaryPeer.start(peer, SPIN, true, request);
         }
     }
 
     @Setup(Level.Iteration)
     public void startIteration(IterationParams iteration) throws IOException {
         if (allocation == null && reportsAllocation()) {
-            allocation = new ServerAllocation(server);
+            allocation = new ServerAllocation(unary.server());
         }
         if (allocation != null) {
             allocation.startIteration(iteration.getType() == IterationType.MEASUREMENT, calls);
@@ -136,8 +94,7 @@ public class RpcRoundTripBenchmark {
         if (allocation != null) {
             allocation.print(peer); // the server's side of the allocation; -prof gc measures this JVM only
         }
-        client.close();
-        server.close();
+        unary.close();
     }
 
     private boolean reportsAllocation() {
@@ -147,6 +104,6 @@ public class RpcRoundTripBenchmark {
     @Benchmark
     public Object roundTrip() {
         calls++;
-        return call.get();
+        return unary.call();
     }
 }
