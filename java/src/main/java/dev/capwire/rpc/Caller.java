@@ -53,7 +53,7 @@ final class Caller {
     }
 
     <T> T bootstrap(CapabilityType<T> type) {
-        boolean drivesLoop = rpc.connection().ensureMayBlock("bootstrap of " + type.name());
+        rpc.connection().ensureMayBlock("bootstrap of " + type.name()); // before anything is sent
         BootstrapRequest request = BootstrapRequest.newBuilder().setName(type.name())
                 .setVersion(type.version().toString()).build();
         Question question = send(new Binding(this, rpc.peerBootstrap(), answer -> {
@@ -75,7 +75,7 @@ final class Caller {
                         throw e;
                     }
                 }), RpcConnection.BOOTSTRAP_METHOD, BOOTSTRAP_REQUEST, request, 0, 0);
-        return type.type().cast(await(question, "bootstrap of " + type.name(), drivesLoop));
+        return type.type().cast(await(question, "bootstrap of " + type.name()));
     }
 
     /**
@@ -113,15 +113,17 @@ final class Caller {
             return null;
         }
         // A blocking call is checked before it is sent, so that one refused (see Connection.ensureMayBlock)
-        // costs the peer nothing; its answer says how this thread waits.
-        boolean drivesLoop = spec.kind == MethodSpec.Kind.UNARY && rpc.connection().ensureMayBlock(spec);
+        // costs the peer nothing.
+        if (spec.kind == MethodSpec.Kind.UNARY) {
+            rpc.connection().ensureMayBlock(spec);
+        }
         Question question;
         try {
             question = send(proxy.binding(spec), spec.id, spec.argument, argument, 0, 0);
         } catch (StatusException e) {
             return failed(spec, sink, e);
         }
-        return spec.kind == MethodSpec.Kind.ASYNC ? question : await(question, spec, drivesLoop);
+        return spec.kind == MethodSpec.Kind.ASYNC ? question : await(question, spec);
     }
 
     private static Object failed(MethodSpec spec, Object sink, StatusException why) {
@@ -402,13 +404,13 @@ final class Caller {
 
     /**
      * Waits for a question on the caller's thread, which {@link Connection#ensureMayBlock} allowed before the
-     * call was sent: through the connection when this thread must run the loop meanwhile (invoker mode), else
-     * on the question itself, whose transport deadline ends it. Interruption cancels it. {@code what} names
-     * the call in a failure, by its {@code toString}, only then.
+     * call was sent, through {@link Connection#await}: it runs the loop meanwhile when this thread must (invoker
+     * mode), else yields a while before it blocks; the question's transport deadline ends the wait. Interruption
+     * cancels it. {@code what} names the call in a failure, by its {@code toString}, only then.
      */
-    private Object await(Question question, Object what, boolean drivesLoop) {
+    private Object await(Question question, Object what) {
         try {
-            return drivesLoop ? rpc.connection().await(question, NO_DEADLINE_MS) : question.get();
+            return rpc.connection().await(question, NO_DEADLINE_MS);
         } catch (ExecutionException e) {
             throw asStatus(e.getCause());
         } catch (CancellationException e) {

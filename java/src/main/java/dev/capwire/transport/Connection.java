@@ -453,8 +453,9 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
 
     /**
      * Waits for {@code future} (a reply, a handshake) for at most {@code timeoutMs}. In invoker mode, on the
-     * loop's own thread, this runs the loop meanwhile, since nothing else would; where a thread may not block
-     * it fails at once (see {@link #ensureMayBlock}). An interrupt ends the wait.
+     * loop's own thread, this runs the loop meanwhile, since nothing else would; otherwise it yields for up to
+     * {@code capwire.parkAfterIdleMicros} before it blocks; where a thread may not block it fails at once (see
+     * {@link #ensureMayBlock}). An interrupt ends the wait.
      */
     public <T> T await(CompletableFuture<T> future, long timeoutMs)
             throws ExecutionException, TimeoutException, InterruptedException {
@@ -464,6 +465,9 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private <T> T waitFor(CompletableFuture<T> future, long timeoutMs, boolean drivesLoop)
             throws ExecutionException, TimeoutException, InterruptedException {
         if (!drivesLoop) {
+            // The loop thread will complete it, most often within microseconds: yield for as long as an idle loop
+            // would before blocking (see SpinThenBlock), rather than pay a blocked thread's wake-up per call.
+            SpinThenBlock.spin(future::isDone, TimeUnit.MICROSECONDS.toNanos(options.parkAfterIdleMicros()));
             return future.get(timeoutMs, TimeUnit.MILLISECONDS);
         }
         loop.invoker().runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));

@@ -270,6 +270,47 @@ class RpcAcrossProcessesTest {
     }
 
     @Test
+    void anInterruptedBlockingCallEndsCancelledKeepsTheFlagAndCancelsTheHandlersCall() throws Exception {
+        // A blocking call yields a while before it blocks (it waits on a loop thread): an interrupt that comes
+        // before the wait, and one that comes while it is blocked, both end the call, and the peer hears CANCEL.
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        Thread.currentThread().interrupt();
+        try {
+            StatusException early = assertThrows(StatusException.class, () -> files.slow(SlowRequest.newBuilder()
+                    .setHoldMs(10_000).setTag("i1").build()));
+            assertEquals(StatusCode.CANCELLED, early.code());
+            assertEquals("call.interrupted", early.reason());
+            assertTrue(Thread.currentThread().isInterrupted(), "the interrupt is kept for the caller");
+        } finally {
+            Thread.interrupted();
+        }
+        assertEquals("CANCELLED call.cancelled", server.expect("CANCELLED i1", 10));
+
+        Thread caller = Thread.currentThread();
+        CompletableFuture<Void> interrupter = CompletableFuture.runAsync(() -> {
+            try {
+                server.expect("HOLDING i2", 10); // the handler runs: the caller is blocked by now
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            } finally {
+                caller.interrupt();
+            }
+        });
+        try {
+            StatusException late = assertThrows(StatusException.class, () -> files.slow(SlowRequest.newBuilder()
+                    .setHoldMs(10_000).setTag("i2").build()));
+            assertEquals(StatusCode.CANCELLED, late.code());
+            assertEquals("call.interrupted", late.reason());
+        } finally {
+            interrupter.join();
+            Thread.interrupted();
+        }
+        assertEquals("CANCELLED call.cancelled", server.expect("CANCELLED i2", 10));
+        assertEquals(0, peer.questionCount());
+        assertArrayEquals(new byte[] {8}, files.echo(new byte[] {8}));
+    }
+
+    @Test
     void cancellingTheFutureCancelsTheHandlersCall() throws Exception {
         RemoteFiles files = peer.bootstrap(RemoteFiles.class);
         CompletableFuture<StatReply> reply = files.slowAsync(SlowRequest.newBuilder().setHoldMs(10_000).setTag("c")
