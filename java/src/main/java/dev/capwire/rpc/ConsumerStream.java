@@ -93,7 +93,7 @@ final class ConsumerStream {
         for (;;) {
             Object next;
             try {
-                next = drivesLoop ? runLoopForNext() : queue.take();
+                next = drivesLoop ? runLoopForNext() : awaitNext();
             } catch (InterruptedException e) {
                 question.cancel(true);
                 Thread.currentThread().interrupt();
@@ -134,6 +134,15 @@ final class ConsumerStream {
                 consumedSinceGrant = 0;
             }
         }
+    }
+
+    /** A loop thread queues the items: the next item or the end, yielding a while before it blocks for it. */
+    private Object awaitNext() throws InterruptedException {
+        Object next = queue.poll();
+        if (next == null && rpc.connection().yieldUntil(() -> !queue.isEmpty())) {
+            next = queue.poll();
+        }
+        return next != null ? next : queue.take();
     }
 
     /**

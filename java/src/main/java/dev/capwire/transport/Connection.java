@@ -452,6 +452,15 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
+     * Yields until {@code done} says true, for at most {@code capwire.parkAfterIdleMicros}; returns whether it is
+     * done. How a thread about to block for something this connection's loop thread will deliver waits first: that
+     * usually takes microseconds, and a blocked thread's wake-up costs more (see {@link SpinThenBlock}).
+     */
+    public boolean yieldUntil(java.util.function.BooleanSupplier done) {
+        return SpinThenBlock.spin(done, TimeUnit.MICROSECONDS.toNanos(options.parkAfterIdleMicros()));
+    }
+
+    /**
      * Waits for {@code future} (a reply, a handshake) for at most {@code timeoutMs}. In invoker mode, on the
      * loop's own thread, this runs the loop meanwhile, since nothing else would; otherwise it yields for up to
      * {@code capwire.parkAfterIdleMicros} before it blocks; where a thread may not block it fails at once (see
@@ -465,9 +474,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     private <T> T waitFor(CompletableFuture<T> future, long timeoutMs, boolean drivesLoop)
             throws ExecutionException, TimeoutException, InterruptedException {
         if (!drivesLoop) {
-            // The loop thread will complete it, most often within microseconds: yield for as long as an idle loop
-            // would before blocking (see SpinThenBlock), rather than pay a blocked thread's wake-up per call.
-            SpinThenBlock.spin(future::isDone, TimeUnit.MICROSECONDS.toNanos(options.parkAfterIdleMicros()));
+            yieldUntil(future::isDone);
             return future.get(timeoutMs, TimeUnit.MILLISECONDS);
         }
         loop.invoker().runUntil(future, TimeUnit.MILLISECONDS.toNanos(timeoutMs));
