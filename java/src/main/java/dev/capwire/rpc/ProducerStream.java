@@ -59,7 +59,20 @@ final class ProducerStream implements StreamSink<Object> {
         items++;
     }
 
-    private synchronized void takeCredit() {
+    private void takeCredit() {
+        if (!hasCreditOrEnded()) {
+            // The consumer grants more every half window, usually within microseconds: yield a while first, as
+            // a caller waiting for its answer does, rather than pay a blocked thread's wake-up per grant.
+            rpc.connection().yieldUntil(this::hasCreditOrEnded);
+        }
+        waitForCredit();
+    }
+
+    private synchronized boolean hasCreditOrEnded() {
+        return credit > 0 || context.isCancelled();
+    }
+
+    private synchronized void waitForCredit() {
         for (;;) {
             StatusException over = context.cancellation();
             if (over != null) {
