@@ -4,7 +4,8 @@ import java.util.function.BooleanSupplier;
 
 /**
  * How a thread waits for something another thread or process will do within microseconds (a handshake reply,
- * a close finishing): it yields the core and checks again, for at most a budget, before it blocks. On these
+ * a close finishing, and through {@link Connection#yieldUntil} a reply, a stream's next item or its credit): it
+ * yields the core and checks again, for at most a budget, before it blocks. On these
  * hosts a thread that blocks pays tens of microseconds of scheduler latency to wake up, several times the
  * whole exchange it waits for. Yielding rather than spinning hot leaves the core to the thread that will do
  * the work when both share one. The budget is {@code capwire.parkAfterIdleMicros}, the same time an idle
