@@ -30,7 +30,8 @@ public final class Configuration {
      * How long an event loop stays idle under its idle strategy before it parks in the poller's wait. A
      * parked loop costs a wake-up syscall to the next producer (and about 100 µs of scheduler latency on a
      * busy host); {@code spin} never parks. Also how long a thread waiting for something a loop delivers (a
-     * reply, a stream's next item or credit, a close) yields before it blocks.
+     * reply, a stream's next item or credit, a close) yields before it blocks, and how long a free RPC handler
+     * thread of the default pool stays awake for the next call.
      */
     public static final String PARK_AFTER_IDLE_MICROS_PROP_NAME = "capwire.parkAfterIdleMicros";
     public static final long PARK_AFTER_IDLE_MICROS_DEFAULT = 1000;

@@ -5,10 +5,7 @@ import dev.capwire.transport.ErrorLog;
 import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.ErrorHandler;
 
 /**
@@ -65,9 +62,10 @@ public final class RpcOptions {
 
     /**
      * Where handlers run unless given another executor: a virtual thread per call where the JVM has them
-     * (Java 21+), else up to {@code capwire.rpc.handlerThreads} daemon threads that end after a minute idle.
-     * The pool hands each call to a thread or refuses it (the call is answered RESOURCE_EXHAUSTED): it never
-     * queues, because a queued call behind handlers that wait for their own callbacks would never run.
+     * (Java 21+), else a {@link HandlerPool} of up to {@code capwire.rpc.handlerThreads} daemon threads that end
+     * after a minute idle. Either hands each call to a thread free to run it or refuses it (the call is answered
+     * RESOURCE_EXHAUSTED): never to a thread that is busy, because a call waiting behind a handler that waits
+     * for its own callback would never run.
      */
     public static Executor defaultExecutor() {
         return DefaultExecutor.INSTANCE;
@@ -82,14 +80,8 @@ public final class RpcOptions {
                         .getMethod("newVirtualThreadPerTaskExecutor");
                 return (ExecutorService) factory.invoke(null);
             } catch (ReflectiveOperationException e) {
-                AtomicInteger threads = new AtomicInteger();
-                ThreadPoolExecutor pool = new ThreadPoolExecutor(0, Configuration.rpcHandlerThreads(), 60,
-                        TimeUnit.SECONDS, new SynchronousQueue<>(), task -> {
-                            Thread thread = new Thread(task, "capwire-rpc-" + threads.incrementAndGet());
-                            thread.setDaemon(true);
-                            return thread;
-                        });
-                return pool;
+                return new HandlerPool(Configuration.rpcHandlerThreads(), Configuration.parkAfterIdleMicros(), 60,
+                        TimeUnit.SECONDS, "capwire-rpc-", ErrorLog.INSTANCE);
             }
         }
     }
