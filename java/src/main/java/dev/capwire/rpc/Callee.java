@@ -33,7 +33,8 @@ final class Callee {
     /** Loop only: answered calls to reuse, and the loop's decoder of non-blocking calls. */
     private final RunningCall.Pool pool;
     private final Incoming loopArguments;
-    private int highestStreamId; // loop only
+    /** Loop only: no stream above it was opened, so credit for one is the peer's invention. */
+    private int highestStreamId;
     private PeerCredentials peer; // loop only, fetched at the first call
 
     Callee(RpcConnection rpc, RpcOptions options, RuntimeService runtime) {
@@ -148,15 +149,19 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", spec + (streamId == 0
                     ? " streams its results, and the call opened no stream" : " is not a stream"));
         }
-        if (streamId != 0 && Integer.compareUnsigned(streamId, highestStreamId) <= 0) {
-            return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "stream id " + Integer.toUnsignedString(
-                    streamId) + " is not above the last one (" + Integer.toUnsignedString(highestStreamId) + ")");
+        // Ids are never reused, but need not arrive in order: two threads' stream calls on one connection may
+        // reach the socket in either order. So only an id already open is refused.
+        if (streamId != 0 && calls.producing(streamId)) {
+            return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "stream id "
+                    + Integer.toUnsignedString(streamId) + " is already open");
         }
         boolean loop = spec.nonBlocking;
         RunningCall call = pool.take(loop);
         call.start(id, target, type.name(), spec, timeoutNanos, loop, peer());
         if (streamId != 0) {
-            highestStreamId = streamId;
+            if (Integer.compareUnsigned(streamId, highestStreamId) > 0) {
+                highestStreamId = streamId;
+            }
             CallContext context = call.context();
             call.stream = new ProducerStream(rpc, streamId, initialCredit, spec.result, context);
             context.onCancel(call.stream::wake);

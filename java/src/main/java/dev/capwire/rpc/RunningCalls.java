@@ -110,6 +110,13 @@ final class RunningCalls {
         }
     }
 
+    /** Whether stream {@code streamId} is open: its producing call is running. */
+    boolean producing(int streamId) {
+        synchronized (running) {
+            return producers.containsKey(streamId);
+        }
+    }
+
     /** The running call that produces stream {@code streamId}, pinned; null when the stream is not open. */
     RunningCall pinProducer(int streamId) {
         synchronized (running) {

@@ -1,0 +1,119 @@
+package dev.capwire.rpc;
+
+import static dev.capwire.rpc.RpcTestClient.waitFor;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.rpc.testing.TailRequest;
+import dev.capwire.testing.ChildJvm;
+import dev.capwire.testing.SocketDir;
+import dev.capwire.transport.StatusException;
+import dev.capwire.wire.StatusCode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Server streams against a child JVM ({@link RpcServerMain}) when more than one thing happens at once: many threads
+ * opening streams on one connection, and the stream's cap revoked while it runs.
+ */
+class RpcStreamsAcrossProcessesTest {
+    @RegisterExtension
+    static final SocketDir DIR = new SocketDir("cwstr");
+
+    /** A client, the child server and one connection between them, for one test. */
+    private static final class Peers implements AutoCloseable {
+        final RpcTestClient client = new RpcTestClient();
+        final ChildJvm server = ChildJvm.start(RpcServerMain.class, "unix:" + DIR.path("str-" + System.nanoTime()));
+        final NegotiatedConnection connection = client.connect(server);
+        final RpcConnection peer = client.rpc.connection(connection.connection());
+
+        Peers() throws Exception {
+        }
+
+        @Override
+        public void close() throws Exception {
+            try (RpcTestClient closing = client; ChildJvm child = server) {
+                connection.close();
+                waitFor(() -> client.rpc.connectionCount() == 0, "the connection's RPC state to go");
+            }
+        }
+    }
+
+    /**
+     * Each thread's stream call takes its stream id before it sends, so two threads' calls may reach the server in
+     * the other order: the server must take any id not open, not only one above the last.
+     */
+    @Test
+    void streamsOpenedByManyThreadsAtOnceOnOneConnectionAllComplete() throws Exception {
+        try (Peers peers = new Peers()) {
+            streamsFromManyThreads(peers.client, peers.peer);
+        }
+    }
+
+    private static void streamsFromManyThreads(RpcTestClient client, RpcConnection peer) throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        int threads = 8;
+        int streamsEach = 200;
+        ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
+        CountDownLatch go = new CountDownLatch(1);
+        List<Future<?>> done = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            done.add(client.handlers.submit(() -> {
+                go.await();
+                for (int i = 0; i < streamsEach; i++) {
+                    List<Integer> numbers = new ArrayList<>();
+                    try {
+                        files.tail(TailRequest.newBuilder().setLines(3).build(), line -> numbers.add(line.getNumber()));
+                        if (!numbers.equals(List.of(1, 2, 3))) {
+                            failures.add("items " + numbers);
+                        }
+                    } catch (StatusException e) {
+                        failures.add(e.code() + " " + e.reason() + ": " + e.detail());
+                    }
+                }
+                return null;
+            }));
+        }
+        go.countDown();
+        for (Future<?> thread : done) {
+            thread.get(120, TimeUnit.SECONDS);
+        }
+        assertEquals(List.of(), List.copyOf(failures).subList(0, Math.min(3, failures.size())),
+                failures.size() + " of " + threads * streamsEach + " streams failed");
+        assertEquals(0, peer.openStreams());
+        assertArrayEquals(new byte[] {5}, files.echo(new byte[] {5}), "the connection goes on");
+    }
+
+    @Test
+    void unservingEndsAStreamInProgressWithUnavailableOnBothSides() throws Exception {
+        try (Peers peers = new Peers()) {
+            unserveDuringAStream(peers.client, peers.server, peers.peer);
+        }
+    }
+
+    private static void unserveDuringAStream(RpcTestClient client, ChildJvm server, RpcConnection peer)
+            throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        CountDownLatch flowing = new CountDownLatch(1);
+        Future<StatusException> consumer = client.handlers.submit(() -> assertThrows(StatusException.class,
+                () -> files.tail(TailRequest.newBuilder().setLines(0).build(), line -> flowing.countDown())));
+        assertTrue(flowing.await(10, TimeUnit.SECONDS), "the endless stream started");
+        server.send("unserve");
+        StatusException why = consumer.get(10, TimeUnit.SECONDS);
+        assertEquals(StatusCode.UNAVAILABLE, why.code());
+        assertEquals("revoked: unserve", why.reason());
+        String stopped = server.expect("STREAM-STOPPED", 10);
+        assertTrue(stopped.endsWith("UNAVAILABLE revoked: unserve"), "the producer saw why: " + stopped);
+        assertEquals(0, peer.openStreams());
+        waitFor(() -> peer.importCount() == 0, "the revoked import to be released");
+    }
+}
