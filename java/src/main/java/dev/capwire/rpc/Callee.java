@@ -155,6 +155,10 @@ final class Callee {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "args.malformed", "stream id "
                     + Integer.toUnsignedString(streamId) + " is already open");
         }
+        if (initialCredit < 0) { // above 2^31 - 1 as the u32 it is: more than credit may ever add up to
+            return refuse(id, StatusCode.INVALID_ARGUMENT, "stream.credit", "an initial credit of "
+                    + Integer.toUnsignedString(initialCredit) + " items, beyond 2^31 - 1");
+        }
         boolean loop = spec.nonBlocking;
         RunningCall call = pool.take(loop);
         call.start(id, target, type.name(), spec, timeoutNanos, loop, peer());
@@ -168,7 +172,7 @@ final class Callee {
         }
         String notEntered = calls.enter(call, target); // a revocation wins a race with this call (see there)
         if (notEntered == RunningCalls.ID_IN_USE) {
-            rpc.protocolError("a REQUEST with correlation id " + Long.toUnsignedString(id) + ", " + notEntered);
+            reusedRunningId(id);
             return false;
         }
         if (notEntered != null) {
@@ -224,13 +228,37 @@ final class Callee {
     }
 
     private boolean refuse(long id, StatusCode code, String reason, String message) {
+        if (reusesRunningId(id)) {
+            return false;
+        }
         calls.count(code);
         rpc.respondError(id, code, reason, message);
         return false;
     }
 
+    /**
+     * Loop: a call answered without entering the table (refused, or a bootstrap) must not reuse the id of a call
+     * still running either: its answer would reach the peer as that call's. The check is made here, where answers
+     * are rare, so that a call that runs pays one lookup, in {@link RunningCalls#enter}.
+     */
+    private boolean reusesRunningId(long id) {
+        if (!calls.isRunning(id)) {
+            return false;
+        }
+        reusedRunningId(id);
+        return true;
+    }
+
+    private void reusedRunningId(long id) {
+        rpc.protocolError("a REQUEST with correlation id " + Long.toUnsignedString(id) + ", "
+                + RunningCalls.ID_IN_USE);
+    }
+
     /** Loop: a bootstrap call; counted as served or failed like any other (not when it could not be answered). */
     private void bootstrap(long id, byte[] content) {
+        if (reusesRunningId(id)) {
+            return;
+        }
         StatusCode answered = bootstrap.answer(id, content, peer());
         if (answered != null) {
             calls.count(answered);

@@ -110,6 +110,12 @@ final class RunningCalls {
         }
     }
 
+    boolean isRunning(long id) {
+        synchronized (running) {
+            return running.containsKey(id);
+        }
+    }
+
     /** Whether stream {@code streamId} is open: its producing call is running. */
     boolean producing(int streamId) {
         synchronized (running) {

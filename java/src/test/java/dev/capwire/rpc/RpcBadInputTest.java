@@ -211,6 +211,29 @@ class RpcBadInputTest {
      */
     @Test
     void aCallReusingTheIdOfACallStillRunningEndsTheConnectionWithAProtocolError() throws Exception {
+        reuseTheIdOfACallStillRunning("reused-id", (files, slow) -> rawFrame(FrameType.REQUEST, 7, files, 7, slow));
+    }
+
+    /**
+     * The same when the second call would be refused (no such export) or is a bootstrap: those are answered
+     * without entering the table of running calls, and an answer with id 7 would reach the peer as the first
+     * call's.
+     */
+    @Test
+    void aRefusedCallOrABootstrapReusingTheIdOfACallStillRunningEndsTheConnectionToo() throws Exception {
+        reuseTheIdOfACallStillRunning("reused-by-refused", (files, slow) -> rawFrame(FrameType.REQUEST, 7, 999, 7,
+                slow));
+        reuseTheIdOfACallStillRunning("reused-by-bootstrap", (files, slow) -> rawFrame(FrameType.REQUEST, 7, 0, 1,
+                call(0, new int[0], BootstrapRequest.newBuilder().setName("files").build().toByteArray())
+                        .byteArray()));
+    }
+
+    /**
+     * A hand-made peer (after a hand-made Hello) starts a slow call with id 7, then sends {@code second} with id 7
+     * while the first still runs.
+     */
+    private void reuseTheIdOfACallStillRunning(String tag, java.util.function.BiFunction<Integer, byte[], ByteBuffer>
+            second) throws Exception {
         try (NativeSocket socket = NativeSocket.connect(endpoint.socketAddress(), 5000)) {
             RawFrames.writeFully(socket, rawFrame(FrameType.HELLO, 0, 0, 0, Hello.newBuilder()
                     .setMinProtocolVersion(1).setMaxProtocolVersion(1).setServiceName("app")
@@ -221,16 +244,16 @@ class RpcBadInputTest {
             RawFrames.writeFully(socket, rawFrame(FrameType.REQUEST, 1, 0, 1, bootstrap.byteArray()));
             int files = new UnsafeBuffer(RawFrames.readFrame(socket, FrameType.RESPONSE)).getInt(4, FrameHeader.ORDER);
 
-            byte[] slow = call(0, new int[0], SlowRequest.newBuilder().setHoldMs(30_000).setTag("reused-id").build()
+            byte[] slow = call(0, new int[0], SlowRequest.newBuilder().setHoldMs(30_000).setTag(tag).build()
                     .toByteArray()).byteArray();
             RawFrames.writeFully(socket, rawFrame(FrameType.REQUEST, 7, files, 7, slow));
-            server.expect("HOLDING reused-id", 10); // running, on a handler thread: id 7 is in use
-            RawFrames.writeFully(socket, rawFrame(FrameType.REQUEST, 7, files, 7, slow));
+            server.expect("HOLDING " + tag, 10); // running, on a handler thread: id 7 is in use
+            RawFrames.writeFully(socket, second.apply(files, slow));
             GoAway goAway = RawFrames.readGoAway(socket);
             assertEquals(GoAwayReason.PROTOCOL_ERROR, goAway.getReason());
             assertTrue(goAway.getMessage().contains("correlation id 7, the id of a call still running"),
                     goAway.getMessage());
-            assertTrue(server.expect("CANCELLED reused-id", 10).startsWith("UNAVAILABLE"),
+            assertTrue(server.expect("CANCELLED " + tag, 10).startsWith("UNAVAILABLE"),
                     "the first call is cancelled with the connection");
         }
     }
@@ -282,6 +305,18 @@ class RpcBadInputTest {
                 () -> stream.get(10, TimeUnit.SECONDS)).getCause();
         assertEquals(StatusCode.INVALID_ARGUMENT, e.code());
         assertEquals("stream.credit", e.reason());
+    }
+
+    @Test
+    void anInitialCreditBeyondTheLimitIsRefusedWithItsReason() throws Exception {
+        int files = bootstrapRaw();
+        UnsafeBuffer open = call(0, new int[0], new byte[0]);
+        open.putInt(8, 1, FrameHeader.ORDER); // stream 1
+        open.putInt(12, Integer.MIN_VALUE, FrameHeader.ORDER); // 2^31 items: one past what credit may reach
+        StatusException e = refused(files, 5, open);
+        assertEquals(StatusCode.INVALID_ARGUMENT, e.code());
+        assertEquals("stream.credit", e.reason());
+        assertArrayEquals(new byte[] {3}, this.files.echo(new byte[] {3}), "the server serves on");
     }
 
     @Test
