@@ -477,7 +477,55 @@ class RpcAcrossProcessesTest {
         Duration left = childTimeLeft.get(10, TimeUnit.SECONDS);
         assertTrue(left != null && left.toMillis() <= 500, "the callback got at most what its caller had: " + left);
         StatusException why = childCancelled.get(10, TimeUnit.SECONDS);
-        assertEquals(StatusCode.CANCELLED, why.code(), "the server cancelled its child call when its own was");
+        assertEquals(StatusCode.CANCELLED, why.code(), "the server cancelled its child call when its own was"
+                + " (here at the deadline both share; see the next test for a cancel long before it)");
+    }
+
+    /**
+     * Cancelling a call (here by interrupting the thread blocked in it) reaches the child calls its handler made,
+     * at once: the child's context still has most of the default 30 s deadline left when it sees CANCELLED, so
+     * its own deadline, which would cancel it too, did not.
+     */
+    @Test
+    void cancellingACallCancelsTheChildCallsOfItsHandlerLongBeforeAnyDeadline() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        CountDownLatch childRunning = new CountDownLatch(1);
+        CompletableFuture<CallContext> childCancelled = new CompletableFuture<>();
+        Reader mine = new Reader() {
+            @Override
+            public byte[] read() {
+                CallContext context = CallContext.current(); // the server's child call, called back here
+                context.onCancel(() -> childCancelled.complete(context));
+                childRunning.countDown();
+                try {
+                    childCancelled.get(20, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+                return new byte[0];
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        CompletableFuture<StatusException> outcome = new CompletableFuture<>();
+        Thread caller = new Thread(() -> {
+            try {
+                files.readFrom(mine);
+                outcome.complete(null);
+            } catch (StatusException e) {
+                outcome.complete(e);
+            }
+        });
+        caller.start();
+        assertTrue(childRunning.await(10, TimeUnit.SECONDS), "the handler's child call reached this side");
+        caller.interrupt();
+        assertEquals("call.interrupted", outcome.get(10, TimeUnit.SECONDS).reason());
+        CallContext child = childCancelled.get(10, TimeUnit.SECONDS);
+        assertEquals(StatusCode.CANCELLED, child.cancellation().code(), "the CANCEL, not the deadline");
+        assertTrue(child.timeLeft().toSeconds() > 15, "cancelled with " + child.timeLeft() + " left");
+        caller.join(10_000);
     }
 
     @Test
@@ -570,7 +618,6 @@ class RpcAcrossProcessesTest {
             assertEquals("capwire.rpc.maxInFlight", refused.reason());
             held.forEach(future -> future.cancel(true));
         }
-        assertNull(null);
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -5,8 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.capwire.Configuration;
+import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.rpc.testing.SlowRequest;
+import dev.capwire.rpc.testing.StatReply;
 import dev.capwire.rpc.testing.TailRequest;
 import dev.capwire.testing.ChildJvm;
 import dev.capwire.testing.SocketDir;
@@ -14,6 +19,7 @@ import dev.capwire.transport.StatusException;
 import dev.capwire.wire.StatusCode;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
@@ -22,21 +28,26 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * Server streams against a child JVM ({@link RpcServerMain}) when more than one thing happens at once: many threads
- * opening streams on one connection, and the stream's cap revoked while it runs.
+ * RPC against a child JVM ({@link RpcServerMain}) when more than one thing happens at once: many threads opening
+ * streams on one connection, a stream's cap revoked while it runs, and more blocking calls than the server has
+ * handler threads.
  */
-class RpcStreamsAcrossProcessesTest {
+class RpcContentionAcrossProcessesTest {
     @RegisterExtension
     static final SocketDir DIR = new SocketDir("cwstr");
 
     /** A client, the child server and one connection between them, for one test. */
     private static final class Peers implements AutoCloseable {
         final RpcTestClient client = new RpcTestClient();
-        final ChildJvm server = ChildJvm.start(RpcServerMain.class, "unix:" + DIR.path("str-" + System.nanoTime()));
-        final NegotiatedConnection connection = client.connect(server);
-        final RpcConnection peer = client.rpc.connection(connection.connection());
+        final ChildJvm server;
+        final NegotiatedConnection connection;
+        final RpcConnection peer;
 
-        Peers() throws Exception {
+        Peers(String... serverJvmArgs) throws Exception {
+            server = ChildJvm.start(RpcServerMain.class, List.of(serverJvmArgs), "unix:" + DIR.path("con-"
+                    + System.nanoTime()));
+            connection = client.connect(server);
+            peer = client.rpc.connection(connection.connection());
         }
 
         @Override
@@ -115,5 +126,53 @@ class RpcStreamsAcrossProcessesTest {
         assertTrue(stopped.endsWith("UNAVAILABLE revoked: unserve"), "the producer saw why: " + stopped);
         assertEquals(0, peer.openStreams());
         waitFor(() -> peer.importCount() == 0, "the revoked import to be released");
+    }
+
+    /**
+     * The server's handler pool (Java 17 to 20; 21+ runs a virtual thread per call) has two threads, both held by
+     * blocking calls: a third call is refused at once, its fd argument closed on the server, and once a thread is
+     * free again calls are served.
+     */
+    @Test
+    void aCallThatFindsEveryHandlerThreadBusyIsRefusedAndItsFdClosed() throws Exception {
+        assumeTrue(Runtime.version().feature() < 21, "Java 21+ runs each handler on a virtual thread: no pool");
+        try (Peers peers = new Peers("-D" + Configuration.RPC_HANDLER_THREADS_PROP_NAME + "=2")) {
+            RemoteFiles files = peers.peer.bootstrap(RemoteFiles.class);
+            List<CompletableFuture<StatReply>> held = new ArrayList<>();
+            for (String tag : List.of("t1", "t2")) {
+                held.add(files.slowAsync(SlowRequest.newBuilder().setHoldMs(30_000).setTag(tag).build()));
+                peers.server.expect("HOLDING " + tag, 10);
+            }
+            long fdsBefore = serverFds(peers.server);
+            FileDescriptor[] pipe = FileDescriptor.pipe();
+            try {
+                StatusException busy = assertThrows(StatusException.class, () -> files.readFd(pipe[0]));
+                assertEquals(StatusCode.RESOURCE_EXHAUSTED, busy.code());
+                assertEquals("handler.executor", busy.reason());
+            } finally {
+                pipe[0].close();
+                pipe[1].close();
+            }
+            assertEquals(fdsBefore, serverFds(peers.server), "the refused call's fd was closed on the server");
+            held.get(0).cancel(true);
+            assertEquals("CANCELLED call.cancelled", peers.server.expect("CANCELLED t1", 10));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (true) { // the cancelled handler's thread is free a moment after it reported
+                try {
+                    assertArrayEquals(new byte[] {9}, files.echo(new byte[] {9}));
+                    break;
+                } catch (StatusException stillBusy) {
+                    assertEquals("handler.executor", stillBusy.reason());
+                    assertTrue(System.nanoTime() < deadline, "no handler thread came free");
+                    Thread.sleep(5);
+                }
+            }
+            held.get(1).cancel(true);
+        }
+    }
+
+    private static long serverFds(ChildJvm server) throws Exception {
+        server.send("fds");
+        return Long.parseLong(server.expect("FDS", 10));
     }
 }
