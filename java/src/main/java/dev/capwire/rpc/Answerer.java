@@ -138,8 +138,9 @@ final class Answerer {
                     status.detail());
             return;
         }
-        rpc.reportError(new IllegalStateException("handler of " + call.capName + "." + call.spec.name + " on "
-                + rpc.connection() + " failed", failure));
+        String what = "handler of " + call.capName + "." + call.spec.name + " on " + rpc.connection() + " failed";
+        rpc.reportError(new IllegalStateException(what, failure));
+        RpcEvents.error(rpc, call.capName, what, failure);
         if (failure instanceof Error) {
             // An Error may have left the handler's object broken: this connection ends, the others carry on.
             answerError(call, StatusCode.INTERNAL, "handler.failed", "the handler failed");

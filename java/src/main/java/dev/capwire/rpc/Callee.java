@@ -178,6 +178,9 @@ final class Callee {
         if (notEntered != null) {
             return refuse(id, StatusCode.UNAVAILABLE, notEntered, target.type.name() + " was revoked");
         }
+        if (call.stream != null) {
+            RpcEvents.streamStarted(rpc, call.capName, spec.name);
+        }
         int[] descriptors = Incoming.descriptors(frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
         if (loop) {
             // Decoded from the receive buffer itself: it stays valid for the whole of this loop work.

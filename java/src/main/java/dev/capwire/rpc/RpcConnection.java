@@ -218,6 +218,7 @@ public final class RpcConnection {
 
     /** The peer broke docs/rpc-protocol.md: the connection ends with a GOAWAY that says how. */
     void protocolError(String what) {
+        RpcEvents.error(this, null, "protocol error: " + what, null);
         connection.closeWithGoAway(GoAwayReason.PROTOCOL_ERROR, "RPC: " + what);
     }
 

@@ -23,12 +23,8 @@ final class RpcEvents {
             event.fill(rpc, capName, status.name()).commit();
         }
         RpcObserver observer = observer(rpc);
-        try {
-            if (observer != null) {
-                observer.bootstrapped(rpc.connection().id(), capName, status);
-            }
-        } catch (RuntimeException e) {
-            rpc.reportError(e);
+        if (observer != null) {
+            tell(rpc, () -> observer.bootstrapped(rpc.connection().id(), capName, status));
         }
     }
 
@@ -52,12 +48,21 @@ final class RpcEvents {
             event.commit();
         }
         RpcObserver observer = observer(rpc);
-        try {
-            if (observer != null) {
-                observer.served(rpc.connection().id(), capName, methodName, status, nanos);
-            }
-        } catch (RuntimeException e) {
-            rpc.reportError(e);
+        if (observer != null) {
+            tell(rpc, () -> observer.served(rpc.connection().id(), capName, methodName, status, nanos));
+        }
+    }
+
+    static void streamStarted(RpcConnection rpc, String capName, String methodName) {
+        StreamStartEvent event = new StreamStartEvent();
+        if (event.shouldCommit()) {
+            event.fill(rpc, capName, null);
+            event.methodName = methodName;
+            event.commit();
+        }
+        RpcObserver observer = observer(rpc);
+        if (observer != null) {
+            tell(rpc, () -> observer.streamStarted(rpc.connection().id(), capName, methodName));
         }
     }
 
@@ -70,12 +75,8 @@ final class RpcEvents {
             event.commit();
         }
         RpcObserver observer = observer(rpc);
-        try {
-            if (observer != null) {
-                observer.streamEnded(rpc.connection().id(), capName, methodName, status, items);
-            }
-        } catch (RuntimeException e) {
-            rpc.reportError(e);
+        if (observer != null) {
+            tell(rpc, () -> observer.streamEnded(rpc.connection().id(), capName, methodName, status, items));
         }
     }
 
@@ -87,10 +88,30 @@ final class RpcEvents {
             event.commit();
         }
         RpcObserver observer = observer(rpc);
+        if (observer != null) {
+            tell(rpc, () -> observer.revoked(rpc.connection().id(), capName, reason));
+        }
+    }
+
+    /** See {@link RpcObserver#error}; {@code capName} is null when no cap is to blame (a protocol error). */
+    static void error(RpcConnection rpc, String capName, String what, Throwable cause) {
+        ErrorEvent event = new ErrorEvent();
+        if (event.shouldCommit()) {
+            event.fill(rpc, capName, null);
+            event.message = what;
+            event.exceptionClass = cause == null ? null : cause.getClass().getName();
+            event.commit();
+        }
+        RpcObserver observer = observer(rpc);
+        if (observer != null) {
+            tell(rpc, () -> observer.error(rpc.connection().id(), what, cause));
+        }
+    }
+
+    /** Tells the observer: its exceptions go to the error handler, never to the thread that did the work. */
+    private static void tell(RpcConnection rpc, Runnable telling) {
         try {
-            if (observer != null) {
-                observer.revoked(rpc.connection().id(), capName, reason);
-            }
+            telling.run();
         } catch (RuntimeException e) {
             rpc.reportError(e);
         }
@@ -138,6 +159,15 @@ final class RpcEvents {
         long handlingTime; // not "duration": JFR reserves that name for every event's own timing
     }
 
+    @Name("dev.capwire.rpc.StreamStart")
+    @Label("RPC Stream Started")
+    @Category("Capwire")
+    @Description("A server stream this process produces started")
+    static final class StreamStartEvent extends RpcEvent {
+        @Label("Method")
+        String methodName;
+    }
+
     @Name("dev.capwire.rpc.Stream")
     @Label("RPC Stream Ended")
     @Category("Capwire")
@@ -156,5 +186,16 @@ final class RpcEvents {
     static final class RevokeEvent extends RpcEvent {
         @Label("Reason")
         String reason;
+    }
+
+    @Name("dev.capwire.rpc.Error")
+    @Label("RPC Error")
+    @Category("Capwire")
+    @Description("A handler threw, or the peer broke the protocol and its connection ends")
+    static final class ErrorEvent extends RpcEvent {
+        @Label("Message")
+        String message;
+        @Label("Exception")
+        String exceptionClass;
     }
 }

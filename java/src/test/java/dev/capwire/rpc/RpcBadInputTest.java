@@ -275,6 +275,9 @@ class RpcBadInputTest {
         CloseReason reason = raw.connection().closeFuture().get(10, TimeUnit.SECONDS);
         assertTrue(reason.detail().contains("PROTOCOL_ERROR") && reason.detail().contains("RELEASE"),
                 reason.toString());
+        assertEquals(", which this side does not hold that many of", server.expect(
+                "RPC-ERROR - protocol error: RELEASE of 1 references to export 12345", 10),
+                "the server's observer saw the protocol error");
     }
 
     @Test

@@ -64,6 +64,16 @@ class RpcServeTest {
         One make();
     }
 
+    @Capability(name = "ticker", version = "1.0.0")
+    interface Ticker {
+        /** As many items as the argument's one byte says. */
+        @Method(1)
+        void ticks(byte[] count, StreamSink<byte[]> out);
+
+        @Method(2)
+        byte[] broken(byte[] nothing);
+    }
+
     private Transport transport;
     private ExecutorService handlers;
     private Rpc server;
@@ -179,56 +189,132 @@ class RpcServeTest {
 
     @Test
     void bootstrapsCallsAndRevocationsAreJfrEventsAndReachTheObserver() throws Exception {
-        List<String> observed = new java.util.concurrent.CopyOnWriteArrayList<>();
-        Rpc watched = Rpc.create(RpcOptions.builder().executor(handlers).observer(new RpcObserver() {
-            @Override
-            public void bootstrapped(long connectionId, String capName, StatusCode status) {
-                observed.add("bootstrap " + capName + " " + status);
-            }
-
-            @Override
-            public void served(long connectionId, String capName, String methodName, StatusCode status, long nanos) {
-                observed.add("call " + capName + "." + methodName + " " + status);
-            }
-
-            @Override
-            public void revoked(long connectionId, String capName, String reason) {
-                observed.add("revoke " + capName + " " + reason);
-            }
-        }).build());
+        Told told = new Told();
+        Rpc watched = Rpc.create(RpcOptions.builder().executor(handlers).observer(told).build());
         ServeHandle one = watched.serve(One.class, () -> new byte[] {1}, IfExists.THROW);
-        // Not Files.createTempFile: its first use opens a socket of the JDK's for good (a user lookup), which the
-        // class's fd check would report as leaked.
-        java.nio.file.Path dump = DIR.path("rpc.jfr");
-        try (jdk.jfr.Recording recording = new jdk.jfr.Recording();
-                Server second = transport.listen(DIR.endpoint("jfr-" + System.nanoTime()), watched.listener());
-                Connection toSecond = transport.connect(second.endpoint(), client.listener())) {
-            for (String event : new String[] {"Bootstrap", "Call", "Revoke"}) {
-                recording.enable("dev.capwire.rpc." + event);
-            }
-            recording.start();
+        List<String> recorded = recordRpcEvents(watched, List.of("Bootstrap", "Call", "Revoke"), toSecond -> {
             One remote = client.connection(toSecond).bootstrap(One.class);
             for (int i = 0; i < 3; i++) {
                 remote.get();
             }
             one.close();
-            long deadline = System.nanoTime() + 10_000_000_000L;
-            while (((RemoteCapability) remote).revocation() == null && System.nanoTime() < deadline) {
-                Thread.sleep(5);
+            RpcTestClient.waitFor(() -> ((RemoteCapability) remote).revocation() != null, "the REVOKE");
+            RpcTestClient.waitFor(() -> told.lines.size() == 5, "every call to be told (after its answer left)");
+        });
+        assertEquals(List.of("dev.capwire.rpc.Bootstrap one", "dev.capwire.rpc.Call one", "dev.capwire.rpc.Call one",
+                "dev.capwire.rpc.Call one", "dev.capwire.rpc.Revoke one"), recorded);
+        // Sorted: a call is told after its answer left, so the last one may be told after the revocation.
+        assertEquals(List.of("bootstrap one OK", "call one.get OK", "call one.get OK", "call one.get OK",
+                "revoke one revoked: unserve"), told.lines.stream().sorted().toList());
+    }
+
+    @Test
+    void streamsAndHandlerFailuresAreJfrEventsAndReachTheObserver() throws Exception {
+        Told told = new Told();
+        Rpc watched = Rpc.create(RpcOptions.builder().executor(handlers).observer(told).build());
+        watched.serve(Ticker.class, new Ticker() {
+            @Override
+            public void ticks(byte[] count, StreamSink<byte[]> out) {
+                for (int i = 0; i < count[0]; i++) {
+                    out.next(new byte[] {(byte) i});
+                }
             }
+
+            @Override
+            public byte[] broken(byte[] nothing) {
+                throw new IllegalStateException("broken on purpose");
+            }
+        }, IfExists.THROW);
+        List<String> recorded = recordRpcEvents(watched, List.of("StreamStart", "Stream", "Error"), toSecond -> {
+            Ticker ticker = client.connection(toSecond).bootstrap(Ticker.class);
+            List<Byte> items = new ArrayList<>();
+            ticker.ticks(new byte[] {3}, item -> items.add(item[0]));
+            assertEquals(List.of((byte) 0, (byte) 1, (byte) 2), items);
+            assertEquals(StatusCode.INTERNAL, assertThrows(StatusException.class, () -> ticker.broken(new byte[0]))
+                    .code());
+            // Six: the bootstrap, the stream's start, end and call, the failure and its call. The stream's end and
+            // call are told after its answer left.
+            RpcTestClient.waitFor(() -> told.lines.size() == 6, "every event to be told");
+        });
+        assertEquals(List.of("dev.capwire.rpc.Error ticker java.lang.IllegalStateException",
+                "dev.capwire.rpc.Stream ticker OK 3", "dev.capwire.rpc.StreamStart ticker"), recorded);
+        assertEquals(List.of("bootstrap ticker OK", "call ticker.broken INTERNAL", "call ticker.ticks OK",
+                "end ticker.ticks OK 3", "error broken on purpose", "start ticker.ticks"),
+                told.lines.stream().sorted().toList());
+        assertTrue(told.lines.indexOf("start ticker.ticks") < told.lines.indexOf("end ticker.ticks OK 3"));
+    }
+
+    /** Every event an {@link RpcObserver} is told, one line each, in the order told. */
+    private static final class Told implements RpcObserver {
+        final List<String> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        @Override
+        public void bootstrapped(long connectionId, String capName, StatusCode status) {
+            lines.add("bootstrap " + capName + " " + status);
+        }
+
+        @Override
+        public void served(long connectionId, String capName, String methodName, StatusCode status, long nanos) {
+            lines.add("call " + capName + "." + methodName + " " + status);
+        }
+
+        @Override
+        public void streamStarted(long connectionId, String capName, String methodName) {
+            lines.add("start " + capName + "." + methodName);
+        }
+
+        @Override
+        public void streamEnded(long connectionId, String capName, String methodName, StatusCode status, long items) {
+            lines.add("end " + capName + "." + methodName + " " + status + " " + items);
+        }
+
+        @Override
+        public void revoked(long connectionId, String capName, String reason) {
+            lines.add("revoke " + capName + " " + reason);
+        }
+
+        @Override
+        public void error(long connectionId, String what, Throwable cause) {
+            lines.add("error " + cause.getMessage());
+        }
+    }
+
+    /** What a test does with a connection to the server {@code recordRpcEvents} starts. */
+    private interface WithConnection {
+        void run(Connection toServer) throws Exception;
+    }
+
+    /**
+     * Runs {@code body} with a connection to {@code watched} under a JFR recording of the RPC events {@code names};
+     * returns the events of those names it recorded, one line each (name, cap, and the fields that say how it
+     * went), sorted.
+     */
+    private List<String> recordRpcEvents(Rpc watched, List<String> names, WithConnection body) throws Exception {
+        // Not Files.createTempFile: its first use opens a socket of the JDK's for good (a user lookup), which the
+        // class's fd check would report as leaked.
+        java.nio.file.Path dump = DIR.path("rpc-" + System.nanoTime() + ".jfr");
+        List<String> recorded = new ArrayList<>();
+        try (jdk.jfr.Recording recording = new jdk.jfr.Recording();
+                Server second = transport.listen(DIR.endpoint("jfr-" + System.nanoTime()), watched.listener());
+                Connection toSecond = transport.connect(second.endpoint(), client.listener())) {
+            names.forEach(name -> recording.enable("dev.capwire.rpc." + name));
+            recording.start();
+            body.run(toSecond);
             recording.stop();
             recording.dump(dump);
-            List<String> recorded = new ArrayList<>();
             for (jdk.jfr.consumer.RecordedEvent event : jdk.jfr.consumer.RecordingFile.readAllEvents(dump)) {
-                recorded.add(event.getEventType().getName() + " " + event.getString("capName"));
+                String name = event.getEventType().getName();
+                if (!names.contains(name.substring("dev.capwire.rpc.".length()))) {
+                    continue; // another recording's settings may turn on more
+                }
+                recorded.add(name + " " + event.getString("capName") + (name.endsWith(".Error")
+                        ? " " + event.getString("exceptionClass") : name.endsWith(".Stream")
+                        ? " " + event.getString("status") + " " + event.getLong("items") : ""));
             }
-            assertEquals(List.of("dev.capwire.rpc.Bootstrap one", "dev.capwire.rpc.Call one", "dev.capwire.rpc.Call one",
-                    "dev.capwire.rpc.Call one", "dev.capwire.rpc.Revoke one"), recorded.stream().sorted().toList());
-            assertEquals(List.of("bootstrap one OK", "call one.get OK", "call one.get OK", "call one.get OK",
-                    "revoke one revoked: unserve"), observed);
         } finally {
             java.nio.file.Files.deleteIfExists(dump);
         }
+        return recorded.stream().sorted().toList();
     }
 
     @Test
