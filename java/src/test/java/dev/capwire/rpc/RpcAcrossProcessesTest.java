@@ -215,6 +215,7 @@ class RpcAcrossProcessesTest {
         for (int i = 0; i < 1000; i++) {
             assertEquals(i + 1, numbers.get(i));
         }
+        assertEquals("files.tail", server.expect("STREAM-START", 10), "the observer saw it start");
         assertEquals("1000 OK", server.expect("STREAM-END", 10));
         assertEquals(0, peer.openStreams());
     }
@@ -384,6 +385,11 @@ class RpcAcrossProcessesTest {
         assertEquals(StatusCode.FAILED_PRECONDITION, newer.code());
         assertEquals("cap.version", newer.reason());
         assertTrue(newer.detail().contains("1.2.0"), newer.detail());
+        StatusException newerMinor = assertThrows(StatusException.class,
+                () -> peer.bootstrap(OtherCaps.FilesV13.class));
+        assertEquals(StatusCode.FAILED_PRECONDITION, newerMinor.code(), "the same major, but older than asked");
+        assertEquals("cap.version", newerMinor.reason());
+        assertTrue(newerMinor.detail().contains("1.2.0"), newerMinor.detail());
         OtherCaps.FilesV11 older = peer.bootstrap(OtherCaps.FilesV11.class);
         assertEquals("p", older.stat(StatRequest.newBuilder().setPath("p").build()).getPath(),
                 "a client built against 1.1.0 uses the 1.2.0 cap");
@@ -391,7 +397,14 @@ class RpcAcrossProcessesTest {
         StatusException denied = assertThrows(StatusException.class, () -> peer.bootstrap(OtherCaps.Secret.class));
         assertEquals(StatusCode.PERMISSION_DENIED, denied.code());
         assertEquals("cap.policy", denied.reason());
-        assertEquals(0, peer.importCount());
+        assertTrue(denied.detail().contains("uid " + myUid() + " may not use this cap"), denied.detail());
+        OtherCaps.Mine mine = peer.bootstrap(OtherCaps.Mine.class);
+        assertArrayEquals(new byte[] {2}, mine.get(), "the same uid policy admits the uid it names");
+        ((RemoteCapability) mine).close();
+        StatusException broken = assertThrows(StatusException.class, () -> peer.bootstrap(OtherCaps.Guarded.class));
+        assertEquals(StatusCode.PERMISSION_DENIED, broken.code(), "a policy that throws refuses: fail closed");
+        assertEquals("cap.policy", broken.reason());
+        waitFor(() -> peer.importCount() == 0, "the admitted cap's release");
     }
 
     @Test
@@ -401,7 +414,8 @@ class RpcAcrossProcessesTest {
         assertEquals("files", caps.getCaps(0).getName());
         assertEquals("1.2.0", caps.getCaps(0).getVersion());
         assertEquals(23, caps.getCaps(0).getMethodIdsCount());
-        assertEquals("secret", caps.getCaps(1).getName());
+        assertEquals(List.of("files", "secret", "mine", "guarded"), caps.getCapsList().stream()
+                .map(cap -> cap.getName()).toList());
         RemoteFiles files = peer.bootstrap(RemoteFiles.class);
         Diagnostics diagnostics = peer.runtime().diagnostics();
         assertEquals(server.pid(), diagnostics.getPid());
@@ -420,6 +434,9 @@ class RpcAcrossProcessesTest {
         StatusException broken = assertThrows(StatusException.class, () -> files.fail("runtime".getBytes()));
         assertEquals(StatusCode.INTERNAL, broken.code());
         assertEquals("handler.failed", broken.reason());
+        String error = server.expect("RPC-ERROR", 10);
+        assertTrue(error.startsWith("IllegalStateException handler of files.fail on "), "the observer's error event,"
+                + " with the exception the peer is not told: " + error);
         assertArrayEquals(new byte[] {5}, files.echo(new byte[] {5}));
     }
 

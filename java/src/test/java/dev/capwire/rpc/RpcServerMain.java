@@ -4,9 +4,11 @@ import dev.capwire.wire.StatusCode;
 import java.io.PrintStream;
 
 /**
- * The server process of the RPC tests: serves {@link LocalFiles} as "files" and a "secret" no uid may have,
+ * The server process of the RPC tests: serves {@link LocalFiles} as "files", a "secret" no uid may have,
+ * "mine" for its own uid and "guarded" behind a policy that throws,
  * through a handshake service "app", on the endpoint given first; prints {@code READY <endpoint>}, then one
- * line per event (see {@link LocalFiles}, and {@code STREAM-END <items> <status>}). Commands on stdin, each
+ * line per event (see {@link LocalFiles}, and from its observer {@code STREAM-START <cap>.<method>},
+ * {@code STREAM-END <items> <status>} and {@code RPC-ERROR <exception or -> <what>}). Commands on stdin, each
  * answered with one line: {@code unserve} ({@code UNSERVED}), {@code replace} ({@code REPLACED}),
  * {@code exports} ({@code EXPORTS <n>}, summed over connections), {@code fds} ({@code FDS <n>}, its open fds). Exits when stdin closes.
  */
@@ -18,16 +20,36 @@ public final class RpcServerMain {
         PrintStream out = System.out;
         Rpc rpc = Rpc.create(RpcOptions.builder().observer(new RpcObserver() {
             @Override
+            public void streamStarted(long connectionId, String capName, String methodName) {
+                print("STREAM-START " + capName + "." + methodName);
+            }
+
+            @Override
             public void streamEnded(long connectionId, String capName, String methodName, StatusCode status,
                     long items) {
+                print("STREAM-END " + items + " " + status);
+            }
+
+            @Override
+            public void error(long connectionId, String what, Throwable cause) {
+                print("RPC-ERROR " + (cause == null ? "-" : cause.getClass().getSimpleName()) + " " + what);
+            }
+
+            private void print(String line) {
                 synchronized (out) {
-                    out.println("STREAM-END " + items + " " + status);
+                    out.println(line);
                     out.flush();
                 }
             }
         }).build());
         ServeHandle[] files = {rpc.serve(RemoteFiles.class, new LocalFiles(out), IfExists.THROW)};
         rpc.serve(OtherCaps.Secret.class, () -> new byte[] {1}, IfExists.THROW, CapPolicy.uids(-2));
+        long myUid = ((Number) java.nio.file.Files.getAttribute(java.nio.file.Path.of("/proc/self"), "unix:uid"))
+                .longValue();
+        rpc.serve(OtherCaps.Mine.class, () -> new byte[] {2}, IfExists.THROW, CapPolicy.uids(myUid));
+        rpc.serve(OtherCaps.Guarded.class, () -> new byte[] {3}, IfExists.THROW, peer -> {
+            throw new IllegalStateException("a policy with a bug");
+        });
         ChildServer.run(args[0], rpc.listener(), out, line -> {
             switch (line) {
                 case "unserve":
