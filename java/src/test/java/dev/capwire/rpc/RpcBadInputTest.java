@@ -196,6 +196,11 @@ class RpcBadInputTest {
                     .reason());
             assertEquals("cap.unknown", refused(55, 13, call(0, new int[0], new byte[0]), pipe[0]).reason());
             assertEquals("args.malformed", refused(files, 6, call(0, new int[0], new byte[0]), pipe[0]).reason());
+            // To a method that does not exist, with a target kind not defined, and to the bootstrap.
+            assertEquals("method.unknown", refused(files, 999, call(0, new int[0], new byte[0]), pipe[0]).reason());
+            assertEquals("call.target", refused(files, 13, call(1, new int[0], new byte[0]), pipe[0]).reason());
+            assertEquals("args.malformed", refused(0, 1, call(0, new int[0], BootstrapRequest.newBuilder()
+                    .setName("files").build().toByteArray()), pipe[0]).reason());
         } finally {
             pipe[0].close();
             pipe[1].close();
@@ -330,6 +335,13 @@ class RpcBadInputTest {
         StatusException e = refused(files, 6, call(0, new int[0], new byte[0]));
         assertEquals(StatusCode.UNAVAILABLE, e.code());
         assertEquals("revoked: replace", e.reason());
+        FileDescriptor[] pipe = FileDescriptor.pipe();
+        try { // with an fd, which the server closes (checked once every case has run)
+            assertEquals("revoked: replace", refused(files, 13, call(0, new int[0], new byte[0]), pipe[0]).reason());
+        } finally {
+            pipe[0].close();
+            pipe[1].close();
+        }
         this.files = rpc.connection(good.connection()).bootstrap(RemoteFiles.class); // the new instance
     }
 

@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.capwire.Configuration;
 import dev.capwire.bindings.FileDescriptor;
-import dev.capwire.handshake.NegotiatedConnection;
 import dev.capwire.rpc.testing.SlowRequest;
 import dev.capwire.rpc.testing.StatReply;
 import dev.capwire.rpc.testing.TailRequest;
@@ -36,36 +35,13 @@ class RpcContentionAcrossProcessesTest {
     @RegisterExtension
     static final SocketDir DIR = new SocketDir("cwstr");
 
-    /** A client, the child server and one connection between them, for one test. */
-    private static final class Peers implements AutoCloseable {
-        final RpcTestClient client = new RpcTestClient();
-        final ChildJvm server;
-        final NegotiatedConnection connection;
-        final RpcConnection peer;
-
-        Peers(String... serverJvmArgs) throws Exception {
-            server = ChildJvm.start(RpcServerMain.class, List.of(serverJvmArgs), "unix:" + DIR.path("con-"
-                    + System.nanoTime()));
-            connection = client.connect(server);
-            peer = client.rpc.connection(connection.connection());
-        }
-
-        @Override
-        public void close() throws Exception {
-            try (RpcTestClient closing = client; ChildJvm child = server) {
-                connection.close();
-                waitFor(() -> client.rpc.connectionCount() == 0, "the connection's RPC state to go");
-            }
-        }
-    }
-
     /**
      * Each thread's stream call takes its stream id before it sends, so two threads' calls may reach the server in
      * the other order: the server must take any id not open, not only one above the last.
      */
     @Test
     void streamsOpenedByManyThreadsAtOnceOnOneConnectionAllComplete() throws Exception {
-        try (Peers peers = new Peers()) {
+        try (ServerAndClient peers = new ServerAndClient(DIR)) {
             streamsFromManyThreads(peers.client, peers.peer);
         }
     }
@@ -106,7 +82,7 @@ class RpcContentionAcrossProcessesTest {
 
     @Test
     void unservingEndsAStreamInProgressWithUnavailableOnBothSides() throws Exception {
-        try (Peers peers = new Peers()) {
+        try (ServerAndClient peers = new ServerAndClient(DIR)) {
             unserveDuringAStream(peers.client, peers.server, peers.peer);
         }
     }
@@ -136,14 +112,14 @@ class RpcContentionAcrossProcessesTest {
     @Test
     void aCallThatFindsEveryHandlerThreadBusyIsRefusedAndItsFdClosed() throws Exception {
         assumeTrue(Runtime.version().feature() < 21, "Java 21+ runs each handler on a virtual thread: no pool");
-        try (Peers peers = new Peers("-D" + Configuration.RPC_HANDLER_THREADS_PROP_NAME + "=2")) {
+        try (ServerAndClient peers = new ServerAndClient(DIR, "-D" + Configuration.RPC_HANDLER_THREADS_PROP_NAME + "=2")) {
             RemoteFiles files = peers.peer.bootstrap(RemoteFiles.class);
             List<CompletableFuture<StatReply>> held = new ArrayList<>();
             for (String tag : List.of("t1", "t2")) {
                 held.add(files.slowAsync(SlowRequest.newBuilder().setHoldMs(30_000).setTag(tag).build()));
                 peers.server.expect("HOLDING " + tag, 10);
             }
-            long fdsBefore = serverFds(peers.server);
+            long fdsBefore = serverFds(peers);
             FileDescriptor[] pipe = FileDescriptor.pipe();
             try {
                 StatusException busy = assertThrows(StatusException.class, () -> files.readFd(pipe[0]));
@@ -153,7 +129,7 @@ class RpcContentionAcrossProcessesTest {
                 pipe[0].close();
                 pipe[1].close();
             }
-            assertEquals(fdsBefore, serverFds(peers.server), "the refused call's fd was closed on the server");
+            assertEquals(fdsBefore, serverFds(peers), "the refused call's fd was closed on the server");
             held.get(0).cancel(true);
             assertEquals("CANCELLED call.cancelled", peers.server.expect("CANCELLED t1", 10));
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
@@ -171,8 +147,7 @@ class RpcContentionAcrossProcessesTest {
         }
     }
 
-    private static long serverFds(ChildJvm server) throws Exception {
-        server.send("fds");
-        return Long.parseLong(server.expect("FDS", 10));
+    private static long serverFds(ServerAndClient peers) throws Exception {
+        return Long.parseLong(peers.ask("fds", "FDS"));
     }
 }

@@ -10,7 +10,8 @@ import java.io.PrintStream;
  * line per event (see {@link LocalFiles}, and from its observer {@code STREAM-START <cap>.<method>},
  * {@code STREAM-END <items> <status>} and {@code RPC-ERROR <exception or -> <what>}). Commands on stdin, each
  * answered with one line: {@code unserve} ({@code UNSERVED}), {@code replace} ({@code REPLACED}),
- * {@code exports} ({@code EXPORTS <n>}, summed over connections), {@code fds} ({@code FDS <n>}, its open fds). Exits when stdin closes.
+ * {@code exports} ({@code EXPORTS <n>}, summed over connections), {@code imports} ({@code IMPORTS <n>}, the
+ * same), {@code fds} ({@code FDS <n>}, its open fds). Exits when stdin closes.
  */
 public final class RpcServerMain {
     private RpcServerMain() {
@@ -60,6 +61,8 @@ public final class RpcServerMain {
                     return "REPLACED";
                 case "exports":
                     return "EXPORTS " + rpc.exportCount();
+                case "imports":
+                    return "IMPORTS " + rpc.importCount();
                 case "fds":
                     try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
                         return "FDS " + fds.count();
