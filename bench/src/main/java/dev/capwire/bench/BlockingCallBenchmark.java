@@ -29,6 +29,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  * <li>{@code rpc}: {@code BenchCap.echoOnLoop}, a small protobuf message to a {@code nonBlocking} handler, called
  *     through the blocking stub;
+ * <li>{@code rpc-executor}: {@code BenchCap.echo}, the same with a default handler, run on the RPC handler
+ *     executor (the default pool's threads on Java 17-20): what a method not marked {@code nonBlocking} costs;
  * <li>{@code raw-request}: {@code Connection.call} of the same bytes, answered on the server's loop;
  * <li>{@code jdk}: the JDK's blocking {@code SocketChannel} echoing the same number of bytes, thread per side: the
  *     baseline a default set-up is held to;
@@ -44,7 +46,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class BlockingCallBenchmark {
     private static final String BACKOFF = "backoff";
 
-    @Param({"rpc", "raw-request", "jdk", "grpc"})
+    @Param({"rpc", "rpc-executor", "raw-request", "jdk", "grpc"})
     public String peer;
 
     @Param("64")

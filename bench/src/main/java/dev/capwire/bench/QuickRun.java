@@ -126,6 +126,7 @@ public final class QuickRun {
             Comparison.peers(BlockingCallBenchmark.class, "raw-request", "jdk", true),
             Comparison.peers(BlockingCallBenchmark.class, "rpc", "raw-request", true),
             Comparison.peers(BlockingCallBenchmark.class, "rpc", "grpc", true),
+            Comparison.peers(BlockingCallBenchmark.class, "rpc-executor", "jdk", true),
             // 128 in flight, calls per second (higher is better): targets at least 0.7 and at least 40.
             Comparison.peers(RpcInFlightBenchmark.class, "rpc", "raw-request", false),
             // The same with the benchmark thread as the client's loop (invoker mode) on both sides of the ratio.
