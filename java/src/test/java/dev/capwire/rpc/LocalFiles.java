@@ -100,6 +100,9 @@ final class LocalFiles implements RemoteFiles {
         int sent = 0;
         try {
             for (int i = 1; request.getLines() == 0 || i <= request.getLines(); i++) {
+                if (request.getFailAfter() != 0 && sent == request.getFailAfter()) {
+                    throw new IllegalStateException("the producer broke after " + sent + " lines");
+                }
                 out.next(Line.newBuilder().setNumber(i).setText("line " + i).build());
                 sent = i;
             }

@@ -1,5 +1,6 @@
 package dev.capwire.rpc;
 
+import static dev.capwire.rpc.RpcTestClient.sleepQuietly;
 import static dev.capwire.rpc.RpcTestClient.waitFor;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -244,14 +245,6 @@ class RpcAcrossProcessesTest {
         assertTrue(produced <= 40 + 32, "the producer never ran more than its credit ahead: " + produced);
         assertEquals(1, peer.importCount(), "the connection goes on");
         assertArrayEquals(new byte[] {7}, files.echo(new byte[] {7}));
-    }
-
-    private static void sleepQuietly(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     @Test

@@ -1,7 +1,9 @@
 package dev.capwire.rpc;
 
+import static dev.capwire.rpc.RpcTestClient.sleepQuietly;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
@@ -10,8 +12,10 @@ import dev.capwire.bindings.NativeSocket;
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.rpc.proto.BootstrapReply;
 import dev.capwire.rpc.proto.BootstrapRequest;
 import dev.capwire.rpc.testing.SlowRequest;
+import dev.capwire.rpc.testing.TailRequest;
 import dev.capwire.testing.ChildJvm;
 import dev.capwire.testing.RawFrames;
 import dev.capwire.testing.SocketDir;
@@ -343,6 +347,49 @@ class RpcBadInputTest {
             pipe[1].close();
         }
         this.files = rpc.connection(good.connection()).bootstrap(RemoteFiles.class); // the new instance
+    }
+
+    /**
+     * A bad server that answers the bootstrap by hand, then sends one item more than the stream call's credit:
+     * the caller ends the connection with a protocol error, and the call fails.
+     */
+    @Test
+    void aStreamItemBeyondTheCreditGrantedEndsTheCallersConnection() throws Exception {
+        Endpoint rawServer = DIR.endpoint("raw-producer");
+        try (var listening = transport.listen(rawServer, new dev.capwire.transport.FrameListener() {
+            @Override
+            public void onFrame(Connection connection, dev.capwire.transport.InboundFrame frame) {
+                if (frame.type() != FrameType.REQUEST) {
+                    return;
+                }
+                if (frame.capId() == 0) { // bootstrap: export 2, sender-hosted, is "files"
+                    byte[] reply = BootstrapReply.newBuilder().setName("files").setServedVersion("1.2.0").build()
+                            .toByteArray();
+                    UnsafeBuffer answer = new UnsafeBuffer(new byte[8 + reply.length]);
+                    answer.putShort(0, (short) 1, FrameHeader.ORDER);
+                    answer.putInt(4, 2, FrameHeader.ORDER);
+                    answer.putBytes(8, reply);
+                    connection.respond(frame.correlationId(), answer, 0, answer.capacity());
+                    return;
+                }
+                int streamId = frame.buffer().getInt(frame.payloadOffset() + 8, FrameHeader.ORDER);
+                int credit = frame.buffer().getInt(frame.payloadOffset() + 12, FrameHeader.ORDER);
+                UnsafeBuffer item = new UnsafeBuffer(new byte[4]); // an empty Line
+                item.putInt(0, streamId, FrameHeader.ORDER);
+                for (int i = 0; i <= credit; i++) {
+                    connection.sendNotify(0, 3, item, 0, 4, 1000);
+                }
+            }
+        })) {
+            Connection client = transport.connect(rawServer, rpc.listener());
+            RemoteFiles files = rpc.connection(client).bootstrap(RemoteFiles.class);
+            StatusException failed = assertThrows(StatusException.class, () -> files.tail(
+                    TailRequest.newBuilder().setLines(0).build(), line -> sleepQuietly(1)));
+            assertEquals(StatusCode.UNAVAILABLE, failed.code());
+            CloseReason reason = client.closeFuture().get(10, TimeUnit.SECONDS);
+            assertTrue(reason.toString().contains("PROTOCOL_ERROR") && reason.toString().contains(
+                    "beyond the credit it was granted"), reason.toString());
+        }
     }
 
     @Test

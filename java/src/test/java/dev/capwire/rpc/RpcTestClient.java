@@ -13,6 +13,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.UnaryOperator;
 
 /**
  * The calling side of the cross-process RPC tests: one transport, handler threads and {@link Rpc} for a test
@@ -24,9 +25,14 @@ final class RpcTestClient implements AutoCloseable {
     final Rpc rpc;
 
     RpcTestClient() throws Exception {
+        this(UnaryOperator.identity());
+    }
+
+    /** With RPC options of the test's own, beside the client's handler threads. */
+    RpcTestClient(UnaryOperator<RpcOptions.Builder> options) throws Exception {
         transport = Transport.create(TransportOptions.defaults());
         handlers = Executors.newCachedThreadPool();
-        rpc = Rpc.create(RpcOptions.builder().executor(handlers).build());
+        rpc = Rpc.create(options.apply(RpcOptions.builder().executor(handlers)).build());
     }
 
     /** Connects to the service "app" of {@code child}, at the endpoint it printed after {@code READY}. */
@@ -50,6 +56,15 @@ final class RpcTestClient implements AutoCloseable {
                 throw new AssertionError("timed out waiting for " + what);
             }
             Thread.sleep(5);
+        }
+    }
+
+    /** Sleeps, keeping an interrupt for the caller to see. */
+    static void sleepQuietly(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }

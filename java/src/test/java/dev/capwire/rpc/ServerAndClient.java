@@ -12,12 +12,17 @@ import java.util.List;
  * connection between them; closing it closes all three and waits for the client's RPC state to go.
  */
 final class ServerAndClient implements AutoCloseable {
-    final RpcTestClient client = new RpcTestClient();
+    final RpcTestClient client;
     final ChildJvm server;
     final NegotiatedConnection connection;
     final RpcConnection peer;
 
     ServerAndClient(SocketDir dir, String... serverJvmArgs) throws Exception {
+        this(new RpcTestClient(), dir, serverJvmArgs);
+    }
+
+    ServerAndClient(RpcTestClient client, SocketDir dir, String... serverJvmArgs) throws Exception {
+        this.client = client;
         server = ChildJvm.start(RpcServerMain.class, List.of(serverJvmArgs), "unix:" + dir.path("sc-"
                 + System.nanoTime()));
         connection = client.connect(server);
