@@ -170,10 +170,10 @@ final class Outgoing {
         if (capCount == 0xFFFF) {
             throw new IllegalArgumentException("more than 65535 caps in one message");
         }
-        if (capCount == descriptors.length) {
-            descriptors = Arrays.copyOf(descriptors, Math.max(4, capCount * 2));
-        }
-        descriptors[capCount++] = exporter.descriptorFor(cap, type);
+        // Exported first, counted after: in "descriptors[capCount++] = descriptorFor(...)" Java counts before the
+        // export runs, so an export refused (maxCaps) left a slot counted whose value was the previous message's,
+        // and abandon() released that earlier cap's reference.
+        addDescriptor(exporter.descriptorFor(cap, type));
     }
 
     /** A descriptor already worked out (bootstrap exports the served cap itself). */

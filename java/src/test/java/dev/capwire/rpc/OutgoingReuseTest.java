@@ -54,6 +54,70 @@ class OutgoingReuseTest {
         next.recycle();
     }
 
+    /**
+     * An export refused (the exporter's maxCaps) while encoding must leave nothing to give back: abandoning that
+     * message once released the cap the thread's previous message had carried, whose descriptor was still in
+     * the reused array.
+     */
+    @Test
+    void anExportRefusedMidMessageGivesBackNothingOfTheMessageBefore() {
+        java.util.List<Integer> givenBack = new java.util.ArrayList<>();
+        int[] exported = {0};
+        Outgoing.CapExporter oneThenFull = new Outgoing.CapExporter() {
+            @Override
+            public int descriptorFor(Object cap, CapabilityType<?> type) {
+                if (exported[0]++ > 0) {
+                    throw new IllegalStateException("maxCaps");
+                }
+                return 7;
+            }
+
+            @Override
+            public void unexport(int descriptor) {
+                givenBack.add(descriptor);
+            }
+        };
+        Throwable[] failed = new Throwable[1];
+        Thread fresh = new Thread(() -> { // a thread of its own: its Outgoing is free, and reused
+            try {
+                Outgoing first = Outgoing.take(oneThenFull);
+                first.addCap(new CappedImpl(), CapabilityType.of(Capped.class));
+                assertEquals(1, first.capCount());
+                first.recycle(); // sent: the peer holds export 7 now
+                Outgoing second = Outgoing.take(oneThenFull);
+                assertSame(first, second, "the thread's own, reused");
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                        () -> second.addCap(new CappedImpl(), CapabilityType.of(Capped.class)));
+                assertEquals(0, second.capCount());
+                second.abandon();
+                second.recycle();
+            } catch (Throwable e) {
+                failed[0] = e;
+            }
+        });
+        fresh.start();
+        try {
+            fresh.join(10_000);
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
+        assertEquals(null, failed[0]);
+        assertEquals(java.util.List.of(), givenBack, "export 7 belongs to the message already sent");
+    }
+
+    @Capability(name = "capped", version = "1.0.0")
+    interface Capped {
+        @Method(1)
+        byte[] get();
+    }
+
+    static final class CappedImpl implements Capped {
+        @Override
+        public byte[] get() {
+            return new byte[0];
+        }
+    }
+
     @Test
     void theShortcutHandsEachThreadItsOwnAndNeverOneInUse() throws Exception {
         Outgoing.Shortcut shortcut = new Outgoing.Shortcut();

@@ -3,8 +3,13 @@ package dev.capwire.rpc;
 import static dev.capwire.rpc.RpcTestClient.waitFor;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.capwire.Configuration;
+import dev.capwire.rpc.testing.OpenRequest;
 import dev.capwire.testing.SocketDir;
+import dev.capwire.transport.StatusException;
+import dev.capwire.wire.StatusCode;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -12,7 +17,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * How long a cap lives, against a child JVM ({@link RpcServerMain}): an export is counted per reference the peer
  * holds and freed at the last release, a proxy nobody closed is released once it is garbage, and a close frees
- * every export and import on both sides, including the caps the server holds of the client's.
+ * every export and import on both sides, including the caps the server holds of the client's; and past the
+ * exporter's {@code capwire.rpc.maxCaps} a cap is refused until one is released.
  */
 class RpcCapLifetimeAcrossProcessesTest {
     @RegisterExtension
@@ -73,6 +79,26 @@ class RpcCapLifetimeAcrossProcessesTest {
             assertEquals(0, peers.peer.importCount());
             awaitServer(peers, "exports", "EXPORTS", 0);
             awaitServer(peers, "imports", "IMPORTS", 0);
+        }
+    }
+
+    /** The server may export 3 caps to this connection: files and two readers; a third reader waits for room. */
+    @Test
+    void theExportersCapLimitAnswersResourceExhaustedUntilACapIsReleased() throws Exception {
+        try (ServerAndClient peers = new ServerAndClient(DIR, "-D" + Configuration.RPC_MAX_CAPS_PROP_NAME + "=3")) {
+            RemoteFiles files = peers.peer.bootstrap(RemoteFiles.class);
+            Reader first = files.open(OpenRequest.getDefaultInstance());
+            Reader second = files.open(OpenRequest.getDefaultInstance());
+            StatusException full = assertThrows(StatusException.class, () -> files.open(
+                    OpenRequest.getDefaultInstance()));
+            assertEquals(StatusCode.RESOURCE_EXHAUSTED, full.code());
+            assertEquals(Configuration.RPC_MAX_CAPS_PROP_NAME, full.reason());
+            first.close();
+            awaitServer(peers, "exports", "EXPORTS", 2);
+            try (Reader third = files.open(OpenRequest.getDefaultInstance())) {
+                assertEquals(3, peers.peer.importCount(), "room again once a cap was released");
+            }
+            second.close();
         }
     }
 
