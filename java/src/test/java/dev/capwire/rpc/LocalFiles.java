@@ -210,7 +210,25 @@ final class LocalFiles implements RemoteFiles {
     }
 
     @Override
+    public byte[] readUnderScopes(Reader reader) {
+        try (reader) {
+            byte[] scoped = CallContext.withTimeout(Duration.ofSeconds(60), reader::read);
+            byte[] detached = CallContext.detached(reader::read);
+            byte[] both = Arrays.copyOf(scoped, scoped.length + detached.length);
+            System.arraycopy(detached, 0, both, scoped.length, detached.length);
+            return both;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
     public byte[] echoOnLoop(byte[] bytes) {
+        // A non-blocking method runs on the event loop that read its call (threads "capwire-<n>-loop-<i>"): the
+        // tests that call it see a failure otherwise.
+        if (!Thread.currentThread().getName().contains("-loop-")) {
+            throw new IllegalStateException("echoOnLoop ran on " + Thread.currentThread().getName());
+        }
         return bytes;
     }
 

@@ -105,4 +105,12 @@ public interface RemoteFiles {
     /** The callback form on the executor: {@link #slow}, answered through the sink once it returns. */
     @Method(23)
     void slowThrough(SlowRequest request, ResultSink<StatReply> result);
+
+    /**
+     * A cap as the argument, called back twice: inside {@code CallContext.withTimeout(60 s)}, which may not extend
+     * this call's deadline, then inside {@code CallContext.detached}, which leaves it behind. Returns what each
+     * callback returned, in that order.
+     */
+    @Method(24)
+    byte[] readUnderScopes(Reader reader);
 }

@@ -406,7 +406,7 @@ class RpcAcrossProcessesTest {
         ServedCaps caps = peer.runtime().servedCaps();
         assertEquals("files", caps.getCaps(0).getName());
         assertEquals("1.2.0", caps.getCaps(0).getVersion());
-        assertEquals(23, caps.getCaps(0).getMethodIdsCount());
+        assertEquals(24, caps.getCaps(0).getMethodIdsCount());
         assertEquals(List.of("files", "secret", "mine", "guarded"), caps.getCapsList().stream()
                 .map(cap -> cap.getName()).toList());
         RemoteFiles files = peer.bootstrap(RemoteFiles.class);
@@ -489,6 +489,31 @@ class RpcAcrossProcessesTest {
         StatusException why = childCancelled.get(10, TimeUnit.SECONDS);
         assertEquals(StatusCode.CANCELLED, why.code(), "the server cancelled its child call when its own was"
                 + " (here at the deadline both share; see the next test for a cancel long before it)");
+    }
+
+    /**
+     * A handler's child call made inside a longer {@code withTimeout} still carries no more than the handler's own
+     * deadline; one made inside {@code detached} carries none of it (the default 30 s of a call without one).
+     */
+    @Test
+    void aChildCallNeverOutlivesItsHandlersDeadlineUnlessDetached() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        List<Long> leftMs = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Reader mine = new Reader() {
+            @Override
+            public byte[] read() {
+                leftMs.add(CallContext.current().timeLeft().toMillis());
+                return new byte[] {(byte) leftMs.size()};
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        byte[] order = CallContext.withTimeout(Duration.ofSeconds(2), () -> files.readUnderScopes(mine));
+        assertArrayEquals(new byte[] {1, 2}, order);
+        assertTrue(leftMs.get(0) <= 2_000, "inside withTimeout(60 s): at most the caller's 2 s, " + leftMs.get(0));
+        assertTrue(leftMs.get(1) > 20_000, "detached: the default deadline, not the caller's, " + leftMs.get(1));
     }
 
     /**
