@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -16,7 +18,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * docs/rpc-protocol.md is what another team implements from: this keeps its byte examples equal to what the
- * code sends, and its quote of rpc.proto equal to the file the build compiles.
+ * code sends, its quote of rpc.proto equal to the file the build compiles, and its table of reasons equal to the
+ * reasons the answering side sends.
  */
 class RpcProtocolDocTest {
     private static final Path DOC = Path.of("..", "docs", "rpc-protocol.md");
@@ -59,6 +62,58 @@ class RpcProtocolDocTest {
         String proto = Files.readString(Path.of("src", "main", "proto", "capwire", "v1", "rpc.proto"));
         String body = proto.substring(proto.indexOf("option java_multiple_files = true;") + 34).strip();
         assertTrue(Files.readString(DOC).contains(body), "rpc.proto differs from its quote in " + DOC);
+    }
+
+    /**
+     * The classes that answer a peer's calls; each {@code StatusCode.X, "reason"} they write may reach the wire.
+     * The calling side's own failures (Caller, ConsumerStream, RpcConnection's local checks) never do.
+     */
+    private static final List<String> ANSWERING = List.of("Callee", "Answerer", "BootstrapService", "CallRunner",
+            "ProducerStream", "CallContext");
+    private static final Pattern STATUS_AND_REASON = Pattern.compile("StatusCode\\.([A-Z_]+),\\s*\"([^\"]+)\"");
+    private static final Pattern BACKTICKED = Pattern.compile("`([^`]+)`");
+
+    @Test
+    void theReasonsTableListsEveryReasonTheAnsweringSideSendsAndNoOther() throws Exception {
+        String doc = Files.readString(DOC);
+        String table = doc.substring(doc.indexOf("| status | reason | when |"));
+        table = table.substring(0, table.indexOf("\n\n"));
+        Set<String> documented = new TreeSet<>(); // "STATUS reason"
+        Set<String> documentedReasons = new TreeSet<>();
+        for (String row : table.split("\n")) {
+            String[] cells = row.split("\\|");
+            if (cells.length < 4 || !cells[1].contains("`")) {
+                continue; // the header and its rule
+            }
+            Matcher reasons = BACKTICKED.matcher(cells[2]);
+            while (reasons.find()) {
+                documentedReasons.add(reasons.group(1));
+                documented.add(cells[1].strip().replace("`", "") + " " + reasons.group(1));
+            }
+        }
+        Set<String> sent = new TreeSet<>();
+        for (String name : ANSWERING) {
+            Matcher found = STATUS_AND_REASON.matcher(Files.readString(Path.of("src", "main", "java", "dev",
+                    "capwire", "rpc", name + ".java")));
+            while (found.find()) {
+                sent.add(found.group(1) + " " + found.group(2));
+            }
+        }
+        Set<String> undocumented = new TreeSet<>(sent);
+        undocumented.removeAll(documented);
+        assertEquals(Set.of(), undocumented, "sent by " + ANSWERING + ", missing from the reasons table");
+        String allSources;
+        try (var files = Files.walk(Path.of("src", "main", "java"))) {
+            StringBuilder all = new StringBuilder();
+            for (Path file : files.filter(f -> f.toString().endsWith(".java")).toList()) {
+                all.append(Files.readString(file));
+            }
+            allSources = all.toString();
+        }
+        for (String reason : documentedReasons) {
+            assertTrue(allSources.contains("\"" + reason + "\""), "the reasons table names " + reason
+                    + ", which no code sends");
+        }
     }
 
     private static String frame(byte type, long correlationId, int capId, int methodId, UnsafeBuffer payload) {
