@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.NegotiatedConnection;
@@ -622,6 +623,18 @@ class RpcAcrossProcessesTest {
             StatusException refused = assertThrows(StatusException.class, () -> files.echo(new byte[1]));
             assertEquals(StatusCode.RESOURCE_EXHAUSTED, refused.code());
             assertEquals("capwire.rpc.maxInFlight", refused.reason());
+            strict.send("fds");
+            String fdsBefore = strict.expect("FDS", 10);
+            FileDescriptor[] pipe = FileDescriptor.pipe();
+            try {
+                assertEquals("capwire.rpc.maxInFlight", assertThrows(StatusException.class,
+                        () -> files.readFd(pipe[0])).reason());
+            } finally {
+                pipe[0].close();
+                pipe[1].close();
+            }
+            strict.send("fds");
+            assertEquals(fdsBefore, strict.expect("FDS", 10), "the refused call's fd was closed on the server");
             held.get(0).cancel(true);
             strict.expect("CANCELLED s1", 10);
             waitFor(() -> {
