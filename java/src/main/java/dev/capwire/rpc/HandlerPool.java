@@ -10,8 +10,8 @@ import org.agrona.ErrorHandler;
 import org.agrona.concurrent.ManyToManyConcurrentArrayQueue;
 
 /**
- * The RPC handler threads on a JVM without virtual threads: up to {@code maxThreads} daemon threads, each
- * call handed to one that is free or refused, never left waiting behind a busy one.
+ * The RPC handler threads by default (virtual threads only when asked for): up to {@code maxThreads} daemon
+ * threads, each call handed to one that is free or refused, never left waiting behind a busy one.
  *
  * <p>Why not a {@code ThreadPoolExecutor}: a call handed to a pool must never wait behind a handler that
  * blocks (a handler waiting for its own callback would wait forever), so such a pool can only hand each call

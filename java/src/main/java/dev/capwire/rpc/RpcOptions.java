@@ -61,9 +61,9 @@ public final class RpcOptions {
     }
 
     /**
-     * Where handlers run unless given another executor: a virtual thread per call where the JVM has them
-     * (Java 21+), else a {@link HandlerPool} of up to {@code capwire.rpc.handlerThreads} daemon threads that end
-     * after a minute idle. Either hands each call to a thread free to run it or refuses it (the call is answered
+     * Where handlers run unless given another executor: a {@link HandlerPool} of up to
+     * {@code capwire.rpc.handlerThreads} daemon threads that end after a minute idle, or with
+     * {@code capwire.rpc.virtualThreads=true} on Java 21+ a virtual thread per call. Either hands each call to a thread free to run it or refuses it (the call is answered
      * RESOURCE_EXHAUSTED): never to a thread that is busy, because a call waiting behind a handler that waits
      * for its own callback would never run.
      */
@@ -75,14 +75,17 @@ public final class RpcOptions {
         static final Executor INSTANCE = create();
 
         private static Executor create() {
-            try {
-                java.lang.reflect.Method factory = java.util.concurrent.Executors.class
-                        .getMethod("newVirtualThreadPerTaskExecutor");
-                return (ExecutorService) factory.invoke(null);
-            } catch (ReflectiveOperationException e) {
-                return new HandlerPool(Configuration.rpcHandlerThreads(), Configuration.parkAfterIdleMicros(), 60,
-                        TimeUnit.SECONDS, "capwire-rpc-", ErrorLog.INSTANCE);
+            if (Configuration.rpcVirtualThreads()) {
+                try {
+                    java.lang.reflect.Method factory = java.util.concurrent.Executors.class
+                            .getMethod("newVirtualThreadPerTaskExecutor");
+                    return (ExecutorService) factory.invoke(null);
+                } catch (ReflectiveOperationException e) {
+                    // Java 17 to 20: no virtual threads, so the pool below after all.
+                }
             }
+            return new HandlerPool(Configuration.rpcHandlerThreads(), Configuration.parkAfterIdleMicros(), 60,
+                    TimeUnit.SECONDS, "capwire-rpc-", ErrorLog.INSTANCE);
         }
     }
 
