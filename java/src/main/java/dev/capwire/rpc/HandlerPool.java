@@ -32,6 +32,9 @@ import org.agrona.concurrent.ManyToManyConcurrentArrayQueue;
  * need; the others park at once, and end after {@code keepAlive} parked.
  */
 final class HandlerPool implements Executor {
+    /** More than any host runs; it keeps the queue, sized by it, from overflowing an int. */
+    static final int MAX_THREADS = 1 << 16;
+
     private final int maxThreads;
     private final long awakeNanos;
     private final long keepAliveNanos;
@@ -54,12 +57,12 @@ final class HandlerPool implements Executor {
         if (maxThreads < 1) {
             throw new IllegalArgumentException("maxThreads must be positive: " + maxThreads);
         }
-        this.maxThreads = maxThreads;
+        this.maxThreads = Math.min(maxThreads, MAX_THREADS);
         this.awakeNanos = TimeUnit.MICROSECONDS.toNanos(Math.max(0, awakeMicros));
         this.keepAliveNanos = unit.toNanos(keepAlive);
         this.namePrefix = namePrefix;
         this.errors = errors;
-        this.queued = new ManyToManyConcurrentArrayQueue<>(2 * maxThreads);
+        this.queued = new ManyToManyConcurrentArrayQueue<>(2 * this.maxThreads);
     }
 
     @Override
@@ -225,6 +228,7 @@ final class HandlerPool implements Executor {
                     return true;
                 }
                 LockSupport.parkNanos(HandlerPool.this, left);
+                Thread.interrupted(); // nobody should interrupt a free thread, but if they do it must not spin
             }
             woken = false;
             waking.decrementAndGet();

@@ -206,8 +206,38 @@ class HandlerPoolTest {
     }
 
     @Test
-    void rejectsANonPositiveSize() {
+    void rejectsANonPositiveSizeAndCapsAHugeOne() throws Exception {
         assertThrows(IllegalArgumentException.class, () -> pool(0, 0, 1));
+        HandlerPool huge = pool(Integer.MAX_VALUE, 0, 60_000); // its queue is sized from it: no int overflow
+        CountDownLatch ran = new CountDownLatch(1);
+        huge.execute(ran::countDown);
+        assertTrue(ran.await(WAIT_S, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void aFreeThreadInterruptedWhileParkedParksAgain() throws Exception {
+        HandlerPool pool = pool(1, 0, 60_000);
+        warmUp(pool, 1);
+        Thread thread = poolThreads().get(0);
+        awaitParked(thread);
+        thread.interrupt();
+        Thread.sleep(20);
+        awaitParked(thread); // not spinning in parkNanos with its interrupt flag set
+        CountDownLatch ran = new CountDownLatch(1);
+        submit(pool, ran::countDown);
+        assertTrue(ran.await(WAIT_S, TimeUnit.SECONDS));
+    }
+
+    private static void awaitParked(Thread thread) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
+        while (thread.getState() != Thread.State.TIMED_WAITING) {
+            assertTrue(System.nanoTime() < deadline, thread.getName() + " is " + thread.getState());
+            Thread.sleep(1);
+        }
+        for (int i = 0; i < 20; i++) { // and stays so: a thread spinning through parkNanos would show RUNNABLE
+            Thread.sleep(1);
+            assertEquals(Thread.State.TIMED_WAITING, thread.getState(), thread.getName());
+        }
     }
 
     /** Starts {@code n} threads at once (each call holds its thread until all have started), then frees them. */
