@@ -162,8 +162,11 @@ final class Answerer {
         }
     }
 
-    /** After the answer left: the observer and the JFR events, whose time is not the caller's. */
-    private void report(RunningCall call, StatusCode status) {
+    /**
+     * After the answer left, or after the connection closed under the call: the observer and the JFR events, whose
+     * time is not the caller's.
+     */
+    void report(RunningCall call, StatusCode status) {
         if (call.timed) {
             RpcEvents.served(rpc, call.capName, call.spec.name, status, call.arrivalNanos);
         }

@@ -323,11 +323,16 @@ final class Callee {
         }
     }
 
-    /** The connection closed: every running call is cancelled; nobody is left to answer. */
+    /**
+     * The connection closed: every running call is cancelled; nobody is left to answer, but the observer still
+     * hears how each call and stream ended.
+     */
     void closed(StatusException why) {
         RunningCall[] all = calls.pinAllAndClear();
         for (RunningCall call : all) {
-            call.answerOnce();
+            if (call.answerOnce()) {
+                answerer.report(call, why.code());
+            }
             cancel(call, why);
         }
     }

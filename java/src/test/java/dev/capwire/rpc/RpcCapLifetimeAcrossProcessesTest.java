@@ -30,12 +30,12 @@ class RpcCapLifetimeAcrossProcessesTest {
             RemoteFiles first = peers.peer.bootstrap(RemoteFiles.class);
             RemoteFiles second = peers.peer.bootstrap(RemoteFiles.class); // the same served object: one export
             assertEquals(1, peers.peer.importCount());
-            awaitServer(peers, "exports", "EXPORTS", 1);
+            peers.awaitCount("exports", "EXPORTS", 1);
             ((RemoteCapability) first).close();
             assertArrayEquals(new byte[] {1}, second.echo(new byte[] {1}), "the other reference still works");
-            awaitServer(peers, "exports", "EXPORTS", 1);
+            peers.awaitCount("exports", "EXPORTS", 1);
             ((RemoteCapability) second).close();
-            awaitServer(peers, "exports", "EXPORTS", 0);
+            peers.awaitCount("exports", "EXPORTS", 0);
             waitFor(() -> peers.peer.importCount() == 0, "the import to go");
         }
     }
@@ -44,7 +44,7 @@ class RpcCapLifetimeAcrossProcessesTest {
     void aProxyNobodyClosedIsReleasedOnceItIsGarbage() throws Exception {
         try (ServerAndClient peers = new ServerAndClient(DIR)) {
             bootstrapAndDrop(peers.peer);
-            awaitServer(peers, "exports", "EXPORTS", 1);
+            peers.awaitCount("exports", "EXPORTS", 1);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
             String exports;
             do {
@@ -71,14 +71,14 @@ class RpcCapLifetimeAcrossProcessesTest {
             assertArrayEquals(new byte[] {1, 0}, theirs.bounce(new byte[] {1}), "theirs calls mine back");
             assertEquals(1, peers.peer.exportCount());
             assertEquals(2, peers.peer.importCount());
-            awaitServer(peers, "exports", "EXPORTS", 2);
-            awaitServer(peers, "imports", "IMPORTS", 1);
+            peers.awaitCount("exports", "EXPORTS", 2);
+            peers.awaitCount("imports", "IMPORTS", 1);
             peers.connection.close();
             waitFor(peers.peer::isClosed, "the close");
             assertEquals(0, peers.peer.exportCount());
             assertEquals(0, peers.peer.importCount());
-            awaitServer(peers, "exports", "EXPORTS", 0);
-            awaitServer(peers, "imports", "IMPORTS", 0);
+            peers.awaitCount("exports", "EXPORTS", 0);
+            peers.awaitCount("imports", "IMPORTS", 0);
         }
     }
 
@@ -94,22 +94,11 @@ class RpcCapLifetimeAcrossProcessesTest {
             assertEquals(StatusCode.RESOURCE_EXHAUSTED, full.code());
             assertEquals(Configuration.RPC_MAX_CAPS_PROP_NAME, full.reason());
             first.close();
-            awaitServer(peers, "exports", "EXPORTS", 2);
+            peers.awaitCount("exports", "EXPORTS", 2);
             try (Reader third = files.open(OpenRequest.getDefaultInstance())) {
                 assertEquals(3, peers.peer.importCount(), "room again once a cap was released");
             }
             second.close();
         }
-    }
-
-    private static void awaitServer(ServerAndClient peers, String command, String replyPrefix, int expected)
-            throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        String seen = peers.ask(command, replyPrefix);
-        while (!seen.equals(String.valueOf(expected)) && System.nanoTime() < deadline) {
-            Thread.sleep(10);
-            seen = peers.ask(command, replyPrefix);
-        }
-        assertEquals(String.valueOf(expected), seen, "the server's " + command);
     }
 }

@@ -16,7 +16,9 @@ import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.StatusCode;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
@@ -144,6 +146,55 @@ class RpcContentionAcrossProcessesTest {
             }
             held.get(1).cancel(true);
         }
+    }
+
+    /**
+     * A client process killed (SIGKILL) in the middle of a call and of a stream, while the server holds a cap of
+     * its: the server's handler sees its call cancelled UNAVAILABLE, the stream's producer stops, every export and
+     * import of that connection is freed, and another client's connection carries on.
+     */
+    @Test
+    void aClientKilledMidCallAndMidStreamLeavesTheServerCleanAndServingOthers() throws Exception {
+        try (ServerAndClient peers = new ServerAndClient(DIR)) {
+            RemoteFiles bystander = peers.peer.bootstrap(RemoteFiles.class);
+            String endpoint = peers.connection.connection().endpoint().toString();
+            try (ChildJvm caller = ChildJvm.start(RpcCallerMain.class, List.of(), endpoint)) {
+                caller.expect("CALLING", 30);
+                peers.server.expect("STREAM-START files.tail", 10); // the caller waits for items before the call
+                peers.server.expect("HOLDING killed", 10);
+                peers.awaitCount("imports", "IMPORTS", 1); // the caller's Bouncer
+                peers.awaitCount("exports", "EXPORTS", 3); // files for each client, and the caller's bouncer
+                caller.kill();
+                // Two handler threads report these, in either order.
+                Map<String, String> ended = expectEach(peers.server, List.of("CANCELLED killed", "STREAM-END"));
+                assertTrue(ended.get("CANCELLED killed").startsWith("UNAVAILABLE"), "the handler saw why: " + ended);
+                assertTrue(ended.get("STREAM-END").endsWith("UNAVAILABLE"), "the stream's producer stopped: " + ended);
+                peers.awaitCount("imports", "IMPORTS", 0);
+                peers.awaitCount("exports", "EXPORTS", 1); // the bystander's files, only
+                assertArrayEquals(new byte[] {8}, bystander.echo(new byte[] {8}), "the other client is served");
+            }
+        }
+    }
+
+    /** Reads the child's lines until one has started with each prefix, in any order; the rest of each, by prefix. */
+    private static Map<String, String> expectEach(ChildJvm child, List<String> prefixes) throws Exception {
+        Map<String, String> found = new HashMap<>();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (found.size() < prefixes.size()) {
+            assertTrue(System.nanoTime() < deadline, "waited for " + prefixes + "; read " + child.transcript());
+            String line;
+            try {
+                line = child.readLine(Math.max(1, TimeUnit.NANOSECONDS.toSeconds(deadline - System.nanoTime())));
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new AssertionError("waited for " + prefixes + "; read " + child.transcript(), e);
+            }
+            for (String prefix : prefixes) {
+                if (line.startsWith(prefix)) {
+                    found.putIfAbsent(prefix, line.substring(prefix.length()).trim());
+                }
+            }
+        }
+        return found;
     }
 
     private static long serverFds(ServerAndClient peers) throws Exception {

@@ -1,11 +1,13 @@
 package dev.capwire.rpc;
 
 import static dev.capwire.rpc.RpcTestClient.waitFor;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.capwire.handshake.NegotiatedConnection;
 import dev.capwire.testing.ChildJvm;
 import dev.capwire.testing.SocketDir;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /**
  * For one test: a client of its own ({@link RpcTestClient}), the child server {@link RpcServerMain} and one
@@ -33,6 +35,17 @@ final class ServerAndClient implements AutoCloseable {
     String ask(String command, String replyPrefix) throws Exception {
         server.send(command);
         return server.expect(replyPrefix, 10);
+    }
+
+    /** Asks {@code command} until the server's count is {@code expected}, for up to 10 s; fails with the last one. */
+    void awaitCount(String command, String replyPrefix, int expected) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        String seen = ask(command, replyPrefix);
+        while (!seen.equals(String.valueOf(expected)) && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+            seen = ask(command, replyPrefix);
+        }
+        assertEquals(String.valueOf(expected), seen, "the server's " + command);
     }
 
     @Override
