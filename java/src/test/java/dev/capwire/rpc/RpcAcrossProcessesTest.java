@@ -222,6 +222,30 @@ class RpcAcrossProcessesTest {
         assertEquals(0, peer.openStreams());
     }
 
+    /** The server's JFR recording, Mission Control's view: a bootstrap, calls, a stream's start and end, an error. */
+    @Test
+    void theServersCallsStreamsAndErrorsAreJfrEvents() throws Exception {
+        server.send("jfr-start");
+        server.expect("JFR-STARTED", 10);
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        files.tail(TailRequest.newBuilder().setLines(3).build(), line -> { });
+        assertThrows(StatusException.class, () -> files.fail("runtime".getBytes()));
+        assertArrayEquals(new byte[] {1}, files.echo(new byte[] {1}));
+        server.expect("STREAM-END", 10); // told after the stream's answer left, like its JFR event
+        server.send("jfr-stop");
+        Map<String, Integer> counts = new java.util.HashMap<>();
+        for (String pair : server.expect("JFR", 10).split(" ")) {
+            counts.put(pair.substring("dev.capwire.rpc.".length(), pair.indexOf('=')),
+                    Integer.parseInt(pair.substring(pair.indexOf('=') + 1)));
+        }
+        assertEquals(1, counts.get("Bootstrap"), counts.toString());
+        assertEquals(1, counts.get("StreamStart"), counts.toString());
+        assertEquals(1, counts.get("Stream"), counts.toString());
+        assertEquals(1, counts.get("Error"), counts.toString());
+        // tail and fail are in by now; echo's, told after its answer left, may be too.
+        assertTrue(counts.get("Call") >= 2, counts.toString());
+    }
+
     @Test
     void aSlowConsumerHoldsTheProducerAtItsCreditAndCancellingStopsIt() throws Exception {
         RemoteFiles files = peer.bootstrap(RemoteFiles.class);

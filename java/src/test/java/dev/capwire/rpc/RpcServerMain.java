@@ -11,7 +11,8 @@ import java.io.PrintStream;
  * {@code STREAM-END <items> <status>} and {@code RPC-ERROR <exception or -> <what>}). Commands on stdin, each
  * answered with one line: {@code unserve} ({@code UNSERVED}), {@code replace} ({@code REPLACED}),
  * {@code exports} ({@code EXPORTS <n>}, summed over connections), {@code imports} ({@code IMPORTS <n>}, the
- * same), {@code fds} ({@code FDS <n>}, its open fds). Exits when stdin closes.
+ * same), {@code fds} ({@code FDS <n>}, its open fds), {@code jfr-start} ({@code JFR-STARTED}: records the RPC JFR events)
+ * and {@code jfr-stop} ({@code JFR <name>=<count> ...}). Exits when stdin closes.
  */
 public final class RpcServerMain {
     private RpcServerMain() {
@@ -51,8 +52,14 @@ public final class RpcServerMain {
         rpc.serve(OtherCaps.Guarded.class, () -> new byte[] {3}, IfExists.THROW, peer -> {
             throw new IllegalStateException("a policy with a bug");
         });
+        JfrCounts jfr = new JfrCounts();
         ChildServer.run(args[0], rpc.listener(), out, line -> {
             switch (line) {
+                case "jfr-start":
+                    jfr.start();
+                    return "JFR-STARTED";
+                case "jfr-stop":
+                    return "JFR " + jfr.stopAndCount();
                 case "unserve":
                     files[0].close();
                     return "UNSERVED";
@@ -71,5 +78,37 @@ public final class RpcServerMain {
                     return "UNKNOWN " + line;
             }
         });
+    }
+
+    /** A recording of the RPC layer's JFR events, told as counts per event name ("dev.capwire.rpc.Call=3 ..."). */
+    private static final class JfrCounts {
+        private jdk.jfr.Recording recording;
+
+        void start() {
+            recording = new jdk.jfr.Recording();
+            for (String event : new String[] {"Bootstrap", "Call", "StreamStart", "Stream", "Revoke", "Error"}) {
+                recording.enable("dev.capwire.rpc." + event);
+            }
+            recording.start();
+        }
+
+        String stopAndCount() throws java.io.IOException {
+            recording.stop();
+            java.nio.file.Path dump = java.nio.file.Path.of(System.getProperty("java.io.tmpdir"),
+                    "capwire-rpc-" + ProcessHandle.current().pid() + ".jfr");
+            try {
+                recording.dump(dump);
+                java.util.Map<String, Integer> counts = new java.util.TreeMap<>();
+                for (jdk.jfr.consumer.RecordedEvent event : jdk.jfr.consumer.RecordingFile.readAllEvents(dump)) {
+                    counts.merge(event.getEventType().getName(), 1, Integer::sum);
+                }
+                StringBuilder told = new StringBuilder();
+                counts.forEach((name, n) -> told.append(name).append('=').append(n).append(' '));
+                return told.toString().strip();
+            } finally {
+                recording.close();
+                java.nio.file.Files.deleteIfExists(dump);
+            }
+        }
     }
 }
