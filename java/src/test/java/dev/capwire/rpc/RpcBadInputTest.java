@@ -392,6 +392,52 @@ class RpcBadInputTest {
         }
     }
 
+    /**
+     * A bad server answers echo (bytes, no fds) with a RESPONSE carrying an fd: the call fails here, locally,
+     * INVALID_ARGUMENT args.malformed, and the fd that arrived is closed (the pipe's read end sees its last
+     * writer go).
+     */
+    @Test
+    void anAnswerCarryingAnFdItsResultDoesNotTakeFailsTheCallAndClosesTheFd() throws Exception {
+        FileDescriptor[] pipe = FileDescriptor.pipe();
+        Endpoint rawServer = DIR.endpoint("raw-answerer");
+        try (var listening = transport.listen(rawServer, new dev.capwire.transport.FrameListener() {
+            @Override
+            public void onFrame(Connection connection, dev.capwire.transport.InboundFrame frame) {
+                if (frame.type() != FrameType.REQUEST) {
+                    return;
+                }
+                UnsafeBuffer answer;
+                if (frame.capId() == 0) { // bootstrap: export 2, sender-hosted, is "files"
+                    byte[] reply = BootstrapReply.newBuilder().setName("files").setServedVersion("1.2.0").build()
+                            .toByteArray();
+                    answer = new UnsafeBuffer(new byte[8 + reply.length]);
+                    answer.putShort(0, (short) 1, FrameHeader.ORDER);
+                    answer.putInt(4, 2, FrameHeader.ORDER);
+                    answer.putBytes(8, reply);
+                    connection.respond(frame.correlationId(), answer, 0, answer.capacity());
+                    return;
+                }
+                answer = new UnsafeBuffer(new byte[4 + 1]); // no caps, one byte of content, and an fd
+                answer.putByte(4, (byte) 9);
+                connection.respond(frame.correlationId(), answer, 0, answer.capacity(), pipe[1]);
+                pipe[1].close(); // the duplicate the answer carried is now the only writer left
+            }
+        })) {
+            Connection client = transport.connect(rawServer, rpc.listener());
+            RemoteFiles files = rpc.connection(client).bootstrap(RemoteFiles.class);
+            StatusException failed = assertThrows(StatusException.class, () -> files.echo(new byte[] {9}));
+            assertEquals(StatusCode.INVALID_ARGUMENT, failed.code());
+            assertEquals("args.malformed", failed.reason());
+            assertTrue(pipe[0].awaitReadable(10_000), "the answer's fd was closed here: the pipe saw EOF");
+            assertEquals(-1, pipe[0].read(java.nio.ByteBuffer.allocateDirect(8)), "EOF, no data");
+            client.close();
+        } finally {
+            pipe[0].close();
+            pipe[1].close();
+        }
+    }
+
     @Test
     void aStreamItemForAStreamNeverOpenedEndsTheCallersConnection() throws Exception {
         // Here the bad peer is a server: a raw listener that answers the Hello-less RPC client with an item.
