@@ -425,6 +425,23 @@ class RpcAcrossProcessesTest {
         waitFor(() -> peer.importCount() == 0, "the admitted cap's release");
     }
 
+    /**
+     * What serveAll's all-or-nothing and IfExists.SKIP mean to a peer: a cap in a refused serveAll cannot be
+     * bootstrapped, and a SKIP leaves the served cap, and the peer's proxy of it, as they were.
+     */
+    @Test
+    void aRefusedServeAllServesNothingAndASkipRevokesNothing() throws Exception {
+        RemoteFiles files = peer.bootstrap(RemoteFiles.class);
+        server.send("serveall-conflicting");
+        assertEquals("refused", server.expect("SERVEALL", 10));
+        assertEquals(StatusCode.NOT_FOUND, assertThrows(StatusException.class,
+                () -> peer.bootstrap(OtherCaps.Nobody.class)).code(), "the new cap was not served either");
+        server.send("serve-skip");
+        assertEquals("[]", server.expect("SKIPPED", 10));
+        assertArrayEquals(new byte[] {2}, files.echo(new byte[] {2}), "the proxy still reaches the first instance");
+        assertNull(((RemoteCapability) files).revocation());
+    }
+
     @Test
     void theRuntimeCapAnswersPingListsTheServedCapsAndReportsDiagnostics() throws Exception {
         peer.runtime().ping();

@@ -11,7 +11,10 @@ import java.io.PrintStream;
  * {@code STREAM-END <items> <status>} and {@code RPC-ERROR <exception or -> <what>}). Commands on stdin, each
  * answered with one line: {@code unserve} ({@code UNSERVED}), {@code replace} ({@code REPLACED}),
  * {@code exports} ({@code EXPORTS <n>}, summed over connections), {@code imports} ({@code IMPORTS <n>}, the
- * same), {@code fds} ({@code FDS <n>}, its open fds), {@code jfr-start} ({@code JFR-STARTED}: records the RPC JFR events)
+ * same), {@code fds} ({@code FDS <n>}, its open fds), {@code serveall-conflicting}
+ * ({@code SERVEALL refused}: serveAll of a new cap and of files, which is served), {@code serve-skip}
+ * ({@code SKIPPED []}: files again with IfExists.SKIP), {@code jfr-start} ({@code JFR-STARTED}: records the RPC JFR
+ * events)
  * and {@code jfr-stop} ({@code JFR <name>=<count> ...}). Exits when stdin closes.
  */
 public final class RpcServerMain {
@@ -55,6 +58,18 @@ public final class RpcServerMain {
         JfrCounts jfr = new JfrCounts();
         ChildServer.run(args[0], rpc.listener(), out, line -> {
             switch (line) {
+                case "serveall-conflicting":
+                    // "nobody" is new, "files" is served already: with THROW neither is served.
+                    try {
+                        rpc.serveAll(IfExists.THROW, Rpc.serving(OtherCaps.Nobody.class, () -> new byte[] {4},
+                                CapPolicy.anyone()), Rpc.serving(RemoteFiles.class, new LocalFiles(out),
+                                CapPolicy.anyone()));
+                        return "SERVEALL served";
+                    } catch (IllegalStateException e) {
+                        return "SERVEALL refused";
+                    }
+                case "serve-skip":
+                    return "SKIPPED " + rpc.serve(RemoteFiles.class, new LocalFiles(out), IfExists.SKIP).names();
                 case "jfr-start":
                     jfr.start();
                     return "JFR-STARTED";
