@@ -172,7 +172,7 @@ final class Callee {
         }
         String notEntered = calls.enter(call, target); // a revocation wins a race with this call (see there)
         if (notEntered == RunningCalls.ID_IN_USE) {
-            reusedRunningId(id);
+            closeForReusedId(id);
             return false;
         }
         if (notEntered != null) {
@@ -248,11 +248,11 @@ final class Callee {
         if (!calls.isRunning(id)) {
             return false;
         }
-        reusedRunningId(id);
+        closeForReusedId(id);
         return true;
     }
 
-    private void reusedRunningId(long id) {
+    private void closeForReusedId(long id) {
         rpc.protocolError("a REQUEST with correlation id " + Long.toUnsignedString(id) + ", "
                 + RunningCalls.ID_IN_USE);
     }
