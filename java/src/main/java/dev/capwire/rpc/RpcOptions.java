@@ -63,9 +63,9 @@ public final class RpcOptions {
     /**
      * Where handlers run unless given another executor: a {@link HandlerPool} of up to
      * {@code capwire.rpc.handlerThreads} daemon threads that end after a minute idle, or with
-     * {@code capwire.rpc.virtualThreads=true} on Java 21+ a virtual thread per call. Either hands each call to a thread free to run it or refuses it (the call is answered
-     * RESOURCE_EXHAUSTED): never to a thread that is busy, because a call waiting behind a handler that waits
-     * for its own callback would never run.
+     * {@code capwire.rpc.virtualThreads=true} on Java 21+ a virtual thread per call. Either hands each call to a
+     * thread free to run it or refuses it (the call is answered RESOURCE_EXHAUSTED): never to a thread that is
+     * busy, because a call waiting behind a handler that waits for its own callback would never run.
      */
     public static Executor defaultExecutor() {
         return DefaultExecutor.INSTANCE;
