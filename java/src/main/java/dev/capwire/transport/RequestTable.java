@@ -432,13 +432,30 @@ final class RequestTable implements Timers.Task {
 
         void finish(ManyToManyConcurrentArrayQueue<Slot> free) {
             if ((setBit(FINISHED) & SENDING) == 0) {
-                free.offer(this); // never full: it holds every slot at most once
+                giveBack(free);
             }
         }
 
         void finishSending(ManyToManyConcurrentArrayQueue<Slot> free) {
             if ((clearBit(SENDING) & FINISHED) != 0) {
-                free.offer(this);
+                giveBack(free);
+            }
+        }
+
+        /**
+         * The queue has room for every slot, yet its offer can still fail: when a sender that took the slot at
+         * the queue's next position a lap ago has claimed it and not yet handed the position back. A slot whose
+         * offer failed would be lost to the connection for good (one in-flight request less, each time), so the
+         * offer is retried. The sender in the way is a few instructions from done, unless its thread lost its core
+         * there: then this one yields it.
+         */
+        private void giveBack(ManyToManyConcurrentArrayQueue<Slot> free) {
+            for (int attempt = 0; !free.offer(this); attempt++) {
+                if (attempt < 64) {
+                    Thread.onSpinWait();
+                } else {
+                    Thread.yield();
+                }
             }
         }
 
