@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -145,6 +146,43 @@ class RpcContentionAcrossProcessesTest {
                 }
             }
             held.get(1).cancel(true);
+        }
+    }
+
+    /**
+     * With an executor of the user's that queues (one thread, held by a blocking call), a call waits for its
+     * handler; the cap is replaced meanwhile, which answers the call UNAVAILABLE. When the thread comes to the call
+     * its handler does not run (it would block reading a pipe whose writer the client keeps open), and its fd
+     * argument is closed; the new instance serves.
+     */
+    @Test
+    void aCallRevokedWhileQueuedForItsHandlerNeverRunsAndItsFdIsClosed() throws Exception {
+        try (ServerAndClient peers = new ServerAndClient(DIR, "-Drpc.test.oneQueueingHandlerThread=true")) {
+            RemoteFiles files = peers.peer.bootstrap(RemoteFiles.class);
+            CompletableFuture<StatReply> holder = files.slowAsync(SlowRequest.newBuilder().setHoldMs(30_000)
+                    .setTag("q1").build());
+            peers.server.expect("HOLDING q1", 10);
+            int fdsBefore = (int) serverFds(peers);
+            FileDescriptor[] pipe = FileDescriptor.pipe();
+            try {
+                Future<StatusException> queued = peers.client.handlers.submit(() -> assertThrows(
+                        StatusException.class, () -> files.readFd(pipe[0])));
+                peers.awaitCount("fds", "FDS", fdsBefore + 1); // the call and its fd arrived, and wait in the queue
+                peers.ask("replace", "REPLACED");
+                StatusException why = queued.get(10, TimeUnit.SECONDS);
+                assertEquals(StatusCode.UNAVAILABLE, why.code());
+                assertEquals("revoked: replace", why.reason());
+                ExecutionException held = assertThrows(ExecutionException.class,
+                        () -> holder.get(10, TimeUnit.SECONDS));
+                assertEquals("revoked: replace", ((StatusException) held.getCause()).reason());
+                // The holder's handler, cancelled by the revocation, returns; then the thread comes to the call.
+                peers.awaitCount("fds", "FDS", fdsBefore); // the queued call's fd, closed unread
+            } finally {
+                pipe[0].close();
+                pipe[1].close();
+            }
+            RemoteFiles replaced = peers.peer.bootstrap(RemoteFiles.class);
+            assertArrayEquals(new byte[] {7}, replaced.echo(new byte[] {7}), "the one handler thread is free");
         }
     }
 

@@ -15,7 +15,9 @@ import java.io.PrintStream;
  * ({@code SERVEALL refused}: serveAll of a new cap and of files, which is served), {@code serve-skip}
  * ({@code SKIPPED []}: files again with IfExists.SKIP), {@code jfr-start} ({@code JFR-STARTED}: records the RPC JFR
  * events)
- * and {@code jfr-stop} ({@code JFR <name>=<count> ...}). Exits when stdin closes.
+ * and {@code jfr-stop} ({@code JFR <name>=<count> ...}). Exits when stdin closes. With
+ * {@code -Drpc.test.oneQueueingHandlerThread=true} its handlers run on an executor of the user's kind: one thread,
+ * calls waiting in its queue behind a busy handler.
  */
 public final class RpcServerMain {
     private RpcServerMain() {
@@ -23,7 +25,15 @@ public final class RpcServerMain {
 
     public static void main(String[] args) throws Exception {
         PrintStream out = System.out;
-        Rpc rpc = Rpc.create(RpcOptions.builder().observer(new RpcObserver() {
+        RpcOptions.Builder options = RpcOptions.builder();
+        if (Boolean.getBoolean("rpc.test.oneQueueingHandlerThread")) {
+            options.executor(java.util.concurrent.Executors.newSingleThreadExecutor(call -> {
+                Thread thread = new Thread(call, "queueing-handler");
+                thread.setDaemon(true);
+                return thread;
+            }));
+        }
+        Rpc rpc = Rpc.create(options.observer(new RpcObserver() {
             @Override
             public void streamStarted(long connectionId, String capName, String methodName) {
                 print("STREAM-START " + capName + "." + methodName);
