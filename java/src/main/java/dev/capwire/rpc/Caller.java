@@ -9,12 +9,14 @@ import dev.capwire.transport.Connection;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.ReplyHandler;
 import dev.capwire.transport.StatusException;
+import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.StatusCode;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -315,6 +317,30 @@ final class Caller {
             question.completeExceptionally(failure);
         } else {
             question.complete(value);
+        }
+    }
+
+    /**
+     * Loop work: an answer that came after its call ended here (its deadline passed, or it was cancelled), which
+     * nobody decodes. Each sender-hosted cap in it gave this side a reference all the same: given back now, or the
+     * peer would keep the cap, and count it against its maxCaps, for as long as the connection lasts.
+     */
+    void answeredLate(InboundFrame reply, long correlationId) {
+        DirectBuffer buffer = reply.buffer();
+        int offset = reply.payloadOffset();
+        int length = reply.payloadLength();
+        if (length < Outgoing.ANSWER_HEADER_BYTES) {
+            return;
+        }
+        int capCount = buffer.getShort(offset, FrameHeader.ORDER) & 0xFFFF;
+        if (length < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
+            return; // malformed: what it names cannot be trusted to be references
+        }
+        for (int i = 0; i < capCount; i++) {
+            int descriptor = buffer.getInt(offset + Outgoing.ANSWER_HEADER_BYTES + 4 * i, FrameHeader.ORDER);
+            if ((descriptor & Incoming.RECEIVER_HOSTED) == 0 && descriptor >= ExportTable.FIRST_USER_ID) {
+                rpc.releaseUnused(descriptor);
+            }
         }
     }
 

@@ -82,6 +82,8 @@ public final class Rpc {
             RpcConnection created = new RpcConnection(this, connection, options);
             state = connection.attributeIfAbsent(stateKey, created);
             if (state == created) {
+                // Only here: a state that lost the race to attach must not take the late answers from the winner.
+                connection.onLateReply(created.caller()::answeredLate);
                 connections.add(created);
             }
         }

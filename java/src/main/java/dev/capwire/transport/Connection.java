@@ -414,6 +414,17 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
+     * Any thread: {@code handler} is handed, as loop work, each RESPONSE whose request nobody waits for any more
+     * (cancelled, or past its deadline), with its correlation id; null (the default) drops them. For a layer whose
+     * replies give the receiver something it must give back (the RPC layer's cap references): dropped unread, it
+     * would be kept by the peer for the connection's life. The frame is a view valid during the call; its fds are
+     * closed after it.
+     */
+    public void onLateReply(ObjLongConsumer<InboundFrame> handler) {
+        requests.onLateReply(handler);
+    }
+
+    /**
      * {@link #request} and wait: returns the reply or throws its {@link StatusException}. Blocks, so it fails
      * at once where it may not ({@link #ensureMayBlock}); in invoker mode, on the owning thread, the wait
      * runs the loop.

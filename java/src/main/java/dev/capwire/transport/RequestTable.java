@@ -76,6 +76,8 @@ final class RequestTable implements Timers.Task {
     private volatile Slots slots;
     @SuppressWarnings("unused") // through DEADLINE_FLOOR
     private volatile long deadlineFloor = Long.MAX_VALUE;
+    /** See {@link Connection#onLateReply}; read only when a reply finds nobody waiting. */
+    private volatile ObjLongConsumer<InboundFrame> lateReplies;
     // Loop only.
     private final InboundFrame replyView = new InboundFrame();
     private long sweepTimerId = -1;
@@ -200,6 +202,9 @@ final class RequestTable implements Timers.Task {
     void complete(byte type, long correlationId, DirectBuffer buffer, int offset, int length, ClaimedFds claimed) {
         Slot slot = find(correlationId);
         if (slot == null || !slot.claim(correlationId)) {
+            if (type == FrameType.RESPONSE) {
+                late(correlationId, buffer, offset, length, claimed);
+            }
             return; // a reply after its deadline or cancellation: dropped (the loop closes its fds)
         }
         ReplyHandler handler = slot.take(slots.free);
@@ -212,6 +217,23 @@ final class RequestTable implements Timers.Task {
                         ErrorPayload.reason(buffer, offset, length), ErrorPayload.message(buffer, offset, length),
                         null));
             }
+        } catch (RuntimeException | Error e) {
+            owner.replyHandlerFailed(e);
+        }
+    }
+
+    void onLateReply(ObjLongConsumer<InboundFrame> handler) {
+        lateReplies = handler;
+    }
+
+    private void late(long correlationId, DirectBuffer buffer, int offset, int length, ClaimedFds claimed) {
+        ObjLongConsumer<InboundFrame> handler = lateReplies;
+        if (handler == null) {
+            return;
+        }
+        replyView.set(FrameType.RESPONSE, correlationId, 0, 0, buffer, offset, length, claimed);
+        try {
+            handler.accept(replyView, correlationId);
         } catch (RuntimeException | Error e) {
             owner.replyHandlerFailed(e);
         }
