@@ -73,6 +73,9 @@ final class Callee {
         boolean handedOver = false;
         try {
             handedOver = dispatch(frame, fds);
+            if (!handedOver) {
+                releaseCarriedCaps(frame);
+            }
         } finally {
             if (!handedOver) {
                 for (FileDescriptor fd : fds) {
@@ -80,6 +83,24 @@ final class Callee {
                 }
             }
         }
+    }
+
+    /**
+     * A call answered without decoding (refused, or a protocol error): each sender-hosted cap it carried is a
+     * reference the caller counted for this side, given back here, or the caller would keep the cap exported for
+     * as long as the connection lasts. A header too short for its descriptors names nothing to trust.
+     */
+    private void releaseCarriedCaps(InboundFrame frame) {
+        int offset = frame.payloadOffset();
+        int length = frame.payloadLength();
+        if (length < Outgoing.CALL_HEADER_BYTES) {
+            return;
+        }
+        int capCount = frame.buffer().getShort(offset + 18, FrameHeader.ORDER) & 0xFFFF;
+        if (length < Outgoing.CALL_HEADER_BYTES + 4 * capCount) {
+            return;
+        }
+        Incoming.releaseSenderHosted(rpc.importer(), frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
     }
 
     /** True when the fds went to a decoder (which then owns them), false when the call was refused first. */

@@ -336,12 +336,7 @@ final class Caller {
         if (length < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
             return; // malformed: what it names cannot be trusted to be references
         }
-        for (int i = 0; i < capCount; i++) {
-            int descriptor = buffer.getInt(offset + Outgoing.ANSWER_HEADER_BYTES + 4 * i, FrameHeader.ORDER);
-            if ((descriptor & Incoming.RECEIVER_HOSTED) == 0 && descriptor >= ExportTable.FIRST_USER_ID) {
-                rpc.releaseUnused(descriptor);
-            }
-        }
+        Incoming.releaseSenderHosted(rpc.importer(), buffer, offset + Outgoing.ANSWER_HEADER_BYTES, capCount);
     }
 
     private static StatusException decodeFailure(RuntimeException e) {

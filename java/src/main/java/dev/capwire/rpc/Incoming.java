@@ -113,6 +113,19 @@ final class Incoming {
     }
 
     /**
+     * Gives back the references the {@code count} descriptors at {@code offset} brought, for a message nobody
+     * decodes: each sender-hosted one is a reference the sender counted for this side.
+     */
+    static void releaseSenderHosted(CapImporter importer, DirectBuffer buffer, int offset, int count) {
+        for (int i = 0; i < count; i++) {
+            int descriptor = buffer.getInt(offset + 4 * i, FrameHeader.ORDER);
+            if ((descriptor & RECEIVER_HOSTED) == 0 && descriptor >= ExportTable.FIRST_USER_ID) {
+                importer.releaseUnused(descriptor);
+            }
+        }
+    }
+
+    /**
      * The rest of the content as a view of the message's own buffer, not a copy: one view per decoder, valid
      * until this decoder decodes its next message (for the loop's decoders, until the handler or the result's
      * sink returns).
