@@ -1,5 +1,6 @@
 package dev.capwire.rpc;
 
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -73,6 +74,11 @@ final class HandlerPool implements Executor {
                 // call at this slot a lap ago is between claiming it and giving it back: a moment.
                 Thread.onSpinWait();
             }
+            // The offer publishes the call with a release store, which the loads of who is awake or parked may pass
+            // (in the JIT's code or in this core's store buffer): a free thread that stopped being awake or marked
+            // itself parked, and then polled, could miss the call while this misses the thread, and the call would
+            // wait out the thread's keepAlive. The thread's side is ordered already: its mark is an atomic update.
+            VarHandle.fullFence();
             wakeOneIfNobodyComing();
             return;
         }
