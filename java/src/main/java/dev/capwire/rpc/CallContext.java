@@ -35,6 +35,9 @@ public final class CallContext {
      */
     private static boolean used;
     private static final long NO_DEADLINE = Long.MAX_VALUE;
+    private static final int FIRST_PRUNE = 16;
+    private static final java.util.function.Predicate<Runnable> CALL_ENDED =
+            hook -> hook instanceof CallHook && ((CallHook) hook).callEnded();
 
     private final long deadlineNanos;
     private final PeerCredentials peer;
@@ -43,6 +46,8 @@ public final class CallContext {
     private final String methodName;
     private final CallContext parent;
     private List<Runnable> onCancel; // guarded by this
+    /** The hook count at which {@link #onCancel} next drops the hooks of calls that ended; guarded by this. */
+    private int pruneAt = FIRST_PRUNE;
     private volatile StatusException cancellation;
 
     CallContext(long deadlineNanos, Connection connection, PeerCredentials peer, String capName, String methodName,
@@ -180,6 +185,13 @@ public final class CallContext {
                 if (onCancel == null) {
                     onCancel = new ArrayList<>(2);
                 }
+                if (onCancel.size() >= pruneAt) {
+                    // Every call made under a context hooks itself on here: one that lives long (a deadline scope
+                    // around a batch, a streaming handler) would otherwise keep every call it ever made, and each
+                    // one's result. Pruned as the list doubles, so a hook costs O(1) however many come.
+                    onCancel.removeIf(CALL_ENDED);
+                    pruneAt = Math.max(FIRST_PRUNE, 2 * onCancel.size());
+                }
                 onCancel.add(hook);
                 return;
             }
@@ -215,6 +227,11 @@ public final class CallContext {
     /** The context this one lives within (the served call around a {@link #withTimeout} scope), or null. */
     public CallContext parent() {
         return parent;
+    }
+
+    /** A hook of Capwire's own for one call made under this context: nothing to cancel once that call ended. */
+    interface CallHook extends Runnable {
+        boolean callEnded();
     }
 
     /** Marks the call over and runs the hooks, once; later calls do nothing. */

@@ -182,9 +182,30 @@ final class Caller {
             question.fail(new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
         }
         if (context != null) {
-            context.onCancel(() -> question.fail(context.cancellation()));
+            context.onCancel(new FailOnCancel(question, context));
         }
         return question;
+    }
+
+    /** Fails its question when the context it was asked under is cancelled; ended with the question. */
+    private static final class FailOnCancel implements CallContext.CallHook {
+        private final Question question;
+        private final CallContext context;
+
+        FailOnCancel(Question question, CallContext context) {
+            this.question = question;
+            this.context = context;
+        }
+
+        @Override
+        public void run() {
+            question.fail(context.cancellation());
+        }
+
+        @Override
+        public boolean callEnded() {
+            return question.isDone();
+        }
     }
 
     /**
