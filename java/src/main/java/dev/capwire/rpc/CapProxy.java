@@ -2,6 +2,7 @@ package dev.capwire.rpc;
 
 import dev.capwire.rpc.ImportTable.Import;
 import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Proxy;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -85,9 +86,16 @@ final class CapProxy implements InvocationHandler {
         if (spec == null) {
             return invokeOther(proxy, method, args);
         }
-        return connection.caller().call(this, target, spec, spec.hasArgument ? args[0] : null,
-                spec.kind == MethodSpec.Kind.STREAM || spec.kind == MethodSpec.Kind.CALLBACK
-                        ? args[args.length - 1] : null);
+        try {
+            return connection.caller().call(this, target, spec, spec.hasArgument ? args[0] : null,
+                    spec.kind == MethodSpec.Kind.STREAM || spec.kind == MethodSpec.Kind.CALLBACK
+                            ? args[args.length - 1] : null);
+        } finally {
+            // The cleaner watches the proxy, which nothing on this path uses: in {@code maker.make().get()} the
+            // JIT may treat it as unreachable once its method is entered, and the cleaner could then send RELEASE
+            // ahead of this call's REQUEST, which the peer would refuse. Reachable until the call is queued.
+            Reference.reachabilityFence(proxy);
+        }
     }
 
     /** The methods of {@link RemoteCapability} and {@link Object}, and an interface's default methods. */
