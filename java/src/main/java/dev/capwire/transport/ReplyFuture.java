@@ -20,7 +20,14 @@ final class ReplyFuture extends CompletableFuture<Response> implements ReplyHand
 
     @Override
     public void onReply(long id, InboundFrame reply) {
-        complete(new Response(reply.payloadBytes(), reply.fdCount() == 0 ? NO_FDS : reply.takeFds()));
+        FileDescriptor[] fds = reply.fdCount() == 0 ? NO_FDS : reply.takeFds();
+        if (!complete(new Response(reply.payloadBytes(), fds))) {
+            // Cancelled after the loop had claimed the reply: no caller will ever see these fds, and nothing
+            // else closes a FileDescriptor.
+            for (FileDescriptor fd : fds) {
+                fd.close();
+            }
+        }
     }
 
     @Override
