@@ -234,6 +234,21 @@ final class CloseSequence {
         }
     }
 
+    /**
+     * Any thread, on a connection its stopped loop never opened (so never registered, and touched by no loop
+     * work): closes the socket and completes the futures. No listener hears of it, as none heard of the open.
+     */
+    void releaseUnopened() {
+        CloseReason why = new CloseReason(CloseReason.Kind.LOCAL_ABORT, "the event loop stopped before it opened "
+                + name);
+        reason = why;
+        state = ConnectionState.CLOSED;
+        socket.close();
+        socket.release();
+        sendingDone.complete(null);
+        closed.complete(why);
+    }
+
     private void cancelCloseTimer() {
         if (closeTimer != -1) {
             loop.timers().cancel(closeTimer);

@@ -273,7 +273,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      * a GOAWAY naming {@code reason} and {@code message}, then the close. Any thread; idempotent.
      */
     public void closeWithGoAway(GoAwayReason reason, String message) {
-        loop.execute(() -> closing.protocolError(reason, message));
+        closeAsLoopWork(() -> closing.protocolError(reason, message));
     }
 
     /**
@@ -545,7 +545,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
      */
     @Override
     public void close() {
-        loop.execute(() -> closing.startClose(false));
+        closeAsLoopWork(() -> closing.startClose(false));
         if (loop.drivenByCurrentThread()) {
             try {
                 loop.invoker().runUntil(closing.closed(), TimeUnit.MILLISECONDS.toNanos(options.closeTimeoutMs() + 1000));
@@ -567,7 +567,7 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
 
     /** The transport is stopping: a graceful close (GOAWAY SHUTTING_DOWN) without waiting for it. */
     void startShutdown() {
-        loop.execute(() -> closing.startClose(true));
+        closeAsLoopWork(() -> closing.startClose(true));
     }
 
     /** Abortive close: drops queued frames and closes the socket at once. Idempotent. */
@@ -577,7 +577,28 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
 
     /** Any thread: an abortive close naming {@code why} (a handler off the loop failed with an Error, say). */
     void abort(String why) {
-        loop.execute(() -> closing.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, why)));
+        closeAsLoopWork(() -> closing.closeNow(new CloseReason(CloseReason.Kind.LOCAL_ABORT, why)));
+    }
+
+    /**
+     * A close is loop work. A loop that has stopped refuses it, and has nothing left to close: stopping aborted
+     * every connection it had, and one it never opened was released by {@link Transport} when the loop refused
+     * to open it.
+     */
+    private void closeAsLoopWork(Runnable close) {
+        try {
+            loop.execute(close);
+        } catch (IllegalStateException stopped) {
+            // Closed already (see above).
+        }
+    }
+
+    /**
+     * The loop stopped before it could open this connection: its socket is all it took, and nobody but the
+     * caller holds it yet.
+     */
+    void releaseUnopened() {
+        closing.releaseUnopened();
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import dev.capwire.bindings.NativeIoException;
 import dev.capwire.wire.FrameHeader;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.BufferUtil;
 import org.agrona.ErrorHandler;
 import org.agrona.concurrent.Agent;
@@ -81,6 +82,9 @@ public final class EventLoop implements Agent, AutoCloseable {
     private long parkDeadlineNanos;
     private volatile boolean parked;
     private volatile boolean running = true;
+    /** Set once the stopping loop is about to drain its tasks for the last time; see {@link #queue}. */
+    private volatile boolean refusingTasks;
+    private final AtomicInteger queueing = new AtomicInteger();
 
     /**
      * @param ownThread false for invoker mode: no thread is started, and the creating thread is the loop
@@ -242,6 +246,8 @@ public final class EventLoop implements Agent, AutoCloseable {
     /**
      * Runs a task as loop work: at once when the caller owns the loop already or can take it (the loop is
      * idle), else queued for the loop's thread. A task run by the caller may throw to the caller.
+     *
+     * @throws IllegalStateException when the loop has stopped: the task will never run
      */
     void execute(Runnable task) {
         if (inLoop()) {
@@ -262,13 +268,42 @@ public final class EventLoop implements Agent, AutoCloseable {
             }
             return;
         }
-        while (!tasks.offer(task)) {
-            if (!running) {
+        queue(task);
+        wakeIfParked();
+    }
+
+    /**
+     * Queues a task for the loop's thread, or refuses it once the stopping loop has drained its queue for the
+     * last time: a task offered after that drain would never run, and its caller (a registration, a close) would
+     * wait for it for good. The count of callers between their check and their offer is what lets the stopping
+     * loop wait for those that passed the check before it drains (see {@link #refuseTasks}).
+     */
+    private void queue(Runnable task) {
+        queueing.getAndIncrement();
+        try {
+            if (refusingTasks) {
                 throw new IllegalStateException(name + " is stopped");
             }
-            Thread.onSpinWait();
+            while (!tasks.offer(task)) {
+                if (!running) {
+                    throw new IllegalStateException(name + " is stopped");
+                }
+                Thread.onSpinWait();
+            }
+        } finally {
+            queueing.getAndDecrement();
         }
-        wakeIfParked();
+    }
+
+    /**
+     * The stopping loop's last drain comes after this: each caller either sees the flag and is refused, or is
+     * counted in {@link #queueing} before the loop reads the count, and its task is queued before the drain.
+     */
+    private void refuseTasks() {
+        refusingTasks = true;
+        while (queueing.get() != 0) {
+            Thread.onSpinWait(); // a caller that passed the check is an offer away from done
+        }
     }
 
     /**
@@ -456,7 +491,10 @@ public final class EventLoop implements Agent, AutoCloseable {
     @Override
     public void onClose() {
         table.abortAll(new CloseReason(CloseReason.Kind.LOCAL_ABORT, name + " stopped"));
-        runTasks();
+        refuseTasks();
+        while (runTasks() > 0) {
+            // Tasks queued until refuseTasks returned: the last ones this loop runs.
+        }
         table.close();
     }
 

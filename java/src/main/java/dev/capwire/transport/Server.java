@@ -97,15 +97,15 @@ public final class Server extends Channel implements AutoCloseable {
         this.counting = counting(listener);
         this.spare = openSpare();
         CompletableFuture<Void> registered = new CompletableFuture<>();
-        loop.execute(() -> {
-            try {
-                token = loop.register(this, fd, Native.INTEREST_READ);
-                registered.complete(null);
-            } catch (NativeIoException e) {
-                registered.completeExceptionally(e);
-            }
-        });
         try {
+            loop.execute(() -> {
+                try {
+                    token = loop.register(this, fd, Native.INTEREST_READ);
+                    registered.complete(null);
+                } catch (NativeIoException e) {
+                    registered.completeExceptionally(e);
+                }
+            });
             registered.join();
         } catch (RuntimeException e) {
             releaseSocket();
@@ -270,7 +270,11 @@ public final class Server extends Channel implements AutoCloseable {
 
     /** Has the loop stop accepting (at once when the caller runs the loop) and says when it has. */
     CompletableFuture<Void> startClose() {
-        loop.execute(this::closeOnLoop);
+        try {
+            loop.execute(this::closeOnLoop);
+        } catch (IllegalStateException stopped) {
+            // The loop aborted this server as it stopped: closed already.
+        }
         return closed;
     }
 

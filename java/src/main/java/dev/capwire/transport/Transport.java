@@ -230,15 +230,22 @@ public final class Transport implements AutoCloseable {
 
     private CompletableFuture<Connection> register(EventLoop loop, Connection connection, boolean readFirst) {
         CompletableFuture<Connection> registered = new CompletableFuture<>();
-        loop.execute(() -> {
-            try {
-                connection.open(readFirst);
-                registered.complete(connection);
-            } catch (NativeIoException | RuntimeException | OutOfMemoryError e) {
-                connection.abort(new CloseReason(CloseReason.Kind.IO_ERROR, "registration failed: " + e));
-                registered.completeExceptionally(e);
-            }
-        });
+        try {
+            loop.execute(() -> {
+                try {
+                    connection.open(readFirst);
+                    registered.complete(connection);
+                } catch (NativeIoException | RuntimeException | OutOfMemoryError e) {
+                    connection.abort(new CloseReason(CloseReason.Kind.IO_ERROR, "registration failed: " + e));
+                    registered.completeExceptionally(e);
+                }
+            });
+        } catch (IllegalStateException stopped) {
+            // Closed while this connection was being made, after checkOpen: the loop will never open it.
+            connections.remove(connection);
+            connection.releaseUnopened();
+            throw new IllegalStateException("transport is closed", stopped);
+        }
         return registered;
     }
 
