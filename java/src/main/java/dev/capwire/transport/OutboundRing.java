@@ -83,12 +83,19 @@ final class OutboundRing {
             ring.abort(index); // the connection closed and its ring moved on (RingPool, rule 1)
             return false;
         }
-        MutableDirectBuffer buffer = ring.buffer();
-        FrameHeader.write(buffer, index, frameLength, type, flags, correlationId, capId, methodId, fdCount);
-        if (length > 0) {
-            buffer.putBytes(index + FrameHeader.HEADER_LENGTH, payload, offset, length);
+        try {
+            MutableDirectBuffer buffer = ring.buffer();
+            FrameHeader.write(buffer, index, frameLength, type, flags, correlationId, capId, methodId, fdCount);
+            if (length > 0) {
+                buffer.putBytes(index + FrameHeader.HEADER_LENGTH, payload, offset, length);
+            }
+            Handles.put(buffer, index + frameLength, fds, fdCount);
+        } catch (RuntimeException e) {
+            // A payload shorter than the length it names, say. The loop reads no further than a claim neither
+            // committed nor aborted: left open, it would hold back every frame queued behind it, for good.
+            ring.abort(index);
+            throw e;
         }
-        Handles.put(buffer, index + frameLength, fds, fdCount);
         ring.commit(index);
         scheduleFlushIfIdle();
         return true;
