@@ -47,7 +47,9 @@ final class RequestSender {
         try {
             messages.send(FrameType.REQUEST, id, capId, methodId, payload, offset, length,
                     fds, deadline);
-        } catch (StatusException | IllegalArgumentException e) {
+        } catch (RuntimeException e) {
+            // Whatever the failure (a refusal, or a payload shorter than its length), the slot goes back: a sender
+            // that left it SENDING would hold it for good, and its handler would hear of a request that threw.
             boolean ours = requests.abandon(id);
             requests.sent(id, false);
             if (ours) {
