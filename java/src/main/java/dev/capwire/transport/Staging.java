@@ -59,19 +59,21 @@ final class Staging {
         return end == start; // a ring record with fds is sent straight from the ring, once nothing precedes it
     }
 
-    /** Appends a whole frame, growing if it must; {@code fds} (owned from now on) may be null. */
+    /** Appends a whole frame, growing if it must; {@code fds} (owned once it returns) may be null. */
     void append(byte type, long correlationId, int capId, int methodId, int flags, DirectBuffer payload, int offset,
             int length, long[] fds) {
         int frameLength = FrameHeader.HEADER_LENGTH + length;
         ensureRoom(frameLength);
         int fdCount = fds == null ? 0 : fds.length;
-        if (fdCount > 0) {
-            fdFrameOffsets.addInt(end);
-            fdFrameNumbers.addLast(fds);
-        }
         FrameHeader.write(buffer, end, frameLength, type, flags, correlationId, capId, methodId, fdCount);
         if (length > 0) {
             buffer.putBytes(end + FrameHeader.HEADER_LENGTH, payload, offset, length);
+        }
+        // Owned only once the frame is in: a copy that throws (a payload shorter than its length) leaves the fds
+        // with the caller, which closes them, and nothing here that would send them with the next frame.
+        if (fdCount > 0) {
+            fdFrameOffsets.addInt(end);
+            fdFrameNumbers.addLast(fds);
         }
         end += frameLength;
     }

@@ -2,11 +2,17 @@ package dev.capwire.transport;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.bindings.FileDescriptor;
+import dev.capwire.testing.Leaks;
 import dev.capwire.wire.FrameType;
+import dev.capwire.wire.StatusCode;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
@@ -18,24 +24,31 @@ import org.junit.jupiter.api.Test;
  * back what it took on the way, so the connection goes on serving every other sender. Before the fixes, the first
  * test's failed frame kept its ring record claimed, and every frame any application thread queued behind it waited
  * for good (3 of 3 runs failed); the second test's request kept its in-flight slot for good, and its handler would
- * later have been told of a request whose caller had got the exception (3 of 3 runs failed). After them, none.
+ * later have been told of a request whose caller had got the exception (3 of 3 runs failed); the third test's
+ * connection closed instead of answering (3 of 3 runs failed). After them, none.
  */
 class FailedSendReleasesItsClaimsTest {
     private Path dir;
     private Transport server;
     private Transport client;
     private Connection connection;
+    private FileDescriptor[] passed;
 
     @BeforeEach
     void start() throws Exception {
         dir = Files.createTempDirectory(Path.of("/tmp"), "cw");
+        passed = FileDescriptor.pipe();
         server = Transport.create(TransportOptions.defaults());
         client = Transport.create(TransportOptions.builder().maxInFlight(1).build());
         Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
         server.listen(endpoint, (c, frame) -> {
-            if (frame.type() == FrameType.REQUEST) {
-                c.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
+            if (frame.type() != FrameType.REQUEST) {
+                return;
             }
+            if (frame.methodId() == 2) { // answers with an fd and a payload shorter than the length it names
+                c.respond(frame.correlationId(), new UnsafeBuffer(new byte[8]), 0, 16, passed[1]);
+            }
+            c.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
         });
         connection = client.connect(endpoint, (c, f) -> { });
     }
@@ -46,6 +59,8 @@ class FailedSendReleasesItsClaimsTest {
         server.close();
         Files.deleteIfExists(dir.resolve("s"));
         Files.deleteIfExists(dir);
+        passed[0].close();
+        passed[1].close();
     }
 
     @Test
@@ -80,5 +95,23 @@ class FailedSendReleasesItsClaimsTest {
         assertArrayEquals(bytes, reply.payload());
         client.close(); // fails whatever is still in flight: a handler the table kept would hear of it now
         assertEquals(0, heard.get(), "the handler of a request whose caller got the exception");
+    }
+
+    /**
+     * Loop work that fails to stage a reply with fds (its listener's mistake) leaves staging as it was: the
+     * connection answers the request INTERNAL, as for any listener that throws. Before the fix, staging had already
+     * recorded the frame's fds, which the sender then closed: the ERROR reply staged next at the same place went
+     * out with sendmsg and those closed numbers (or whatever files had taken them meanwhile), and the write failed,
+     * closing the connection.
+     */
+    @Test
+    void loopWorkThatFailsToStageAFrameWithFdsLeavesNoFdsBehindInStaging() throws Exception {
+        TreeMap<Integer, String> fdsBefore = Leaks.openFds();
+        UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
+        StatusException failure = assertThrows(StatusException.class,
+                () -> connection.call(1, 2, payload, 0, 8, 5_000));
+        assertEquals(StatusCode.INTERNAL, failure.code(), failure.toString());
+        assertTrue(connection.isOpen());
+        assertNull(Leaks.fdsLeftOver(fdsBefore));
     }
 }
