@@ -581,9 +581,9 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
-     * A close is loop work. A loop that has stopped refuses it, and has nothing left to close: stopping aborted
-     * every connection it had, and one it never opened was released by {@link Transport} when the loop refused
-     * to open it.
+     * A close is loop work. A loop that is stopping refuses it, and closes everything itself: it aborts every
+     * connection it has, and one it never opened was released by {@link Transport} when the loop refused to open
+     * it.
      */
     private void closeAsLoopWork(Runnable close) {
         try {

@@ -490,11 +490,13 @@ public final class EventLoop implements Agent, AutoCloseable {
 
     @Override
     public void onClose() {
-        table.abortAll(new CloseReason(CloseReason.Kind.LOCAL_ABORT, name + " stopped"));
         refuseTasks();
         while (runTasks() > 0) {
             // Tasks queued until refuseTasks returned: the last ones this loop runs.
         }
+        // After the last tasks: a connection or server one of them registered is aborted with the rest, not left
+        // open on a loop that no longer runs.
+        table.abortAll(new CloseReason(CloseReason.Kind.LOCAL_ABORT, name + " stopped"));
         table.close();
     }
 
