@@ -334,7 +334,11 @@ public final class EventLoop implements Agent, AutoCloseable {
             try {
                 table.wake();
             } catch (NativeIoException e) {
-                throw new IllegalStateException("cannot wake " + name, e);
+                if (!refusingTasks) {
+                    throw new IllegalStateException("cannot wake " + name, e);
+                }
+                // Stopping: it parks no more, and its poller may be closed. Its queued tasks run all the same, so
+                // this must not read as the refusal (IllegalStateException) a caller would undo its task for.
             }
         }
     }
