@@ -113,6 +113,10 @@ final class MessageSender {
             throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, "message of " + length
                     + " bytes exceeds capwire.maxMessageBytes=" + maxMessageBytes);
         }
+        // Checked before the first fragment: a payload that falls short would otherwise be found out at the fragment
+        // that runs past its end, after the ones before had reached the peer, which would hold them as an
+        // unfinished message for as long as the connection lasts.
+        payload.boundsCheck(offset, length);
         if (outbound.overHighWater() && loop.drivenByCurrentThread()) {
             deadlineNanos = deadline(deadlineNanos, timeoutNanos);
             awaitRoom(deadlineNanos);
