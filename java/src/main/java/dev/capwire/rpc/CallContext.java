@@ -105,10 +105,51 @@ public final class CallContext {
         CallContext scope = new CallContext(deadlineIn(timeout.toNanos()), parent == null ? null : parent.connection,
                 parent == null ? null : parent.peer,
                 parent == null ? null : parent.capName, parent == null ? null : parent.methodName, parent);
-        if (parent != null) {
-            parent.onCancel(() -> scope.cancel(parent.cancellation));
+        if (parent == null) {
+            return scope.run(body);
         }
-        return scope.run(body);
+        NestedScope nested = new NestedScope(scope, parent);
+        parent.onCancel(nested);
+        try {
+            return scope.run(body);
+        } finally {
+            nested.bodyReturned = true;
+        }
+    }
+
+    /**
+     * Cancels a {@link #withTimeout} scope with its parent. Once the scope's body returned and nothing it started
+     * still waits on the scope (every call it made ended, no hook of the user's), the parent drops it: a handler that
+     * lives long (a stream's) and opens a scope per item would otherwise keep every scope, and the calls each made.
+     */
+    private static final class NestedScope implements CallHook {
+        private final CallContext scope;
+        private final CallContext parent;
+        volatile boolean bodyReturned;
+
+        NestedScope(CallContext scope, CallContext parent) {
+            this.scope = scope;
+            this.parent = parent;
+        }
+
+        @Override
+        public void run() {
+            scope.cancel(parent.cancellation);
+        }
+
+        @Override
+        public boolean callEnded() {
+            return bodyReturned && scope.waitsOnNothing();
+        }
+    }
+
+    /** True when no hook is left that a cancellation would still have to run (pruning those of ended calls). */
+    private synchronized boolean waitsOnNothing() {
+        if (onCancel == null) {
+            return true;
+        }
+        onCancel.removeIf(CALL_ENDED);
+        return onCancel.isEmpty();
     }
 
     /**
