@@ -5,20 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.rpc.OtherCaps.Maker;
+import dev.capwire.rpc.OtherCaps.One;
 import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Connection;
-import dev.capwire.transport.Endpoint;
-import dev.capwire.transport.Server;
 import dev.capwire.transport.StatusException;
-import dev.capwire.transport.Transport;
-import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.StatusCode;
 import java.time.Duration;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -37,19 +33,6 @@ class LateAnswerTest {
     @RegisterExtension
     static final SocketDir DIR = new SocketDir("cwrpclate");
 
-    @Capability(name = "one", version = "1.0.0")
-    interface One {
-        @Method(1)
-        byte[] get();
-    }
-
-    /** The server's side: a blocking handler, which no cancellation stops. */
-    @Capability(name = "maker", version = "1.0.0")
-    interface Maker {
-        @Method(1)
-        One make();
-    }
-
     /** The same cap as the caller declares it, in the future form it can cancel. */
     @Capability(name = "maker", version = "1.0.0")
     interface AsyncMaker {
@@ -57,11 +40,9 @@ class LateAnswerTest {
         CompletableFuture<One> make();
     }
 
-    private Transport transport;
-    private ExecutorService handlers;
+    private InProcessRpc peers;
     private Rpc server;
     private Rpc client;
-    private Server listening;
     private Connection connection;
     private final CountDownLatch called = new CountDownLatch(1);
     private final CountDownLatch mayAnswer = new CountDownLatch(1);
@@ -69,8 +50,6 @@ class LateAnswerTest {
 
     @BeforeEach
     void start() throws Exception {
-        transport = Transport.create(TransportOptions.defaults());
-        handlers = Executors.newCachedThreadPool();
         RpcObserver observer = new RpcObserver() {
             @Override
             public void served(long connectionId, String capName, String methodName, StatusCode status, long nanos) {
@@ -79,26 +58,22 @@ class LateAnswerTest {
                 }
             }
         };
-        server = Rpc.create(RpcOptions.builder().executor(handlers).observer(observer).build());
-        client = Rpc.create(RpcOptions.builder().executor(handlers).build());
+        peers = new InProcessRpc(DIR, options -> options.observer(observer));
+        server = peers.server;
+        client = peers.client;
+        connection = peers.connection;
         server.serve(Maker.class, () -> {
             called.countDown();
             awaitIgnoringCancellation(mayAnswer);
             byte[] content = {7};
             return () -> content;
         }, IfExists.THROW);
-        Endpoint endpoint = DIR.endpoint("late-" + System.nanoTime());
-        listening = transport.listen(endpoint, server.listener());
-        connection = transport.connect(endpoint, client.listener());
     }
 
     @AfterEach
     void stop() throws Exception {
         mayAnswer.countDown();
-        connection.close();
-        listening.close();
-        transport.close();
-        handlers.shutdownNow();
+        peers.close();
     }
 
     private static void awaitIgnoringCancellation(CountDownLatch latch) {

@@ -5,7 +5,8 @@ import dev.capwire.rpc.testing.StatRequest;
 
 /**
  * Caps the bootstrap tests ask for: files in a newer major and a newer minor than served, caps served with a policy
- * that refuses everyone, one that admits this user and one that throws, and one never served.
+ * that refuses everyone, one that admits this user and one that throws, and one never served; and the two small caps
+ * the in-process tests pass around, one that answers bytes and one that makes such caps.
  */
 final class OtherCaps {
     private OtherCaps() {
@@ -51,5 +52,17 @@ final class OtherCaps {
     interface Nobody {
         @Method(1)
         byte[] get();
+    }
+
+    @Capability(name = "one", version = "1.0.0")
+    interface One {
+        @Method(1)
+        byte[] get();
+    }
+
+    @Capability(name = "maker", version = "1.0.0")
+    interface Maker {
+        @Method(1)
+        One make();
     }
 }

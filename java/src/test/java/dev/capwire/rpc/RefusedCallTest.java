@@ -5,18 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.rpc.OtherCaps.One;
 import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Connection;
-import dev.capwire.transport.Endpoint;
-import dev.capwire.transport.Server;
 import dev.capwire.transport.StatusException;
-import dev.capwire.transport.Transport;
-import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.StatusCode;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -33,12 +28,6 @@ class RefusedCallTest {
     @RegisterExtension
     static final SocketDir DIR = new SocketDir("cwrpcrefused");
 
-    @Capability(name = "one", version = "1.0.0")
-    interface One {
-        @Method(1)
-        byte[] get();
-    }
-
     @Capability(name = "taker", version = "1.0.0")
     interface Taker {
         /** Holds until the test lets it go. */
@@ -46,21 +35,19 @@ class RefusedCallTest {
         byte[] take(One one);
     }
 
-    private Transport transport;
-    private ExecutorService handlers;
+    private InProcessRpc peers;
     private Rpc server;
     private Rpc client;
-    private Server listening;
     private Connection connection;
     private final CountDownLatch running = new CountDownLatch(1);
     private final CountDownLatch mayReturn = new CountDownLatch(1);
 
     @BeforeEach
     void start() throws Exception {
-        transport = Transport.create(TransportOptions.defaults());
-        handlers = Executors.newCachedThreadPool();
-        server = Rpc.create(RpcOptions.builder().executor(handlers).maxInFlight(1).build());
-        client = Rpc.create(RpcOptions.builder().executor(handlers).build());
+        peers = new InProcessRpc(DIR, options -> options.maxInFlight(1));
+        server = peers.server;
+        client = peers.client;
+        connection = peers.connection;
         server.serve(Taker.class, one -> {
             running.countDown();
             try {
@@ -70,18 +57,12 @@ class RefusedCallTest {
             }
             return one.get();
         }, IfExists.THROW);
-        Endpoint endpoint = DIR.endpoint("refused-" + System.nanoTime());
-        listening = transport.listen(endpoint, server.listener());
-        connection = transport.connect(endpoint, client.listener());
     }
 
     @AfterEach
     void stop() throws Exception {
         mayReturn.countDown();
-        connection.close();
-        listening.close();
-        transport.close();
-        handlers.shutdownNow();
+        peers.close();
     }
 
     @Test
@@ -89,7 +70,7 @@ class RefusedCallTest {
         Taker taker = client.connection(connection).bootstrap(Taker.class);
         byte[] first = {1};
         byte[] second = {2};
-        CompletableFuture<byte[]> held = CompletableFuture.supplyAsync(() -> taker.take(() -> first), handlers);
+        CompletableFuture<byte[]> held = CompletableFuture.supplyAsync(() -> taker.take(() -> first), peers.handlers);
         assertTrue(running.await(10, TimeUnit.SECONDS));
         assertEquals(1, client.exportCount(), "the held call's cap");
         StatusException refused = assertThrows(StatusException.class, () -> taker.take(() -> second));

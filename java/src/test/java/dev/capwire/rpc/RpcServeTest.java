@@ -5,18 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.rpc.OtherCaps.Maker;
+import dev.capwire.rpc.OtherCaps.One;
 import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Connection;
-import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.Server;
 import dev.capwire.transport.StatusException;
-import dev.capwire.transport.Transport;
-import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.StatusCode;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -46,22 +43,10 @@ class RpcServeTest {
         }
     }
 
-    @Capability(name = "one", version = "1.0.0")
-    interface One {
-        @Method(1)
-        byte[] get();
-    }
-
     @Capability(name = "two", version = "1.0.0")
     interface Two {
         @Method(1)
         byte[] get();
-    }
-
-    @Capability(name = "maker", version = "1.0.0")
-    interface Maker {
-        @Method(1)
-        One make();
     }
 
     @Capability(name = "ticker", version = "1.0.0")
@@ -74,30 +59,22 @@ class RpcServeTest {
         byte[] broken(byte[] nothing);
     }
 
-    private Transport transport;
-    private ExecutorService handlers;
+    private InProcessRpc peers;
     private Rpc server;
     private Rpc client;
-    private Server listening;
     private Connection connection;
 
     @BeforeEach
     void start() throws Exception {
-        transport = Transport.create(TransportOptions.defaults());
-        handlers = Executors.newCachedThreadPool();
-        server = Rpc.create(RpcOptions.builder().executor(handlers).maxCaps(3).build());
-        client = Rpc.create(RpcOptions.builder().executor(handlers).build());
-        Endpoint endpoint = DIR.endpoint("serve-" + System.nanoTime());
-        listening = transport.listen(endpoint, server.listener());
-        connection = transport.connect(endpoint, client.listener());
+        peers = new InProcessRpc(DIR, options -> options.maxCaps(3));
+        server = peers.server;
+        client = peers.client;
+        connection = peers.connection;
     }
 
     @AfterEach
     void stop() throws Exception {
-        connection.close();
-        listening.close();
-        transport.close();
-        handlers.shutdownNow();
+        peers.close();
     }
 
     @Test
@@ -176,7 +153,7 @@ class RpcServeTest {
         server.serve(One.class, () -> new byte[] {1}, IfExists.THROW);
         server.serve(Taker.class, One::get, IfExists.THROW);
         One fromFirst = client.connection(connection).bootstrap(One.class);
-        try (Connection second = transport.connect(listening.endpoint(), client.listener())) {
+        try (Connection second = peers.transport.connect(peers.listening.endpoint(), client.listener())) {
             Taker taker = client.connection(second).bootstrap(Taker.class);
             assertArrayEquals(new byte[] {5}, taker.take(() -> new byte[] {5}), "a local cap is exported and called back");
             StatusException refused = assertThrows(StatusException.class, () -> taker.take(fromFirst));
@@ -190,7 +167,7 @@ class RpcServeTest {
     @Test
     void bootstrapsCallsAndRevocationsAreJfrEventsAndReachTheObserver() throws Exception {
         Told told = new Told();
-        Rpc watched = Rpc.create(RpcOptions.builder().executor(handlers).observer(told).build());
+        Rpc watched = Rpc.create(RpcOptions.builder().executor(peers.handlers).observer(told).build());
         ServeHandle one = watched.serve(One.class, () -> new byte[] {1}, IfExists.THROW);
         List<String> recorded = recordRpcEvents(watched, List.of("Bootstrap", "Call", "Revoke"), toSecond -> {
             One remote = client.connection(toSecond).bootstrap(One.class);
@@ -211,7 +188,7 @@ class RpcServeTest {
     @Test
     void streamsAndHandlerFailuresAreJfrEventsAndReachTheObserver() throws Exception {
         Told told = new Told();
-        Rpc watched = Rpc.create(RpcOptions.builder().executor(handlers).observer(told).build());
+        Rpc watched = Rpc.create(RpcOptions.builder().executor(peers.handlers).observer(told).build());
         watched.serve(Ticker.class, new Ticker() {
             @Override
             public void ticks(byte[] count, StreamSink<byte[]> out) {
@@ -296,8 +273,8 @@ class RpcServeTest {
         java.nio.file.Path dump = DIR.path("rpc-" + System.nanoTime() + ".jfr");
         List<String> recorded = new ArrayList<>();
         try (jdk.jfr.Recording recording = new jdk.jfr.Recording();
-                Server second = transport.listen(DIR.endpoint("jfr-" + System.nanoTime()), watched.listener());
-                Connection toSecond = transport.connect(second.endpoint(), client.listener())) {
+                Server second = peers.transport.listen(DIR.endpoint("jfr-" + System.nanoTime()), watched.listener());
+                Connection toSecond = peers.transport.connect(second.endpoint(), client.listener())) {
             names.forEach(name -> recording.enable("dev.capwire.rpc." + name));
             recording.start();
             body.run(toSecond);

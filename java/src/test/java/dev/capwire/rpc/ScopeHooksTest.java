@@ -6,19 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Connection;
-import dev.capwire.transport.Endpoint;
-import dev.capwire.transport.Server;
 import dev.capwire.transport.StatusException;
-import dev.capwire.transport.Transport;
-import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.StatusCode;
 import java.lang.ref.WeakReference;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
@@ -58,18 +52,16 @@ class ScopeHooksTest {
         CompletableFuture<byte[]> hold(byte[] bytes);
     }
 
-    private Transport transport;
-    private ExecutorService handlers;
-    private Server listening;
-    private Connection connection;
+    private InProcessRpc peers;
     private Rpc client;
+    private Connection connection;
 
     @BeforeEach
     void start() throws Exception {
-        transport = Transport.create(TransportOptions.defaults());
-        handlers = Executors.newCachedThreadPool();
-        Rpc server = Rpc.create(RpcOptions.builder().executor(handlers).build());
-        client = Rpc.create(RpcOptions.builder().executor(handlers).build());
+        peers = new InProcessRpc(DIR);
+        Rpc server = peers.server;
+        client = peers.client;
+        connection = peers.connection;
         server.serve(Echo.class, bytes -> bytes, IfExists.THROW);
         server.serve(Slow.class, bytes -> {
             CountDownLatch cancelled = new CountDownLatch(1);
@@ -81,17 +73,11 @@ class ScopeHooksTest {
             }
             return bytes;
         }, IfExists.THROW);
-        Endpoint endpoint = DIR.endpoint("hooks-" + System.nanoTime());
-        listening = transport.listen(endpoint, server.listener());
-        connection = transport.connect(endpoint, client.listener());
     }
 
     @AfterEach
     void stop() throws Exception {
-        connection.close();
-        listening.close();
-        transport.close();
-        handlers.shutdownNow();
+        peers.close();
     }
 
     @Test

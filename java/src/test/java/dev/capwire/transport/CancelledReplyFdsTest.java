@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.testing.Leaks;
 import dev.capwire.wire.FrameType;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -26,43 +24,34 @@ import org.junit.jupiter.api.Test;
  * passed fd stayed open); after it, none.
  */
 class CancelledReplyFdsTest {
-    private Path dir;
-    private Transport server;
-    private Transport client;
+    private TransportPair pair;
 
     @BeforeEach
     void start() throws Exception {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "cw");
-        server = Transport.create(TransportOptions.defaults());
-        client = Transport.create(TransportOptions.defaults());
+        pair = new TransportPair();
     }
 
     @AfterEach
     void stop() throws Exception {
-        client.close();
-        server.close();
-        Files.deleteIfExists(dir.resolve("s"));
-        Files.deleteIfExists(dir);
+        pair.close();
     }
 
     @Test
     void fdsOfAReplyThatLostTheRaceWithCancelAreClosed() throws Exception {
-        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
         CompletableFuture<Connection> held = new CompletableFuture<>();
         CompletableFuture<Long> heldId = new CompletableFuture<>();
-        server.listen(endpoint, (connection, frame) -> {
+        Connection connection = pair.connect((serving, frame) -> {
             if (frame.type() != FrameType.REQUEST) {
                 return;
             }
             if (frame.methodId() == 1) {
-                held.complete(connection); // answered later, by the test
+                held.complete(serving); // answered later, by the test
                 heldId.complete(frame.correlationId());
             } else {
-                connection.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(),
+                serving.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(),
                         frame.payloadLength());
             }
         });
-        Connection connection = client.connect(endpoint, (c, f) -> { });
         UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
         CompletableFuture<Response> reply = connection.request(1, 1, payload, 0, 8, 10_000);
         Connection serverSide = held.get(10, TimeUnit.SECONDS);

@@ -10,8 +10,6 @@ import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.testing.Leaks;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -28,20 +26,15 @@ import org.junit.jupiter.api.Test;
  * connection closed instead of answering (3 of 3 runs failed). After them, none.
  */
 class FailedSendReleasesItsClaimsTest {
-    private Path dir;
-    private Transport server;
-    private Transport client;
+    private TransportPair pair;
     private Connection connection;
     private FileDescriptor[] passed;
 
     @BeforeEach
     void start() throws Exception {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "cw");
         passed = FileDescriptor.pipe();
-        server = Transport.create(TransportOptions.defaults());
-        client = Transport.create(TransportOptions.builder().maxInFlight(1).build());
-        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
-        server.listen(endpoint, (c, frame) -> {
+        pair = new TransportPair(TransportOptions.defaults(), TransportOptions.builder().maxInFlight(1).build());
+        connection = pair.connect((c, frame) -> {
             if (frame.type() != FrameType.REQUEST) {
                 return;
             }
@@ -50,15 +43,11 @@ class FailedSendReleasesItsClaimsTest {
             }
             c.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(), frame.payloadLength());
         });
-        connection = client.connect(endpoint, (c, f) -> { });
     }
 
     @AfterEach
     void stop() throws Exception {
-        client.close();
-        server.close();
-        Files.deleteIfExists(dir.resolve("s"));
-        Files.deleteIfExists(dir);
+        pair.close();
         passed[0].close();
         passed[1].close();
     }
@@ -93,7 +82,7 @@ class FailedSendReleasesItsClaimsTest {
         byte[] bytes = {1, 2, 3, 4, 5, 6, 7, 8};
         Response reply = connection.call(1, 1, new UnsafeBuffer(bytes), 0, bytes.length, 5_000);
         assertArrayEquals(bytes, reply.payload());
-        client.close(); // fails whatever is still in flight: a handler the table kept would hear of it now
+        pair.client.close(); // fails whatever is still in flight: a handler the table kept would hear of it now
         assertEquals(0, heard.get(), "the handler of a request whose caller got the exception");
     }
 

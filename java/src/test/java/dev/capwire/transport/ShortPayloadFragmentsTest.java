@@ -3,8 +3,6 @@ package dev.capwire.transport;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -21,29 +19,20 @@ class ShortPayloadFragmentsTest {
     private static final int FRAME_BYTES = 16 * 1024;
     private static final int SERVER_MAX_MESSAGE = 64 * 1024;
 
-    private Path dir;
-    private Transport server;
-    private Transport client;
+    private TransportPair pair;
     private Connection connection;
 
     @BeforeEach
     void start() throws Exception {
-        dir = Files.createTempDirectory(Path.of("/tmp"), "cw");
-        server = Transport.create(TransportOptions.builder().maxMessageBytes(SERVER_MAX_MESSAGE)
-                .maxFrameBytes(FRAME_BYTES).build());
-        client = Transport.create(TransportOptions.builder().maxFrameBytes(FRAME_BYTES).build());
-        Endpoint endpoint = Endpoint.unix(dir.resolve("s"));
-        server.listen(endpoint, (c, frame) -> c.respond(frame.correlationId(), frame.buffer(), frame.payloadOffset(),
-                frame.payloadLength()));
-        connection = client.connect(endpoint, (c, f) -> { });
+        pair = new TransportPair(TransportOptions.builder().maxMessageBytes(SERVER_MAX_MESSAGE)
+                .maxFrameBytes(FRAME_BYTES).build(), TransportOptions.builder().maxFrameBytes(FRAME_BYTES).build());
+        connection = pair.connect((c, frame) -> c.respond(frame.correlationId(), frame.buffer(),
+                frame.payloadOffset(), frame.payloadLength()));
     }
 
     @AfterEach
     void stop() throws Exception {
-        client.close();
-        server.close();
-        Files.deleteIfExists(dir.resolve("s"));
-        Files.deleteIfExists(dir);
+        pair.close();
     }
 
     @Test
