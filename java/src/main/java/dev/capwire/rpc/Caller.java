@@ -222,7 +222,35 @@ final class Caller {
             // Revoked while it was being sent: the REVOKE's sweep of the pending calls may have missed it.
             end(requestId, handler, new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
         } else if (context != null) {
-            context.onCancel(() -> end(requestId, handler, context.cancellation()));
+            context.onCancel(new EndOnCancel(this, requestId, handler, context));
+        }
+    }
+
+    /**
+     * Ends a callback-form call when the context it was made under is cancelled; ended with its request, so a
+     * long-lived context lets go of it (and of the sink it reaches) once the answer came.
+     */
+    private static final class EndOnCancel implements CallContext.CallHook {
+        private final Caller caller;
+        private final long requestId;
+        private final Callback handler;
+        private final CallContext context;
+
+        EndOnCancel(Caller caller, long requestId, Callback handler, CallContext context) {
+            this.caller = caller;
+            this.requestId = requestId;
+            this.handler = handler;
+            this.context = context;
+        }
+
+        @Override
+        public void run() {
+            caller.end(requestId, handler, context.cancellation());
+        }
+
+        @Override
+        public boolean callEnded() {
+            return !caller.rpc.connection().isRequestPending(requestId);
         }
     }
 

@@ -402,6 +402,15 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     }
 
     /**
+     * Any thread: whether request {@code correlationId} still waits for its outcome (a moment's answer: it may be
+     * decided the next instant). For a layer that keeps something per request and wants to let go of it once the
+     * request is over.
+     */
+    public boolean isRequestPending(long correlationId) {
+        return requests.isPending(correlationId);
+    }
+
+    /**
      * Any thread: hands {@code action} the {@link ReplyHandler} and correlation id of every request in flight, a
      * snapshot taken without stopping anyone (a request that starts or ends meanwhile may or may not be seen).
      * The layer above uses it to fail a group of its requests at once, such as every call on a cap the peer

@@ -177,6 +177,12 @@ final class RequestTable implements Timers.Task {
         return true;
     }
 
+    /** Any thread: whether request {@code id} is in flight (its slot still names it). */
+    boolean isPending(long id) {
+        Slot slot = find(id);
+        return slot != null && slot.id == id;
+    }
+
     /**
      * Any thread: hands {@code action} the handler and id of every request in flight, a snapshot taken slot by
      * slot (a request that starts or ends meanwhile may or may not be seen). For failing a group of requests at

@@ -23,7 +23,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * A call made inside a {@link CallContext} hooks itself onto the context's cancellation; a context that lives long
  * (a deadline scope around a batch, a stream's handler) must not keep every call it ever made, and each call's
- * result with it, nor every {@link CallContext#withTimeout} scope opened inside it. Deterministic: before the fixes
+ * result with it (or, in the callback form, its sink), nor every {@link CallContext#withTimeout} scope opened inside it.
+ * Deterministic: before the fixes
  * the first result was still reachable after 1,000 more calls, or 1,000 more nested scopes, in the same scope (3 of
  * 3 runs each); after them, it is collected (3 of 3). Pruning must not go too far: a nested scope with a call still
  * running is cancelled with its parent (that case fails when a scope is dropped as soon as its body returns).
@@ -36,6 +37,13 @@ class ScopeHooksTest {
     interface Echo {
         @Method(value = 1, nonBlocking = true)
         byte[] echo(byte[] bytes);
+    }
+
+    /** The echo as a caller declares it in the callback form. */
+    @Capability(name = "echo", version = "1.0.0")
+    interface EchoSink {
+        @Method(value = 1, nonBlocking = true)
+        void echo(byte[] bytes, ResultSink<byte[]> result);
     }
 
     /** Holds until its call is cancelled (or 30 s pass). */
@@ -147,6 +155,48 @@ class ScopeHooksTest {
                 ExecutionException.class, () -> running.get(10, TimeUnit.SECONDS));
         assertTrue(why.getCause() instanceof StatusException
                 && ((StatusException) why.getCause()).code() == StatusCode.CANCELLED, why.toString());
+    }
+
+    /**
+     * The same for the callback form: its hook reaches the call's sink, which a caller may make per call. Before the
+     * fix the first call's sink was still reachable after 1,000 more calls in the scope (it failed the first run);
+     * after it, collected.
+     */
+    @Test
+    void aLongScopeKeepsNoCallbackCallOnceItsAnswerCame() throws Exception {
+        EchoSink echo = client.connection(connection).bootstrap(EchoSink.class);
+        WeakReference<ResultSink<byte[]>> first = CallContext.withTimeout(Duration.ofMinutes(1), () -> {
+            WeakReference<ResultSink<byte[]>> kept = new WeakReference<>(callBack(echo, new byte[1]));
+            for (int i = 0; i < 1_000; i++) {
+                callBack(echo, new byte[] {(byte) i});
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (kept.get() != null && System.nanoTime() < deadline) {
+                System.gc();
+                Thread.sleep(10);
+            }
+            return kept;
+        });
+        assertTrue(first.get() == null, "the scope, still open, held the first callback call's sink");
+    }
+
+    /** One call in the callback form, through a sink of its own, waited for; returns the sink. */
+    private static ResultSink<byte[]> callBack(EchoSink echo, byte[] bytes) throws Exception {
+        CompletableFuture<byte[]> answered = new CompletableFuture<>();
+        ResultSink<byte[]> sink = new ResultSink<>() {
+            @Override
+            public void result(byte[] value) {
+                answered.complete(value);
+            }
+
+            @Override
+            public void failed(StatusException why) {
+                answered.completeExceptionally(why);
+            }
+        };
+        echo.echo(bytes, sink);
+        assertArrayEquals(bytes, answered.get(10, TimeUnit.SECONDS));
+        return sink;
     }
 
     /** A call whose result nothing of the test's holds once this returns. */
