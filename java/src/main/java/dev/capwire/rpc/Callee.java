@@ -88,19 +88,11 @@ final class Callee {
     /**
      * A call answered without decoding (refused, or a protocol error): each sender-hosted cap it carried is a
      * reference the caller counted for this side, given back here, or the caller would keep the cap exported for
-     * as long as the connection lasts. A header too short for its descriptors names nothing to trust.
+     * as long as the connection lasts.
      */
     private void releaseCarriedCaps(InboundFrame frame) {
-        int offset = frame.payloadOffset();
-        int length = frame.payloadLength();
-        if (length < Outgoing.CALL_HEADER_BYTES) {
-            return;
-        }
-        int capCount = frame.buffer().getShort(offset + 18, FrameHeader.ORDER) & 0xFFFF;
-        if (length < Outgoing.CALL_HEADER_BYTES + 4 * capCount) {
-            return;
-        }
-        Incoming.releaseSenderHosted(rpc.importer(), frame.buffer(), offset + Outgoing.CALL_HEADER_BYTES, capCount);
+        Incoming.releaseSenderHosted(rpc.importer(), frame.buffer(), frame.payloadOffset(), frame.payloadLength(),
+                Outgoing.CALL_HEADER_BYTES, Outgoing.CALL_CAP_COUNT_OFFSET);
     }
 
     /** True when the fds went to a decoder (which then owns them), false when the call was refused first. */
@@ -116,7 +108,7 @@ final class Callee {
         int streamId = frame.buffer().getInt(offset + 8, FrameHeader.ORDER);
         int initialCredit = frame.buffer().getInt(offset + 12, FrameHeader.ORDER);
         byte targetKind = frame.buffer().getByte(offset + 16);
-        int capCount = frame.buffer().getShort(offset + 18, FrameHeader.ORDER) & 0xFFFF;
+        int capCount = frame.buffer().getShort(offset + Outgoing.CALL_CAP_COUNT_OFFSET, FrameHeader.ORDER) & 0xFFFF;
         if (targetKind != 0) {
             return refuse(id, StatusCode.INVALID_ARGUMENT, "call.target", "target_kind " + targetKind
                     + " (only 0, an export of the receiver, is defined)");

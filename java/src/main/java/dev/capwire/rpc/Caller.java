@@ -9,14 +9,12 @@ import dev.capwire.transport.Connection;
 import dev.capwire.transport.InboundFrame;
 import dev.capwire.transport.ReplyHandler;
 import dev.capwire.transport.StatusException;
-import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.StatusCode;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
@@ -375,17 +373,8 @@ final class Caller {
      * peer would keep the cap, and count it against its maxCaps, for as long as the connection lasts.
      */
     void answeredLate(InboundFrame reply, long correlationId) {
-        DirectBuffer buffer = reply.buffer();
-        int offset = reply.payloadOffset();
-        int length = reply.payloadLength();
-        if (length < Outgoing.ANSWER_HEADER_BYTES) {
-            return;
-        }
-        int capCount = buffer.getShort(offset, FrameHeader.ORDER) & 0xFFFF;
-        if (length < Outgoing.ANSWER_HEADER_BYTES + 4 * capCount) {
-            return; // malformed: what it names cannot be trusted to be references
-        }
-        Incoming.releaseSenderHosted(rpc.importer(), buffer, offset + Outgoing.ANSWER_HEADER_BYTES, capCount);
+        Incoming.releaseSenderHosted(rpc.importer(), reply.buffer(), reply.payloadOffset(), reply.payloadLength(),
+                Outgoing.ANSWER_HEADER_BYTES, 0);
     }
 
     private static StatusException decodeFailure(RuntimeException e) {

@@ -113,12 +113,23 @@ final class Incoming {
     }
 
     /**
-     * Gives back the references the {@code count} descriptors at {@code offset} brought, for a message nobody
-     * decodes: each sender-hosted one is a reference the sender counted for this side.
+     * Gives back the references a message nobody decodes brought (a refused call, an answer that came too late):
+     * each sender-hosted descriptor is a reference the sender counted for this side. {@code headerBytes} and
+     * {@code capCountOffset} say where its header ends and holds its cap count; a message too short for its
+     * header or its descriptors names nothing to trust, and is left alone.
      */
-    static void releaseSenderHosted(CapImporter importer, DirectBuffer buffer, int offset, int count) {
+    static void releaseSenderHosted(CapImporter importer, DirectBuffer buffer, int offset, int length,
+            int headerBytes, int capCountOffset) {
+        if (length < headerBytes) {
+            return;
+        }
+        int count = buffer.getShort(offset + capCountOffset, FrameHeader.ORDER) & 0xFFFF;
+        if (length < headerBytes + 4 * count) {
+            return;
+        }
+        int descriptorsAt = offset + headerBytes;
         for (int i = 0; i < count; i++) {
-            int descriptor = buffer.getInt(offset + 4 * i, FrameHeader.ORDER);
+            int descriptor = buffer.getInt(descriptorsAt + 4 * i, FrameHeader.ORDER);
             if ((descriptor & RECEIVER_HOSTED) == 0 && descriptor >= ExportTable.FIRST_USER_ID) {
                 importer.releaseUnused(descriptor);
             }

@@ -30,6 +30,8 @@ final class Outgoing {
     }
 
     static final int CALL_HEADER_BYTES = 20;
+    /** Where a call header's u16 cap count sits (an answer header's is at 0). */
+    static final int CALL_CAP_COUNT_OFFSET = 18;
     static final int ANSWER_HEADER_BYTES = 4;
     static final int STREAM_ID_BYTES = 4;
 
@@ -208,7 +210,7 @@ final class Outgoing {
         payload.putInt(12, initialCredit, FrameHeader.ORDER);
         payload.putByte(16, (byte) 0); // target_kind: an export of the receiver
         payload.putByte(17, (byte) 0);
-        payload.putShort(18, (short) capCount, FrameHeader.ORDER);
+        payload.putShort(CALL_CAP_COUNT_OFFSET, (short) capCount, FrameHeader.ORDER);
         return payload;
     }
 
