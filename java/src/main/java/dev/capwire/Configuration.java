@@ -168,14 +168,14 @@ public final class Configuration {
      * RPC, Java 21+: true runs each call's handler on a virtual thread of its own instead of the bounded handler
      * pool ({@code capwire.rpc.handlerThreads}): no limit but the in-flight one per connection, and a handler that
      * blocks holds no platform thread. Off by default: on Java 25 the pool served 1.6 to 2 times the calls per
-     * second with a third of the allocation, and a lower blocking-call latency (docs/benchmarks.md).
+     * second with a third of the allocation, and a lower blocking-call latency (docs/benchmark-log.md).
      */
     public static final String RPC_VIRTUAL_THREADS_PROP_NAME = "capwire.rpc.virtualThreads";
     public static final boolean RPC_VIRTUAL_THREADS_DEFAULT = false;
 
     /**
      * Whether a client a broker hands off sends calls as soon as the broker's Negotiated reply came, instead of
-     * waiting for the backend's takeover frame (the default since the measurements in docs/benchmarks.md,
+     * waiting for the backend's takeover frame (the default since the measurements in docs/benchmark-log.md,
      * "The brokered connect's CPU, profiled"). It saves a hop between processes on every brokered connect; the price is that a hand-off the
      * broker abandons then fails the calls sent meanwhile (UNAVAILABLE) instead of falling back to the backend's
      * address inside the connect. Only brokered connections are affected: a direct one has no takeover.

@@ -22,7 +22,7 @@ import org.HdrHistogram.Recorder;
  * {@code capwire.*} property, prints throughput and latency percentiles each second and at the end, and writes an
  * HdrHistogram log, a percentile plot (SVG) and, with {@code --jfr}, a flight recording of each side, with
  * {@code --profiler=EVENT} an async-profiler flame graph of each side ({@link FlameGraphs}). Run it with
- * {@code bash ci/demo.sh dev.capwire.bench.profile.Profile --help} for the options (see docs/benchmarks.md).
+ * {@code bash ci/demo.sh dev.capwire.bench.profile.Profile --help} for the options (see docs/benchmark-log.md, "Profiling tool").
  */
 public final class Profile {
     private static final double[] PERCENTILES = {50, 90, 99, 99.9, 99.99};
