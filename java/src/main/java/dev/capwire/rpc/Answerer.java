@@ -1,6 +1,5 @@
 package dev.capwire.rpc;
 
-import dev.capwire.Configuration;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.StatusCode;
@@ -19,7 +18,6 @@ final class Answerer {
 
     private final RpcConnection rpc;
     private final RunningCalls calls;
-    private final boolean exposeHandlerErrors = Configuration.exposeHandlerErrors();
 
     Answerer(RpcConnection rpc, RunningCalls calls) {
         this.rpc = rpc;
@@ -147,7 +145,8 @@ final class Answerer {
             rpc.connection().abort();
             return;
         }
-        answerError(call, StatusCode.INTERNAL, "handler.failed", exposeHandlerErrors ? "the handler failed: "
+        answerError(call, StatusCode.INTERNAL, "handler.failed", rpc.connection().options().exposeHandlerErrors()
+                ? "the handler failed: "
                 + failure : "the handler failed");
     }
 

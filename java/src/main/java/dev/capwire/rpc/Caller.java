@@ -28,8 +28,8 @@ final class Caller {
 
     private final RpcConnection rpc;
     private final RpcOptions options;
-    /** capwire.requestTimeoutMs, read once: a system property lookup per call cost more than the rest of it. */
-    private final long defaultTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(Configuration.requestTimeoutMs());
+    /** The transport's requestTimeoutMs, read once: a call whose context sets no deadline gets it. */
+    private final long defaultTimeoutNanos;
     /** The calls in flight, against {@code capwire.rpc.maxInFlight}. */
     private final CallsInFlight inFlight;
 
@@ -42,6 +42,7 @@ final class Caller {
         this.options = options;
         this.streams = streams;
         this.inFlight = new CallsInFlight(options.maxInFlight());
+        this.defaultTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(rpc.connection().options().requestTimeoutMs());
     }
 
     int inFlight() {

@@ -180,7 +180,7 @@ final class ConsumerStream {
         creditLeft.addAndGet(items);
         try {
             rpc.sendControl(RpcConnection.STREAM_CREDIT, Outgoing.credit(id, items),
-                    dev.capwire.Configuration.sendTimeoutMs());
+                    rpc.connection().options().sendTimeoutMs());
         } catch (StatusException e) {
             // Closed: the stream's end is on its way.
         }

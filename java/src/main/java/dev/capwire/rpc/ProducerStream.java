@@ -1,6 +1,5 @@
 package dev.capwire.rpc;
 
-import dev.capwire.Configuration;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.transport.StatusException;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -18,7 +17,7 @@ final class ProducerStream implements StreamSink<Object> {
     private final int id;
     private final Codec codec;
     private final CallContext context;
-    private final long sendTimeoutMs = Configuration.sendTimeoutMs(); // read once per stream, not per item
+    private final long sendTimeoutMs; // the transport's, read once per stream, not per item
     private long credit; // guarded by this
     private volatile long items;
 
@@ -28,6 +27,7 @@ final class ProducerStream implements StreamSink<Object> {
         this.credit = Integer.toUnsignedLong(initialCredit);
         this.codec = codec;
         this.context = context;
+        this.sendTimeoutMs = rpc.connection().options().sendTimeoutMs();
     }
 
     int id() {

@@ -364,7 +364,7 @@ public final class RpcConnection {
         UnsafeBuffer payload = Outgoing.release(exportId, count);
         try {
             connection.sendNotify(BOOTSTRAP_CAP, RELEASE, payload, 0, payload.capacity(),
-                    Configuration.sendTimeoutMs());
+                    connection.options().sendTimeoutMs());
         } catch (StatusException e) {
             // Closed meanwhile (the peer frees everything then), or it stopped reading: the close will follow.
         }
@@ -392,7 +392,7 @@ public final class RpcConnection {
                 UnsafeBuffer payload = Outgoing.revoke(export.id, reason);
                 try {
                     connection.sendNotify(BOOTSTRAP_CAP, REVOKE, payload, 0, payload.capacity(),
-                            Configuration.sendTimeoutMs());
+                            connection.options().sendTimeoutMs());
                 } catch (StatusException e) {
                     // Closed, or not reading: it loses the cap either way.
                 }

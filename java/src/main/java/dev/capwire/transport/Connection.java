@@ -148,6 +148,15 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
         return id;
     }
 
+    /**
+     * The settings of the transport this connection belongs to. The layers above read their defaults here (a
+     * request's deadline, how long a send waits for room, whether a handler's failure is described to the peer),
+     * so that a setting made on the transport holds for everything sent over its connections.
+     */
+    public TransportOptions options() {
+        return options;
+    }
+
     /** The endpoint this connection was made to (client) or accepted on (server). */
     public Endpoint endpoint() {
         return endpoint;

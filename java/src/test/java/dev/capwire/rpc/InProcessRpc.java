@@ -29,7 +29,13 @@ final class InProcessRpc implements AutoCloseable {
 
     /** {@code serverOptions} adds to the server's options (the executor is set already). */
     InProcessRpc(SocketDir dir, UnaryOperator<RpcOptions.Builder> serverOptions) throws Exception {
-        transport = Transport.create(TransportOptions.defaults());
+        this(dir, TransportOptions.defaults(), serverOptions);
+    }
+
+    /** Both sides on one transport with {@code transportOptions}. */
+    InProcessRpc(SocketDir dir, TransportOptions transportOptions, UnaryOperator<RpcOptions.Builder> serverOptions)
+            throws Exception {
+        transport = Transport.create(transportOptions);
         handlers = Executors.newCachedThreadPool();
         server = Rpc.create(serverOptions.apply(RpcOptions.builder().executor(handlers)).build());
         client = Rpc.create(RpcOptions.builder().executor(handlers).build());
