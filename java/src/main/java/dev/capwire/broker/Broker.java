@@ -52,10 +52,9 @@ public final class Broker implements AutoCloseable {
                 events);
         InboundGate handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, b.handshakeTimeoutMs,
                 FrameType.HELLO, FrameType.HELLO_REPLY);
-        this.gate = new BrokerGate(HelloChecks.withDefaults(b.transport, b.clientPolicy), b.secret,
-                HandshakeSlots.withDefaults(), HelloChecks.withDefaults(b.transport, b.registrationPolicy),
-                handshakeGate,
-                Configuration.keepaliveMaxMissed(), registry, handoffs, launcher, events);
+        this.gate = new BrokerGate(b.checks(b.clientPolicy), b.secret,
+                new HandshakeSlots(b.maxHandshaking, b.maxHandshakingPerPeer), b.checks(b.registrationPolicy),
+                handshakeGate, b.keepaliveMaxMissed, registry, handoffs, launcher, events);
     }
 
     public static Builder builder(Transport transport) {
@@ -139,9 +138,67 @@ public final class Broker implements AutoCloseable {
         private int maxConcurrentLaunches = Configuration.brokerMaxConcurrentLaunches();
         private long idleStopMs = Configuration.brokerIdleStopMs();
         private int maxBackendsPerService = Configuration.brokerMaxBackendsPerService();
+        private int helloRateLimit = Configuration.helloRateLimit();
+        private long keepaliveIntervalMs = Configuration.keepaliveIntervalMs();
+        private long keepaliveMinIntervalMs = Configuration.keepaliveMinIntervalMs();
+        private int keepaliveMaxMissed = Configuration.keepaliveMaxMissed();
+        private int maxHandshaking = Configuration.maxHandshaking();
+        private int maxHandshakingPerPeer = Configuration.maxHandshakingPerPeer();
 
         private Builder(Transport transport) {
             this.transport = transport;
+        }
+
+        /** Clients' and registering backends' Hellos are checked alike, each under its own peer policy. */
+        private HelloChecks checks(PeerPolicy policy) {
+            return HelloChecks.withLimits(transport, policy, helloRateLimit, keepaliveIntervalMs,
+                    keepaliveMinIntervalMs);
+        }
+
+        /** Hellos per second from one peer, as a direct server's; see {@link Configuration#HELLO_RATE_LIMIT_PROP_NAME}. */
+        public Builder helloRateLimit(int perSecond) {
+            if (perSecond < 1) {
+                throw new IllegalArgumentException("helloRateLimit must be at least 1 per second: " + perSecond);
+            }
+            helloRateLimit = perSecond;
+            return this;
+        }
+
+        /**
+         * The default and largest keepalive interval granted to clients (their {@code Negotiated} says it, and the
+         * backend keeps it after the hand-off) and to registering backends; 0 turns keepalive off.
+         */
+        public Builder keepaliveIntervalMs(long value) {
+            keepaliveIntervalMs = value;
+            return this;
+        }
+
+        public Builder keepaliveMinIntervalMs(long value) {
+            keepaliveMinIntervalMs = value;
+            return this;
+        }
+
+        public Builder keepaliveMaxMissed(int value) {
+            keepaliveMaxMissed = value;
+            return this;
+        }
+
+        /** Connections waiting for their handshake at once; past it new ones are closed at the accept. */
+        public Builder maxHandshaking(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxHandshaking must be at least 1: " + value);
+            }
+            maxHandshaking = value;
+            return this;
+        }
+
+        /** Connections one peer may have waiting for their handshake at once; set it below {@link #maxHandshaking}. */
+        public Builder maxHandshakingPerPeer(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxHandshakingPerPeer must be at least 1: " + value);
+            }
+            maxHandshakingPerPeer = value;
+            return this;
         }
 
         /** Which clients may say Hello; default as a direct server's, the same user on Unix sockets. */

@@ -57,9 +57,18 @@ public final class HelloChecks {
 
     /** Checks with every setting at its {@code capwire.*} property and the given peer policy (null: default). */
     public static HelloChecks withDefaults(Transport transport, PeerPolicy policy) {
-        return new HelloChecks(transport, HandshakeServer.PROTOCOL_VERSION_MIN, HandshakeServer.PROTOCOL_VERSION_MAX,
-                policy, Capabilities.DEFAULTS, Configuration.helloRateLimit(), Configuration.keepaliveIntervalMs(),
+        return withLimits(transport, policy, Configuration.helloRateLimit(), Configuration.keepaliveIntervalMs(),
                 Configuration.keepaliveMinIntervalMs());
+    }
+
+    /**
+     * Checks of the protocol's whole range and the default capabilities, with the given peer policy (null: default)
+     * and limits: Hellos per second per peer, and the default and shortest keepalive interval granted (0: none).
+     */
+    public static HelloChecks withLimits(Transport transport, PeerPolicy policy, int helloRateLimit,
+            long keepaliveIntervalMs, long keepaliveMinIntervalMs) {
+        return new HelloChecks(transport, HandshakeServer.PROTOCOL_VERSION_MIN, HandshakeServer.PROTOCOL_VERSION_MAX,
+                policy, Capabilities.DEFAULTS, helloRateLimit, keepaliveIntervalMs, keepaliveMinIntervalMs);
     }
 
     /** Why a Hello is refused: what goes into the Refused reply (besides the protocol range). */
