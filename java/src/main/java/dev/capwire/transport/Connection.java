@@ -257,7 +257,8 @@ public final class Connection extends ConnectionChannel implements AutoCloseable
     /**
      * Loop work: keepalive. When nothing has arrived for {@code intervalMs}, send a PING; when nothing has
      * arrived for {@code maxMissed} intervals in a row, the peer is declared dead: the connection closes with
-     * {@link CloseReason.Kind#PEER_UNRESPONSIVE} and pending requests fail UNAVAILABLE.
+     * {@link CloseReason.Kind#PEER_UNRESPONSIVE} and pending requests fail UNAVAILABLE. Called again, it
+     * restarts keepalive on the new terms.
      */
     public void startKeepalive(long intervalMs, int maxMissed) {
         requireLoopWork("startKeepalive");

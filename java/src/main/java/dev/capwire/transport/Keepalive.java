@@ -33,10 +33,16 @@ final class Keepalive implements Timers.Task {
         this.peer = peer;
     }
 
+    /**
+     * Starts keepalive, or restarts it on new terms: a layer may set it again once it knows more. The timer
+     * armed before is cancelled, since a second one would send a second PING every interval and outlive
+     * {@link #stop}.
+     */
     void start(long intervalMs, int maxMissed) {
         if (intervalMs <= 0 || maxMissed < 1) {
             throw new IllegalArgumentException("keepalive needs a positive interval and maxMissed >= 1");
         }
+        stop();
         this.intervalNanos = TimeUnit.MILLISECONDS.toNanos(intervalMs);
         this.maxMissed = maxMissed;
         this.lastReceivedNanos = clock.nanoTime();

@@ -14,6 +14,7 @@ import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.GoAway;
 import dev.capwire.wire.proto.GoAwayReason;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
@@ -255,6 +256,30 @@ class ConnectionContractTest {
             // What the silent peer finds when it does read: two PINGs, then a GOAWAY that says why.
             GoAway goAway = RawFrames.readGoAway(silent);
             assertEquals(GoAwayReason.IDLE_TIMEOUT, goAway.getReason(), goAway.toString());
+            silent.close();
+        }
+    }
+
+    /**
+     * A second {@link Connection#startKeepalive} (a layer that sets the interval again once it knows more) takes
+     * the place of the first: the silent peer gets one PING per silent interval, not one per start. Before the
+     * fix each start armed a timer of its own, and the peer got two PINGs here, every run.
+     */
+    @Test
+    void aSecondKeepaliveStartReplacesTheFirst() throws Exception {
+        Endpoint endpoint = Endpoint.unix(dir.resolve("restarted"));
+        CachedNanoClock clock = new CachedNanoClock();
+        clock.update(1_000_000_000L);
+        try (NativeSocket listening = NativeSocket.listen(endpoint.socketAddress(), 16);
+                Transport invoker = Transport.create(TransportOptions.builder().eventLoops(0).clock(clock).build())) {
+            Connection connection = invoker.connect(endpoint, (c, f) -> { });
+            NativeSocket silent = listening.accept(); // accepted, never answered
+            connection.startKeepalive(1_000, 10);
+            connection.startKeepalive(1_000, 10);
+            clock.advance(TimeUnit.MILLISECONDS.toNanos(1_100));
+            pollFor(invoker, 5_000);
+            RawFrames.readFrame(silent, FrameType.PING);
+            assertEquals(0, silent.read(ByteBuffer.allocateDirect(64)), "more than one PING for one silent interval");
             silent.close();
         }
     }
