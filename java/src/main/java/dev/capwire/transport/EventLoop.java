@@ -502,6 +502,9 @@ public final class EventLoop implements Agent, AutoCloseable {
         // open on a loop that no longer runs.
         table.abortAll(new CloseReason(CloseReason.Kind.LOCAL_ABORT, name + " stopped"));
         table.close();
+        // The aborts retired their connections' rings; one that a sender is still writing into will not settle
+        // on timers that no longer fire, so its senders drop what they commit to it themselves.
+        rings.abandonUnsettled();
     }
 
     private void onError(Throwable error) {

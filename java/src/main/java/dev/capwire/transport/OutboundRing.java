@@ -73,6 +73,9 @@ final class OutboundRing {
                     + "record (" + maxRecordLength + " bytes)");
         }
         RingPool.Lease lease = lease();
+        if (lease == RingPool.NONE_AFTER_CLOSE) {
+            return false;
+        }
         ManyToOneRingBuffer ring = lease.ring;
         int index = ring.tryClaim(fdCount == 0 ? MSG_FRAME : MSG_FRAME_WITH_FDS, recordLength);
         if (index <= 0) {
@@ -80,7 +83,7 @@ final class OutboundRing {
             return false;
         }
         if (lease.owner != this) {
-            ring.abort(index); // the connection closed and its ring moved on (RingPool, rule 1)
+            abort(lease, index); // the connection closed and its ring moved on (RingPool, rule 1)
             return false;
         }
         try {
@@ -93,11 +96,12 @@ final class OutboundRing {
         } catch (RuntimeException e) {
             // A payload shorter than the length it names, say. The loop reads no further than a claim neither
             // committed nor aborted: left open, it would hold back every frame queued behind it, for good.
-            ring.abort(index);
+            abort(lease, index);
             throw e;
         }
         ring.commit(index);
         scheduleFlushIfIdle();
+        lease.drainIfAbandoned(); // after the fence of scheduleFlushIfIdle
         return true;
     }
 
@@ -116,13 +120,16 @@ final class OutboundRing {
                     + maxBatchBytes() + " bytes of frames)");
         }
         RingPool.Lease lease = lease();
+        if (lease == RingPool.NONE_AFTER_CLOSE) {
+            return -1;
+        }
         int index = lease.ring.tryClaim(MSG_BATCH, BATCH_HEADER_LENGTH + bytes);
         if (index <= 0) {
             scheduleFlushIfIdle(); // full: make sure the loop drains it, even of padding no commit announced
             return -1;
         }
         if (lease.owner != this) {
-            lease.ring.abort(index); // the connection closed and its ring moved on (RingPool, rule 1)
+            abort(lease, index); // the connection closed and its ring moved on (RingPool, rule 1)
             return -1;
         }
         return index + BATCH_HEADER_LENGTH;
@@ -139,15 +146,26 @@ final class OutboundRing {
      */
     void commitBatch(int framesIndex, int used) {
         int index = framesIndex - BATCH_HEADER_LENGTH;
-        ManyToOneRingBuffer ring = this.ring.ring;
-        ring.buffer().putInt(index, used);
-        ring.commit(index);
+        RingPool.Lease lease = ring;
+        lease.ring.buffer().putInt(index, used);
+        lease.ring.commit(index);
         scheduleFlushIfIdle();
+        lease.drainIfAbandoned(); // after the fence of scheduleFlushIfIdle
     }
 
     /** Gives a claimed batch back unsent: the ring skips it. */
     void abortBatch(int framesIndex) {
-        ring.ring.abort(framesIndex - BATCH_HEADER_LENGTH);
+        abort(ring, framesIndex - BATCH_HEADER_LENGTH);
+    }
+
+    /**
+     * Gives a claim back. It may be what held up a ring its loop has let go of, and the frames behind it then
+     * have nobody else to drop them (and close their fds).
+     */
+    private static void abort(RingPool.Lease lease, int index) {
+        lease.ring.abort(index);
+        VarHandle.fullFence(); // see RingPool.Lease#drainIfAbandoned
+        lease.drainIfAbandoned();
     }
 
     /** Whether the ring exists yet (for tests: a connection only its loop writes to never needs one). */
@@ -198,7 +216,7 @@ final class OutboundRing {
      */
     boolean drainInto(ControlledMessageHandler handler) {
         RingPool.Lease lease = ring;
-        if (lease == null) {
+        if (lease == null || lease == RingPool.NONE_AFTER_CLOSE) {
             return false;
         }
         ManyToOneRingBuffer queued = lease.ring;
@@ -216,13 +234,19 @@ final class OutboundRing {
         lease.ring.read(DISCARD, Integer.MAX_VALUE);
     }
 
-    /** At close: what is queued is dropped, and the ring goes back to the loop's pool once it has settled. */
+    /**
+     * At close: what is queued is dropped, and the ring goes back to the loop's pool once it has settled. A
+     * connection that never took a ring is marked so that no sender takes one now: the loop may be stopping, and
+     * a ring taken after its close would hold the fds sent into it for good.
+     */
     void retire() {
         discard();
-        RingPool.Lease lease = ring;
-        if (lease != null && !retired) {
-            retired = true;
-            loop.rings().retire(lease, DISCARD);
+        if (retired) {
+            return;
+        }
+        retired = true;
+        if (!RING.compareAndSet(this, null, RingPool.NONE_AFTER_CLOSE)) {
+            loop.rings().retire(ring, DISCARD);
         }
     }
 

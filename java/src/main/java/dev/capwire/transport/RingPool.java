@@ -1,5 +1,8 @@
 package dev.capwire.transport;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.agrona.BufferUtil;
@@ -8,6 +11,7 @@ import org.agrona.concurrent.MessageHandler;
 import org.agrona.concurrent.NanoClock;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.agrona.concurrent.ringbuffer.ManyToOneRingBuffer;
+import org.agrona.concurrent.ringbuffer.RecordDescriptor;
 import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
 
 /**
@@ -26,11 +30,16 @@ import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
  * <li>A retired ring goes back to the pool only once every record claimed before its owner was cleared has been
  *     committed or aborted: the loop drains it (dropping the frames) until its consumer position reaches its
  *     producer position. A claim that passed rule 1 is then finished, and every later claim fails rule 1. A ring
- *     that does not settle within {@link #SETTLE_ATTEMPTS} checks (a batch claimed and never committed) is left to
- *     the GC.
+ *     that does not settle within {@link #SETTLE_ATTEMPTS} checks (a batch claimed and never committed) is
+ *     abandoned (below) and left to the GC.
  * </ol>
- * Rule 1 costs a sender one volatile read per claim. The loop that drained a ring is the only consumer it ever
- * has: the pool is per loop, and so are the connections that take from it.
+ * Rule 1 costs a sender one volatile read per claim. The loop that drained a ring is its only consumer while it
+ * waits for the ring to settle: the pool is per loop, and so are the connections that take from it.
+ *
+ * <p>A ring the loop lets go of unsettled (the loop stopped, or the ring did not settle in time) is
+ * {@linkplain Lease#abandon abandoned}: a claim still open in it may yet commit a frame with fds, and no loop
+ * would ever drain them. From then on whoever finishes a claim in it (commits or aborts) drains it, one at a
+ * time, so the last one to touch the ring closes the fds in it.
  */
 final class RingPool {
     /** Rings kept per loop beyond those in use: a burst of connections does not pin its memory for good. */
@@ -40,13 +49,79 @@ final class RingPool {
     private static final long FIRST_SETTLE_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
     private static final long MAX_SETTLE_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
+    /**
+     * What a connection's ring field holds once it closed without ever having taken a ring: a sender arriving
+     * after the close finds it, sends nothing, and takes no ring that nobody would retire.
+     */
+    static final Lease NONE_AFTER_CLOSE = new Lease(null);
+
     /** A ring and the connection it belongs to now (null between owners). */
     static final class Lease {
+        private static final VarHandle DRAINING;
+
+        static {
+            try {
+                DRAINING = MethodHandles.lookup().findVarHandle(Lease.class, "draining", int.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
         final ManyToOneRingBuffer ring;
         volatile Object owner;
+        /** Its loop let go of it unsettled: senders drain it from then on (see the class comment). */
+        private volatile boolean abandoned;
+        @SuppressWarnings("unused") // accessed through DRAINING
+        private volatile int draining;
+        /** What drops its frames once retired; written before {@link #abandoned}, which publishes it. */
+        private MessageHandler discard;
 
         Lease(ManyToOneRingBuffer ring) {
             this.ring = ring;
+        }
+
+        /**
+         * A sender finished a claim (committed or aborted it), after a full fence: if the loop has let go of the
+         * ring meanwhile, the record may stand before, or be, one nobody else will read, so the sender drains the
+         * ring itself. The fence pairs with the one in {@link #drain}: either the sender sees the flag, or the
+         * loop's last drain sees the record.
+         */
+        void drainIfAbandoned() {
+            if (abandoned) {
+                drain();
+            }
+        }
+
+        /** Loop: it lets go of the ring unsettled; what is readable now is dropped, and senders drop the rest. */
+        void abandon() {
+            abandoned = true;
+            drain();
+        }
+
+        /**
+         * One drainer at a time, as the ring allows one consumer. A sender that finds another draining leaves its
+         * record to it: the drainer looks again once it has let go, so a record finished meanwhile is not missed.
+         */
+        private void drain() {
+            do {
+                if (!DRAINING.compareAndSet(this, 0, 1)) {
+                    return;
+                }
+                try {
+                    ring.read(discard, Integer.MAX_VALUE);
+                } finally {
+                    DRAINING.setVolatile(this, 0);
+                }
+            } while (readableAtHead());
+        }
+
+        /**
+         * Whether a finished record (a frame, or the padding of an abort or of the wrap) waits where the consumer
+         * is: a claim still open has a negative length there, and consumed space is zeroed.
+         */
+        private boolean readableAtHead() {
+            int head = (int) ring.consumerPosition() & (ring.capacity() - 1);
+            return ring.buffer().getIntVolatile(RecordDescriptor.lengthOffset(head)) > 0;
         }
     }
 
@@ -55,6 +130,8 @@ final class RingPool {
     private final NanoClock clock;
     private final ManyToManyConcurrentArrayQueue<Lease> free = new ManyToManyConcurrentArrayQueue<>(KEPT);
     private final AtomicLong reused = new AtomicLong();
+    /** Loop only: retired rings waiting to settle, abandoned if their loop stops first. */
+    private final ArrayList<Lease> unsettled = new ArrayList<>();
 
     RingPool(int ringBytes, Timers timers, NanoClock clock) {
         this.ringBytes = ringBytes;
@@ -86,18 +163,34 @@ final class RingPool {
      * pool once it has settled (rule 2), its remaining frames handed to {@code discard} on the way.
      */
     void retire(Lease lease, MessageHandler discard) {
+        lease.discard = discard;
         lease.owner = null;
-        settle(lease, discard, 0);
+        settle(lease, 0);
     }
 
-    private void settle(Lease lease, MessageHandler discard, int attempt) {
-        lease.ring.read(discard, Integer.MAX_VALUE);
+    private void settle(Lease lease, int attempt) {
+        lease.ring.read(lease.discard, Integer.MAX_VALUE);
         if (lease.ring.consumerPosition() == lease.ring.producerPosition()) {
+            unsettled.remove(lease);
             free.offer(lease); // when full, left to the GC
         } else if (attempt < SETTLE_ATTEMPTS) {
+            if (attempt == 0) {
+                unsettled.add(lease);
+            }
             long interval = Math.min(MAX_SETTLE_INTERVAL_NANOS, FIRST_SETTLE_INTERVAL_NANOS << Math.min(attempt, 7));
-            timers.schedule(clock.nanoTime() + interval, timerId -> settle(lease, discard, attempt + 1));
+            timers.schedule(clock.nanoTime() + interval, timerId -> settle(lease, attempt + 1));
+        } else {
+            unsettled.remove(lease);
+            lease.abandon(); // left to the GC, and to the sender whose claim is still open
         }
+    }
+
+    /** Loop, as it stops: its timers will not fire again, so the rings still settling are let go of now. */
+    void abandonUnsettled() {
+        for (Lease lease : unsettled) {
+            lease.abandon();
+        }
+        unsettled.clear();
     }
 
     /** Settled rings waiting for a connection (for tests and diagnostics). */
