@@ -170,7 +170,8 @@ final class OutboundRing {
 
     /** Whether the ring exists yet (for tests: a connection only its loop writes to never needs one). */
     boolean isAllocated() {
-        return ring != null;
+        RingPool.Lease lease = ring;
+        return lease != null && lease != RingPool.NONE_AFTER_CLOSE;
     }
 
     /** The ring, taken from the loop's pool by whichever thread first needs it. */
