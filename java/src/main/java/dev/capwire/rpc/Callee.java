@@ -211,6 +211,7 @@ final class Callee {
         byte[] content = new byte[length - contentOffset];
         frame.buffer().getBytes(offset + contentOffset, content);
         Incoming in = new Incoming(rpc.importer(), new UnsafeBuffer(content), 0, content.length, descriptors, fds);
+        in.claimCarried();
         runner.runOnExecutor(call, implementation, in);
         return true;
     }

@@ -25,6 +25,21 @@ final class Incoming {
 
         /** Gives back the reference an unused sender-hosted descriptor brought. */
         void releaseUnused(int descriptor);
+
+        /**
+         * {@link #capFor} for a descriptor whose reference was claimed when the message arrived ({@code claim}, see
+         * {@link #claimCarried}).
+         */
+        Object capFor(int descriptor, ImportTable.Import claim, CapabilityType<?> type);
+
+        /** {@link #releaseUnused} for a descriptor whose reference was claimed when the message arrived. */
+        void releaseUnused(int descriptor, ImportTable.Import claim);
+
+        /**
+         * Loop: takes now the references a message's sender-hosted descriptors bring, for a decoder that runs later
+         * on another thread; per descriptor its claim, or null for one that brings no reference. Null when none does.
+         */
+        ImportTable.Import[] claimCarried(int[] descriptors);
     }
 
     static final int RECEIVER_HOSTED = 0x8000_0000;
@@ -35,6 +50,8 @@ final class Incoming {
     private int position;
     private int end;
     private int[] descriptors;
+    /** Per descriptor, the reference taken when the message arrived ({@link CapImporter#claimCarried}); or null. */
+    private ImportTable.Import[] claims;
     private int nextCap;
     private FileDescriptor[] fds;
     private int nextFd;
@@ -84,10 +101,21 @@ final class Incoming {
         this.position = contentOffset;
         this.end = contentEnd;
         this.descriptors = descriptors;
+        this.claims = null;
         this.nextCap = 0;
         this.fds = fds;
         this.nextFd = 0;
         this.created = null;
+    }
+
+    /**
+     * Loop, for a message decoded later on another thread: claims the references its descriptors bring now. A REVOKE
+     * the loop handles before the decode then finds them in the import it revokes, so the proxies decoded from them
+     * are revoked too, and their references go back with the import's; a reference first taken at decode time would
+     * make a fresh import of the revoked cap, one nobody revokes.
+     */
+    void claimCarried() {
+        claims = importer.claimCarried(descriptors);
     }
 
     /** Decoding is over: drops the message (its buffer may be reused now) so a reused one holds nothing. */
@@ -95,6 +123,7 @@ final class Incoming {
         importer = null;
         buffer = null;
         descriptors = NO_DESCRIPTORS;
+        claims = null;
         fds = null;
         created = null;
         inUse = false;
@@ -230,7 +259,9 @@ final class Incoming {
         if (nextCap == descriptors.length) {
             throw new MalformedException("a cap was expected and the message has no descriptor left");
         }
-        Object cap = importer.capFor(descriptors[nextCap++], type);
+        int at = nextCap++;
+        Object cap = claims == null ? importer.capFor(descriptors[at], type)
+                : importer.capFor(descriptors[at], claims[at], type);
         if (created == null) {
             created = new ArrayList<>(descriptors.length);
         }
@@ -259,7 +290,9 @@ final class Incoming {
             }
         }
         for (int i = nextCap; i < descriptors.length; i++) {
-            if ((descriptors[i] & RECEIVER_HOSTED) == 0) {
+            if (claims != null) {
+                importer.releaseUnused(descriptors[i], claims[i]);
+            } else if ((descriptors[i] & RECEIVER_HOSTED) == 0) {
                 importer.releaseUnused(descriptors[i]);
             }
         }

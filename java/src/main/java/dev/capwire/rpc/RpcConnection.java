@@ -248,6 +248,21 @@ public final class RpcConnection {
         public void releaseUnused(int descriptor) {
             RpcConnection.this.releaseUnused(descriptor);
         }
+
+        @Override
+        public Object capFor(int descriptor, Import claim, CapabilityType<?> type) {
+            return RpcConnection.this.capFor(descriptor, claim, type);
+        }
+
+        @Override
+        public void releaseUnused(int descriptor, Import claim) {
+            RpcConnection.this.releaseUnused(descriptor, claim);
+        }
+
+        @Override
+        public Import[] claimCarried(int[] descriptors) {
+            return RpcConnection.this.claimCarried(descriptors);
+        }
     };
 
     private final Outgoing.Shortcut outgoing = new Outgoing.Shortcut();
@@ -330,20 +345,89 @@ public final class RpcConnection {
         Import entry;
         synchronized (this) {
             if (closed != null) {
-                throw new StatusException(StatusCode.UNAVAILABLE, "connection.closed", connection + " closed", null);
+                throw closedMeanwhile();
             }
-            if (imports.get(id) == null && imports.size() >= options.maxCaps()) {
-                throw new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_CAPS_PROP_NAME,
-                        "this side holds " + options.maxCaps() + " of the peer's caps already", null);
+            if (!mayImport(id)) {
+                throw maxCapsImported();
             }
             entry = imports.addReference(id);
         }
         return CapProxy.create(this, type, entry, CLEANER);
     }
 
+    /** {@link #capFor} of a descriptor whose reference {@code claim} took as its message arrived. */
+    Object capFor(int descriptor, Import claim, CapabilityType<?> type) {
+        if (claim == null) {
+            return capFor(descriptor, type); // our own cap back, or a descriptor that is refused
+        }
+        if (claim == NOT_ADMITTED) {
+            throw maxCapsImported();
+        }
+        synchronized (this) {
+            if (closed != null) {
+                throw closedMeanwhile(); // the claim went with the import table: nothing to give back
+            }
+        }
+        // A claim revoked since gives a revoked proxy, whose calls fail here and whose close sends nothing.
+        return CapProxy.create(this, type, claim, CLEANER);
+    }
+
+    /**
+     * Stands for a sender-hosted descriptor that arrived while this side held {@code maxCaps} of the peer's caps:
+     * its decode fails as {@link #capFor} would have, and its reference, never counted here, goes back as it is.
+     */
+    private static final Import NOT_ADMITTED = new Import(-1);
+
+    /**
+     * Loop: each sender-hosted descriptor's reference, counted in its import now, for a decode on a handler thread
+     * (see {@link Incoming#claimCarried}). Null when no descriptor brings a reference, so that most calls take no lock.
+     */
+    Import[] claimCarried(int[] descriptors) {
+        Import[] claims = null;
+        synchronized (this) {
+            if (closed != null) {
+                return null; // decoding fails on the closed connection, and nothing is owed to the peer
+            }
+            for (int i = 0; i < descriptors.length; i++) {
+                int descriptor = descriptors[i];
+                if ((descriptor & Incoming.RECEIVER_HOSTED) != 0 || descriptor < ExportTable.FIRST_USER_ID) {
+                    continue;
+                }
+                if (claims == null) {
+                    claims = new Import[descriptors.length];
+                }
+                claims[i] = mayImport(descriptor) ? imports.addReference(descriptor) : NOT_ADMITTED;
+            }
+        }
+        return claims;
+    }
+
+    /** Holding the lock: whether one more reference to the peer's export {@code id} stays within maxCaps. */
+    private boolean mayImport(int id) {
+        return imports.get(id) != null || imports.size() < options.maxCaps();
+    }
+
+    private StatusException maxCapsImported() {
+        return new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_CAPS_PROP_NAME,
+                "this side holds " + options.maxCaps() + " of the peer's caps already", null);
+    }
+
+    private StatusException closedMeanwhile() {
+        return new StatusException(StatusCode.UNAVAILABLE, "connection.closed", connection + " closed", null);
+    }
+
     /** Gives back a reference a message brought and nobody took. */
     void releaseUnused(int descriptor) {
         sendRelease(descriptor, 1);
+    }
+
+    /** {@link #releaseUnused} of a descriptor whose reference {@code claim} took as its message arrived. */
+    void releaseUnused(int descriptor, Import claim) {
+        if (claim == NOT_ADMITTED) {
+            releaseUnused(descriptor);
+        } else if (claim != null) {
+            release(claim);
+        }
     }
 
     /** A proxy was closed or collected: its reference goes back to the peer. */

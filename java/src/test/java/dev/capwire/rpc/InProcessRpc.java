@@ -29,16 +29,22 @@ final class InProcessRpc implements AutoCloseable {
 
     /** {@code serverOptions} adds to the server's options (the executor is set already). */
     InProcessRpc(SocketDir dir, UnaryOperator<RpcOptions.Builder> serverOptions) throws Exception {
-        this(dir, TransportOptions.defaults(), serverOptions);
+        this(dir, TransportOptions.defaults(), serverOptions, options -> options);
     }
 
-    /** Both sides on one transport with {@code transportOptions}. */
-    InProcessRpc(SocketDir dir, TransportOptions transportOptions, UnaryOperator<RpcOptions.Builder> serverOptions)
-            throws Exception {
+    /** {@code serverOptions} and {@code clientOptions} add to each side's options (the executor is set already). */
+    InProcessRpc(SocketDir dir, UnaryOperator<RpcOptions.Builder> serverOptions,
+            UnaryOperator<RpcOptions.Builder> clientOptions) throws Exception {
+        this(dir, TransportOptions.defaults(), serverOptions, clientOptions);
+    }
+
+    /** As above, both sides on one transport with {@code transportOptions}. */
+    InProcessRpc(SocketDir dir, TransportOptions transportOptions, UnaryOperator<RpcOptions.Builder> serverOptions,
+            UnaryOperator<RpcOptions.Builder> clientOptions) throws Exception {
         transport = Transport.create(transportOptions);
         handlers = Executors.newCachedThreadPool();
         server = Rpc.create(serverOptions.apply(RpcOptions.builder().executor(handlers)).build());
-        client = Rpc.create(RpcOptions.builder().executor(handlers).build());
+        client = Rpc.create(clientOptions.apply(RpcOptions.builder().executor(handlers)).build());
         Endpoint endpoint = dir.endpoint("rpc-" + System.nanoTime());
         listening = transport.listen(endpoint, server.listener());
         connection = transport.connect(endpoint, client.listener());

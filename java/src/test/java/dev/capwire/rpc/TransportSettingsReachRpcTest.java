@@ -43,7 +43,7 @@ class TransportSettingsReachRpcTest {
     }
 
     private static StatusException failureOfThrowingHandler(TransportOptions options) throws Exception {
-        try (InProcessRpc peers = new InProcessRpc(DIR, options, server -> server);
+        try (InProcessRpc peers = new InProcessRpc(DIR, options, server -> server, client -> client);
                 ServeHandle served = peers.server.serve(Secret.class, () -> {
                     throw new IllegalStateException(DETAIL);
                 }, IfExists.THROW)) {
@@ -56,7 +56,7 @@ class TransportSettingsReachRpcTest {
     void aCallWithoutADeadlineGetsTheTransportsRequestTimeout() throws Exception {
         CompletableFuture<Duration> timeLeft = new CompletableFuture<>();
         TransportOptions options = TransportOptions.builder().requestTimeoutMs(5_000).build();
-        try (InProcessRpc peers = new InProcessRpc(DIR, options, server -> server);
+        try (InProcessRpc peers = new InProcessRpc(DIR, options, server -> server, client -> client);
                 ServeHandle served = peers.server.serve(One.class, () -> {
                     timeLeft.complete(CallContext.current().timeLeft());
                     return new byte[] {1};
