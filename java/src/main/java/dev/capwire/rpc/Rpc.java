@@ -85,9 +85,20 @@ public final class Rpc {
                 // Only here: a state that lost the race to attach must not take the late answers from the winner.
                 connection.onLateReply(created.caller()::answeredLate);
                 connections.add(created);
+                // The listener's onClose lets go of the state, but only of one it can find: a state made after the
+                // close (whose onClose found none, or raced this one's attaching) has only the close future left,
+                // which runs at once when the connection has closed already.
+                connection.closeFuture().thenAccept(reason -> closed(created, reason));
             }
         }
         return state;
+    }
+
+    /** The connection under {@code state} closed: it is no longer live, and its tables empty, once. */
+    private void closed(RpcConnection state, CloseReason reason) {
+        if (connections.remove(state)) {
+            state.closed(reason);
+        }
     }
 
     /** Serves {@code implementation} under its interface's {@link Capability} name, open to every peer. */
@@ -243,8 +254,7 @@ public final class Rpc {
         public void onClose(Connection connection, CloseReason reason) {
             RpcConnection state = connection.attribute(stateKey);
             if (state != null) {
-                connections.remove(state);
-                state.closed(reason);
+                closed(state, reason);
             }
         }
     }
