@@ -259,9 +259,11 @@ final class Incoming {
         if (nextCap == descriptors.length) {
             throw new MalformedException("a cap was expected and the message has no descriptor left");
         }
-        int at = nextCap++;
-        Object cap = claims == null ? importer.capFor(descriptors[at], type)
-                : importer.capFor(descriptors[at], claims[at], type);
+        // Counted as taken only once it is: a descriptor refused here (past maxCaps, say) still brought a reference,
+        // which discard gives back with the rest.
+        Object cap = claims == null ? importer.capFor(descriptors[nextCap], type)
+                : importer.capFor(descriptors[nextCap], claims[nextCap], type);
+        nextCap++;
         if (created == null) {
             created = new ArrayList<>(descriptors.length);
         }
@@ -292,8 +294,8 @@ final class Incoming {
         for (int i = nextCap; i < descriptors.length; i++) {
             if (claims != null) {
                 importer.releaseUnused(descriptors[i], claims[i]);
-            } else if ((descriptors[i] & RECEIVER_HOSTED) == 0) {
-                importer.releaseUnused(descriptors[i]);
+            } else if ((descriptors[i] & RECEIVER_HOSTED) == 0 && descriptors[i] >= ExportTable.FIRST_USER_ID) {
+                importer.releaseUnused(descriptors[i]); // 0 and 1 are never counted, nor released
             }
         }
         nextCap = descriptors.length;
