@@ -39,6 +39,12 @@ final class CallRunner {
             in.discard();
             answerer.answerError(call, StatusCode.RESOURCE_EXHAUSTED, "handler.executor",
                     "every handler thread is busy (capwire.rpc.handlerThreads)");
+        } catch (RuntimeException e) {
+            // A broken executor (a user's) that did not take the call: unanswered, it would stay among the running
+            // calls for the connection's life, holding one of the peer's maxInFlight and the caps it brought.
+            in.discard();
+            rpc.reportError(e);
+            answerer.answerError(call, StatusCode.INTERNAL, "handler.failed", "the handler executor failed");
         }
     }
 
