@@ -34,34 +34,40 @@ final class BootstrapService {
             return StatusCode.INVALID_ARGUMENT;
         }
         String name = request.getName();
-        Served served = rpc.rpc().served(name);
-        if (served == null) {
-            return refuse(id, name, StatusCode.NOT_FOUND, "cap.unknown", "nothing is served as '" + name
-                    + "' (served: " + rpc.rpc().servedNames() + ")");
-        }
-        if (!request.getVersion().isEmpty()) {
-            Version wanted = Version.parseOrNull(request.getVersion());
-            if (wanted == null) {
-                return refuse(id, name, StatusCode.INVALID_ARGUMENT, "args.malformed", "version '"
-                        + request.getVersion() + "' is not MAJOR.MINOR.PATCH");
+        Served served;
+        Export export;
+        // Checked and exported again when the cap found was unserved or replaced before its export here: the sweep
+        // that revokes its exports on this connection may have come first, and would have missed this one.
+        do {
+            served = rpc.rpc().served(name);
+            if (served == null) {
+                return refuse(id, name, StatusCode.NOT_FOUND, "cap.unknown", "nothing is served as '" + name
+                        + "' (served: " + rpc.rpc().servedNames() + ")");
             }
-            if (!served.type.version().satisfies(wanted)) {
-                return refuse(id, name, StatusCode.FAILED_PRECONDITION, "cap.version", name + " is served at "
-                        + served.type.version() + ", which does not satisfy " + wanted
-                        + " (same major, not older)");
+            if (!request.getVersion().isEmpty()) {
+                Version wanted = Version.parseOrNull(request.getVersion());
+                if (wanted == null) {
+                    return refuse(id, name, StatusCode.INVALID_ARGUMENT, "args.malformed", "version '"
+                            + request.getVersion() + "' is not MAJOR.MINOR.PATCH");
+                }
+                if (!served.type.version().satisfies(wanted)) {
+                    return refuse(id, name, StatusCode.FAILED_PRECONDITION, "cap.version", name + " is served at "
+                            + served.type.version() + ", which does not satisfy " + wanted
+                            + " (same major, not older)");
+                }
             }
-        }
-        String refusal;
-        try {
-            refusal = served.policy.refusal(peer);
-        } catch (RuntimeException e) {
-            rpc.reportError(e);
-            refusal = "the cap's policy failed (fail closed)";
-        }
-        if (refusal != null) {
-            return refuse(id, name, StatusCode.PERMISSION_DENIED, "cap.policy", refusal);
-        }
-        Export export = rpc.exportServed(served);
+            String refusal;
+            try {
+                refusal = served.policy.refusal(peer);
+            } catch (RuntimeException e) {
+                rpc.reportError(e);
+                refusal = "the cap's policy failed (fail closed)";
+            }
+            if (refusal != null) {
+                return refuse(id, name, StatusCode.PERMISSION_DENIED, "cap.policy", refusal);
+            }
+            export = rpc.exportServed(served);
+        } while (export == null && served.isWithdrawn());
         if (export == null) {
             StatusException full = rpc.maxCaps();
             return refuse(id, name, full.code(), full.reason(), full.detail());

@@ -41,6 +41,9 @@ public final class Rpc {
     private final RpcOptions options;
     private final Map<String, Served> served = new LinkedHashMap<>(); // guarded by this
     private final Set<RpcConnection> connections = ConcurrentHashMap.newKeySet();
+    /** The reasons a revocation gives the peer (docs/rpc-protocol.md). */
+    private static final String UNSERVED = "revoked: unserve";
+    private static final String REPLACED = "revoked: replace";
     private final FrameListener listener = new Listener();
 
     private Rpc(RpcOptions options) {
@@ -148,11 +151,12 @@ public final class Rpc {
                 served.put(cap.served.type.name(), cap.served);
                 added.add(cap.served);
                 if (old != null) {
+                    old.withdraw(REPLACED);
                     replaced.add(old);
                 }
             }
         }
-        revoke(replaced, "revoked: replace");
+        revoke(replaced, REPLACED);
         return new ServeHandle(this, List.copyOf(added));
     }
 
@@ -161,9 +165,12 @@ public final class Rpc {
         Served removed;
         synchronized (this) {
             removed = served.remove(name);
+            if (removed != null) {
+                removed.withdraw(UNSERVED);
+            }
         }
         if (removed != null) {
-            revoke(List.of(removed), "revoked: unserve");
+            revoke(List.of(removed), UNSERVED);
         }
         return removed != null;
     }
@@ -173,11 +180,12 @@ public final class Rpc {
         synchronized (this) {
             for (Served cap : caps) {
                 if (served.remove(cap.type.name(), cap)) {
+                    cap.withdraw(UNSERVED);
                     removed.add(cap);
                 }
             }
         }
-        revoke(removed, "revoked: unserve");
+        revoke(removed, UNSERVED);
     }
 
     private void revoke(List<Served> caps, String reason) {

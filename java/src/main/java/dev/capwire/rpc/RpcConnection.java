@@ -300,7 +300,11 @@ public final class RpcConnection {
     }
 
     /** A served cap exported to the peer by bootstrap; null when the export table is full. */
+    /** Null when the table is full, or when {@code served} was withdrawn since the bootstrap found it. */
     synchronized Export exportServed(Served served) {
+        if (served.isWithdrawn()) {
+            return null;
+        }
         return exports.export(served.implementation, served.type, served);
     }
 
