@@ -2,6 +2,7 @@ package dev.capwire.rpc;
 
 import dev.capwire.transport.StatusException;
 import dev.capwire.wire.StatusCode;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
@@ -125,8 +126,7 @@ final class CallRunner {
                 call.context().onCancel(() -> future.cancel(true));
                 future.whenComplete((value, failure) -> {
                     if (failure != null) {
-                        answerer.answerFailure(call, failure instanceof CompletionException
-                                && failure.getCause() != null ? failure.getCause() : failure);
+                        answerer.answerFailure(call, causeOf(call, failure));
                     } else {
                         answerer.answerValue(call, value);
                     }
@@ -141,5 +141,21 @@ final class CallRunner {
             default:
                 throw new IllegalStateException(call.spec.kind.toString());
         }
+    }
+
+    /**
+     * Why a handler's future failed. When the call's own cancellation (the caller's CANCEL, its deadline, a
+     * revocation, the close) cancelled it through the hook above, that is how the call ends, not a failure of the
+     * handler's: it is answered with the cancellation's status and reported nowhere, or every cancelled call would
+     * log a warning with a stack trace.
+     */
+    private static Throwable causeOf(RunningCall call, Throwable failure) {
+        if (failure instanceof CancellationException) {
+            StatusException cancellation = call.context().cancellation();
+            if (cancellation != null) {
+                return cancellation;
+            }
+        }
+        return failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
     }
 }
