@@ -157,9 +157,6 @@ public final class Broker implements AutoCloseable {
 
         /** Hellos per second from one peer, as a direct server's; see {@link Configuration#HELLO_RATE_LIMIT_PROP_NAME}. */
         public Builder helloRateLimit(int perSecond) {
-            if (perSecond < 1) {
-                throw new IllegalArgumentException("helloRateLimit must be at least 1 per second: " + perSecond);
-            }
             helloRateLimit = perSecond;
             return this;
         }
@@ -185,18 +182,12 @@ public final class Broker implements AutoCloseable {
 
         /** Connections waiting for their handshake at once; past it new ones are closed at the accept. */
         public Builder maxHandshaking(int value) {
-            if (value < 1) {
-                throw new IllegalArgumentException("maxHandshaking must be at least 1: " + value);
-            }
             maxHandshaking = value;
             return this;
         }
 
         /** Connections one peer may have waiting for their handshake at once; set it below {@link #maxHandshaking}. */
         public Builder maxHandshakingPerPeer(int value) {
-            if (value < 1) {
-                throw new IllegalArgumentException("maxHandshakingPerPeer must be at least 1: " + value);
-            }
             maxHandshakingPerPeer = value;
             return this;
         }

@@ -558,9 +558,6 @@ public final class HandshakeServer implements AutoCloseable {
          * set it below {@link #maxHandshaking}, or one peer can still fill the server's bound.
          */
         public Builder maxHandshakingPerPeer(int value) {
-            if (value < 1) {
-                throw new IllegalArgumentException("maxHandshakingPerPeer must be at least 1: " + value);
-            }
             maxHandshakingPerPeer = value;
             return this;
         }

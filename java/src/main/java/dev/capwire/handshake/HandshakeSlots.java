@@ -20,6 +20,10 @@ public final class HandshakeSlots {
     private final ConcurrentHashMap<String, Integer> perPeer = new ConcurrentHashMap<>();
 
     public HandshakeSlots(int max, int maxPerPeer) {
+        if (max < 1 || maxPerPeer < 1) {
+            throw new IllegalArgumentException("maxHandshaking and maxHandshakingPerPeer must be at least 1: " + max
+                    + ", " + maxPerPeer);
+        }
         this.max = max;
         this.maxPerPeer = maxPerPeer;
     }
