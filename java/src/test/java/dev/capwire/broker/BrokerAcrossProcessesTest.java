@@ -80,7 +80,12 @@ class BrokerAcrossProcessesTest {
 
     /** A broker whose JVM also gets {@code jvmArgs} ({@code -Dcapwire.broker.*} settings, say). */
     private ChildJvm broker(List<String> jvmArgs, String... extra) throws Exception {
-        List<String> args = new ArrayList<>(List.of(brokerAddress.toString(), Long.toString(ACK_MS)));
+        return broker(jvmArgs, ACK_MS, extra);
+    }
+
+    /** A broker that abandons a hand-off its backend has not acknowledged within {@code ackMs}. */
+    private ChildJvm broker(List<String> jvmArgs, long ackMs, String... extra) throws Exception {
+        List<String> args = new ArrayList<>(List.of(brokerAddress.toString(), Long.toString(ackMs)));
         args.addAll(List.of(extra));
         ChildJvm broker = ChildJvm.start(BrokerMain.class, jvmArgs, args.toArray(new String[0]));
         children.add(broker);
@@ -614,7 +619,11 @@ class BrokerAcrossProcessesTest {
      */
     @Test
     void aThousandHandoffsLeaveNoFdsAndNoMemoryBehindInAnyOfTheThreeProcesses() throws Exception {
-        ChildJvm broker = broker();
+        // Not the class's short deadline: on a loaded host an acknowledgement 400 ms late abandons a hand-off the
+        // backend already took over, which ends the client's stream by design (Handoffs), and a call then fails
+        // (once seen at load 10: REMOTE_CLOSE right after the takeover). The abandonment path has tests of its own;
+        // this one counts what a thousand hand-offs leave behind.
+        ChildJvm broker = broker(List.of(), 30_000);
         ChildJvm backend = registeredBackend("ack", broker);
         handoffs(100); // warm-up: classes loaded, buffers pooled, loops' timer wheels grown
         // First, since the first look opens the MBean server's socket for good.
