@@ -12,8 +12,8 @@ import jdk.jfr.Timespan;
 
 /**
  * What the broker did, told to its {@link BrokerListener} and recorded as a JFR event (category "Capwire",
- * beside the RPC layer's). A JFR event that is not enabled costs a check of one flag; a listener that throws is
- * reported to the transport's error handler, never fatal.
+ * beside the RPC layer's). A JFR event that is not enabled costs a check of one flag; a listener that throws
+ * (an Error included) is reported to the transport's error handler, never fatal.
  */
 final class Events {
     private final Transport transport;
@@ -123,7 +123,11 @@ final class Events {
     private void tell(String what, Consumer<BrokerListener> event) {
         try {
             event.accept(listener);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // An Error too (a listener's failed assertion, say): the broker's timer and launcher threads run
+            // listeners from scheduled tasks, and a task that throws is never run again, so an Error escaping the
+            // hand-off sweep would leave every later unacknowledged hand-off, its token and its socket, pending for
+            // good; and one escaping Broker.close() would skip the rest of the close.
             try {
                 transport.options().errorHandler().onError(new IllegalStateException("BrokerListener "
                         + listener.getClass().getName() + "." + what + " threw " + e + "; the broker carries on", e));

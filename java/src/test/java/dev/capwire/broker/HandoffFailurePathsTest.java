@@ -1,0 +1,124 @@
+package dev.capwire.broker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.capwire.handshake.ClientOptions;
+import dev.capwire.handshake.HandshakeClient;
+import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.testing.ChildJvm;
+import dev.capwire.testing.SocketDir;
+import dev.capwire.transport.Endpoint;
+import dev.capwire.transport.Transport;
+import dev.capwire.transport.TransportOptions;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Hand-offs that fail, with the broker in this process (so a test can hold its loop in a policy, or give it a
+ * listener that throws) and a backend in a child JVM that never acknowledges ({@code BackendMain silent}): every
+ * such hand-off must still end, its client sent to the backend's own address and the broker's copy of the socket
+ * closed, whatever else happens on the broker meanwhile.
+ */
+class HandoffFailurePathsTest {
+    private static final long WAIT_SECONDS = 30;
+    private static final long ACK_MS = 100;
+    /** A client gives up waiting for the takeover after this; a hand-off that never ends fails its connect. */
+    private static final long CLIENT_HANDSHAKE_MS = 5_000;
+
+    @RegisterExtension
+    static final SocketDir SOCKETS = new SocketDir("cwf");
+
+    private static int round;
+    private final List<Throwable> errors = new CopyOnWriteArrayList<>();
+    private Transport brokerTransport;
+    private Transport clientTransport;
+    private ChildJvm backend;
+    private Endpoint brokerAddress;
+    private Endpoint backendAddress;
+
+    @BeforeEach
+    void start() throws Exception {
+        round++;
+        brokerAddress = SOCKETS.endpoint("broker" + round);
+        backendAddress = SOCKETS.endpoint("backend" + round);
+        // Three loops: the listener on one, the backend's registration and the client each on one of their own,
+        // so a client's check can be held without holding the others.
+        brokerTransport = Transport.create(TransportOptions.builder().eventLoops(3).errorHandler(errors::add).build());
+        clientTransport = Transport.create(TransportOptions.defaults());
+    }
+
+    @AfterEach
+    void stop() {
+        clientTransport.close();
+        brokerTransport.close();
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    private void silentBackendRegistered(CountDownLatch registered) throws Exception {
+        backend = ChildJvm.start(BackendMain.class, "silent", brokerAddress.toString(), backendAddress.toString(),
+                Long.toString(ACK_MS));
+        backend.expect("READY", WAIT_SECONDS);
+        assertTrue(registered.await(WAIT_SECONDS, TimeUnit.SECONDS), "the backend registered");
+    }
+
+    /** A client that waits for the takeover frame, so the hand-off's fallback happens inside its connect. */
+    private NegotiatedConnection connect() throws Exception {
+        return HandshakeClient.connect(clientTransport, brokerAddress, ClientOptions.builder(BackendMain.SERVICE)
+                .noSecret().callsBeforeTakeover(false).handshakeTimeoutMs(CLIENT_HANDSHAKE_MS).build(), (c, f) -> { });
+    }
+
+    private static void awaitNoHandoffPending(Broker broker) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+        while (broker.pendingHandoffs() != 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, broker.pendingHandoffs(), "hand-offs still pending");
+    }
+
+    /**
+     * A BrokerListener that throws an Error when told of a fallback, on the broker's timer thread: reported, and
+     * the next overdue hand-off still expires (an Error escaping the sweep would end it for good, leaving every
+     * later unacknowledged hand-off, its token and its socket, pending for ever).
+     */
+    @Test
+    void aListenerErrorOnTheTimerThreadDoesNotStopLaterHandoffsExpiring() throws Exception {
+        CountDownLatch registered = new CountDownLatch(1);
+        Broker broker = Broker.builder(brokerTransport).noSecret().handoffAckMs(ACK_MS).listener(new BrokerListener() {
+            @Override
+            public void onRegistered(long pid, List<String> services, String address) {
+                registered.countDown();
+            }
+
+            @Override
+            public void onFallback(String service, long clientPid, String why) {
+                if (why.contains("did not acknowledge")) { // an expiry, told on the timer thread
+                    throw new AssertionError("a listener's own assertion fails on " + why);
+                }
+            }
+        }).build();
+        try {
+            broker.listen(brokerAddress);
+            silentBackendRegistered(registered);
+            for (int client = 1; client <= 2; client++) {
+                try (NegotiatedConnection connection = connect()) {
+                    assertFalse(connection.handedOff(), "client " + client + " went to the backend address");
+                }
+            }
+            awaitNoHandoffPending(broker);
+            assertTrue(errors.stream().anyMatch(e -> String.valueOf(e.getMessage()).contains("onFallback")),
+                    "the listener's failure was reported: " + errors);
+        } finally {
+            broker.close();
+        }
+    }
+}
