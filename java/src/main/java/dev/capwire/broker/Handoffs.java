@@ -62,6 +62,11 @@ final class Handoffs implements AutoCloseable {
     private final long ackMs;
     private final long sendTimeoutMs;
     private final Events events;
+    /**
+     * Set by {@link #close()} before it abandons what is pending: a hand-off delivered after that (a client whose
+     * Hello was being checked on its loop as the broker closed) is abandoned at once, since no sweep will expire it.
+     */
+    private volatile boolean closed;
 
     Handoffs(long ackMs, long sendTimeoutMs, Events events) {
         this.ackMs = ackMs;
@@ -110,6 +115,12 @@ final class Handoffs implements AutoCloseable {
         Pending pending = new Pending(token, service, backend, pid, helloNanos, socket,
                 System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ackMs));
         tokens.hold(token, pending);
+        if (closed) {
+            // Held before this check and close() sets the flag before it looks at what is held, so either it
+            // abandons this one or we do; the token is taken once. The backend never had the socket: GOAWAY.
+            abandon(pending, "the broker is stopping", "revoked", Ending.GOAWAY);
+            return;
+        }
         Handoff.Builder handoff = Handoff.newBuilder()
                 .setToken(ByteString.copyFrom(token))
                 .setServiceName(service)
@@ -177,6 +188,7 @@ final class Handoffs implements AutoCloseable {
     /** Abandons what is in flight and stops the timer. */
     @Override
     public void close() {
+        closed = true;
         for (Pending pending : snapshot()) {
             abandon(pending, "the broker is stopping", "revoked", Ending.SHUTDOWN);
         }

@@ -7,12 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.NegotiatedConnection;
+import dev.capwire.handshake.PeerPolicy;
 import dev.capwire.testing.ChildJvm;
 import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -117,6 +119,54 @@ class HandoffFailurePathsTest {
             awaitNoHandoffPending(broker);
             assertTrue(errors.stream().anyMatch(e -> String.valueOf(e.getMessage()).contains("onFallback")),
                     "the listener's failure was reported: " + errors);
+        } finally {
+            broker.close();
+        }
+    }
+
+    /**
+     * A client whose Hello is being checked while the broker closes: its hand-off comes after the broker
+     * abandoned those in flight and stopped its timer, and must end at once (the client sent to the backend's
+     * address), not wait for an acknowledgement nobody will time out any more.
+     */
+    @Test
+    void aHandoffThatComesAfterTheBrokerClosedIsAbandoned() throws Exception {
+        CountDownLatch registered = new CountDownLatch(1);
+        CountDownLatch checking = new CountDownLatch(1);
+        CountDownLatch brokerClosed = new CountDownLatch(1);
+        Broker broker = Broker.builder(brokerTransport).noSecret().handoffAckMs(ACK_MS)
+                .clientPolicy(PeerPolicy.matching("held until the broker closed", (credentials, hello) -> {
+                    checking.countDown();
+                    try {
+                        return brokerClosed.await(WAIT_SECONDS, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
+                    }
+                }))
+                .listener(new BrokerListener() {
+                    @Override
+                    public void onRegistered(long pid, List<String> services, String address) {
+                        registered.countDown();
+                    }
+                }).build();
+        try {
+            broker.listen(brokerAddress);
+            silentBackendRegistered(registered);
+            CompletableFuture<NegotiatedConnection> client = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return connect();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertTrue(checking.await(WAIT_SECONDS, TimeUnit.SECONDS), "the client's Hello is being checked");
+            broker.close();
+            brokerClosed.countDown();
+            try (NegotiatedConnection connection = client.get(WAIT_SECONDS, TimeUnit.SECONDS)) {
+                assertFalse(connection.handedOff(), "the client went to the backend address");
+            }
+            awaitNoHandoffPending(broker);
         } finally {
             broker.close();
         }
