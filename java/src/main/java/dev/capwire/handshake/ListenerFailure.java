@@ -16,7 +16,7 @@ final class ListenerFailure {
      * listener and the call that threw), what it threw, and {@code carryingOn}. A handler that throws in turn
      * is ignored, as the event loop ignores it: there is nobody left to tell.
      */
-    static void report(Transport transport, String which, RuntimeException failure, String carryingOn) {
+    static void report(Transport transport, String which, Throwable failure, String carryingOn) {
         IllegalStateException wrapped = new IllegalStateException(which + " threw " + failure + "; " + carryingOn,
                 failure);
         try {

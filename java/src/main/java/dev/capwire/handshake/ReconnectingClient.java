@@ -45,7 +45,7 @@ public final class ReconnectingClient implements AutoCloseable {
 
     /**
      * What happens to the connection; called on the reconnect thread, one call at a time. A callback that
-     * throws is reported to the transport's error handler ({@code TransportOptions.errorHandler()}), and the
+     * throws (an Error included) is reported to the transport's error handler ({@code TransportOptions.errorHandler()}), and the
      * client carries on as if it had returned.
      */
     public interface Listener {
@@ -361,7 +361,9 @@ public final class ReconnectingClient implements AutoCloseable {
     private void notify(String callback, Runnable call) {
         try {
             call.run();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // An Error too (a listener's failed assertion, say): escaping connected(), it would end the attempt
+            // before it watches the connection's close, and a loss would never be noticed nor reconnected.
             ListenerFailure.report(transport, "ReconnectingClient.Listener " + listener.getClass().getName() + "."
                     + callback + " for " + endpoint, e, "the reconnecting client carries on");
         }

@@ -155,6 +155,34 @@ class ListenerFailuresTest {
         assertNothingOnTheConsole();
     }
 
+    /**
+     * An Error from a ReconnectingClient.Listener (a failed assertion, say) on the reconnect thread is reported like
+     * an exception, and the client goes on watching its connection: escaping the attempt, it skipped the watch on
+     * the connection's close, so a loss was never noticed and the client held a dead connection for good.
+     */
+    @Test
+    void aReconnectListenerThrowingAnErrorIsReportedAndTheClientStillReconnects() throws Exception {
+        HandshakeServer.builder(transport).noSecret().service(Service.builder("echo", "1.0.0", ECHO).build())
+                .build().listen(endpoint);
+        ReconnectingClient.Listener listener = new ReconnectingClient.Listener() {
+            @Override
+            public void connected(NegotiatedConnection connection) {
+                throw new AssertionError("a listener's own assertion fails in connected");
+            }
+        };
+        try (ReconnectingClient client = ReconnectingClient.builder(transport, endpoint, client("echo"), (c, f) -> { })
+                .listener(listener).backoff(new long[] {10}, 0).build()) {
+            NegotiatedConnection first = client.awaitConnected(10_000);
+
+            first.close(); // lost, not closed by the client: a new connection follows
+            ServerSide.await(() -> client.current() != null && client.current() != first, "a new connection");
+            assertEquals("ping", call(client.current()));
+            ServerSide.await(() -> errors.size() >= 2, "the reports from both connected calls (have " + errors + ")");
+            assertSame(AssertionError.class, errors.get(0).getCause().getClass());
+        }
+        assertNothingOnTheConsole();
+    }
+
     private void assertNothingOnTheConsole() {
         String printed = console.toString(StandardCharsets.UTF_8);
         assertFalse(printed.contains("boom") || printed.contains("capwire"), "printed to System.err: " + printed);
