@@ -377,7 +377,22 @@ public final class HandshakeServer implements AutoCloseable {
         attempt.negotiated = true;
         releaseHandshakeSlot(attempt);
         report(connection, attempt, HandshakeOutcome.Result.ACCEPTED, null, report);
-        attempt.service.listener().onOpen(connection);
+        openService(connection, attempt.service);
+    }
+
+    /**
+     * The service's onOpen, failing as the transport's onOpen fails: reported, and the connection closed. Not left
+     * to the caller: from a Hello's {@code onFrame} its exception would be taken for a failed check, answered
+     * with a Refused after the Negotiated, and reported to nobody.
+     */
+    private void openService(Connection connection, Service service) {
+        try {
+            service.listener().onOpen(connection);
+        } catch (RuntimeException | Error e) {
+            ListenerFailure.report(transport, "the listener " + service.listener().getClass().getName()
+                    + " of service '" + service.name() + "'.onOpen(" + connection + ")", e, "its connection is closed");
+            connection.abort();
+        }
     }
 
     /** Counts {@code attempt} among the handshakes in progress; or takes nothing and says why not. */

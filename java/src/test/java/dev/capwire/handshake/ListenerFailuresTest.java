@@ -183,6 +183,35 @@ class ListenerFailuresTest {
         assertNothingOnTheConsole();
     }
 
+    /**
+     * A service listener whose onOpen throws, called by the handshake once it sent Negotiated: reported to the error
+     * handler, and the connection closed, as the transport treats a failed onOpen. (It was taken for a failed
+     * Hello check: a Refused sent after the Negotiated, and nothing reported.)
+     */
+    @Test
+    void aServiceListenerWhoseOnOpenThrowsIsReportedAndItsConnectionClosed() throws Exception {
+        FrameListener failsToOpen = new FrameListener() {
+            @Override
+            public void onOpen(dev.capwire.transport.Connection connection) {
+                throw new IllegalStateException("boom in onOpen");
+            }
+
+            @Override
+            public void onFrame(dev.capwire.transport.Connection connection, dev.capwire.transport.InboundFrame frame) {
+            }
+        };
+        HandshakeServer.builder(transport).noSecret().service(Service.builder("echo", "1.0.0", failsToOpen).build())
+                .build().listen(endpoint);
+        try (NegotiatedConnection echo = HandshakeClient.connect(transport, endpoint, client("echo"), (c, f) -> { })) {
+            echo.connection().closeFuture().get(20, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (dev.capwire.transport.StatusException closedBeforeTheNegotiatedWasRead) {
+            assertEquals(dev.capwire.wire.StatusCode.UNAVAILABLE, closedBeforeTheNegotiatedWasRead.code());
+        }
+        ServerSide.await(() -> errors.stream().anyMatch(e -> e.getCause() != null
+                && "boom in onOpen".equals(e.getCause().getMessage())), "the report of onOpen (have " + errors + ")");
+        assertNothingOnTheConsole();
+    }
+
     private void assertNothingOnTheConsole() {
         String printed = console.toString(StandardCharsets.UTF_8);
         assertFalse(printed.contains("boom") || printed.contains("capwire"), "printed to System.err: " + printed);
