@@ -260,7 +260,8 @@ public final class HandshakeServer implements AutoCloseable {
                     onProof(connection, attempt, hello);
                 }
             } catch (RuntimeException e) {
-                // A policy predicate that threw, say: refuse rather than leave the client hanging.
+                // A check that failed unexpectedly (a throwing PeerPolicy is refused by HelloChecks itself): refuse
+                // rather than leave the client hanging.
                 refuse(connection, attempt, hello, RefusedCode.INTERNAL, "the server failed while checking the Hello: "
                         + e.getClass().getSimpleName(), 0, Map.of());
             }

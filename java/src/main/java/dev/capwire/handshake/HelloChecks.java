@@ -142,7 +142,18 @@ public final class HelloChecks {
         }
         // 7. Peer policy.
         PeerPolicy policy = connection.endpoint().isUnix() ? unixPolicy : tcpPolicy;
-        String denied = policy.refusal(credentials, hello);
+        String denied;
+        try {
+            denied = policy.refusal(credentials, hello);
+        } catch (RuntimeException e) {
+            // The application's code: reported, and the client refused at once. Here, not in each caller, so that
+            // the broker, which would otherwise leave the client unanswered until its handshake timed out, refuses
+            // it as a direct server does.
+            ListenerFailure.report(transport, "PeerPolicy " + policy.getClass().getName() + " checking " + credentials, e,
+                    "the Hello is refused INTERNAL");
+            return new Refusal(RefusedCode.INTERNAL, "the server failed while checking the Hello: "
+                    + e.getClass().getSimpleName(), 0, Map.of());
+        }
         if (denied != null) {
             return new Refusal(RefusedCode.PERMISSION_DENIED, denied, 0, Map.of());
         }

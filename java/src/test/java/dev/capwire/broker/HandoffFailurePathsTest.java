@@ -2,10 +2,12 @@ package dev.capwire.broker;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
+import dev.capwire.handshake.HandshakeRefusedException;
 import dev.capwire.handshake.NegotiatedConnection;
 import dev.capwire.handshake.PeerPolicy;
 import dev.capwire.testing.ChildJvm;
@@ -13,6 +15,7 @@ import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.proto.RefusedCode;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -167,6 +170,35 @@ class HandoffFailurePathsTest {
                 assertFalse(connection.handedOff(), "the client went to the backend address");
             }
             awaitNoHandoffPending(broker);
+        } finally {
+            broker.close();
+        }
+    }
+
+    /**
+     * A client policy that throws, at the broker: the client is refused INTERNAL at once and the failure reported,
+     * as a direct server does, rather than left without a reply until its handshake times out.
+     */
+    @Test
+    void aClientPolicyThatThrowsRefusesTheClientAtOnceAndIsReported() throws Exception {
+        CountDownLatch registered = new CountDownLatch(1);
+        Broker broker = Broker.builder(brokerTransport).noSecret().handoffAckMs(ACK_MS)
+                .clientPolicy(PeerPolicy.matching("throws", (credentials, hello) -> {
+                    throw new IllegalStateException("boom in the client policy");
+                }))
+                .listener(new BrokerListener() {
+                    @Override
+                    public void onRegistered(long pid, List<String> services, String address) {
+                        registered.countDown();
+                    }
+                }).build();
+        try {
+            broker.listen(brokerAddress);
+            silentBackendRegistered(registered);
+            HandshakeRefusedException refused = assertThrows(HandshakeRefusedException.class, this::connect);
+            assertEquals(RefusedCode.INTERNAL, refused.refusedCode());
+            assertTrue(errors.stream().anyMatch(e -> e.getCause() != null
+                    && "boom in the client policy".equals(e.getCause().getMessage())), "reported: " + errors);
         } finally {
             broker.close();
         }
