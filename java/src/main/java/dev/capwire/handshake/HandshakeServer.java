@@ -448,7 +448,9 @@ public final class HandshakeServer implements AutoCloseable {
                 connection.endpoint(), System.nanoTime() - attempt.openedNanos);
         try {
             listener.onHandshake(outcome);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // An Error too (a listener's failed assertion, say): escaping onto the loop it would end the connection
+            // whose handshake was just accepted, before its service's onOpen.
             ListenerFailure.report(transport, "HandshakeListener " + listener.getClass().getName() + ".onHandshake("
                     + outcome + ")", e, "the server carries on");
         }

@@ -111,6 +111,25 @@ class ListenerFailuresTest {
         assertNothingOnTheConsole();
     }
 
+    /**
+     * A HandshakeListener that throws an Error (a failed assertion, say) is reported like an exception and the
+     * server carries on: escaping the report of an accepted handshake, it skipped the service's onOpen and ended
+     * the connection the handshake had just negotiated.
+     */
+    @Test
+    void aHandshakeListenerThrowingAnErrorIsReportedAndTheConnectionServes() throws Exception {
+        HandshakeServer.builder(transport).noSecret().service(Service.builder("echo", "1.0.0", ECHO).build())
+                .listener(outcome -> {
+                    throw new AssertionError("a listener's own assertion fails on " + outcome.result());
+                }).build().listen(endpoint);
+        try (NegotiatedConnection echo = HandshakeClient.connect(transport, endpoint, client("echo"), (c, f) -> { })) {
+            assertEquals("ping", call(echo));
+        }
+        ServerSide.await(() -> !errors.isEmpty(), "the report of onHandshake");
+        assertSame(AssertionError.class, errors.get(0).getCause().getClass());
+        assertNothingOnTheConsole();
+    }
+
     @Test
     void aThrowingReconnectListenerIsReportedToTheErrorHandlerAndTheClientCarriesOn() throws Exception {
         HandshakeServer.builder(transport).noSecret().service(Service.builder("echo", "1.0.0", ECHO).build())
