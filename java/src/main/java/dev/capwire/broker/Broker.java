@@ -47,14 +47,23 @@ public final class Broker implements AutoCloseable {
         this.transport = b.transport;
         this.registry = new Registry(b.maxBackendsPerService);
         Events events = new Events(b.transport, b.listener);
-        this.handoffs = new Handoffs(b.handoffAckMs, b.transport.options().sendTimeoutMs(), events);
+        // Everything that can refuse a setting is made before Handoffs, which starts the sweep's timer thread:
+        // a build that fails must leave no thread behind, since nobody holds a broker to close.
         this.launcher = new Launcher(b.activations, b.activationTimeoutMs, b.maxConcurrentLaunches, b.idleStopMs,
                 events);
         InboundGate handshakeGate = new InboundGate("handshake", GoAwayReason.HANDSHAKE_FAILED, b.handshakeTimeoutMs,
                 FrameType.HELLO, FrameType.HELLO_REPLY);
-        this.gate = new BrokerGate(b.checks(b.clientPolicy), b.secret,
-                new HandshakeSlots(b.maxHandshaking, b.maxHandshakingPerPeer), b.checks(b.registrationPolicy),
-                handshakeGate, b.keepaliveMaxMissed, registry, handoffs, launcher, events);
+        HelloChecks clientChecks = b.checks(b.clientPolicy);
+        HelloChecks registrationChecks = b.checks(b.registrationPolicy);
+        HandshakeSlots slots = new HandshakeSlots(b.maxHandshaking, b.maxHandshakingPerPeer);
+        this.handoffs = new Handoffs(b.handoffAckMs, b.transport.options().sendTimeoutMs(), events);
+        try {
+            this.gate = new BrokerGate(clientChecks, b.secret, slots, registrationChecks, handshakeGate,
+                    b.keepaliveMaxMissed, registry, handoffs, launcher, events);
+        } catch (RuntimeException e) {
+            handoffs.close();
+            throw e;
+        }
     }
 
     public static Builder builder(Transport transport) {

@@ -71,4 +71,31 @@ class BrokerSettingsTest {
             }
         }
     }
+
+    /**
+     * A setting the broker refuses only as it builds (a Hello rate limit below 1, an activation given twice) fails
+     * the build and leaves no thread behind: the hand-off sweep's timer thread used to be started first, and ran
+     * for good with nobody to close it.
+     */
+    @Test
+    void aBrokerThatFailsToBuildLeavesNoThreadRunning() throws Exception {
+        long timersBefore = brokerTimerThreads();
+        try (Transport brokerSide = Transport.create(TransportOptions.defaults())) {
+            assertThrows(IllegalArgumentException.class, () -> Broker.builder(brokerSide).noSecret().helloRateLimit(0)
+                    .build());
+            Activation twice = Activation.builder("twice", "1.0.0", java.util.List.of("true")).build();
+            assertThrows(IllegalArgumentException.class, () -> Broker.builder(brokerSide).noSecret().activate(twice)
+                    .activate(twice).build());
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (brokerTimerThreads() > timersBefore && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(timersBefore, brokerTimerThreads(), "capwire-broker-timer threads left running");
+    }
+
+    private static long brokerTimerThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("capwire-broker-timer"))
+                .count();
+    }
 }
