@@ -147,12 +147,7 @@ class HandoffFailurePathsTest {
                         return false;
                     }
                 }))
-                .listener(new BrokerListener() {
-                    @Override
-                    public void onRegistered(long pid, List<String> services, String address) {
-                        registered.countDown();
-                    }
-                }).build();
+                .listener(countingRegistrations(registered)).build();
         try {
             broker.listen(brokerAddress);
             silentBackendRegistered(registered);
@@ -186,12 +181,7 @@ class HandoffFailurePathsTest {
                 .clientPolicy(PeerPolicy.matching("throws", (credentials, hello) -> {
                     throw new IllegalStateException("boom in the client policy");
                 }))
-                .listener(new BrokerListener() {
-                    @Override
-                    public void onRegistered(long pid, List<String> services, String address) {
-                        registered.countDown();
-                    }
-                }).build();
+                .listener(countingRegistrations(registered)).build();
         try {
             broker.listen(brokerAddress);
             silentBackendRegistered(registered);
@@ -202,5 +192,15 @@ class HandoffFailurePathsTest {
         } finally {
             broker.close();
         }
+    }
+
+    /** A listener that only counts {@code registered} down as a backend registers. */
+    private static BrokerListener countingRegistrations(CountDownLatch registered) {
+        return new BrokerListener() {
+            @Override
+            public void onRegistered(long pid, List<String> services, String address) {
+                registered.countDown();
+            }
+        };
     }
 }
