@@ -66,10 +66,10 @@ final class BootstrapService {
             if (refusal != null) {
                 return refuse(id, name, StatusCode.PERMISSION_DENIED, "cap.policy", refusal);
             }
-            export = rpc.exportServed(served);
+            export = rpc.caps().exportServed(served);
         } while (export == null && served.isWithdrawn());
         if (export == null) {
-            StatusException full = rpc.maxCaps();
+            StatusException full = rpc.caps().maxCapsExported();
             return refuse(id, name, full.code(), full.reason(), full.detail());
         }
         Outgoing out = rpc.outgoing();

@@ -222,7 +222,7 @@ final class Callee {
      * same export, and a run of calls on one cap costs no hash lookup each.
      */
     private Export export(int capId) {
-        Int2ObjectHashMap<Export> map = rpc.exportMap();
+        Int2ObjectHashMap<Export> map = rpc.caps().exportMap();
         if (map == lastExportMap && capId == lastExportId) {
             return lastExport;
         }

@@ -57,7 +57,7 @@ final class Caller {
         rpc.connection().ensureMayBlock("bootstrap of " + type.name()); // before anything is sent
         BootstrapRequest request = BootstrapRequest.newBuilder().setName(type.name())
                 .setVersion(type.version().toString()).build();
-        Question question = send(new Binding(this, rpc.peerBootstrap(), answer -> {
+        Question question = send(new Binding(this, rpc.caps().peerBootstrap(), answer -> {
                     Incoming in = answer.incoming();
                     try {
                         if (in.capsLeft() != 1) {

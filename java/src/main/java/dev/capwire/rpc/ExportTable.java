@@ -10,7 +10,7 @@ import org.agrona.collections.Int2ObjectHashMap;
  * The caps one side of a connection hosts for its peer (docs/rpc-protocol.md, "Export ids"). Ids come from a
  * counter and are never reused, so a late message naming a freed id finds nothing rather than another
  * object. The same object exported twice keeps its id and gains a reference; the peer's RELEASE gives
- * references back and the entry goes at zero. Every method but {@link #get} needs {@link RpcConnection}'s lock;
+ * references back and the entry goes at zero. Every method but {@link #get} needs {@link CapTable}'s lock;
  * {@link #get}, which every incoming call makes, needs none (see {@link #byId}).
  */
 final class ExportTable {
@@ -24,7 +24,7 @@ final class ExportTable {
         final CapabilityType<?> type;
         /** The served cap it was bootstrapped from, or null for a cap passed in a call or result. */
         final Served served;
-        int references; // guarded by the RpcConnection's lock
+        int references; // guarded by the CapTable's lock
         /** Why the export was revoked ("revoked: unserve"), or null; read by incoming calls without the lock. */
         volatile String revoked;
 

@@ -6,7 +6,7 @@ import org.agrona.collections.Int2ObjectHashMap;
 
 /**
  * The caps the peer hosts that this side holds references to. Every proxy owns one reference. Not
- * thread-safe: {@link RpcConnection} guards it. The calls in flight on a cap are not kept here: the
+ * thread-safe: {@link CapTable} guards it. The calls in flight on a cap are not kept here: the
  * transport's request table holds them (each call's reply handler, a {@link Question} or the callback form's
  * handler, names its target), so a REVOKE finds them there ({@link Caller#failCallsOn}) and a call costs no second
  * table entry or lock.

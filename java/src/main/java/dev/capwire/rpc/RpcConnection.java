@@ -1,6 +1,5 @@
 package dev.capwire.rpc;
 
-import dev.capwire.Configuration;
 import dev.capwire.bindings.FileDescriptor;
 import dev.capwire.rpc.ExportTable.Export;
 import dev.capwire.rpc.ImportTable.Import;
@@ -12,17 +11,15 @@ import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
 import dev.capwire.wire.proto.GoAwayReason;
-import java.lang.ref.Cleaner;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * The RPC side of one connection: its export and import tables (docs/rpc-protocol.md), the calls it serves
- * ({@link Callee}) and makes ({@link Caller}), and the control messages between them. Frames arrive as the
- * connection's loop work; calls and releases come from any thread, so the tables are guarded by this
- * object's lock, held only for table work, never while sending or running a handler.
+ * The RPC side of one connection: its cap table ({@link CapTable}: exports and imports, docs/rpc-protocol.md),
+ * the calls it serves ({@link Callee}) and makes ({@link Caller}), and the control messages between them. Frames
+ * arrive as the connection's loop work and are dispatched here; calls and releases come from any thread.
  */
 public final class RpcConnection {
     static final int BOOTSTRAP_CAP = 0;
@@ -32,16 +29,11 @@ public final class RpcConnection {
     static final int REVOKE = 2;
     static final int STREAM_ITEM = 3;
     static final int STREAM_CREDIT = 4;
-    private static final Cleaner CLEANER = Cleaner.create();
 
     private final Rpc rpc;
     private final Connection connection;
     private final RpcOptions options;
-    private final ExportTable exports;
-    private final ImportTable imports = new ImportTable();
-    /** The peer's bootstrap and runtime caps: always there, never counted or released. */
-    private final Import peerBootstrap = new Import(BOOTSTRAP_CAP);
-    private final Import peerRuntime = new Import(RUNTIME_CAP);
+    private final CapTable caps;
     private final Callee callee;
     private final Caller caller;
     private final ConsumerStreams streams;
@@ -52,11 +44,12 @@ public final class RpcConnection {
         this.rpc = rpc;
         this.connection = connection;
         this.options = options;
-        this.exports = new ExportTable(options.maxCaps());
+        this.caps = new CapTable(this, connection, options.maxCaps());
         this.callee = new Callee(this, options, new RuntimeService(this));
         this.streams = new ConsumerStreams(this);
         this.caller = new Caller(this, options, streams);
-        this.runtimeProxy = CapProxy.create(this, CapabilityType.of(RuntimeCapability.class), peerRuntime, null);
+        this.runtimeProxy = CapProxy.create(this, CapabilityType.of(RuntimeCapability.class), caps.peerRuntime(),
+                null);
     }
 
     /** The transport connection underneath. */
@@ -75,13 +68,13 @@ public final class RpcConnection {
     }
 
     /** Caps this side hosts for the peer right now (ids 0 and 1 not counted). */
-    public synchronized int exportCount() {
-        return exports.size();
+    public int exportCount() {
+        return caps.exportCount();
     }
 
     /** Caps of the peer this side holds references to right now. */
-    public synchronized int importCount() {
-        return imports.size();
+    public int importCount() {
+        return caps.importCount();
     }
 
     /** Calls from the peer running here now. */
@@ -179,31 +172,17 @@ public final class RpcConnection {
     }
 
     private void onRelease(int exportId, int count) {
-        boolean released;
-        synchronized (this) {
-            released = exports.release(exportId, count);
-        }
-        if (!released) {
+        if (!caps.releasedByPeer(exportId, count)) {
             protocolError("RELEASE of " + Integer.toUnsignedString(count) + " references to export "
                     + Integer.toUnsignedString(exportId) + ", which this side does not hold that many of");
         }
     }
 
     private void onRevoke(int exportId, String reason) {
-        int references;
-        Import revoked;
-        synchronized (this) {
-            revoked = imports.get(exportId);
-            if (revoked == null) {
-                return; // this side released it already: nothing to fail, nothing to give back
-            }
-            revoked.revoked = reason;
-            references = imports.removeRevoked(revoked);
-        }
-        caller.failCallsOn(revoked, new StatusException(StatusCode.UNAVAILABLE, reason,
-                "the peer revoked the cap (export " + exportId + ")", null));
-        if (references > 0) {
-            sendRelease(exportId, references);
+        Import revoked = caps.revokedByPeer(exportId, reason);
+        if (revoked != null) {
+            caller.failCallsOn(revoked, new StatusException(StatusCode.UNAVAILABLE, reason,
+                    "the peer revoked the cap (export " + exportId + ")", null));
         }
     }
 
@@ -223,246 +202,28 @@ public final class RpcConnection {
     }
 
     // ---------------------------------------------------------------------------------------------------
-    // Exports and imports (any thread)
+    // The cap table and the message being encoded (any thread)
     // ---------------------------------------------------------------------------------------------------
-
-    private final Outgoing.CapExporter exporter = new Outgoing.CapExporter() {
-        @Override
-        public int descriptorFor(Object cap, CapabilityType<?> type) {
-            return RpcConnection.this.descriptorFor(cap, type);
-        }
-
-        @Override
-        public void unexport(int descriptor) {
-            RpcConnection.this.unexport(descriptor);
-        }
-    };
-
-    private final Incoming.CapImporter importer = new Incoming.CapImporter() {
-        @Override
-        public Object capFor(int descriptor, CapabilityType<?> type) {
-            return RpcConnection.this.capFor(descriptor, type);
-        }
-
-        @Override
-        public void releaseUnused(int descriptor) {
-            RpcConnection.this.releaseUnused(descriptor);
-        }
-
-        @Override
-        public Object capFor(int descriptor, Import claim, CapabilityType<?> type) {
-            return RpcConnection.this.capFor(descriptor, claim, type);
-        }
-
-        @Override
-        public void releaseUnused(int descriptor, Import claim) {
-            RpcConnection.this.releaseUnused(descriptor, claim);
-        }
-
-        @Override
-        public Import[] claimCarried(int[] descriptors) {
-            return RpcConnection.this.claimCarried(descriptors);
-        }
-    };
 
     private final Outgoing.Shortcut outgoing = new Outgoing.Shortcut();
 
     /** The calling thread's message to encode a call, an answer or a stream item of this connection into. */
     Outgoing outgoing() {
-        return outgoing.take(exporter);
+        return outgoing.take(caps);
     }
 
+    /** How descriptors this connection receives become values: its cap table. */
     Incoming.CapImporter importer() {
-        return importer;
+        return caps;
     }
 
-    /** The descriptor that passes {@code cap} to the peer: an export of ours, or the peer's own cap back. */
-    int descriptorFor(Object cap, CapabilityType<?> type) {
-        CapProxy proxy = CapProxy.of(cap);
-        if (proxy != null) {
-            if (proxy.connection() != this) {
-                throw new IllegalArgumentException("a proxy for a cap of another connection cannot be passed on ("
-                        + "Capwire has no three-party handoff); pass an object of this process instead");
-            }
-            return Incoming.RECEIVER_HOSTED | proxy.exportId();
-        }
-        if (!type.type().isInstance(cap)) {
-            throw new IllegalArgumentException(cap + " does not implement " + type.type().getName());
-        }
-        Export export;
-        synchronized (this) {
-            export = exports.export(cap, type, null);
-        }
-        if (export == null) {
-            throw maxCaps();
-        }
-        return export.id;
-    }
-
-    /** A served cap exported to the peer by bootstrap; null when the export table is full. */
-    /** Null when the table is full, or when {@code served} was withdrawn since the bootstrap found it. */
-    synchronized Export exportServed(Served served) {
-        if (served.isWithdrawn()) {
-            return null;
-        }
-        return exports.export(served.implementation, served.type, served);
-    }
-
-    StatusException maxCaps() {
-        return new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_CAPS_PROP_NAME,
-                options.maxCaps() + " caps are exported on " + connection + " already", null);
-    }
-
-    void unexport(int descriptor) {
-        if ((descriptor & Incoming.RECEIVER_HOSTED) == 0) {
-            synchronized (this) {
-                exports.release(descriptor, 1);
-            }
-        }
-    }
-
-    /** The id-to-export map as published now; it never changes (see {@link ExportTable#map}). */
-    org.agrona.collections.Int2ObjectHashMap<Export> exportMap() {
-        return exports.map();
-    }
-
-    /** The export {@code id} names, or null; no lock, since the loop asks once per incoming call (see ExportTable). */
-    Export export(int id) {
-        return exports.get(id);
-    }
-
-    /** The value a received descriptor stands for: a new proxy (holding one reference), or our own cap back. */
-    Object capFor(int descriptor, CapabilityType<?> type) {
-        int id = descriptor & ~Incoming.RECEIVER_HOSTED;
-        if ((descriptor & Incoming.RECEIVER_HOSTED) != 0) {
-            Export export = export(id);
-            if (export == null || export.revoked != null || !type.type().isInstance(export.implementation)) {
-                throw new Codec.MalformedException("a receiver-hosted descriptor names export " + id
-                        + ", which is not a live " + type.name() + " of this side");
-            }
-            return export.implementation;
-        }
-        if (id < ExportTable.FIRST_USER_ID) {
-            throw new Codec.MalformedException("a sender-hosted descriptor names export " + id
-                    + " (0 and 1 are never passed)");
-        }
-        Import entry;
-        synchronized (this) {
-            if (closed != null) {
-                throw closedMeanwhile();
-            }
-            if (!mayImport(id)) {
-                throw maxCapsImported();
-            }
-            entry = imports.addReference(id);
-        }
-        return CapProxy.create(this, type, entry, CLEANER);
-    }
-
-    /** {@link #capFor} of a descriptor whose reference {@code claim} took as its message arrived. */
-    Object capFor(int descriptor, Import claim, CapabilityType<?> type) {
-        if (claim == null) {
-            return capFor(descriptor, type); // our own cap back, or a descriptor that is refused
-        }
-        if (claim == NOT_ADMITTED) {
-            throw maxCapsImported();
-        }
-        synchronized (this) {
-            if (closed != null) {
-                throw closedMeanwhile(); // the claim went with the import table: nothing to give back
-            }
-        }
-        // A claim revoked since gives a revoked proxy, whose calls fail here and whose close sends nothing.
-        return CapProxy.create(this, type, claim, CLEANER);
-    }
-
-    /**
-     * Stands for a sender-hosted descriptor that arrived while this side held {@code maxCaps} of the peer's caps:
-     * its decode fails as {@link #capFor} would have, and its reference, never counted here, goes back as it is.
-     */
-    private static final Import NOT_ADMITTED = new Import(-1);
-
-    /**
-     * Loop: each sender-hosted descriptor's reference, counted in its import now, for a decode on a handler thread
-     * (see {@link Incoming#claimCarried}). Null when no descriptor brings a reference, so that most calls take no lock.
-     */
-    Import[] claimCarried(int[] descriptors) {
-        if (descriptors.length == 0) {
-            return null; // nearly every call: no lock
-        }
-        Import[] claims = null;
-        synchronized (this) {
-            if (closed != null) {
-                return null; // decoding fails on the closed connection, and nothing is owed to the peer
-            }
-            for (int i = 0; i < descriptors.length; i++) {
-                int descriptor = descriptors[i];
-                if ((descriptor & Incoming.RECEIVER_HOSTED) != 0 || descriptor < ExportTable.FIRST_USER_ID) {
-                    continue;
-                }
-                if (claims == null) {
-                    claims = new Import[descriptors.length];
-                }
-                claims[i] = mayImport(descriptor) ? imports.addReference(descriptor) : NOT_ADMITTED;
-            }
-        }
-        return claims;
-    }
-
-    /** Holding the lock: whether one more reference to the peer's export {@code id} stays within maxCaps. */
-    private boolean mayImport(int id) {
-        return imports.get(id) != null || imports.size() < options.maxCaps();
-    }
-
-    private StatusException maxCapsImported() {
-        return new StatusException(StatusCode.RESOURCE_EXHAUSTED, Configuration.RPC_MAX_CAPS_PROP_NAME,
-                "this side holds " + options.maxCaps() + " of the peer's caps already", null);
-    }
-
-    private StatusException closedMeanwhile() {
-        return new StatusException(StatusCode.UNAVAILABLE, "connection.closed", connection + " closed", null);
-    }
-
-    /** Gives back a reference a message brought and nobody took. */
-    void releaseUnused(int descriptor) {
-        sendRelease(descriptor, 1);
-    }
-
-    /** {@link #releaseUnused} of a descriptor whose reference {@code claim} took as its message arrived. */
-    void releaseUnused(int descriptor, Import claim) {
-        if (claim == NOT_ADMITTED) {
-            releaseUnused(descriptor);
-        } else if (claim != null) {
-            release(claim);
-        }
+    CapTable caps() {
+        return caps;
     }
 
     /** A proxy was closed or collected: its reference goes back to the peer. */
     void release(Import entry) {
-        if (entry == peerBootstrap || entry == peerRuntime) {
-            return;
-        }
-        boolean send;
-        synchronized (this) {
-            send = closed == null && imports.dropReference(entry);
-        }
-        if (send) {
-            sendRelease(entry.id, 1);
-        }
-    }
-
-    private void sendRelease(int exportId, int count) {
-        UnsafeBuffer payload = Outgoing.release(exportId, count);
-        try {
-            connection.sendNotify(BOOTSTRAP_CAP, RELEASE, payload, 0, payload.capacity(),
-                    connection.options().sendTimeoutMs());
-        } catch (StatusException e) {
-            // Closed meanwhile (the peer frees everything then), or it stopped reading: the close will follow.
-        }
-    }
-
-    Import peerBootstrap() {
-        return peerBootstrap;
+        caps.release(entry);
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -470,13 +231,9 @@ public final class RpcConnection {
     // ---------------------------------------------------------------------------------------------------
 
     /** The served caps were unserved or replaced: the peer hears REVOKE, and calls running on them end. */
-    void revoke(List<Served> caps, String reason) {
-        for (Served served : caps) {
-            List<Export> revoked;
-            synchronized (this) {
-                revoked = exports.revoke(served, reason);
-            }
-            for (Export export : revoked) {
+    void revoke(List<Served> withdrawn, String reason) {
+        for (Served served : withdrawn) {
+            for (Export export : caps.revokeExports(served, reason)) {
                 // Calls running on it end first, with the reason: the REVOKE makes the peer cancel them, and
                 // the handlers should hear why from this side, not "cancelled" from the peer.
                 callee.revoked(export, reason);
@@ -496,17 +253,9 @@ public final class RpcConnection {
     void closed(CloseReason reason) {
         StatusException why = new StatusException(StatusCode.UNAVAILABLE, "connection.closed",
                 connection + " closed: " + reason, null);
-        List<ImportTable.Import> held;
-        synchronized (this) {
-            closed = reason;
-            held = List.copyOf(imports.all());
-            imports.clear();
-            exports.clear();
-        }
+        closed = reason;
         // The transport failed every call in flight (UNAVAILABLE, naming why) before it told us of the close.
-        for (Import entry : held) {
-            entry.revoked = "connection.closed";
-        }
+        caps.close();
         callee.closed(why);
         streams.closed(why);
     }

@@ -7,7 +7,7 @@ final class Served {
     final CapPolicy policy;
     /**
      * Why it is no longer served (unserved or replaced), or null. Set before the connections are swept for its
-     * exports, and read under a connection's lock before a bootstrap exports it there: so an export a bootstrap
+     * exports, and read under a connection's cap-table lock before a bootstrap exports it there: so an export a bootstrap
      * makes either comes before that connection's sweep, which revokes it, or sees this and is not made.
      */
     private volatile String withdrawn;
