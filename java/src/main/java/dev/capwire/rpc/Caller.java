@@ -20,7 +20,8 @@ import org.agrona.concurrent.UnsafeBuffer;
 /**
  * The calls one connection makes to its peer: encoding the argument, the call header with the deadline
  * inherited from {@link CallContext}, the question until its answer, decoding the result, and the streams
- * this side consumes. Any thread calls; answers and stream items arrive as loop work.
+ * this side consumes; the callback form's answers are {@link CallbackCalls}'s. Any thread calls; answers and
+ * stream items arrive as loop work.
  */
 final class Caller {
     /** A stream call's transport deadline when the caller set none: streams may run as long as they like. */
@@ -36,6 +37,7 @@ final class Caller {
     /** The answer that loop work decodes replies in (see {@link Answer#take}). */
     private final Answer spareAnswer = new Answer();
     private final ConsumerStreams streams;
+    private final CallbackCalls callbacks = new CallbackCalls(this);
 
     Caller(RpcConnection rpc, RpcOptions options, ConsumerStreams streams) {
         this.rpc = rpc;
@@ -51,6 +53,15 @@ final class Caller {
 
     Connection connection() {
         return rpc.connection();
+    }
+
+    RpcConnection rpc() {
+        return rpc;
+    }
+
+    /** Loop work: the answer to decode a reply in, reused (see {@link Answer#take}). */
+    Answer spareAnswer() {
+        return spareAnswer;
     }
 
     <T> T bootstrap(CapabilityType<T> type) {
@@ -107,7 +118,7 @@ final class Caller {
             @SuppressWarnings("unchecked")
             ResultSink<Object> results = (ResultSink<Object>) sink;
             try {
-                callback(target, spec, argument, results);
+                callbacks.call(target, spec, argument, results);
             } catch (StatusException e) {
                 results.failed(e);
             }
@@ -208,65 +219,9 @@ final class Caller {
     }
 
     /**
-     * The callback form ({@link ResultSink}): sends the call with a reply handler that decodes the answer into
-     * the sink. The handler is kept for the next call with the same sink, method and cap, so a caller that
-     * passes one sink to every call costs no object per call here.
-     */
-    private void callback(Import target, MethodSpec spec, Object argument, ResultSink<Object> sink) {
-        CallContext context = context();
-        Callback handler = callbackFor(target, spec, sink);
-        long requestId = request(target, spec.id, spec.argument, argument, 0, 0, context, handler);
-        String revoked = target.revoked;
-        if (revoked != null) {
-            // Revoked while it was being sent: the REVOKE's sweep of the pending calls may have missed it.
-            end(requestId, handler, new StatusException(StatusCode.UNAVAILABLE, revoked, "the cap was revoked", null));
-        } else if (context != null) {
-            context.onCancel(new EndOnCancel(this, requestId, handler, context));
-        }
-    }
-
-    /**
-     * Ends a callback-form call when the context it was made under is cancelled; ended with its request, so a
-     * long-lived context lets go of it (and of the sink it reaches) once the answer came.
-     */
-    private static final class EndOnCancel implements CallContext.CallHook {
-        private final Caller caller;
-        private final long requestId;
-        private final Callback handler;
-        private final CallContext context;
-
-        EndOnCancel(Caller caller, long requestId, Callback handler, CallContext context) {
-            this.caller = caller;
-            this.requestId = requestId;
-            this.handler = handler;
-            this.context = context;
-        }
-
-        @Override
-        public void run() {
-            caller.end(requestId, handler, context.cancellation());
-        }
-
-        @Override
-        public boolean callEnded() {
-            return !caller.rpc.connection().isRequestPending(requestId);
-        }
-    }
-
-    private Callback callbackFor(Import target, MethodSpec spec, ResultSink<Object> sink) {
-        Callback kept = lastCallback;
-        if (kept != null && kept.sink == sink && kept.spec == spec && kept.target == target) {
-            return kept;
-        }
-        Callback made = new Callback(this, target, spec, sink);
-        lastCallback = made;
-        return made;
-    }
-
-    /**
      * The peer revoked {@code target}: every call in flight on it fails now with {@code why}, whichever form it was
-     * made in (a {@link Question} for the blocking, future and stream forms, a {@link Callback} for the callback
-     * form). They are found in the transport's request table, where each handler names its target, so a call
+     * made in (a {@link Question} for the blocking, future and stream forms, a {@link CallbackCalls} handler for the
+     * callback form). They are found in the transport's request table, where each handler names its target, so a call
      * costs no entry in a table of ours. Exactly once: a question completes once, and a callback call ends through
      * {@link Connection#cancelRequest}, whose claim on the request races its answer, its deadline and the close,
      * and only the winner reaches the sink (and ends the call's in-flight count).
@@ -277,25 +232,14 @@ final class Caller {
                 if (question.binding.target == target) {
                     question.fail(why);
                 }
-            } else if (handler instanceof Callback callback && callback.target == target) {
-                end(requestId, callback, why);
+            } else {
+                callbacks.failIfOn(target, handler, requestId, why);
             }
         });
     }
 
-    /** Ends a callback call before its answer: the sink hears {@code why}, unless the answer came first. */
-    private void end(long requestId, Callback handler, StatusException why) {
-        if (rpc.connection().cancelRequest(requestId)) {
-            forget(); // its handler will not be called: the bookkeeping ends here
-            handler.deliverFailure(why);
-        }
-    }
-
-    /** The one {@link Callback} kept (see {@link #callback}); immutable, so a racy read is safe. */
-    private Callback lastCallback;
-
     /** The current {@link CallContext}, whose deadline and cancellation a call inherits; null when none. */
-    private CallContext context() {
+    CallContext context() {
         rpc.ensureOpen();
         CallContext context = CallContext.current();
         if (context != null && context.isCancelled()) {
@@ -308,7 +252,7 @@ final class Caller {
      * Encodes and sends one call with {@code handler} as its transport request's handler; returns the request's
      * correlation id. Counts it in flight; throws (having counted nothing) when it could not be sent.
      */
-    private long request(Import target, int methodId, Codec argumentCodec, Object argument, int streamId,
+    long request(Import target, int methodId, Codec argumentCodec, Object argument, int streamId,
             int initialCredit, CallContext context, ReplyHandler handler) {
         long timeoutNanos = timeoutNanos(context, streamId != 0);
         if (!inFlight.tryStart()) {
@@ -378,7 +322,7 @@ final class Caller {
                 Outgoing.ANSWER_HEADER_BYTES, 0);
     }
 
-    private static StatusException decodeFailure(RuntimeException e) {
+    static StatusException decodeFailure(RuntimeException e) {
         if (e instanceof Codec.MalformedException) {
             return new StatusException(StatusCode.INVALID_ARGUMENT, "args.malformed",
                     "the answer does not decode: " + e.getMessage(), e);
@@ -393,61 +337,6 @@ final class Caller {
     void failed(Question question, StatusException failure) {
         forget();
         question.completeExceptionally(failure);
-    }
-
-    /**
-     * The transport request of a call in the callback form: one object for many calls (see {@link #callback}),
-     * so it holds nothing per call; the answer is decoded here, on the loop, and handed to the sink as it is
-     * (a {@code DirectBuffer} as a view, valid while the sink runs).
-     */
-    private static final class Callback implements ReplyHandler {
-        final Caller caller;
-        final Import target;
-        final MethodSpec spec;
-        final ResultSink<Object> sink;
-
-        Callback(Caller caller, Import target, MethodSpec spec, ResultSink<Object> sink) {
-            this.caller = caller;
-            this.target = target;
-            this.spec = spec;
-            this.sink = sink;
-        }
-
-        @Override
-        public void onReply(long correlationId, InboundFrame reply) {
-            caller.forget();
-            Answer answer = Answer.take(caller.spareAnswer, caller.rpc, reply);
-            try {
-                Object value;
-                try {
-                    value = answer.check().decode(spec.result);
-                } catch (RuntimeException e) {
-                    deliverFailure(decodeFailure(e));
-                    return;
-                }
-                try {
-                    sink.result(value);
-                } catch (RuntimeException e) {
-                    caller.rpc.reportError(e); // the caller's sink threw, on the loop: reported, never the loop's
-                }
-            } finally {
-                answer.release(); // after the sink: a view it was handed stays valid while it runs
-            }
-        }
-
-        @Override
-        public void onFailure(long correlationId, StatusException failure) {
-            caller.forget();
-            deliverFailure(failure);
-        }
-
-        void deliverFailure(StatusException why) {
-            try {
-                sink.failed(why);
-            } catch (RuntimeException e) {
-                caller.rpc.reportError(e);
-            }
-        }
     }
 
     /** A call's request is over, one way or another: it no longer counts against the limit. */
