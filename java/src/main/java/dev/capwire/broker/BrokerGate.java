@@ -237,10 +237,11 @@ final class BrokerGate implements FrameListener {
         byte[] token = handoffs.issueToken();
         Negotiated reply = negotiated.setHandoffToken(ByteString.copyFrom(token)).build();
         // Nothing more is read from this client here: what it sends next is the backend's to read.
-        backend.handedOff();
+        long countedAt = backend.handedOff();
         launcher.handedOff(name, backend);
         long helloNanos = peer.helloNanos;
-        connection.detach(socket -> handoffs.deliver(socket, token, reply, hello, client, backend, helloNanos));
+        connection.detach(socket -> handoffs.deliver(socket, token, reply, hello, client, backend, countedAt,
+                helloNanos));
     }
 
     /** The registered services, and the activatable ones not registered now (a new map only when there are any). */

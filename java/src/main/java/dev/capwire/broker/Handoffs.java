@@ -35,17 +35,20 @@ final class Handoffs implements AutoCloseable {
         final byte[] token;
         final String service;
         final Registration backend;
+        /** What the backend's count of hand-offs said as this one was counted (see Registration#handedOff). */
+        final long countedAt;
         final long clientPid;
         final long helloNanos;
         final DetachedSocket socket;
         /** When the acknowledgement is overdue (System.nanoTime). */
         final long deadlineNanos;
 
-        Pending(byte[] token, String service, Registration backend, long clientPid, long helloNanos,
+        Pending(byte[] token, String service, Registration backend, long countedAt, long clientPid, long helloNanos,
                 DetachedSocket socket, long deadlineNanos) {
             this.token = token;
             this.service = service;
             this.backend = backend;
+            this.countedAt = countedAt;
             this.clientPid = clientPid;
             this.helloNanos = helloNanos;
             this.socket = socket;
@@ -97,22 +100,25 @@ final class Handoffs implements AutoCloseable {
     /**
      * The client's loop, once its connection let go of the socket ({@code socket} null: it closed first).
      * Negotiated goes to the client before the socket goes to the backend, so it always precedes the backend's
-     * first frame on the stream.
+     * first frame on the stream. {@code countedAt}: what {@link Registration#handedOff} returned as the hand-off
+     * was counted against {@code backend}'s load; every way it falls back uncounts it.
      */
     void deliver(DetachedSocket socket, byte[] token, Negotiated negotiated, Hello hello, PeerCredentials client,
-            Registration backend, long helloNanos) {
+            Registration backend, long countedAt, long helloNanos) {
         String service = hello.getServiceName();
         long pid = client != null ? client.pid().orElse(-1) : -1;
         if (socket == null) {
+            backend.handOffFellBack(countedAt);
             events.fallback(service, pid, "the client closed before its hand-off");
             return;
         }
         if (!BrokerFrames.writeReply(socket.socket(), HelloReply.newBuilder().setNegotiated(negotiated).build())) {
             socket.close();
+            backend.handOffFellBack(countedAt);
             events.fallback(service, pid, "the client's socket took no Negotiated");
             return;
         }
-        Pending pending = new Pending(token, service, backend, pid, helloNanos, socket,
+        Pending pending = new Pending(token, service, backend, countedAt, pid, helloNanos, socket,
                 System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ackMs));
         tokens.hold(token, pending);
         if (closed) {
@@ -217,6 +223,8 @@ final class Handoffs implements AutoCloseable {
         if (!tokens.take(pending.token, pending, spentAs)) {
             return; // acknowledged or abandoned already
         }
+        // Before the client hears of it: it may come straight back through this broker.
+        pending.backend.handOffFellBack(pending.countedAt);
         if (ending == Ending.GOAWAY) {
             BrokerFrames.writeGoAway(pending.socket.socket(), GoAwayReason.HANDOFF_ABANDONED, why
                     + "; connect to backend_address " + pending.backend.backendAddress);

@@ -23,6 +23,8 @@ final class Registration {
     private int reportedLoad;
     /** Clients handed to it since that report. */
     private int handedOffSinceReport;
+    /** Load reports so far: a hand-off counted before the latest one is no longer in handedOffSinceReport. */
+    private long reports;
 
     Registration(Connection connection, long pid, String backendAddress, Map<String, Offer> offers) {
         this.connection = connection;
@@ -38,10 +40,24 @@ final class Registration {
     synchronized void reported(int connections) {
         reportedLoad = connections;
         handedOffSinceReport = 0;
+        reports++;
     }
 
-    synchronized void handedOff() {
+    /** Counts a hand-off as it starts; returns what {@link #handOffFellBack} takes to uncount it. */
+    synchronized long handedOff() {
         handedOffSinceReport++;
+        return reports;
+    }
+
+    /**
+     * The hand-off {@link #handedOff} counted (returning {@code countedAt}) fell back and never reached the
+     * backend: uncounted, or the backend's load would look higher than it is until its connections change (it
+     * reports them only then). A report since then replaced the count already, so there is nothing to take back.
+     */
+    synchronized void handOffFellBack(long countedAt) {
+        if (countedAt == reports) {
+            handedOffSinceReport--;
+        }
     }
 
     /** What the broker believes the backend serves now: its last report and the hand-offs since. */

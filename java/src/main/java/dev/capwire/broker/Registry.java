@@ -72,8 +72,8 @@ final class Registry {
 
     /**
      * The backend a client of {@code service} goes to, among those {@code usable} admits: the one with the fewest
-     * connections by its last Load report plus the clients handed to it since (the reports come at most every
-     * 250 ms), the first registered of those equally loaded. Null when none.
+     * connections by its last Load report plus the clients handed to it since and not fallen back (the reports
+     * come at most every 250 ms), the first registered of those equally loaded. Null when none.
      */
     synchronized Registration backendFor(String service, Predicate<Registration> usable) {
         Registration chosen = null;

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.protobuf.ByteString;
 import dev.capwire.bindings.NativeSocket;
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
@@ -24,7 +23,6 @@ import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.FrameHeader;
 import dev.capwire.wire.FrameType;
 import dev.capwire.wire.StatusCode;
-import dev.capwire.wire.proto.Hello;
 import dev.capwire.wire.proto.HelloReply;
 import dev.capwire.wire.proto.Negotiated;
 import dev.capwire.wire.proto.RefusedCode;
@@ -208,10 +206,7 @@ class BrokerAcrossProcessesTest {
     void aRequestSentWithTheHelloIsAnsweredByTheBackend() throws Exception {
         ChildJvm broker = broker();
         ChildJvm backend = registeredBackend("ack", broker);
-        byte[] nonce = new byte[32];
-        byte[] hello = Hello.newBuilder().setMinProtocolVersion(1).setMaxProtocolVersion(1)
-                .setServiceName(BackendMain.SERVICE).setCapabilities(1).setClientNonce(ByteString.copyFrom(nonce))
-                .setMaxFrameBytes(TransportOptions.defaults().maxFrameBytes()).build().toByteArray();
+        byte[] hello = Hellos.hello(BackendMain.SERVICE);
         byte[] ask = "who".getBytes(StandardCharsets.US_ASCII);
         int helloLength = FrameHeader.HEADER_LENGTH + hello.length;
         int requestLength = FrameHeader.HEADER_LENGTH + ask.length;

@@ -5,22 +5,27 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.capwire.bindings.NativeSocket;
 import dev.capwire.handshake.ClientOptions;
 import dev.capwire.handshake.HandshakeClient;
 import dev.capwire.handshake.HandshakeRefusedException;
 import dev.capwire.handshake.NegotiatedConnection;
 import dev.capwire.handshake.PeerPolicy;
 import dev.capwire.testing.ChildJvm;
+import dev.capwire.testing.RawFrames;
 import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
 import dev.capwire.wire.proto.RefusedCode;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -45,15 +50,17 @@ class HandoffFailurePathsTest {
     private final List<Throwable> errors = new CopyOnWriteArrayList<>();
     private Transport brokerTransport;
     private Transport clientTransport;
-    private ChildJvm backend;
+    private final List<ChildJvm> backends = new ArrayList<>();
     private Endpoint brokerAddress;
     private Endpoint backendAddress;
+    private Endpoint secondBackendAddress;
 
     @BeforeEach
     void start() throws Exception {
         round++;
         brokerAddress = SOCKETS.endpoint("broker" + round);
         backendAddress = SOCKETS.endpoint("backend" + round);
+        secondBackendAddress = SOCKETS.endpoint("second" + round);
         // Three loops: the listener on one, the backend's registration and the client each on one of their own,
         // so a client's check can be held without holding the others.
         brokerTransport = Transport.create(TransportOptions.builder().eventLoops(3).errorHandler(errors::add).build());
@@ -64,15 +71,19 @@ class HandoffFailurePathsTest {
     void stop() {
         clientTransport.close();
         brokerTransport.close();
-        if (backend != null) {
-            backend.close();
-        }
+        backends.forEach(ChildJvm::close);
+    }
+
+    /** A backend in {@code mode} with fallback {@code address}, once it was told it is registered. */
+    private void startBackend(String mode, Endpoint address) throws Exception {
+        ChildJvm backend = ChildJvm.start(BackendMain.class, mode, brokerAddress.toString(), address.toString(),
+                Long.toString(ACK_MS));
+        backends.add(backend);
+        backend.expect("READY", WAIT_SECONDS);
     }
 
     private void silentBackendRegistered(CountDownLatch registered) throws Exception {
-        backend = ChildJvm.start(BackendMain.class, "silent", brokerAddress.toString(), backendAddress.toString(),
-                Long.toString(ACK_MS));
-        backend.expect("READY", WAIT_SECONDS);
+        startBackend("silent", backendAddress);
         assertTrue(registered.await(WAIT_SECONDS, TimeUnit.SECONDS), "the backend registered");
     }
 
@@ -189,6 +200,96 @@ class HandoffFailurePathsTest {
             assertEquals(RefusedCode.INTERNAL, refused.refusedCode());
             assertTrue(errors.stream().anyMatch(e -> e.getCause() != null
                     && "boom in the client policy".equals(e.getCause().getMessage())), "reported: " + errors);
+        } finally {
+            broker.close();
+        }
+    }
+
+    /**
+     * Two silent backends of one service (a broker with {@code clientPolicy}), the one at {@code backendAddress}
+     * registered first: with no client on either, a client goes to it. Each fallback releases {@code fallbacks}.
+     */
+    private Broker brokerOfTwoSilentBackends(PeerPolicy clientPolicy, Semaphore fallbacks) throws Exception {
+        CountDownLatch registered = new CountDownLatch(2);
+        Broker broker = Broker.builder(brokerTransport).noSecret().handoffAckMs(ACK_MS).maxBackendsPerService(2)
+                .clientPolicy(clientPolicy).listener(new BrokerListener() {
+                    @Override
+                    public void onRegistered(long pid, List<String> services, String address) {
+                        registered.countDown();
+                    }
+
+                    @Override
+                    public void onFallback(String service, long clientPid, String why) {
+                        fallbacks.release();
+                    }
+                }).build();
+        broker.listen(brokerAddress);
+        startBackend("silent", backendAddress);
+        startBackend("silent", secondBackendAddress);
+        assertTrue(registered.await(WAIT_SECONDS, TimeUnit.SECONDS), "both backends registered");
+        return broker;
+    }
+
+    /** The next client goes to the first backend: no client counts against either (silent backends report none). */
+    private void assertTheNextClientGoesToTheFirstBackend() throws Exception {
+        try (NegotiatedConnection next = connect()) {
+            assertEquals(backendAddress, next.connection().endpoint(), "a hand-off that fell back still counted"
+                    + " against the first backend");
+        }
+    }
+
+    /**
+     * Least-loaded routing counts a hand-off against its backend as it starts; one that expires (its client sent
+     * to the backend's own address, from where it then leaves) never reached the backend, and no longer counts.
+     * It used to count for good: a backend reports its connections only when their number changed.
+     */
+    @Test
+    void anExpiredHandoffNoLongerCountsAgainstItsBackend() throws Exception {
+        Semaphore fallbacks = new Semaphore(0);
+        Broker broker = brokerOfTwoSilentBackends(PeerPolicy.sameUser(), fallbacks);
+        try {
+            try (NegotiatedConnection first = connect()) {
+                assertFalse(first.handedOff(), "the silent backend's hand-off expired");
+                assertEquals(backendAddress, first.connection().endpoint(), "both served nobody: the first");
+            }
+            assertTrue(fallbacks.tryAcquire(WAIT_SECONDS, TimeUnit.SECONDS), "the hand-off fell back");
+            assertTheNextClientGoesToTheFirstBackend();
+        } finally {
+            broker.close();
+        }
+    }
+
+    /**
+     * As above, for a hand-off that falls back before its socket reaches the backend: the client hung up while
+     * its Hello was being checked, so the broker's Negotiated (or the detach itself) finds it gone.
+     */
+    @Test
+    void aHandoffWhoseClientHungUpDoesNotCountAgainstItsBackend() throws Exception {
+        CountDownLatch checking = new CountDownLatch(1);
+        CountDownLatch hungUp = new CountDownLatch(1);
+        AtomicBoolean holdNext = new AtomicBoolean(true);
+        Semaphore fallbacks = new Semaphore(0);
+        Broker broker = brokerOfTwoSilentBackends(PeerPolicy.matching("the first client held until it hung up",
+                (credentials, hello) -> {
+                    if (!holdNext.getAndSet(false)) {
+                        return true;
+                    }
+                    checking.countDown();
+                    try {
+                        return hungUp.await(WAIT_SECONDS, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
+                    }
+                }), fallbacks);
+        try {
+            try (NativeSocket raw = NativeSocket.connect(brokerAddress.socketAddress(), 5000)) {
+                RawFrames.writeFully(raw, Hellos.helloFrame(BackendMain.SERVICE));
+                assertTrue(checking.await(WAIT_SECONDS, TimeUnit.SECONDS), "its Hello is being checked");
+            }
+            hungUp.countDown();
+            assertTrue(fallbacks.tryAcquire(WAIT_SECONDS, TimeUnit.SECONDS), "the hand-off fell back");
+            assertTheNextClientGoesToTheFirstBackend();
         } finally {
             broker.close();
         }
