@@ -106,10 +106,16 @@ final class Launcher implements AutoCloseable {
                     + maxConcurrentLaunches;
         }
         try {
-            launch(activation, child);
-            return "service '" + service + "' is starting (pid " + child.process.pid() + ")";
+            Process process = launch(activation, child);
+            if (child.process != process) {
+                // Gone before its exit hook was registered, and the hook then ran here, at once: say how it ended.
+                return "service '" + service + "' exited with code " + process.exitValue() + " as it started (pid "
+                        + process.pid() + ")" + (child.restart != null && !child.restart.isDone()
+                        ? "; it restarts in a moment" : "");
+            }
+            return "service '" + service + "' is starting (pid " + process.pid() + ")";
         } catch (IOException | RuntimeException e) {
-            return "service '" + service + "' could not be started: " + e.getMessage();
+            return "service '" + service + "' could not be started: " + why(e);
         }
     }
 
@@ -199,7 +205,8 @@ final class Launcher implements AutoCloseable {
         return (int) children.values().stream().filter(c -> c.process != null).count();
     }
 
-    private void launch(Activation activation, Child child) throws IOException {
+    /** Starts {@code activation}'s process as {@code child}'s; returns it (by then it may have exited already). */
+    private Process launch(Activation activation, Child child) throws IOException {
         ProcessBuilder builder = new ProcessBuilder(activation.command());
         builder.environment().putAll(activation.environment());
         if (activation.workingDirectory() != null) {
@@ -217,6 +224,7 @@ final class Launcher implements AutoCloseable {
         child.registrationTimer = timer.schedule(() -> notRegistered(service, child, process), registrationTimeoutMs,
                 TimeUnit.MILLISECONDS);
         process.onExit().thenAccept(gone -> exited(service, child, gone));
+        return process;
     }
 
     private synchronized void notRegistered(String service, Child child, Process process) {
@@ -261,10 +269,14 @@ final class Launcher implements AutoCloseable {
             launch(activations.get(service), child);
         } catch (IOException | RuntimeException e) {
             long again = child.backoff.nextDelayMs();
-            events.launchFailed(service, -1, "could not be restarted: " + e.getMessage() + "; again in " + again
-                    + " ms");
+            events.launchFailed(service, -1, "could not be restarted: " + why(e) + "; again in " + again + " ms");
             child.restart = timer.schedule(() -> restart(service, child), again, TimeUnit.MILLISECONDS);
         }
+    }
+
+    /** An exception's message, or its class when it has none: a reason never reads "null". */
+    private static String why(Exception e) {
+        return e.getMessage() != null ? e.getMessage() : e.toString();
     }
 
     private static void cancel(ScheduledFuture<?> future) {
