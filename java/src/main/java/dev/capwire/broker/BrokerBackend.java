@@ -57,6 +57,8 @@ public final class BrokerBackend implements AutoCloseable {
                 return thread;
             });
     private int reportedLoad = -1; // only the loadReports thread
+    /** The registration connection closed, and the load reports with it; guarded by this. */
+    private boolean ended;
 
     private BrokerBackend(Transport transport, Endpoint broker, HandshakeServer server, ClientOptions options)
             throws NativeIoException {
@@ -87,9 +89,25 @@ public final class BrokerBackend implements AutoCloseable {
             backend.close();
             throw e;
         }
-        // The broker closed its copies of handed-off sockets and cannot see them end: tell it the count.
-        backend.loadReports.scheduleWithFixedDelay(backend::reportLoad, 0, LOAD_REPORT_MS, TimeUnit.MILLISECONDS);
+        backend.startLoadReports();
         return backend;
+    }
+
+    /**
+     * The broker closed its copies of handed-off sockets and cannot see them end: tell it the count. Unless the
+     * registration already ended (a broker that closed right after accepting it): then its close shut the
+     * reports down, {@link #closeFuture()} says so, and the registration is returned ended, as it would be had the
+     * close come a moment later.
+     */
+    private synchronized void startLoadReports() {
+        if (!ended) {
+            loadReports.scheduleWithFixedDelay(this::reportLoad, 0, LOAD_REPORT_MS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private synchronized void endLoadReports() {
+        ended = true;
+        loadReports.shutdown();
     }
 
     private void awaitRegistered(Endpoint backendAddress, long timeoutMs) {
@@ -182,7 +200,7 @@ public final class BrokerBackend implements AutoCloseable {
 
         @Override
         public void onClose(Connection connection, CloseReason reason) {
-            loadReports.shutdown();
+            endLoadReports();
             registered.completeExceptionally(new IllegalStateException("the broker closed the registration"
                     + " connection: " + reason));
         }
