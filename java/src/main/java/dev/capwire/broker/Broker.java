@@ -56,7 +56,7 @@ public final class Broker implements AutoCloseable {
         HelloChecks clientChecks = b.checks(b.clientPolicy);
         HelloChecks registrationChecks = b.checks(b.registrationPolicy);
         HandshakeSlots slots = new HandshakeSlots(b.maxHandshaking, b.maxHandshakingPerPeer);
-        this.handoffs = new Handoffs(b.handoffAckMs, b.transport.options().sendTimeoutMs(), events);
+        this.handoffs = new Handoffs(b.handoffAckMs, events);
         try {
             this.gate = new BrokerGate(clientChecks, b.secret, slots, registrationChecks, handshakeGate,
                     b.keepaliveMaxMissed, registry, handoffs, launcher, events);

@@ -63,7 +63,6 @@ final class Handoffs implements AutoCloseable {
         return thread;
     });
     private final long ackMs;
-    private final long sendTimeoutMs;
     private final Events events;
     /**
      * Set by {@link #close()} before it abandons what is pending: a hand-off delivered after that (a client whose
@@ -71,9 +70,8 @@ final class Handoffs implements AutoCloseable {
      */
     private volatile boolean closed;
 
-    Handoffs(long ackMs, long sendTimeoutMs, Events events) {
+    Handoffs(long ackMs, Events events) {
         this.ackMs = ackMs;
-        this.sendTimeoutMs = sendTimeoutMs;
         this.events = events;
         // One sweep at a fixed rate rather than a timer task per hand-off: scheduling and cancelling a task signals
         // the timer thread each time, two thread wake-ups per hand-off on the hand-off's own path. An overdue
@@ -134,9 +132,13 @@ final class Handoffs implements AutoCloseable {
                 .setClient(identity(client))
                 .setUnread(ByteString.copyFrom(socket.unread()))
                 .setHello(hello);
-        if (!BrokerFrames.send(backend.connection, BrokerMessage.newBuilder().setHandoff(handoff).build(),
-                sendTimeoutMs, socket.socket().fd())) {
-            abandon(pending, "the backend's registration connection took no hand-off", "revoked", Ending.GOAWAY);
+        // No wait for room: this is the client's loop, not the registration connection's, and a wait would hold
+        // every connection on it. A queue with no room now is a backend that is not reading its registration
+        // connection, which would not take the client over in time anyway.
+        if (!BrokerFrames.send(backend.connection, BrokerMessage.newBuilder().setHandoff(handoff).build(), 0,
+                socket.socket().fd())) {
+            abandon(pending, "the backend's registration connection took no hand-off (closed, or its queue full:"
+                    + " the backend is not reading it)", "revoked", Ending.GOAWAY);
         }
     }
 
@@ -235,9 +237,10 @@ final class Handoffs implements AutoCloseable {
         events.fallback(pending.service, pending.clientPid, why);
     }
 
+    /** On the registration connection's own loop (the acknowledgement's), where a send is staged, never waited for. */
     private void refuse(Registration to, byte[] token, String reason) {
         BrokerFrames.send(to.connection, BrokerMessage.newBuilder().setHandoffConfirmed(HandoffConfirmed.newBuilder()
-                .setToken(ByteString.copyFrom(token)).setAccepted(false).setReason(reason)).build(), sendTimeoutMs);
+                .setToken(ByteString.copyFrom(token)).setAccepted(false).setReason(reason)).build(), 0);
     }
 
     private static PeerIdentity identity(PeerCredentials credentials) {

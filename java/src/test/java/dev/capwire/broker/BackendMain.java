@@ -36,7 +36,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * {@code <this pid> <peer pid> <peer uid>}, the credentials the kernel gives for the socket it arrived on.
  * Modes: {@code ack} registers with {@link BrokerBackend}; {@code crash} too, and exits with code 3 a moment
  * later; the others speak the registration protocol by hand:
- * {@code silent} never acknowledges a hand-off; {@code dies} registers the backend endpoint without listening on
+ * {@code silent} never acknowledges a hand-off; {@code stalls} prints {@code STALLED} at the first hand-off and never
+ * reads its registration connection again (its loop is held); {@code dies} registers the backend endpoint without listening on
  * it (another process serves it) and halts when a hand-off comes, before acknowledging it; {@code late} acknowledges after twice {@code ackMs};
  * {@code tokens} acknowledges an unknown token, then the right token for another service, then the right one
  * (and adopts the socket), then the right one again, printing each answer (the broker answers refusals only) as
@@ -160,6 +161,15 @@ public final class BackendMain {
         HandoffAck right = HandoffAck.newBuilder().setToken(handoff.getToken()).setServiceName(SERVICE).build();
         switch (mode) {
             case "silent" -> socket.close(); // keeps nothing, says nothing
+            case "stalls" -> {
+                socket.close();
+                BrokerMain.say("STALLED");
+                // Its loop is held for good: the registration connection is never read again, so what the broker
+                // sends on it piles up in the socket and then in the broker's outbound ring.
+                while (true) {
+                    java.util.concurrent.locks.LockSupport.park();
+                }
+            }
             case "dies" -> {
                 BrokerMain.say("DYING");
                 Runtime.getRuntime().halt(9); // killed before its acknowledgement: no clean-up at all

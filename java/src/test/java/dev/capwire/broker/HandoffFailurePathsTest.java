@@ -17,8 +17,13 @@ import dev.capwire.testing.SocketDir;
 import dev.capwire.transport.Endpoint;
 import dev.capwire.transport.Transport;
 import dev.capwire.transport.TransportOptions;
+import dev.capwire.wire.FrameHeader;
+import dev.capwire.wire.FrameType;
+import dev.capwire.wire.proto.GoAway;
+import dev.capwire.wire.proto.GoAwayReason;
 import dev.capwire.wire.proto.RefusedCode;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -292,6 +297,68 @@ class HandoffFailurePathsTest {
             assertTheNextClientGoesToTheFirstBackend();
         } finally {
             broker.close();
+        }
+    }
+
+    /**
+     * A backend that stopped reading its registration connection: once the broker's queue to it is full, a
+     * hand-off to it, sent from the client's event loop, is refused at once and the client told (Negotiated,
+     * then a GOAWAY naming the backend's own address). It used to hold that loop, and every client on it, for
+     * the transport's sendTimeoutMs, set here far beyond what the test waits for an answer: that wait reads as
+     * a hang (a client with no Negotiated in 10 s).
+     */
+    @Test
+    void aHandoffToABackendThatStoppedReadingFallsBackWithoutHoldingTheClientsLoop() throws Exception {
+        CountDownLatch registered = new CountDownLatch(1);
+        CountDownLatch refused = new CountDownLatch(1);
+        long never = TimeUnit.MINUTES.toMillis(10);
+        List<NativeSocket> clients = new ArrayList<>();
+        try (Transport smallQueues = Transport.create(TransportOptions.builder().eventLoops(3)
+                .errorHandler(errors::add).ringBytes(16 * 1024).socketSendBufferBytes(4096).sendTimeoutMs(never)
+                .sendStallTimeoutMs(never).build());
+                Broker broker = Broker.builder(smallQueues).noSecret().handoffAckMs(ACK_MS).keepaliveIntervalMs(0)
+                        .helloRateLimit(1_000_000).maxHandshaking(10_000).maxHandshakingPerPeer(10_000)
+                        .listener(new BrokerListener() {
+                            @Override
+                            public void onRegistered(long pid, List<String> services, String address) {
+                                registered.countDown();
+                            }
+
+                            @Override
+                            public void onFallback(String service, long clientPid, String why) {
+                                if (why.startsWith("the backend's registration connection took no hand-off")) {
+                                    refused.countDown();
+                                }
+                            }
+                        }).build()) {
+            broker.listen(brokerAddress);
+            startBackend("stalls", backendAddress);
+            assertTrue(registered.await(WAIT_SECONDS, TimeUnit.SECONDS), "the backend registered");
+            try {
+                for (int client = 0; client < 2_000 && refused.getCount() > 0; client++) {
+                    NativeSocket raw = NativeSocket.connect(brokerAddress.socketAddress(), 5000);
+                    clients.add(raw);
+                    RawFrames.writeFully(raw, Hellos.helloFrame(BackendMain.SERVICE));
+                    RawFrames.readFrame(raw, FrameType.HELLO_REPLY); // fails after 10 s: a client left hanging
+                }
+                assertTrue(refused.await(WAIT_SECONDS, TimeUnit.SECONDS), "a hand-off the full queue could not take"
+                        + " fell back");
+                boolean toldTheAddress = false;
+                for (NativeSocket raw : clients) {
+                    // Each ends: a GOAWAY when refused, the end of the stream when its hand-off expired.
+                    byte[] rest = RawFrames.readToEnd(raw);
+                    if (rest.length > 0) {
+                        assertEquals(FrameType.GOAWAY, rest[FrameHeader.TYPE_OFFSET], "what follows the Negotiated");
+                        GoAway goAway = GoAway.parseFrom(Arrays.copyOfRange(rest, FrameHeader.HEADER_LENGTH,
+                                rest.length));
+                        assertEquals(GoAwayReason.HANDOFF_ABANDONED, goAway.getReason());
+                        toldTheAddress |= goAway.getMessage().endsWith("connect to backend_address " + backendAddress);
+                    }
+                }
+                assertTrue(toldTheAddress, "a refused client was sent to the backend's own address");
+            } finally {
+                clients.forEach(NativeSocket::close);
+            }
         }
     }
 
