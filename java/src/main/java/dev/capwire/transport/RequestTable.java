@@ -359,6 +359,19 @@ final class RequestTable implements Timers.Task {
         return SLOTS.compareAndSet(this, null, created) ? created : (Slots) SLOTS.getVolatile(this);
     }
 
+    /**
+     * How a thread waits for another that is a few instructions into handing a slot over (an offer to the free
+     * list, see {@link Slot#giveBack} and {@link Slots#takeAtTheLimit}): spins, then yields, in case that thread lost
+     * its core in the middle.
+     */
+    private static void pause(int attempt) {
+        if (attempt < 64) {
+            Thread.onSpinWait();
+        } else {
+            Thread.yield();
+        }
+    }
+
     /** Every slot created so far, and the free ones among them. */
     private static final class Slots {
         private static final VarHandle ELEMENTS = MethodHandles.arrayElementVarHandle(Slot[].class);
@@ -379,7 +392,7 @@ final class RequestTable implements Timers.Task {
             while (slot == null) {
                 int n = created.get();
                 if (n >= capacity) {
-                    return free.poll(); // one may have come back meanwhile
+                    return takeAtTheLimit();
                 }
                 if (created.compareAndSet(n, n + 1)) {
                     slot = new Slot(n);
@@ -387,6 +400,24 @@ final class RequestTable implements Timers.Task {
                 } else {
                     slot = free.poll();
                 }
+            }
+            return slot;
+        }
+
+        /**
+         * Every slot exists, so one comes only from the queue. Its poll answers null not only when the queue is
+         * empty but also while the offer at its head is half done: Agrona's offer moves the tail, then stores the
+         * slot, then marks the position full, and poll looks at the head position only. A thread whose own request
+         * had finished (its slot's offer complete, further back in the queue) was then refused at the limit,
+         * RESOURCE_EXHAUSTED with fewer requests in flight than the limit (RequestSlotsAtTheLimitTest). The tail
+         * is ahead of the head from the first step of an offer, so while the queue is not empty a slot is on its
+         * way, a few instructions from done, and worth waiting for; empty, no slot has started coming back, and
+         * the refusal stands. The fast path is untouched: the wait costs a branch only where a refusal did.
+         */
+        private Slot takeAtTheLimit() {
+            Slot slot;
+            for (int attempt = 0; (slot = free.poll()) == null && !free.isEmpty(); attempt++) {
+                pause(attempt);
             }
             return slot;
         }
@@ -479,11 +510,7 @@ final class RequestTable implements Timers.Task {
          */
         private void giveBack(ManyToManyConcurrentArrayQueue<Slot> free) {
             for (int attempt = 0; !free.offer(this); attempt++) {
-                if (attempt < 64) {
-                    Thread.onSpinWait();
-                } else {
-                    Thread.yield();
-                }
+                pause(attempt);
             }
         }
 
